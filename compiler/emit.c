@@ -1,0 +1,370 @@
+/*
+ * emit.c -- the .rbc writer's driver; see emit.h.
+ *
+ * Layout decisions live here: contract fields are flattened to dotted paths
+ * (objects first, then their members), rules keep source order, and every
+ * rule's condition block is followed by the value blocks of its actions.
+ */
+#include "config.h"
+#include "emit.h"
+
+#include <string.h>
+
+#include "alloc.h"
+#include "ir.h"
+#include "rbc.h"
+
+struct emitter {
+	struct rl_program *p;
+	struct rc_model *m;
+	struct rc_rbc *b;
+	struct rc_lower L;
+	int opt;
+	unsigned max_regs;
+	int failed;
+};
+
+static struct rv_str
+str(struct emitter *E, const char *s)
+{
+	return rc_rbc_str(E->b, s, strlen(s));
+}
+
+/* ---- contracts -------------------------------------------------------- */
+
+static uint32_t
+enum_set(struct emitter *E, struct rc_ctype *t)
+{
+	uint32_t *items, n = 0;
+	struct rl_node *e;
+
+	if (t->enums == NULL)
+		return RV_NONE;
+	items = ru_arena_alloc(E->p->arena, t->nenums * sizeof *items);
+	for (e = t->enums; e; e = e->next)
+		items[n++] = rc_rbc_k_str(E->b, e->v.str, e->v.len);
+	return rc_rbc_k_set(E->b, items, n, 0);
+}
+
+/* Appends CFIELDS for the members of object type t under prefix. */
+static void
+emit_cfields(struct emitter *E, struct rc_ctype *t, const char *prefix, uint32_t *count)
+{
+	struct rc_cfield *f;
+
+	for (f = t->fields; f; f = f->next) {
+		struct rc_ctype *leaf = f->type;
+		struct rv_cfield *cf;
+		const char *path = prefix ? ru_arena_printf(E->p->arena, "%s.%s", prefix, f->name) : f->name;
+		unsigned arr = 0;
+
+		while (leaf->base == RV_T_ARRAY) {
+			arr = RV_T_ARRAY;
+			leaf = leaf->elem;
+		}
+		cf = rc_rbc_push(E->b, RV_SEC_CFIELDS, NULL);
+		cf->path = str(E, path);
+		cf->type = (uint8_t)(leaf->base | arr);
+		cf->flags = f->optional ? RV_CF_OPTIONAL : 0;
+		cf->enum_set = RV_NONE;
+		(*count)++;
+		/* the pointer may move when constants are added: set it through the index */
+		{
+			uint32_t idx = rc_rbc_count(E->b, RV_SEC_CFIELDS) - 1;
+			uint32_t es = enum_set(E, leaf);
+
+			((struct rv_cfield *)rc_rbc_at(E->b, RV_SEC_CFIELDS, idx))->enum_set = es;
+		}
+		if (leaf->base == RV_T_OBJECT)
+			emit_cfields(E, leaf, path, count);
+	}
+}
+
+static void
+emit_types(struct emitter *E)
+{
+	size_t i, j;
+
+	for (i = 0; i < E->m->events.n; i++) {
+		struct rc_event *ev = RU_VEC_AT(E->m->events, struct rc_event *, i);
+		struct rv_type *t = rc_rbc_push(E->b, RV_SEC_TYPES, &ev->index);
+
+		t->name = str(E, ev->name);
+		t->contract = rc_rbc_count(E->b, RV_SEC_CONTRACTS);
+		t->ncontract = (uint32_t)ev->versions.n;
+		for (j = 0; j < ev->versions.n; j++) {
+			struct rc_contract *c = RU_VEC_AT(ev->versions, struct rc_contract *, j);
+			struct rv_contract *rc = rc_rbc_push(E->b, RV_SEC_CONTRACTS, &c->index);
+			uint32_t n = 0, first = rc_rbc_count(E->b, RV_SEC_CFIELDS);
+
+			rc->type = ev->index;
+			rc->version = c->version;
+			emit_cfields(E, c->root, NULL, &n);
+			rc = rc_rbc_at(E->b, RV_SEC_CONTRACTS, c->index);
+			rc->cfield = first;
+			rc->ncfield = n;
+		}
+	}
+}
+
+/* ---- destinations and tables -------------------------------------------- */
+
+static void
+emit_dests(struct emitter *E)
+{
+	size_t i;
+
+	for (i = 0; i < E->m->dests.n; i++)
+		RU_VEC_AT(E->m->dests, struct rc_dest *, i)->index = (uint32_t)i;
+	for (i = 0; i < E->m->dests.n; i++) {
+		struct rc_dest *d = RU_VEC_AT(E->m->dests, struct rc_dest *, i);
+		struct rv_dest *rd = rc_rbc_push(E->b, RV_SEC_DESTS, NULL);
+
+		*rd = d->pol;
+		rd->name = str(E, d->name);
+		rd->dead_letter = d->dead_letter ? d->dead_letter->index : RV_NONE;
+	}
+}
+
+static void
+emit_tables(struct emitter *E)
+{
+	size_t i;
+
+	for (i = 0; i < E->m->tables.n; i++)
+		RU_VEC_AT(E->m->tables, struct rc_table *, i)->index = (uint32_t)i;
+	for (i = 0; i < E->m->tables.n; i++) {
+		struct rc_table *t = RU_VEC_AT(E->m->tables, struct rc_table *, i);
+		uint32_t key = t->key_path && t->key_path->sema ? rc_lower_field(&E->L, t->key_path->sema) : RV_NONE;
+		uint32_t val = t->value_path && t->value_path->sema ? rc_lower_field(&E->L, t->value_path->sema) : RV_NONE;
+		struct rv_table *rt = rc_rbc_push(E->b, RV_SEC_TABLES, NULL);
+
+		rt->name = str(E, t->name);
+		rt->key_type = (uint8_t)t->key_type;
+		rt->value_type = (uint8_t)t->value_type;
+		rt->from_type = t->from ? t->from->index : 0;
+		rt->key_field = key;
+		rt->value_field = val;
+		rt->del_type = t->del ? t->del->index : RV_NONE;
+		rt->del_key_field = t->del ? key : RV_NONE;
+		rt->max_keys = t->max_keys;
+		rt->ttl_ms = t->ttl_ms;
+	}
+}
+
+/* ---- code ------------------------------------------------------------- */
+
+static int
+wide(const struct rc_ir_insn *in)
+{
+	return (in->op == RV_OP_LOADK || in->op == RV_OP_LOADF) && in->k > RV_MAX_Bx;
+}
+
+/*
+ * Writes blk into CODE with its line entries. Labels become forward offsets:
+ * a first pass sizes every instruction (LOADK/LOADF with a large index take
+ * two words), a second writes them. Returns the block's first pc.
+ */
+static uint32_t
+emit_block(struct emitter *E, struct rc_ir_block *blk)
+{
+	uint32_t *label_pc = ru_xcalloc(blk->nlabels + 1, sizeof *label_pc);
+	uint32_t start = rc_rbc_count(E->b, RV_SEC_CODE), pc = start, first = start;
+	size_t i;
+
+	if (E->opt)
+		rc_opt_block(E->b, blk);
+	if (blk->nregs > E->max_regs)
+		E->max_regs = blk->nregs;
+	for (i = 0; i < blk->insns.n; i++) {
+		struct rc_ir_insn *in = &RU_VEC_AT(blk->insns, struct rc_ir_insn, i);
+
+		if (in->op == RC_IR_LABEL)
+			label_pc[in->k] = pc;
+		else if (in->op < RV_NUM_OPS)
+			pc += wide(in) ? 2 : 1;
+	}
+	pc = start;
+	for (i = 0; i < blk->insns.n; i++) {
+		struct rc_ir_insn *in = &RU_VEC_AT(blk->insns, struct rc_ir_insn, i);
+		const struct rl_srcfile *f;
+		uint32_t line, col, word;
+		long off;
+
+		if (in->op >= RV_NUM_OPS)
+			continue;
+		if ((f = rl_srcset_get(&E->p->src, in->span.file)) != NULL) {
+			rl_srcfile_locate(f, in->span.start, &line, &col);
+			rc_rbc_line(E->b, pc, in->span.file, line, col);
+		}
+		switch (rv_opinfo[in->op].fmt) {
+		case RV_FMT_ABx:
+			if (wide(in)) {
+				rc_rbc_emit_code(E->b, RV_MK_ABC(in->op == RV_OP_LOADK ? RV_OP_LOADKX : RV_OP_LOADFX, in->a, 0, 0));
+				word = RV_MK_Ax(RV_OP_EXTRAARG, in->k);
+				pc++;
+			} else {
+				word = RV_MK_ABx(in->op, in->a, in->k);
+			}
+			break;
+		case RV_FMT_AsBx:
+			off = (long)label_pc[in->target] - (long)(pc + 1);
+			if (off > RV_MAX_sBx) {
+				if (!E->failed)
+					rl_diag(E->p->diag, RL_E_TOO_MANY, in->span,
+						"instructions in one rule condition", (unsigned)RV_MAX_sBx);
+				E->failed = 1;
+				off = 0;
+			}
+			word = RV_MK_ABx(in->op, in->a, (uint32_t)off);
+			break;
+		case RV_FMT_sJ:
+			off = (long)label_pc[in->target] - (long)(pc + 1);
+			word = RV_MK_Ax(in->op, (uint32_t)off);
+			break;
+		default:
+			word = RV_MK_ABC(in->op, in->a, in->b, in->c);
+			break;
+		}
+		rc_rbc_emit_code(E->b, word);
+		pc++;
+	}
+	ru_free(label_pc);
+	return first;
+}
+
+static uint32_t
+value_block(struct emitter *E, struct rl_node *e)
+{
+	struct rc_ir_block blk;
+
+	rc_lower_value(&E->L, &blk, e);
+	return emit_block(E, &blk);
+}
+
+static void
+emit_rule(struct emitter *E, struct rc_rule *r)
+{
+	struct rc_ir_block cond;
+	struct rv_rule *rr;
+	uint32_t idx, first_action, first_rtype, cond_pc, cost, line, col;
+	size_t i, j;
+	const struct rl_srcfile *f = rl_srcset_get(&E->p->src, r->decl->span.file);
+
+	if (r->flags & RC_RF_TEMPORAL) {
+		rl_diag(E->p->diag, RL_E_TEMPORAL_CODEGEN, r->temporal->span,
+			r->temporal->kind == RL_N_CALL ? ru_arena_printf(E->p->arena, "%s()", r->temporal->name)
+			: rl_kind_name(r->temporal->kind));
+		E->failed = 1;
+		return;
+	}
+	rc_lower_cond(&E->L, &cond, r->when, r->decl->span);
+	cond_pc = emit_block(E, &cond);
+	cost = rc_ir_count(&cond);
+	first_rtype = rc_rbc_count(E->b, RV_SEC_RTYPES);
+	for (i = 0; i < r->events.n; i++) {
+		uint32_t *t = rc_rbc_push(E->b, RV_SEC_RTYPES, NULL);
+
+		*t = RU_VEC_AT(r->events, struct rc_event *, i)->index;
+	}
+	first_action = rc_rbc_count(E->b, RV_SEC_ACTIONS);
+	for (i = 0; i < r->sets.n; i++) {
+		struct rc_assign *as = &RU_VEC_AT(r->sets, struct rc_assign, i);
+		uint32_t field = rc_lower_field(&E->L, as->target), pc = value_block(E, as->value);
+		struct rv_action *a = rc_rbc_push(E->b, RV_SEC_ACTIONS, NULL);
+
+		a->kind = RV_A_SET;
+		a->a = field;
+		a->b = pc;
+	}
+	for (i = 0; i < r->routes.n; i++) {
+		struct rv_action *a = rc_rbc_push(E->b, RV_SEC_ACTIONS, NULL);
+
+		a->kind = RV_A_ROUTE;
+		a->a = RU_VEC_AT(r->routes, struct rc_dest *, i)->index;
+	}
+	for (i = 0; i < r->emits.n; i++) {
+		struct rc_emit *em = &RU_VEC_AT(r->emits, struct rc_emit, i);
+		uint32_t *fields = ru_arena_alloc(E->p->arena, (em->fields.n + 1) * sizeof *fields);
+		uint32_t *pcs = ru_arena_alloc(E->p->arena, (em->fields.n + 1) * sizeof *pcs);
+		struct rv_action *a;
+
+		/* value blocks first, so the EMIT and its EMITF records stay adjacent */
+		for (j = 0; j < em->fields.n; j++) {
+			struct rc_assign *as = &RU_VEC_AT(em->fields, struct rc_assign, j);
+
+			fields[j] = rc_lower_field(&E->L, as->target);
+			pcs[j] = value_block(E, as->value);
+		}
+		a = rc_rbc_push(E->b, RV_SEC_ACTIONS, NULL);
+		a->kind = RV_A_EMIT;
+		a->a = em->contract->ev->index;
+		a->b = (uint32_t)em->fields.n;
+		for (j = 0; j < em->fields.n; j++) {
+			a = rc_rbc_push(E->b, RV_SEC_ACTIONS, NULL);
+			a->kind = RV_A_EMITF;
+			a->a = fields[j];
+			a->b = pcs[j];
+		}
+	}
+	rl_srcfile_locate(f, r->decl->span.start, &line, &col);
+	rr = rc_rbc_push(E->b, RV_SEC_RULES, &idx);
+	rr->name = str(E, r->name);
+	rr->flags = r->flags & (RV_RF_OTHERWISE | RV_RF_TRANSFORM | RV_RF_ROUTES);
+	rr->cond_pc = cond_pc;
+	rr->rtype = first_rtype;
+	rr->nrtype = (uint32_t)r->events.n;
+	rr->action = first_action;
+	rr->naction = rc_rbc_count(E->b, RV_SEC_ACTIONS) - first_action;
+	rr->file = r->decl->span.file;
+	rr->line = line;
+	rr->col = col;
+	rr->span_start = r->decl->span.start;
+	rr->span_end = r->decl->span.end;
+	rr->cost = cost;
+}
+
+int
+rc_emit(struct rl_program *p, struct rc_model *m, int opt, unsigned char **out,
+	size_t *outlen, struct rc_emit_stats *st)
+{
+	struct emitter E;
+	char err[256];
+	size_t i;
+	int rc = -1;
+
+	memset(&E, 0, sizeof E);
+	E.p = p;
+	E.m = m;
+	E.opt = opt;
+	E.b = rc_rbc_new();
+	E.L.arena = p->arena;
+	E.L.rbc = E.b;
+	E.L.diag = p->diag;
+	E.max_regs = 1;
+	for (i = 0; i < p->src.files.n; i++) {
+		const struct rl_srcfile *f = rl_srcset_get(&p->src, (uint32_t)i);
+
+		rc_rbc_file(E.b, f->name, strlen(f->name));
+	}
+	emit_types(&E);
+	emit_dests(&E);
+	emit_tables(&E);
+	for (i = 0; i < m->rules.n; i++)
+		emit_rule(&E, RU_VEC_AT(m->rules, struct rc_rule *, i));
+	if (E.failed || E.L.failed)
+		goto done;
+	if (rc_rbc_write(E.b, E.max_regs, out, outlen, err, sizeof err) < 0) {
+		fprintf(stderr, "routec: %s\n", err);
+		goto done;
+	}
+	if (st) {
+		st->nrules = rc_rbc_count(E.b, RV_SEC_RULES);
+		st->ninsns = rc_rbc_count(E.b, RV_SEC_CODE);
+		st->max_regs = E.max_regs;
+	}
+	rc = 0;
+done:
+	rc_rbc_free(E.b);
+	return rc;
+}

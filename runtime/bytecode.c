@@ -1,0 +1,1641 @@
+/*
+ * bytecode.c -- load, validate and disassemble .rbc programs (bytecode.h).
+ *
+ * A .rbc file is untrusted input. rv_prog_load copies it into one allocation
+ * and checks all of it before anyone sees it: after a successful load every
+ * index, offset and instruction operand is in range, every jump is forward,
+ * and every path from a block entry ends in the block's terminator (MATCH or
+ * MISS for conditions, YIELD for value blocks). The VM (runtime/vm.c) and the
+ * JIT rely on that and re-check nothing. Validation is linear in the file
+ * size: per-item checks are done once per record, never once per reference,
+ * and block termination is one backward pass over CODE (jumps only go
+ * forward, so that pass sees every successor before its predecessor).
+ *
+ * Absent sections read as empty (count 0): a file with no rules is valid.
+ * Reserved fields are ignored; header flags must be 0.
+ */
+#include "config.h"
+#include "bytecode.h"
+#include "alloc.h"
+#include "builtins.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack */
+#include <xxhash.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the .rbc loader reads little-endian records in place: big-endian hosts are not supported"
+#endif
+
+/* The record layouts are the file format: pin them. */
+_Static_assert(sizeof(struct rv_rbc_section) == 16, "rv_rbc_section is 16 bytes");
+_Static_assert(sizeof(struct rv_str) == 8, "rv_str is 8 bytes");
+_Static_assert(sizeof(struct rv_field) == 20, "rv_field is 20 bytes");
+_Static_assert(sizeof(struct rv_type) == 16, "rv_type is 16 bytes");
+_Static_assert(sizeof(struct rv_contract) == 16, "rv_contract is 16 bytes");
+_Static_assert(sizeof(struct rv_cfield) == 16, "rv_cfield is 16 bytes");
+_Static_assert(sizeof(struct rv_dest) == 56, "rv_dest is 56 bytes");
+_Static_assert(sizeof(struct rv_table) == 48, "rv_table is 48 bytes");
+_Static_assert(sizeof(struct rv_rule) == 56, "rv_rule is 56 bytes");
+_Static_assert(sizeof(struct rv_action) == 16, "rv_action is 16 bytes");
+_Static_assert(sizeof(struct rv_line) == 16, "rv_line is 16 bytes");
+
+const struct rv_opinfo rv_opinfo[RV_NUM_OPS] = {
+#define OP(name, fmt, flags, sem) { #name, RV_FMT_##fmt, flags, sem },
+#include "opcodes.def"
+#undef OP
+};
+
+/* Name and record size of each section, indexed by enum rv_sec. */
+static const struct {
+	const char *name;
+	size_t rsize;
+} rv_secinfo[RV_SEC_MAX + 1] = {
+#define RV_SECINFO(name, id, rsize, desc) [id] = { #name, rsize },
+	RV_SECTIONS(RV_SECINFO)
+#undef RV_SECINFO
+};
+
+/* Constant kind names, indexed by enum rv_kind (messages and listings). */
+static const char *const rv_kindname[RV_K_NKINDS] = {
+	"null", "bool", "num", "str", "duration", "rate", "regex", "set", "range", "cidr"
+};
+
+/* Flags each constant kind may carry. */
+static const unsigned rv_kindflags[RV_K_NKINDS] = {
+	[RV_K_REGEX] = RV_KF_CASELESS,
+	[RV_K_SET] = RV_KF_CASELESS,
+	[RV_K_RANGE] = RV_KF_LO_OPEN | RV_KF_HI_OPEN,
+};
+
+static const char *const rv_akindname[] = { "?", "route", "set", "emit", "emitf" };
+
+/* Where paths from an instruction can end (bit set; see ld_blocks). */
+#define RV_END_COND  0x1u /* MATCH or MISS */
+#define RV_END_YIELD 0x2u /* YIELD */
+#define RV_END_OFF   0x4u /* falls off the end of CODE */
+
+/* ---- loader state and messages --------------------------------------- */
+
+struct rv_ld {
+	struct rv_prog *p;     /* the program being validated (owned by rv_prog_load) */
+	int *ids;              /* borrows: builtin_ids storage inside p's allocation */
+	uint32_t idcap;        /* entries ids has room for */
+	char *err;             /* the caller's message buffer */
+	size_t errlen;
+};
+
+/* Formats a one-line message into l->err and returns -1. */
+static int ld_fail(struct rv_ld *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+ld_fail(struct rv_ld *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(l->err, l->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* Says whether s lies inside STRS. */
+static int
+ld_str_ok(const struct rv_prog *p, struct rv_str s)
+{
+	return s.off <= p->nstrs && s.len <= p->nstrs - s.off;
+}
+
+/*
+ * Copies the (validated) string s into buf for a message: at most 40 bytes,
+ * anything but printable ASCII shown as '?'. Returns buf.
+ */
+static const char *
+ld_name(const struct rv_prog *p, struct rv_str s, char buf[48])
+{
+	size_t i, n = s.len > 40 ? 40 : s.len;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p->strs[s.off + i];
+
+		buf[i] = c >= 0x20 && c < 0x7f && c != '\'' ? (char)c : '?';
+	}
+	buf[n] = '\0';
+	if (n < s.len)
+		strcat(buf, "...");
+	return buf;
+}
+
+/* Says whether t is an enum rv_vtype, possibly with RV_T_ARRAY. */
+static int
+ld_vtype_ok(unsigned t)
+{
+	return (t & ~(unsigned)RV_T_ARRAY) <= RV_T_NULL;
+}
+
+/* Returns the double stored in the bits b. */
+static double
+ld_dbl(uint64_t b)
+{
+	double d;
+
+	memcpy(&d, &b, sizeof d);
+	return d;
+}
+
+/* ---- header and section table ---------------------------------------- */
+
+/* XXH64 streamed over the three parts around the checksum field. */
+uint64_t
+rv_rbc_checksum(const void *img, size_t len)
+{
+	static const unsigned char zero[8];
+	size_t at = offsetof(struct rv_rbc_header, checksum);
+	XXH64_state_t st;
+
+	XXH64_reset(&st, 0);
+	XXH64_update(&st, img, at);
+	XXH64_update(&st, zero, sizeof zero);
+	XXH64_update(&st, (const unsigned char *)img + at + sizeof zero, len - at - sizeof zero);
+	return XXH64_digest(&st);
+}
+
+/*
+ * Reads the BUILTINS count from the section table of buf without trusting
+ * anything, to size builtin_ids before the copy. Returns 0 when the table
+ * is unreadable (the full validation then refuses the file).
+ */
+static uint32_t
+ld_prescan_nbuiltins(const unsigned char *buf, size_t len)
+{
+	uint32_t hsize, nsec, i;
+	struct rv_rbc_section s;
+
+	if (len < RV_RBC_HEADER_SIZE)
+		return 0;
+	memcpy(&hsize, buf + offsetof(struct rv_rbc_header, header_size), sizeof hsize);
+	memcpy(&nsec, buf + offsetof(struct rv_rbc_header, nsections), sizeof nsec);
+	if (hsize > len || nsec > RV_SEC_MAX || (size_t)nsec * sizeof s > len - hsize)
+		return 0;
+	for (i = 0; i < nsec; i++) {
+		memcpy(&s, buf + hsize + (size_t)i * sizeof s, sizeof s);
+		if (s.id == RV_SEC_BUILTINS)
+			return s.count <= len / sizeof(struct rv_str) ? s.count : 0;
+	}
+	return 0;
+}
+
+/* Points p's section fields at a section's records (ptr) and count n. */
+static void
+ld_set(struct rv_prog *p, unsigned id, const unsigned char *ptr, uint32_t n)
+{
+	switch (id) {
+	case RV_SEC_STRS: p->strs = (const char *)ptr; p->nstrs = n; break;
+	case RV_SEC_CONSTS: p->consts = (const void *)ptr; p->nconsts = n; break;
+	case RV_SEC_SETITEMS: p->setitems = (const void *)ptr; p->nsetitems = n; break;
+	case RV_SEC_SEGS: p->segs = (const void *)ptr; p->nsegs = n; break;
+	case RV_SEC_FIELDS: p->fields = (const void *)ptr; p->nfields = n; break;
+	case RV_SEC_TYPES: p->types = (const void *)ptr; p->ntypes = n; break;
+	case RV_SEC_CONTRACTS: p->contracts = (const void *)ptr; p->ncontracts = n; break;
+	case RV_SEC_CFIELDS: p->cfields = (const void *)ptr; p->ncfields = n; break;
+	case RV_SEC_DESTS: p->dests = (const void *)ptr; p->ndests = n; break;
+	case RV_SEC_TABLES: p->tables = (const void *)ptr; p->ntables = n; break;
+	case RV_SEC_RULES: p->rules = (const void *)ptr; p->nrules = n; break;
+	case RV_SEC_RTYPES: p->rtypes = (const void *)ptr; p->nrtypes = n; break;
+	case RV_SEC_ACTIONS: p->actions = (const void *)ptr; p->nactions = n; break;
+	case RV_SEC_CODE: p->code = (const void *)ptr; p->ncode = n; break;
+	case RV_SEC_LINES: p->lines = (const void *)ptr; p->nlines = n; break;
+	case RV_SEC_FILES: p->files = (const void *)ptr; p->nfiles = n; break;
+	case RV_SEC_BUILTINS: p->builtins = (const void *)ptr; p->nbuiltins = n; break;
+	default: break;
+	}
+}
+
+/*
+ * Checks the header and the section table of the image p->image[0..len) and
+ * points p's section fields into it. Absent sections get count 0 (and a
+ * non-NULL pointer, so that pointer arithmetic on them stays defined).
+ */
+static int
+ld_header(struct rv_ld *l)
+{
+	struct rv_prog *p = l->p;
+	const unsigned char *img = p->image;
+	size_t len = p->size;
+	const struct rv_rbc_header *h = (const void *)img;
+	const struct rv_rbc_section *tab, *byid[RV_SEC_MAX + 1] = { 0 }, *sorted[RV_SEC_MAX];
+	uint64_t tabend;
+	unsigned nsorted = 0, i, j;
+
+	if (len < RV_RBC_HEADER_SIZE)
+		return ld_fail(l, "truncated: %zu bytes, shorter than the %u-byte header", len,
+			RV_RBC_HEADER_SIZE);
+	if (memcmp(h->magic, RV_RBC_MAGIC, sizeof h->magic) != 0)
+		return ld_fail(l, "bad magic: not an .rbc file");
+	if (h->version_major != RV_RBC_VERSION_MAJOR)
+		return ld_fail(l, "unsupported format version %u.%u (this reader reads %u.x)",
+			h->version_major, h->version_minor, RV_RBC_VERSION_MAJOR);
+	if (h->header_size < RV_RBC_HEADER_SIZE || h->header_size % 8 != 0 || h->header_size > len)
+		return ld_fail(l, "bad header_size %u (expected %u)", h->header_size, RV_RBC_HEADER_SIZE);
+	if (h->file_size != len)
+		return ld_fail(l, "file size mismatch: header says %llu bytes, got %zu (truncated or padded)",
+			(unsigned long long)h->file_size, len);
+	if (rv_rbc_checksum(img, len) != h->checksum)
+		return ld_fail(l, "checksum mismatch: the file is corrupt");
+	if (h->flags != 0)
+		return ld_fail(l, "unknown header flags 0x%x", h->flags);
+	if (h->max_regs > RV_MAX_REGS)
+		return ld_fail(l, "max_regs %u exceeds %u", h->max_regs, RV_MAX_REGS);
+	p->max_regs = h->max_regs;
+	if (h->nsections > RV_SEC_MAX)
+		return ld_fail(l, "section table: %u entries, more than the %u section kinds", h->nsections,
+			RV_SEC_MAX);
+	tabend = (uint64_t)h->header_size + (uint64_t)h->nsections * sizeof *tab;
+	if (tabend > len)
+		return ld_fail(l, "section table: %u entries run beyond the end of the file (%zu)",
+			h->nsections, len);
+	tab = (const void *)(img + h->header_size);
+	for (i = 0; i < h->nsections; i++) {
+		const struct rv_rbc_section *s = &tab[i];
+		const char *name;
+
+		if (s->id == 0 || s->id > RV_SEC_MAX)
+			return ld_fail(l, "section table entry %u: unknown section id %u", i, s->id);
+		name = rv_secinfo[s->id].name;
+		if (byid[s->id] != NULL)
+			return ld_fail(l, "section %s appears twice in the section table", name);
+		if (s->offset % 8 != 0)
+			return ld_fail(l, "section %s: offset %u is not 8-aligned", name, s->offset);
+		if ((uint64_t)s->offset + s->size > len)
+			return ld_fail(l, "section %s: bytes [%u, %llu) beyond end of file (%zu)", name, s->offset,
+				(unsigned long long)s->offset + s->size, len);
+		if (s->size > 0 && s->offset < tabend)
+			return ld_fail(l, "section %s: offset %u overlaps the header or section table (ends at %llu)",
+				name, s->offset, (unsigned long long)tabend);
+		if ((uint64_t)s->count * rv_secinfo[s->id].rsize != s->size)
+			return ld_fail(l, "section %s: size %u is not count %u x record size %zu", name, s->size,
+				s->count, rv_secinfo[s->id].rsize);
+		byid[s->id] = s;
+		if (s->size == 0)
+			continue;
+		/* Insertion sort by offset: at most RV_SEC_MAX entries. */
+		for (j = nsorted++; j > 0 && sorted[j - 1]->offset > s->offset; j--)
+			sorted[j] = sorted[j - 1];
+		sorted[j] = s;
+	}
+	for (i = 1; i < nsorted; i++) {
+		const struct rv_rbc_section *a = sorted[i - 1], *b = sorted[i];
+
+		if ((uint64_t)a->offset + a->size > b->offset)
+			return ld_fail(l, "sections %s [%u, %llu) and %s [%u, %llu) overlap",
+				rv_secinfo[a->id].name, a->offset, (unsigned long long)a->offset + a->size,
+				rv_secinfo[b->id].name, b->offset, (unsigned long long)b->offset + b->size);
+	}
+	for (i = 1; i <= RV_SEC_MAX; i++)
+		ld_set(p, i, byid[i] ? img + byid[i]->offset : img, byid[i] ? byid[i]->count : 0);
+	return 0;
+}
+
+/* ---- pools: strings, constants, fields -------------------------------- */
+
+/* SEGS, FILES and BUILTINS: names inside STRS; builtins resolved by name. */
+static int
+ld_names(struct rv_ld *l)
+{
+	struct rv_prog *p = l->p;
+	char nb[48];
+	uint32_t i;
+
+	for (i = 0; i < p->nsegs; i++)
+		if (!ld_str_ok(p, p->segs[i]))
+			return ld_fail(l, "section SEGS: segment %u: string [%u, +%u) outside STRS (%u bytes)", i,
+				p->segs[i].off, p->segs[i].len, p->nstrs);
+	for (i = 0; i < p->nfiles; i++)
+		if (!ld_str_ok(p, p->files[i]))
+			return ld_fail(l, "section FILES: file %u: string [%u, +%u) outside STRS (%u bytes)", i,
+				p->files[i].off, p->files[i].len, p->nstrs);
+	if (p->nbuiltins > l->idcap)
+		return ld_fail(l, "section BUILTINS: count changed while the image was being copied");
+	for (i = 0; i < p->nbuiltins; i++) {
+		struct rv_str s = p->builtins[i];
+		int id;
+
+		if (!ld_str_ok(p, s))
+			return ld_fail(l, "section BUILTINS: builtin %u: string [%u, +%u) outside STRS (%u bytes)",
+				i, s.off, s.len, p->nstrs);
+		id = rb_lookup(p->strs + s.off, s.len);
+		if (id < 0)
+			return ld_fail(l, "section BUILTINS: builtin %u: unknown builtin '%s'", i, ld_name(p, s, nb));
+		l->ids[i] = id;
+	}
+	p->builtin_ids = l->ids;
+	return 0;
+}
+
+/* Says whether k is RV_NONE or a NUM constant. */
+static int
+ld_bound_ok(const struct rv_prog *p, uint64_t k)
+{
+	return k == RV_NONE || (k < p->nconsts && p->consts[k].kind == RV_K_NUM);
+}
+
+/* SETITEMS and CONSTS: every constant well-formed for its kind. */
+static int
+ld_consts(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	uint32_t i;
+
+	for (i = 0; i < p->nsetitems; i++) {
+		uint32_t k = p->setitems[i];
+
+		if (k >= p->nconsts)
+			return ld_fail(l, "section SETITEMS: item %u is constant %u, beyond end (%u)", i, k,
+				p->nconsts);
+		if (p->consts[k].kind == RV_K_SET)
+			return ld_fail(l, "section SETITEMS: item %u is constant %u, itself a set", i, k);
+	}
+	for (i = 0; i < p->nconsts; i++) {
+		const struct rv_const *c = &p->consts[i];
+		unsigned nbytes, j;
+		double d;
+
+		if (c->kind >= RV_K_NKINDS)
+			return ld_fail(l, "section CONSTS: constant %u: unknown kind %u", i, c->kind);
+		if ((c->flags & ~rv_kindflags[c->kind]) != 0)
+			return ld_fail(l, "section CONSTS: constant %u (%s): unknown flags 0x%x", i,
+				rv_kindname[c->kind], c->flags);
+		if (c->aux != 0 && c->kind != RV_K_CIDR)
+			return ld_fail(l, "section CONSTS: constant %u (%s): aux %u must be 0", i,
+				rv_kindname[c->kind], c->aux);
+		switch (c->kind) {
+		case RV_K_BOOL:
+			if (c->a > 1)
+				return ld_fail(l, "section CONSTS: constant %u (bool): value %u is not 0 or 1", i, c->a);
+			break;
+		case RV_K_NUM:
+			if (isnan(ld_dbl(c->b)))
+				return ld_fail(l, "section CONSTS: constant %u (num): NaN", i);
+			break;
+		case RV_K_RATE:
+			d = ld_dbl(c->b);
+			if (!(d >= 0 && d <= DBL_MAX))
+				return ld_fail(l, "section CONSTS: constant %u (rate): not a finite rate >= 0", i);
+			break;
+		case RV_K_STR:
+		case RV_K_REGEX:
+			if (c->a > p->nstrs || c->b > p->nstrs - c->a)
+				return ld_fail(l, "section CONSTS: constant %u (%s): string [%u, +%llu) outside STRS (%u bytes)",
+					i, rv_kindname[c->kind], c->a, (unsigned long long)c->b, p->nstrs);
+			break;
+		case RV_K_SET:
+			if (c->a > p->nsetitems || c->b > p->nsetitems - c->a)
+				return ld_fail(l, "section CONSTS: constant %u (set): items [%u, +%llu) outside SETITEMS (%u)",
+					i, c->a, (unsigned long long)c->b, p->nsetitems);
+			break;
+		case RV_K_RANGE:
+			if (!ld_bound_ok(p, c->a) || !ld_bound_ok(p, c->b))
+				return ld_fail(l, "section CONSTS: constant %u (range): bounds %u, %llu are not "
+					"num constants or none", i, c->a, (unsigned long long)c->b);
+			break;
+		case RV_K_CIDR:
+			if (c->aux != 4 && c->aux != 6)
+				return ld_fail(l, "section CONSTS: constant %u (cidr): address family %u is not 4 or 6", i,
+					c->aux);
+			nbytes = c->aux == 4 ? 4 : 16;
+			if (c->a > nbytes * 8)
+				return ld_fail(l, "section CONSTS: constant %u (cidr): prefix /%u longer than %u bits", i,
+					c->a, nbytes * 8);
+			for (j = 0; j < 16; j++) {
+				unsigned keep = j >= nbytes ? 0 : c->a >= 8 * (j + 1) ? 8 : c->a > 8 * j ? c->a - 8 * j : 0;
+
+				if ((c->addr[j] & (uint8_t)~(0xff00u >> keep)) != 0)
+					return ld_fail(l, "section CONSTS: constant %u (cidr): address bits set beyond /%u", i,
+						c->a);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+/* FIELDS: segment runs, where, declared type, display name and its hash. */
+static int
+ld_fields(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	uint64_t hashed = 0;
+	uint32_t i;
+
+	for (i = 0; i < p->nfields; i++) {
+		const struct rv_field *f = &p->fields[i];
+
+		if (f->nseg == 0 || f->seg > p->nsegs || f->nseg > p->nsegs - f->seg)
+			return ld_fail(l, "section FIELDS: field %u: segments [%u, +%u) outside SEGS (%u)", i, f->seg,
+				f->nseg, p->nsegs);
+		if (f->where > RV_FW_META)
+			return ld_fail(l, "section FIELDS: field %u: unknown where %u", i, f->where);
+		if (!ld_vtype_ok(f->type))
+			return ld_fail(l, "section FIELDS: field %u: unknown type 0x%x", i, f->type);
+		if (!ld_str_ok(p, f->name))
+			return ld_fail(l, "section FIELDS: field %u: name [%u, +%u) outside STRS (%u bytes)", i,
+				f->name.off, f->name.len, p->nstrs);
+		/* Names may overlap in STRS, so hashing each could cost nfields x
+		 * nstrs. A compiler interns names (a name is shared at most by a
+		 * payload and a meta field), so 4x the file is plenty. */
+		hashed += f->name.len;
+		if (hashed > 4 * (uint64_t)p->size)
+			return ld_fail(l, "section FIELDS: field %u: names total more than 4x the file size", i);
+		if (XXH32(p->strs + f->name.off, f->name.len, 0) != f->hash)
+			return ld_fail(l, "section FIELDS: field %u: hash 0x%08x does not match its name", i, f->hash);
+	}
+	return 0;
+}
+
+/* CFIELDS, CONTRACTS, TYPES: each type owns a run of its own contracts. */
+static int
+ld_types(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	uint64_t claimed = 0;
+	uint32_t i, j;
+
+	for (i = 0; i < p->ncfields; i++) {
+		const struct rv_cfield *cf = &p->cfields[i];
+
+		if (!ld_str_ok(p, cf->path))
+			return ld_fail(l, "section CFIELDS: field %u: path outside STRS", i);
+		if (!ld_vtype_ok(cf->type))
+			return ld_fail(l, "section CFIELDS: field %u: unknown type 0x%x", i, cf->type);
+		if ((cf->flags & ~RV_CF_OPTIONAL) != 0)
+			return ld_fail(l, "section CFIELDS: field %u: unknown flags 0x%x", i, cf->flags);
+		if (cf->enum_set != RV_NONE &&
+		    (cf->enum_set >= p->nconsts || p->consts[cf->enum_set].kind != RV_K_SET))
+			return ld_fail(l, "section CFIELDS: field %u: enum %u is not a set constant", i, cf->enum_set);
+	}
+	for (i = 0; i < p->ncontracts; i++) {
+		const struct rv_contract *c = &p->contracts[i];
+
+		if (c->type >= p->ntypes)
+			return ld_fail(l, "section CONTRACTS: contract %u: type %u beyond end (%u)", i, c->type,
+				p->ntypes);
+		if (c->cfield > p->ncfields || c->ncfield > p->ncfields - c->cfield)
+			return ld_fail(l, "section CONTRACTS: contract %u: fields [%u, +%u) outside CFIELDS (%u)", i,
+				c->cfield, c->ncfield, p->ncfields);
+	}
+	for (i = 0; i < p->ntypes; i++) {
+		const struct rv_type *t = &p->types[i];
+
+		if (!ld_str_ok(p, t->name))
+			return ld_fail(l, "section TYPES: type %u: name outside STRS", i);
+		if (t->ncontract == 0 || t->contract > p->ncontracts || t->ncontract > p->ncontracts - t->contract)
+			return ld_fail(l, "section TYPES: type %u: contracts [%u, +%u) empty or outside CONTRACTS (%u)",
+				i, t->contract, t->ncontract, p->ncontracts);
+		/* Contracts name their one type, so runs cannot overlap: the sum
+		 * bounds the loop below by ncontracts. */
+		claimed += t->ncontract;
+		if (claimed > p->ncontracts)
+			return ld_fail(l, "section TYPES: type %u: contract runs overlap", i);
+		for (j = t->contract; j < t->contract + t->ncontract; j++)
+			if (p->contracts[j].type != i)
+				return ld_fail(l, "section TYPES: type %u: contract %u belongs to type %u", i, j,
+					p->contracts[j].type);
+	}
+	return 0;
+}
+
+/* DESTS and TABLES. */
+static int
+ld_dests_tables(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	uint32_t i;
+
+	for (i = 0; i < p->ndests; i++) {
+		const struct rv_dest *d = &p->dests[i];
+
+		if (!ld_str_ok(p, d->name))
+			return ld_fail(l, "section DESTS: destination %u: name outside STRS", i);
+		if (d->dead_letter != RV_NONE && (d->dead_letter >= p->ndests || d->dead_letter == i))
+			return ld_fail(l, "section DESTS: destination %u: dead_letter %u is itself or beyond end (%u)",
+				i, d->dead_letter, p->ndests);
+		if (d->priority > 9)
+			return ld_fail(l, "section DESTS: destination %u: priority %u > 9", i, d->priority);
+	}
+	for (i = 0; i < p->ntables; i++) {
+		const struct rv_table *t = &p->tables[i];
+
+		if (!ld_str_ok(p, t->name))
+			return ld_fail(l, "section TABLES: table %u: name outside STRS", i);
+		if (!ld_vtype_ok(t->key_type) || !ld_vtype_ok(t->value_type))
+			return ld_fail(l, "section TABLES: table %u: unknown key or value type", i);
+		if (t->from_type >= p->ntypes || (t->del_type != RV_NONE && t->del_type >= p->ntypes))
+			return ld_fail(l, "section TABLES: table %u: event type beyond end (%u)", i, p->ntypes);
+		if (t->key_field >= p->nfields || t->value_field >= p->nfields ||
+		    (t->del_key_field != RV_NONE && t->del_key_field >= p->nfields))
+			return ld_fail(l, "section TABLES: table %u: field beyond end (%u)", i, p->nfields);
+		if ((t->del_type == RV_NONE) != (t->del_key_field == RV_NONE))
+			return ld_fail(l, "section TABLES: table %u: delete type and delete key must come together", i);
+	}
+	return 0;
+}
+
+/* ---- code ------------------------------------------------------------- */
+
+/* As ld_fail, prefixed with "section CODE: instruction PC (OP): ". */
+static int ld_cfail(struct rv_ld *l, uint32_t pc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+ld_cfail(struct rv_ld *l, uint32_t pc, const char *fmt, ...)
+{
+	unsigned op = RV_GET_OP(l->p->code[pc]);
+	char msg[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (op < RV_NUM_OPS)
+		return ld_fail(l, "section CODE: instruction %u (%s): %s", pc, rv_opinfo[op].name, msg);
+	return ld_fail(l, "section CODE: instruction %u: %s", pc, msg);
+}
+
+/* Returns the absolute target of the jump insn at pc (may be out of range). */
+static int64_t
+ld_target(uint32_t insn, uint32_t pc)
+{
+	int off = rv_opinfo[RV_GET_OP(insn)].fmt == RV_FMT_sJ ? RV_GET_sJ(insn) : RV_GET_sBx(insn);
+
+	return (int64_t)pc + 1 + off;
+}
+
+/* One instruction on its own: opcode, unused bits, operands, jump target. */
+static int
+ld_insn(struct rv_ld *l, uint32_t pc)
+{
+	const struct rv_prog *p = l->p;
+	uint32_t i = p->code[pc], nx;
+	unsigned op = RV_GET_OP(i), a = RV_GET_A(i), b = RV_GET_B(i), c = RV_GET_C(i), arity;
+	const struct rv_opinfo *oi;
+	int64_t t;
+
+	if (op >= RV_NUM_OPS)
+		return ld_cfail(l, pc, "unknown opcode %u", op);
+	oi = &rv_opinfo[op];
+	if ((oi->fmt == RV_FMT_N && (i >> 8) != 0) || (oi->fmt == RV_FMT_A && (i >> 16) != 0) ||
+	    (oi->fmt == RV_FMT_AB && (i >> 24) != 0))
+		return ld_cfail(l, pc, "unused operand bits set (0x%08x)", i);
+	switch (oi->fmt) {
+	case RV_FMT_A: case RV_FMT_AB: case RV_FMT_ABC: case RV_FMT_ABx: case RV_FMT_AsBx:
+		if (a >= p->max_regs)
+			return ld_cfail(l, pc, "register A %u >= max_regs %u", a, p->max_regs);
+		break;
+	default:
+		break;
+	}
+	if ((oi->flags & RV_OPF_READ_B) && b >= p->max_regs)
+		return ld_cfail(l, pc, "register B %u >= max_regs %u", b, p->max_regs);
+	if ((oi->flags & RV_OPF_READ_C) && c >= p->max_regs)
+		return ld_cfail(l, pc, "register C %u >= max_regs %u", c, p->max_regs);
+	switch (op) {
+	case RV_OP_LOADK:
+		if (RV_GET_Bx(i) >= p->nconsts)
+			return ld_cfail(l, pc, "constant %u beyond end (%u)", RV_GET_Bx(i), p->nconsts);
+		break;
+	case RV_OP_LOADF:
+		if (RV_GET_Bx(i) >= p->nfields)
+			return ld_cfail(l, pc, "field %u beyond end (%u)", RV_GET_Bx(i), p->nfields);
+		break;
+	case RV_OP_LOADKX:
+	case RV_OP_LOADFX:
+		if (pc + 1 >= p->ncode || RV_GET_OP(p->code[pc + 1]) != RV_OP_EXTRAARG)
+			return ld_cfail(l, pc, "not followed by EXTRAARG");
+		nx = RV_GET_Ax(p->code[pc + 1]);
+		if (op == RV_OP_LOADKX && nx >= p->nconsts)
+			return ld_cfail(l, pc, "constant %u beyond end (%u)", nx, p->nconsts);
+		if (op == RV_OP_LOADFX && nx >= p->nfields)
+			return ld_cfail(l, pc, "field %u beyond end (%u)", nx, p->nfields);
+		break;
+	case RV_OP_EXTRAARG:
+		/* The previous word was checked first, so its opcode is known. */
+		if (pc == 0 || !(rv_opinfo[RV_GET_OP(p->code[pc - 1])].flags & RV_OPF_KX))
+			return ld_cfail(l, pc, "not preceded by LOADKX or LOADFX");
+		break;
+	case RV_OP_CALL:
+		if (b >= p->nbuiltins)
+			return ld_cfail(l, pc, "builtin %u beyond end (%u)", b, p->nbuiltins);
+		arity = rb_builtins[p->builtin_ids[b]].arity;
+		if (arity > 0 && c + arity > p->max_regs)
+			return ld_cfail(l, pc, "arguments r%u..r%u beyond max_regs %u", c, c + arity - 1, p->max_regs);
+		break;
+	case RV_OP_TGET:
+		if (b >= p->ntables)
+			return ld_cfail(l, pc, "table %u beyond end (%u)", b, p->ntables);
+		break;
+	default:
+		break;
+	}
+	if (oi->flags & RV_OPF_JUMP) {
+		/* Offsets count from the next instruction and must be positive. */
+		t = ld_target(i, pc);
+		if (t - ((int64_t)pc + 1) <= 0)
+			return ld_cfail(l, pc, "jump offset %lld is not forward", (long long)(t - ((int64_t)pc + 1)));
+		if (t >= p->ncode)
+			return ld_cfail(l, pc, "jump target %lld beyond end of code (%u)", (long long)t, p->ncode);
+		if (RV_GET_OP(p->code[t]) == RV_OP_EXTRAARG)
+			return ld_cfail(l, pc, "jump target %lld is the EXTRAARG of another instruction", (long long)t);
+	}
+	return 0;
+}
+
+/* ---- rules, actions, lines ------------------------------------------- */
+
+/* ACTIONS: each on its own, then EMIT groups (EMIT + its b EMITF) whole. */
+static int
+ld_actions(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	uint32_t i, j;
+
+	for (i = 0; i < p->nactions; i++) {
+		const struct rv_action *ac = &p->actions[i];
+
+		switch (ac->kind) {
+		case RV_A_ROUTE:
+			if (ac->a >= p->ndests)
+				return ld_fail(l, "section ACTIONS: action %u (route): destination %u beyond end (%u)", i,
+					ac->a, p->ndests);
+			break;
+		case RV_A_SET:
+		case RV_A_EMITF:
+			if (ac->a >= p->nfields)
+				return ld_fail(l, "section ACTIONS: action %u (%s): field %u beyond end (%u)", i,
+					rv_akindname[ac->kind], ac->a, p->nfields);
+			if (ac->b >= p->ncode)
+				return ld_fail(l, "section ACTIONS: action %u (%s): value block %u beyond end of code (%u)",
+					i, rv_akindname[ac->kind], ac->b, p->ncode);
+			break;
+		case RV_A_EMIT:
+			if (ac->a >= p->ntypes)
+				return ld_fail(l, "section ACTIONS: action %u (emit): type %u beyond end (%u)", i, ac->a,
+					p->ntypes);
+			break;
+		default:
+			return ld_fail(l, "section ACTIONS: action %u: unknown kind %u", i, ac->kind);
+		}
+	}
+	for (i = 0; i < p->nactions; i++) {
+		if (p->actions[i].kind == RV_A_EMITF)
+			return ld_fail(l, "section ACTIONS: action %u (emitf) does not follow its emit", i);
+		if (p->actions[i].kind != RV_A_EMIT)
+			continue;
+		if (p->actions[i].b > p->nactions - i - 1)
+			return ld_fail(l, "section ACTIONS: action %u (emit): %u fields run beyond end (%u)", i,
+				p->actions[i].b, p->nactions);
+		for (j = 1; j <= p->actions[i].b; j++)
+			if (p->actions[i + j].kind != RV_A_EMITF)
+				return ld_fail(l, "section ACTIONS: action %u (emit): action %u is not an emitf", i, i + j);
+		i += p->actions[i].b;
+	}
+	return 0;
+}
+
+/* RTYPES and RULES. */
+static int
+ld_rules(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	char nb[48];
+	uint32_t i, end;
+
+	for (i = 0; i < p->nrtypes; i++)
+		if (p->rtypes[i] >= p->ntypes)
+			return ld_fail(l, "section RTYPES: entry %u: type %u beyond end (%u)", i, p->rtypes[i],
+				p->ntypes);
+	for (i = 0; i < p->nrules; i++) {
+		const struct rv_rule *r = &p->rules[i];
+		const char *nm;
+
+		if (!ld_str_ok(p, r->name))
+			return ld_fail(l, "section RULES: rule %u: name outside STRS", i);
+		nm = ld_name(p, r->name, nb);
+		if ((r->flags & ~(RV_RF_OTHERWISE | RV_RF_TRANSFORM | RV_RF_ROUTES)) != 0)
+			return ld_fail(l, "section RULES: rule %u '%s': unknown flags 0x%x", i, nm, r->flags);
+		if (r->cond_pc >= p->ncode)
+			return ld_fail(l, "section RULES: rule %u '%s': condition block %u beyond end of code (%u)", i,
+				nm, r->cond_pc, p->ncode);
+		if (r->nrtype == 0)
+			return ld_fail(l, "section RULES: rule %u '%s': listens on no event type", i, nm);
+		if (r->rtype > p->nrtypes || r->nrtype > p->nrtypes - r->rtype)
+			return ld_fail(l, "section RULES: rule %u '%s': types [%u, +%u) outside RTYPES (%u)", i, nm,
+				r->rtype, r->nrtype, p->nrtypes);
+		if (r->action > p->nactions || r->naction > p->nactions - r->action)
+			return ld_fail(l, "section RULES: rule %u '%s': actions [%u, +%u) outside ACTIONS (%u)", i, nm,
+				r->action, r->naction, p->nactions);
+		/* Whole EMIT groups only: the run starts and ends at group edges. */
+		end = r->action + r->naction;
+		if (r->naction > 0 && (p->actions[r->action].kind == RV_A_EMITF ||
+		    (end < p->nactions && p->actions[end].kind == RV_A_EMITF)))
+			return ld_fail(l, "section RULES: rule %u '%s': actions [%u, +%u) split an emit group", i, nm,
+				r->action, r->naction);
+		if (p->nfiles > 0 && r->file >= p->nfiles)
+			return ld_fail(l, "section RULES: rule %u '%s': file %u beyond end (%u)", i, nm, r->file,
+				p->nfiles);
+		if (r->span_start > r->span_end)
+			return ld_fail(l, "section RULES: rule %u '%s': span [%u, %u) reversed", i, nm, r->span_start,
+				r->span_end);
+	}
+	return 0;
+}
+
+/* LINES: sorted by pc, inside CODE, files in range. */
+static int
+ld_lines(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	uint32_t i;
+
+	for (i = 0; i < p->nlines; i++) {
+		const struct rv_line *ln = &p->lines[i];
+
+		if (ln->pc >= p->ncode)
+			return ld_fail(l, "section LINES: entry %u: pc %u beyond end of code (%u)", i, ln->pc, p->ncode);
+		if (i > 0 && ln->pc < p->lines[i - 1].pc)
+			return ld_fail(l, "section LINES: entry %u: pc %u not sorted (after %u)", i, ln->pc,
+				p->lines[i - 1].pc);
+		if (ln->file >= p->nfiles)
+			return ld_fail(l, "section LINES: entry %u: file %u beyond end (%u)", i, ln->file, p->nfiles);
+	}
+	return 0;
+}
+
+/* ---- block termination ------------------------------------------------ */
+
+/* ends[] of q, or "off the end" past CODE. */
+static unsigned
+ld_end_at(const unsigned char *ends, uint32_t ncode, int64_t q)
+{
+	return q < ncode ? ends[q] : RV_END_OFF;
+}
+
+/*
+ * Checks that every path from entry ends only in want (an RV_END_* bit).
+ * what names the block for the message. On failure follows one offending
+ * path (pc grows at every step, so this ends) to say where it goes wrong.
+ */
+static int
+ld_block(struct rv_ld *l, const unsigned char *ends, uint32_t entry, unsigned want,
+	const char *what)
+{
+	const struct rv_prog *p = l->p;
+	unsigned bad = ends[entry] & ~want, bit;
+	const char *must = want == RV_END_COND ? "must end in MATCH or MISS" : "must end in YIELD";
+	uint32_t q = entry;
+
+	if (RV_GET_OP(p->code[entry]) == RV_OP_EXTRAARG)
+		return ld_fail(l, "%s at %u starts on an EXTRAARG", what, entry);
+	if (bad == 0)
+		return 0;
+	bit = bad & RV_END_OFF ? RV_END_OFF : bad & RV_END_YIELD ? RV_END_YIELD : RV_END_COND;
+	for (;;) {
+		uint32_t i = p->code[q];
+		const struct rv_opinfo *oi = &rv_opinfo[RV_GET_OP(i)];
+		int64_t nq;
+
+		if (oi->flags & RV_OPF_TERM)
+			return ld_fail(l, "%s at %u reaches %s at %u (%s)", what, entry, oi->name, q, must);
+		if ((oi->flags & RV_OPF_JUMP) && (ends[ld_target(i, q)] & bit)) {
+			q = (uint32_t)ld_target(i, q);
+			continue;
+		}
+		nq = (int64_t)q + ((oi->flags & RV_OPF_KX) ? 2 : 1);
+		if (nq >= p->ncode)
+			return ld_fail(l, "%s at %u runs off the end of code after instruction %u (block without terminator)",
+				what, entry, q);
+		q = (uint32_t)nq;
+	}
+}
+
+/*
+ * Computes, in one backward pass, where the paths from each instruction can
+ * end, then checks every condition block and every value block.
+ */
+static int
+ld_blocks(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	unsigned char *ends;
+	char what[128], nb[48];
+	uint32_t pc, i;
+	int rc = 0;
+
+	if (p->ncode == 0)
+		return 0; /* ld_rules / ld_actions refused any entry */
+	ends = ru_malloc(p->ncode);
+	if (ends == NULL)
+		return ld_fail(l, "out of memory");
+	for (pc = p->ncode; pc-- > 0;) {
+		uint32_t insn = p->code[pc];
+		unsigned op = RV_GET_OP(insn);
+		const struct rv_opinfo *oi = &rv_opinfo[op];
+
+		if (op == RV_OP_EXTRAARG)
+			ends[pc] = 0;
+		else if (oi->flags & RV_OPF_TERM)
+			ends[pc] = op == RV_OP_YIELD ? RV_END_YIELD : RV_END_COND;
+		else if (oi->flags & RV_OPF_JUMP)
+			ends[pc] = (unsigned char)(ends[ld_target(insn, pc)] |
+				(oi->fmt == RV_FMT_sJ ? 0 : ld_end_at(ends, p->ncode, (int64_t)pc + 1)));
+		else
+			ends[pc] = (unsigned char)ld_end_at(ends, p->ncode,
+				(int64_t)pc + ((oi->flags & RV_OPF_KX) ? 2 : 1));
+	}
+	for (i = 0; rc == 0 && i < p->nrules; i++) {
+		snprintf(what, sizeof what, "section RULES: rule %u '%s': condition block", i,
+			ld_name(p, p->rules[i].name, nb));
+		rc = ld_block(l, ends, p->rules[i].cond_pc, RV_END_COND, what);
+	}
+	for (i = 0; rc == 0 && i < p->nactions; i++) {
+		const struct rv_action *ac = &p->actions[i];
+
+		if (ac->kind != RV_A_SET && ac->kind != RV_A_EMITF)
+			continue;
+		snprintf(what, sizeof what, "section ACTIONS: action %u (%s): value block", i,
+			rv_akindname[ac->kind]);
+		rc = ld_block(l, ends, ac->b, RV_END_YIELD, what);
+	}
+	ru_free(ends);
+	return rc;
+}
+
+/* Everything after the header, in dependency order. */
+static int
+ld_validate(struct rv_ld *l)
+{
+	uint32_t pc;
+
+	if (ld_header(l) < 0 || ld_names(l) < 0 || ld_consts(l) < 0 || ld_fields(l) < 0 ||
+	    ld_types(l) < 0 || ld_dests_tables(l) < 0)
+		return -1;
+	for (pc = 0; pc < l->p->ncode; pc++)
+		if (ld_insn(l, pc) < 0)
+			return -1;
+	if (ld_actions(l) < 0 || ld_rules(l) < 0 || ld_lines(l) < 0 || ld_blocks(l) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- public: load and free ------------------------------------------- */
+
+#define RV_ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
+
+/*
+ * Layout of the one allocation:
+ *
+ *   +-----------------+ 0
+ *   | struct rv_prog  |
+ *   +-----------------+ RV_ALIGN8(sizeof(struct rv_prog))
+ *   | image copy      |   len bytes, 8-aligned so records are aligned
+ *   +-----------------+ + RV_ALIGN8(len)
+ *   | int builtin_ids |   one per BUILTINS entry
+ *   +-----------------+
+ */
+int
+rv_prog_load(const void *buf, size_t len, struct rv_prog **out, char *err, size_t errlen)
+{
+	struct rv_ld l = { .err = err, .errlen = errlen };
+	size_t head = RV_ALIGN8(sizeof(struct rv_prog)), total;
+	uint32_t nb;
+	struct rv_prog *p;
+
+	*out = NULL;
+	if (errlen > 0)
+		err[0] = '\0';
+	if (buf == NULL && len > 0)
+		return ld_fail(&l, "no buffer");
+	if (len > ((size_t)-1 - head) / 2)
+		return ld_fail(&l, "file too large (%zu bytes)", len);
+	nb = ld_prescan_nbuiltins(buf, len);
+	total = head + RV_ALIGN8(len) + (size_t)nb * sizeof(int);
+	p = ru_malloc(total);
+	if (p == NULL)
+		return ld_fail(&l, "out of memory");
+	memset(p, 0, sizeof *p);
+	p->image = (unsigned char *)p + head;
+	p->size = len;
+	if (len > 0)
+		memcpy((unsigned char *)p + head, buf, len);
+	l.p = p;
+	l.ids = (int *)((unsigned char *)p + head + RV_ALIGN8(len));
+	l.idcap = nb;
+	if (ld_validate(&l) < 0) {
+		ru_free(p);
+		return -1;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Reads the whole file into a temporary buffer, then rv_prog_load. */
+int
+rv_prog_load_file(const char *path, struct rv_prog **out, char *err, size_t errlen)
+{
+	FILE *f;
+	unsigned char *buf = NULL, *nbuf;
+	size_t len = 0, cap = 0, n;
+	char msg[256];
+	int rc, e;
+
+	*out = NULL;
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		e = errno;
+		if (errlen > 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -1;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			nbuf = cap > len ? ru_realloc(buf, cap) : NULL;
+			if (nbuf == NULL) {
+				ru_free(buf);
+				fclose(f);
+				if (errlen > 0)
+					snprintf(err, errlen, "%s: out of memory", path);
+				return -1;
+			}
+			buf = nbuf;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	e = ferror(f) ? errno : 0;
+	fclose(f);
+	if (e != 0) {
+		ru_free(buf);
+		if (errlen > 0)
+			snprintf(err, errlen, "%s: read error: %s", path, strerror(e));
+		return -1;
+	}
+	rc = rv_prog_load(buf, len, out, msg, sizeof msg);
+	ru_free(buf);
+	if (rc < 0 && errlen > 0)
+		snprintf(err, errlen, "%s: %s", path, msg);
+	return rc;
+}
+
+/* One allocation: see rv_prog_load. */
+void
+rv_prog_free(struct rv_prog *p)
+{
+	ru_free(p);
+}
+
+/* s must come from p (every rv_str of a loaded program lies inside STRS). */
+const char *
+rv_prog_str(const struct rv_prog *p, struct rv_str s)
+{
+	return p->strs + s.off;
+}
+
+/* ---- disassembler ----------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0. */
+static size_t
+dis_utf8(const unsigned char *s, size_t n)
+{
+	size_t k, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		k = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		k = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		k = 4;
+	else
+		return 0;
+	/* No overlong forms, no surrogates, nothing above U+10FFFF. */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (n < k || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < k; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return k;
+}
+
+/*
+ * Prints s[0..n) as a JSON string. Bytes that are not valid UTF-8 (possible
+ * only in hand-made files) print as \xNN. Returns the characters printed.
+ */
+static int
+dis_json(FILE *out, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, k;
+	int w = 2;
+
+	fputc('"', out);
+	while (i < n) {
+		unsigned char c = u[i];
+		const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" :
+			c == '\t' ? "\\t" : c == '\r' ? "\\r" : NULL;
+
+		k = 1;
+		if (esc != NULL) {
+			w += fprintf(out, "%s", esc);
+		} else if (c < 0x20 || c == 0x7f) {
+			w += fprintf(out, "\\u%04x", c);
+		} else if (c < 0x80) {
+			fputc(c, out);
+			w++;
+		} else if ((k = dis_utf8(u + i, n - i)) > 0) {
+			fwrite(u + i, 1, k, out);
+			w++;
+		} else {
+			w += fprintf(out, "\\x%02x", c);
+			k = 1;
+		}
+		i += k;
+	}
+	fputc('"', out);
+	return w;
+}
+
+/* Prints a name bare when it is a plain identifier or path, else quoted. */
+static int
+dis_name(FILE *out, const struct rv_prog *p, struct rv_str s)
+{
+	const char *t = rv_prog_str(p, s);
+	uint32_t i;
+
+	for (i = 0; i < s.len; i++) {
+		unsigned char c = (unsigned char)t[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-' || c == '@' || c == '/' || c == ':' || c == '*'))
+			break;
+	}
+	if (s.len == 0 || i < s.len)
+		return dis_json(out, t, s.len);
+	fwrite(t, 1, s.len, out);
+	return (int)s.len;
+}
+
+/* Prints d: integers without a fraction, others in the shortest %g that round-trips. */
+static void
+dis_num(FILE *out, double d)
+{
+	char buf[40];
+	int prec;
+
+	if (isnan(d)) {
+		fputs("nan", out);
+		return;
+	}
+	if (isinf(d)) {
+		fputs(d < 0 ? "-inf" : "inf", out);
+		return;
+	}
+	if (d == floor(d) && fabs(d) < 1e17) {
+		fprintf(out, "%.0f", d);
+		return;
+	}
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(buf, sizeof buf, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	snprintf(buf, sizeof buf, "%.*g", prec, d);
+	fputs(buf, out);
+}
+
+/* Prints a duration in the largest unit that divides it: 500ms 10s 5m 1h 1d. */
+static void
+dis_ms(FILE *out, uint64_t ms)
+{
+	static const struct { uint64_t ms; const char *unit; } units[] = {
+		{ 86400000u, "d" }, { 3600000u, "h" }, { 60000u, "m" }, { 1000u, "s" } };
+	size_t i;
+
+	for (i = 0; ms != 0 && i < sizeof units / sizeof units[0]; i++)
+		if (ms % units[i].ms == 0) {
+			fprintf(out, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	fprintf(out, "%llums", (unsigned long long)ms);
+}
+
+/* Prints the value of constant k (a validated index). */
+static void
+dis_const(FILE *out, const struct rv_prog *p, uint32_t k)
+{
+	const struct rv_const *c = &p->consts[k];
+	char addr[INET6_ADDRSTRLEN];
+	uint64_t i;
+
+	switch (c->kind) {
+	case RV_K_NULL:
+		fputs("null", out);
+		break;
+	case RV_K_BOOL:
+		fputs(c->a ? "true" : "false", out);
+		break;
+	case RV_K_NUM:
+		dis_num(out, ld_dbl(c->b));
+		break;
+	case RV_K_STR:
+	case RV_K_REGEX:
+		dis_json(out, p->strs + c->a, (size_t)c->b);
+		break;
+	case RV_K_DURATION:
+		dis_ms(out, c->b);
+		break;
+	case RV_K_RATE:
+		dis_num(out, ld_dbl(c->b));
+		fputs("/s", out);
+		break;
+	case RV_K_SET:
+		fputc('[', out);
+		for (i = 0; i < c->b; i++) {
+			if (i > 0)
+				fputs(", ", out);
+			dis_const(out, p, p->setitems[c->a + i]); /* members are never sets */
+		}
+		fputc(']', out);
+		break;
+	case RV_K_RANGE:
+		fputc(c->flags & RV_KF_LO_OPEN ? '(' : '[', out);
+		if (c->a == RV_NONE)
+			fputs("-inf", out);
+		else
+			dis_const(out, p, c->a);
+		fputs(", ", out);
+		if (c->b == RV_NONE)
+			fputs("inf", out);
+		else
+			dis_const(out, p, (uint32_t)c->b);
+		fputc(c->flags & RV_KF_HI_OPEN ? ')' : ']', out);
+		break;
+	case RV_K_CIDR:
+		if (inet_ntop(c->aux == 4 ? AF_INET : AF_INET6, c->addr, addr, sizeof addr) == NULL)
+			strcpy(addr, "?");
+		fprintf(out, "%s/%u", addr, c->a);
+		break;
+	default:
+		break;
+	}
+	if ((c->kind == RV_K_REGEX || c->kind == RV_K_SET) && (c->flags & RV_KF_CASELESS))
+		fputs(" caseless", out);
+}
+
+/* Returns the name of value type t ("string", "[number]", ...) in buf. */
+static const char *
+dis_vtype(unsigned t, char buf[24])
+{
+	static const char *const names[] = {
+		"any", "string", "number", "bool", "ip", "time", "object", "null"
+	};
+	unsigned base = t & ~(unsigned)RV_T_ARRAY;
+	const char *n = base < sizeof names / sizeof names[0] ? names[base] : "?";
+
+	snprintf(buf, 24, (t & RV_T_ARRAY) ? "[%s]" : "%s", n);
+	return buf;
+}
+
+/* Prints field f's path, with '@' before envelope (meta) attributes. */
+static int
+dis_field(FILE *out, const struct rv_prog *p, uint32_t f)
+{
+	const struct rv_field *fd = &p->fields[f];
+	int w = 0;
+
+	if (fd->where == RV_FW_META && (fd->name.len == 0 || p->strs[fd->name.off] != '@')) {
+		fputc('@', out);
+		w++;
+	}
+	return w + dis_name(out, p, fd->name);
+}
+
+/* Prints "file:line:col" (file "?" when FILES has no such entry). */
+static void
+dis_loc(FILE *out, const struct rv_prog *p, uint32_t file, uint32_t line, uint32_t col)
+{
+	if (file < p->nfiles)
+		dis_name(out, p, p->files[file]);
+	else
+		fputc('?', out);
+	fprintf(out, ":%u:%u", line, col);
+}
+
+/* Prints n and a noun, pluralized: "1 table", "2 tables". */
+static void
+dis_count(FILE *out, const char *sep, uint32_t n, const char *noun)
+{
+	fprintf(out, "%s%u %s%s", sep, n, noun, n == 1 ? "" : "s");
+}
+
+/* Prints one instruction line: pc, name, operands, semantics, annotation. */
+static void
+dis_insn(FILE *out, const struct rv_prog *p, uint32_t pc)
+{
+	uint32_t i = p->code[pc];
+	unsigned op = RV_GET_OP(i), a = RV_GET_A(i), b = RV_GET_B(i), c = RV_GET_C(i), x;
+	const struct rv_opinfo *oi = &rv_opinfo[op];
+	char ops[48];
+
+	switch (oi->fmt) {
+	case RV_FMT_N:
+		ops[0] = '\0';
+		break;
+	case RV_FMT_A:
+		snprintf(ops, sizeof ops, "r%u", a);
+		break;
+	case RV_FMT_AB:
+		snprintf(ops, sizeof ops, "r%u r%u", a, b);
+		break;
+	case RV_FMT_ABC:
+		snprintf(ops, sizeof ops, op == RV_OP_CALL ? "r%u b%u r%u" : op == RV_OP_TGET ? "r%u t%u r%u" :
+			"r%u r%u r%u", a, b, c);
+		break;
+	case RV_FMT_ABx:
+		snprintf(ops, sizeof ops, op == RV_OP_LOADK ? "r%u k%u" : op == RV_OP_LOADF ? "r%u f%u" :
+			"r%u %u", a, RV_GET_Bx(i));
+		break;
+	case RV_FMT_AsBx:
+		snprintf(ops, sizeof ops, "r%u %+d", a, RV_GET_sBx(i));
+		break;
+	case RV_FMT_sJ:
+		snprintf(ops, sizeof ops, "%+d", RV_GET_sJ(i));
+		break;
+	case RV_FMT_Ax:
+		x = pc > 0 ? RV_GET_OP(p->code[pc - 1]) : RV_OP_NOP;
+		snprintf(ops, sizeof ops, x == RV_OP_LOADKX ? "k%u" : x == RV_OP_LOADFX ? "f%u" : "%u",
+			RV_GET_Ax(i));
+		break;
+	}
+	fprintf(out, "  %04u  %-10s%-13s ; %s", pc, oi->name, ops, oi->semantics);
+	switch (op) {
+	case RV_OP_LOADK:
+	case RV_OP_LOADKX:
+		x = op == RV_OP_LOADK ? RV_GET_Bx(i) : RV_GET_Ax(p->code[pc + 1]);
+		fprintf(out, "  k%u = ", x);
+		dis_const(out, p, x);
+		break;
+	case RV_OP_LOADF:
+	case RV_OP_LOADFX:
+		x = op == RV_OP_LOADF ? RV_GET_Bx(i) : RV_GET_Ax(p->code[pc + 1]);
+		fprintf(out, "  f%u = ", x);
+		dis_field(out, p, x);
+		break;
+	case RV_OP_CALL:
+		fprintf(out, "  b%u = ", b);
+		dis_name(out, p, p->builtins[b]);
+		fprintf(out, "/%u", rb_builtins[p->builtin_ids[b]].arity);
+		break;
+	case RV_OP_TGET:
+		fprintf(out, "  t%u = ", b);
+		dis_name(out, p, p->tables[b].name);
+		break;
+	default:
+		if (oi->flags & RV_OPF_JUMP)
+			fprintf(out, "  -> %04lld", (long long)ld_target(i, pc));
+		break;
+	}
+	fputc('\n', out);
+}
+
+/*
+ * Prints the block entered at entry: the instructions from entry up to the
+ * first terminator that no earlier jump in the block skips over (a jump's
+ * target is always part of the block), with a "; file:line:col" line
+ * wherever the location changes.
+ */
+static void
+dis_block(FILE *out, const struct rv_prog *p, uint32_t entry)
+{
+	uint32_t pc, end = p->ncode - 1, lo = 0, hi = p->nlines, li;
+	int64_t reach = entry;
+	const struct rv_line *last = NULL;
+
+	for (pc = entry; pc < p->ncode; pc++) {
+		const struct rv_opinfo *oi = &rv_opinfo[RV_GET_OP(p->code[pc])];
+
+		if (oi->flags & RV_OPF_KX) {
+			pc++;
+			continue;
+		}
+		if ((oi->flags & RV_OPF_JUMP) && ld_target(p->code[pc], pc) > reach)
+			reach = ld_target(p->code[pc], pc);
+		if ((oi->flags & RV_OPF_TERM) && pc >= reach) {
+			end = pc;
+			break;
+		}
+	}
+	/* The LINES entry in force at entry: the last one with pc <= entry. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (p->lines[mid].pc <= entry)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	li = lo;
+	for (pc = entry; pc <= end; pc++) {
+		const struct rv_line *ln = NULL;
+
+		if (pc == entry && li > 0)
+			ln = &p->lines[li - 1];
+		while (li < p->nlines && p->lines[li].pc <= pc)
+			ln = &p->lines[li++];
+		if (ln != NULL && (last == NULL || ln->file != last->file || ln->line != last->line ||
+		    ln->col != last->col)) {
+			fputs("  ; ", out);
+			dis_loc(out, p, ln->file, ln->line, ln->col);
+			fputc('\n', out);
+			last = ln;
+		}
+		dis_insn(out, p, pc);
+	}
+}
+
+/* Types with their contracts and contract fields. */
+static void
+dis_types(FILE *out, const struct rv_prog *p)
+{
+	char tb[24];
+	uint32_t i, j, k;
+
+	fprintf(out, "\ntypes (%u):\n", p->ntypes);
+	for (i = 0; i < p->ntypes; i++) {
+		const struct rv_type *t = &p->types[i];
+
+		fprintf(out, "  type %u ", i);
+		dis_name(out, p, t->name);
+		fputc('\n', out);
+		for (j = t->contract; j < t->contract + t->ncontract; j++) {
+			const struct rv_contract *c = &p->contracts[j];
+
+			fprintf(out, "    v%u\n", c->version);
+			for (k = c->cfield; k < c->cfield + c->ncfield; k++) {
+				const struct rv_cfield *cf = &p->cfields[k];
+
+				fputs("      ", out);
+				dis_name(out, p, cf->path);
+				fprintf(out, ": %s", dis_vtype(cf->type, tb));
+				if (cf->flags & RV_CF_OPTIONAL)
+					fputs(" optional", out);
+				if (cf->enum_set != RV_NONE) {
+					fputs(" enum ", out);
+					dis_const(out, p, cf->enum_set);
+				}
+				fputc('\n', out);
+			}
+		}
+	}
+}
+
+/* Prints *sep, then the formatted item; the items after it get ", ". */
+static void dis_item(FILE *out, const char **sep, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+dis_item(FILE *out, const char **sep, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(*sep, out);
+	*sep = ", ";
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+}
+
+/* Destinations with the policies that differ from the defaults. */
+static void
+dis_dests(FILE *out, const struct rv_prog *p)
+{
+	uint32_t i;
+
+	fprintf(out, "\ndestinations (%u):\n", p->ndests);
+	for (i = 0; i < p->ndests; i++) {
+		const struct rv_dest *d = &p->dests[i];
+		const char *sep = ": ";
+
+		fprintf(out, "  dest %u ", i);
+		dis_name(out, p, d->name);
+		if (d->priority != 5)
+			dis_item(out, &sep, "priority %u", d->priority);
+		if (d->workers != 1)
+			dis_item(out, &sep, "workers %u", d->workers);
+		if (d->queue_max != 0)
+			dis_item(out, &sep, "queue_max %u", d->queue_max);
+		if (d->retry_max != 0)
+			dis_item(out, &sep, "retry %u", d->retry_max);
+		if (d->backoff_min_ms != 0 || d->backoff_max_ms != 0) {
+			dis_item(out, &sep, "backoff ");
+			dis_ms(out, d->backoff_min_ms);
+			fputs("..", out);
+			dis_ms(out, d->backoff_max_ms);
+		}
+		if (d->max_age_ms != 0) {
+			dis_item(out, &sep, "max_age ");
+			dis_ms(out, d->max_age_ms);
+		}
+		if (d->timeout_ms != 0) {
+			dis_item(out, &sep, "timeout ");
+			dis_ms(out, d->timeout_ms);
+		}
+		if (d->batch_max != 0 || d->batch_every_ms != 0) {
+			dis_item(out, &sep, "batch %u every ", d->batch_max);
+			dis_ms(out, d->batch_every_ms);
+		}
+		if (d->throttle_n != 0) {
+			dis_item(out, &sep, "throttle %u per ", d->throttle_n);
+			dis_ms(out, d->throttle_per_ms);
+		}
+		if (d->dead_letter != RV_NONE) {
+			dis_item(out, &sep, "dead_letter ");
+			dis_name(out, p, p->dests[d->dead_letter].name);
+		}
+		fputc('\n', out);
+	}
+}
+
+/* Tables: types, the events that keep them current, bounds. */
+static void
+dis_tables(FILE *out, const struct rv_prog *p)
+{
+	char kb[24], vb[24];
+	uint32_t i;
+
+	fprintf(out, "\ntables (%u):\n", p->ntables);
+	for (i = 0; i < p->ntables; i++) {
+		const struct rv_table *t = &p->tables[i];
+
+		fprintf(out, "  table %u ", i);
+		dis_name(out, p, t->name);
+		fprintf(out, ": %s -> %s, from ", dis_vtype(t->key_type, kb), dis_vtype(t->value_type, vb));
+		dis_name(out, p, p->types[t->from_type].name);
+		fputs(" key ", out);
+		dis_field(out, p, t->key_field);
+		fputs(" value ", out);
+		dis_field(out, p, t->value_field);
+		if (t->del_type != RV_NONE) {
+			fputs(", delete on ", out);
+			dis_name(out, p, p->types[t->del_type].name);
+			fputs(" key ", out);
+			dis_field(out, p, t->del_key_field);
+		}
+		fprintf(out, ", max_keys %u", t->max_keys);
+		if (t->ttl_ms != 0) {
+			fputs(", ttl ", out);
+			dis_ms(out, t->ttl_ms);
+		}
+		fputc('\n', out);
+	}
+}
+
+/* Constants and fields, one per line. */
+static void
+dis_pools(FILE *out, const struct rv_prog *p)
+{
+	char tb[24];
+	uint32_t i;
+	int w;
+
+	if (p->nconsts > 0)
+		fprintf(out, "\nconstants (%u):\n", p->nconsts);
+	for (i = 0; i < p->nconsts; i++) {
+		fprintf(out, "  k%-5u %-9s ", i, rv_kindname[p->consts[i].kind]);
+		dis_const(out, p, i);
+		fputc('\n', out);
+	}
+	if (p->nfields > 0)
+		fprintf(out, "\nfields (%u):\n", p->nfields);
+	for (i = 0; i < p->nfields; i++) {
+		const struct rv_field *f = &p->fields[i];
+
+		fprintf(out, "  f%-5u %-8s ", i, f->where == RV_FW_META ? "meta" : "payload");
+		w = dis_name(out, p, f->name);
+		fprintf(out, "%*s %s\n", w < 24 ? 24 - w : 0, "", dis_vtype(f->type, tb));
+	}
+}
+
+/* One rule: header line, actions, condition block, value blocks. */
+static void
+dis_rule(FILE *out, const struct rv_prog *p, uint32_t ri)
+{
+	const struct rv_rule *r = &p->rules[ri];
+	uint32_t i, end = r->action + r->naction;
+
+	fputs("\nrule ", out);
+	dis_name(out, p, r->name);
+	fputs(" (", out);
+	dis_loc(out, p, r->file, r->line, r->col);
+	fputs(") on ", out);
+	for (i = 0; i < r->nrtype; i++) {
+		if (i > 0)
+			fputs(", ", out);
+		dis_name(out, p, p->types[p->rtypes[r->rtype + i]].name);
+	}
+	if (r->flags & RV_RF_OTHERWISE)
+		fputs(" otherwise", out);
+	if (r->flags & RV_RF_ROUTES)
+		fputs(" routes", out);
+	if (r->flags & RV_RF_TRANSFORM)
+		fputs(" transform", out);
+	fputc('\n', out);
+	for (i = r->action; i < end; i++) {
+		const struct rv_action *ac = &p->actions[i];
+
+		switch (ac->kind) {
+		case RV_A_ROUTE:
+			fputs("  route ", out);
+			dis_name(out, p, p->dests[ac->a].name);
+			break;
+		case RV_A_SET:
+			fputs("  set ", out);
+			dis_field(out, p, ac->a);
+			fprintf(out, " = block %04u", ac->b);
+			break;
+		case RV_A_EMIT:
+			fputs("  emit ", out);
+			dis_name(out, p, p->types[ac->a].name);
+			break;
+		case RV_A_EMITF:
+			fputs("    ", out);
+			dis_field(out, p, ac->a);
+			fprintf(out, " = block %04u", ac->b);
+			break;
+		default:
+			break;
+		}
+		fputc('\n', out);
+	}
+	fputs("condition:\n", out);
+	dis_block(out, p, r->cond_pc);
+	for (i = r->action; i < end; i++) {
+		const struct rv_action *ac = &p->actions[i];
+
+		if (ac->kind != RV_A_SET && ac->kind != RV_A_EMITF)
+			continue;
+		fputs(ac->kind == RV_A_SET ? "set " : "emit field ", out);
+		dis_field(out, p, ac->a);
+		fputs(":\n", out);
+		dis_block(out, p, ac->b);
+	}
+}
+
+/* Header line, then types, destinations, tables, constants, fields, rules. */
+void
+rv_prog_disasm(const struct rv_prog *p, FILE *out)
+{
+	const struct rv_rbc_header *h = (const void *)p->image;
+	uint32_t i;
+
+	fprintf(out, "; rbc %u.%u, max_regs %u", h->version_major, h->version_minor, p->max_regs);
+	dis_count(out, ", ", p->ncode, "instruction");
+	dis_count(out, ", ", p->nconsts, "constant");
+	dis_count(out, ", ", p->nfields, "field");
+	dis_count(out, ", ", p->ntypes, "type");
+	dis_count(out, ", ", p->ndests, "destination");
+	dis_count(out, ", ", p->ntables, "table");
+	dis_count(out, ", ", p->nrules, "rule");
+	dis_count(out, ", ", p->nactions, "action");
+	dis_count(out, ", ", p->nbuiltins, "builtin");
+	dis_count(out, ", ", p->nfiles, "file");
+	fputc('\n', out);
+	if (p->ntypes > 0)
+		dis_types(out, p);
+	if (p->ndests > 0)
+		dis_dests(out, p);
+	if (p->ntables > 0)
+		dis_tables(out, p);
+	dis_pools(out, p);
+	for (i = 0; i < p->nrules; i++)
+		dis_rule(out, p, i);
+}
