@@ -64,15 +64,15 @@ to_cval(const struct rl_node *n, struct cval *v)
 {
 	memset(v, 0, sizeof *v);
 	v->node = n;
-	if (n->kind == RL_N_LIT && n->v.kind == RL_V_STR) {
+	if (n->kind == RL_N_LIT && n->v->kind == RL_V_STR) {
 		v->kind = RL_V_STR;
-		v->str = n->v.str;
-		v->len = n->v.len;
+		v->str = n->v->str;
+		v->len = n->v->len;
 		return 1;
 	}
-	if (n->kind == RL_N_LIT && n->v.kind == RL_V_BOOL) {
+	if (n->kind == RL_N_LIT && n->v->kind == RL_V_BOOL) {
 		v->kind = RL_V_BOOL;
-		v->num = n->v.b;
+		v->num = n->v->b;
 		return 1;
 	}
 	if (rc_const_number(n, &v->num)) {
@@ -83,7 +83,8 @@ to_cval(const struct rl_node *n, struct cval *v)
 }
 
 struct an {
-	struct ru_arena *arena;
+	struct ru_arena *arena;   /* scratch: reset after each rule */
+	struct ru_arena *keep;    /* the compilation's arena: what outlives a rule */
 	struct rl_diag *diag;
 	struct ru_vec doms;       /* struct domain * of the branch being checked */
 	const char *why;          /* reason of the contradiction found */
@@ -372,12 +373,12 @@ node_hash(const struct rl_node *n, uint64_t h)
 				strlen(((const struct rc_fieldref *)n->sema)->name), h);
 		return h;
 	case RL_N_LIT:
-		h = XXH64(&n->v.kind, sizeof n->v.kind, h);
-		if (n->v.kind == RL_V_STR)
-			return XXH64(n->v.str, n->v.len, h);
-		if (n->v.kind == RL_V_CIDR)
-			return XXH64(n->v.str, strlen(n->v.str), h);
-		return XXH64(&n->v.num, sizeof n->v.num, XXH64(&n->v.ms, sizeof n->v.ms, h + (uint64_t)n->v.b));
+		h = XXH64(&n->v->kind, sizeof n->v->kind, h);
+		if (n->v->kind == RL_V_STR)
+			return XXH64(n->v->str, n->v->len, h);
+		if (n->v->kind == RL_V_CIDR)
+			return XXH64(n->v->str, strlen(n->v->str), h);
+		return XXH64(&n->v->num, sizeof n->v->num, XXH64(&n->v->ms, sizeof n->v->ms, h + (uint64_t)n->v->b));
 	case RL_N_CALL:
 	case RL_N_INDEX:
 		h = XXH64(n->name, strlen(n->name), h);
@@ -452,8 +453,8 @@ check_shadowing(struct an *A, struct rc_model *m)
 	struct rc_map always;     /* "sig" -> struct srule * with no condition */
 	size_t i, j, k;
 
-	rc_map_init(&index, A->arena);
-	rc_map_init(&always, A->arena);
+	rc_map_init(&index, A->keep);
+	rc_map_init(&always, A->keep);
 	for (i = 0; i < m->rules.n; i++) {
 		struct rc_rule *r = RU_VEC_AT(m->rules, struct rc_rule *, i);
 		struct srule *sr, *by = NULL;
@@ -463,12 +464,12 @@ check_shadowing(struct an *A, struct rc_model *m)
 		if ((r->flags & (RV_RF_OTHERWISE | RV_RF_TRANSFORM | RC_RF_TEMPORAL)) || r->emits.n
 		    || r->routes.n == 0 || r->events.n == 0)
 			continue;
-		sig = signature(A->arena, r);
-		sr = ru_arena_alloc(A->arena, sizeof *sr);
+		sig = signature(A->keep, r);
+		sr = ru_arena_alloc(A->keep, sizeof *sr);
 		sr->r = r;
 		if (r->when)
 			conjuncts(A->arena, r->when, &ands);
-		sr->atoms = ru_arena_alloc(A->arena, (ands.n + 1) * sizeof *sr->atoms);
+		sr->atoms = ru_arena_alloc(A->keep, (ands.n + 1) * sizeof *sr->atoms);
 		for (j = 0; j < ands.n; j++)
 			sr->atoms[j] = node_hash(RU_VEC_AT(ands, struct rl_node *, j), 0);
 		qsort(sr->atoms, ands.n, sizeof *sr->atoms, cmp_u64);
@@ -487,6 +488,7 @@ check_shadowing(struct an *A, struct rc_model *m)
 		}
 		if (by) {
 			rl_diag(A->diag, RL_W_SHADOWED, r->decl->span, r->name, by->r->name, by->r->name);
+			ru_arena_reset(A->arena);
 			continue;
 		}
 		if (sr->n == 0) {
@@ -496,11 +498,56 @@ check_shadowing(struct an *A, struct rc_model *m)
 			struct ru_vec *v = rc_map_get(&index, key);
 
 			if (v == NULL) {
-				v = ru_arena_alloc(A->arena, sizeof *v);
-				rc_map_put(&index, key, v);
+				v = ru_arena_alloc(A->keep, sizeof *v);
+				rc_map_put(&index, ru_arena_strndup(A->keep, key, strlen(key)), v);
 			}
-			*(struct srule **)ru_vec_push(A->arena, v, sizeof sr) = sr;
+			*(struct srule **)ru_vec_push(A->keep, v, sizeof sr) = sr;
 		}
+		ru_arena_reset(A->arena);
+	}
+}
+
+/*
+ * An `otherwise` rule is dead when, for each of its event types, some rule
+ * routes every event of that type (no condition, not temporal).
+ */
+static void
+check_dead_otherwise(struct an *A, struct rc_model *m)
+{
+	struct rc_map always; /* event name -> struct rc_rule * routing all of it */
+	size_t i, j;
+
+	rc_map_init(&always, A->keep);
+	for (i = 0; i < m->rules.n; i++) {
+		struct rc_rule *r = RU_VEC_AT(m->rules, struct rc_rule *, i);
+
+		if (r->when || r->routes.n == 0 || (r->flags & (RV_RF_OTHERWISE | RC_RF_TEMPORAL)))
+			continue;
+		/* all versions of the type must be covered */
+		for (j = 0; j < r->events.n; j++) {
+			struct rc_event *ev = RU_VEC_AT(r->events, struct rc_event *, j);
+			size_t k, nc = 0;
+
+			for (k = 0; k < r->contracts.n; k++)
+				if (RU_VEC_AT(r->contracts, struct rc_contract *, k)->ev == ev)
+					nc++;
+			if (nc == ev->versions.n)
+				rc_map_put(&always, ev->name, r);
+		}
+	}
+	for (i = 0; i < m->rules.n; i++) {
+		struct rc_rule *r = RU_VEC_AT(m->rules, struct rc_rule *, i), *by = NULL;
+
+		if (!(r->flags & RV_RF_OTHERWISE) || r->events.n == 0)
+			continue;
+		for (j = 0; j < r->events.n; j++) {
+			by = rc_map_get(&always, RU_VEC_AT(r->events, struct rc_event *, j)->name);
+			if (by == NULL)
+				break;
+		}
+		if (by)
+			rl_diag(A->diag, RL_W_DEAD_OTHERWISE, r->decl->span, r->name, by->name,
+				RU_VEC_AT(r->events, struct rc_event *, r->events.n - 1)->name);
 	}
 }
 
@@ -508,18 +555,25 @@ unsigned
 rc_analyze(struct rl_program *p, struct rc_model *m)
 {
 	struct an A;
+	struct ru_arena scratch;
 	unsigned before = p->diag->nerrors;
 	size_t i;
 
 	memset(&A, 0, sizeof A);
-	A.arena = p->arena;
+	ru_arena_init(&scratch);
+	A.arena = &scratch;
+	A.keep = p->arena;
 	A.diag = p->diag;
 	for (i = 0; i < m->rules.n; i++) {
 		struct rc_rule *r = RU_VEC_AT(m->rules, struct rc_rule *, i);
 
 		if (r->when && never_matches(&A, r->when))
-			rl_diag(p->diag, RL_E_NEVER_MATCHES, r->decl->span, r->name, A.why);
+			rl_diag(p->diag, RL_E_NEVER_MATCHES, r->decl->span, r->name,
+				ru_arena_strndup(p->arena, A.why, strlen(A.why)));
+		ru_arena_reset(&scratch);
 	}
 	check_shadowing(&A, m);
+	check_dead_otherwise(&A, m);
+	ru_arena_fini(&scratch);
 	return p->diag->nerrors - before;
 }

@@ -42,7 +42,7 @@ enum_set(struct emitter *E, struct rc_ctype *t)
 		return RV_NONE;
 	items = ru_arena_alloc(E->p->arena, t->nenums * sizeof *items);
 	for (e = t->enums; e; e = e->next)
-		items[n++] = rc_rbc_k_str(E->b, e->v.str, e->v.len);
+		items[n++] = rc_rbc_k_str(E->b, e->v->str, e->v->len);
 	return rc_rbc_k_set(E->b, items, n, 0);
 }
 
@@ -174,6 +174,8 @@ emit_block(struct emitter *E, struct rc_ir_block *blk)
 
 	if (E->opt)
 		rc_opt_block(E->b, blk);
+	else
+		rc_opt_normalize(blk);
 	if (blk->nregs > E->max_regs)
 		E->max_regs = blk->nregs;
 	for (i = 0; i < blk->insns.n; i++) {
@@ -285,8 +287,8 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 	}
 	for (i = 0; i < r->emits.n; i++) {
 		struct rc_emit *em = &RU_VEC_AT(r->emits, struct rc_emit, i);
-		uint32_t *fields = ru_arena_alloc(E->p->arena, (em->fields.n + 1) * sizeof *fields);
-		uint32_t *pcs = ru_arena_alloc(E->p->arena, (em->fields.n + 1) * sizeof *pcs);
+		uint32_t *fields = ru_arena_alloc(E->L.arena, (em->fields.n + 1) * sizeof *fields);
+		uint32_t *pcs = ru_arena_alloc(E->L.arena, (em->fields.n + 1) * sizeof *pcs);
 		struct rv_action *a;
 
 		/* value blocks first, so the EMIT and its EMITF records stay adjacent */
@@ -329,6 +331,7 @@ rc_emit(struct rl_program *p, struct rc_model *m, int opt, unsigned char **out,
 	size_t *outlen, struct rc_emit_stats *st)
 {
 	struct emitter E;
+	struct ru_arena scratch; /* IR of one rule at a time, reset between rules */
 	char err[256];
 	size_t i;
 	int rc = -1;
@@ -338,7 +341,8 @@ rc_emit(struct rl_program *p, struct rc_model *m, int opt, unsigned char **out,
 	E.m = m;
 	E.opt = opt;
 	E.b = rc_rbc_new();
-	E.L.arena = p->arena;
+	ru_arena_init(&scratch);
+	E.L.arena = &scratch;
 	E.L.rbc = E.b;
 	E.L.diag = p->diag;
 	E.max_regs = 1;
@@ -350,8 +354,10 @@ rc_emit(struct rl_program *p, struct rc_model *m, int opt, unsigned char **out,
 	emit_types(&E);
 	emit_dests(&E);
 	emit_tables(&E);
-	for (i = 0; i < m->rules.n; i++)
+	for (i = 0; i < m->rules.n; i++) {
 		emit_rule(&E, RU_VEC_AT(m->rules, struct rc_rule *, i));
+		ru_arena_reset(&scratch);
+	}
 	if (E.failed || E.L.failed)
 		goto done;
 	if (rc_rbc_write(E.b, E.max_regs, out, outlen, err, sizeof err) < 0) {
@@ -365,6 +371,7 @@ rc_emit(struct rl_program *p, struct rc_model *m, int opt, unsigned char **out,
 	}
 	rc = 0;
 done:
+	ru_arena_fini(&scratch);
 	rc_rbc_free(E.b);
 	return rc;
 }

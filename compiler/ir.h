@@ -65,6 +65,13 @@ uint32_t rc_lower_field(struct rc_lower *L, const struct rc_fieldref *fr);
 /* Optimises blk in place (constant folding, jump threading, dead code). */
 void rc_opt_block(struct rc_rbc *rbc, struct rc_ir_block *blk);
 
+/*
+ * What every block needs even at -O0: the .rbc format forbids jumps of
+ * offset 0 (to the next instruction), and code after an unconditional
+ * transfer that no jump reaches is dropped.
+ */
+void rc_opt_normalize(struct rc_ir_block *blk);
+
 /* Number of real instructions (labels and dead ones excluded). */
 unsigned rc_ir_count(const struct rc_ir_block *blk);
 

@@ -94,14 +94,14 @@ lit_const(struct rc_lower *L, const struct rl_node *e)
 
 	if (e->kind != RL_N_LIT && rc_const_number(e, &d))
 		return rc_rbc_k_num(L->rbc, d);
-	switch (e->v.kind) {
+	switch (e->v->kind) {
 	case RL_V_NULL: return rc_rbc_k_null(L->rbc);
-	case RL_V_BOOL: return rc_rbc_k_bool(L->rbc, e->v.b);
-	case RL_V_NUM: return rc_rbc_k_num(L->rbc, e->v.num);
-	case RL_V_STR: return rc_rbc_k_str(L->rbc, e->v.str, e->v.len);
-	case RL_V_DURATION: return rc_rbc_k_duration(L->rbc, e->v.ms);
-	case RL_V_RATE: return rc_rbc_k_rate(L->rbc, e->v.num);
-	case RL_V_CIDR: return rc_rbc_k_cidr(L->rbc, e->v.family, e->v.addr, e->v.prefix);
+	case RL_V_BOOL: return rc_rbc_k_bool(L->rbc, e->v->b);
+	case RL_V_NUM: return rc_rbc_k_num(L->rbc, e->v->num);
+	case RL_V_STR: return rc_rbc_k_str(L->rbc, e->v->str, e->v->len);
+	case RL_V_DURATION: return rc_rbc_k_duration(L->rbc, e->v->ms);
+	case RL_V_RATE: return rc_rbc_k_rate(L->rbc, e->v->num);
+	case RL_V_CIDR: return rc_rbc_k_cidr(L->rbc, e->v->family, e->v->addr, e->v->prefix);
 	}
 	return rc_rbc_k_null(L->rbc);
 }
@@ -153,7 +153,7 @@ lower_cmp(struct rc_lower *L, struct rl_node *e, unsigned dst)
 		b = e->a;
 		op = mirror[op];
 	}
-	if (b->kind == RL_N_LIT && b->v.kind == RL_V_CIDR) {
+	if (b->kind == RL_N_LIT && b->v->kind == RL_V_CIDR) {
 		op_const(L, op == RL_NE ? RV_OP_NCIDR : RV_OP_CIDR, a, lit_const(L, b), dst, e->span);
 		return;
 	}
@@ -177,10 +177,10 @@ lower_strop(struct rc_lower *L, struct rl_node *e, unsigned dst)
 	uint32_t k;
 
 	if (e->op == RL_MATCHES || e->op == RL_IMATCHES)
-		k = rc_rbc_k_regex(L->rbc, e->b->v.str, e->b->v.len,
+		k = rc_rbc_k_regex(L->rbc, e->b->v->str, e->b->v->len,
 			e->op == RL_IMATCHES ? RV_KF_CASELESS : 0);
 	else
-		k = rc_rbc_k_str(L->rbc, e->b->v.str, e->b->v.len);
+		k = rc_rbc_k_str(L->rbc, e->b->v->str, e->b->v->len);
 	op_const(L, ops[e->op], e->a, k, dst, e->span);
 }
 
@@ -191,7 +191,7 @@ lower_in(struct rc_lower *L, struct rl_node *e, unsigned dst)
 	unsigned n = rl_list_len(e->b->a), i = 0;
 	uint32_t *items = ru_arena_alloc(L->arena, (n ? n : 1) * sizeof *items), k;
 	struct rl_node *m;
-	int cidr = e->b->a && e->b->a->kind == RL_N_LIT && e->b->a->v.kind == RL_V_CIDR;
+	int cidr = e->b->a && e->b->a->kind == RL_N_LIT && e->b->a->v->kind == RL_V_CIDR;
 
 	for (m = e->b->a; m; m = m->next)
 		items[i++] = lit_const(L, m);

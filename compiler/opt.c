@@ -317,6 +317,12 @@ pass_dead(struct rc_ir_block *blk)
 }
 
 void
+rc_opt_normalize(struct rc_ir_block *blk)
+{
+	pass_flow(blk);
+}
+
+void
 rc_opt_block(struct rc_rbc *rbc, struct rc_ir_block *blk)
 {
 	size_t before;

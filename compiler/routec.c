@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "alloc.h"
 #include "bytecode.h"
@@ -105,8 +106,17 @@ write_file(const char *path, const unsigned char *buf, size_t len)
 	FILE *f;
 	int ok;
 
+	struct stat sb;
+
 	if (strcmp(path, "-") == 0)
 		return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		/* a device or a pipe (/dev/null): write in place, never rename over it */
+		if ((f = fopen(path, "wb")) == NULL)
+			return -1;
+		ok = fwrite(buf, 1, len, f) == len;
+		return (fclose(f) == 0 && ok) ? 0 : -1;
+	}
 	tmp = ru_xmalloc(strlen(path) + 16);
 	sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
 	if ((f = fopen(tmp, "wb")) == NULL) {

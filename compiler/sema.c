@@ -74,22 +74,22 @@ dup_error(struct rc_sema *s, enum rl_diag_id id, struct rl_node *now, struct rl_
 static int
 lit_int(const struct rl_node *n, double lo, double hi, uint64_t *out)
 {
-	if (n == NULL || n->kind != RL_N_LIT || n->v.kind != RL_V_NUM)
+	if (n == NULL || n->kind != RL_N_LIT || n->v->kind != RL_V_NUM)
 		return 0;
-	if (n->v.num != floor(n->v.num) || n->v.num < lo || n->v.num > hi)
+	if (n->v->num != floor(n->v->num) || n->v->num < lo || n->v->num > hi)
 		return 0;
-	*out = (uint64_t)n->v.num;
+	*out = (uint64_t)n->v->num;
 	return 1;
 }
 
 static int
 lit_duration(const struct rl_node *n, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	if (n == NULL || n->kind != RL_N_LIT || n->v.kind != RL_V_DURATION)
+	if (n == NULL || n->kind != RL_N_LIT || n->v->kind != RL_V_DURATION)
 		return 0;
-	if (n->v.ms < lo || n->v.ms > hi)
+	if (n->v->ms < lo || n->v->ms > hi)
 		return 0;
-	*out = n->v.ms;
+	*out = n->v->ms;
 	return 1;
 }
 
@@ -102,9 +102,9 @@ rc_const_number(const struct rl_node *e, double *out)
 		return 0;
 	switch (e->kind) {
 	case RL_N_LIT:
-		if (e->v.kind != RL_V_NUM)
+		if (e->v->kind != RL_V_NUM)
 			return 0;
-		*out = e->v.num;
+		*out = e->v->num;
 		return 1;
 	case RL_N_NEG:
 		if (!rc_const_number(e->a, &a))
@@ -278,8 +278,8 @@ build_type(struct rc_sema *s, struct rl_node *t)
 		for (e = t->a; e; e = e->next) {
 			ct->nenums++;
 			for (f = t->a; f != e; f = f->next)
-				if (f->v.len == e->v.len && memcmp(f->v.str, e->v.str, e->v.len) == 0) {
-					ERR(s, E_DUP_ENUM, e->span, e->v.str);
+				if (f->v->len == e->v->len && memcmp(f->v->str, e->v->str, e->v->len) == 0) {
+					ERR(s, E_DUP_ENUM, e->span, e->v->str);
 					break;
 				}
 		}
@@ -743,14 +743,14 @@ check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t, const c
 			ERR(s, E_SET_TYPE, m->a->span, path, rc_sema_tname(s, ft), rc_sema_tname(s, vt));
 			continue;
 		}
-		if (f->type->enums && m->a->kind == RL_N_LIT && m->a->v.kind == RL_V_STR) {
+		if (f->type->enums && m->a->kind == RL_N_LIT && m->a->v->kind == RL_V_STR) {
 			struct rl_node *e;
 
 			for (e = f->type->enums; e; e = e->next)
-				if (e->v.len == m->a->v.len && memcmp(e->v.str, m->a->v.str, e->v.len) == 0)
+				if (e->v->len == m->a->v->len && memcmp(e->v->str, m->a->v->str, e->v->len) == 0)
 					break;
 			if (e == NULL)
-				ERR(s, E_ENUM_VALUE, m->a->span, m->a->v.str, path, "the declared enum");
+				ERR(s, E_ENUM_VALUE, m->a->span, m->a->v->str, path, "the declared enum");
 		}
 		if (out) {
 			struct rc_assign as = { 0 };
@@ -974,10 +974,16 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 
 /* ---- tests -------------------------------------------------------------- */
 
+/*
+ * Test blocks: every `send` must be a valid event of its contract (required
+ * fields present, types and enums right, literal values only); `expect set`
+ * names a field of the last sent event's contract with a value that fits.
+ */
 static void
 check_test(struct rc_sema *s, struct rl_node *t)
 {
 	struct rl_node *st;
+	struct rc_contract *last = NULL;
 	uint64_t v;
 
 	for (st = t->a; st; st = st->next) {
@@ -986,7 +992,8 @@ check_test(struct rc_sema *s, struct rl_node *t)
 			struct rc_contract *c = resolve_one(s, st->a);
 
 			if (c)
-				check_object(s, st->b, c->root, NULL, NULL, 0, c, 1, 0, NULL);
+				check_object(s, st->b, c->root, NULL, NULL, 0, c, 1, 1, NULL);
+			last = c;
 			break;
 		}
 		case RL_N_ADVANCE:
@@ -1001,9 +1008,32 @@ check_test(struct rc_sema *s, struct rl_node *t)
 
 				if (c && st->b)
 					check_object(s, st->b, c->root, NULL, NULL, 0, c, 1, 0, NULL);
-			} else if (st->op == RL_X_SET && st->b->kind != RL_N_LIT
-			           && !(st->b->kind == RL_N_NEG && st->b->a->kind == RL_N_LIT)) {
-				ERR0(s, E_TEST_VALUE, st->b->span);
+			} else if (st->op == RL_X_SET) {
+				struct ru_vec cs = { 0 };
+				unsigned tt, tv;
+
+				if (st->b->kind != RL_N_LIT && !(st->b->kind == RL_N_NEG && st->b->a->kind == RL_N_LIT)) {
+					ERR0(s, E_TEST_VALUE, st->b->span);
+					break;
+				}
+				if (last == NULL) {
+					ERR(s, E_CLAUSE_NEEDS, st->span, "expect set", "a 'send' before it");
+					break;
+				}
+				VEC_PUSH(s, cs, struct rc_contract *, last);
+				s->scopes[0].alias = NULL;
+				s->scopes[0].contracts = &cs;
+				s->nscopes = 1;
+				tt = rc_sema_expr(s, st->a);
+				tv = rc_sema_expr(s, st->b);
+				s->nscopes = 0;
+				if (tt == RC_T_ERROR || tv == RC_T_ERROR)
+					break;
+				if (!assignable(tt, tv))
+					ERR(s, E_SET_TYPE, st->b->span, ((struct rc_fieldref *)st->a->sema)->name,
+						rc_sema_tname(s, tt), rc_sema_tname(s, tv));
+				else
+					rc_sema_check_enum(s, st->a, st->b);
 			}
 			break;
 		default:

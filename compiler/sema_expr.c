@@ -208,7 +208,7 @@ rc_sema_check_enum(struct rc_sema *s, struct rl_node *p, struct rl_node *lit)
 	char *list;
 	size_t len = 0;
 
-	if (p->kind != RL_N_PATH || lit->kind != RL_N_LIT || lit->v.kind != RL_V_STR)
+	if (p->kind != RL_N_PATH || lit->kind != RL_N_LIT || lit->v->kind != RL_V_STR)
 		return;
 	fr = p->sema;
 	if (fr == NULL || fr->ctype == NULL)
@@ -219,17 +219,17 @@ rc_sema_check_enum(struct rc_sema *s, struct rl_node *p, struct rl_node *lit)
 	if (t->enums == NULL)
 		return;
 	for (e = t->enums; e; e = e->next) {
-		if (e->v.len == lit->v.len && memcmp(e->v.str, lit->v.str, e->v.len) == 0)
+		if (e->v->len == lit->v->len && memcmp(e->v->str, lit->v->str, e->v->len) == 0)
 			return;
-		len += e->v.len + 4;
+		len += e->v->len + 4;
 	}
 	list = ru_arena_alloc(s->arena, len + 1);
 	for (e = t->enums; e; e = e->next) {
 		strcat(list, "\"");
-		strcat(list, e->v.str);
+		strcat(list, e->v->str);
 		strcat(list, e->next ? "\", " : "\"");
 	}
-	ERR(s, E_ENUM_VALUE, lit->span, lit->v.str, fr->name, list);
+	ERR(s, E_ENUM_VALUE, lit->span, lit->v->str, fr->name, list);
 }
 
 /* ---- expressions -------------------------------------------------------- */
@@ -247,7 +247,7 @@ describe(struct rc_sema *s, const struct rl_node *e)
 	if (e->kind == RL_N_PATH && e->sema)
 		return ru_arena_printf(s->arena, "'%s' (%s)",
 			((struct rc_fieldref *)e->sema)->name, rc_sema_tname(s, e->ty));
-	if (e->kind == RL_N_LIT && e->v.kind == RL_V_NULL)
+	if (e->kind == RL_N_LIT && e->v->kind == RL_V_NULL)
 		return "null";
 	return ru_arena_printf(s->arena, "a %s", rc_sema_tname(s, e->ty));
 }
@@ -338,12 +338,12 @@ check_strop(struct rc_sema *s, struct rl_node *e)
 		ERR(s, E_NOT_CONST, e->b->span, op);
 		return RC_T_ERROR;
 	}
-	if (e->b->v.kind != RL_V_STR) {
+	if (e->b->v->kind != RL_V_STR) {
 		ERR(s, E_OP_TYPE, e->b->span, op, "string", rc_sema_tname(s, tb));
 		return RC_T_ERROR;
 	}
 	if (e->op == RL_MATCHES || e->op == RL_IMATCHES) {
-		switch (rc_regex_check(e->b->v.str, e->b->v.len, e->op == RL_IMATCHES, msg, sizeof msg)) {
+		switch (rc_regex_check(e->b->v->str, e->b->v->len, e->op == RL_IMATCHES, msg, sizeof msg)) {
 		case RC_REGEX_OK:
 			break;
 		case RC_REGEX_SYNTAX:
@@ -364,7 +364,7 @@ member_type(struct rl_node *m)
 	double d;
 
 	if (m->kind == RL_N_LIT) {
-		switch (m->v.kind) {
+		switch (m->v->kind) {
 		case RL_V_STR: return RV_T_STRING;
 		case RL_V_NUM: return RV_T_NUMBER;
 		case RL_V_BOOL: return RV_T_BOOL;
@@ -630,7 +630,7 @@ rc_sema_expr(struct rc_sema *s, struct rl_node *e)
 	case RL_N_CALL: t = check_call(s, e); break;
 	case RL_N_INDEX: t = check_index(s, e); break;
 	case RL_N_PATH: t = check_path(s, e); break;
-	case RL_N_LIT: t = lit_type(&e->v); break;
+	case RL_N_LIT: t = lit_type(e->v); break;
 	case RL_N_OBJECT:
 	case RL_N_LIST:
 		ERR(s, E_OP_TYPE, e->span, "an expression", "scalar", e->kind == RL_N_OBJECT ? "object" : "list");

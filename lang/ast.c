@@ -178,7 +178,7 @@ rl_ast_print(FILE *out, const struct rl_node *n, int depth)
 			fprintf(out, " #%u", n->num);
 		if (n->kind == RL_N_LIT) {
 			fputc(' ', out);
-			print_value(out, &n->v);
+			print_value(out, n->v);
 		}
 		if (n->a || n->b || n->c || n->x || n->y) {
 			fputc('\n', out);

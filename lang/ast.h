@@ -113,7 +113,7 @@ struct rl_node {
 	const char *name;        /* borrows arena: identifier, NUL-terminated */
 	const char *str;         /* borrows arena: IMPORT path, TEST title */
 	uint32_t num;            /* version, count */
-	struct rl_value v;       /* LIT */
+	struct rl_value *v;      /* LIT only (arena); NULL otherwise */
 	void *sema;              /* set by sema: PATH: struct rc_fieldref; INDEX: table */
 	unsigned ty;             /* set by sema: the expression's type */
 };

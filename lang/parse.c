@@ -77,7 +77,8 @@ rl_mk_lit(struct rl_parser *ps, struct rl_value v, struct rl_span span)
 {
 	struct rl_node *n = rl_node_new(ps->arena, RL_N_LIT, span);
 
-	n->v = v;
+	n->v = ru_arena_alloc(ps->arena, sizeof *n->v);
+	*n->v = v;
 	n->depth = 1;
 	return n;
 }

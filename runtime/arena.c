@@ -35,6 +35,23 @@ ru_arena_fini(struct ru_arena *a)
 	memset(a, 0, sizeof *a);
 }
 
+void
+ru_arena_reset(struct ru_arena *a)
+{
+	struct ru_chunk *c, *next;
+
+	if (a->head == NULL)
+		return;
+	for (c = a->head->next; c != NULL; c = next) {
+		next = c->next;
+		a->reserved -= c->cap;
+		ru_free(c);
+	}
+	a->head->next = NULL;
+	a->used = 0;
+	a->nchunks = 1;
+}
+
 void *
 ru_arena_alloc(struct ru_arena *a, size_t n)
 {

@@ -25,6 +25,11 @@ struct ru_arena {
 void ru_arena_init(struct ru_arena *a);
 /* Frees every block handed out by this arena. */
 void ru_arena_fini(struct ru_arena *a);
+/*
+ * Forgets everything allocated so far but keeps the newest chunk for reuse:
+ * a scratch arena reset between items costs no system allocation.
+ */
+void ru_arena_reset(struct ru_arena *a);
 /* Returns n bytes aligned to 16, zeroed; aborts on out-of-memory. */
 void *ru_arena_alloc(struct ru_arena *a, size_t n);
 /* Copies s[0..n) into the arena with a terminating NUL. */
