@@ -356,7 +356,14 @@ void rv_prog_free(struct rv_prog *p);
  */
 uint64_t rv_rbc_checksum(const void *img, size_t len);
 
-/* String s of the pool (not NUL-terminated); *len receives its length. */
+/* Names of the constant kinds, indexed by enum rv_kind. */
+extern const char *const rv_kind_names[RV_K_NKINDS];
+/* The pc a jump instruction at pc lands on (JMP, JMPF, JMPT). */
+int64_t rv_jump_target(uint32_t insn, uint32_t pc);
+/* The double whose IEEE-754 bits are b (NUM and RATE constants). */
+double rv_bits_double(uint64_t b);
+
+/* String s of the pool (not NUL-terminated; its length is s.len). */
 const char *rv_prog_str(const struct rv_prog *p, struct rv_str s);
 
 /*
