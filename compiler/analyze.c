@@ -6,8 +6,8 @@
  * one scalar field with constants (==, !=, in, not in, ranges, <, <=, >, >=,
  * exists, missing) narrows that field's domain. A branch whose domain becomes
  * empty cannot match; when every branch is empty the rule never matches.
- * Array fields are skipped: with any-element semantics `tags == "a" and
- * tags == "b"` can hold. Other conjuncts are treated as satisfiable.
+ * Array and `any` fields are skipped: with any-element semantics
+ * `tags == "a" and tags == "b"` can hold. Other conjuncts are treated as satisfiable.
  *
  * Shadowing: a rule B is shadowed by an earlier rule A with the same event
  * types and the same destinations (and no set/emit) when every conjunct of
@@ -197,7 +197,8 @@ scalar_path(const struct rl_node *n)
 	if (n == NULL || n->kind != RL_N_PATH || n->sema == NULL)
 		return NULL;
 	fr = n->sema;
-	return RC_T_IS_ARRAY(fr->type) ? NULL : n;
+	/* arrays (and `any`, which may hold one) match by any element */
+	return RC_T_IS_ARRAY(fr->type) || RC_T_BASE(fr->type) == RV_T_ANY ? NULL : n;
 }
 
 /* Narrows the domains with conjunct c; returns 1 if a domain became empty. */
@@ -422,18 +423,19 @@ subset(const struct srule *a, const struct srule *b)
 	return 1;
 }
 
-/* Signature of a rule's types and routes: "t1,t2|d1,d2" (sorted indices). */
+/* Signature of a rule's contracts (type versions) and destinations:
+ * "c1,c2|d1,d2", sorted. Equal signatures: same events, same deliveries. */
 static const char *
 signature(struct ru_arena *a, struct rc_rule *r)
 {
-	uint64_t *v = ru_arena_alloc(a, (r->events.n + r->routes.n + 1) * sizeof *v);
+	uint64_t *v = ru_arena_alloc(a, (r->contracts.n + r->routes.n + 1) * sizeof *v);
 	size_t i, n = 0, p = 0;
 	char *s;
 
-	for (i = 0; i < r->events.n; i++)
-		v[n++] = (uint64_t)(uintptr_t)RU_VEC_AT(r->events, struct rc_event *, i);
+	for (i = 0; i < r->contracts.n; i++)
+		v[n++] = (uint64_t)(uintptr_t)RU_VEC_AT(r->contracts, struct rc_contract *, i);
 	qsort(v, n, sizeof *v, cmp_u64);
-	s = ru_arena_alloc(a, (r->events.n + r->routes.n) * 17 + 4);
+	s = ru_arena_alloc(a, (r->contracts.n + r->routes.n) * 17 + 4);
 	for (i = 0; i < n; i++)
 		p += (size_t)sprintf(s + p, "%llx,", (unsigned long long)v[i]);
 	s[p++] = '|';
@@ -536,18 +538,32 @@ check_dead_otherwise(struct an *A, struct rc_model *m)
 		}
 	}
 	for (i = 0; i < m->rules.n; i++) {
-		struct rc_rule *r = RU_VEC_AT(m->rules, struct rc_rule *, i), *by = NULL;
+		struct rc_rule *r = RU_VEC_AT(m->rules, struct rc_rule *, i), *by;
+		char *rules = NULL, *types = NULL;
+		size_t k;
 
 		if (!(r->flags & RV_RF_OTHERWISE) || r->events.n == 0)
 			continue;
 		for (j = 0; j < r->events.n; j++) {
-			by = rc_map_get(&always, RU_VEC_AT(r->events, struct rc_event *, j)->name);
-			if (by == NULL)
+			const char *ev = RU_VEC_AT(r->events, struct rc_event *, j)->name;
+
+			if ((by = rc_map_get(&always, ev)) == NULL)
 				break;
+			types = types ? ru_arena_printf(A->arena, "%s, %s", types, ev) : (char *)ev;
+			/* name each covering rule once */
+			for (k = 0; k < j; k++)
+				if (rc_map_get(&always, RU_VEC_AT(r->events, struct rc_event *, k)->name) == by)
+					break;
+			if (k == j)
+				rules = rules ? ru_arena_printf(A->arena, "%s, '%s'", rules, by->name)
+					: ru_arena_printf(A->arena, "'%s'", by->name);
 		}
-		if (by)
-			rl_diag(A->diag, RL_W_DEAD_OTHERWISE, r->decl->span, r->name, by->name,
-				RU_VEC_AT(r->events, struct rc_event *, r->events.n - 1)->name);
+		if (j == r->events.n)
+			rl_diag(A->diag, RL_W_DEAD_OTHERWISE, r->decl->span, r->name,
+				ru_arena_printf(A->arena, "%s %s %s every %s event",
+					strchr(rules, ',') ? "rules" : "rule", rules,
+					strchr(rules, ',') ? "route" : "routes", types));
+		ru_arena_reset(A->arena);
 	}
 }
 

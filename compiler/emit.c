@@ -345,6 +345,7 @@ rc_emit(struct rl_program *p, struct rc_model *m, int opt, unsigned char **out,
 	E.L.arena = &scratch;
 	E.L.rbc = E.b;
 	E.L.diag = p->diag;
+	E.L.fold = opt > 0;
 	E.max_regs = 1;
 	for (i = 0; i < p->src.files.n; i++) {
 		const struct rl_srcfile *f = rl_srcset_get(&p->src, (uint32_t)i);

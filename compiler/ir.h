@@ -51,6 +51,7 @@ struct rc_lower {
 	struct rl_diag *diag;     /* borrows */
 	struct rc_ir_block *blk;  /* block being built */
 	unsigned freereg;         /* first free register */
+	int fold;                 /* fold constant arithmetic while lowering (-O1 and up) */
 	int failed;               /* a limit was exceeded (reported) */
 };
 

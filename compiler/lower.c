@@ -128,13 +128,21 @@ op_const(struct rc_lower *L, unsigned op, struct rl_node *a, uint32_t k, unsigne
 	free_to(L, t);
 }
 
-/* Is e a constant (a literal or folded number)? */
+/*
+ * Is e a constant operand? Literals and negated numbers always are; other
+ * constant arithmetic (2 * 25000) only when folding (-O1 and up), so that
+ * -O0 keeps the code as written.
+ */
 static int
-is_const(const struct rl_node *e)
+is_const(const struct rc_lower *L, const struct rl_node *e)
 {
 	double d;
 
-	return e->kind == RL_N_LIT || rc_const_number(e, &d);
+	if (e->kind == RL_N_LIT)
+		return 1;
+	if (e->kind == RL_N_NEG && e->a->kind == RL_N_LIT)
+		return 1;
+	return L->fold && rc_const_number(e, &d);
 }
 
 /* cmp: `a OP b`, with the non-constant side first (any-element semantics) */
@@ -148,7 +156,7 @@ lower_cmp(struct rc_lower *L, struct rl_node *e, unsigned dst)
 	int op = e->op;
 	unsigned t;
 
-	if (is_const(a) && !is_const(b)) {
+	if (is_const(L, a) && !is_const(L, b)) {
 		a = e->b;
 		b = e->a;
 		op = mirror[op];
@@ -157,7 +165,7 @@ lower_cmp(struct rc_lower *L, struct rl_node *e, unsigned dst)
 		op_const(L, op == RL_NE ? RV_OP_NCIDR : RV_OP_CIDR, a, lit_const(L, b), dst, e->span);
 		return;
 	}
-	if (is_const(b)) {
+	if (is_const(L, b)) {
 		op_const(L, ops[op], a, lit_const(L, b), dst, e->span);
 		return;
 	}
@@ -254,6 +262,10 @@ expr_into(struct rc_lower *L, struct rl_node *e, unsigned dst)
 
 	if (L->failed)
 		return;
+	if (e->kind != RL_N_LIT && (e->kind == RL_N_NEG || e->kind == RL_N_ARITH) && is_const(L, e)) {
+		loadk(L, dst, lit_const(L, e), e->span);
+		return;
+	}
 	switch (e->kind) {
 	case RL_N_LIT:
 		loadk(L, dst, lit_const(L, e), e->span);
@@ -290,6 +302,17 @@ expr_into(struct rc_lower *L, struct rl_node *e, unsigned dst)
 		free_to(L, t);
 		break;
 	case RL_N_CALL: lower_call(L, e, dst); break;
+	case RL_N_LIST: {
+		/* MKLIST dst first n: the elements in consecutive registers */
+		unsigned first = L->freereg, n = 0;
+		struct rl_node *el;
+
+		for (el = e->a; el; el = el->next, n++)
+			expr_into(L, el, alloc_reg(L, el->span));
+		emit(L, RV_OP_MKLIST, dst, first, n, e->span);
+		free_to(L, first);
+		break;
+	}
 	case RL_N_INDEX:
 		t = alloc_reg(L, e->span);
 		expr_into(L, e->a, t);
@@ -329,6 +352,14 @@ cond_jump(struct rc_lower *L, struct rl_node *e, int when_true, uint32_t label)
 		return;
 	case RL_N_NOT:
 		cond_jump(L, e->a, !when_true, label);
+		return;
+	case RL_N_EXISTS:
+		/* `x missing` jumps on EXISTS with the sense flipped: no NOT */
+		r = alloc_reg(L, e->span);
+		expr_into(L, e->a, r);
+		emit(L, RV_OP_EXISTS, r, r, 0, e->span);
+		jump(L, when_true != !e->flag ? RV_OP_JMPF : RV_OP_JMPT, r, label, e->span);
+		free_to(L, r);
 		return;
 	default:
 		r = alloc_reg(L, e->span);

@@ -311,6 +311,9 @@ pass_dead(struct rc_ir_block *blk)
 		if (in->op == RV_OP_CALL)
 			for (r = in->c; r < blk->nregs; r++)
 				rs_add(&live, r);
+		if (in->op == RV_OP_MKLIST)
+			for (r = in->b; r < in->b + in->c; r++)
+				rs_add(&live, r);
 	}
 	ru_free(at_label);
 	compact(blk);

@@ -82,7 +82,16 @@ rc_regex_check(const char *pat, size_t len, int caseless, char *msg, size_t msgl
 		flags |= HS_FLAG_CASELESS;
 	z = ru_xstrndup(pat, len);
 	if (hs_expression_info(z, flags, &info, &err) != HS_SUCCESS) {
+		size_t n;
+
+		/* Hyperscan says "Unterminated character class starting at index 0.":
+		 * lower-case it and drop the full stop to match our messages */
 		snprintf(msg, msglen, "%s", err && err->message ? err->message : "rejected by Hyperscan");
+		if (msg[0] >= 'A' && msg[0] <= 'Z' && !(msg[1] >= 'A' && msg[1] <= 'Z'))
+			msg[0] = (char)(msg[0] - 'A' + 'a');
+		n = strlen(msg);
+		if (n > 0 && msg[n - 1] == '.')
+			msg[n - 1] = '\0';
 		hs_free_compile_error(err);
 		ru_free(z);
 		return RC_REGEX_SYNTAX;

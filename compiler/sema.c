@@ -62,12 +62,15 @@ rc_sema_src_text(struct rc_sema *s, const struct rl_node *n)
 	return ru_arena_strndup(s->arena, f->text + n->span.start, n->span.end - n->span.start);
 }
 
+/* A duplicate: the error at now, then a note at the first one. The note
+ * quotes what the error quotes: 'name', or "title" for tests. */
 static void
 dup_error(struct rc_sema *s, enum rl_diag_id id, struct rl_node *now, struct rl_node *prev,
 	const char *what)
 {
 	rl_diag(s->diag, id, now->span, what);
-	rl_diag(s->diag, RL_N_PREVIOUS, prev->span, what);
+	rl_diag(s->diag, RL_N_PREVIOUS, prev->span, ru_arena_printf(s->arena,
+		id == RL_E_DUP_TEST ? "\"%s\"" : "'%s'", what));
 }
 
 /* Integer literal in [lo, hi]? */
@@ -90,6 +93,56 @@ lit_duration(const struct rl_node *n, uint64_t lo, uint64_t hi, uint64_t *out)
 	if (n->v->ms < lo || n->v->ms > hi)
 		return 0;
 	*out = n->v->ms;
+	return 1;
+}
+
+/* What kind of literal n is, for "needs a duration, not a number". */
+static const char *
+lit_kind(const struct rl_node *n)
+{
+	if (n == NULL || n->kind != RL_N_LIT)
+		return "an expression";
+	switch (n->v->kind) {
+	case RL_V_NUM: return n->v->num == floor(n->v->num) ? "a whole number" : "a fraction";
+	case RL_V_STR: return "a string";
+	case RL_V_DURATION: return "a duration";
+	case RL_V_RATE: return "a rate";
+	case RL_V_CIDR: return "a network";
+	case RL_V_BOOL: return "a bool";
+	default: return "null";
+	}
+}
+
+/* A policy's whole-number argument in [lo, hi]; reports what is wrong. */
+static int
+policy_int(struct rc_sema *s, const struct rl_node *n, const char *what, double lo, double hi,
+	uint64_t *out)
+{
+	if (n->kind != RL_N_LIT || n->v->kind != RL_V_NUM || n->v->num != floor(n->v->num)) {
+		ERR(s, E_POLICY_KIND, n->span, what, "a whole number", lit_kind(n));
+		return 0;
+	}
+	if (!lit_int(n, lo, hi, out)) {
+		ERR(s, E_POLICY_RANGE, n->span, what, ru_arena_printf(s->arena, "%.0f", lo),
+			ru_arena_printf(s->arena, "%.0f", hi));
+		return 0;
+	}
+	return 1;
+}
+
+/* A policy's duration argument in [lo, hi] ms, bounds shown as written. */
+static int
+policy_duration(struct rc_sema *s, const struct rl_node *n, const char *what, uint64_t lo,
+	uint64_t hi, const char *los, const char *his, uint64_t *out)
+{
+	if (n->kind != RL_N_LIT || n->v->kind != RL_V_DURATION) {
+		ERR(s, E_POLICY_KIND, n->span, what, "a duration (like 500ms, 30s, 5m)", lit_kind(n));
+		return 0;
+	}
+	if (!lit_duration(n, lo, hi, out)) {
+		ERR(s, E_POLICY_RANGE, n->span, what, los, his);
+		return 0;
+	}
 	return 1;
 }
 
@@ -125,6 +178,13 @@ static struct rc_event *
 declare_event(struct rc_sema *s, struct rl_node *d)
 {
 	const char *name = pattern_name(s, d->a);
+	const struct rl_node *seg;
+
+	for (seg = d->a->a; seg; seg = seg->next)
+		if (strcmp(seg->name, "*") == 0) {
+			ERR(s, E_CLAUSE_NEEDS, d->a->span, "event", "a name without wildcards");
+			return NULL;
+		}
 	struct rc_event *ev = rc_map_get(&s->m->event_map, name);
 	struct rc_contract *c;
 	size_t i;
@@ -280,6 +340,8 @@ build_type(struct rc_sema *s, struct rl_node *t)
 			for (f = t->a; f != e; f = f->next)
 				if (f->v->len == e->v->len && memcmp(f->v->str, e->v->str, e->v->len) == 0) {
 					ERR(s, E_DUP_ENUM, e->span, e->v->str);
+					rl_diag(s->diag, RL_N_PREVIOUS, f->span,
+						ru_arena_printf(s->arena, "\"%s\"", f->v->str));
 					break;
 				}
 		}
@@ -334,46 +396,35 @@ check_dest(struct rc_sema *s, struct rc_dest *d)
 	for (p = d->decl->a; p; p = p->next) {
 		if (seen[p->op]) {
 			ERR(s, E_DUP_POLICY, p->span, rl_policy_name(p->op));
+			rl_diag(s->diag, RL_N_PREVIOUS, seen[p->op]->span,
+				ru_arena_printf(s->arena, "'%s'", rl_policy_name(p->op)));
 			continue;
 		}
 		seen[p->op] = p;
 		switch (p->op) {
 		case RL_P_PRIORITY:
-			if (!lit_int(p->a, 0, 9, &v))
-				ERR(s, E_POLICY_RANGE, p->a->span, "priority", "0", "9");
-			else
+			if (policy_int(s, p->a, "priority", 0, 9, &v))
 				d->pol.priority = (uint8_t)v;
 			break;
 		case RL_P_WORKERS:
-			if (!lit_int(p->a, 1, 1024, &v))
-				ERR(s, E_POLICY_RANGE, p->a->span, "workers", "1", "1024");
-			else
+			if (policy_int(s, p->a, "workers", 1, 1024, &v))
 				d->pol.workers = (uint16_t)v;
 			break;
 		case RL_P_QUEUE:
-			if (!lit_int(p->a, 1, 100000000, &v))
-				ERR(s, E_POLICY_RANGE, p->a->span, "queue", "1", "100000000");
-			else
+			if (policy_int(s, p->a, "queue", 1, 100000000, &v))
 				d->pol.queue_max = (uint32_t)v;
 			break;
 		case RL_P_RETRY:
-			if (!lit_int(p->a, 0, 100, &v)) {
-				ERR(s, E_POLICY_RANGE, p->a->span, "retry", "0", "100");
+			if (!policy_int(s, p->a, "retry", 0, 100, &v))
 				break;
-			}
 			d->pol.retry_max = (uint32_t)v;
 			d->pol.backoff_min_ms = 500;
 			d->pol.backoff_max_ms = 30000;
 			if (p->b == NULL)
 				break;
-			if (!lit_duration(p->b, 1, DAY_MS, &v)) {
-				ERR(s, E_POLICY_RANGE, p->b->span, "backoff", "1ms", "1d");
+			if (!policy_duration(s, p->b, "backoff", 1, DAY_MS, "1ms", "1d", &v)
+			    || !policy_duration(s, p->c, "backoff", 1, DAY_MS, "1ms", "1d", &v2))
 				break;
-			}
-			if (!lit_duration(p->c, 1, DAY_MS, &v2)) {
-				ERR(s, E_POLICY_RANGE, p->c->span, "backoff", "1ms", "1d");
-				break;
-			}
 			if (v > v2) {
 				ERR(s, E_BACKOFF_ORDER, rl_span_join(p->b->span, p->c->span),
 					rc_sema_src_text(s, p->b), rc_sema_src_text(s, p->c));
@@ -383,15 +434,11 @@ check_dest(struct rc_sema *s, struct rc_dest *d)
 			d->pol.backoff_max_ms = (uint32_t)v2;
 			break;
 		case RL_P_MAX_AGE:
-			if (!lit_duration(p->a, 1, 365 * DAY_MS, &v))
-				ERR(s, E_POLICY_RANGE, p->a->span, "max_age", "1ms", "365d");
-			else
+			if (policy_duration(s, p->a, "max_age", 1, 365 * DAY_MS, "1ms", "365d", &v))
 				d->pol.max_age_ms = (uint32_t)v;
 			break;
 		case RL_P_TIMEOUT:
-			if (!lit_duration(p->a, 1, 3600000, &v))
-				ERR(s, E_POLICY_RANGE, p->a->span, "timeout", "1ms", "1h");
-			else
+			if (policy_duration(s, p->a, "timeout", 1, 3600000, "1ms", "1h", &v))
 				d->pol.timeout_ms = (uint32_t)v;
 			break;
 		case RL_P_DEAD_LETTER: {
@@ -409,21 +456,14 @@ check_dest(struct rc_sema *s, struct rc_dest *d)
 			break;
 		}
 		case RL_P_BATCH:
-			if (p->a && !lit_duration(p->a, 1, DAY_MS, &v))
-				ERR(s, E_POLICY_RANGE, p->a->span, "batch every", "1ms", "1d");
-			else if (p->a)
+			if (p->a && policy_duration(s, p->a, "batch every", 1, DAY_MS, "1ms", "1d", &v))
 				d->pol.batch_every_ms = (uint32_t)v;
-			if (p->b && !lit_int(p->b, 1, 1000000, &v))
-				ERR(s, E_POLICY_RANGE, p->b->span, "batch size", "1", "1000000");
-			else if (p->b)
+			if (p->b && policy_int(s, p->b, "batch size", 1, 1000000, &v))
 				d->pol.batch_max = (uint32_t)v;
 			break;
 		case RL_P_THROTTLE:
-			if (!lit_int(p->a, 1, 1000000000, &v))
-				ERR(s, E_POLICY_RANGE, p->a->span, "throttle count", "1", "1000000000");
-			else if (!lit_duration(p->b, 1, DAY_MS, &v2))
-				ERR(s, E_POLICY_RANGE, p->b->span, "throttle period", "1ms", "1d");
-			else {
+			if (policy_int(s, p->a, "throttle count", 1, 1e9, &v)
+			    && policy_duration(s, p->b, "throttle period", 1, DAY_MS, "1ms", "1d", &v2)) {
 				d->pol.throttle_n = (uint32_t)v;
 				d->pol.throttle_per_ms = (uint32_t)v2;
 			}
@@ -535,19 +575,31 @@ resolve_pattern(struct rc_sema *s, struct rl_node *pat, struct ru_vec *contracts
 	return (unsigned)(contracts->n - before);
 }
 
-/* The single contract named by an emit/send pattern (latest version by default). */
-static struct rc_contract *
-resolve_one(struct rc_sema *s, struct rl_node *pat)
+/*
+ * Resolves a pattern that must name one event type (ctx says where, for the
+ * message: "emit", "send", "table ... from"). Returns the number of contracts.
+ */
+static unsigned
+resolve_single(struct rc_sema *s, struct rl_node *pat, const char *ctx, struct ru_vec *cs,
+	struct ru_vec *evs)
 {
-	struct ru_vec cs = { 0 }, evs = { 0 };
 	const struct rl_node *seg;
 
 	for (seg = pat->a; seg; seg = seg->next)
 		if (strcmp(seg->name, "*") == 0) {
-			ERR(s, E_CLAUSE_NEEDS, pat->span, "emit", "a single event type, not a pattern");
-			return NULL;
+			ERR(s, E_CLAUSE_NEEDS, pat->span, ctx, "a single event type, not a pattern");
+			return 0;
 		}
-	if (resolve_pattern(s, pat, &cs, &evs) == 0)
+	return resolve_pattern(s, pat, cs, evs);
+}
+
+/* The contract an emit/send/expect names: its version, or the latest. */
+static struct rc_contract *
+resolve_one(struct rc_sema *s, struct rl_node *pat, const char *ctx)
+{
+	struct ru_vec cs = { 0 }, evs = { 0 };
+
+	if (resolve_single(s, pat, ctx, &cs, &evs) == 0)
 		return NULL;
 	return RU_VEC_AT(cs, struct rc_contract *, cs.n - 1);
 }
@@ -557,7 +609,7 @@ resolve_one(struct rc_sema *s, struct rl_node *pat)
 static void
 check_table(struct rc_sema *s, struct rc_table *t)
 {
-	struct rl_node *d = t->decl, *o;
+	struct rl_node *d = t->decl, *o, *seen[RL_P_NPOLICIES] = { 0 };
 	struct ru_vec cs = { 0 }, evs = { 0 };
 	struct rc_ctype *vt = build_type(s, d->a);
 	unsigned kt, vty;
@@ -565,11 +617,12 @@ check_table(struct rc_sema *s, struct rc_table *t)
 
 	t->max_keys = 1000000;
 	t->value_type = rc_sema_ctype_code(vt);
-	if (t->value_type == RV_T_OBJECT || RC_T_IS_ARRAY(t->value_type)) {
-		ERR(s, E_TABLE_TYPE, d->a->span, t->name, rc_sema_tname(s, t->value_type), "-", "a scalar");
+	if (t->value_type == RV_T_OBJECT || RC_T_IS_ARRAY(t->value_type) || t->value_type == RV_T_ANY
+	    || t->value_type == RV_T_IP || t->value_type == RV_T_TIME) {
+		ERR(s, E_TABLE_VALUE_TYPE, d->a->span, t->name, rc_sema_tname(s, t->value_type));
 		return;
 	}
-	if (resolve_pattern(s, d->c, &cs, &evs) == 0)
+	if (resolve_single(s, d->c, "table ... from", &cs, &evs) == 0)
 		return;
 	t->from = RU_VEC_AT(evs, struct rc_event *, 0);
 	s->scopes[0].contracts = &cs;
@@ -587,11 +640,18 @@ check_table(struct rc_sema *s, struct rc_table *t)
 		ERR(s, E_TABLE_TYPE, d->x->span, t->name, rc_sema_tname(s, t->value_type),
 			((struct rc_fieldref *)d->x->sema)->name, rc_sema_tname(s, vty));
 	for (o = d->y; o; o = o->next) {
+		if (seen[o->op]) {
+			ERR(s, E_DUP_POLICY, o->span, rl_policy_name(o->op));
+			rl_diag(s->diag, RL_N_PREVIOUS, seen[o->op]->span,
+				ru_arena_printf(s->arena, "'%s'", rl_policy_name(o->op)));
+			continue;
+		}
+		seen[o->op] = o;
 		switch (o->op) {
 		case RL_P_DELETE_ON: {
 			struct ru_vec dcs = { 0 }, devs = { 0 };
 
-			if (resolve_pattern(s, o->a, &dcs, &devs) == 0)
+			if (resolve_single(s, o->a, "delete on", &dcs, &devs) == 0)
 				break;
 			t->del = RU_VEC_AT(devs, struct rc_event *, 0);
 			s->scopes[0].contracts = &dcs;
@@ -599,15 +659,11 @@ check_table(struct rc_sema *s, struct rc_table *t)
 			break;
 		}
 		case RL_P_TTL:
-			if (!lit_duration(o->a, 1000, 3650 * DAY_MS, &v))
-				ERR(s, E_POLICY_RANGE, o->a->span, "ttl", "1s", "3650d");
-			else
+			if (policy_duration(s, o->a, "ttl", 1000, 3650 * DAY_MS, "1s", "3650d", &v))
 				t->ttl_ms = v;
 			break;
 		case RL_P_MAX_KEYS:
-			if (!lit_int(o->a, 1, 1e9, &v))
-				ERR(s, E_POLICY_RANGE, o->a->span, "max_keys", "1", "1000000000");
-			else
+			if (policy_int(s, o->a, "max_keys", 1, 1e9, &v))
 				t->max_keys = (uint32_t)v;
 			break;
 		default:
@@ -668,10 +724,109 @@ check_set(struct rc_sema *s, struct rc_rule *r, struct rl_node *item)
 	}
 }
 
+/* Is n a literal as tests need it (a literal, or a negated number)? */
+static int
+is_literal(const struct rl_node *n)
+{
+	return n->kind == RL_N_LIT || (n->kind == RL_N_NEG && n->a->kind == RL_N_LIT);
+}
+
+static void check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t,
+	const char *prefix, const char *const *psegs, unsigned npsegs, struct rc_contract *c,
+	int literals, int require, struct ru_vec *out);
+
+/*
+ * Checks one value (scalar, object or list) against declared type t at path.
+ * literals: test values (literals only, nested lists allowed); else emit
+ * values (expressions; lists of scalars only). Returns 0 after an error.
+ */
+static int
+check_value(struct rc_sema *s, struct rl_node *v, struct rc_ctype *t, const char *path,
+	int literals)
+{
+	unsigned ft = rc_sema_ctype_code(t), vt;
+	struct rl_node *el;
+
+	if (v->kind == RL_N_OBJECT) {
+		if (t->base != RV_T_OBJECT && t->base != RV_T_ANY) {
+			ERR(s, E_SET_TYPE, v->span, path, rc_sema_tname(s, ft), "object");
+			return 0;
+		}
+		if (t->base == RV_T_OBJECT)
+			check_object(s, v, t, path, NULL, 0, NULL, literals, 0, NULL);
+		return 1;
+	}
+	if (v->kind == RL_N_LIST) {
+		if (t->base != RV_T_ARRAY && t->base != RV_T_ANY) {
+			ERR(s, E_SET_TYPE, v->span, path, rc_sema_tname(s, ft), "list");
+			return 0;
+		}
+		for (el = v->a; el; el = el->next) {
+			if (!literals && (el->kind == RL_N_OBJECT || el->kind == RL_N_LIST)) {
+				ERR(s, E_EMIT_LIST, el->span, path);
+				return 0;
+			}
+			if (!check_value(s, el, t->base == RV_T_ARRAY ? t->elem : t, path, literals))
+				return 0;
+		}
+		return 1;
+	}
+	if (literals && !is_literal(v)) {
+		ERR0(s, E_TEST_VALUE, v->span);
+		return 0;
+	}
+	vt = rc_sema_expr(s, v);
+	if (!assignable(ft, vt)) {
+		ERR(s, E_SET_TYPE, v->span, path, rc_sema_tname(s, ft), rc_sema_tname(s, vt));
+		return 0;
+	}
+	if (t->enums && v->kind == RL_N_LIT && v->v->kind == RL_V_STR) {
+		const struct rl_node *e;
+
+		for (e = t->enums; e; e = e->next)
+			if (e->v->len == v->v->len && memcmp(e->v->str, v->v->str, e->v->len) == 0)
+				break;
+		if (e == NULL) {
+			ERR(s, E_ENUM_VALUE, v->span, v->v->str, path, rc_sema_enum_list(s, t));
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Envelope attributes a test event may set, with their value kinds. */
+static void
+check_meta_member(struct rc_sema *s, struct rl_node *m, int literals)
+{
+	static const char *const names[] = { "id", "source", "time", "subject", "version" };
+	size_t i;
+
+	if (!literals) {
+		ERR(s, E_SET_META, m->span, m->name);
+		return;
+	}
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(m->name, names[i]) == 0)
+			break;
+	if (i == sizeof names / sizeof names[0]) {
+		rl_diag(s->diag, strcmp(m->name, "type") == 0 ? RL_E_SET_META : RL_E_UNKNOWN_META,
+			m->span, m->name);
+		return;
+	}
+	if (!is_literal(m->a)) {
+		ERR0(s, E_TEST_VALUE, m->a->span);
+		return;
+	}
+	if (rc_sema_expr(s, m->a) != (strcmp(m->name, "version") == 0 ? RV_T_NUMBER : RV_T_STRING))
+		ERR(s, E_SET_TYPE, m->a->span, ru_arena_printf(s->arena, "@%s", m->name),
+			strcmp(m->name, "version") == 0 ? "number" : "string", rc_sema_tname(s, m->a->ty));
+}
+
 /*
  * Checks an object literal against object type t (emit bodies and test
  * events). Values are expressions (emit) or literals only (tests). Reports
- * missing required members when require is set.
+ * missing required members when require is set. For emit, out receives one
+ * assignment per scalar or list leaf, with its full path.
  */
 static void
 check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t, const char *prefix,
@@ -684,19 +839,21 @@ check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t, const c
 	for (m = obj->a; m; m = m->next) {
 		const char *path = prefix ? ru_arena_printf(s->arena, "%s.%s", prefix, m->name) : m->name;
 		const char **segs = ru_arena_alloc(s->arena, (npsegs + 1) * sizeof *segs);
-		unsigned ft, vt;
 
 		if (npsegs)
 			memcpy(segs, psegs, npsegs * sizeof *segs);
 		segs[npsegs] = m->name;
-
 		for (m2 = obj->a; m2 != m; m2 = m2->next)
-			if (strcmp(m2->name, m->name) == 0) {
+			if (m2->flag == m->flag && strcmp(m2->name, m->name) == 0) {
 				ERR(s, E_ASSIGN_DUP, m->span, path);
 				break;
 			}
 		if (m2 != m)
 			continue;
+		if (m->flag) {
+			check_meta_member(s, m, literals);
+			continue;
+		}
 		f = t->base == RV_T_OBJECT ? rc_sema_find_member(t, m->name) : NULL;
 		if (f == NULL) {
 			if (t->base == RV_T_ANY)
@@ -705,61 +862,20 @@ check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t, const c
 				t->base == RV_T_OBJECT ? rc_sema_suggest_member(s, t, m->name) : "");
 			continue;
 		}
-		ft = rc_sema_ctype_code(f->type);
-		if (m->a->kind == RL_N_OBJECT) {
-			if (f->type->base != RV_T_OBJECT) {
-				ERR(s, E_SET_TYPE, m->a->span, path, rc_sema_tname(s, ft), "object");
-				continue;
-			}
+		if (m->a->kind == RL_N_OBJECT && f->type->base == RV_T_OBJECT) {
 			check_object(s, m->a, f->type, path, segs, npsegs + 1, c, literals, require, out);
 			continue;
 		}
-		if (m->a->kind == RL_N_LIST) {
-			struct rl_node *el;
-
-			if (!RC_T_IS_ARRAY(ft)) {
-				ERR(s, E_SET_TYPE, m->a->span, path, rc_sema_tname(s, ft), "list");
-				continue;
-			}
-			for (el = m->a->a; el; el = el->next) {
-				if (el->kind == RL_N_OBJECT || el->kind == RL_N_LIST)
-					continue;
-				if (literals && el->kind != RL_N_LIT && !(el->kind == RL_N_NEG && el->a->kind == RL_N_LIT)) {
-					ERR0(s, E_TEST_VALUE, el->span);
-					continue;
-				}
-				vt = rc_sema_expr(s, el);
-				if (!assignable(RC_T_BASE(ft), vt))
-					ERR(s, E_SET_TYPE, el->span, path, rc_sema_tname(s, ft), rc_sema_tname(s, vt));
-			}
+		if (!check_value(s, m->a, f->type, path, literals) || out == NULL)
 			continue;
-		}
-		if (literals && m->a->kind != RL_N_LIT && !(m->a->kind == RL_N_NEG && m->a->a->kind == RL_N_LIT)) {
-			ERR0(s, E_TEST_VALUE, m->a->span);
-			continue;
-		}
-		vt = rc_sema_expr(s, m->a);
-		if (!assignable(ft, vt)) {
-			ERR(s, E_SET_TYPE, m->a->span, path, rc_sema_tname(s, ft), rc_sema_tname(s, vt));
-			continue;
-		}
-		if (f->type->enums && m->a->kind == RL_N_LIT && m->a->v->kind == RL_V_STR) {
-			struct rl_node *e;
-
-			for (e = f->type->enums; e; e = e->next)
-				if (e->v->len == m->a->v->len && memcmp(e->v->str, m->a->v->str, e->v->len) == 0)
-					break;
-			if (e == NULL)
-				ERR(s, E_ENUM_VALUE, m->a->span, m->a->v->str, path, "the declared enum");
-		}
-		if (out) {
+		{
 			struct rc_assign as = { 0 };
 			struct rc_fieldref *fr = ru_arena_alloc(s->arena, sizeof *fr);
 
 			fr->name = path;
 			fr->segs = segs;
 			fr->nseg = npsegs + 1;
-			fr->type = ft;
+			fr->type = rc_sema_ctype_code(f->type);
 			as.target = fr;
 			as.value = m->a;
 			as.decl = m;
@@ -772,7 +888,7 @@ check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t, const c
 		if (f->optional)
 			continue;
 		for (m = obj->a; m; m = m->next)
-			if (strcmp(m->name, f->name) == 0)
+			if (!m->flag && strcmp(m->name, f->name) == 0)
 				break;
 		if (m == NULL)
 			ERR(s, E_EMIT_MISSING, obj->span, c->ev->name, c->version,
@@ -804,6 +920,27 @@ check_route(struct rc_sema *s, struct rc_rule *r, struct rl_node *names)
 	}
 }
 
+/* The first aggregate call in e (depth first), or NULL. */
+static struct rl_node *
+first_aggregate(struct rl_node *e)
+{
+	struct rl_node *k, *f;
+	unsigned i;
+
+	if (e == NULL)
+		return NULL;
+	if (e->kind == RL_N_CALL)
+		for (i = 0; rc_aggregates[i]; i++)
+			if (strcmp(e->name, rc_aggregates[i]) == 0)
+				return e;
+	for (k = e->a; k; k = k->next)
+		if ((f = first_aggregate(k)) != NULL)
+			return f;
+	if ((f = first_aggregate(e->b)) != NULL)
+		return f;
+	return first_aggregate(e->c);
+}
+
 static int
 is_temporal_item(enum rl_kind k)
 {
@@ -824,8 +961,17 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 	s->rule = r;
 	for (p = d->a; p; p = p->next)
 		resolve_pattern(s, p, &r->contracts, &r->events);
-	if (r->contracts.n == 0)
+	if (r->contracts.n == 0) {
+		/* nothing to check fields against; destinations are still looked up
+		 * (and counted as used), so one mistake gives one message */
+		for (it = d->c; it; it = it->next) {
+			if (it->kind == RL_N_ROUTE)
+				check_route(s, NULL, it->a);
+			else if (it->kind == RL_N_THROTTLE && it->c)
+				check_route(s, NULL, it->c->a);
+		}
 		return;
+	}
 	s->scopes[0].alias = NULL;
 	s->scopes[0].contracts = &r->contracts;
 	s->nscopes = 1;
@@ -835,6 +981,7 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 		s->nscopes = 2;
 	}
 	s->temporal = 0;
+	s->have_aggregate = 0;
 	s->first_temporal = NULL;
 	/* the other event of a sequence/absence, if any, gets its own alias */
 	for (it = d->c; it; it = it->next) {
@@ -862,7 +1009,7 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 		switch (it->kind) {
 		case RL_N_WHEN:
 			s->in_when = 1;
-			rc_sema_cond(s, it->a, "when");
+			rc_sema_cond(s, it->a, "the 'when' condition");
 			s->in_when = 0;
 			r->when = it->a;
 			break;
@@ -884,7 +1031,7 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 
 			nactions++;
 			em.decl = it;
-			em.contract = resolve_one(s, it->a);
+			em.contract = resolve_one(s, it->a, "emit");
 			if (em.contract == NULL)
 				break;
 			check_object(s, it->b, em.contract->root, NULL, NULL, 0, em.contract, 0, 1, &em.fields);
@@ -915,7 +1062,7 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 			if (it->c) {
 				/* plain names in `where` refer to the other event */
 				s->scopes[0].contracts = &cs;
-				rc_sema_cond(s, it->c, "where");
+				rc_sema_cond(s, it->c, "the 'where' condition");
 				s->scopes[0] = save;
 			}
 			break;
@@ -946,10 +1093,10 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 	if (single[RL_N_OTHERWISE] && (r->flags & RV_RF_TRANSFORM))
 		ERR(s, E_OTHERWISE_TRANSFORM, single[RL_N_OTHERWISE]->span, r->name);
 	/* every stateful construct needs a bound */
-	have_agg_state = s->first_temporal && s->first_temporal->kind == RL_N_CALL;
+	have_agg_state = s->have_aggregate;
 	if ((have_agg_state || single[RL_N_THEN] || single[RL_N_UNLESS]) && !have_window) {
 		struct rl_node *at = single[RL_N_THEN] ? single[RL_N_THEN]
-			: single[RL_N_UNLESS] ? single[RL_N_UNLESS] : s->first_temporal;
+			: single[RL_N_UNLESS] ? single[RL_N_UNLESS] : first_aggregate(r->when);
 		const char *what = at->kind == RL_N_CALL ? ru_arena_printf(s->arena, "aggregate '%s()'", at->name)
 			: at->kind == RL_N_THEN ? "a sequence ('then')" : "an absence ('unless')";
 
@@ -989,7 +1136,7 @@ check_test(struct rc_sema *s, struct rl_node *t)
 	for (st = t->a; st; st = st->next) {
 		switch (st->kind) {
 		case RL_N_SEND: {
-			struct rc_contract *c = resolve_one(s, st->a);
+			struct rc_contract *c = resolve_one(s, st->a, "send");
 
 			if (c)
 				check_object(s, st->b, c->root, NULL, NULL, 0, c, 1, 1, NULL);
@@ -1003,8 +1150,8 @@ check_test(struct rc_sema *s, struct rl_node *t)
 		case RL_N_EXPECT:
 			if (st->op == RL_X_ROUTED || st->op == RL_X_NOT_ROUTED || st->op == RL_X_ONLY_ROUTED)
 				check_route(s, NULL, st->a);
-			else if (st->op == RL_X_EMITTED) {
-				struct rc_contract *c = resolve_one(s, st->a);
+			else if (st->op == RL_X_EMITTED || st->op == RL_X_NOT_EMITTED) {
+				struct rc_contract *c = resolve_one(s, st->a, "expect emitted");
 
 				if (c && st->b)
 					check_object(s, st->b, c->root, NULL, NULL, 0, c, 1, 0, NULL);

@@ -172,11 +172,17 @@ check_path(struct rc_sema *s, struct rl_node *e)
 					return RC_T_ERROR;
 				}
 			}
+			if (fail_at == e->a && e->a->next && s->nscopes > 1 && sc == &s->scopes[0]) {
+				/* `tk.ticket_id` in a rule with aliases: a misspelt alias */
+				ERR(s, E_UNKNOWN_ALIAS, fail_at->span, fail_at->name);
+				return RC_T_ERROR;
+			}
 			ERR(s, E_UNKNOWN_FIELD, fail_at->span, fail_at->name,
 				fail_in->base == RV_T_OBJECT ? rc_sema_suggest_member(s, fail_in, fail_at->name) : "");
 			return RC_T_ERROR;
 		}
 		code = rc_sema_ctype_code(t) | (arr ? RV_T_ARRAY : 0u);
+		VEC_PUSH(s, fr->ctypes, struct rc_ctype *, t);
 		if (first == NULL) {
 			first = c;
 			first_version = c->version;
@@ -184,8 +190,8 @@ check_path(struct rc_sema *s, struct rl_node *e)
 			fr->ctype = t;
 		} else if (code != type) {
 			ERR(s, E_FIELD_TYPE_VERSIONS, e->span, rl_path_str(s->arena, e),
-				rc_type_name(s->arena, type), c->ev->name, first_version,
-				rc_type_name(s->arena, code), c->version);
+				rc_type_name(s->arena, type), first->ev->name, first_version,
+				rc_type_name(s->arena, code), c->ev->name, c->version);
 			return RC_T_ERROR;
 		}
 	}
@@ -198,41 +204,65 @@ check_path(struct rc_sema *s, struct rl_node *e)
 	return type;
 }
 
-/* Checks that a string literal belongs to the enum of the field path p. */
+const char *
+rc_sema_enum_list(struct rc_sema *s, const struct rc_ctype *t)
+{
+	const struct rl_node *e;
+	char *list;
+	size_t len = 1;
+
+	for (e = t->enums; e; e = e->next)
+		len += e->v->len + 4;
+	list = ru_arena_alloc(s->arena, len);
+	for (e = t->enums; e; e = e->next) {
+		strcat(list, "\"");
+		strncat(list, e->v->str, e->v->len);
+		strcat(list, e->next ? "\", " : "\"");
+	}
+	return list;
+}
+
+/* Does enum type t (arrays looked through) allow the string lit? */
+static int
+enum_allows(const struct rc_ctype *t, const struct rl_value *lit)
+{
+	const struct rl_node *e;
+
+	while (t->base == RV_T_ARRAY)
+		t = t->elem;
+	if (t->enums == NULL)
+		return 1;
+	for (e = t->enums; e; e = e->next)
+		if (e->v->len == lit->len && memcmp(e->v->str, lit->str, lit->len) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Checks that a string literal compared with field path p is a value of its
+ * enum in at least one contract version (a value added in v2 is fine for a
+ * rule that also reads v1: it simply never matches a v1 event).
+ */
 void
 rc_sema_check_enum(struct rc_sema *s, struct rl_node *p, struct rl_node *lit)
 {
 	struct rc_fieldref *fr;
-	struct rc_ctype *t;
-	struct rl_node *e;
-	char *list;
-	size_t len = 0;
+	const struct rc_ctype *t;
+	size_t i;
 
 	if (p->kind != RL_N_PATH || lit->kind != RL_N_LIT || lit->v->kind != RL_V_STR)
 		return;
 	fr = p->sema;
 	if (fr == NULL || fr->ctype == NULL)
 		return;
+	for (i = 0; i < fr->ctypes.n; i++)
+		if (enum_allows(RU_VEC_AT(fr->ctypes, struct rc_ctype *, i), lit->v))
+			return;
 	t = fr->ctype;
 	while (t->base == RV_T_ARRAY)
 		t = t->elem;
-	if (t->enums == NULL)
-		return;
-	for (e = t->enums; e; e = e->next) {
-		if (e->v->len == lit->v->len && memcmp(e->v->str, lit->v->str, e->v->len) == 0)
-			return;
-		len += e->v->len + 4;
-	}
-	list = ru_arena_alloc(s->arena, len + 1);
-	for (e = t->enums; e; e = e->next) {
-		strcat(list, "\"");
-		strcat(list, e->v->str);
-		strcat(list, e->next ? "\", " : "\"");
-	}
-	ERR(s, E_ENUM_VALUE, lit->span, lit->v->str, fr->name, list);
+	ERR(s, E_ENUM_VALUE, lit->span, lit->v->str, fr->name, rc_sema_enum_list(s, t));
 }
-
-/* ---- expressions -------------------------------------------------------- */
 
 const char *
 rc_sema_tname(struct rc_sema *s, unsigned t)
@@ -277,7 +307,18 @@ rc_sema_cond(struct rc_sema *s, struct rl_node *e, const char *ctx)
 
 	if (t == RC_T_ERROR || RC_T_BASE(t) == RV_T_BOOL || RC_T_BASE(t) == RV_T_ANY)
 		return;
-	ERR(s, E_OP_TYPE, e->span, ctx, "bool", rc_sema_tname(s, t));
+	ERR(s, E_COND_TYPE, e->span, ctx, rc_sema_tname(s, t));
+}
+
+/* An object field used as a value: report E_NOT_A_LEAF and return 1. */
+static int
+not_leaf(struct rc_sema *s, const struct rl_node *e, unsigned t)
+{
+	if (t == RV_T_OBJECT && e->kind == RL_N_PATH && e->sema) {
+		ERR(s, E_NOT_A_LEAF, e->span, ((struct rc_fieldref *)e->sema)->name);
+		return 1;
+	}
+	return 0;
 }
 
 static unsigned
@@ -287,6 +328,8 @@ check_cmp(struct rc_sema *s, struct rl_node *e)
 
 	if (ta == RC_T_ERROR || tb == RC_T_ERROR)
 		return RV_T_BOOL;
+	if (not_leaf(s, e->a, ta) || not_leaf(s, e->b, tb))
+		return RC_T_ERROR;
 	switch (e->op) {
 	case RL_EQ:
 	case RL_NE:
@@ -330,6 +373,8 @@ check_strop(struct rc_sema *s, struct rl_node *e)
 
 	if (ta == RC_T_ERROR || tb == RC_T_ERROR)
 		return RV_T_BOOL;
+	if (not_leaf(s, e->a, ta))
+		return RC_T_ERROR;
 	if (!STRING_LIKE(RC_T_BASE(ta))) {
 		ERR(s, E_OP_TYPE, e->a->span, op, "string", rc_sema_tname(s, ta));
 		return RC_T_ERROR;
@@ -384,6 +429,8 @@ check_in(struct rc_sema *s, struct rl_node *e)
 
 	if (ta == RC_T_ERROR)
 		return RV_T_BOOL;
+	if (not_leaf(s, e->a, ta))
+		return RC_T_ERROR;
 	if (e->b->a == NULL) {
 		ERR0(s, E_EMPTY_LIST, e->b->span);
 		return RC_T_ERROR;
@@ -432,6 +479,8 @@ check_range(struct rc_sema *s, struct rl_node *e)
 	rc_sema_expr(s, e->c);
 	if (ta == RC_T_ERROR)
 		return RV_T_BOOL;
+	if (not_leaf(s, e->a, ta))
+		return RC_T_ERROR;
 	if (RC_T_BASE(ta) != RV_T_NUMBER && RC_T_BASE(ta) != RV_T_ANY) {
 		ERR(s, E_OP_TYPE, e->a->span, "in LOW..HIGH", "number", rc_sema_tname(s, ta));
 		return RC_T_ERROR;
@@ -445,7 +494,10 @@ check_range(struct rc_sema *s, struct rl_node *e)
 		return RC_T_ERROR;
 	}
 	if (lo > hi || (lo == hi && e->flag)) {
-		ERR(s, E_EMPTY_RANGE, rl_span_join(e->b->span, e->c->span), rc_sema_src_text(s, e->b), rc_sema_src_text(s, e->c));
+		struct rl_node whole = *e->b;
+
+		whole.span = rl_span_join(e->b->span, e->c->span);
+		ERR(s, E_EMPTY_RANGE, whole.span, rc_sema_src_text(s, &whole));
 		return RC_T_ERROR;
 	}
 	return RV_T_BOOL;
@@ -494,7 +546,7 @@ check_arith(struct rc_sema *s, struct rl_node *e)
 	}
 	if (e->kind == RL_N_ARITH && rc_const_number(e->a, &a) && rc_const_number(e->b, &b)
 	    && rc_fold_arith(e->op, a, b, &r) < 0) {
-		ERR(s, E_BAD_NUMBER, e->span, rc_sema_src_text(s, e));
+		ERR(s, E_CONST_OVERFLOW, e->span, rc_sema_src_text(s, e));
 		return RC_T_ERROR;
 	}
 	return RV_T_NUMBER;
@@ -515,6 +567,7 @@ check_call(struct rc_sema *s, struct rl_node *e)
 			return RC_T_ERROR;
 		}
 		s->temporal = 1;
+		s->have_aggregate = 1;
 		if (s->first_temporal == NULL)
 			s->first_temporal = e;
 		{
@@ -529,7 +582,7 @@ check_call(struct rc_sema *s, struct rl_node *e)
 			unsigned t = rc_sema_expr(s, e->a);
 
 			if (t != RC_T_ERROR && strcmp(e->name, "distinct") != 0 && t != RV_T_NUMBER && t != RV_T_ANY) {
-				ERR(s, E_OP_TYPE, e->a->span, e->name, "number", rc_sema_tname(s, t));
+				ERR(s, E_ARG_TYPE, e->a->span, e->name, "number", rc_sema_tname(s, t));
 				return RC_T_ERROR;
 			}
 		}
@@ -561,7 +614,7 @@ check_call(struct rc_sema *s, struct rl_node *e)
 		if (want == RV_T_ANY)
 			continue;
 		if (RC_T_IS_ARRAY(t) || (want == RV_T_STRING ? !STRING_LIKE(t) : (t != want && t != RV_T_ANY))) {
-			ERR(s, E_OP_TYPE, arg->span, e->name, rc_sema_tname(s, want), rc_sema_tname(s, t));
+			ERR(s, E_ARG_TYPE, arg->span, e->name, rc_sema_tname(s, want), rc_sema_tname(s, t));
 			return RC_T_ERROR;
 		}
 	}
@@ -612,12 +665,12 @@ rc_sema_expr(struct rc_sema *s, struct rl_node *e)
 	switch (e->kind) {
 	case RL_N_OR:
 	case RL_N_AND:
-		rc_sema_cond(s, e->a, e->kind == RL_N_OR ? "or" : "and");
-		rc_sema_cond(s, e->b, e->kind == RL_N_OR ? "or" : "and");
+		rc_sema_cond(s, e->a, e->kind == RL_N_OR ? "an operand of 'or'" : "an operand of 'and'");
+		rc_sema_cond(s, e->b, e->kind == RL_N_OR ? "an operand of 'or'" : "an operand of 'and'");
 		t = RV_T_BOOL;
 		break;
 	case RL_N_NOT:
-		rc_sema_cond(s, e->a, "not");
+		rc_sema_cond(s, e->a, "the operand of 'not'");
 		t = RV_T_BOOL;
 		break;
 	case RL_N_CMP: t = check_cmp(s, e); break;

@@ -22,7 +22,8 @@ struct rc_sema {
 	struct rc_scope scopes[3];   /* [0] = default, then aliases */
 	unsigned nscopes;
 	int in_when;              /* aggregates allowed */
-	int temporal;             /* an aggregate was seen */
+	int temporal;             /* a temporal clause or an aggregate was seen */
+	int have_aggregate;       /* an aggregate call was seen in `when` */
 	struct rl_node *first_temporal;
 };
 
@@ -44,6 +45,8 @@ unsigned rc_sema_ctype_code(struct rc_ctype *t);
 struct rc_cfield *rc_sema_find_member(struct rc_ctype *t, const char *name);
 const char *rc_sema_suggest_member(struct rc_sema *s, struct rc_ctype *t, const char *name);
 void rc_sema_check_enum(struct rc_sema *s, struct rl_node *p, struct rl_node *lit);
+/* "\"low\", \"high\"": the values of an enum type, for messages. */
+const char *rc_sema_enum_list(struct rc_sema *s, const struct rc_ctype *t);
 const char *rc_sema_tname(struct rc_sema *s, unsigned t);
 
 #endif

@@ -109,6 +109,7 @@ struct rc_fieldref {
 	unsigned type;             /* leaf type, RV_T_ARRAY if it crosses an array */
 	int required;              /* present in every version without optionals or arrays */
 	struct rc_ctype *ctype;    /* the declared type (first contract) */
+	struct ru_vec ctypes;      /* struct rc_ctype *: the declared type in each contract */
 };
 
 #define RC_RF_TEMPORAL 0x100u  /* uses a temporal clause or an aggregate */

@@ -47,7 +47,7 @@ enum rl_kind {
 	RL_N_BY,       /* a: list of PATH */
 	RL_N_THEN,     /* a: PATTERN, b: alias NAME or NULL, c: where condition or NULL */
 	RL_N_UNLESS,   /* a: PATTERN, b: alias NAME or NULL, c: where condition or NULL */
-	RL_N_THROTTLE, /* num: N, a: LIT duration, b: BY or NULL, c: else ROUTE or NULL */
+	RL_N_THROTTLE, /* a: LIT count, b: LIT duration, c: else ROUTE or NULL (keyed by the rule's `by`) */
 	RL_N_DEDUP,    /* a: BY or NULL, b: LIT duration */
 	/* ---- test steps ---- */
 	RL_N_SEND,     /* a: PATTERN, b: OBJECT */
@@ -70,7 +70,7 @@ enum rl_kind {
 	RL_N_LIT,      /* v: the value */
 	RL_N_LIST,     /* a: list of elements (expressions or LIT) */
 	RL_N_OBJECT,   /* a: list of MEMBER */
-	RL_N_MEMBER,   /* name, a: value (expression, OBJECT or LIST) */
+	RL_N_MEMBER,   /* name, a: value (expression, OBJECT or LIST); flag: @attribute */
 	RL_N_NAME,     /* name */
 	RL_N_PATTERN,  /* a: list of NAME segments ("*" for wildcards), num: version or 0 */
 	RL_N_NKINDS
@@ -83,7 +83,7 @@ enum rl_policy { RL_P_PRIORITY, RL_P_WORKERS, RL_P_QUEUE, RL_P_RETRY,
 	RL_P_MAX_AGE, RL_P_TIMEOUT, RL_P_DEAD_LETTER, RL_P_BATCH, RL_P_THROTTLE,
 	RL_P_DELETE_ON, RL_P_TTL, RL_P_MAX_KEYS, RL_P_NPOLICIES };
 enum rl_expect { RL_X_ROUTED, RL_X_NOT_ROUTED, RL_X_ONLY_ROUTED, RL_X_SET,
-	RL_X_EMITTED, RL_X_DROPPED };
+	RL_X_EMITTED, RL_X_DROPPED, RL_X_NOT_EMITTED };
 
 enum rl_vkind { RL_V_NULL, RL_V_BOOL, RL_V_NUM, RL_V_STR, RL_V_DURATION,
 	RL_V_RATE, RL_V_CIDR };

@@ -51,26 +51,48 @@ rl_diag_severity(enum rl_diag_id id)
 	return diag_info[id].sev;
 }
 
-/* Prints the source line of span and the ^~~~ marker under it. */
+/* Number of characters (UTF-8 sequences) in s[0..n). */
+static size_t
+nchars(const char *s, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			k++;
+	return k;
+}
+
+/*
+ * Prints the source line of span and the ^~~~ marker under it. The marker
+ * lines up by characters; tabs in the source are copied so that a terminal
+ * expands both lines alike. A span that runs past the line is cut there.
+ */
 static void
 print_caret(FILE *out, const struct rl_srcfile *f, struct rl_span span)
 {
-	uint32_t line, col, i;
-	size_t len;
+	uint32_t line, col;
+	size_t len, i, start, end, under;
 	const char *text;
-	size_t under;
 
 	rl_srcfile_locate(f, span.start, &line, &col);
 	text = rl_srcfile_line(f, line, &len);
 	fprintf(out, "%5u | %.*s\n", line, (int)len, text);
 	fprintf(out, "      | ");
-	for (i = 0; i + 1 < col && i < len; i++)
-		fputc(text[i] == '\t' ? '\t' : ' ', out);
+	start = span.start - f->lines[line - 1];
+	if (start > len)
+		start = len;
+	for (i = 0; i < start; i++) {
+		if (text[i] == '\t')
+			fputc('\t', out);
+		else if (((unsigned char)text[i] & 0xc0) != 0x80)
+			fputc(' ', out);
+	}
+	end = span.end > span.start ? span.end - f->lines[line - 1] : start + 1;
+	if (end > len)
+		end = len > start ? len : start + 1;
+	under = end > start && end <= len ? nchars(text + start, end - start) : 1;
 	fputc('^', out);
-	/* the underline stops at the end of the line for multi-line spans */
-	under = span.end > span.start ? span.end - span.start : 1;
-	if (col - 1 + under > len)
-		under = len >= col ? len - (col - 1) : 1;
 	for (i = 1; i < under; i++)
 		fputc('~', out);
 	fputc('\n', out);

@@ -42,7 +42,13 @@ rl_mk(struct rl_parser *ps, enum rl_kind kind, struct rl_span span,
 	n->a = a;
 	n->b = b;
 	n->c = c;
-	/* the height of a node is 1 + its tallest child (lists count their tallest) */
+	/* the height of an expression is 1 + its tallest child (lists count their
+	 * tallest); declarations and clauses add nothing, so the limit applies to
+	 * what the user wrote as one expression */
+	if (kind < RL_N_OR && kind != RL_N_MEMBER) {
+		n->depth = 0;
+		return n;
+	}
 	for (k = a; k; k = k->next)
 		if (k->depth > d)
 			d = k->depth;
@@ -120,7 +126,10 @@ parse_file(struct rl_program *p, struct rl_srcfile *f)
 		return ps.decls;
 	}
 	rl_yylex_init_extra(&ps, &scanner);
-	rl_yy_scan_bytes(f->text, (int)f->len, scanner);
+	/* a UTF-8 byte-order mark is skipped (offsets still count it) */
+	if (f->len >= 3 && memcmp(f->text, "\xef\xbb\xbf", 3) == 0)
+		ps.offset = 3;
+	rl_yy_scan_bytes(f->text + ps.offset, (int)(f->len - ps.offset), scanner);
 	rl_yyparse(scanner, &ps);
 	rl_yylex_destroy(scanner);
 	return ps.decls;

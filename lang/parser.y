@@ -14,7 +14,7 @@
 %define api.pure full
 %define api.prefix {rl_yy}
 %define api.location.type {struct rl_span}
-%define parse.error detailed
+%define parse.error custom
 %define api.token.prefix {RL_TK_}
 %locations
 %expect 0
@@ -32,6 +32,8 @@ void rl_yyerror(RL_YYLTYPE *loc, void *yyscanner, struct rl_parser *ps, const ch
 }
 
 %code {
+#include <string.h>
+
 #include "parse.h"
 
 #define YYLLOC_DEFAULT(Cur, Rhs, N)                              \
@@ -191,11 +193,11 @@ patterns:
 
 pattern:
 	  pattern_segs opt_version    { $$ = MK(PATTERN, @$, $1.head, NULL, NULL); $$->num = $2 ? $2->num : 0; }
-	| '*'                         { $$ = MK(PATTERN, @$, rl_mk_name(ps, "*", @1), NULL, NULL); }
 	;
 
 pattern_segs:
 	  name                        { $$ = L($1); }
+	| '*'                         { $$ = L(rl_mk_name(ps, "*", @1)); }
 	| pattern_segs '.' name       { $$ = APPEND($1, $3); }
 	| pattern_segs '.' '*'        { $$ = APPEND($1, rl_mk_name(ps, "*", @3)); }
 	;
@@ -280,6 +282,7 @@ step:
 	| EXPECT SET path '=' value   { $$ = MK(EXPECT, @$, $3, $5, NULL); $$->op = RL_X_SET; }
 	| EXPECT EMITTED pattern object { $$ = MK(EXPECT, @$, $3, $4, NULL); $$->op = RL_X_EMITTED; }
 	| EXPECT EMITTED pattern      { $$ = MK(EXPECT, @$, $3, NULL, NULL); $$->op = RL_X_EMITTED; }
+	| EXPECT NOT EMITTED pattern  { $$ = MK(EXPECT, @$, $4, NULL, NULL); $$->op = RL_X_NOT_EMITTED; }
 	| EXPECT DROPPED              { $$ = MK(EXPECT, @$, NULL, NULL, NULL); $$->op = RL_X_DROPPED; }
 	;
 
@@ -296,6 +299,7 @@ members:
 
 member:
 	  name ':' value              { $$ = MK(MEMBER, @1, $3, NULL, NULL); $$->name = $1->name; }
+	| META ':' value              { $$ = MK(MEMBER, @1, $3, NULL, NULL); $$->name = $1; $$->flag = 1; }
 	;
 
 value:
@@ -408,7 +412,7 @@ soft_kw:
 	| PRIORITY | WORKERS | QUEUE | RETRY | BACKOFF | DEAD_LETTER | BATCH
 	| THROTTLE | PER | TIMEOUT | MAX_AGE | DEDUP | FROM | DELETE | TTL
 	| MAX_KEYS | SEND | EXPECT | ADVANCE | ROUTED | EMITTED | DROPPED | ONLY
-	| BACKPRESSURE | ELSE
+	| BACKPRESSURE | ELSE | VERSION
 	;
 
 %%
@@ -417,5 +421,70 @@ void
 rl_yyerror(RL_YYLTYPE *loc, void *yyscanner, struct rl_parser *ps, const char *msg)
 {
 	(void)yyscanner;
-	rl_parser_error(ps, *loc, msg);
+	/* bison's only other message: its stack is full (deep nesting) */
+	if (strcmp(msg, "memory exhausted") == 0)
+		rl_diag(ps->diag, RL_E_PARSER_DEPTH, *loc, "the parser's stack is full");
+	else
+		rl_parser_error(ps, *loc, msg);
+}
+
+/* The words of soft_kw above: names where the grammar expects a name. */
+static int
+is_soft(yysymbol_kind_t k)
+{
+	switch (k) {
+	case YYSYMBOL_ON: case YYSYMBOL_WHEN: case YYSYMBOL_SET: case YYSYMBOL_ROUTE:
+	case YYSYMBOL_OTHERWISE: case YYSYMBOL_EMIT: case YYSYMBOL_AS: case YYSYMBOL_BY:
+	case YYSYMBOL_WITHIN: case YYSYMBOL_EVERY: case YYSYMBOL_THEN: case YYSYMBOL_UNLESS:
+	case YYSYMBOL_WHERE: case YYSYMBOL_PRIORITY: case YYSYMBOL_WORKERS: case YYSYMBOL_QUEUE:
+	case YYSYMBOL_RETRY: case YYSYMBOL_BACKOFF: case YYSYMBOL_DEAD_LETTER: case YYSYMBOL_BATCH:
+	case YYSYMBOL_THROTTLE: case YYSYMBOL_PER: case YYSYMBOL_TIMEOUT: case YYSYMBOL_MAX_AGE:
+	case YYSYMBOL_DEDUP: case YYSYMBOL_FROM: case YYSYMBOL_DELETE: case YYSYMBOL_TTL:
+	case YYSYMBOL_MAX_KEYS: case YYSYMBOL_SEND: case YYSYMBOL_EXPECT: case YYSYMBOL_ADVANCE:
+	case YYSYMBOL_ROUTED: case YYSYMBOL_EMITTED: case YYSYMBOL_DROPPED: case YYSYMBOL_ONLY:
+	case YYSYMBOL_BACKPRESSURE: case YYSYMBOL_ELSE: case YYSYMBOL_VERSION:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * "syntax error, unexpected X, expecting A or B": like bison's detailed
+ * message, except that where a name may come, the dozens of words that can
+ * also be names are summed up as "a name".
+ */
+static int
+yyreport_syntax_error(const yypcontext_t *ctx, void *yyscanner, struct rl_parser *ps)
+{
+	yysymbol_kind_t exp[64], tok = yypcontext_token(ctx);
+	char msg[512];
+	int n = yypcontext_expected_tokens(ctx, exp, 64), i, name = 0, shown = 0;
+	size_t len;
+
+	(void)yyscanner;
+	len = (size_t)snprintf(msg, sizeof msg, "syntax error, unexpected %s",
+		tok == YYSYMBOL_YYEMPTY ? "end of input" : yysymbol_name(tok));
+	for (i = 0; i < n; i++)
+		if (exp[i] == YYSYMBOL_IDENT)
+			name = 1;
+	for (i = 0; i < n; i++)
+		if (!(name && (is_soft(exp[i]) || exp[i] == YYSYMBOL_IDENT)))
+			shown++;
+	if (n > 0 && shown + name <= 5) {
+		const char *sep = ", expecting ";
+
+		if (name) {
+			len += (size_t)snprintf(msg + len, sizeof msg - len, "%sa name", sep);
+			sep = " or ";
+		}
+		for (i = 0; i < n && len < sizeof msg; i++) {
+			if (name && (is_soft(exp[i]) || exp[i] == YYSYMBOL_IDENT))
+				continue;
+			len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", sep, yysymbol_name(exp[i]));
+			sep = " or ";
+		}
+	}
+	rl_parser_error(ps, *yypcontext_location(ctx), msg);
+	return 0;
 }

@@ -123,7 +123,11 @@ rl_srcfile_locate(const struct rl_srcfile *f, uint32_t off, uint32_t *line, uint
 			hi = mid;
 	}
 	*line = lo + 1;
-	*col = off - f->lines[lo] + 1;
+	/* columns count characters (UTF-8 sequences), not bytes, as editors do */
+	*col = 1;
+	for (uint32_t p = f->lines[lo]; p < off && p < f->len; p++)
+		if (((unsigned char)f->text[p] & 0xc0) != 0x80)
+			(*col)++;
 }
 
 const char *

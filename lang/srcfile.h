@@ -53,7 +53,7 @@ struct rl_srcfile *rl_srcset_load(struct rl_srcset *s, const char *path, int *du
 
 struct rl_srcfile *rl_srcset_get(const struct rl_srcset *s, uint32_t id);
 
-/* 1-based line and column (in bytes) of byte offset off. */
+/* 1-based line and column (in characters) of byte offset off. */
 void rl_srcfile_locate(const struct rl_srcfile *f, uint32_t off,
 	uint32_t *line, uint32_t *col);
 

@@ -639,6 +639,10 @@ ld_insn(struct rv_ld *l, uint32_t pc)
 		if (arity > 0 && c + arity > p->max_regs)
 			return ld_cfail(l, pc, "arguments r%u..r%u beyond max_regs %u", c, c + arity - 1, p->max_regs);
 		break;
+	case RV_OP_MKLIST:
+		if (b + c > p->max_regs)
+			return ld_cfail(l, pc, "list elements r%u..r%u beyond max_regs %u", b, b + c - 1, p->max_regs);
+		break;
 	case RV_OP_TGET:
 		if (b >= p->ntables)
 			return ld_cfail(l, pc, "table %u beyond end (%u)", b, p->ntables);

@@ -281,8 +281,11 @@ dis_insn(FILE *out, const struct rv_prog *p, uint32_t pc)
 		snprintf(ops, sizeof ops, "r%u r%u", a, b);
 		break;
 	case RV_FMT_ABC:
-		snprintf(ops, sizeof ops, op == RV_OP_CALL ? "r%u b%u r%u" : op == RV_OP_TGET ? "r%u t%u r%u" :
-			"r%u r%u r%u", a, b, c);
+		if (op == RV_OP_MKLIST)
+			snprintf(ops, sizeof ops, c ? "r%u r%u..r%u" : "r%u []", a, b, b + c - 1);
+		else
+			snprintf(ops, sizeof ops, op == RV_OP_CALL ? "r%u b%u r%u" : op == RV_OP_TGET ? "r%u t%u r%u" :
+				"r%u r%u r%u", a, b, c);
 		break;
 	case RV_FMT_ABx:
 		snprintf(ops, sizeof ops, op == RV_OP_LOADK ? "r%u k%u" : op == RV_OP_LOADF ? "r%u f%u" :
@@ -456,11 +459,12 @@ dis_dests(FILE *out, const struct rv_prog *p)
 		if (d->workers != 1)
 			dis_item(out, &sep, "workers %u", d->workers);
 		if (d->queue_max != 0)
-			dis_item(out, &sep, "queue_max %u", d->queue_max);
-		if (d->retry_max != 0)
+			dis_item(out, &sep, "queue %u", d->queue_max);
+		/* written as in the source: retry N backoff MIN..MAX */
+		if (d->retry_max != 0 || d->backoff_min_ms != 0 || d->backoff_max_ms != 0)
 			dis_item(out, &sep, "retry %u", d->retry_max);
 		if (d->backoff_min_ms != 0 || d->backoff_max_ms != 0) {
-			dis_item(out, &sep, "backoff ");
+			fputs(" backoff ", out);
 			dis_ms(out, d->backoff_min_ms);
 			fputs("..", out);
 			dis_ms(out, d->backoff_max_ms);
@@ -473,9 +477,14 @@ dis_dests(FILE *out, const struct rv_prog *p)
 			dis_item(out, &sep, "timeout ");
 			dis_ms(out, d->timeout_ms);
 		}
-		if (d->batch_max != 0 || d->batch_every_ms != 0) {
-			dis_item(out, &sep, "batch %u every ", d->batch_max);
+		/* batch every T or N, batch every T, batch N */
+		if (d->batch_every_ms != 0) {
+			dis_item(out, &sep, "batch every ");
 			dis_ms(out, d->batch_every_ms);
+			if (d->batch_max != 0)
+				fprintf(out, " or %u", d->batch_max);
+		} else if (d->batch_max != 0) {
+			dis_item(out, &sep, "batch %u", d->batch_max);
 		}
 		if (d->throttle_n != 0) {
 			dis_item(out, &sep, "throttle %u per ", d->throttle_n);
