@@ -499,9 +499,9 @@ START_TEST(test_disasm_listing)
 		"\ntypes (3):\n  type 0 payment.created\n    v1\n      amount: number\n"
 		"      currency: string enum [\"EUR\", \"USD\"]\n      note: string optional\n",
 		"      tags: [string] optional\n",
-		"  dest 0 fraud: priority 2, retry 3, backoff 100ms..10s, timeout 5s, dead_letter dlq\n",
+		"  dest 0 fraud: priority 2, retry 3 backoff 100ms..10s, timeout 5s, dead_letter dlq\n",
 		"  dest 1 dlq\n",
-		"  dest 2 \"ops team\": batch 100 every 1s\n",
+		"  dest 2 \"ops team\": batch every 1s or 100\n",
 		"  table 0 vip: string -> bool, from customer.updated key customer.id value customer.vip, "
 		"max_keys 10000, ttl 1d\n",
 		" num       100\n",
