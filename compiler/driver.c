@@ -108,8 +108,14 @@ setup(struct ru_arena *arena, struct rl_diag *diag, struct rl_program *p, const 
 	rl_program_init(p, arena, diag);
 }
 
-enum rc_exit
-rc_compile_files(const char *const *paths, int npaths, const struct rc_options *o,
+/*
+ * Both entry points: set up one compilation, let load() parse its sources,
+ * then check and emit. load returns RC_EXIT_OK or RC_EXIT_IO.
+ */
+typedef enum rc_exit rc_loader(struct rl_program *p, const struct rc_options *o, const void *arg);
+
+static enum rc_exit
+compile_with(rc_loader *load, const void *arg, const struct rc_options *o,
 	unsigned char **rbc, size_t *rbclen, struct rc_stats *st)
 {
 	struct ru_arena arena;
@@ -117,35 +123,65 @@ rc_compile_files(const char *const *paths, int npaths, const struct rc_options *
 	struct rl_program p;
 	enum rc_exit rc;
 	double t0 = now_ms();
-	int i;
 
 	setup(&arena, &diag, &p, o);
-	for (i = 0; i < npaths; i++) {
-		if (rl_parse_path(&p, paths[i]) < 0) {
+	rc = load(&p, o, arg);
+	if (rc == RC_EXIT_OK)
+		rc = finish(&p, &diag, o, rbc, rbclen, st, t0, now_ms());
+	ru_arena_fini(&arena);
+	return rc;
+}
+
+struct files_arg {
+	const char *const *paths;
+	int n;
+};
+
+static enum rc_exit
+load_files(struct rl_program *p, const struct rc_options *o, const void *arg)
+{
+	const struct files_arg *fa = arg;
+	int i;
+
+	for (i = 0; i < fa->n; i++) {
+		if (rl_parse_path(p, fa->paths[i]) < 0) {
 			if (o->diag)
-				fprintf(o->diag, "routec: cannot read '%s': %s\n", paths[i], strerror(errno));
-			ru_arena_fini(&arena);
+				fprintf(o->diag, "routec: cannot read '%s': %s\n", fa->paths[i], strerror(errno));
 			return RC_EXIT_IO;
 		}
 	}
-	rc = finish(&p, &diag, o, rbc, rbclen, st, t0, now_ms());
-	ru_arena_fini(&arena);
-	return rc;
+	return RC_EXIT_OK;
+}
+
+struct string_arg {
+	const char *name, *text;
+	size_t len;
+};
+
+static enum rc_exit
+load_string(struct rl_program *p, const struct rc_options *o, const void *arg)
+{
+	const struct string_arg *sa = arg;
+
+	(void)o;
+	rl_parse_string(p, sa->name, sa->text, sa->len);
+	return RC_EXIT_OK;
+}
+
+enum rc_exit
+rc_compile_files(const char *const *paths, int npaths, const struct rc_options *o,
+	unsigned char **rbc, size_t *rbclen, struct rc_stats *st)
+{
+	struct files_arg fa = { paths, npaths };
+
+	return compile_with(load_files, &fa, o, rbc, rbclen, st);
 }
 
 enum rc_exit
 rc_compile_string(const char *name, const char *text, size_t len, const struct rc_options *o,
 	unsigned char **rbc, size_t *rbclen, struct rc_stats *st)
 {
-	struct ru_arena arena;
-	struct rl_diag diag;
-	struct rl_program p;
-	enum rc_exit rc;
-	double t0 = now_ms();
+	struct string_arg sa = { name, text, len };
 
-	setup(&arena, &diag, &p, o);
-	rl_parse_string(&p, name, text, len);
-	rc = finish(&p, &diag, o, rbc, rbclen, st, t0, now_ms());
-	ru_arena_fini(&arena);
-	return rc;
+	return compile_with(load_string, &sa, o, rbc, rbclen, st);
 }

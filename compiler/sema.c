@@ -217,6 +217,33 @@ declare_event(struct rc_sema *s, struct rl_node *d)
 	return ev;
 }
 
+/* The members struct rc_dest, rc_table and rc_rule start with. */
+struct named {
+	const char *name;
+	struct rl_node *decl;
+};
+
+/*
+ * Declares obj (a struct starting like struct named) under d's name in map
+ * and appends it to vec; a second declaration of the name is reported with
+ * a note at the first and not declared.
+ */
+static void
+declare(struct rc_sema *s, struct rc_map *map, struct ru_vec *vec, void *obj,
+	struct rl_node *d, enum rl_diag_id dup)
+{
+	struct named *o = obj, *prev;
+
+	o->name = d->name;
+	o->decl = d;
+	if ((prev = rc_map_get(map, d->name)) != NULL) {
+		dup_error(s, dup, d, prev->decl, d->name);
+		return;
+	}
+	rc_map_put(map, d->name, o);
+	VEC_PUSH(s, *vec, void *, o);
+}
+
 static void
 declare_all(struct rc_sema *s, struct rl_node *decls)
 {
@@ -230,40 +257,19 @@ declare_all(struct rc_sema *s, struct rl_node *decls)
 		case RL_N_DEST: {
 			struct rc_dest *ds = ru_arena_alloc(s->arena, sizeof *ds);
 
-			ds->name = d->name;
-			ds->decl = d;
-			if ((prev = rc_map_get(&s->m->dest_map, d->name)) != NULL) {
-				dup_error(s, RL_E_DUP_DEST, d, ((struct rc_dest *)(void *)prev)->decl, d->name);
-				break;
-			}
-			rc_map_put(&s->m->dest_map, d->name, ds);
-			VEC_PUSH(s, s->m->dests, struct rc_dest *, ds);
+			declare(s, &s->m->dest_map, &s->m->dests, ds, d, RL_E_DUP_DEST);
 			break;
 		}
 		case RL_N_TABLE: {
 			struct rc_table *t = ru_arena_alloc(s->arena, sizeof *t);
 
-			t->name = d->name;
-			t->decl = d;
-			if ((prev = rc_map_get(&s->m->table_map, d->name)) != NULL) {
-				dup_error(s, RL_E_DUP_TABLE, d, ((struct rc_table *)(void *)prev)->decl, d->name);
-				break;
-			}
-			rc_map_put(&s->m->table_map, d->name, t);
-			VEC_PUSH(s, s->m->tables, struct rc_table *, t);
+			declare(s, &s->m->table_map, &s->m->tables, t, d, RL_E_DUP_TABLE);
 			break;
 		}
 		case RL_N_RULE: {
 			struct rc_rule *r = ru_arena_alloc(s->arena, sizeof *r);
 
-			r->name = d->name;
-			r->decl = d;
-			if ((prev = rc_map_get(&s->m->rule_map, d->name)) != NULL) {
-				dup_error(s, RL_E_DUP_RULE, d, ((struct rc_rule *)(void *)prev)->decl, d->name);
-				break;
-			}
-			rc_map_put(&s->m->rule_map, d->name, r);
-			VEC_PUSH(s, s->m->rules, struct rc_rule *, r);
+			declare(s, &s->m->rule_map, &s->m->rules, r, d, RL_E_DUP_RULE);
 			break;
 		}
 		case RL_N_TEST:

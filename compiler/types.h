@@ -79,7 +79,7 @@ struct rc_event {
 };
 
 struct rc_dest {
-	const char *name;
+	const char *name;          /* name and decl first: see sema.c declare() */
 	struct rl_node *decl;
 	struct rv_dest pol;        /* policies, strings unset */
 	struct rc_dest *dead_letter;
@@ -88,7 +88,7 @@ struct rc_dest {
 };
 
 struct rc_table {
-	const char *name;
+	const char *name;          /* name and decl first: see sema.c declare() */
 	struct rl_node *decl;
 	unsigned value_type;       /* enum rv_vtype */
 	unsigned key_type;
@@ -127,7 +127,7 @@ struct rc_emit {
 };
 
 struct rc_rule {
-	const char *name;
+	const char *name;          /* name and decl first: see sema.c declare() */
 	struct rl_node *decl;
 	uint32_t flags;            /* RV_RF_* | RC_RF_TEMPORAL */
 	struct ru_vec contracts;   /* struct rc_contract * the rule reads */
