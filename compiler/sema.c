@@ -424,10 +424,12 @@ check_dest(struct rc_sema *s, struct rc_dest *d)
 			if (!policy_int(s, p->a, "retry", 0, 100, &v))
 				break;
 			d->pol.retry_max = (uint32_t)v;
-			d->pol.backoff_min_ms = 500;
-			d->pol.backoff_max_ms = 30000;
-			if (p->b == NULL)
+			if (p->b == NULL) {
+				/* the default backoff, when there is something to retry */
+				d->pol.backoff_min_ms = v ? 500 : 0;
+				d->pol.backoff_max_ms = v ? 30000 : 0;
 				break;
+			}
 			if (!policy_duration(s, p->b, "backoff", 1, DAY_MS, "1ms", "1d", &v)
 			    || !policy_duration(s, p->c, "backoff", 1, DAY_MS, "1ms", "1d", &v2))
 				break;
@@ -748,7 +750,7 @@ static void check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype
  */
 static int
 check_value(struct rc_sema *s, struct rl_node *v, struct rc_ctype *t, const char *path,
-	int literals)
+	int literals, int require)
 {
 	unsigned ft = rc_sema_ctype_code(t), vt;
 	struct rl_node *el;
@@ -759,7 +761,7 @@ check_value(struct rc_sema *s, struct rl_node *v, struct rc_ctype *t, const char
 			return 0;
 		}
 		if (t->base == RV_T_OBJECT)
-			check_object(s, v, t, path, NULL, 0, NULL, literals, 0, NULL);
+			check_object(s, v, t, path, NULL, 0, s->object_contract, literals, require, NULL);
 		return 1;
 	}
 	if (v->kind == RL_N_LIST) {
@@ -772,7 +774,8 @@ check_value(struct rc_sema *s, struct rl_node *v, struct rc_ctype *t, const char
 				ERR(s, E_EMIT_LIST, el->span, path);
 				return 0;
 			}
-			if (!check_value(s, el, t->base == RV_T_ARRAY ? t->elem : t, path, literals))
+			if (!check_value(s, el, t->base == RV_T_ARRAY ? t->elem : t,
+				ru_arena_printf(s->arena, "%s[]", path), literals, require))
 				return 0;
 		}
 		return 1;
@@ -842,6 +845,8 @@ check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t, const c
 	struct rl_node *m, *m2;
 	struct rc_cfield *f;
 
+	s->object_contract = c; /* for objects inside lists, checked by check_value */
+
 	for (m = obj->a; m; m = m->next) {
 		const char *path = prefix ? ru_arena_printf(s->arena, "%s.%s", prefix, m->name) : m->name;
 		const char **segs = ru_arena_alloc(s->arena, (npsegs + 1) * sizeof *segs);
@@ -861,18 +866,23 @@ check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t, const c
 			continue;
 		}
 		f = t->base == RV_T_OBJECT ? rc_sema_find_member(t, m->name) : NULL;
+		if (f == NULL && t->base == RV_T_ANY) {
+			/* inside an `any` field every member is `any` too */
+			static struct rc_ctype any = { .base = RV_T_ANY };
+			static struct rc_cfield any_field = { .type = &any, .optional = 1 };
+
+			f = &any_field;
+		}
 		if (f == NULL) {
-			if (t->base == RV_T_ANY)
-				continue;
 			ERR(s, E_UNKNOWN_FIELD, m->span, m->name,
 				t->base == RV_T_OBJECT ? rc_sema_suggest_member(s, t, m->name) : "");
 			continue;
 		}
-		if (m->a->kind == RL_N_OBJECT && f->type->base == RV_T_OBJECT) {
+		if (m->a->kind == RL_N_OBJECT && (f->type->base == RV_T_OBJECT || f->type->base == RV_T_ANY)) {
 			check_object(s, m->a, f->type, path, segs, npsegs + 1, c, literals, require, out);
 			continue;
 		}
-		if (!check_value(s, m->a, f->type, path, literals) || out == NULL)
+		if (!check_value(s, m->a, f->type, path, literals, require) || out == NULL)
 			continue;
 		{
 			struct rc_assign as = { 0 };
@@ -1157,7 +1167,7 @@ check_test(struct rc_sema *s, struct rl_node *t)
 			if (st->op == RL_X_ROUTED || st->op == RL_X_NOT_ROUTED || st->op == RL_X_ONLY_ROUTED)
 				check_route(s, NULL, st->a);
 			else if (st->op == RL_X_EMITTED || st->op == RL_X_NOT_EMITTED) {
-				struct rc_contract *c = resolve_one(s, st->a, "expect emitted");
+				struct rc_contract *c = resolve_one(s, st->a, st->op == RL_X_EMITTED ? "expect emitted" : "expect not emitted");
 
 				if (c && st->b)
 					check_object(s, st->b, c->root, NULL, NULL, 0, c, 1, 0, NULL);

@@ -172,13 +172,19 @@ check_path(struct rc_sema *s, struct rl_node *e)
 					return RC_T_ERROR;
 				}
 			}
-			if (fail_at == e->a && e->a->next && s->nscopes > 1 && sc == &s->scopes[0]) {
-				/* `tk.ticket_id` in a rule with aliases: a misspelt alias */
-				ERR(s, E_UNKNOWN_ALIAS, fail_at->span, fail_at->name);
-				return RC_T_ERROR;
+			{
+				const char *hint = fail_in->base == RV_T_OBJECT
+					? rc_sema_suggest_member(s, fail_in, fail_at->name) : "";
+
+				/* `tk.ticket_id` in a rule with aliases, and no field
+				 * close to `tk`: a misspelt alias */
+				if (fail_at == e->a && e->a->next && s->nscopes > 1 && sc == &s->scopes[0]
+				    && hint[0] == '\0') {
+					ERR(s, E_UNKNOWN_ALIAS, fail_at->span, fail_at->name);
+					return RC_T_ERROR;
+				}
+				ERR(s, E_UNKNOWN_FIELD, fail_at->span, fail_at->name, hint);
 			}
-			ERR(s, E_UNKNOWN_FIELD, fail_at->span, fail_at->name,
-				fail_in->base == RV_T_OBJECT ? rc_sema_suggest_member(s, fail_in, fail_at->name) : "");
 			return RC_T_ERROR;
 		}
 		code = rc_sema_ctype_code(t) | (arr ? RV_T_ARRAY : 0u);
@@ -258,10 +264,35 @@ rc_sema_check_enum(struct rc_sema *s, struct rl_node *p, struct rl_node *lit)
 	for (i = 0; i < fr->ctypes.n; i++)
 		if (enum_allows(RU_VEC_AT(fr->ctypes, struct rc_ctype *, i), lit->v))
 			return;
-	t = fr->ctype;
-	while (t->base == RV_T_ARRAY)
-		t = t->elem;
-	ERR(s, E_ENUM_VALUE, lit->span, lit->v->str, fr->name, rc_sema_enum_list(s, t));
+	/* name the values of every version, each once */
+	{
+		char *list = "";
+		const struct rl_node *e, *f;
+		size_t j;
+
+		for (i = 0; i < fr->ctypes.n; i++) {
+			t = RU_VEC_AT(fr->ctypes, struct rc_ctype *, i);
+			while (t->base == RV_T_ARRAY)
+				t = t->elem;
+			for (e = t->enums; e; e = e->next) {
+				int seen = 0;
+
+				for (j = 0; j <= i && !seen; j++) {
+					const struct rc_ctype *u = RU_VEC_AT(fr->ctypes, struct rc_ctype *, j);
+
+					while (u->base == RV_T_ARRAY)
+						u = u->elem;
+					for (f = u->enums; f && f != e && !seen; f = f->next)
+						seen = f->v->len == e->v->len && memcmp(f->v->str, e->v->str, e->v->len) == 0;
+					if (f == e)
+						break;
+				}
+				if (!seen)
+					list = ru_arena_printf(s->arena, "%s%s\"%s\"", list, list[0] ? ", " : "", e->v->str);
+			}
+		}
+		ERR(s, E_ENUM_VALUE, lit->span, lit->v->str, fr->name, list);
+	}
 }
 
 const char *

@@ -24,6 +24,7 @@ struct rc_sema {
 	int in_when;              /* aggregates allowed */
 	int temporal;             /* a temporal clause or an aggregate was seen */
 	int have_aggregate;       /* an aggregate call was seen in `when` */
+	struct rc_contract *object_contract; /* the contract an object literal belongs to */
 	struct rl_node *first_temporal;
 };
 

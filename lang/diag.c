@@ -77,18 +77,24 @@ print_caret(FILE *out, const struct rl_srcfile *f, struct rl_span span)
 
 	rl_srcfile_locate(f, span.start, &line, &col);
 	text = rl_srcfile_line(f, line, &len);
-	fprintf(out, "%5u | %.*s\n", line, (int)len, text);
-	fprintf(out, "      | ");
 	start = span.start - f->lines[line - 1];
 	if (start > len)
 		start = len;
+	if (line == 1 && len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		/* the byte-order mark is neither shown nor counted */
+		text += 3;
+		len -= 3;
+		start = start >= 3 ? start - 3 : 0;
+	}
+	fprintf(out, "%5u | %.*s\n", line, (int)len, text);
+	fprintf(out, "      | ");
 	for (i = 0; i < start; i++) {
 		if (text[i] == '\t')
 			fputc('\t', out);
 		else if (((unsigned char)text[i] & 0xc0) != 0x80)
 			fputc(' ', out);
 	}
-	end = span.end > span.start ? span.end - f->lines[line - 1] : start + 1;
+	end = span.end > span.start ? start + (span.end - span.start) : start + 1;
 	if (end > len)
 		end = len > start ? len : start + 1;
 	under = end > start && end <= len ? nchars(text + start, end - start) : 1;

@@ -125,7 +125,9 @@ rl_srcfile_locate(const struct rl_srcfile *f, uint32_t off, uint32_t *line, uint
 	*line = lo + 1;
 	/* columns count characters (UTF-8 sequences), not bytes, as editors do */
 	*col = 1;
-	for (uint32_t p = f->lines[lo]; p < off && p < f->len; p++)
+	/* a byte-order mark is not a column */
+	for (uint32_t p = lo == 0 && f->len >= 3 && memcmp(f->text, "\xef\xbb\xbf", 3) == 0 ? 3 : f->lines[lo];
+	     p < off && p < f->len; p++)
 		if (((unsigned char)f->text[p] & 0xc0) != 0x80)
 			(*col)++;
 }
