@@ -264,10 +264,10 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 	cond_pc = emit_block(E, &cond);
 	cost = rc_ir_count(&cond);
 	first_rtype = rc_rbc_count(E->b, RV_SEC_RTYPES);
-	for (i = 0; i < r->events.n; i++) {
+	for (i = 0; i < r->contracts.n; i++) {
 		uint32_t *t = rc_rbc_push(E->b, RV_SEC_RTYPES, NULL);
 
-		*t = RU_VEC_AT(r->events, struct rc_event *, i)->index;
+		*t = RU_VEC_AT(r->contracts, struct rc_contract *, i)->index;
 	}
 	first_action = rc_rbc_count(E->b, RV_SEC_ACTIONS);
 	for (i = 0; i < r->sets.n; i++) {
@@ -315,7 +315,7 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 	rr->flags = r->flags & (RV_RF_OTHERWISE | RV_RF_TRANSFORM | RV_RF_ROUTES);
 	rr->cond_pc = cond_pc;
 	rr->rtype = first_rtype;
-	rr->nrtype = (uint32_t)r->events.n;
+	rr->nrtype = (uint32_t)r->contracts.n;
 	rr->action = first_action;
 	rr->naction = rc_rbc_count(E->b, RV_SEC_ACTIONS) - first_action;
 	rr->file = r->decl->span.file;

@@ -724,9 +724,9 @@ ld_rules(struct rv_ld *l)
 	uint32_t i, end;
 
 	for (i = 0; i < p->nrtypes; i++)
-		if (p->rtypes[i] >= p->ntypes)
-			return ld_fail(l, "section RTYPES: entry %u: type %u beyond end (%u)", i, p->rtypes[i],
-				p->ntypes);
+		if (p->rtypes[i] >= p->ncontracts)
+			return ld_fail(l, "section RTYPES: entry %u: contract %u beyond end (%u)", i, p->rtypes[i],
+				p->ncontracts);
 	for (i = 0; i < p->nrules; i++) {
 		const struct rv_rule *r = &p->rules[i];
 		const char *nm;

@@ -137,7 +137,7 @@ struct rv_rbc_section {
 	SEC(DESTS,     9,  sizeof(struct rv_dest),    "destinations and delivery policies") \
 	SEC(TABLES,    10, sizeof(struct rv_table),   "tables kept current by events") \
 	SEC(RULES,     11, sizeof(struct rv_rule),    "rules") \
-	SEC(RTYPES,    12, sizeof(uint32_t),          "event type indices rules listen on") \
+	SEC(RTYPES,    12, sizeof(uint32_t),          "contract (type version) indices rules listen on") \
 	SEC(ACTIONS,   13, sizeof(struct rv_action),  "rule actions") \
 	SEC(CODE,      14, sizeof(uint32_t),          "instructions") \
 	SEC(LINES,     15, sizeof(struct rv_line),    "pc to source location") \
@@ -267,7 +267,7 @@ struct rv_rule {
 	uint32_t flags;      /* RV_RF_* */
 	uint32_t cond_pc;    /* condition block: ends in MATCH or MISS */
 	uint32_t rtype;      /* first RTYPES index */
-	uint32_t nrtype;     /* event types the rule listens on, >= 1 */
+	uint32_t nrtype;     /* contracts (type versions) the rule listens on, >= 1 */
 	uint32_t action;     /* first ACTIONS index */
 	uint32_t naction;
 	uint32_t file;       /* FILES index */

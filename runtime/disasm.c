@@ -571,9 +571,12 @@ dis_rule(FILE *out, const struct rv_prog *p, uint32_t ri)
 	dis_loc(out, p, r->file, r->line, r->col);
 	fputs(") on ", out);
 	for (i = 0; i < r->nrtype; i++) {
+		const struct rv_contract *c = &p->contracts[p->rtypes[r->rtype + i]];
+
 		if (i > 0)
 			fputs(", ", out);
-		dis_name(out, p, p->types[p->rtypes[r->rtype + i]].name);
+		dis_name(out, p, p->types[c->type].name);
+		fprintf(out, " v%u", c->version);
 	}
 	if (r->flags & RV_RF_OTHERWISE)
 		fputs(" otherwise", out);

@@ -121,7 +121,7 @@ action(struct rc_rbc *b, uint32_t kind, uint32_t a, uint32_t bb)
 	ac->b = bb;
 }
 
-/* Appends a rule listening on types[0..ntypes) with the actions pushed since first_action. */
+/* Appends a rule listening on contracts[0..ntypes) with the actions pushed since first_action. */
 static void
 rule(struct rc_rbc *b, const char *name, uint32_t flags, uint32_t cond_pc, const uint32_t *types,
 	uint32_t ntypes, uint32_t first_action, uint32_t file, uint32_t line)
@@ -517,7 +517,7 @@ START_TEST(test_disasm_listing)
 		" num       0.1\n",
 		"  f2     meta     type                     string\n",
 		"  f3     payload  customer.id              string\n",
-		"\nrule high_value (payments.route:3:1) on payment.created routes transform\n"
+		"\nrule high_value (payments.route:3:1) on payment.created v1 routes transform\n"
 		"  route fraud\n  set flagged = block 0011\n  emit alert.raised\n    level = block 0013\n"
 		"condition:\n  ; payments.route:3:6\n",
 		"  0000  LOADF     r0 f0         ; R[A] := event field F[Bx]  f0 = amount\n",
@@ -529,9 +529,9 @@ START_TEST(test_disasm_listing)
 		"  0010  MATCH                   ; the rule's condition holds; halt\n"
 		"set flagged:\n  ; payments.route:4:13\n  0011  LOADK     r0 k",
 		"emit field level:\n  ; payments.route:5:30\n",
-		"\nrule fallback (payments.route:8:1) on payment.created, customer.updated otherwise routes\n"
+		"\nrule fallback (payments.route:8:1) on payment.created v1, customer.updated v1 otherwise routes\n"
 		"  route dlq\ncondition:\n  ; payments.route:8:1\n  0015  MATCH",
-		"\nrule \"vip customers\" (payments.route:10:1) on customer.updated routes\n",
+		"\nrule \"vip customers\" (payments.route:10:1) on customer.updated v1 routes\n",
 		"  0017  TGET      r1 t0 r0      ; R[A] := table T[B][R[C]] (missing if no entry)  t0 = vip\n",
 		"  0019  LOADKX    r2            ; R[A] := K[extra arg]  k",
 		"  0020  EXTRAARG  k",
@@ -1417,8 +1417,8 @@ START_TEST(test_refuses_rule_type_out_of_range)
 	struct img m;
 
 	img_init(&m);
-	*IMG_AT(&m, uint32_t, &m.ref->rtypes[2]) = 3;
-	expect_refused(&m, "section RTYPES: entry 2: type 3 beyond end (3)");
+	*IMG_AT(&m, uint32_t, &m.ref->rtypes[2]) = 4;
+	expect_refused(&m, "section RTYPES: entry 2: contract 4 beyond end (4)");
 	img_fini(&m);
 	img_init(&m);
 	IMG_AT(&m, struct rv_rule, &m.ref->rules[1])->nrtype = 4;

@@ -149,8 +149,11 @@ START_TEST(test_rule_types_and_location)
 	struct rv_prog *p = build(&r, PROG, 2);
 	const struct rv_rule *ru = &p->rules[rule_index(p, "onf")];
 
-	ck_assert_uint_eq(ru->nrtype, 1);
+	/* `on f` listens on both versions of f: contracts 1 (v1) and 2 (v2) */
+	ck_assert_uint_eq(ru->nrtype, 2);
 	ck_assert_uint_eq(p->rtypes[ru->rtype], 1);
+	ck_assert_uint_eq(p->rtypes[ru->rtype + 1], 2);
+	ck_assert_uint_eq(p->contracts[p->rtypes[ru->rtype + 1]].version, 2);
 	ck_assert_uint_eq(ru->line, 13);
 	ck_assert_uint_eq(ru->col, 6);
 	ck_assert_uint_eq(p->nfiles, 1);

@@ -1,0 +1,126 @@
+/*
+ * event.h -- the flattener: one strict pass over an event's JSON bytes that
+ * validates it (RFC 8259, UTF-8, limits) and extracts, as zero-copy slices,
+ * only the values at the field paths the program's rules use.
+ *
+ * Written by hand because it is the product (DESIGN.md §4): no DOM, no
+ * allocation per event, no recursion (deep nesting is refused by a bounded
+ * explicit stack). Used by runtime/route.c (matching) and runtime/json_out.c
+ * (nothing else reads event bytes). Slices borrow the caller's buffer and are
+ * valid only while it is.
+ *
+ * Paths: a field path is a sequence of object keys from the payload root.
+ * A path that meets an array applies to every element (any-element
+ * semantics): `items.sku` yields the sku of every item; a path that ends at
+ * an array yields an RV_J_ARRAY marker value (so that `exists` holds even
+ * for []) followed by every element (nested arrays flattened). A path that
+ * ends at an object yields one RV_J_OBJECT value.
+ *
+ * Envelopes: in a plain event the payload root is the document and the
+ * envelope attributes are top-level members named by the configuration
+ * (defaults: event_type, event_id, event_source, event_time, event_version,
+ * event_subject). A CloudEvents 1.0 structured event (a top-level
+ * "specversion" member) has its attributes at the top level (type, id,
+ * source, time, subject; the version is the extension "eventversion") and
+ * its payload under "data". RV_ENV_AUTO tells them apart per event.
+ *
+ * Duplicate keys: a key that a rule reads may appear only once in its object
+ * (the event is rejected: "duplicate key"); duplicates of other keys are
+ * allowed and not looked at.
+ */
+#ifndef RV_EVENT_H
+#define RV_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bytecode.h"
+
+enum rv_jkind { RV_J_NULL, RV_J_FALSE, RV_J_TRUE, RV_J_NUMBER, RV_J_STRING,
+	RV_J_OBJECT, RV_J_ARRAY };
+
+#define RV_JF_ESCAPED 0x01u /* string: has backslash escapes; decode before comparing */
+#define RV_JF_INT     0x02u /* number: integer syntax (no fraction, no exponent) */
+
+/* One value found at a field path. */
+struct rv_jval {
+	uint32_t off;   /* strings: first byte after the opening quote; others: first byte */
+	uint32_t len;   /* strings: bytes between the quotes (still escaped); others: whole text */
+	uint8_t kind;   /* enum rv_jkind */
+	uint8_t flags;  /* RV_JF_* */
+	uint16_t reserved;
+	uint32_t next;  /* next value of the same field (document order), or RV_NONE */
+};
+
+enum rv_envelope { RV_ENV_AUTO, RV_ENV_PLAIN, RV_ENV_CLOUDEVENTS };
+
+/* The envelope attributes, in the order of the @names rules use. */
+enum rv_meta { RV_META_TYPE, RV_META_ID, RV_META_SOURCE, RV_META_TIME, RV_META_VERSION,
+	RV_META_SUBJECT, RV_META_N };
+
+struct rv_scan_config {
+	enum rv_envelope envelope;         /* default RV_ENV_AUTO */
+	const char *plain_names[RV_META_N];/* plain-event attribute members; NULL = defaults */
+	uint32_t max_bytes;                /* whole event; default 1 MiB */
+	uint32_t max_depth;                /* nesting of objects and arrays; default 64 */
+	uint32_t max_string;               /* bytes of one string (escaped); default 256 KiB */
+	uint32_t max_values;               /* values recorded per event; default 4096 */
+};
+
+/* Fills c with the defaults above. */
+void rv_scan_config_default(struct rv_scan_config *c);
+
+struct rv_scanner;  /* per program, immutable, shareable by threads: the path trie */
+
+/*
+ * Builds the scanner for p's FIELDS (payload and @meta fields). cfg NULL =
+ * defaults. Returns NULL on allocation failure.
+ */
+struct rv_scanner *rv_scanner_new(const struct rv_prog *p, const struct rv_scan_config *cfg);
+void rv_scanner_free(struct rv_scanner *sc);
+const struct rv_scan_config *rv_scanner_config(const struct rv_scanner *sc);
+
+/*
+ * The result of one scan. The caller provides the storage once (sized with
+ * rv_scanner_config(sc)->max_values and p->nfields) and reuses it for every
+ * event: scanning never allocates.
+ */
+struct rv_event {
+	struct rv_jval *vals;   /* caller's array of max_values entries */
+	uint32_t nvals;         /* values recorded */
+	uint32_t *first;        /* caller's array of nfields: first value per field or RV_NONE */
+	uint32_t *last;         /* caller's array of nfields: scratch for appending */
+	struct rv_jval meta[RV_META_N]; /* envelope attributes; kind RV_J_NULL with len 0 when absent */
+	uint8_t has_meta[RV_META_N];    /* 1 when the attribute is present */
+	int cloudevents;        /* the event was a CloudEvents envelope */
+	uint32_t payload_off;   /* the payload root object: '{' ... */
+	uint32_t payload_len;   /* ... through its '}' (0 when data is not an object) */
+};
+
+/* Why an event was refused: a static message and where. */
+struct rv_scan_error {
+	uint32_t offset;        /* byte offset of the problem */
+	const char *reason;     /* static text, e.g. "trailing comma in object" */
+};
+
+/*
+ * Scans buf[0..len). Returns 0 and fills ev, or -1 and fills err. Never
+ * reads outside buf; never recurses; runs in time linear in len.
+ */
+int rv_event_scan(const struct rv_scanner *sc, const char *buf, size_t len,
+	struct rv_event *ev, struct rv_scan_error *err);
+
+/*
+ * Decodes the JSON string slice s (RV_JF_ESCAPED or not) into out (at least
+ * s->len bytes: decoding never grows a string). Returns the decoded length.
+ * The slice must come from a successful scan (already validated).
+ */
+size_t rv_json_unescape(const char *buf, const struct rv_jval *s, char *out);
+
+/*
+ * Parses a number slice as a double. Returns 0, or -1 if the value is out
+ * of double range (the scan accepted it as JSON).
+ */
+int rv_json_number(const char *buf, const struct rv_jval *v, double *out);
+
+#endif
