@@ -18,6 +18,8 @@
 #include "alloc.h"
 #include "bytecode.h"
 #include "driver.h"
+#include "route.h"
+#include "tools.h"
 
 static const char usage_text[] =
 	"Usage: routec COMMAND [OPTIONS] FILE...\n"
@@ -29,6 +31,10 @@ static const char usage_text[] =
 	"                             first input's name with .rbc, in the current directory)\n"
 	"  check FILE.route...        check only: report every error and warning\n"
 	"  dump FILE.rbc|FILE.route...  print the bytecode listing with each opcode's meaning\n"
+	"  run RULES [EVENTS.jsonl]   match every event (one JSON per line; standard input\n"
+	"                             by default) and print one decision per line\n"
+	"  explain RULES EVENT.json   for every rule: matched, or which predicate failed on\n"
+	"                             what value, with its source location\n"
 	"  help [COMMAND]             show this help\n"
 	"\n"
 	"Options:\n"
@@ -38,10 +44,19 @@ static const char usage_text[] =
 	"  -w, --no-warn       do not print warnings\n"
 	"      --max-errors N  print at most N errors (default 20; 0 prints all)\n"
 	"  -v, --verbose       print stage timings and sizes on standard error\n"
+	"      --stats         (run) print only counts and events/s\n"
+	"      --output        (run) include the event as edited by `set` rules\n"
+	"      --json          (explain) print JSON instead of text\n"
+	"      --envelope E    (run, explain) auto, plain or cloudevents (default auto)\n"
+	"      --type-field F  (run, explain) plain events name their type in F (default event_type)\n"
+	"      --max-event-bytes N, --max-depth N, --max-string N, --max-values N\n"
+	"                      (run, explain) limits on each event\n"
+	"      --switch-dispatch  (run) use the VM's switch build (for testing)\n"
 	"  -h, --help          show this help\n"
 	"  -V, --version       show the version\n"
 	"\n"
 	"Several files may be given; imports are followed relative to the importing file.\n"
+	"RULES is a compiled .rbc, or .route sources compiled on the fly.\n"
 	"\n"
 	"Exit status:\n"
 	"  0  success (warnings allowed)\n"
@@ -184,6 +199,80 @@ cmd_dump(char **files, int n, const struct rc_options *o)
 	return fflush(stdout) == 0 ? RC_EXIT_OK : RC_EXIT_IO;
 }
 
+/* Loads RULES: a .rbc file, or a .route source compiled in memory. */
+static route_prog *
+load_rules(const char *path, const struct rc_options *o, const struct route_options *ro, int *rc)
+{
+	char err[512];
+	route_prog *p;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+
+	if (is_rbc_file(path)) {
+		if ((p = route_prog_load_file(path, ro, err, sizeof err)) == NULL) {
+			fprintf(stderr, "routec: %s\n", err);
+			*rc = errno == ENOENT || errno == EACCES ? RC_EXIT_IO : RC_EXIT_RULES;
+		}
+		return p;
+	}
+	if ((*rc = rc_compile_files(&path, 1, o, &buf, &len, NULL)) != RC_EXIT_OK)
+		return NULL;
+	if ((p = route_prog_load(buf, len, ro, err, sizeof err)) == NULL) {
+		fprintf(stderr, "routec: internal error: the compiled program does not load: %s\n", err);
+		*rc = RC_EXIT_INTERNAL;
+	}
+	ru_free(buf);
+	return p;
+}
+
+static int
+cmd_match(const char *cmd, char **args, int n, const struct rc_options *o, struct rc_run_options *ro)
+{
+	route_prog *p;
+	FILE *in = stdin;
+	const char *in_name = "standard input";
+	int rc = RC_EXIT_OK;
+
+	if (n < 1 || n > 2 || (strcmp(cmd, "explain") == 0 && n != 2))
+		return bad_usage(strcmp(cmd, "run") == 0 ? "usage: routec run RULES [EVENTS.jsonl]%s"
+			: "usage: routec explain RULES EVENT.json%s", "");
+	if ((p = load_rules(args[0], o, &ro->route, &rc)) == NULL)
+		return rc;
+	if (n == 2 && strcmp(args[1], "-") != 0) {
+		in_name = args[1];
+		if ((in = fopen(args[1], "rb")) == NULL) {
+			fprintf(stderr, "routec: cannot read '%s': %s\n", args[1], strerror(errno));
+			route_prog_free(p);
+			return RC_EXIT_IO;
+		}
+	}
+	rc = strcmp(cmd, "run") == 0 ? rc_tool_run(p, in, in_name, ro, stdout)
+		: rc_tool_explain(p, in, in_name, ro, stdout);
+	if (in != stdin)
+		fclose(in);
+	route_prog_free(p);
+	if (fflush(stdout) != 0)
+		rc = RC_EXIT_IO;
+	return rc;
+}
+
+/* A --max-* value: a positive integer. */
+static int
+limit_arg(const char *opt, const char *arg, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || arg[0] == '-' || v == 0 || v > 0x7fffffffUL) {
+		fprintf(stderr, "routec: invalid %s '%s' (a positive whole number)\n", opt, arg);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -195,8 +284,19 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "stats", no_argument, NULL, 's' },
+		{ "output", no_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "envelope", required_argument, NULL, 'e' },
+		{ "type-field", required_argument, NULL, 't' },
+		{ "max-event-bytes", required_argument, NULL, 1001 },
+		{ "max-depth", required_argument, NULL, 1002 },
+		{ "max-string", required_argument, NULL, 1003 },
+		{ "max-values", required_argument, NULL, 1004 },
+		{ "switch-dispatch", no_argument, NULL, 1005 },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct rc_run_options ro;
 	struct rc_options o;
 	struct rc_stats st;
 	const char *cmd, *output = NULL;
@@ -206,6 +306,7 @@ main(int argc, char **argv)
 	int c, rc;
 
 	rc_options_default(&o);
+	memset(&ro, 0, sizeof ro);
 	if (argc < 2)
 		return usage(stderr, RC_EXIT_USAGE);
 	cmd = argv[1];
@@ -216,11 +317,12 @@ main(int argc, char **argv)
 			RV_RBC_VERSION_MAJOR, RV_RBC_VERSION_MINOR);
 		return RC_EXIT_OK;
 	}
-	if (strcmp(cmd, "compile") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "dump") != 0)
+	if (strcmp(cmd, "compile") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "dump") != 0
+	    && strcmp(cmd, "run") != 0 && strcmp(cmd, "explain") != 0)
 		return bad_usage("unknown command '%s'", cmd);
 	argv++;
 	argc--;
-	while ((c = getopt_long(argc, argv, "o:O:Wwvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:O:Wwvhe:t:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': output = optarg; break;
 		case 'O':
@@ -237,6 +339,37 @@ main(int argc, char **argv)
 				return bad_usage("invalid --max-errors '%s'", optarg);
 			break;
 		case 'v': o.verbose = 1; break;
+		case 's': ro.stats = 1; break;
+		case 'u': ro.output = 1; break;
+		case 'j': ro.json = 1; break;
+		case 'e':
+			if (strcmp(optarg, "auto") == 0)
+				ro.route.envelope = ROUTE_ENV_AUTO;
+			else if (strcmp(optarg, "plain") == 0)
+				ro.route.envelope = ROUTE_ENV_PLAIN;
+			else if (strcmp(optarg, "cloudevents") == 0)
+				ro.route.envelope = ROUTE_ENV_CLOUDEVENTS;
+			else
+				return bad_usage("invalid --envelope '%s' (auto, plain or cloudevents)", optarg);
+			break;
+		case 't': ro.route.type_field = optarg; break;
+		case 1001:
+			if (limit_arg("--max-event-bytes", optarg, &ro.route.max_event_bytes) < 0)
+				return RC_EXIT_USAGE;
+			break;
+		case 1002:
+			if (limit_arg("--max-depth", optarg, &ro.route.max_depth) < 0)
+				return RC_EXIT_USAGE;
+			break;
+		case 1003:
+			if (limit_arg("--max-string", optarg, &ro.route.max_string) < 0)
+				return RC_EXIT_USAGE;
+			break;
+		case 1004:
+			if (limit_arg("--max-values", optarg, &ro.route.max_values) < 0)
+				return RC_EXIT_USAGE;
+			break;
+		case 1005: ro.route.switch_dispatch = 1; break;
 		case 'h': return usage(stdout, RC_EXIT_OK);
 		case 'V':
 			printf("routec %s\n", PACKAGE_VERSION);
@@ -250,6 +383,8 @@ main(int argc, char **argv)
 		return bad_usage("-o applies to 'compile' only, not '%s'", cmd);
 	if (strcmp(cmd, "dump") == 0)
 		return cmd_dump(argv + optind, argc - optind, &o);
+	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "explain") == 0)
+		return cmd_match(cmd, argv + optind, argc - optind, &o, &ro);
 	o.check_only = strcmp(cmd, "check") == 0;
 	rc = rc_compile_files((const char *const *)(argv + optind), argc - optind, &o,
 		&buf, &len, &st);

@@ -26,7 +26,18 @@
  *
  * Duplicate keys: a key that a rule reads may appear only once in its object
  * (the event is rejected: "duplicate key"); duplicates of other keys are
- * allowed and not looked at.
+ * allowed and not looked at. "Reads" is per envelope: in a CloudEvents event
+ * the top-level keys read are the attributes, "data" (and, under AUTO,
+ * "specversion"); in a plain event, the configured attribute names and the
+ * first segments of payload paths. Under AUTO, while "specversion" has not
+ * been seen yet, a duplicate (or too many values) that only matters for one
+ * reading is remembered and reported once the envelope is known, so a syntax
+ * error later in the document is reported instead.
+ *
+ * Limits: max_bytes is checked first; a number longer than
+ * RV_JSON_NUMBER_MAX bytes is refused ("number longer than the limit") so
+ * that rv_json_number can parse any accepted number from a stack buffer.
+ * Keys are decoded (escapes) before being compared with path segments.
  */
 #ifndef RV_EVENT_H
 #define RV_EVENT_H
@@ -45,10 +56,11 @@ enum rv_jkind { RV_J_NULL, RV_J_FALSE, RV_J_TRUE, RV_J_NUMBER, RV_J_STRING,
 /* One value found at a field path. */
 struct rv_jval {
 	uint32_t off;   /* strings: first byte after the opening quote; others: first byte */
-	uint32_t len;   /* strings: bytes between the quotes (still escaped); others: whole text */
+	uint32_t len;   /* strings: bytes between the quotes (still escaped); others: whole
+	                 * text (objects and arrays: '{' or '[' through the closing bracket) */
 	uint8_t kind;   /* enum rv_jkind */
 	uint8_t flags;  /* RV_JF_* */
-	uint16_t reserved;
+	uint16_t reserved; /* 0 */
 	uint32_t next;  /* next value of the same field (document order), or RV_NONE */
 };
 
@@ -70,6 +82,9 @@ struct rv_scan_config {
 /* Fills c with the defaults above. */
 void rv_scan_config_default(struct rv_scan_config *c);
 
+/* Longest number text accepted (bytes, sign and exponent included). */
+#define RV_JSON_NUMBER_MAX 1024u
+
 struct rv_scanner;  /* per program, immutable, shareable by threads: the path trie */
 
 /*
@@ -77,19 +92,34 @@ struct rv_scanner;  /* per program, immutable, shareable by threads: the path tr
  * defaults. Returns NULL on allocation failure.
  */
 struct rv_scanner *rv_scanner_new(const struct rv_prog *p, const struct rv_scan_config *cfg);
+/* Frees sc (NULL is fine). Events scanned with it keep their slices (they point into buf). */
 void rv_scanner_free(struct rv_scanner *sc);
+/* The configuration sc uses, defaults filled in (plain_names never NULL). Owned by sc. */
 const struct rv_scan_config *rv_scanner_config(const struct rv_scanner *sc);
+/*
+ * Number of uint32_t words of per-worker scratch (struct rv_event.scratch)
+ * a scan with sc needs: the nesting stack (4 words per level of max_depth),
+ * the duplicate-key stamps (one per trie node), the list of fields set by
+ * the previous scan, and a buffer for decoding escaped keys.
+ */
+size_t rv_scanner_scratch_size(const struct rv_scanner *sc);
 
 /*
  * The result of one scan. The caller provides the storage once (sized with
- * rv_scanner_config(sc)->max_values and p->nfields) and reuses it for every
- * event: scanning never allocates.
+ * rv_scanner_config(sc)->max_values, p->nfields and rv_scanner_scratch_size)
+ * and reuses it for every event: scanning never allocates. Call
+ * rv_event_init once after pointing the arrays at it (and again if they
+ * change or another scanner is used): each scan then only resets the
+ * entries of first[] the previous scan set, so its cost does not grow with
+ * the number of fields. One rv_event per thread.
  */
 struct rv_event {
 	struct rv_jval *vals;   /* caller's array of max_values entries */
 	uint32_t nvals;         /* values recorded */
 	uint32_t *first;        /* caller's array of nfields: first value per field or RV_NONE */
 	uint32_t *last;         /* caller's array of nfields: scratch for appending */
+	uint32_t *scratch;      /* caller's array of rv_scanner_scratch_size(sc) words; the
+	                         * scanner's between scans (do not write it) */
 	struct rv_jval meta[RV_META_N]; /* envelope attributes; kind RV_J_NULL with len 0 when absent */
 	uint8_t has_meta[RV_META_N];    /* 1 when the attribute is present */
 	int cloudevents;        /* the event was a CloudEvents envelope */
@@ -104,8 +134,16 @@ struct rv_scan_error {
 };
 
 /*
- * Scans buf[0..len). Returns 0 and fills ev, or -1 and fills err. Never
- * reads outside buf; never recurses; runs in time linear in len.
+ * Prepares ev (vals, first, last and scratch already set) for scans with sc:
+ * every first[] entry becomes RV_NONE, the scratch is cleared, nvals = 0.
+ */
+void rv_event_init(const struct rv_scanner *sc, struct rv_event *ev);
+
+/*
+ * Scans buf[0..len). Returns 0 and fills ev, or -1 and fills err (ev then
+ * holds no values: nvals 0, every first[] RV_NONE). Never reads outside
+ * buf; never recurses; runs in time linear in len. Values of one field are
+ * chained in document order (@meta fields: one value, a copy of ev->meta).
  */
 int rv_event_scan(const struct rv_scanner *sc, const char *buf, size_t len,
 	struct rv_event *ev, struct rv_scan_error *err);

@@ -16,10 +16,10 @@ job=${1:-demo}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
-FUZZ_SECONDS=${FUZZ_SECONDS:-45}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 PKGS="build-essential autoconf automake libtool pkg-config flex bison check \
-libhyperscan-dev libxxhash-dev clang"
+libhyperscan-dev libxxhash-dev libjansson-dev clang"
 
 step() { printf '\n==> %s\n' "$*"; }
 

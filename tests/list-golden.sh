@@ -11,4 +11,7 @@ cd "$(dirname "$0")/.."
 	printf 'DISASM_TESTS ='
 	for f in tests/disasm/*.route; do [ -e "$f" ] && printf ' \\\n\t%s' "$f"; done
 	printf '\n'
+	printf 'DECISION_TESTS ='
+	for f in tests/golden/*.route; do [ -e "$f" ] && printf ' \\\n\t%s' "$f"; done
+	printf '\n'
 } > tests/golden.am

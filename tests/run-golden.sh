@@ -6,6 +6,9 @@
 #                                            file's first line is "# cmd: compile")
 #   tests/disasm/NAME.route  + NAME.disasm  exact `routec dump` listing (-O2),
 #                                            and the -O0 build must also verify
+#   tests/golden/NAME.route  + NAME.events  exact `routec run` decisions in
+#                            + NAME.expected NAME.expected, the same at -O0 and
+#                                            -O2 and with both VM dispatch builds
 #
 # Paths in messages are relative to the source tree, so the test runs from
 # $top_srcdir. UPDATE=1 rewrites the expected files instead of comparing.
@@ -59,6 +62,21 @@ tests/disasm/*)
 	compare "$base.disasm" "$tmp/actual" || exit 1
 	"$ROUTEC" compile -O0 -o "$tmp/o0.rbc" "$rel" || { echo "FAIL: -O0 compile failed"; exit 1; }
 	"$ROUTEC" dump "$tmp/o0.rbc" >/dev/null || { echo "FAIL: -O0 program does not load"; exit 1; }
+	;;
+tests/golden/*)
+	"$ROUTEC" compile -O2 -o "$tmp/o2.rbc" "$rel" || { echo "FAIL: compile failed"; exit 1; }
+	"$ROUTEC" compile -O0 -o "$tmp/o0.rbc" "$rel" || { echo "FAIL: -O0 compile failed"; exit 1; }
+	"$ROUTEC" run "$tmp/o2.rbc" "$base.events" >"$tmp/actual" || { echo "FAIL: run failed"; exit 1; }
+	compare "$base.expected" "$tmp/actual" || exit 1
+	for variant in "o0.rbc" "o2.rbc --switch-dispatch" "o0.rbc --switch-dispatch"; do
+		set -- $variant
+		"$ROUTEC" run "$tmp/$1" "$base.events" $2 >"$tmp/other" || { echo "FAIL: run ($variant) failed"; exit 1; }
+		if ! cmp -s "$tmp/actual" "$tmp/other"; then
+			echo "FAIL: decisions differ with $variant:"
+			diff "$tmp/actual" "$tmp/other"
+			exit 1
+		fi
+	done
 	;;
 *)
 	echo "run-golden.sh: do not know how to test $rel"

@@ -11,13 +11,19 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 "$src/configure" CC=clang --enable-fuzzing --enable-sanitizers --enable-werror >configure.out 2>&1 \
 	|| { cat configure.out; exit 1; }
-make -j2 tests/fuzz/fuzz_compile tests/fuzz/fuzz_load tests/unit/check_bytecode >make.out 2>&1 \
+targets="compile load json_out event match"
+make -j2 $(for t in $targets; do printf 'tests/fuzz/fuzz_%s ' "$t"; done) tests/unit/check_bytecode \
+	>make.out 2>&1 \
 	|| { tail -50 make.out; exit 1; }
-mkdir -p corpus/compile corpus/load
+for t in $targets; do mkdir -p corpus/$t; done
 cp "$src"/examples/*.route "$src"/examples/contracts/*.route "$src"/tests/errors/*.route \
 	"$src"/tests/disasm/*.route corpus/compile/ 2>/dev/null || true
 RBC_WRITE_SEEDS="$work/corpus/load" ./tests/unit/check_bytecode >/dev/null 2>&1 || true
-for t in compile load; do
+cp "$src"/tests/json/good/*.json "$src"/tests/json/bad/*.json "$src"/examples/*.events \
+	corpus/event/ 2>/dev/null || true
+cp corpus/event/* corpus/match/ 2>/dev/null || true
+printf '{"a":{"b":[1,{"c":"x"}]},"d":"e"}' >corpus/json_out/seed1
+for t in $targets; do
 	echo "fuzz_$t: $secs s"
 	./tests/fuzz/fuzz_$t -max_total_time="$secs" -max_len=65536 -timeout=10 \
 		-print_final_stats=1 corpus/$t >fuzz_$t.out 2>&1 \

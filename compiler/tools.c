@@ -1,0 +1,365 @@
+/*
+ * tools.c -- `routec run` and `routec explain`; see tools.h.
+ *
+ * Output of run, one line per event (stable, golden-tested):
+ *   {"line":3,"type":"t","version":1,"rules":["a","b"],"routes":["d"],
+ *    "set":{"f":"v"},"emit":[{...}]}
+ *   {"line":4,"error":"trailing comma in object","offset":57}
+ * Keys with nothing to say are left out ("set", "emit"); "rules" and
+ * "routes" are always there (possibly empty: the event goes nowhere).
+ */
+#include "config.h"
+#include "tools.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "json_out.h"
+
+/* Prints s[0..n) as a JSON string. */
+static void
+put_str(FILE *out, const char *s, size_t n)
+{
+	char small[256], *buf = small;
+	size_t cap = n * 6 + 3, len;
+
+	if (cap > sizeof small)
+		buf = ru_xmalloc(cap);
+	len = rv_json_quote(s, n, buf, cap);
+	fwrite(buf, 1, len, out);
+	if (buf != small)
+		ru_free(buf);
+}
+
+static void
+put_name(FILE *out, const char *s, size_t n)
+{
+	put_str(out, s ? s : "?", s ? n : 1);
+}
+
+/* Reads all of f; returns a malloc'd buffer (NUL-terminated) or NULL. */
+static char *
+slurp(FILE *f, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0, k;
+	char *buf = ru_xmalloc(cap);
+
+	while ((k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += k;
+		if (cap - n - 1 == 0) {
+			cap *= 2;
+			buf = ru_xrealloc(buf, cap);
+		}
+	}
+	if (ferror(f)) {
+		ru_free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static void
+print_decision(const route_prog *p, const struct route_decision *d, unsigned long line,
+	const struct rc_run_options *o, FILE *out)
+{
+	uint32_t i;
+	size_t n;
+	const char *s;
+
+	fprintf(out, "{\"line\":%lu", line);
+	if (d->status == ROUTE_REJECTED) {
+		fputs(",\"error\":", out);
+		put_str(out, d->reason, strlen(d->reason));
+		fprintf(out, ",\"offset\":%zu}\n", d->offset);
+		return;
+	}
+	if (d->type != ROUTE_NONE) {
+		s = route_type_name(p, d->type, &n);
+		fputs(",\"type\":", out);
+		put_name(out, s, n);
+	}
+	if (d->status != ROUTE_OK) {
+		if (d->status == ROUTE_UNKNOWN_VERSION)
+			fprintf(out, ",\"version\":%u", d->version);
+		fputs(",\"error\":", out);
+		put_str(out, d->reason, strlen(d->reason));
+		fputs("}\n", out);
+		return;
+	}
+	fprintf(out, ",\"version\":%u,\"rules\":[", d->version);
+	for (i = 0; i < d->nrules; i++) {
+		if (i)
+			fputc(',', out);
+		s = route_rule_name(p, d->rules[i], &n);
+		put_name(out, s, n);
+	}
+	fputs("],\"routes\":[", out);
+	for (i = 0; i < d->ndests; i++) {
+		if (i)
+			fputc(',', out);
+		s = route_dest_name(p, d->dests[i], &n);
+		put_name(out, s, n);
+	}
+	fputc(']', out);
+	if (d->nsets) {
+		fputs(",\"set\":{", out);
+		for (i = 0; i < d->nsets; i++) {
+			if (i)
+				fputc(',', out);
+			s = route_field_name(p, d->sets[i].field, &n);
+			put_name(out, s, n);
+			fputc(':', out);
+			fwrite(d->sets[i].json, 1, d->sets[i].len, out);
+		}
+		fputc('}', out);
+	}
+	if (d->nemits) {
+		fputs(",\"emit\":[", out);
+		for (i = 0; i < d->nemits; i++) {
+			if (i)
+				fputc(',', out);
+			fwrite(d->emits[i].json, 1, d->emits[i].len, out);
+		}
+		fputc(']', out);
+	}
+	if (o->output) {
+		fputs(",\"output\":", out);
+		fwrite(d->output, 1, d->output_len, out);
+	}
+	fputs("}\n", out);
+}
+
+/* Next line of buf from *pos to len: sets *line and *n; returns 0 at the end. */
+static int
+next_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *n)
+{
+	const char *nl;
+
+	if (*pos >= len)
+		return 0;
+	*line = buf + *pos;
+	nl = memchr(*line, '\n', len - *pos);
+	*n = nl ? (size_t)(nl - *line) : len - *pos;
+	*pos += *n + (nl != NULL);
+	if (*n > 0 && (*line)[*n - 1] == '\r')
+		(*n)--;
+	return 1;
+}
+
+static int
+blank(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t')
+			return 0;
+	return 1;
+}
+
+int
+rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_run_options *o,
+	FILE *out)
+{
+	route_matcher *m = route_matcher_new(p);
+	struct route_decision d;
+	unsigned long lineno = 0, events = 0, rejected = 0, unknown = 0, routed = 0, dropped = 0;
+	size_t len, pos = 0, n;
+	const char *line;
+	char *buf;
+	struct timespec t0, t1;
+	double secs;
+
+	if (m == NULL) {
+		fprintf(stderr, "routec: out of memory for the matcher\n");
+		return 4;
+	}
+	if ((buf = slurp(in, &len)) == NULL) {
+		fprintf(stderr, "routec: cannot read '%s': %s\n", in_name, strerror(errno));
+		route_matcher_free(m);
+		return 3;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (next_line(buf, len, &pos, &line, &n)) {
+		lineno++;
+		if (blank(line, n))
+			continue;
+		events++;
+		route_match(m, line, n, &d);
+		if (d.status == ROUTE_REJECTED)
+			rejected++;
+		else if (d.status != ROUTE_OK)
+			unknown++;
+		else if (d.ndests > 0)
+			routed++;
+		else
+			dropped++;
+		if (!o->stats)
+			print_decision(p, &d, lineno, o, out);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (o->stats)
+		fprintf(out, "events %lu, routed %lu, routed nowhere %lu, unknown type or version %lu, "
+			"rejected %lu; %.3f s, %.0f events/s, %.1f MB/s\n", events, routed, dropped, unknown,
+			rejected, secs, secs > 0 ? events / secs : 0.0, secs > 0 ? len / secs / 1e6 : 0.0);
+	ru_free(buf);
+	route_matcher_free(m);
+	return 0;
+}
+
+/* ---- explain ----------------------------------------------------------------- */
+
+static void
+explain_text(const route_prog *p, route_matcher *m, const struct route_decision *d, FILE *out)
+{
+	uint32_t r, line, col, i;
+	size_t n, fl;
+	const char *s, *file;
+	struct route_why why;
+
+	s = route_type_name(p, d->type, &n);
+	fprintf(out, "event: %.*s v%u\n", (int)n, s, d->version);
+	for (r = 0; r < route_prog_nrules(p); r++) {
+		int res = route_explain(m, r, &why);
+
+		s = route_rule_name(p, r, &n);
+		file = route_rule_location(p, r, &fl, &line, &col);
+		fprintf(out, "rule %.*s (%.*s:%u:%u): ", (int)n, s, (int)fl, file ? file : "?", line, col);
+		if (res < 0) {
+			fputs("does not apply to this event type\n", out);
+			continue;
+		}
+		if (res == 1) {
+			for (i = 0; i < d->nrules && d->rules[i] != r; i++)
+				;
+			fputs(i < d->nrules ? "matched\n" : "condition holds, but an earlier rule routed the event (otherwise)\n", out);
+			continue;
+		}
+		fputs("no match", out);
+		if (why.file)
+			fprintf(out, " at %.*s:%u:%u", (int)why.file_len, why.file, why.line, why.col);
+		fprintf(out, ": %s", why.op ? why.op : "condition");
+		if (why.field)
+			fprintf(out, " on '%.*s'", (int)why.field_len, why.field);
+		if (why.value)
+			fprintf(out, " was false; the event has %.*s\n", (int)why.value_len, why.value);
+		else if (why.field)
+			fputs(" was false; the field is missing\n", out);
+		else
+			fputs(" was false\n", out);
+	}
+	fputs("decision:", out);
+	if (d->ndests == 0)
+		fputs(" routed nowhere", out);
+	for (i = 0; i < d->ndests; i++) {
+		s = route_dest_name(p, d->dests[i], &n);
+		fprintf(out, "%s %.*s", i ? "," : " route", (int)n, s);
+	}
+	for (i = 0; i < d->nsets; i++) {
+		s = route_field_name(p, d->sets[i].field, &n);
+		fprintf(out, "%s %.*s = %.*s", i ? "," : "; set", (int)n, s, (int)d->sets[i].len, d->sets[i].json);
+	}
+	for (i = 0; i < d->nemits; i++) {
+		s = route_type_name(p, d->emits[i].type, &n);
+		fprintf(out, "%s %.*s", i ? "," : "; emit", (int)n, s);
+	}
+	fputc('\n', out);
+}
+
+static void
+explain_json(const route_prog *p, route_matcher *m, const struct route_decision *d, FILE *out)
+{
+	uint32_t r, line, col;
+	size_t n, fl;
+	const char *s, *file;
+	struct route_why why;
+
+	fputs("{\"type\":", out);
+	s = route_type_name(p, d->type, &n);
+	put_name(out, s, n);
+	fprintf(out, ",\"version\":%u,\"rules\":[", d->version);
+	for (r = 0; r < route_prog_nrules(p); r++) {
+		int res = route_explain(m, r, &why);
+
+		if (r)
+			fputc(',', out);
+		s = route_rule_name(p, r, &n);
+		file = route_rule_location(p, r, &fl, &line, &col);
+		fputs("{\"rule\":", out);
+		put_name(out, s, n);
+		fputs(",\"at\":", out);
+		put_name(out, file, fl);
+		fprintf(out, ",\"line\":%u,\"col\":%u,\"result\":\"%s\"", line, col,
+			res < 0 ? "not applicable" : res ? "match" : "miss");
+		if (res == 0) {
+			fprintf(out, ",\"failed\":{\"op\":\"%s\"", why.op ? why.op : "");
+			if (why.field) {
+				fputs(",\"field\":", out);
+				put_str(out, why.field, why.field_len);
+			}
+			fputs(",\"value\":", out);
+			if (why.value)
+				fwrite(why.value, 1, why.value_len, out);
+			else
+				fputs("null,\"missing\":true", out);
+			if (why.file) {
+				fputs(",\"at\":", out);
+				put_str(out, why.file, why.file_len);
+				fprintf(out, ",\"line\":%u,\"col\":%u", why.line, why.col);
+			}
+			fputc('}', out);
+		}
+		fputc('}', out);
+	}
+	fputs("],\"decision\":", out);
+	{
+		struct rc_run_options o = { 0 };
+
+		/* the same object `routec run` prints, without its line number */
+		print_decision(p, d, 1, &o, out);
+	}
+}
+
+int
+rc_tool_explain(const route_prog *p, FILE *in, const char *in_name,
+	const struct rc_run_options *o, FILE *out)
+{
+	route_matcher *m = route_matcher_new(p);
+	struct route_decision d;
+	size_t len;
+	char *buf;
+	int rc = 0;
+
+	if (m == NULL) {
+		fprintf(stderr, "routec: out of memory for the matcher\n");
+		return 4;
+	}
+	if ((buf = slurp(in, &len)) == NULL) {
+		fprintf(stderr, "routec: cannot read '%s': %s\n", in_name, strerror(errno));
+		route_matcher_free(m);
+		return 3;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	route_match(m, buf, len, &d);
+	if (d.status != ROUTE_OK) {
+		fprintf(stderr, "routec: %s: %s", in_name, d.reason);
+		if (d.status == ROUTE_REJECTED)
+			fprintf(stderr, " (at byte %zu)", d.offset);
+		fputc('\n', stderr);
+		rc = 1;
+	} else if (o->json) {
+		explain_json(p, m, &d, out);
+	} else {
+		explain_text(p, m, &d, out);
+	}
+	ru_free(buf);
+	route_matcher_free(m);
+	return rc;
+}

@@ -1,0 +1,839 @@
+/*
+ * route.c -- libroute's public API (route.h): loading, matchers, the three
+ * phases of a decision, and explain.
+ *
+ * A decision, for an event of contract c (its type and version):
+ *   1. transform: the rules of c that `set` fields, in program order; each
+ *      sees the fields set by the ones before (VM overrides);
+ *   2. routing: every other rule of c, against the transformed event; all
+ *      that match fire (fan-out);
+ *   3. otherwise: the `otherwise` rules of c, when no rule that routes matched.
+ * Destinations are collected once each (a stamp per destination), emitted
+ * events are built as JSON objects, and when fields were set the output is
+ * the event rewritten by json_out.c. The per-contract rule lists are sorted
+ * into those phases when the program is loaded. (A shared predicate index
+ * in front of step 2 is separate work; the lists are where it plugs in.)
+ *
+ * Ownership: route_prog owns the verified program, the scanner, the regex
+ * databases and the lists; route_matcher owns every buffer a match writes,
+ * sized at creation from the program and the limits, so route_match()
+ * allocates nothing.
+ */
+#include "config.h"
+#include "route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "alloc.h"
+#include "event.h"
+#include "json_out.h"
+#include "vm.h"
+
+struct route_prog {
+	struct rv_prog *p;          /* owns */
+	struct rv_rt rt;            /* owns its arrays and databases */
+	struct route_options opt;
+};
+
+struct route_matcher {
+	const struct route_prog *rp;    /* borrows */
+	struct rv_vm vm;                /* owns its buffers */
+	uint32_t *rules;                /* owns: matched rules of the decision (nrules cap) */
+	uint32_t *dests;                /* owns: ndests cap */
+	uint32_t *dest_stamp;           /* owns: per destination, the event stamp it was taken in */
+	uint32_t stamp;
+	struct route_set *sets;         /* owns: one per SET action at most */
+	uint32_t *set_fields;           /* owns: fields with an override to clear */
+	uint32_t nset_fields;
+	struct route_emit *emits;       /* owns: one per EMIT action at most */
+	struct rv_json_member *members; /* owns: scratch for edits and emits */
+	size_t *seglens;                /* owns: segment lengths of members */
+	const char **segs;              /* owns: segment pointers of members */
+	char *text;                     /* owns: JSON text of set values and emitted events */
+	size_t text_cap, text_used;
+	char *out;                      /* owns: the rewritten event */
+	size_t out_cap;
+	int valid;                      /* the last event was scanned and typed */
+	uint32_t contract;              /* its contract */
+	struct route_why *why;          /* explain: where the trace writes */
+	char *why_text;                 /* owns: the explained value's JSON text */
+	size_t why_cap;
+};
+
+/* ---- loading ------------------------------------------------------------ */
+
+static void
+options_fill(struct route_options *o, const struct route_options *in)
+{
+	memset(o, 0, sizeof *o);
+	if (in)
+		*o = *in;
+	if (o->type_field == NULL)
+		o->type_field = "event_type";
+	if (o->max_event_bytes == 0)
+		o->max_event_bytes = 1u << 20;
+	if (o->max_depth == 0)
+		o->max_depth = 64;
+	if (o->max_string == 0)
+		o->max_string = 256u << 10;
+	if (o->max_values == 0)
+		o->max_values = 4096;
+	if (o->max_string > o->max_event_bytes)
+		o->max_string = o->max_event_bytes;
+}
+
+static uint32_t
+name_hash(const char *s, size_t n)
+{
+	return XXH32(s, n, 0);
+}
+
+/* Type names -> type index, open addressing (RV_NONE = empty). */
+static int
+build_type_hash(struct rv_rt *rt)
+{
+	const struct rv_prog *p = rt->p;
+	uint32_t cap = 16, i, h;
+
+	while (cap < p->ntypes * 2 + 1)
+		cap *= 2;
+	if ((rt->type_hash = ru_malloc(cap * sizeof *rt->type_hash)) == NULL)
+		return -1;
+	memset(rt->type_hash, 0xff, cap * sizeof *rt->type_hash);
+	rt->type_hash_cap = cap;
+	for (i = 0; i < p->ntypes; i++) {
+		const struct rv_str *nm = &p->types[i].name;
+
+		for (h = name_hash(p->strs + nm->off, nm->len) & (cap - 1); rt->type_hash[h] != RV_NONE;
+		     h = (h + 1) & (cap - 1))
+			;
+		rt->type_hash[h] = i;
+	}
+	return 0;
+}
+
+static uint32_t
+type_lookup(const struct rv_rt *rt, const char *s, size_t n)
+{
+	const struct rv_prog *p = rt->p;
+	uint32_t h, t;
+
+	for (h = name_hash(s, n) & (rt->type_hash_cap - 1); (t = rt->type_hash[h]) != RV_NONE;
+	     h = (h + 1) & (rt->type_hash_cap - 1)) {
+		const struct rv_str *nm = &p->types[t].name;
+
+		if (nm->len == n && memcmp(p->strs + nm->off, s, n) == 0)
+			return t;
+	}
+	return RV_NONE;
+}
+
+/* Evaluation phase of a rule: transform, routing, otherwise. */
+static int
+phase(const struct rv_rule *r)
+{
+	if (r->flags & RV_RF_TRANSFORM)
+		return 0;
+	return (r->flags & RV_RF_OTHERWISE) ? 2 : 1;
+}
+
+/*
+ * Per contract, its rules in evaluation order (phase, then program order):
+ * contract_first[c] .. contract_first[c+1] in contract_rules.
+ */
+static int
+build_contract_lists(struct rv_rt *rt)
+{
+	const struct rv_prog *p = rt->p;
+	uint32_t *fill, i, j, c, ph;
+
+	rt->contract_first = ru_malloc((p->ncontracts + 1) * sizeof *rt->contract_first);
+	rt->contract_rules = ru_malloc((p->nrtypes + 1) * sizeof *rt->contract_rules);
+	fill = ru_malloc((p->ncontracts + 1) * sizeof *fill);
+	if (!rt->contract_first || !rt->contract_rules || !fill) {
+		ru_free(fill);
+		return -1;
+	}
+	memset(rt->contract_first, 0, (p->ncontracts + 1) * sizeof *rt->contract_first);
+	for (i = 0; i < p->nrtypes; i++)
+		rt->contract_first[p->rtypes[i] + 1]++;
+	for (c = 0; c < p->ncontracts; c++)
+		rt->contract_first[c + 1] += rt->contract_first[c];
+	memcpy(fill, rt->contract_first, p->ncontracts * sizeof *fill);
+	for (ph = 0; ph < 3; ph++)
+		for (i = 0; i < p->nrules; i++) {
+			const struct rv_rule *r = &p->rules[i];
+
+			if (phase(r) != (int)ph)
+				continue;
+			for (j = 0; j < r->nrtype; j++) {
+				c = p->rtypes[r->rtype + j];
+				rt->contract_rules[fill[c]++] = i;
+			}
+		}
+	ru_free(fill);
+	return 0;
+}
+
+/* One Hyperscan database per REGEX constant (linear-time: no backtracking). */
+static int
+build_regexes(struct rv_rt *rt, char *err, size_t errlen)
+{
+	const struct rv_prog *p = rt->p;
+	uint32_t k;
+
+	if ((rt->regex = ru_malloc((p->nconsts + 1) * sizeof *rt->regex)) == NULL)
+		return -1;
+	memset(rt->regex, 0, (p->nconsts + 1) * sizeof *rt->regex);
+	for (k = 0; k < p->nconsts; k++) {
+		const struct rv_const *c = &p->consts[k];
+		hs_compile_error_t *ce = NULL;
+		unsigned flags = HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY | HS_FLAG_SINGLEMATCH;
+		char *pat;
+
+		if (c->kind != RV_K_REGEX)
+			continue;
+		if (c->flags & RV_KF_CASELESS)
+			flags |= HS_FLAG_CASELESS;
+		if ((pat = ru_malloc(c->b + 1)) == NULL)
+			return -1;
+		memcpy(pat, p->strs + c->a, c->b);
+		pat[c->b] = '\0';
+		if (memchr(pat, '\0', c->b) != NULL
+		    || hs_compile(pat, flags, HS_MODE_BLOCK, NULL, &rt->regex[k], &ce) != HS_SUCCESS) {
+			snprintf(err, errlen, "constant %u: regular expression refused: %s", k,
+				ce && ce->message ? ce->message : "NUL byte in pattern");
+			hs_free_compile_error(ce);
+			ru_free(pat);
+			return -1;
+		}
+		ru_free(pat);
+	}
+	return 0;
+}
+
+static void
+rt_fini(struct rv_rt *rt)
+{
+	uint32_t k;
+
+	if (rt->regex && rt->p)
+		for (k = 0; k < rt->p->nconsts; k++)
+			if (rt->regex[k])
+				hs_free_database(rt->regex[k]);
+	ru_free(rt->regex);
+	rv_scanner_free(rt->scanner);
+	ru_free(rt->contract_first);
+	ru_free(rt->contract_rules);
+	ru_free(rt->type_hash);
+	memset(rt, 0, sizeof *rt);
+}
+
+/* Builds everything the runtime needs from a verified program; takes p. */
+static route_prog *
+prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t errlen)
+{
+	route_prog *rp = ru_malloc(sizeof *rp);
+	struct rv_scan_config sc;
+
+	if (rp == NULL) {
+		rv_prog_free(p);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	memset(rp, 0, sizeof *rp);
+	rp->p = p;
+	rp->rt.p = p;
+	options_fill(&rp->opt, o);
+	rv_scan_config_default(&sc);
+	sc.envelope = (enum rv_envelope)rp->opt.envelope;
+	sc.plain_names[RV_META_TYPE] = rp->opt.type_field;
+	sc.max_bytes = rp->opt.max_event_bytes;
+	sc.max_depth = rp->opt.max_depth;
+	sc.max_string = rp->opt.max_string;
+	sc.max_values = rp->opt.max_values;
+	err[0] = '\0';
+	if ((rp->rt.scanner = rv_scanner_new(p, &sc)) == NULL || build_type_hash(&rp->rt) < 0
+	    || build_contract_lists(&rp->rt) < 0 || build_regexes(&rp->rt, err, errlen) < 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "out of memory");
+		route_prog_free(rp);
+		return NULL;
+	}
+	return rp;
+}
+
+route_prog *
+route_prog_load(const void *buf, size_t len, const struct route_options *o, char *err, size_t errlen)
+{
+	struct rv_prog *p;
+
+	if (rv_prog_load(buf, len, &p, err, errlen) < 0)
+		return NULL;
+	return prog_setup(p, o, err, errlen);
+}
+
+route_prog *
+route_prog_load_file(const char *path, const struct route_options *o, char *err, size_t errlen)
+{
+	struct rv_prog *p;
+
+	if (rv_prog_load_file(path, &p, err, errlen) < 0)
+		return NULL;
+	return prog_setup(p, o, err, errlen);
+}
+
+void
+route_prog_free(route_prog *rp)
+{
+	if (rp == NULL)
+		return;
+	rt_fini(&rp->rt);
+	rv_prog_free(rp->p);
+	ru_free(rp);
+}
+
+/* ---- introspection ---------------------------------------------------- */
+
+static const char *
+str(const route_prog *rp, struct rv_str s, size_t *len)
+{
+	if (len)
+		*len = s.len;
+	return rv_prog_str(rp->p, s);
+}
+
+uint32_t route_prog_nrules(const route_prog *rp) { return rp->p->nrules; }
+uint32_t route_prog_ndests(const route_prog *rp) { return rp->p->ndests; }
+uint32_t route_prog_ntypes(const route_prog *rp) { return rp->p->ntypes; }
+
+const char *
+route_rule_name(const route_prog *rp, uint32_t rule, size_t *len)
+{
+	return rule < rp->p->nrules ? str(rp, rp->p->rules[rule].name, len) : NULL;
+}
+
+const char *
+route_dest_name(const route_prog *rp, uint32_t dest, size_t *len)
+{
+	return dest < rp->p->ndests ? str(rp, rp->p->dests[dest].name, len) : NULL;
+}
+
+const char *
+route_type_name(const route_prog *rp, uint32_t type, size_t *len)
+{
+	return type < rp->p->ntypes ? str(rp, rp->p->types[type].name, len) : NULL;
+}
+
+const char *
+route_field_name(const route_prog *rp, uint32_t field, size_t *len)
+{
+	return field < rp->p->nfields ? str(rp, rp->p->fields[field].name, len) : NULL;
+}
+
+const char *
+route_rule_location(const route_prog *rp, uint32_t rule, size_t *file_len, uint32_t *line,
+	uint32_t *col)
+{
+	const struct rv_rule *r;
+
+	*file_len = 0;
+	*line = *col = 0;
+	if (rule >= rp->p->nrules)
+		return NULL;
+	r = &rp->p->rules[rule];
+	*line = r->line;
+	*col = r->col;
+	return r->file < rp->p->nfiles ? str(rp, rp->p->files[r->file], file_len) : NULL;
+}
+
+/* ---- matchers ------------------------------------------------------------ */
+
+void
+route_matcher_free(route_matcher *m)
+{
+	if (m == NULL)
+		return;
+	ru_free(m->vm.regs);
+	ru_free(m->vm.ev.vals);
+	ru_free(m->vm.ev.first);
+	ru_free(m->vm.ev.last);
+	ru_free(m->vm.ev.scratch);
+	ru_free(m->vm.override);
+	ru_free(m->vm.tmp[0]);
+	ru_free(m->vm.tmp[1]);
+	ru_free(m->vm.scratch);
+	if (m->vm.hs)
+		hs_free_scratch(m->vm.hs);
+	ru_free(m->rules);
+	ru_free(m->dests);
+	ru_free(m->dest_stamp);
+	ru_free(m->sets);
+	ru_free(m->set_fields);
+	ru_free(m->emits);
+	ru_free(m->members);
+	ru_free(m->seglens);
+	ru_free(m->segs);
+	ru_free(m->text);
+	ru_free(m->out);
+	ru_free(m->why_text);
+	ru_free(m);
+}
+
+/* calloc through the failure-injecting allocator; n may be 0. */
+static void *
+zalloc(size_t count, size_t size)
+{
+	void *q;
+
+	if (size && count > ((size_t)-1) / size)
+		return NULL;
+	if ((q = ru_malloc(count * size + 1)) != NULL)
+		memset(q, 0, count * size + 1);
+	return q;
+}
+
+route_matcher *
+route_matcher_new(const route_prog *rp)
+{
+	const struct rv_prog *p = rp->p;
+	const struct route_options *o = &rp->opt;
+	route_matcher *m = zalloc(1, sizeof *m);
+	uint32_t k, nsegs_max = 0, i;
+	size_t big = (size_t)o->max_event_bytes * 2 + 4096;
+
+	if (m == NULL)
+		return NULL;
+	m->rp = rp;
+	m->vm.rt = &rp->rt;
+	m->vm.run = o->switch_dispatch ? rv_vm_run_switch : rv_vm_run;
+	for (i = 0; i < p->nfields; i++)
+		nsegs_max += p->fields[i].nseg;
+	m->vm.regs = zalloc(p->max_regs ? p->max_regs : 1, sizeof *m->vm.regs);
+	m->vm.ev.vals = zalloc(o->max_values, sizeof *m->vm.ev.vals);
+	m->vm.ev.first = zalloc(p->nfields, sizeof *m->vm.ev.first);
+	m->vm.ev.last = zalloc(p->nfields, sizeof *m->vm.ev.last);
+	m->vm.ev.scratch = zalloc(rv_scanner_scratch_size(rp->rt.scanner), sizeof *m->vm.ev.scratch);
+	m->vm.override = zalloc(p->nfields, sizeof *m->vm.override);
+	m->vm.tmp[0] = zalloc(o->max_string + 8, 1);
+	m->vm.tmp[1] = zalloc(o->max_string + 8, 1);
+	m->vm.scratch_cap = big;
+	m->vm.scratch = zalloc(big, 1);
+	m->rules = zalloc(p->nrules, sizeof *m->rules);
+	m->dests = zalloc(p->ndests, sizeof *m->dests);
+	m->dest_stamp = zalloc(p->ndests, sizeof *m->dest_stamp);
+	m->sets = zalloc(p->nactions, sizeof *m->sets);
+	m->set_fields = zalloc(p->nactions, sizeof *m->set_fields);
+	m->emits = zalloc(p->nactions, sizeof *m->emits);
+	m->members = zalloc(p->nactions + 1, sizeof *m->members);
+	/* an emit's members: its fields plus the type and version members */
+	m->seglens = zalloc(nsegs_max + 2, sizeof *m->seglens);
+	m->segs = zalloc(nsegs_max + 2, sizeof *m->segs);
+	m->text_cap = big;
+	m->text = zalloc(big, 1);
+	m->out_cap = big;
+	m->out = zalloc(big, 1);
+	m->why_cap = o->max_string * 2 + 64;
+	m->why_text = zalloc(m->why_cap, 1);
+	if (!m->vm.regs || !m->vm.ev.vals || !m->vm.ev.first || !m->vm.ev.last || !m->vm.ev.scratch
+	    || !m->vm.override
+	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->dests
+	    || !m->dest_stamp || !m->sets || !m->set_fields || !m->emits || !m->members
+	    || !m->seglens || !m->segs || !m->text || !m->out || !m->why_text)
+		goto fail;
+	for (k = 0; k < p->nconsts; k++)
+		if (rp->rt.regex[k] && hs_alloc_scratch(rp->rt.regex[k], &m->vm.hs) != HS_SUCCESS)
+			goto fail;
+	rv_event_init(rp->rt.scanner, &m->vm.ev);
+	return m;
+fail:
+	route_matcher_free(m);
+	return NULL;
+}
+
+/* ---- matching ----------------------------------------------------------- */
+
+/* The event's contract from its type and version; sets d's type fields. */
+static int
+find_contract(route_matcher *m, struct route_decision *d, uint32_t *contract)
+{
+	const struct rv_prog *p = m->rp->p;
+	const struct rv_event *ev = &m->vm.ev;
+	const struct rv_jval *tj = &ev->meta[RV_META_TYPE];
+	const struct rv_type *t;
+	const char *s;
+	size_t n;
+	uint32_t ver = 0, c;
+
+	if (!ev->has_meta[RV_META_TYPE] || tj->kind != RV_J_STRING) {
+		d->status = ROUTE_REJECTED;
+		d->reason = ev->cloudevents ? "the event has no string \"type\" attribute"
+			: "the event has no string type member";
+		d->offset = 0;
+		return -1;
+	}
+	s = m->vm.buf + tj->off;
+	n = tj->len;
+	if (tj->flags & RV_JF_ESCAPED) {
+		n = rv_json_unescape(m->vm.buf, tj, m->vm.tmp[0]);
+		s = m->vm.tmp[0];
+	}
+	if ((d->type = type_lookup(&m->rp->rt, s, n)) == RV_NONE) {
+		d->status = ROUTE_UNKNOWN_TYPE;
+		d->reason = "no contract declares this event type";
+		return -1;
+	}
+	t = &p->types[d->type];
+	if (ev->has_meta[RV_META_VERSION]) {
+		/* a number (2), or a string "2" or "v2" */
+		const struct rv_jval *vj = &ev->meta[RV_META_VERSION];
+		const char *q = m->vm.buf + vj->off;
+		size_t i = 0, len = vj->len;
+
+		if (vj->kind == RV_J_STRING && len > 0 && (q[0] == 'v' || q[0] == 'V'))
+			i = 1;
+		if ((vj->kind != RV_J_STRING && vj->kind != RV_J_NUMBER) || i == len)
+			goto bad_version;
+		for (; i < len; i++) {
+			if (q[i] < '0' || q[i] > '9' || ver > 100000000)
+				goto bad_version;
+			ver = ver * 10 + (uint32_t)(q[i] - '0');
+		}
+		for (c = t->contract; c < t->contract + t->ncontract; c++)
+			if (p->contracts[c].version == ver)
+				break;
+		if (c == t->contract + t->ncontract) {
+			d->status = ROUTE_UNKNOWN_VERSION;
+			d->reason = "this version of the event type is not declared";
+			d->version = ver;
+			return -1;
+		}
+	} else {
+		c = t->contract + t->ncontract - 1; /* no version: the latest */
+	}
+	d->version = p->contracts[c].version;
+	*contract = c;
+	return 0;
+bad_version:
+	d->status = ROUTE_REJECTED;
+	d->reason = "the event version is not a number, \"N\" or \"vN\"";
+	d->offset = ev->meta[RV_META_VERSION].off;
+	return -1;
+}
+
+static void
+add_dest(route_matcher *m, struct route_decision *d, uint32_t dest)
+{
+	if (m->dest_stamp[dest] == m->stamp)
+		return;
+	m->dest_stamp[dest] = m->stamp;
+	m->dests[d->ndests++] = dest;
+}
+
+/* Copies JSON text of v into the decision's text buffer; NULL if full. */
+static const char *
+keep_json(route_matcher *m, const struct rv_val *v, size_t *len)
+{
+	char *at = m->text + m->text_used;
+
+	*len = rv_val_json(&m->vm, v, at, m->text_cap - m->text_used);
+	if (*len == 0)
+		return NULL;
+	m->text_used += *len;
+	return at;
+}
+
+/* The path of field f as json_out members want it; segments borrowed. */
+static void
+field_path(route_matcher *m, uint32_t f, struct rv_json_member *mem, uint32_t *segpos)
+{
+	const struct rv_prog *p = m->rp->p;
+	const struct rv_field *fd = &p->fields[f];
+	uint32_t i;
+
+	mem->segs = m->segs + *segpos;
+	mem->seglens = m->seglens + *segpos;
+	mem->nseg = fd->nseg;
+	for (i = 0; i < fd->nseg; i++) {
+		m->segs[*segpos + i] = p->strs + p->segs[fd->seg + i].off;
+		m->seglens[*segpos + i] = p->segs[fd->seg + i].len;
+	}
+	*segpos += fd->nseg;
+}
+
+/*
+ * Runs the actions of a matched rule: sets (evaluated and applied as VM
+ * overrides for the rules after it), routes, emits. Returns -1 when the
+ * decision's buffers are full.
+ */
+static int
+run_actions(route_matcher *m, struct route_decision *d, uint32_t ri)
+{
+	const struct rv_prog *p = m->rp->p;
+	const struct rv_rule *r = &p->rules[ri];
+	uint32_t a, end = r->action + r->naction;
+	struct rv_val v;
+
+	for (a = r->action; a < end; a++) {
+		const struct rv_action *ac = &p->actions[a];
+
+		switch (ac->kind) {
+		case RV_A_ROUTE:
+			add_dest(m, d, ac->a);
+			break;
+		case RV_A_SET: {
+			struct route_set *st;
+			uint32_t i;
+
+			if (m->vm.run(&m->vm, ac->b, &v) != RV_VM_YIELD || v.k == RV_V_MISSING)
+				break; /* no value: the field is left as it was */
+			if (v.k == RV_V_FIELD && !rv_val_first(&m->vm, &v, &v))
+				break;
+			for (i = 0; i < d->nsets; i++)
+				if (m->sets[i].field == ac->a)
+					break;
+			st = &m->sets[i];
+			if (i == d->nsets)
+				d->nsets++;
+			st->field = ac->a;
+			if ((st->json = keep_json(m, &v, &st->len)) == NULL)
+				return -1;
+			if (m->vm.override[ac->a].k == RV_V_MISSING)
+				m->set_fields[m->nset_fields++] = ac->a;
+			m->vm.override[ac->a] = v;
+			break;
+		}
+		case RV_A_EMIT: {
+			const struct rv_type *t = &p->types[ac->a];
+			const struct rv_contract *c = &p->contracts[t->contract + t->ncontract - 1];
+			struct route_emit *em = &m->emits[d->nemits];
+			uint32_t nm = 0, segpos = 0, f;
+			char *at;
+			size_t len;
+			char vbuf[24];
+
+			/* the envelope: the type member and the contract version */
+			m->segs[segpos] = m->rp->opt.type_field;
+			m->seglens[segpos] = strlen(m->rp->opt.type_field);
+			m->members[nm].segs = m->segs + segpos;
+			m->members[nm].seglens = m->seglens + segpos;
+			m->members[nm].nseg = 1;
+			segpos++;
+			at = m->text + m->text_used;
+			len = rv_json_quote(p->strs + t->name.off, t->name.len, at, m->text_cap - m->text_used);
+			if (len == 0)
+				return -1;
+			m->text_used += len;
+			m->members[nm].json = at;
+			m->members[nm++].len = len;
+			snprintf(vbuf, sizeof vbuf, "%u", c->version);
+			m->segs[segpos] = "event_version";
+			m->seglens[segpos] = 13;
+			m->members[nm].segs = m->segs + segpos;
+			m->members[nm].seglens = m->seglens + segpos;
+			m->members[nm].nseg = 1;
+			segpos++;
+			at = m->text + m->text_used;
+			len = strlen(vbuf);
+			if (m->text_cap - m->text_used < len)
+				return -1;
+			memcpy(at, vbuf, len);
+			m->text_used += len;
+			m->members[nm].json = at;
+			m->members[nm++].len = len;
+			for (f = 0; f < ac->b; f++) {
+				const struct rv_action *ef = &p->actions[a + 1 + f];
+
+				if (m->vm.run(&m->vm, ef->b, &v) != RV_VM_YIELD || v.k == RV_V_MISSING)
+					continue; /* a missing value leaves the member out */
+				field_path(m, ef->a, &m->members[nm], &segpos);
+				if ((m->members[nm].json = keep_json(m, &v, &m->members[nm].len)) == NULL)
+					return -1;
+				nm++;
+			}
+			at = m->text + m->text_used;
+			if (rv_json_object(m->members, nm, at, m->text_cap - m->text_used, &len) < 0)
+				return -1;
+			m->text_used += len;
+			em->type = ac->a;
+			em->rule = ri;
+			em->json = at;
+			em->len = len;
+			d->nemits++;
+			a += ac->b; /* skip the EMITF records */
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Writes the event with the decision's sets applied into m->out. */
+static int
+apply_sets(route_matcher *m, struct route_decision *d)
+{
+	uint32_t i, segpos = 0;
+	const char *why = NULL;
+
+	for (i = 0; i < d->nsets; i++) {
+		field_path(m, m->sets[i].field, &m->members[i], &segpos);
+		m->members[i].json = m->sets[i].json;
+		m->members[i].len = m->sets[i].len;
+	}
+	if (rv_json_edit(m->vm.buf, m->vm.len, m->vm.ev.cloudevents, m->members, d->nsets,
+	    m->out, m->out_cap, &d->output_len, &why) < 0) {
+		d->status = ROUTE_REJECTED;
+		d->reason = why ? why : "the edited event does not fit";
+		return -1;
+	}
+	d->output = m->out;
+	return 0;
+}
+
+int
+route_match(route_matcher *m, const char *buf, size_t len, struct route_decision *d)
+{
+	const struct rv_rt *rt = &m->rp->rt;
+	const struct rv_prog *p = rt->p;
+	struct rv_scan_error se;
+	uint32_t contract, i, end;
+	int routed = 0;
+
+	memset(d, 0, sizeof *d);
+	d->type = ROUTE_NONE;
+	d->rules = m->rules;
+	d->dests = m->dests;
+	d->sets = m->sets;
+	d->emits = m->emits;
+	d->output = buf;
+	d->output_len = len;
+	m->valid = 0;
+	/* forget the last event's overrides and scratch */
+	for (i = 0; i < m->nset_fields; i++)
+		m->vm.override[m->set_fields[i]].k = RV_V_MISSING;
+	m->nset_fields = 0;
+	m->vm.scratch_used = 0;
+	m->text_used = 0;
+	if (++m->stamp == 0) {
+		memset(m->dest_stamp, 0, p->ndests * sizeof *m->dest_stamp);
+		m->stamp = 1;
+	}
+	m->vm.buf = buf;
+	m->vm.len = len;
+	if (rv_event_scan(rt->scanner, buf, len, &m->vm.ev, &se) < 0) {
+		d->status = ROUTE_REJECTED;
+		d->reason = se.reason;
+		d->offset = se.offset;
+		return d->status;
+	}
+	if (find_contract(m, d, &contract) < 0)
+		return d->status;
+	m->valid = 1;
+	m->contract = contract;
+	end = rt->contract_first[contract + 1];
+	for (i = rt->contract_first[contract]; i < end; i++) {
+		uint32_t ri = rt->contract_rules[i];
+		const struct rv_rule *r = &p->rules[ri];
+
+		if ((r->flags & RV_RF_OTHERWISE) && routed)
+			break; /* otherwise rules come last: none of them fires */
+		if (m->vm.run(&m->vm, r->cond_pc, NULL) != RV_VM_MATCH)
+			continue;
+		m->rules[d->nrules++] = ri;
+		if (r->flags & RV_RF_ROUTES)
+			routed |= !(r->flags & RV_RF_OTHERWISE);
+		if (run_actions(m, d, ri) < 0) {
+			d->status = ROUTE_REJECTED;
+			d->reason = "the decision does not fit the matcher's buffers";
+			return d->status;
+		}
+	}
+	if (d->nsets > 0 && apply_sets(m, d) < 0)
+		return d->status;
+	return ROUTE_OK;
+}
+
+/* ---- explain --------------------------------------------------------------- */
+
+/* Trace hook: keeps the last predicate that came out false. */
+static void
+explain_trace(void *ud, uint32_t pc, int result, const struct rv_val *operand)
+{
+	route_matcher *m = ud;
+	const struct rv_prog *p = m->rp->p;
+	struct route_why *why = m->why;
+	struct rv_val first;
+	size_t len, lo, hi;
+
+	if (result)
+		return;
+	memset(why, 0, sizeof *why);
+	why->pc = pc;
+	why->op = rv_opinfo[RV_GET_OP(p->code[pc])].name;
+	if (operand->k == RV_V_FIELD) {
+		why->field = route_field_name(m->rp, operand->n, &why->field_len);
+		if (rv_val_first(&m->vm, operand, &first) || m->vm.ev.first[operand->n] != RV_NONE) {
+			len = rv_val_json(&m->vm, operand, m->why_text, m->why_cap);
+			why->value = len ? m->why_text : NULL;
+			why->value_len = len;
+		}
+	} else if (operand->k != RV_V_MISSING) {
+		len = rv_val_json(&m->vm, operand, m->why_text, m->why_cap);
+		why->value = len ? m->why_text : NULL;
+		why->value_len = len;
+	}
+	/* the source location: the last LINES entry at or before pc */
+	lo = 0;
+	hi = p->nlines;
+	while (hi > lo) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->lines[mid].pc <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0) {
+		const struct rv_line *ln = &p->lines[lo - 1];
+
+		why->line = ln->line;
+		why->col = ln->col;
+		if (ln->file < p->nfiles)
+			why->file = str(m->rp, p->files[ln->file], &why->file_len);
+	}
+}
+
+int
+route_explain(route_matcher *m, uint32_t rule, struct route_why *why)
+{
+	const struct rv_rt *rt = &m->rp->rt;
+	const struct rv_prog *p = rt->p;
+	uint32_t i;
+	int r;
+
+	memset(why, 0, sizeof *why);
+	if (!m->valid || rule >= p->nrules)
+		return -1;
+	for (i = rt->contract_first[m->contract]; i < rt->contract_first[m->contract + 1]; i++)
+		if (rt->contract_rules[i] == rule)
+			break;
+	if (i == rt->contract_first[m->contract + 1])
+		return -1;
+	m->why = why;
+	m->vm.trace = explain_trace;
+	m->vm.trace_ud = m;
+	r = rv_vm_run_switch(&m->vm, p->rules[rule].cond_pc, NULL);
+	m->vm.trace = NULL;
+	m->vm.trace_ud = NULL;
+	if (r == RV_VM_MATCH) {
+		memset(why, 0, sizeof *why);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,154 @@
+/*
+ * route.h -- libroute: load a compiled Route program (.rbc) and match events.
+ *
+ * This is the only installed header of routec. A program is loaded and
+ * verified once (every section, index, jump and block is checked: the file
+ * is untrusted input), is immutable afterwards and may be shared by any
+ * number of threads. Each thread matches with its own matcher, which owns
+ * all the memory a match needs: route_match() allocates nothing.
+ *
+ *   route_prog *p = route_prog_load_file("rules.rbc", NULL, err, sizeof err);
+ *   route_matcher *m = route_matcher_new(p);
+ *   struct route_decision d;
+ *   if (route_match(m, buf, len, &d) == ROUTE_OK)
+ *       for (i = 0; i < d.ndests; i++) deliver(route_dest_name(p, d.dests[i], NULL), d.output, d.output_len);
+ *   route_matcher_free(m);
+ *   route_prog_free(p);
+ *
+ * Lifetimes: everything a decision points to (rule and destination index
+ * arrays, set values, emitted events, the output bytes) is borrowed from the
+ * matcher and valid until its next route_match() or route_matcher_free();
+ * d.output may also point into the caller's buf (when no field was set), so
+ * buf must outlive the use of the decision. Names returned by the route_*
+ * introspection functions are borrowed from the program (not NUL-terminated:
+ * use the length) and live as long as it.
+ */
+#ifndef ROUTE_H
+#define ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct route_prog route_prog;
+typedef struct route_matcher route_matcher;
+
+#define ROUTE_NONE 0xffffffffu
+
+enum route_envelope {
+	ROUTE_ENV_AUTO = 0,        /* CloudEvents when the event has "specversion", else plain */
+	ROUTE_ENV_PLAIN = 1,       /* attributes are members: event_type, event_id, ... */
+	ROUTE_ENV_CLOUDEVENTS = 2  /* CloudEvents 1.0 structured JSON: type, id, ..., payload in data */
+};
+
+/* Options fixed when a program is loaded. Zero means "the default". */
+struct route_options {
+	int envelope;              /* enum route_envelope; default ROUTE_ENV_AUTO */
+	const char *type_field;    /* plain events: the member naming the type; default "event_type" */
+	uint32_t max_event_bytes;  /* default 1 MiB */
+	uint32_t max_depth;        /* nesting of objects and arrays; default 64 */
+	uint32_t max_string;       /* bytes of one string; default 256 KiB */
+	uint32_t max_values;       /* values the rules' fields may take in one event; default 4096 */
+	int switch_dispatch;       /* 1: run the VM's switch build (tests compare both builds) */
+};
+
+/*
+ * Loads and verifies a program from memory (buf is copied) or from a file.
+ * Returns the program (free with route_prog_free), or NULL with a one-line
+ * reason in err. o may be NULL for the defaults.
+ */
+route_prog *route_prog_load(const void *buf, size_t len, const struct route_options *o,
+	char *err, size_t errlen);
+route_prog *route_prog_load_file(const char *path, const struct route_options *o,
+	char *err, size_t errlen);
+void route_prog_free(route_prog *p);
+
+/* Introspection: counts and names (borrowed, length in *len when len != NULL). */
+uint32_t route_prog_nrules(const route_prog *p);
+uint32_t route_prog_ndests(const route_prog *p);
+uint32_t route_prog_ntypes(const route_prog *p);
+const char *route_rule_name(const route_prog *p, uint32_t rule, size_t *len);
+const char *route_dest_name(const route_prog *p, uint32_t dest, size_t *len);
+const char *route_type_name(const route_prog *p, uint32_t type, size_t *len);
+const char *route_field_name(const route_prog *p, uint32_t field, size_t *len);
+/* The rule's source file (borrowed, length in *file_len; NULL if unknown), line and column. */
+const char *route_rule_location(const route_prog *p, uint32_t rule, size_t *file_len,
+	uint32_t *line, uint32_t *col);
+
+/* A matcher: per-thread state for matching with p (which must outlive it). NULL on OOM. */
+route_matcher *route_matcher_new(const route_prog *p);
+void route_matcher_free(route_matcher *m);
+
+enum route_status {
+	ROUTE_OK = 0,              /* matched (possibly to no destination at all) */
+	ROUTE_REJECTED = 1,        /* not a valid event: reason and offset say why */
+	ROUTE_UNKNOWN_TYPE = 2,    /* valid, but its type has no contract in the program */
+	ROUTE_UNKNOWN_VERSION = 3  /* valid, but that version of its type is not declared */
+};
+
+struct route_set {             /* a field changed by a `set` action */
+	uint32_t field;            /* route_field_name() */
+	const char *json;          /* the new value as JSON text */
+	size_t len;
+};
+
+struct route_emit {            /* a derived event from an `emit` action */
+	uint32_t type;             /* route_type_name() */
+	uint32_t rule;             /* the rule that emitted it */
+	const char *json;          /* the whole derived event as a JSON object */
+	size_t len;
+};
+
+struct route_decision {
+	int status;                /* enum route_status */
+	const char *reason;        /* ROUTE_OK: NULL; else a static message */
+	size_t offset;             /* ROUTE_REJECTED: byte offset of the problem */
+	uint32_t type;             /* the event's type, or ROUTE_NONE */
+	uint32_t version;          /* its contract version (the latest when the event has none) */
+	const uint32_t *rules;     /* matched rules, in program order */
+	uint32_t nrules;
+	const uint32_t *dests;     /* destinations, each at most once, in order of first routing */
+	uint32_t ndests;
+	const struct route_set *sets;
+	uint32_t nsets;
+	const struct route_emit *emits;
+	uint32_t nemits;
+	const char *output;        /* the event with the sets applied (buf itself when none) */
+	size_t output_len;
+};
+
+/*
+ * Matches one event: validates and scans buf[0..len), runs the transform
+ * rules (`set`), then the routing rules, then the `otherwise` rules, and
+ * fills *d. Returns d->status. Allocates nothing.
+ */
+int route_match(route_matcher *m, const char *buf, size_t len, struct route_decision *d);
+
+/*
+ * Why a rule did or did not match the event of the last route_match():
+ * for a miss, the condition's predicate that failed last, the value the
+ * event had there (as JSON text, or NULL when the field was missing) and
+ * its source location. Returns 1 (matched), 0 (missed) or -1 (the rule
+ * does not apply to the event's type, or there was no valid event).
+ */
+struct route_why {
+	uint32_t pc;               /* the failing predicate's instruction */
+	const char *op;            /* its opcode name, e.g. "EQ" */
+	const char *field;         /* the field it read (borrowed from the program), or NULL */
+	size_t field_len;
+	const char *value;         /* the event's value there as JSON text (borrowed), or NULL: missing */
+	size_t value_len;
+	const char *file;          /* source location of the predicate (borrowed), or NULL */
+	size_t file_len;
+	uint32_t line, col;
+};
+int route_explain(route_matcher *m, uint32_t rule, struct route_why *why);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

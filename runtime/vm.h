@@ -1,0 +1,116 @@
+/*
+ * vm.h -- the Route VM: values, the per-matcher machine state and the
+ * load-time tables it reads. Internal to runtime/ (route.c drives it).
+ *
+ * A block (a rule condition or an action value) runs from its entry pc to a
+ * terminator; jumps only go forward, so every run ends. Registers are
+ * cleared at block entry: a block never sees another block's values, even
+ * in a hostile program. Values borrow the event buffer, the program's
+ * constants or the matcher's scratch area, all valid for one event.
+ */
+#ifndef RV_VM_H
+#define RV_VM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hs/hs.h>
+
+#include "bytecode.h"
+#include "event.h"
+
+enum rv_vk {
+	RV_V_MISSING = 0,  /* no value (absent field, failed arithmetic) */
+	RV_V_NULL,
+	RV_V_BOOL,         /* u.b */
+	RV_V_NUM,          /* u.num */
+	RV_V_STR,          /* u.s, n bytes; flags RV_VF_ESCAPED: still JSON-escaped */
+	RV_V_FIELD,        /* n = field index: every value the event has there */
+	RV_V_CONST,        /* n = constant index (sets, ranges, regexes, networks) */
+	RV_V_LIST          /* n elements in registers u.first .. (emit values) */
+};
+
+#define RV_VF_ESCAPED 0x01u
+
+struct rv_val {
+	uint8_t k;          /* enum rv_vk */
+	uint8_t flags;      /* RV_VF_* */
+	uint16_t reserved;
+	uint32_t n;         /* see enum rv_vk */
+	union {
+		double num;
+		int b;
+		const char *s;
+		uint32_t first;
+	} u;
+};
+
+/* What a program needs at run time beyond its bytes: built once at load. */
+struct rv_rt {
+	const struct rv_prog *p;          /* borrows */
+	struct rv_scanner *scanner;       /* owns */
+	hs_database_t **regex;            /* owns: per constant, a Hyperscan database for REGEX kinds */
+	uint32_t *contract_rules;         /* owns: rule indices grouped by contract ... */
+	uint32_t *contract_first;         /* ... contract c's are [first[c], first[c+1]) */
+	uint32_t *type_hash;              /* owns: open addressing over type names -> type index */
+	uint32_t type_hash_cap;           /* power of two */
+	uint32_t *ordered;                /* owns: rules in evaluation order per contract (see route.c) */
+};
+
+/* Called after each predicate when explaining (never on the fast path). */
+typedef void rv_trace_fn(void *ud, uint32_t pc, int result, const struct rv_val *operand);
+
+/* One matcher's machine. */
+struct rv_vm {
+	const struct rv_rt *rt;           /* borrows */
+	struct rv_val *regs;              /* owns: max_regs */
+	const char *buf;                  /* borrows: the event being matched */
+	size_t len;
+	struct rv_event ev;               /* owns its arrays */
+	struct rv_val *override;          /* owns: per field, the value a `set` gave it (MISSING: none) */
+	char *tmp[2];                     /* owns: decode buffers for a comparison's two sides (max_string) */
+	char *scratch;                    /* owns: builtin results, reset per event */
+	size_t scratch_cap, scratch_used;
+	hs_scratch_t *hs;                 /* owns: Hyperscan scratch for every database of the program */
+	int (*run)(struct rv_vm *, uint32_t, struct rv_val *); /* rv_vm_run or rv_vm_run_switch */
+	rv_trace_fn *trace;               /* explain only; NULL otherwise */
+	void *trace_ud;
+};
+
+enum rv_vm_result { RV_VM_MATCH, RV_VM_MISS, RV_VM_YIELD, RV_VM_FAULT };
+
+/*
+ * Runs the block at pc. Returns RV_VM_MATCH / RV_VM_MISS (conditions) or
+ * RV_VM_YIELD with the value in *out (value blocks). Two builds of the same
+ * code: rv_vm_run dispatches by computed goto where the compiler has it,
+ * rv_vm_run_switch always by switch (tests run both; explain uses it).
+ */
+int rv_vm_run(struct rv_vm *vm, uint32_t pc, struct rv_val *out);
+int rv_vm_run_switch(struct rv_vm *vm, uint32_t pc, struct rv_val *out);
+
+/* ---- value operations (vmops.c), shared by both builds ---- */
+
+/* Predicates with any-element semantics; each returns 0 or 1. */
+int rv_op_compare(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct rv_val *b);
+int rv_op_string(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct rv_val *b);
+int rv_op_member(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct rv_val *b);
+int rv_op_exists(struct rv_vm *vm, const struct rv_val *a);
+int rv_op_truthy(struct rv_vm *vm, const struct rv_val *a);
+/* Arithmetic: op is the opcode (ADD .. NEG); a non-number gives MISSING. */
+void rv_op_arith(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct rv_val *b,
+	struct rv_val *out);
+/* Builtin b of the program with arguments args[0..arity). */
+void rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_val *out);
+/* A constant as a value (scalars become NUM/STR/...; the rest CONST). */
+void rv_op_const(const struct rv_vm *vm, uint32_t k, struct rv_val *out);
+
+/*
+ * The first scalar of v: a FIELD gives its first non-container value,
+ * decoded only in the sense that STR may stay escaped. Returns 0 if none.
+ */
+int rv_val_first(const struct rv_vm *vm, const struct rv_val *v, struct rv_val *out);
+
+/* Writes v as JSON text into out (cap bytes); returns the length or 0 if it does not fit. */
+size_t rv_val_json(const struct rv_vm *vm, const struct rv_val *v, char *out, size_t cap);
+
+#endif

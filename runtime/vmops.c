@@ -1,0 +1,746 @@
+/*
+ * vmops.c -- what the VM's predicates, arithmetic and builtins mean.
+ *
+ * Any-element semantics: a FIELD value stands for every value the event has
+ * at that path (one, none, or the elements of arrays); a predicate holds if
+ * it holds for any of them (for two fields, any pair). A value of the wrong
+ * type makes a predicate false, so `x != "a"` is false when x is a number
+ * or missing, while `not (x == "a")` is true. Strings compare by their
+ * decoded bytes; numbers as doubles; case-insensitive forms fold ASCII only.
+ * Hand-written because it is the matcher itself; Hyperscan runs `matches`.
+ */
+#include "config.h"
+#include "vm.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <string.h>
+
+#include "builtins.h"
+#include "json_out.h"
+
+/* ---- values ---------------------------------------------------------- */
+
+void
+rv_op_const(const struct rv_vm *vm, uint32_t k, struct rv_val *out)
+{
+	const struct rv_prog *p = vm->rt->p;
+	const struct rv_const *c = &p->consts[k];
+
+	memset(out, 0, sizeof *out);
+	switch (c->kind) {
+	case RV_K_NULL:
+		out->k = RV_V_NULL;
+		break;
+	case RV_K_BOOL:
+		out->k = RV_V_BOOL;
+		out->u.b = c->a != 0;
+		break;
+	case RV_K_NUM:
+		out->k = RV_V_NUM;
+		out->u.num = rv_bits_double(c->b);
+		break;
+	case RV_K_STR:
+		out->k = RV_V_STR;
+		out->u.s = p->strs + c->a;
+		out->n = (uint32_t)c->b;
+		break;
+	default:
+		out->k = RV_V_CONST;
+		out->n = k;
+		break;
+	}
+}
+
+/* The scalar a recorded JSON value stands for; 0 for containers. */
+static int
+jval_scalar(const struct rv_vm *vm, const struct rv_jval *j, struct rv_val *out)
+{
+	memset(out, 0, sizeof *out);
+	switch (j->kind) {
+	case RV_J_NULL:
+		out->k = RV_V_NULL;
+		return 1;
+	case RV_J_TRUE:
+	case RV_J_FALSE:
+		out->k = RV_V_BOOL;
+		out->u.b = j->kind == RV_J_TRUE;
+		return 1;
+	case RV_J_NUMBER:
+		if (rv_json_number(vm->buf, j, &out->u.num) < 0)
+			return 0; /* out of double range: no usable number */
+		out->k = RV_V_NUM;
+		return 1;
+	case RV_J_STRING:
+		out->k = RV_V_STR;
+		out->u.s = vm->buf + j->off;
+		out->n = j->len;
+		out->flags = (j->flags & RV_JF_ESCAPED) ? RV_VF_ESCAPED : 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Iteration over the scalars of a value: a FIELD walks its recorded values
+ * (skipping array and object markers), anything else is its own single
+ * scalar (MISSING and CONST have none).
+ */
+struct iter {
+	const struct rv_vm *vm;
+	const struct rv_val *v;
+	uint32_t j;      /* next jval index (FIELD) */
+	int done;
+};
+
+static void
+iter_init(struct iter *it, const struct rv_vm *vm, const struct rv_val *v)
+{
+	it->vm = vm;
+	it->v = v;
+	it->done = 0;
+	it->j = v->k == RV_V_FIELD ? vm->ev.first[v->n] : RV_NONE;
+}
+
+static int
+iter_next(struct iter *it, struct rv_val *out)
+{
+	if (it->v->k != RV_V_FIELD) {
+		if (it->done || it->v->k == RV_V_MISSING || it->v->k == RV_V_CONST
+		    || it->v->k == RV_V_LIST)
+			return 0;
+		it->done = 1;
+		*out = *it->v;
+		return 1;
+	}
+	while (it->j != RV_NONE) {
+		const struct rv_jval *jv = &it->vm->ev.vals[it->j];
+
+		it->j = jv->next;
+		if (jval_scalar(it->vm, jv, out))
+			return 1;
+	}
+	return 0;
+}
+
+int
+rv_val_first(const struct rv_vm *vm, const struct rv_val *v, struct rv_val *out)
+{
+	struct iter it;
+
+	iter_init(&it, vm, v);
+	return iter_next(&it, out);
+}
+
+/* The decoded bytes of a STR value: in place, or unescaped into tmp. */
+static const char *
+str_bytes(const struct rv_vm *vm, const struct rv_val *s, char *tmp, size_t *len)
+{
+	struct rv_jval j;
+
+	if (!(s->flags & RV_VF_ESCAPED)) {
+		*len = s->n;
+		return s->u.s;
+	}
+	memset(&j, 0, sizeof j);
+	j.off = (uint32_t)(s->u.s - vm->buf);
+	j.len = s->n;
+	j.kind = RV_J_STRING;
+	j.flags = RV_JF_ESCAPED;
+	*len = rv_json_unescape(vm->buf, &j, tmp);
+	return tmp;
+}
+
+/* Per-comparison decode buffers: the left and right operand's strings. */
+#define TMP_L(vm) ((vm)->tmp[0])
+#define TMP_R(vm) ((vm)->tmp[1])
+
+static int
+ascii_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+static int
+ci_equal(const char *a, const char *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
+			return 0;
+	return 1;
+}
+
+/* ---- comparisons ------------------------------------------------------- */
+
+static int
+scalar_equal(struct rv_vm *vm, const struct rv_val *x, const struct rv_val *y, int caseless)
+{
+	const char *a, *b;
+	size_t na, nb;
+
+	if (x->k != y->k)
+		return 0;
+	switch (x->k) {
+	case RV_V_NULL: return 1;
+	case RV_V_BOOL: return x->u.b == y->u.b;
+	case RV_V_NUM: return x->u.num == y->u.num;
+	case RV_V_STR:
+		a = str_bytes(vm, x, TMP_L(vm), &na);
+		b = str_bytes(vm, y, TMP_R(vm), &nb);
+		if (na != nb)
+			return 0;
+		return caseless ? ci_equal(a, b, na) : memcmp(a, b, na) == 0;
+	default:
+		return 0;
+	}
+}
+
+/* One pair of scalars under a comparison opcode. */
+static int
+scalar_compare(struct rv_vm *vm, unsigned op, const struct rv_val *x, const struct rv_val *y)
+{
+	switch (op) {
+	case RV_OP_EQ:
+		return scalar_equal(vm, x, y, 0);
+	case RV_OP_NE:
+		/* `x != null` holds for any present non-null value; otherwise
+		 * both sides must have one type */
+		if (y->k == RV_V_NULL)
+			return x->k != RV_V_NULL;
+		if (x->k == RV_V_NULL)
+			return y->k != RV_V_NULL;
+		return x->k == y->k && !scalar_equal(vm, x, y, 0);
+	case RV_OP_IEQ:
+		return x->k == RV_V_STR && scalar_equal(vm, x, y, 1);
+	case RV_OP_INE:
+		return x->k == RV_V_STR && y->k == RV_V_STR && !scalar_equal(vm, x, y, 1);
+	default:
+		break;
+	}
+	if (x->k != RV_V_NUM || y->k != RV_V_NUM)
+		return 0;
+	switch (op) {
+	case RV_OP_LT: return x->u.num < y->u.num;
+	case RV_OP_LE: return x->u.num <= y->u.num;
+	case RV_OP_GT: return x->u.num > y->u.num;
+	case RV_OP_GE: return x->u.num >= y->u.num;
+	default: return 0;
+	}
+}
+
+int
+rv_op_compare(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct rv_val *b)
+{
+	struct iter ia, ib;
+	struct rv_val x, y;
+
+	iter_init(&ia, vm, a);
+	while (iter_next(&ia, &x)) {
+		iter_init(&ib, vm, b);
+		while (iter_next(&ib, &y))
+			if (scalar_compare(vm, op, &x, &y))
+				return 1;
+	}
+	return 0;
+}
+
+/* ---- string operators ---------------------------------------------------- */
+
+static const char *
+find(const char *h, size_t nh, const char *n, size_t nn, int caseless)
+{
+	size_t i;
+
+	if (nn == 0)
+		return h;
+	if (nn > nh)
+		return NULL;
+	if (!caseless)
+		return memmem(h, nh, n, nn);
+	for (i = 0; i + nn <= nh; i++)
+		if (ci_equal(h + i, n, nn))
+			return h + i;
+	return NULL;
+}
+
+/* Length of the UTF-8 sequence starting with byte c (1 for stray bytes). */
+static size_t
+u8len(unsigned char c)
+{
+	return c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+/*
+ * Wildcard match: `*` any run, `?` one character, `\` makes the next
+ * character literal. Iterative with one backtrack point (the last star),
+ * which is exact for this pattern language and O(len(s) * len(p)).
+ */
+static int
+like(const char *s, size_t ns, const char *p, size_t np, int caseless)
+{
+	size_t si = 0, pi = 0, star_p = (size_t)-1, star_s = 0;
+
+	while (si < ns) {
+		if (pi < np && p[pi] == '*') {
+			star_p = ++pi;
+			star_s = si;
+			continue;
+		}
+		if (pi < np && p[pi] == '?') {
+			si += u8len((unsigned char)s[si]);
+			pi++;
+			continue;
+		}
+		if (pi < np) {
+			size_t lit = pi;
+
+			if (p[pi] == '\\' && pi + 1 < np)
+				lit = pi + 1;
+			if (caseless ? ascii_lower((unsigned char)p[lit]) == ascii_lower((unsigned char)s[si])
+				     : p[lit] == s[si]) {
+				pi = lit + 1;
+				si++;
+				continue;
+			}
+		}
+		if (star_p == (size_t)-1)
+			return 0;
+		pi = star_p;
+		si = ++star_s;
+	}
+	while (pi < np && p[pi] == '*')
+		pi++;
+	return pi == np;
+}
+
+static int
+on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+	void *ctx)
+{
+	(void)id;
+	(void)from;
+	(void)to;
+	(void)flags;
+	*(int *)ctx = 1;
+	return 1; /* stop at the first match */
+}
+
+static int
+scalar_string(struct rv_vm *vm, unsigned op, const struct rv_val *x, const struct rv_val *y)
+{
+	const char *a, *b;
+	size_t na, nb;
+	int ci;
+
+	if (x->k != RV_V_STR)
+		return 0;
+	a = str_bytes(vm, x, TMP_L(vm), &na);
+	if (op == RV_OP_MATCHES) {
+		hs_database_t *db;
+		int found = 0;
+
+		if (y->k != RV_V_CONST || (db = vm->rt->regex[y->n]) == NULL)
+			return 0;
+		if (hs_scan(db, na ? a : "", (unsigned)na, 0, vm->hs, on_match, &found) != HS_SUCCESS
+		    && !found)
+			return 0;
+		return found;
+	}
+	if (y->k != RV_V_STR)
+		return 0;
+	b = str_bytes(vm, y, TMP_R(vm), &nb);
+	ci = op == RV_OP_IPREFIX || op == RV_OP_ISUFFIX || op == RV_OP_ICONTAINS || op == RV_OP_ILIKE;
+	switch (op) {
+	case RV_OP_PREFIX:
+	case RV_OP_IPREFIX:
+		return nb <= na && (ci ? ci_equal(a, b, nb) : memcmp(a, b, nb) == 0);
+	case RV_OP_SUFFIX:
+	case RV_OP_ISUFFIX:
+		return nb <= na && (ci ? ci_equal(a + na - nb, b, nb) : memcmp(a + na - nb, b, nb) == 0);
+	case RV_OP_CONTAINS:
+	case RV_OP_ICONTAINS:
+		return find(a, na, b, nb, ci) != NULL;
+	case RV_OP_LIKE:
+	case RV_OP_ILIKE:
+		return like(a, na, b, nb, ci);
+	default:
+		return 0;
+	}
+}
+
+int
+rv_op_string(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct rv_val *b)
+{
+	struct iter ia;
+	struct rv_val x, y;
+
+	if (b->k == RV_V_FIELD || b->k == RV_V_MISSING) {
+		if (!rv_val_first(vm, b, &y))
+			return 0;
+	} else {
+		y = *b;
+	}
+	iter_init(&ia, vm, a);
+	while (iter_next(&ia, &x))
+		if (scalar_string(vm, op, &x, &y))
+			return 1;
+	return 0;
+}
+
+/* ---- membership: sets, ranges, networks ---------------------------------- */
+
+/* Parses an address string; returns its family (4 or 6) or 0. */
+static int
+parse_addr(const char *s, size_t n, uint8_t addr[16])
+{
+	char z[64];
+
+	if (n == 0 || n >= sizeof z)
+		return 0;
+	memcpy(z, s, n);
+	z[n] = '\0';
+	memset(addr, 0, 16);
+	if (memchr(z, ':', n))
+		return inet_pton(AF_INET6, z, addr) == 1 ? 6 : 0;
+	return inet_pton(AF_INET, z, addr) == 1 ? 4 : 0;
+}
+
+static int
+in_network(const struct rv_const *c, int family, const uint8_t addr[16])
+{
+	unsigned bits = c->a, i;
+
+	if (c->kind != RV_K_CIDR || c->aux != (unsigned)family)
+		return 0;
+	for (i = 0; i < bits / 8; i++)
+		if (addr[i] != c->addr[i])
+			return 0;
+	if (bits % 8) {
+		uint8_t mask = (uint8_t)(0xff << (8 - bits % 8));
+
+		if ((addr[i] & mask) != (c->addr[i] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+/* Does scalar x belong to constant k (a set, a range, a network or set of them)? -1: wrong type. */
+static int
+member(struct rv_vm *vm, const struct rv_val *x, uint32_t k)
+{
+	const struct rv_prog *p = vm->rt->p;
+	const struct rv_const *c = &p->consts[k];
+	uint32_t i;
+	int typed = 0;
+
+	switch (c->kind) {
+	case RV_K_RANGE: {
+		double lo = -INFINITY, hi = INFINITY;
+
+		if (x->k != RV_V_NUM)
+			return -1;
+		if (c->a != RV_NONE)
+			lo = rv_bits_double(p->consts[c->a].b);
+		if (c->b != RV_NONE)
+			hi = rv_bits_double(p->consts[(uint32_t)c->b].b);
+		if (x->u.num < lo || (x->u.num == lo && (c->flags & RV_KF_LO_OPEN)))
+			return 0;
+		if (x->u.num > hi || (x->u.num == hi && (c->flags & RV_KF_HI_OPEN)))
+			return 0;
+		return 1;
+	}
+	case RV_K_CIDR: {
+		uint8_t addr[16];
+		const char *s;
+		size_t n;
+		int fam;
+
+		if (x->k != RV_V_STR)
+			return -1;
+		s = str_bytes(vm, x, TMP_L(vm), &n);
+		if ((fam = parse_addr(s, n, addr)) == 0)
+			return -1;
+		return in_network(c, fam, addr);
+	}
+	case RV_K_SET:
+		for (i = 0; i < (uint32_t)c->b; i++) {
+			uint32_t item = p->setitems[c->a + i];
+			struct rv_val y;
+			int r;
+
+			if (p->consts[item].kind == RV_K_CIDR) {
+				if ((r = member(vm, x, item)) > 0)
+					return 1;
+				typed |= r == 0;
+				continue;
+			}
+			rv_op_const(vm, item, &y);
+			if (y.k == x->k)
+				typed = 1;
+			if (scalar_equal(vm, x, &y, (c->flags & RV_KF_CASELESS) != 0))
+				return 1;
+		}
+		return typed ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
+int
+rv_op_member(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct rv_val *b)
+{
+	struct iter ia;
+	struct rv_val x;
+	int r;
+
+	if (b->k != RV_V_CONST)
+		return 0;
+	iter_init(&ia, vm, a);
+	while (iter_next(&ia, &x)) {
+		r = member(vm, &x, b->n);
+		if (r < 0)
+			continue; /* a value of the wrong type: the predicate is false for it */
+		if ((op == RV_OP_NIN || op == RV_OP_NCIDR) ? r == 0 : r == 1)
+			return 1;
+	}
+	return 0;
+}
+
+int
+rv_op_exists(struct rv_vm *vm, const struct rv_val *a)
+{
+	if (a->k == RV_V_FIELD)
+		return vm->ev.first[a->n] != RV_NONE;
+	return a->k != RV_V_MISSING;
+}
+
+int
+rv_op_truthy(struct rv_vm *vm, const struct rv_val *a)
+{
+	struct iter it;
+	struct rv_val x;
+
+	iter_init(&it, vm, a);
+	while (iter_next(&it, &x))
+		if (x.k == RV_V_BOOL && x.u.b)
+			return 1;
+	return 0;
+}
+
+/* ---- arithmetic and builtins ---------------------------------------------- */
+
+static int
+number(const struct rv_vm *vm, const struct rv_val *v, double *d)
+{
+	struct rv_val x;
+
+	if (!rv_val_first(vm, v, &x) || x.k != RV_V_NUM)
+		return 0;
+	*d = x.u.num;
+	return 1;
+}
+
+void
+rv_op_arith(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct rv_val *b,
+	struct rv_val *out)
+{
+	double x, y = 0, r;
+
+	memset(out, 0, sizeof *out);
+	if (!number(vm, a, &x) || (op != RV_OP_NEG && !number(vm, b, &y)))
+		return; /* MISSING */
+	switch (op) {
+	case RV_OP_ADD: r = x + y; break;
+	case RV_OP_SUB: r = x - y; break;
+	case RV_OP_MUL: r = x * y; break;
+	case RV_OP_DIV:
+		if (y == 0)
+			return;
+		r = x / y;
+		break;
+	case RV_OP_MOD:
+		if (y == 0)
+			return;
+		r = fmod(x, y);
+		break;
+	case RV_OP_NEG: r = -x; break;
+	default: return;
+	}
+	if (!isfinite(r))
+		return;
+	out->k = RV_V_NUM;
+	out->u.num = r;
+}
+
+/* Reserves n bytes of the per-event scratch. */
+static char *
+scratch_alloc(struct rv_vm *vm, size_t n)
+{
+	char *p;
+
+	if (vm->scratch_used + n > vm->scratch_cap)
+		return NULL;
+	p = vm->scratch + vm->scratch_used;
+	vm->scratch_used += n;
+	return p;
+}
+
+static void
+string_call(struct rv_vm *vm, int id, const struct rv_val *x, struct rv_val *out)
+{
+	size_t n, i, start, end;
+	const char *s = str_bytes(vm, x, TMP_L(vm), &n);
+	char *d;
+
+	if (id == RB_trim) {
+		for (start = 0; start < n && (s[start] == ' ' || s[start] == '\t' || s[start] == '\n'
+		     || s[start] == '\r'); start++)
+			;
+		for (end = n; end > start && (s[end - 1] == ' ' || s[end - 1] == '\t'
+		     || s[end - 1] == '\n' || s[end - 1] == '\r'); end--)
+			;
+		s += start;
+		n = end - start;
+	}
+	if ((d = scratch_alloc(vm, n ? n : 1)) == NULL)
+		return; /* out of scratch: MISSING (the event is huge) */
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		d[i] = (char)(id == RB_lower ? ascii_lower(c)
+			: id == RB_upper && c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+	}
+	out->k = RV_V_STR;
+	out->u.s = d;
+	out->n = (uint32_t)n;
+}
+
+void
+rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_val *out)
+{
+	int id = vm->rt->p->builtin_ids[b];
+	struct rv_val x;
+	double d;
+
+	memset(out, 0, sizeof *out);
+	switch (id) {
+	case RB_len:
+		if (args[0].k == RV_V_FIELD) {
+			uint32_t j = vm->ev.first[args[0].n], count = 0;
+
+			/* an array: its elements; else the first value's length */
+			if (j != RV_NONE && vm->ev.vals[j].kind == RV_J_ARRAY) {
+				for (j = vm->ev.vals[j].next; j != RV_NONE; j = vm->ev.vals[j].next)
+					if (vm->ev.vals[j].kind != RV_J_ARRAY && vm->ev.vals[j].kind != RV_J_OBJECT)
+						count++;
+				out->k = RV_V_NUM;
+				out->u.num = count;
+				return;
+			}
+		}
+		if (rv_val_first(vm, &args[0], &x) && x.k == RV_V_STR) {
+			size_t n, i, cps = 0;
+			const char *s = str_bytes(vm, &x, TMP_L(vm), &n);
+
+			for (i = 0; i < n; i++)
+				if (((unsigned char)s[i] & 0xc0) != 0x80)
+					cps++;
+			out->k = RV_V_NUM;
+			out->u.num = (double)cps;
+		}
+		return;
+	case RB_lower:
+	case RB_upper:
+	case RB_trim:
+		if (rv_val_first(vm, &args[0], &x) && x.k == RV_V_STR)
+			string_call(vm, id, &x, out);
+		return;
+	case RB_abs:
+	case RB_floor:
+	case RB_ceil:
+		if (!number(vm, &args[0], &d))
+			return;
+		out->k = RV_V_NUM;
+		out->u.num = id == RB_abs ? fabs(d) : id == RB_floor ? floor(d) : ceil(d);
+		return;
+	default:
+		return;
+	}
+}
+
+/* ---- JSON text of a value (set and emit) ---------------------------------- */
+
+size_t
+rv_val_json(const struct rv_vm *vm, const struct rv_val *v, char *out, size_t cap)
+{
+	struct rv_val x;
+	size_t n = 0, k;
+	uint32_t i;
+
+	switch (v->k) {
+	case RV_V_NULL:
+	case RV_V_MISSING:
+		return cap >= 4 ? (memcpy(out, "null", 4), 4) : 0;
+	case RV_V_BOOL:
+		return v->u.b ? (cap >= 4 ? (memcpy(out, "true", 4), 4) : 0)
+			: (cap >= 5 ? (memcpy(out, "false", 5), 5) : 0);
+	case RV_V_NUM:
+		return rv_json_double(v->u.num, out, cap);
+	case RV_V_STR:
+		if (v->flags & RV_VF_ESCAPED) {
+			/* still JSON-escaped bytes from the event: copy them quoted */
+			if (cap < (size_t)v->n + 2)
+				return 0;
+			out[0] = '"';
+			memcpy(out + 1, v->u.s, v->n);
+			out[v->n + 1] = '"';
+			return (size_t)v->n + 2;
+		}
+		return rv_json_quote(v->u.s, v->n, out, cap);
+	case RV_V_FIELD: {
+		uint32_t j = vm->ev.first[v->n];
+		const struct rv_jval *jv;
+
+		if (j == RV_NONE)
+			return cap >= 4 ? (memcpy(out, "null", 4), 4) : 0;
+		jv = &vm->ev.vals[j];
+		if (jv->kind == RV_J_STRING) {
+			if (cap < (size_t)jv->len + 2)
+				return 0;
+			memcpy(out, vm->buf + jv->off - 1, (size_t)jv->len + 2);
+			return (size_t)jv->len + 2;
+		}
+		if (cap < jv->len)
+			return 0;
+		memcpy(out, vm->buf + jv->off, jv->len);
+		return jv->len;
+	}
+	case RV_V_LIST:
+		if (cap < 2)
+			return 0;
+		out[n++] = '[';
+		for (i = 0; i < v->n; i++) {
+			const struct rv_val *e = &vm->regs[v->u.first + i];
+
+			if (i > 0) {
+				if (n + 1 >= cap)
+					return 0;
+				out[n++] = ',';
+			}
+			if (e->k == RV_V_FIELD && rv_val_first(vm, e, &x))
+				e = &x;
+			if ((k = rv_val_json(vm, e, out + n, cap - n)) == 0)
+				return 0;
+			n += k;
+		}
+		if (n + 1 > cap)
+			return 0;
+		out[n++] = ']';
+		return n;
+	default:
+		return cap >= 4 ? (memcpy(out, "null", 4), 4) : 0;
+	}
+}
