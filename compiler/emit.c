@@ -300,7 +300,7 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 		}
 		a = rc_rbc_push(E->b, RV_SEC_ACTIONS, NULL);
 		a->kind = RV_A_EMIT;
-		a->a = em->contract->ev->index;
+		a->a = em->contract->index;
 		a->b = (uint32_t)em->fields.n;
 		for (j = 0; j < em->fields.n; j++) {
 			a = rc_rbc_push(E->b, RV_SEC_ACTIONS, NULL);

@@ -71,27 +71,29 @@ print_decision(const route_prog *p, const struct route_decision *d, unsigned lon
 	size_t n;
 	const char *s;
 
-	fprintf(out, "{\"line\":%lu", line);
+	fputc('{', out);
+	if (line)
+		fprintf(out, "\"line\":%lu,", line);
 	if (d->status == ROUTE_REJECTED) {
-		fputs(",\"error\":", out);
+		fputs("\"error\":", out);
 		put_str(out, d->reason, strlen(d->reason));
 		fprintf(out, ",\"offset\":%zu}\n", d->offset);
 		return;
 	}
 	if (d->type != ROUTE_NONE) {
 		s = route_type_name(p, d->type, &n);
-		fputs(",\"type\":", out);
+		fputs("\"type\":", out);
 		put_name(out, s, n);
 	}
 	if (d->status != ROUTE_OK) {
 		if (d->status == ROUTE_UNKNOWN_VERSION)
 			fprintf(out, ",\"version\":%u", d->version);
-		fputs(",\"error\":", out);
+		fputs(d->type != ROUTE_NONE ? ",\"error\":" : "\"error\":", out);
 		put_str(out, d->reason, strlen(d->reason));
 		fputs("}\n", out);
 		return;
 	}
-	fprintf(out, ",\"version\":%u,\"rules\":[", d->version);
+	fprintf(out, "%s\"version\":%u,\"rules\":[", d->type != ROUTE_NONE ? "," : "", d->version);
 	for (i = 0; i < d->nrules; i++) {
 		if (i)
 			fputc(',', out);
@@ -322,7 +324,7 @@ explain_json(const route_prog *p, route_matcher *m, const struct route_decision 
 		struct rc_run_options o = { 0 };
 
 		/* the same object `routec run` prints, without its line number */
-		print_decision(p, d, 1, &o, out);
+		print_decision(p, d, 0, &o, out);
 	}
 }
 

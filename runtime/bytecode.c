@@ -691,9 +691,9 @@ ld_actions(struct rv_ld *l)
 					i, rv_akindname[ac->kind], ac->b, p->ncode);
 			break;
 		case RV_A_EMIT:
-			if (ac->a >= p->ntypes)
-				return ld_fail(l, "section ACTIONS: action %u (emit): type %u beyond end (%u)", i, ac->a,
-					p->ntypes);
+			if (ac->a >= p->ncontracts)
+				return ld_fail(l, "section ACTIONS: action %u (emit): contract %u beyond end (%u)", i, ac->a,
+					p->ncontracts);
 			break;
 		default:
 			return ld_fail(l, "section ACTIONS: action %u: unknown kind %u", i, ac->kind);

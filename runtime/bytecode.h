@@ -280,7 +280,7 @@ struct rv_rule {
 enum rv_akind {
 	RV_A_ROUTE = 1,  /* a: DESTS index */
 	RV_A_SET = 2,    /* a: FIELDS index written; b: value block pc (ends in YIELD) */
-	RV_A_EMIT = 3,   /* a: TYPES index of the derived event; b: number of EMITF that follow */
+	RV_A_EMIT = 3,   /* a: CONTRACTS index of the derived event (type and version); b: EMITF that follow */
 	RV_A_EMITF = 4   /* a: FIELDS index of the derived event's field; b: value block pc */
 };
 

@@ -600,7 +600,8 @@ dis_rule(FILE *out, const struct rv_prog *p, uint32_t ri)
 			break;
 		case RV_A_EMIT:
 			fputs("  emit ", out);
-			dis_name(out, p, p->types[ac->a].name);
+			dis_name(out, p, p->types[p->contracts[ac->a].type].name);
+			fprintf(out, " v%u", p->contracts[ac->a].version);
 			break;
 		case RV_A_EMITF:
 			fputs("    ", out);

@@ -156,8 +156,10 @@ int rv_event_scan(const struct rv_scanner *sc, const char *buf, size_t len,
 size_t rv_json_unescape(const char *buf, const struct rv_jval *s, char *out);
 
 /*
- * Parses a number slice as a double. Returns 0, or -1 if the value is out
- * of double range (the scan accepted it as JSON).
+ * Parses a number slice as a double (correctly rounded; independent of the
+ * locale's decimal point; no allocation). Returns 0, or -1 if the value
+ * overflows the double range (1e400: the scan accepted it as JSON).
+ * Underflow is not an error: 1e-400 gives 0.
  */
 int rv_json_number(const char *buf, const struct rv_jval *v, double *out);
 

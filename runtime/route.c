@@ -58,6 +58,7 @@ struct route_matcher {
 	char *out;                      /* owns: the rewritten event */
 	size_t out_cap;
 	int valid;                      /* the last event was scanned and typed */
+	uint32_t nmatched;              /* rules matched by the last event */
 	uint32_t contract;              /* its contract */
 	struct route_why *why;          /* explain: where the trace writes */
 	char *why_text;                 /* owns: the explained value's JSON text */
@@ -239,6 +240,7 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 {
 	route_prog *rp = ru_malloc(sizeof *rp);
 	struct rv_scan_config sc;
+	uint32_t i;
 
 	if (rp == NULL) {
 		rv_prog_free(p);
@@ -257,6 +259,14 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 	sc.max_string = rp->opt.max_string;
 	sc.max_values = rp->opt.max_values;
 	err[0] = '\0';
+	rp->rt.version_field = RV_NONE;
+	for (i = 0; i < p->nfields; i++) {
+		const struct rv_field *f = &p->fields[i];
+		const struct rv_str *sg = &p->segs[f->seg];
+
+		if (f->where == RV_FW_META && sg->len == 7 && memcmp(p->strs + sg->off, "version", 7) == 0)
+			rp->rt.version_field = i;
+	}
 	if ((rp->rt.scanner = rv_scanner_new(p, &sc)) == NULL || build_type_hash(&rp->rt) < 0
 	    || build_contract_lists(&rp->rt) < 0 || build_regexes(&rp->rt, err, errlen) < 0) {
 		if (err[0] == '\0')
@@ -427,7 +437,7 @@ route_matcher_new(const route_prog *rp)
 	m->dests = zalloc(p->ndests, sizeof *m->dests);
 	m->dest_stamp = zalloc(p->ndests, sizeof *m->dest_stamp);
 	m->sets = zalloc(p->nactions, sizeof *m->sets);
-	m->set_fields = zalloc(p->nactions, sizeof *m->set_fields);
+	m->set_fields = zalloc(p->nactions + 1, sizeof *m->set_fields);
 	m->emits = zalloc(p->nactions, sizeof *m->emits);
 	m->members = zalloc(p->nactions + 1, sizeof *m->members);
 	/* an emit's members: its fields plus the type and version members */
@@ -473,7 +483,7 @@ find_contract(route_matcher *m, struct route_decision *d, uint32_t *contract)
 		d->status = ROUTE_REJECTED;
 		d->reason = ev->cloudevents ? "the event has no string \"type\" attribute"
 			: "the event has no string type member";
-		d->offset = 0;
+		d->offset = ev->has_meta[RV_META_TYPE] ? tj->off : 0;
 		return -1;
 	}
 	s = m->vm.buf + tj->off;
@@ -488,7 +498,7 @@ find_contract(route_matcher *m, struct route_decision *d, uint32_t *contract)
 		return -1;
 	}
 	t = &p->types[d->type];
-	if (ev->has_meta[RV_META_VERSION]) {
+	if (ev->has_meta[RV_META_VERSION] && ev->meta[RV_META_VERSION].kind != RV_J_NULL) {
 		/* a number (2), or a string "2" or "v2" */
 		const struct rv_jval *vj = &ev->meta[RV_META_VERSION];
 		const char *q = m->vm.buf + vj->off;
@@ -565,6 +575,20 @@ field_path(route_matcher *m, uint32_t f, struct rv_json_member *mem, uint32_t *s
 	*segpos += fd->nseg;
 }
 
+/* Does a value fit a field of declared type t (the event may break its contract)? */
+static int
+fits(unsigned t, const struct rv_val *v)
+{
+	if (v->k == RV_V_NULL || (t & ~(unsigned)RV_T_ARRAY) == RV_T_ANY)
+		return 1;
+	switch (t) {
+	case RV_T_STRING: case RV_T_IP: case RV_T_TIME: return v->k == RV_V_STR;
+	case RV_T_NUMBER: return v->k == RV_V_NUM;
+	case RV_T_BOOL: return v->k == RV_V_BOOL;
+	default: return 0;
+	}
+}
+
 /*
  * Runs the actions of a matched rule: sets (evaluated and applied as VM
  * overrides for the rules after it), routes, emits. Returns -1 when the
@@ -593,6 +617,8 @@ run_actions(route_matcher *m, struct route_decision *d, uint32_t ri)
 				break; /* no value: the field is left as it was */
 			if (v.k == RV_V_FIELD && !rv_val_first(&m->vm, &v, &v))
 				break;
+			if (!fits(p->fields[ac->a].type, &v))
+				break; /* a value of another type than the field's: left as it was */
 			for (i = 0; i < d->nsets; i++)
 				if (m->sets[i].field == ac->a)
 					break;
@@ -608,8 +634,8 @@ run_actions(route_matcher *m, struct route_decision *d, uint32_t ri)
 			break;
 		}
 		case RV_A_EMIT: {
-			const struct rv_type *t = &p->types[ac->a];
-			const struct rv_contract *c = &p->contracts[t->contract + t->ncontract - 1];
+			const struct rv_contract *c = &p->contracts[ac->a];
+			const struct rv_type *t = &p->types[c->type];
 			struct route_emit *em = &m->emits[d->nemits];
 			uint32_t nm = 0, segpos = 0, f;
 			char *at;
@@ -648,7 +674,8 @@ run_actions(route_matcher *m, struct route_decision *d, uint32_t ri)
 			for (f = 0; f < ac->b; f++) {
 				const struct rv_action *ef = &p->actions[a + 1 + f];
 
-				if (m->vm.run(&m->vm, ef->b, &v) != RV_VM_YIELD || v.k == RV_V_MISSING)
+				if (m->vm.run(&m->vm, ef->b, &v) != RV_VM_YIELD || v.k == RV_V_MISSING
+				    || (v.k == RV_V_FIELD && m->vm.ev.first[v.n] == RV_NONE))
 					continue; /* a missing value leaves the member out */
 				field_path(m, ef->a, &m->members[nm], &segpos);
 				if ((m->members[nm].json = keep_json(m, &v, &m->members[nm].len)) == NULL)
@@ -659,7 +686,8 @@ run_actions(route_matcher *m, struct route_decision *d, uint32_t ri)
 			if (rv_json_object(m->members, nm, at, m->text_cap - m->text_used, &len) < 0)
 				return -1;
 			m->text_used += len;
-			em->type = ac->a;
+			em->type = c->type;
+			em->version = c->version;
 			em->rule = ri;
 			em->json = at;
 			em->len = len;
@@ -714,6 +742,7 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	d->output = buf;
 	d->output_len = len;
 	m->valid = 0;
+	m->nmatched = 0;
 	/* forget the last event's overrides and scratch */
 	for (i = 0; i < m->nset_fields; i++)
 		m->vm.override[m->set_fields[i]].k = RV_V_MISSING;
@@ -736,6 +765,14 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 		return d->status;
 	m->valid = 1;
 	m->contract = contract;
+	if (rt->version_field != RV_NONE) {
+		/* @version reads as the number the contract was chosen by ("v2" -> 2) */
+		struct rv_val *o = &m->vm.override[rt->version_field];
+
+		o->k = RV_V_NUM;
+		o->u.num = d->version;
+		m->set_fields[m->nset_fields++] = rt->version_field;
+	}
 	end = rt->contract_first[contract + 1];
 	for (i = rt->contract_first[contract]; i < end; i++) {
 		uint32_t ri = rt->contract_rules[i];
@@ -754,6 +791,7 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 			return d->status;
 		}
 	}
+	m->nmatched = d->nrules;
 	if (d->nsets > 0 && apply_sets(m, d) < 0)
 		return d->status;
 	return ROUTE_OK;
@@ -825,6 +863,9 @@ route_explain(route_matcher *m, uint32_t rule, struct route_why *why)
 			break;
 	if (i == rt->contract_first[m->contract + 1])
 		return -1;
+	for (i = 0; i < m->nmatched; i++)
+		if (m->rules[i] == rule)
+			return 1; /* as decided, whatever the sets changed afterwards */
 	m->why = why;
 	m->vm.trace = explain_trace;
 	m->vm.trace_ud = m;

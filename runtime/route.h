@@ -97,6 +97,7 @@ struct route_set {             /* a field changed by a `set` action */
 
 struct route_emit {            /* a derived event from an `emit` action */
 	uint32_t type;             /* route_type_name() */
+	uint32_t version;          /* its contract version */
 	uint32_t rule;             /* the rule that emitted it */
 	const char *json;          /* the whole derived event as a JSON object */
 	size_t len;

@@ -54,7 +54,7 @@ struct rv_rt {
 	uint32_t *contract_first;         /* ... contract c's are [first[c], first[c+1]) */
 	uint32_t *type_hash;              /* owns: open addressing over type names -> type index */
 	uint32_t type_hash_cap;           /* power of two */
-	uint32_t *ordered;                /* owns: rules in evaluation order per contract (see route.c) */
+	uint32_t version_field;           /* FIELDS index of @version, or RV_NONE */
 };
 
 /* Called after each predicate when explaining (never on the fast path). */

@@ -210,8 +210,6 @@ scalar_compare(struct rv_vm *vm, unsigned op, const struct rv_val *x, const stru
 		 * both sides must have one type */
 		if (y->k == RV_V_NULL)
 			return x->k != RV_V_NULL;
-		if (x->k == RV_V_NULL)
-			return y->k != RV_V_NULL;
 		return x->k == y->k && !scalar_equal(vm, x, y, 0);
 	case RV_OP_IEQ:
 		return x->k == RV_V_STR && scalar_equal(vm, x, y, 1);
@@ -236,6 +234,17 @@ rv_op_compare(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struc
 {
 	struct iter ia, ib;
 	struct rv_val x, y;
+
+	/* `x != null` also holds for a present object or array, which have
+	 * no scalar to iterate */
+	if (op == RV_OP_NE && b->k == RV_V_NULL && a->k == RV_V_FIELD) {
+		uint32_t j;
+
+		for (j = vm->ev.first[a->n]; j != RV_NONE; j = vm->ev.vals[j].next)
+			if (vm->ev.vals[j].kind != RV_J_NULL)
+				return 1;
+		return 0;
+	}
 
 	iter_init(&ia, vm, a);
 	while (iter_next(&ia, &x)) {
@@ -548,9 +557,11 @@ rv_op_arith(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struct 
 	struct rv_val *out)
 {
 	double x, y = 0, r;
+	int ok = number(vm, a, &x) && (op == RV_OP_NEG || number(vm, b, &y));
 
+	/* out may be a or b (ADD r0 r0 r1): read both before writing */
 	memset(out, 0, sizeof *out);
-	if (!number(vm, a, &x) || (op != RV_OP_NEG && !number(vm, b, &y)))
+	if (!ok)
 		return; /* MISSING */
 	switch (op) {
 	case RV_OP_ADD: r = x + y; break;
@@ -618,24 +629,67 @@ string_call(struct rv_vm *vm, int id, const struct rv_val *x, struct rv_val *out
 	out->n = (uint32_t)n;
 }
 
+/* Elements of a validated JSON array text "[...]": commas at depth 1, plus one. */
+static double
+count_elements(const char *s, size_t n)
+{
+	size_t i, depth = 0, commas = 0;
+	int in_str = 0, empty = 1;
+
+	for (i = 1; i + 1 < n && empty; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+			empty = 0;
+	if (empty)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			depth++;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		} else if (c == ',' && depth == 1) {
+			commas++;
+		}
+	}
+	return (double)(commas + 1);
+}
+
 void
 rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_val *out)
 {
 	int id = vm->rt->p->builtin_ids[b];
-	struct rv_val x;
+	struct rv_val x, arg = args[0]; /* out may be the argument's register */
 	double d;
 
+	args = &arg;
 	memset(out, 0, sizeof *out);
 	switch (id) {
 	case RB_len:
 		if (args[0].k == RV_V_FIELD) {
-			uint32_t j = vm->ev.first[args[0].n], count = 0;
+			uint32_t j = vm->ev.first[args[0].n];
 
-			/* an array: its elements; else the first value's length */
+			if (j == RV_NONE)
+				return; /* a missing field has no length */
+			/* an array: its elements, counted in its text */
 			if (j != RV_NONE && vm->ev.vals[j].kind == RV_J_ARRAY) {
-				for (j = vm->ev.vals[j].next; j != RV_NONE; j = vm->ev.vals[j].next)
-					if (vm->ev.vals[j].kind != RV_J_ARRAY && vm->ev.vals[j].kind != RV_J_OBJECT)
-						count++;
+				out->k = RV_V_NUM;
+				out->u.num = count_elements(vm->buf + vm->ev.vals[j].off, vm->ev.vals[j].len);
+				return;
+			}
+			/* a path through an array (items.sku): how many values it has */
+			if (vm->rt->p->fields[args[0].n].type & RV_T_ARRAY) {
+				uint32_t count = 0;
+
+				for (; j != RV_NONE; j = vm->ev.vals[j].next)
+					count++;
 				out->k = RV_V_NUM;
 				out->u.num = count;
 				return;

@@ -2,7 +2,8 @@
 # run.sh -- set up a fresh Debian 12 machine, build routec, and run a job.
 #
 #   scripts/run.sh demo    install what is missing, build, compile the bundled
-#                          examples and show the compiled listing
+#                          examples, show the compiled listing, and run their
+#                          sample events through the matcher (decisions, explain)
 #   scripts/run.sh test    install what is missing, build with -Werror and run
 #                          the whole test suite: unit, golden and example tests,
 #                          the same suite again under ASan+UBSan, and short
@@ -68,6 +69,13 @@ demo() {
 	done
 	step "routec dump build/support.rbc (the compiled listing)"
 	$R dump build/support.rbc
+	for ex in support leads orders; do
+		step "routec run build/$ex.rbc examples/$ex.events (one decision per event)"
+		$R run "build/$ex.rbc" "examples/$ex.events"
+	done
+	step "routec explain build/support.rbc <the fourth support event>"
+	sed -n 4p examples/support.events > build/one.json
+	$R explain build/support.rbc build/one.json
 	step "done: build/support.rbc, build/leads.rbc, build/orders.rbc"
 	echo "routed (the service that runs them) is not built yet; see README.md."
 }

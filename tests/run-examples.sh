@@ -1,8 +1,9 @@
 #!/bin/sh
 # run-examples.sh -- the bundled examples are tests too: the stateless ones
-# check without a warning and compile to a program that loads; the temporal
-# one checks and is refused by the code generator with E_TEMPORAL_CODEGEN
-# (until the stateful runtime exists).
+# check without a warning, compile to a program that loads, and decide their
+# sample events exactly as examples/NAME.expected says (at -O0 and -O2); the
+# temporal one checks and is refused by the code generator with
+# E_TEMPORAL_CODEGEN (until the stateful runtime exists).
 set -u
 ROUTEC=${ROUTEC:-./routec}
 top=${top_srcdir:-.}
@@ -18,7 +19,17 @@ for ex in support leads orders; do
 	if ! "$ROUTEC" compile -o "$tmp/$ex.rbc" "$f" || ! "$ROUTEC" dump "$tmp/$ex.rbc" >/dev/null; then
 		echo "FAIL: $f does not compile to a loadable program"; fail=1; continue
 	fi
-	[ -f "examples/$ex.events" ] || { echo "FAIL: examples/$ex.events is missing"; fail=1; }
+	if [ ! -f "examples/$ex.events" ] || [ ! -f "examples/$ex.expected" ]; then
+		echo "FAIL: examples/$ex.events or examples/$ex.expected is missing"; fail=1; continue
+	fi
+	"$ROUTEC" compile -O0 -o "$tmp/$ex-o0.rbc" "$f" || { fail=1; continue; }
+	for rbc in "$tmp/$ex.rbc" "$tmp/$ex-o0.rbc"; do
+		"$ROUTEC" run "$rbc" "examples/$ex.events" >"$tmp/$ex.out" || { fail=1; continue; }
+		if ! diff -u "examples/$ex.expected" "$tmp/$ex.out"; then
+			echo "FAIL: decisions for examples/$ex.events differ from examples/$ex.expected"
+			fail=1
+		fi
+	done
 	echo "PASS: $f"
 done
 f=examples/temporal.route

@@ -70,7 +70,7 @@ tests/golden/*)
 	compare "$base.expected" "$tmp/actual" || exit 1
 	for variant in "o0.rbc" "o2.rbc --switch-dispatch" "o0.rbc --switch-dispatch"; do
 		set -- $variant
-		"$ROUTEC" run "$tmp/$1" "$base.events" $2 >"$tmp/other" || { echo "FAIL: run ($variant) failed"; exit 1; }
+		"$ROUTEC" run "$tmp/$1" "$base.events" ${2+"$2"} >"$tmp/other" || { echo "FAIL: run ($variant) failed"; exit 1; }
 		if ! cmp -s "$tmp/actual" "$tmp/other"; then
 			echo "FAIL: decisions differ with $variant:"
 			diff "$tmp/actual" "$tmp/other"

@@ -9,7 +9,9 @@ secs=${2:-60}
 work=$(mktemp -d /tmp/routec-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-"$src/configure" CC=clang --enable-fuzzing --enable-sanitizers --enable-werror >configure.out 2>&1 \
+# the libraries are instrumented for coverage too (fuzzer-no-link), not only the targets
+"$src/configure" CC=clang CFLAGS="-g -O1 -fsanitize=fuzzer-no-link" --enable-fuzzing \
+	--enable-sanitizers --enable-werror >configure.out 2>&1 \
 	|| { cat configure.out; exit 1; }
 targets="compile load json_out event match"
 make -j2 $(for t in $targets; do printf 'tests/fuzz/fuzz_%s ' "$t"; done) tests/unit/check_bytecode \

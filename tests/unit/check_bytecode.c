@@ -33,6 +33,7 @@
 /* Indices of the sample's parts, filled in by sample_build. */
 struct sample {
 	uint32_t t_payment, t_customer, t_alert;     /* TYPES */
+	uint32_t c_alert;                            /* CONTRACTS: alert.raised v1 */
 	uint32_t d_fraud, d_dlq, d_ops;              /* DESTS */
 	uint32_t f_amount, f_currency, f_type, f_cid, f_vip, f_flag, f_level; /* FIELDS */
 	uint32_t k_100, k_eur, k_true, k_high, k_set, k_range, k_cidr, k_cidr6, k_regex; /* CONSTS */
@@ -190,6 +191,7 @@ sample_build(struct sample *s)
 	s->t_alert = type(bld, "alert.raised", 1);
 	cf = rc_rbc_count(bld, RV_SEC_CFIELDS);
 	cfield(bld, "level", RV_T_STRING, 0, RV_NONE);
+	s->c_alert = rc_rbc_count(bld, RV_SEC_CONTRACTS);
 	contract(bld, s->t_alert, 1, cf);
 
 	/* Destinations. */
@@ -266,7 +268,7 @@ sample_build(struct sample *s)
 	a0 = rc_rbc_count(bld, RV_SEC_ACTIONS);
 	action(bld, RV_A_ROUTE, s->d_fraud, 0);
 	action(bld, RV_A_SET, s->f_flag, s->pc_set);
-	action(bld, RV_A_EMIT, s->t_alert, 1);
+	action(bld, RV_A_EMIT, s->c_alert, 1);
 	action(bld, RV_A_EMITF, s->f_level, s->pc_emitf);
 	ts[0] = s->t_payment;
 	rule(bld, "high_value", RV_RF_ROUTES | RV_RF_TRANSFORM, 0, ts, 1, a0, s->file, 3);
@@ -518,7 +520,7 @@ START_TEST(test_disasm_listing)
 		"  f2     meta     type                     string\n",
 		"  f3     payload  customer.id              string\n",
 		"\nrule high_value (payments.route:3:1) on payment.created v1 routes transform\n"
-		"  route fraud\n  set flagged = block 0011\n  emit alert.raised\n    level = block 0013\n"
+		"  route fraud\n  set flagged = block 0011\n  emit alert.raised v1\n    level = block 0013\n"
 		"condition:\n  ; payments.route:3:6\n",
 		"  0000  LOADF     r0 f0         ; R[A] := event field F[Bx]  f0 = amount\n",
 		"  0001  LOADK     r1 k",

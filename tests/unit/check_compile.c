@@ -214,7 +214,9 @@ START_TEST(test_emit_actions)
 
 	ck_assert_uint_eq(ru->naction, 2);
 	ck_assert_uint_eq(a[0].kind, RV_A_EMIT);
-	ck_assert(str_is(p, p->types[a[0].a].name, "f"));
+	/* EMIT names the contract: type f, its latest version (2) */
+	ck_assert(str_is(p, p->types[p->contracts[a[0].a].type].name, "f"));
+	ck_assert_uint_eq(p->contracts[a[0].a].version, 2);
 	ck_assert_uint_eq(a[0].b, 1);
 	ck_assert_uint_eq(a[1].kind, RV_A_EMITF);
 	ck_assert(str_is(p, p->fields[a[1].a].name, "k"));
