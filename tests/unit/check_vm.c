@@ -1,0 +1,935 @@
+/*
+ * check_vm.c -- unit tests for libroute through its public API (route.h):
+ * decisions of small programs compiled with rc_compile_string(), the two VM
+ * dispatch builds (computed goto and switch) giving identical decisions,
+ * no allocation per event, route_explain(), the lifetimes route.h documents,
+ * and hostile programs (a valid .rbc reading registers no instruction
+ * wrote) that must not crash.
+ *
+ * Every decision is taken twice, by a matcher of the program loaded with
+ * switch_dispatch 0 and one loaded with switch_dispatch 1, and the two are
+ * rendered as text and compared before anything else is checked.
+ *
+ * Tests of known bugs (see the report that came with this file) are in the
+ * tcase "known_bugs", which runs only with VM_KNOWN_BUGS=1 in the
+ * environment, so that the suite passes until they are fixed.
+ */
+#include "config.h"
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "bytecode.h"
+#include "driver.h"
+#include "rbc.h"
+#include "route.h"
+
+/* ---- compiling and loading --------------------------------------------- */
+
+/* Compiles src; fails the test on a compile error. Returns the image (ru_free). */
+static unsigned char *
+compile(const char *src, int opt, size_t *len)
+{
+	struct rc_options o;
+	unsigned char *rbc = NULL;
+	enum rc_exit rc;
+
+	rc_options_default(&o);
+	o.opt = opt;
+	o.nowarn = 1;
+	o.diag = stderr;
+	rc = rc_compile_string("t.route", src, strlen(src), &o, &rbc, len, NULL);
+	ck_assert_msg(rc == RC_EXIT_OK, "compile failed (%d) for:\n%s", (int)rc, src);
+	ck_assert_ptr_nonnull(rbc);
+	return rbc;
+}
+
+/* One program loaded twice: [0] computed goto, [1] switch dispatch. */
+struct two {
+	route_prog *p[2];
+	route_matcher *m[2];
+};
+
+static void
+two_load_image(struct two *t, const unsigned char *rbc, size_t len)
+{
+	struct route_options o;
+	char err[256];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		memset(&o, 0, sizeof o);
+		o.switch_dispatch = i;
+		t->p[i] = route_prog_load(rbc, len, &o, err, sizeof err);
+		ck_assert_msg(t->p[i] != NULL, "load: %s", err);
+		t->m[i] = route_matcher_new(t->p[i]);
+		ck_assert_ptr_nonnull(t->m[i]);
+	}
+}
+
+static void
+two_load(struct two *t, const char *src)
+{
+	size_t len;
+	unsigned char *rbc = compile(src, 2, &len);
+
+	two_load_image(t, rbc, len);
+	ru_free(rbc); /* the program keeps a copy */
+}
+
+static void
+two_free(struct two *t)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		route_matcher_free(t->m[i]);
+		route_prog_free(t->p[i]);
+	}
+}
+
+/* ---- rendering a decision ------------------------------------------------ */
+
+struct sbuf {
+	char b[8192];
+	size_t n;
+};
+
+static void
+sb_put(struct sbuf *s, const char *p, size_t n)
+{
+	ck_assert_msg(s->n + n < sizeof s->b, "rendered decision too long");
+	memcpy(s->b + s->n, p, n);
+	s->n += n;
+	s->b[s->n] = '\0';
+}
+
+static void
+sb_printf(struct sbuf *s, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	ck_assert(n >= 0 && (size_t)n < sizeof tmp);
+	sb_put(s, tmp, (size_t)n);
+}
+
+static void
+sb_name(struct sbuf *s, const char *name, size_t len)
+{
+	if (name == NULL)
+		sb_put(s, "?", 1);
+	else
+		sb_put(s, name, len);
+}
+
+/*
+ * The decision as one line of text: "ok T vN rules=a,b routes=x,y
+ * set=f:json;... emit=json;..." or "rejected: reason @offset" or
+ * "unknown-type" / "unknown-version N".
+ */
+static void
+render(const route_prog *p, const struct route_decision *d, struct sbuf *s)
+{
+	uint32_t i;
+	size_t n;
+	const char *nm;
+
+	s->n = 0;
+	s->b[0] = '\0';
+	switch (d->status) {
+	case ROUTE_REJECTED:
+		ck_assert_ptr_nonnull(d->reason);
+		sb_printf(s, "rejected: %s @%zu", d->reason, d->offset);
+		return;
+	case ROUTE_UNKNOWN_TYPE:
+		sb_printf(s, "unknown-type");
+		return;
+	case ROUTE_UNKNOWN_VERSION:
+		sb_printf(s, "unknown-version %u", d->version);
+		return;
+	case ROUTE_OK:
+		break;
+	default:
+		ck_abort_msg("bad status %d", d->status);
+	}
+	ck_assert_ptr_null(d->reason);
+	nm = route_type_name(p, d->type, &n);
+	sb_put(s, "ok ", 3);
+	sb_name(s, nm, n);
+	sb_printf(s, " v%u rules=", d->version);
+	for (i = 0; i < d->nrules; i++) {
+		if (i)
+			sb_put(s, ",", 1);
+		nm = route_rule_name(p, d->rules[i], &n);
+		sb_name(s, nm, n);
+	}
+	sb_put(s, " routes=", 8);
+	for (i = 0; i < d->ndests; i++) {
+		if (i)
+			sb_put(s, ",", 1);
+		nm = route_dest_name(p, d->dests[i], &n);
+		sb_name(s, nm, n);
+	}
+	if (d->nsets) {
+		sb_put(s, " set=", 5);
+		for (i = 0; i < d->nsets; i++) {
+			nm = route_field_name(p, d->sets[i].field, &n);
+			sb_name(s, nm, n);
+			sb_put(s, ":", 1);
+			sb_put(s, d->sets[i].json, d->sets[i].len);
+			sb_put(s, ";", 1);
+		}
+	}
+	if (d->nemits) {
+		sb_put(s, " emit=", 6);
+		for (i = 0; i < d->nemits; i++) {
+			sb_put(s, d->emits[i].json, d->emits[i].len);
+			sb_put(s, ";", 1);
+		}
+	}
+}
+
+/*
+ * Matches ev with both matchers; asserts both builds agree and returns
+ * the rendered decision in a static buffer (valid until the next call).
+ */
+static const char *
+decide(struct two *t, const char *ev)
+{
+	static struct sbuf s[2];
+	struct route_decision d;
+	int i, st;
+
+	for (i = 0; i < 2; i++) {
+		st = route_match(t->m[i], ev, strlen(ev), &d);
+		ck_assert_int_eq(st, d.status);
+		render(t->p[i], &d, &s[i]);
+	}
+	ck_assert_msg(strcmp(s[0].b, s[1].b) == 0,
+		"dispatch builds disagree on %s:\n goto:   %s\n switch: %s", ev, s[0].b, s[1].b);
+	return s[0].b;
+}
+
+#define EXPECT(t, ev, want) ck_assert_str_eq(decide((t), (ev)), (want))
+
+/* ---- decisions ------------------------------------------------------------ */
+
+static const char *const src_basic =
+	"event order.created v1 { total: number, country: string, express?: bool, tags?: [string] }\n"
+	"event order.created v2 { total: number, country: string, express?: bool, tags?: [string], channel?: string }\n"
+	"event audit v1 { ref: string, n?: number }\n"
+	"destination big\n"
+	"destination de\n"
+	"destination fast\n"
+	"destination fb\n"
+	"destination web\n"
+	"rule big on order.created when total >= 10000 route big, fast\n"
+	"rule de on order.created when country == \"DE\" route de\n"
+	"rule express on order.created when express route fast\n"
+	"rule web on order.created v2 when channel == \"web\" route web\n"
+	"rule vip on order.created when tags == \"vip\" set country = \"VIP\"\n"
+	"rule audit on order.created when total < 0 emit audit { ref: country, n: total }\n"
+	"rule fb on order.created otherwise route fb\n";
+
+START_TEST(test_decisions_route_and_fanout)
+{
+	struct two t;
+
+	two_load(&t, src_basic);
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"total\":5,\"country\":\"FR\"}",
+		"ok order.created v2 rules=fb routes=fb");
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"total\":20000,\"country\":\"DE\",\"express\":true}",
+		"ok order.created v2 rules=big,de,express routes=big,fast,de");
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"event_version\":1,\"total\":1,\"country\":\"FR\",\"channel\":\"web\"}",
+		"ok order.created v1 rules=fb routes=fb");
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"event_version\":\"v2\",\"total\":1,\"country\":\"FR\",\"channel\":\"web\"}",
+		"ok order.created v2 rules=web routes=web");
+	two_free(&t);
+}
+END_TEST
+
+START_TEST(test_decisions_set_and_emit)
+{
+	struct two t;
+
+	two_load(&t, src_basic);
+	/* the set runs before routing: 'de' no longer matches, otherwise fires */
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"total\":5,\"country\":\"DE\",\"tags\":[\"x\",\"vip\"]}",
+		"ok order.created v2 rules=vip,fb routes=fb set=country:\"VIP\";");
+	/* emitting is not routing: otherwise fires too */
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"total\":-5,\"country\":\"FR\"}",
+		"ok order.created v2 rules=audit,fb routes=fb "
+		"emit={\"event_type\":\"audit\",\"event_version\":1,\"ref\":\"FR\",\"n\":-5};");
+	two_free(&t);
+}
+END_TEST
+
+START_TEST(test_decisions_errors)
+{
+	struct two t;
+
+	two_load(&t, src_basic);
+	EXPECT(&t, "{\"event_type\":\"order.deleted\"}", "unknown-type");
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"event_version\":7,\"total\":1,\"country\":\"x\"}",
+		"unknown-version 7");
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"total\":1,}",
+		"rejected: trailing comma in object @40");
+	EXPECT(&t, "{\"total\":1}", "rejected: the event has no string type member @0");
+	EXPECT(&t, "", "rejected: empty event @0");
+	/* the matcher goes on after a rejected event */
+	EXPECT(&t, "{\"event_type\":\"order.created\",\"total\":5,\"country\":\"DE\"}",
+		"ok order.created v2 rules=de routes=de");
+	two_free(&t);
+}
+END_TEST
+
+/* A table of programs and events: both builds must agree on every pair. */
+static const char *const agree_srcs[] = {
+	"event m v1 { s?: string, n?: number, b?: bool, a?: any, l?: [string], ip?: ip }\n"
+	"destination d1\ndestination d2\ndestination d3\ndestination d4\ndestination d5\ndestination d6\n"
+	"rule r1 on m when s ieq \"ABC\" or s ine \"x\" route d1\n"
+	"rule r2 on m when n in -5..<5.5 or n not in [7, 8] route d2\n"
+	"rule r3 on m when s like \"a*\\\\?\" or s ilike \"?B*\" or s matches r\"^[a-c]+$\" route d3\n"
+	"rule r4 on m when ip in [10.0.0.0/8, ::1] or ip not in 192.168.0.0/16 route d4\n"
+	"rule r5 on m when l prefix \"p\" or l isuffix \"Z\" or l icontains \"mid\" route d5\n"
+	"rule r6 on m when a == null or a != null or a exists or not (b == true) route d6\n",
+	"event m v1 { s?: string, n?: number, k?: string }\n"
+	"event e v1 { s?: string, n?: number }\n"
+	"destination d\n"
+	"rule t1 on m when s exists set k = upper(trim(s))\n"
+	"rule t2 on m when k == \"HI\" set s = lower(k), n = abs(n)\n"
+	"rule r on m when len(s) >= 2 and floor(n) >= ceil(1.5) route d\n"
+	"rule em on m when k exists emit e { s: k, n: n }\n",
+};
+
+static const char *const agree_events[] = {
+	"{\"event_type\":\"m\"}",
+	"{\"event_type\":\"m\",\"s\":\"abc\",\"n\":5.5,\"b\":false,\"ip\":\"10.1.1.1\"}",
+	"{\"event_type\":\"m\",\"s\":\"aBc?\",\"n\":-5,\"a\":null,\"l\":[\"pa\",\"xz\"]}",
+	"{\"event_type\":\"m\",\"s\":\" hi \",\"n\":-3.7,\"a\":[1,\"x\"],\"l\":[],\"ip\":\"::1\"}",
+	"{\"event_type\":\"m\",\"s\":\"\\u00e9B\\ud83d\\ude80\",\"n\":7,\"ip\":\"192.168.3.4\"}",
+	"{\"event_type\":\"m\",\"s\":null,\"n\":\"7\",\"b\":true,\"ip\":\"not-an-ip\",\"l\":[\"MID\"]}",
+	"{\"specversion\":\"1.0\",\"type\":\"m\",\"id\":\"1\",\"source\":\"s\",\"data\":{\"s\":\"hi\",\"n\":2}}",
+	"{\"event_type\":\"m\",\"s\":[\"x\",\"hi\"],\"n\":[1,2],\"a\":{\"o\":1}}",
+	"{\"event_type\":\"m\",\"s\":\"x\",\"s2\":1,\"s2\":2}",
+	"{\"event_type\":\"m\",\"s\":\"x\",\"s\":\"y\"}",
+	"{\"event_type\":\"m\",\"n\":1e400}",
+	"[]",
+};
+
+START_TEST(test_dispatch_builds_agree)
+{
+	size_t i, j;
+
+	for (i = 0; i < sizeof agree_srcs / sizeof *agree_srcs; i++) {
+		struct two t;
+
+		two_load(&t, agree_srcs[i]);
+		for (j = 0; j < sizeof agree_events / sizeof *agree_events; j++)
+			(void)decide(&t, agree_events[j]);
+		two_free(&t);
+	}
+}
+END_TEST
+
+/* -O0 and -O2 images decide alike (with both builds each). */
+START_TEST(test_opt_levels_agree)
+{
+	size_t i, j, len0, len2;
+
+	for (i = 0; i < sizeof agree_srcs / sizeof *agree_srcs; i++) {
+		struct two t0, t2;
+		unsigned char *i0 = compile(agree_srcs[i], 0, &len0);
+		unsigned char *i2 = compile(agree_srcs[i], 2, &len2);
+		char a[8192];
+
+		two_load_image(&t0, i0, len0);
+		two_load_image(&t2, i2, len2);
+		ru_free(i0);
+		ru_free(i2);
+		for (j = 0; j < sizeof agree_events / sizeof *agree_events; j++) {
+			snprintf(a, sizeof a, "%s", decide(&t0, agree_events[j]));
+			ck_assert_str_eq(a, decide(&t2, agree_events[j]));
+		}
+		two_free(&t0);
+		two_free(&t2);
+	}
+}
+END_TEST
+
+/* ---- no allocation per event ------------------------------------------------ */
+
+START_TEST(test_no_alloc_per_event)
+{
+	static const char *const evs[] = {
+		"{\"event_type\":\"m\",\"s\":\" hi \",\"n\":3}",
+		"{\"event_type\":\"m\",\"s\":\"abc\",\"n\":-1.5}",
+		"{\"event_type\":\"m\",\"s\":\"x\\u00e9\",\"n\":1,\"b\":true,\"ip\":\"10.0.0.1\",\"l\":[\"pa\"]}",
+		"{\"event_type\":\"nope\"}",
+		"{\"event_type\":\"m\",\"event_version\":9}",
+		"{\"event_type\":\"m\",,}",
+		"{\"specversion\":\"1.0\",\"type\":\"m\",\"id\":\"1\",\"source\":\"s\",\"data\":{\"s\":\"hi\"}}",
+	};
+	struct two t[2];
+	struct route_decision d;
+	unsigned long before;
+	int i, k, x;
+
+	two_load(&t[0], agree_srcs[0]);
+	two_load(&t[1], agree_srcs[1]);
+	/* one warm-up pass (nothing should be allocated there either) */
+	for (x = 0; x < 2; x++)
+		for (k = 0; k < 2; k++)
+			for (i = 0; i < (int)(sizeof evs / sizeof *evs); i++)
+				route_match(t[x].m[k], evs[i], strlen(evs[i]), &d);
+	before = ru_alloc_count();
+	for (i = 0; i < 1000; i++)
+		for (x = 0; x < 2; x++)
+			for (k = 0; k < 2; k++) {
+				const char *ev = evs[i % (sizeof evs / sizeof *evs)];
+
+				route_match(t[x].m[k], ev, strlen(ev), &d);
+			}
+	ck_assert_uint_eq(ru_alloc_count(), before);
+	/* the second program sets and emits on the first event: check it did */
+	route_match(t[1].m[0], evs[0], strlen(evs[0]), &d);
+	ck_assert_int_eq(d.status, ROUTE_OK);
+	ck_assert_uint_gt(d.nsets, 0);
+	ck_assert_uint_gt(d.nemits, 0);
+	/* explain allocates nothing either */
+	before = ru_alloc_count();
+	for (i = 0; i < 100; i++) {
+		struct route_why why;
+		uint32_t r;
+
+		for (r = 0; r < route_prog_nrules(t[1].p[0]); r++)
+			route_explain(t[1].m[0], r, &why);
+	}
+	ck_assert_uint_eq(ru_alloc_count(), before);
+	two_free(&t[0]);
+	two_free(&t[1]);
+}
+END_TEST
+
+/* ---- explain ---------------------------------------------------------------- */
+
+static const char *const src_explain =
+	"event m v1 { s?: string, n?: number }\n"     /* line 1 */
+	"event other v1 { x?: string }\n"             /* line 2 */
+	"destination d\n"                             /* line 3 */
+	"rule eq on m when s == \"a\" route d\n"      /* line 4 */
+	"rule both on m\n"                            /* line 5 */
+	"  when n > 1\n"                              /* line 6 */
+	"   and s prefix \"zz\"\n"                    /* line 7 */
+	"  route d\n"                                 /* line 8 */
+	"rule on_other on other route d\n";           /* line 9 */
+
+static uint32_t
+rule_index(const route_prog *p, const char *name)
+{
+	uint32_t r;
+	size_t n;
+	const char *s;
+
+	for (r = 0; r < route_prog_nrules(p); r++) {
+		s = route_rule_name(p, r, &n);
+		if (n == strlen(name) && memcmp(s, name, n) == 0)
+			return r;
+	}
+	ck_abort_msg("no rule %s", name);
+	return 0;
+}
+
+START_TEST(test_explain)
+{
+	struct two t;
+	struct route_why why;
+	struct route_decision d;
+	const char *ev;
+	int k;
+
+	two_load(&t, src_explain);
+	for (k = 0; k < 2; k++) {
+		route_prog *p = t.p[k];
+		route_matcher *m = t.m[k];
+		uint32_t r_eq = rule_index(p, "eq"), r_both = rule_index(p, "both");
+		uint32_t r_other = rule_index(p, "on_other");
+
+		/* before any event: nothing to explain */
+		if (k == 0) {
+			ck_assert_int_eq(route_explain(m, r_eq, &why), -1);
+		}
+		ev = "{\"event_type\":\"m\",\"s\":\"q\\u00e9\",\"n\":5}";
+		ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_OK);
+		/* missed: EQ on s, the event's value as JSON text (still escaped) */
+		ck_assert_int_eq(route_explain(m, r_eq, &why), 0);
+		ck_assert_str_eq(why.op, "EQ");
+		ck_assert_uint_eq(why.field_len, 1);
+		ck_assert_int_eq(memcmp(why.field, "s", 1), 0);
+		ck_assert_ptr_nonnull(why.value);
+		ck_assert_uint_eq(why.value_len, strlen("\"q\\u00e9\""));
+		ck_assert_int_eq(memcmp(why.value, "\"q\\u00e9\"", why.value_len), 0);
+		ck_assert_ptr_nonnull(why.file);
+		ck_assert_int_eq(memcmp(why.file, "t.route", why.file_len), 0);
+		ck_assert_uint_eq(why.line, 4);
+		/* missed on the second conjunct, on its own line */
+		ck_assert_int_eq(route_explain(m, r_both, &why), 0);
+		ck_assert_str_eq(why.op, "PREFIX");
+		ck_assert_uint_eq(why.line, 7);
+		/* not applicable: the rule is on another type; out of range too */
+		ck_assert_int_eq(route_explain(m, r_other, &why), -1);
+		ck_assert_int_eq(route_explain(m, 1000, &why), -1);
+
+		/* a missing field: value NULL, field named */
+		ev = "{\"event_type\":\"m\",\"n\":0}";
+		ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_OK);
+		ck_assert_int_eq(route_explain(m, r_eq, &why), 0);
+		ck_assert_ptr_null(why.value);
+		ck_assert_ptr_nonnull(why.field);
+		ck_assert_uint_eq(why.line, 4);
+		ck_assert_int_eq(route_explain(m, r_both, &why), 0);
+		ck_assert_str_eq(why.op, "GT");
+		ck_assert_ptr_nonnull(why.value);
+		ck_assert_int_eq(memcmp(why.value, "0", why.value_len), 0);
+		ck_assert_uint_eq(why.line, 6);
+
+		/* matched */
+		ev = "{\"event_type\":\"m\",\"s\":\"a\",\"n\":2}";
+		ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_OK);
+		ck_assert_int_eq(route_explain(m, r_eq, &why), 1);
+		ck_assert_ptr_null(why.op);
+
+		/* a null value is "null", not missing */
+		ev = "{\"event_type\":\"m\",\"s\":null}";
+		ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_OK);
+		ck_assert_int_eq(route_explain(m, r_eq, &why), 0);
+		ck_assert_ptr_nonnull(why.value);
+		ck_assert_uint_eq(why.value_len, 4);
+		ck_assert_int_eq(memcmp(why.value, "null", 4), 0);
+
+		/* after a rejected or unknown event: -1 */
+		ev = "{\"event_type\":\"m\",";
+		ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_REJECTED);
+		ck_assert_int_eq(route_explain(m, r_eq, &why), -1);
+		ev = "{\"event_type\":\"zzz\"}";
+		ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_UNKNOWN_TYPE);
+		ck_assert_int_eq(route_explain(m, r_eq, &why), -1);
+	}
+	two_free(&t);
+}
+END_TEST
+
+/* explain does not change the decision a later route_match takes */
+START_TEST(test_explain_is_side_effect_free)
+{
+	struct two t;
+	struct route_why why;
+	const char *ev = "{\"event_type\":\"m\",\"s\":\"a\",\"n\":2}";
+	char before[8192];
+	uint32_t r;
+
+	two_load(&t, src_explain);
+	snprintf(before, sizeof before, "%s", decide(&t, ev));
+	for (r = 0; r < route_prog_nrules(t.p[0]); r++)
+		route_explain(t.m[0], r, &why);
+	ck_assert_str_eq(decide(&t, ev), before);
+	two_free(&t);
+}
+END_TEST
+
+/* ---- lifetimes ---------------------------------------------------------------- */
+
+START_TEST(test_lifetimes)
+{
+	struct two t;
+	struct route_decision d, d2;
+	const char *ev1 = "{\"event_type\":\"m\",\"s\":\"abc\",\"n\":3}";
+	const char *ev2 = "{\"event_type\":\"m\",\"s\":\"x\",\"n\":3}";
+	char *buf;
+	const char *name;
+	size_t n;
+	uint32_t r, f;
+	int found;
+
+	two_load(&t, agree_srcs[1]);
+	/* no set: output is the caller's buffer itself */
+	buf = strdup(ev2);
+	ck_assert_ptr_nonnull(buf);
+	route_match(t.m[0], "{\"event_type\":\"m\",\"n\":1}", 24, &d);
+	ck_assert_int_eq(d.status, ROUTE_OK);
+	ck_assert_uint_eq(d.nsets, 0);
+	route_match(t.m[0], buf, strlen(buf) - 1, &d); /* not NUL-terminated: len excludes the '}' */
+	ck_assert_int_eq(d.status, ROUTE_REJECTED);    /* unterminated object */
+	route_match(t.m[0], buf, strlen(buf), &d);
+	ck_assert_int_eq(d.status, ROUTE_OK);
+	ck_assert_uint_gt(d.nsets, 0);                 /* k = upper(trim(s)) */
+	ck_assert_ptr_ne(d.output, buf);               /* rewritten into the matcher */
+	ck_assert_ptr_nonnull(memmem(d.output, d.output_len, "\"k\":\"X\"", 7));
+	free(buf);
+
+	/* sets and emits are in the matcher: still readable after the buffer
+	 * is gone, until the next route_match */
+	buf = strdup(ev1);
+	route_match(t.m[0], buf, strlen(buf), &d);
+	ck_assert_uint_eq(d.nsets, 1);
+	ck_assert_uint_eq(d.nemits, 1);
+	memset(buf, 'x', strlen(buf));
+	free(buf);
+	name = route_field_name(t.p[0], d.sets[0].field, &n);
+	ck_assert_int_eq(memcmp(name, "k", n), 0);
+	ck_assert_int_eq(memcmp(d.sets[0].json, "\"ABC\"", d.sets[0].len), 0);
+	ck_assert_ptr_nonnull(memmem(d.emits[0].json, d.emits[0].len, "\"s\":\"ABC\"", 9));
+
+	/* the decision arrays are the matcher's: the same storage next time */
+	route_match(t.m[0], ev2, strlen(ev2), &d2);
+	ck_assert_ptr_eq(d.rules, d2.rules);
+	ck_assert_ptr_eq(d.dests, d2.dests);
+	ck_assert_ptr_eq(d.sets, d2.sets);
+	ck_assert_ptr_eq(d.emits, d2.emits);
+
+	/* names are borrowed from the program, with their lengths */
+	found = 0;
+	for (r = 0; r < route_prog_nrules(t.p[0]); r++) {
+		name = route_rule_name(t.p[0], r, &n);
+		ck_assert_ptr_nonnull(name);
+		ck_assert_uint_gt(n, 0);
+		found += n == 2 && memcmp(name, "em", 2) == 0;
+	}
+	ck_assert_int_eq(found, 1);
+	ck_assert_ptr_null(route_rule_name(t.p[0], route_prog_nrules(t.p[0]), &n));
+	ck_assert_ptr_null(route_dest_name(t.p[0], route_prog_ndests(t.p[0]), &n));
+	ck_assert_ptr_null(route_type_name(t.p[0], route_prog_ntypes(t.p[0]), &n));
+	name = route_type_name(t.p[0], 0, NULL); /* len may be NULL */
+	ck_assert_ptr_nonnull(name);
+	for (f = 0; route_field_name(t.p[0], f, &n) != NULL; f++)
+		ck_assert_uint_gt(n, 0);
+	ck_assert_uint_ge(f, 3);
+	{
+		size_t fl;
+		uint32_t line, col;
+		const char *file = route_rule_location(t.p[0], 0, &fl, &line, &col);
+
+		ck_assert_ptr_nonnull(file);
+		ck_assert_int_eq(memcmp(file, "t.route", fl), 0);
+		ck_assert_uint_eq(line, 4);
+		ck_assert_uint_gt(col, 0);
+	}
+
+	/* a program may be shared by several matchers; each keeps its own decision */
+	{
+		route_matcher *m2 = route_matcher_new(t.p[0]);
+		struct route_decision a, b;
+
+		ck_assert_ptr_nonnull(m2);
+		route_match(t.m[0], ev1, strlen(ev1), &a);
+		route_match(m2, ev2, strlen(ev2), &b);
+		ck_assert_int_eq(memcmp(a.sets[0].json, "\"ABC\"", a.sets[0].len), 0);
+		ck_assert_int_eq(memcmp(b.sets[0].json, "\"X\"", b.sets[0].len), 0);
+		route_matcher_free(m2);
+	}
+	/* the loaded program copied the image: freeing the source image is fine (done
+	 * in two_load); freeing NULLs is fine */
+	route_matcher_free(NULL);
+	route_prog_free(NULL);
+	two_free(&t);
+}
+END_TEST
+
+/* ---- hostile programs ------------------------------------------------------------ */
+
+#define ABC(op, a, b, c) rc_rbc_emit_code(bld, RV_MK_ABC(RV_OP_##op, a, b, c))
+#define ABx(op, a, bx) rc_rbc_emit_code(bld, RV_MK_ABx(RV_OP_##op, a, bx))
+
+static uint32_t
+field1(struct rc_rbc *b, const char *name, unsigned type)
+{
+	const char *segs[1] = { name };
+	size_t lens[1] = { strlen(name) };
+
+	return rc_rbc_field(b, segs, lens, 1, RV_FW_PAYLOAD, type);
+}
+
+static void
+push_action(struct rc_rbc *b, uint32_t kind, uint32_t a, uint32_t bb)
+{
+	struct rv_action *ac = rc_rbc_push(b, RV_SEC_ACTIONS, NULL);
+
+	ac->kind = kind;
+	ac->a = a;
+	ac->b = bb;
+}
+
+static void
+push_rule(struct rc_rbc *b, const char *name, uint32_t flags, uint32_t cond_pc, uint32_t contract,
+	uint32_t first_action, uint32_t file)
+{
+	struct rv_rule *r;
+	uint32_t first = rc_rbc_count(b, RV_SEC_RTYPES);
+
+	*(uint32_t *)rc_rbc_push(b, RV_SEC_RTYPES, NULL) = contract;
+	r = rc_rbc_push(b, RV_SEC_RULES, NULL);
+	r->name = rc_rbc_str(b, name, strlen(name));
+	r->flags = flags;
+	r->cond_pc = cond_pc;
+	r->rtype = first;
+	r->nrtype = 1;
+	r->action = first_action;
+	r->naction = rc_rbc_count(b, RV_SEC_ACTIONS) - first_action;
+	r->file = file;
+	r->line = 1;
+	r->col = 1;
+	r->span_start = 0;
+	r->span_end = 1;
+}
+
+/*
+ * A valid program whose rules read registers no instruction of their block
+ * wrote (r5..r7 of 8): every predicate kind, arithmetic, calls, a list,
+ * jumps on them, and set/emit value blocks yielding them.
+ */
+static unsigned char *
+hostile_image(size_t *len)
+{
+	struct rc_rbc *bld = rc_rbc_new();
+	struct rv_type *ty;
+	struct rv_contract *c;
+	struct rv_cfield *cf;
+	struct rv_dest *d;
+	uint32_t file, t, dest, f_s, f_out, k_str, k_num, k_set, k_re, items[2], b_len, b_lower;
+	uint32_t pc0, pc1, pc_set, pc_emitf, a0, ci;
+	unsigned char *img = NULL;
+	char err[256];
+
+	file = rc_rbc_file(bld, "hostile.route", 13);
+	k_str = rc_rbc_k_str(bld, "a", 1);
+	k_num = rc_rbc_k_num(bld, 1);
+	items[0] = rc_rbc_k_str(bld, "x", 1);
+	items[1] = rc_rbc_k_str(bld, "y", 1);
+	k_set = rc_rbc_k_set(bld, items, 2, 0);
+	k_re = rc_rbc_k_regex(bld, "^a", 2, 0);
+	b_len = rc_rbc_builtin(bld, "len");
+	b_lower = rc_rbc_builtin(bld, "lower");
+	f_s = field1(bld, "s", RV_T_STRING);
+	f_out = field1(bld, "out", RV_T_STRING);
+
+	ty = rc_rbc_push(bld, RV_SEC_TYPES, &t);
+	ty->name = rc_rbc_str(bld, "h", 1);
+	ty->contract = rc_rbc_count(bld, RV_SEC_CONTRACTS);
+	ty->ncontract = 1;
+	ci = rc_rbc_count(bld, RV_SEC_CFIELDS);
+	cf = rc_rbc_push(bld, RV_SEC_CFIELDS, NULL);
+	cf->path = rc_rbc_str(bld, "s", 1);
+	cf->type = RV_T_STRING;
+	cf->flags = RV_CF_OPTIONAL;
+	cf->enum_set = RV_NONE;
+	cf = rc_rbc_push(bld, RV_SEC_CFIELDS, NULL);
+	cf->path = rc_rbc_str(bld, "out", 3);
+	cf->type = RV_T_STRING;
+	cf->flags = RV_CF_OPTIONAL;
+	cf->enum_set = RV_NONE;
+	c = rc_rbc_push(bld, RV_SEC_CONTRACTS, NULL);
+	c->type = t;
+	c->version = 1;
+	c->cfield = ci;
+	c->ncfield = 2;
+	d = rc_rbc_push(bld, RV_SEC_DESTS, &dest);
+	d->name = rc_rbc_str(bld, "d", 1);
+	d->dead_letter = RV_NONE;
+	d->priority = 5;
+	d->workers = 1;
+
+	/* rule 0: a transform whose condition and value read unwritten registers */
+	rc_rbc_line(bld, 0, file, 1, 1);
+	pc0 = ABC(EQ, 0, 5, 6);            /* r5, r6 never written */
+	ABC(NE, 0, 5, 7);
+	ABC(LT, 0, 7, 5);
+	ABC(IEQ, 0, 6, 5);
+	ABC(PREFIX, 0, 5, 6);
+	ABC(MATCHES, 0, 5, 7);             /* r7 is no regex constant */
+	ABC(LIKE, 0, 6, 6);
+	ABC(IN, 0, 5, 6);                  /* r6 is no set constant */
+	ABC(RANGE, 0, 7, 7);
+	ABC(CIDR, 0, 5, 5);
+	ABC(NCIDR, 0, 6, 7);
+	ABC(EXISTS, 0, 7, 0);
+	ABC(ADD, 1, 5, 6);
+	ABC(DIV, 1, 7, 7);
+	ABC(NEG, 2, 6, 0);
+	ABC(CALL, 3, b_len, 6);
+	ABC(CALL, 3, b_lower, 7);
+	ABC(NOT, 4, 7, 0);
+	rc_rbc_emit_code(bld, RV_MK_ABx(RV_OP_JMPF, 6, 1)); /* jump on an unwritten register */
+	ABC(NOP, 0, 0, 0);
+	ABC(MATCH, 0, 0, 0);
+	pc_set = ABC(MKLIST, 0, 5, 3);     /* a list of r5..r7 */
+	ABC(YIELD, 7, 0, 0);               /* yields the unwritten r7 */
+	pc_emitf = ABC(MKLIST, 0, 5, 3);
+	ABC(YIELD, 0, 0, 0);               /* yields the list of unwritten registers */
+	a0 = rc_rbc_count(bld, RV_SEC_ACTIONS);
+	push_action(bld, RV_A_SET, f_out, pc_set);
+	push_action(bld, RV_A_ROUTE, dest, 0);
+	push_action(bld, RV_A_EMIT, t, 1);
+	push_action(bld, RV_A_EMITF, f_s, pc_emitf);
+	push_rule(bld, "hostile", RV_RF_TRANSFORM | RV_RF_ROUTES, pc0, 0, a0, file);
+
+	/* rule 1: reads s, then compares it with the unwritten r7 */
+	pc1 = ABx(LOADF, 0, f_s);
+	ABx(LOADK, 1, k_str);
+	ABx(LOADK, 2, k_num);
+	ABx(LOADK, 3, k_set);
+	ABx(LOADK, 4, k_re);
+	ABC(MATCHES, 1, 0, 4);
+	ABC(IN, 1, 0, 3);
+	ABC(EQ, 1, 0, 7);
+	rc_rbc_emit_code(bld, RV_MK_ABx(RV_OP_JMPT, 1, 1));
+	ABC(MISS, 0, 0, 0);
+	ABC(MATCH, 0, 0, 0);
+	a0 = rc_rbc_count(bld, RV_SEC_ACTIONS);
+	push_action(bld, RV_A_ROUTE, dest, 0);
+	push_rule(bld, "reader", RV_RF_ROUTES, pc1, 0, a0, file);
+
+	ck_assert_int_eq(rc_rbc_write(bld, 8, &img, len, err, sizeof err), 0);
+	rc_rbc_free(bld);
+	return img;
+}
+
+START_TEST(test_hostile_unwritten_registers)
+{
+	static const char *const evs[] = {
+		"{\"event_type\":\"h\"}",
+		"{\"event_type\":\"h\",\"s\":\"abc\"}",
+		"{\"event_type\":\"h\",\"s\":\"x\",\"out\":\"o\"}",
+		"{\"event_type\":\"h\",\"s\":[\"a\",1,null,{}]}",
+		"{\"event_type\":\"h\",\"s\":\"a\\u0000b\"}",
+	};
+	struct two t;
+	struct route_why why;
+	size_t len, i;
+	unsigned char *img = hostile_image(&len);
+	char err[256];
+	route_prog *p;
+
+	p = route_prog_load(img, len, NULL, err, sizeof err);
+	if (p == NULL) {
+		/* refusing the program at load time is an acceptable defence too */
+		ck_assert(err[0] != '\0');
+		ru_free(img);
+		return;
+	}
+	route_prog_free(p);
+	two_load_image(&t, img, len);
+	ru_free(img);
+	for (i = 0; i < sizeof evs / sizeof *evs; i++) {
+		uint32_t r;
+
+		(void)decide(&t, evs[i]); /* must not crash; both builds agree */
+		for (r = 0; r < route_prog_nrules(t.p[1]); r++)
+			route_explain(t.m[1], r, &why);
+	}
+	two_free(&t);
+}
+END_TEST
+
+/* ---- known bugs (VM_KNOWN_BUGS=1) ---------------------------------------------------- */
+
+START_TEST(test_bug_null_ne)
+{
+	struct two t;
+
+	two_load(&t, "event m v1 { s?: string }\ndestination d\nrule r on m when s != \"a\" route d\n");
+	/* docs 7.1 / 8.4: null makes every predicate false except == != null, exists, missing */
+	EXPECT(&t, "{\"event_type\":\"m\",\"s\":null}", "ok m v1 rules= routes=");
+	two_free(&t);
+}
+END_TEST
+
+START_TEST(test_bug_arith_aliasing)
+{
+	struct two t;
+
+	two_load(&t, "event m v1 { n?: number, k?: number }\ndestination d\n"
+		"rule r on m when n * 2 > 5 route d\nrule s on m when n exists set k = n + 1\n");
+	EXPECT(&t, "{\"event_type\":\"m\",\"n\":5}", "ok m v1 rules=s,r routes=d set=k:6;");
+	two_free(&t);
+}
+END_TEST
+
+START_TEST(test_bug_len_array_of_objects)
+{
+	struct two t;
+
+	two_load(&t, "event m v1 { items?: [{ sku: string }] }\ndestination d\n"
+		"rule r on m when len(items) == 2 route d\n");
+	EXPECT(&t, "{\"event_type\":\"m\",\"items\":[{\"sku\":\"a\"},{\"sku\":\"b\"}]}",
+		"ok m v1 rules=r routes=d");
+	two_free(&t);
+}
+END_TEST
+
+START_TEST(test_bug_emit_version)
+{
+	struct two t;
+
+	two_load(&t, "event a v1 { id: string }\nevent b v1 { id: string }\nevent b v2 { id: string }\n"
+		"rule e on a emit b v1 { id: id }\n");
+	EXPECT(&t, "{\"event_type\":\"a\",\"id\":\"1\"}",
+		"ok a v1 rules=e routes= emit={\"event_type\":\"b\",\"event_version\":1,\"id\":\"1\"};");
+	two_free(&t);
+}
+END_TEST
+
+static Suite *
+vm_suite(void)
+{
+	Suite *s = suite_create("vm");
+	TCase *tc = tcase_create("vm");
+	const char *bugs = getenv("VM_KNOWN_BUGS");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_decisions_route_and_fanout);
+	tcase_add_test(tc, test_decisions_set_and_emit);
+	tcase_add_test(tc, test_decisions_errors);
+	tcase_add_test(tc, test_dispatch_builds_agree);
+	tcase_add_test(tc, test_opt_levels_agree);
+	tcase_add_test(tc, test_no_alloc_per_event);
+	tcase_add_test(tc, test_explain);
+	tcase_add_test(tc, test_explain_is_side_effect_free);
+	tcase_add_test(tc, test_lifetimes);
+	tcase_add_test(tc, test_hostile_unwritten_registers);
+	suite_add_tcase(s, tc);
+	if (bugs && strcmp(bugs, "1") == 0) {
+		TCase *kb = tcase_create("known_bugs");
+
+		tcase_add_test(kb, test_bug_null_ne);
+		tcase_add_test(kb, test_bug_arith_aliasing);
+		tcase_add_test(kb, test_bug_len_array_of_objects);
+		tcase_add_test(kb, test_bug_emit_version);
+		suite_add_tcase(s, kb);
+	}
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(vm_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
