@@ -786,6 +786,12 @@ rv_val_json(const struct rv_vm *vm, const struct rv_val *v, char *out, size_t ca
 			}
 			if (e->k == RV_V_FIELD && rv_val_first(vm, e, &x))
 				e = &x;
+			if (e->k == RV_V_LIST) {
+				/* the compiler never nests lists; a hand-made program could
+				 * (MKLIST r0 r0 1): write null rather than recurse */
+				x.k = RV_V_NULL;
+				e = &x;
+			}
 			if ((k = rv_val_json(vm, e, out + n, cap - n)) == 0)
 				return 0;
 			n += k;
