@@ -63,6 +63,25 @@ slurp(FILE *f, size_t *len)
 	return buf;
 }
 
+/*
+ * Both tools begin alike: a matcher for p and all of in. Returns 0 with *m
+ * and *buf owned by the caller, 4 (out of memory) or 3 (read error).
+ */
+static int
+start(const route_prog *p, FILE *in, const char *in_name, route_matcher **m, char **buf, size_t *len)
+{
+	if ((*m = route_matcher_new(p)) == NULL) {
+		fprintf(stderr, "routec: out of memory for the matcher\n");
+		return 4;
+	}
+	if ((*buf = slurp(in, len)) == NULL) {
+		fprintf(stderr, "routec: cannot read '%s': %s\n", in_name, strerror(errno));
+		route_matcher_free(*m);
+		return 3;
+	}
+	return 0;
+}
+
 static void
 print_decision(const route_prog *p, const struct route_decision *d, unsigned long line,
 	const struct rc_run_options *o, FILE *out)
@@ -168,7 +187,7 @@ int
 rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_run_options *o,
 	FILE *out)
 {
-	route_matcher *m = route_matcher_new(p);
+	route_matcher *m;
 	struct route_decision d;
 	unsigned long lineno = 0, events = 0, rejected = 0, unknown = 0, routed = 0, dropped = 0;
 	size_t len, pos = 0, n;
@@ -176,16 +195,10 @@ rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_
 	char *buf;
 	struct timespec t0, t1;
 	double secs;
+	int rc;
 
-	if (m == NULL) {
-		fprintf(stderr, "routec: out of memory for the matcher\n");
-		return 4;
-	}
-	if ((buf = slurp(in, &len)) == NULL) {
-		fprintf(stderr, "routec: cannot read '%s': %s\n", in_name, strerror(errno));
-		route_matcher_free(m);
-		return 3;
-	}
+	if ((rc = start(p, in, in_name, &m, &buf, &len)) != 0)
+		return rc;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (next_line(buf, len, &pos, &line, &n)) {
 		lineno++;
@@ -332,21 +345,14 @@ int
 rc_tool_explain(const route_prog *p, FILE *in, const char *in_name,
 	const struct rc_run_options *o, FILE *out)
 {
-	route_matcher *m = route_matcher_new(p);
+	route_matcher *m;
 	struct route_decision d;
 	size_t len;
 	char *buf;
-	int rc = 0;
+	int rc;
 
-	if (m == NULL) {
-		fprintf(stderr, "routec: out of memory for the matcher\n");
-		return 4;
-	}
-	if ((buf = slurp(in, &len)) == NULL) {
-		fprintf(stderr, "routec: cannot read '%s': %s\n", in_name, strerror(errno));
-		route_matcher_free(m);
-		return 3;
-	}
+	if ((rc = start(p, in, in_name, &m, &buf, &len)) != 0)
+		return rc;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
 	route_match(m, buf, len, &d);
