@@ -64,6 +64,10 @@ to_cval(const struct rl_node *n, struct cval *v)
 {
 	memset(v, 0, sizeof *v);
 	v->node = n;
+	if (n->kind == RL_N_LIT && n->v->kind == RL_V_NULL) {
+		v->kind = RL_V_NULL;
+		return 1;
+	}
 	if (n->kind == RL_N_LIT && n->v->kind == RL_V_STR) {
 		v->kind = RL_V_STR;
 		v->str = n->v->str;
@@ -117,6 +121,8 @@ show(struct an *A, const struct cval *v)
 		return ru_arena_printf(A->arena, "\"%.*s\"", (int)v->len, v->str);
 	if (v->kind == RL_V_BOOL)
 		return v->num ? "true" : "false";
+	if (v->kind == RL_V_NULL)
+		return "null";
 	return ru_arena_printf(A->arena, "%.17g", v->num);
 }
 
@@ -145,6 +151,17 @@ dom_empty(struct an *A, struct domain *d)
 		A->why = ru_arena_printf(A->arena, "no number satisfies every bound on '%s'", d->field);
 		return 1;
 	}
+	if (d->lo == d->hi) {
+		/* bounds that leave one number, which a != excludes */
+		struct cval only = { .kind = RL_V_NUM, .num = d->lo };
+
+		for (i = 0; i < d->ne.n; i++)
+			if (cval_eq(&only, &RU_VEC_AT(d->ne, struct cval, i))) {
+				A->why = ru_arena_printf(A->arena, "the bounds on '%s' leave only %s, which != excludes",
+					d->field, show(A, &only));
+				return 1;
+			}
+	}
 	if (d->eq_at) {
 		for (i = 0; i < d->ne.n; i++)
 			if (cval_eq(&d->eq, &RU_VEC_AT(d->ne, struct cval, i))) {
@@ -152,6 +169,11 @@ dom_empty(struct an *A, struct domain *d)
 					d->field, show(A, &d->eq), show(A, &d->eq));
 				return 1;
 			}
+		if (d->eq.kind != RL_V_NUM && (d->lo > -INFINITY || d->hi < INFINITY)) {
+			A->why = ru_arena_printf(A->arena, "'%s' == %s cannot also satisfy a numeric bound",
+				d->field, show(A, &d->eq));
+			return 1;
+		}
 		if (d->eq.kind == RL_V_NUM && !in_interval(d, d->eq.num)) {
 			A->why = ru_arena_printf(A->arena, "'%s' == %s is outside its other bounds",
 				d->field, show(A, &d->eq));

@@ -264,10 +264,19 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 	cond_pc = emit_block(E, &cond);
 	cost = rc_ir_count(&cond);
 	first_rtype = rc_rbc_count(E->b, RV_SEC_RTYPES);
-	for (i = 0; i < r->contracts.n; i++) {
-		uint32_t *t = rc_rbc_push(E->b, RV_SEC_RTYPES, NULL);
+	{
+		/* ascending contract indices: the loader requires it (no duplicates) */
+		uint32_t *cs = ru_arena_alloc(E->L.arena, (r->contracts.n + 1) * sizeof *cs), x;
+		size_t k;
 
-		*t = RU_VEC_AT(r->contracts, struct rc_contract *, i)->index;
+		for (i = 0; i < r->contracts.n; i++) {
+			x = RU_VEC_AT(r->contracts, struct rc_contract *, i)->index;
+			for (k = i; k > 0 && cs[k - 1] > x; k--)
+				cs[k] = cs[k - 1];
+			cs[k] = x;
+		}
+		for (i = 0; i < r->contracts.n; i++)
+			*(uint32_t *)rc_rbc_push(E->b, RV_SEC_RTYPES, NULL) = cs[i];
 	}
 	first_action = rc_rbc_count(E->b, RV_SEC_ACTIONS);
 	for (i = 0; i < r->sets.n; i++) {

@@ -25,6 +25,13 @@ find_backtracking(const char *p, size_t len)
 		if (c == '\\' && i + 1 < len) {
 			char n = p[i + 1];
 
+			if (n == 'Q') {
+				/* \Q...\E quotes its text: nothing inside is syntax */
+				for (i += 2; i + 1 < len && !(p[i] == '\\' && p[i + 1] == 'E'); i++)
+					;
+				i++;
+				continue;
+			}
 			if (!in_class && ((n >= '1' && n <= '9') || n == 'k' || n == 'g'))
 				return "a backreference";
 			i++;
@@ -52,8 +59,11 @@ find_backtracking(const char *p, size_t len)
 				return "an atomic group";
 			if (k == '(')
 				return "a conditional group";
-			if (k == 'R' || (k >= '0' && k <= '9') || k == '&' || k == 'P')
+			if (k == 'P' && i + 3 < len && p[i + 3] == '=')
+				return "a backreference";
+			if (k == 'R' || (k >= '0' && k <= '9') || k == '&' || (k == 'P' && i + 3 < len && p[i + 3] == '>'))
 				return "recursion";
+			/* (?P<name>...) is a named group, (?#...) a comment: fine here */
 		}
 		if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < len && p[i + 1] == '+')
 			return "a possessive quantifier";

@@ -45,7 +45,7 @@ static const char usage_text[] =
 	"      --max-errors N  print at most N errors (default 20; 0 prints all)\n"
 	"  -v, --verbose       print stage timings and sizes on standard error\n"
 	"      --stats         (run) print only counts and events/s\n"
-	"      --output        (run) include the event as edited by `set` rules\n"
+	"      --with-output   (run) include the event as edited by `set` rules\n"
 	"      --json          (explain) print JSON instead of text\n"
 	"      --envelope E    (run, explain) auto, plain or cloudevents (default auto)\n"
 	"      --type-field F  (run, explain) plain events name their type in F (default event_type)\n"
@@ -285,7 +285,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "stats", no_argument, NULL, 's' },
-		{ "output", no_argument, NULL, 'u' },
+		{ "with-output", no_argument, NULL, 'u' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "envelope", required_argument, NULL, 'e' },
 		{ "type-field", required_argument, NULL, 't' },

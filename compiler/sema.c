@@ -238,6 +238,11 @@ declare(struct rc_sema *s, struct rc_map *map, struct ru_vec *vec, void *obj,
 	o->decl = d;
 	if ((prev = rc_map_get(map, d->name)) != NULL) {
 		dup_error(s, dup, d, prev->decl, d->name);
+		/* a second rule is still checked (its own mistakes reported, the
+		 * destinations it routes to counted as used); never emitted, as the
+		 * duplicate is an error. A second destination or table is dropped. */
+		if (dup == RL_E_DUP_RULE)
+			VEC_PUSH(s, *vec, void *, o);
 		return;
 	}
 	rc_map_put(map, d->name, o);
@@ -275,6 +280,7 @@ declare_all(struct rc_sema *s, struct rl_node *decls)
 		case RL_N_TEST:
 			if ((prev = rc_map_get(&s->m->test_map, d->str)) != NULL) {
 				dup_error(s, RL_E_DUP_TEST, d, prev, d->str);
+				VEC_PUSH(s, s->m->tests, struct rl_node *, d); /* still checked */
 				break;
 			}
 			rc_map_put(&s->m->test_map, d->str, d);

@@ -14,7 +14,7 @@
 #include "diag.h"
 #include "srcfile.h"
 
-#define RL_MAX_DEPTH 200u /* nesting limit for expressions and objects */
+#define RL_MAX_DEPTH 1000u /* nesting limit for expressions and objects; and/or chains count */
 
 /* A whole compilation's syntax: every file and every declaration. */
 struct rl_program {

@@ -721,7 +721,7 @@ ld_rules(struct rv_ld *l)
 {
 	const struct rv_prog *p = l->p;
 	char nb[48];
-	uint32_t i, end;
+	uint32_t i, j, end, next_rtype = 0;
 
 	for (i = 0; i < p->nrtypes; i++)
 		if (p->rtypes[i] >= p->ncontracts)
@@ -744,6 +744,15 @@ ld_rules(struct rv_ld *l)
 		if (r->rtype > p->nrtypes || r->nrtype > p->nrtypes - r->rtype)
 			return ld_fail(l, "section RULES: rule %u '%s': types [%u, +%u) outside RTYPES (%u)", i, nm,
 				r->rtype, r->nrtype, p->nrtypes);
+		/* the rules' ranges partition RTYPES in rule order, and each lists a
+		 * contract once (ascending): the runtime sizes its lists from that */
+		if (r->rtype != next_rtype)
+			return ld_fail(l, "section RULES: rule %u '%s': types start at %u, not where the previous "
+				"rule's end (%u)", i, nm, r->rtype, next_rtype);
+		next_rtype = r->rtype + r->nrtype;
+		for (j = r->rtype + 1; j < next_rtype; j++)
+			if (p->rtypes[j] <= p->rtypes[j - 1])
+				return ld_fail(l, "section RULES: rule %u '%s': contracts not in ascending order", i, nm);
 		if (r->action > p->nactions || r->naction > p->nactions - r->action)
 			return ld_fail(l, "section RULES: rule %u '%s': actions [%u, +%u) outside ACTIONS (%u)", i, nm,
 				r->action, r->naction, p->nactions);
@@ -760,6 +769,8 @@ ld_rules(struct rv_ld *l)
 			return ld_fail(l, "section RULES: rule %u '%s': span [%u, %u) reversed", i, nm, r->span_start,
 				r->span_end);
 	}
+	if (next_rtype != p->nrtypes)
+		return ld_fail(l, "section RTYPES: %u entries, but the rules use %u", p->nrtypes, next_rtype);
 	return 0;
 }
 

@@ -1431,6 +1431,32 @@ START_TEST(test_refuses_rule_type_out_of_range)
 }
 END_TEST
 
+/* Rules' RTYPES ranges must partition RTYPES, each ascending: overlapping
+ * or uncovered ranges once crashed the runtime's per-contract lists. */
+START_TEST(test_refuses_rtypes_not_partitioned)
+{
+	struct img m;
+
+	img_init(&m);
+	IMG_AT(&m, struct rv_rule, &m.ref->rules[1])->nrtype = 1; /* leaves an entry uncovered */
+	expect_refused(&m, "rule 2 'vip customers': types start at 3, not where the previous rule's end (2)");
+	img_fini(&m);
+	img_init(&m);
+	IMG_AT(&m, struct rv_rule, &m.ref->rules[1])->nrtype = 1; /* the last entry uncovered */
+	IMG_AT(&m, struct rv_rule, &m.ref->rules[2])->rtype = 2;
+	expect_refused(&m, "section RTYPES: 4 entries, but the rules use");
+	img_fini(&m);
+	img_init(&m);
+	IMG_AT(&m, struct rv_rule, &m.ref->rules[1])->rtype = 0;  /* overlaps rule 0 */
+	expect_refused(&m, "rule 1 'fallback': types start at 0, not where the previous rule's end (1)");
+	img_fini(&m);
+	img_init(&m);
+	*IMG_AT(&m, uint32_t, &m.ref->rtypes[2]) = m.ref->rtypes[1]; /* a contract twice */
+	expect_refused(&m, "rule 1 'fallback': contracts not in ascending order");
+	img_fini(&m);
+}
+END_TEST
+
 START_TEST(test_refuses_bad_rule_fields)
 {
 	struct img m;
@@ -1628,6 +1654,7 @@ bytecode_suite(void)
 	tcase_add_test(tc, test_refuses_yield_in_condition_block);
 	tcase_add_test(tc, test_refuses_match_in_value_block);
 	tcase_add_test(tc, test_refuses_rule_type_out_of_range);
+	tcase_add_test(tc, test_refuses_rtypes_not_partitioned);
 	tcase_add_test(tc, test_refuses_bad_rule_fields);
 	tcase_add_test(tc, test_refuses_bad_actions);
 	tcase_add_test(tc, test_refuses_unsorted_lines);

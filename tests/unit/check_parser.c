@@ -471,16 +471,16 @@ nested(unsigned n, const char *open, const char *core, const char *close)
 	return s;
 }
 
-START_TEST(test_too_deep_300_nested_parentheses)
+START_TEST(test_too_deep_1100_nested_parentheses)
 {
 	struct tu_parse t;
 	struct tu_result r;
-	char *src = nested(300, "(x == 1 or ", "y", ")");
+	char *src = nested(1100, "(x == 1 or ", "y", ")");
 
 	tu_parse(&t, src);
 	ck_assert_msg(t.diag.counts[RL_E_TOO_DEEP] == 1, "%s", t.diags);
 	ck_assert_uint_eq(t.diag.counts[RL_E_SYNTAX], 0);
-	ck_assert_ptr_nonnull(strstr(t.diags, "limit 200"));
+	ck_assert_ptr_nonnull(strstr(t.diags, "limit 1000"));
 	tu_parse_free(&t);
 	/* the whole pipeline stops cleanly on it */
 	tu_compile(&r, src);
@@ -494,7 +494,7 @@ END_TEST
 START_TEST(test_depth_just_under_limit_accepted)
 {
 	struct tu_parse t;
-	char *src = nested(190, "(x == 1 or ", "y", ")");
+	char *src = nested(990, "(x == 1 or ", "y", ")");
 
 	tu_parse(&t, src);
 	ck_assert_msg(t.diag.nerrors == 0, "%s", t.diags);
@@ -506,13 +506,13 @@ END_TEST
 START_TEST(test_too_deep_not_and_minus_chains)
 {
 	struct tu_parse t;
-	char *src = nested(400, "not ", "x", "");
+	char *src = nested(1200, "not ", "x", "");
 
 	tu_parse(&t, src);
 	ck_assert_msg(t.diag.counts[RL_E_TOO_DEEP] == 1, "%s", t.diags);
 	tu_parse_free(&t);
 	free(src);
-	src = nested(400, "-", "1 == x", "");
+	src = nested(1200, "-", "1 == x", "");
 	tu_parse(&t, src);
 	ck_assert_msg(t.diag.counts[RL_E_TOO_DEEP] == 1, "%s", t.diags);
 	tu_parse_free(&t);
@@ -526,13 +526,13 @@ START_TEST(test_too_deep_nested_objects)
 	char *src, *p;
 	unsigned i;
 
-	src = malloc(300 * 8 + 256);
+	src = malloc(1100 * 8 + 256);
 	ck_assert_ptr_nonnull(src);
 	p = src + sprintf(src, "event e v1 { o: any }\ntest \"deep\" { send e { o: ");
-	for (i = 0; i < 300; i++)
+	for (i = 0; i < 1100; i++)
 		p += sprintf(p, "{ a: ");
 	p += sprintf(p, "1");
-	for (i = 0; i < 300; i++)
+	for (i = 0; i < 1100; i++)
 		p += sprintf(p, " }");
 	sprintf(p, " } }");
 	tu_check(&r, src);
@@ -985,7 +985,7 @@ parser_suite(void)
 	tcase_add_test(tc, test_wildcard_may_start_pattern);
 	tcase_add_test(tc, test_trailing_comma_in_route_rejected);
 	tcase_add_test(tc, test_empty_source);
-	tcase_add_test(tc, test_too_deep_300_nested_parentheses);
+	tcase_add_test(tc, test_too_deep_1100_nested_parentheses);
 	tcase_add_test(tc, test_depth_just_under_limit_accepted);
 	tcase_add_test(tc, test_too_deep_not_and_minus_chains);
 	tcase_add_test(tc, test_too_deep_nested_objects);
