@@ -155,23 +155,6 @@ print_decision(const route_prog *p, const struct route_decision *d, unsigned lon
 	fputs("}\n", out);
 }
 
-/* Next line of buf from *pos to len: sets *line and *n; returns 0 at the end. */
-static int
-next_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *n)
-{
-	const char *nl;
-
-	if (*pos >= len)
-		return 0;
-	*line = buf + *pos;
-	nl = memchr(*line, '\n', len - *pos);
-	*n = nl ? (size_t)(nl - *line) : len - *pos;
-	*pos += *n + (nl != NULL);
-	if (*n > 0 && (*line)[*n - 1] == '\r')
-		(*n)--;
-	return 1;
-}
-
 static int
 blank(const char *s, size_t n)
 {
@@ -190,18 +173,28 @@ rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_
 	route_matcher *m;
 	struct route_decision d;
 	unsigned long lineno = 0, events = 0, rejected = 0, unknown = 0, routed = 0, dropped = 0;
-	size_t len, pos = 0, n;
-	const char *line;
-	char *buf;
+	size_t cap = 0, bytes = 0, n;
+	ssize_t got;
+	char *line = NULL;
 	struct timespec t0, t1;
 	double secs;
-	int rc;
 
-	if ((rc = start(p, in, in_name, &m, &buf, &len)) != 0)
-		return rc;
+	if ((m = route_matcher_new(p)) == NULL) {
+		fprintf(stderr, "routec: out of memory for the matcher\n");
+		return 4;
+	}
+	/* line by line, so that a pipe gets each decision as its event arrives */
+	if (in == stdin)
+		setvbuf(out, NULL, _IOLBF, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (next_line(buf, len, &pos, &line, &n)) {
+	while ((got = getline(&line, &cap, in)) >= 0) {
+		n = (size_t)got;
+		bytes += n;
 		lineno++;
+		if (n > 0 && line[n - 1] == '\n')
+			n--;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
 		if (blank(line, n))
 			continue;
 		events++;
@@ -218,13 +211,17 @@ rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_
 			print_decision(p, &d, lineno, o, out);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	free(line); /* getline's buffer */
+	route_matcher_free(m);
+	if (ferror(in)) {
+		fprintf(stderr, "routec: cannot read '%s': %s\n", in_name, strerror(errno));
+		return 3;
+	}
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (o->stats)
 		fprintf(out, "events %lu, routed %lu, routed nowhere %lu, unknown type or version %lu, "
 			"rejected %lu; %.3f s, %.0f events/s, %.1f MB/s\n", events, routed, dropped, unknown,
-			rejected, secs, secs > 0 ? events / secs : 0.0, secs > 0 ? len / secs / 1e6 : 0.0);
-	ru_free(buf);
-	route_matcher_free(m);
+			rejected, secs, secs > 0 ? events / secs : 0.0, secs > 0 ? bytes / secs / 1e6 : 0.0);
 	return 0;
 }
 
@@ -251,9 +248,19 @@ explain_text(const route_prog *p, route_matcher *m, const struct route_decision 
 			continue;
 		}
 		if (res == 1) {
-			for (i = 0; i < d->nrules && d->rules[i] != r; i++)
-				;
-			fputs(i < d->nrules ? "matched\n" : "condition holds, but an earlier rule routed the event (otherwise)\n", out);
+			fputs("matched\n", out);
+			continue;
+		}
+		if (res == 2) {
+			fputs("not evaluated: a routing rule matched (otherwise)\n", out);
+			continue;
+		}
+		if (why.changed) {
+			fputs("no match when it ran; a later set makes it hold on the transformed event\n", out);
+			continue;
+		}
+		if (why.op == NULL) {
+			fputs("no match: the condition was false\n", out);
 			continue;
 		}
 		fputs("no match", out);
@@ -311,9 +318,11 @@ explain_json(const route_prog *p, route_matcher *m, const struct route_decision 
 		fputs(",\"at\":", out);
 		put_name(out, file, fl);
 		fprintf(out, ",\"line\":%u,\"col\":%u,\"result\":\"%s\"", line, col,
-			res < 0 ? "not applicable" : res ? "match" : "miss");
-		if (res == 0) {
-			fprintf(out, ",\"failed\":{\"op\":\"%s\"", why.op ? why.op : "");
+			res < 0 ? "not applicable" : res == 1 ? "match" : res == 2 ? "not evaluated" : "miss");
+		if (res == 0 && why.changed)
+			fputs(",\"changed_by_set\":true", out);
+		if (res == 0 && why.op != NULL) {
+			fprintf(out, ",\"failed\":{\"op\":\"%s\"", why.op);
 			if (why.field) {
 				fputs(",\"field\":", out);
 				put_str(out, why.field, why.field_len);

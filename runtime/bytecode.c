@@ -721,7 +721,7 @@ ld_rules(struct rv_ld *l)
 {
 	const struct rv_prog *p = l->p;
 	char nb[48];
-	uint32_t i, j, end, next_rtype = 0;
+	uint32_t i, j, end, next_rtype = 0, next_action = 0;
 
 	for (i = 0; i < p->nrtypes; i++)
 		if (p->rtypes[i] >= p->ncontracts)
@@ -756,6 +756,12 @@ ld_rules(struct rv_ld *l)
 		if (r->action > p->nactions || r->naction > p->nactions - r->action)
 			return ld_fail(l, "section RULES: rule %u '%s': actions [%u, +%u) outside ACTIONS (%u)", i, nm,
 				r->action, r->naction, p->nactions);
+		/* actions too belong to one rule each, in rule order (the runtime
+		 * sizes a decision's sets and emits by the number of actions) */
+		if (r->action != next_action)
+			return ld_fail(l, "section RULES: rule %u '%s': actions start at %u, not where the previous "
+				"rule's end (%u)", i, nm, r->action, next_action);
+		next_action = r->action + r->naction;
 		/* Whole EMIT groups only: the run starts and ends at group edges. */
 		end = r->action + r->naction;
 		if (r->naction > 0 && (p->actions[r->action].kind == RV_A_EMITF ||
@@ -771,6 +777,8 @@ ld_rules(struct rv_ld *l)
 	}
 	if (next_rtype != p->nrtypes)
 		return ld_fail(l, "section RTYPES: %u entries, but the rules use %u", p->nrtypes, next_rtype);
+	if (next_action != p->nactions)
+		return ld_fail(l, "section ACTIONS: %u entries, but the rules use %u", p->nactions, next_action);
 	return 0;
 }
 

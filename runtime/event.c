@@ -20,6 +20,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 #include "alloc.h"
 #include "event.h"
@@ -1365,18 +1366,28 @@ rv_json_unescape(const char *buf, const struct rv_jval *s, char *out)
 		s->len);
 }
 
+/* The "C" locale for number conversion, made once (thread-safe). */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void
+make_c_locale(void)
+{
+	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
 /*
  * Integers of up to 15 digits are exact in a double and converted here;
- * anything else goes through strtod on a NUL-terminated copy (the scan
- * bounded its length by RV_JSON_NUMBER_MAX), with '.' replaced by the
- * locale's decimal point if that differs. Underflow gives 0 or a subnormal
- * (not an error); overflow gives -1.
+ * anything else goes through strtod_l in the "C" locale on a NUL-terminated
+ * copy (the scan bounded its length by RV_JSON_NUMBER_MAX), so neither the
+ * process's locale nor another thread's setlocale changes the result.
+ * Underflow gives 0 or a subnormal (not an error); overflow gives -1.
  */
 int
 rv_json_number(const char *buf, const struct rv_jval *v, double *out)
 {
 	char tmp[RV_JSON_NUMBER_MAX + 1];
-	const char *s = buf + v->off, *dp;
+	const char *s = buf + v->off;
 	uint32_t i, n = v->len;
 	uint64_t u = 0;
 	double d;
@@ -1392,12 +1403,10 @@ rv_json_number(const char *buf, const struct rv_jval *v, double *out)
 	}
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
-	dp = localeconv()->decimal_point;
-	if (dp[0] != '.' && dp[0] != '\0' && dp[1] == '\0')
-		for (i = 0; i < n; i++)
-			if (tmp[i] == '.')
-				tmp[i] = dp[0];
-	d = strtod(tmp, &end);
+	pthread_once(&c_locale_once, make_c_locale);
+	if (c_locale == (locale_t)0)
+		return -1; /* no memory for a locale object: no usable number */
+	d = strtod_l(tmp, &end, c_locale);
 	if (isinf(d))
 		return -1;
 	*out = d;

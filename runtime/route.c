@@ -36,7 +36,8 @@
 struct route_prog {
 	struct rv_prog *p;          /* owns */
 	struct rv_rt rt;            /* owns its arrays and databases */
-	struct route_options opt;
+	struct route_options opt;   /* type_field points at type_field_copy */
+	char *type_field_copy;      /* owns */
 };
 
 struct route_matcher {
@@ -55,10 +56,12 @@ struct route_matcher {
 	const char **segs;              /* owns: segment pointers of members */
 	char *text;                     /* owns: JSON text of set values and emitted events */
 	size_t text_cap, text_used;
-	char *out;                      /* owns: the rewritten event */
+	char *out;                      /* owns: the rewritten event ... */
+	char *out2;                     /* owns: ... and its other half (sets applied one by one) */
 	size_t out_cap;
 	int valid;                      /* the last event was scanned and typed */
 	uint32_t nmatched;              /* rules matched by the last event */
+	uint32_t *evaluated;            /* owns: per rule, the stamp of the last event that ran it */
 	uint32_t contract;              /* its contract */
 	struct route_why *why;          /* explain: where the trace writes */
 	char *why_text;                 /* owns: the explained value's JSON text */
@@ -251,6 +254,14 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 	rp->p = p;
 	rp->rt.p = p;
 	options_fill(&rp->opt, o);
+	/* the caller's string need not outlive the load */
+	if ((rp->type_field_copy = ru_malloc(strlen(rp->opt.type_field) + 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		route_prog_free(rp);
+		return NULL;
+	}
+	strcpy(rp->type_field_copy, rp->opt.type_field);
+	rp->opt.type_field = rp->type_field_copy;
 	rv_scan_config_default(&sc);
 	sc.envelope = (enum rv_envelope)rp->opt.envelope;
 	sc.plain_names[RV_META_TYPE] = rp->opt.type_field;
@@ -304,6 +315,7 @@ route_prog_free(route_prog *rp)
 		return;
 	rt_fini(&rp->rt);
 	rv_prog_free(rp->p);
+	ru_free(rp->type_field_copy);
 	ru_free(rp);
 }
 
@@ -351,13 +363,15 @@ route_rule_location(const route_prog *rp, uint32_t rule, size_t *file_len, uint3
 {
 	const struct rv_rule *r;
 
-	*file_len = 0;
-	*line = *col = 0;
+	if (file_len)
+		*file_len = 0;
 	if (rule >= rp->p->nrules)
 		return NULL;
 	r = &rp->p->rules[rule];
-	*line = r->line;
-	*col = r->col;
+	if (line)
+		*line = r->line;
+	if (col)
+		*col = r->col;
 	return r->file < rp->p->nfiles ? str(rp, rp->p->files[r->file], file_len) : NULL;
 }
 
@@ -380,6 +394,7 @@ route_matcher_free(route_matcher *m)
 	if (m->vm.hs)
 		hs_free_scratch(m->vm.hs);
 	ru_free(m->rules);
+	ru_free(m->evaluated);
 	ru_free(m->dests);
 	ru_free(m->dest_stamp);
 	ru_free(m->sets);
@@ -390,6 +405,7 @@ route_matcher_free(route_matcher *m)
 	ru_free(m->segs);
 	ru_free(m->text);
 	ru_free(m->out);
+	ru_free(m->out2);
 	ru_free(m->why_text);
 	ru_free(m);
 }
@@ -423,6 +439,18 @@ route_matcher_new(const route_prog *rp)
 	m->vm.run = o->switch_dispatch ? rv_vm_run_switch : rv_vm_run;
 	for (i = 0; i < p->nfields; i++)
 		nsegs_max += p->fields[i].nseg;
+	/* an emit may name one field several times (in a hand-made program):
+	 * room for the largest emit's paths too */
+	for (i = 0; i < p->nactions; i++) {
+		uint32_t f, need = 0;
+
+		if (p->actions[i].kind != RV_A_EMIT)
+			continue;
+		for (f = 0; f < p->actions[i].b; f++)
+			need += p->fields[p->actions[i + 1 + f].a].nseg;
+		if (need > nsegs_max)
+			nsegs_max = need;
+	}
 	m->vm.regs = zalloc(p->max_regs ? p->max_regs : 1, sizeof *m->vm.regs);
 	m->vm.ev.vals = zalloc(o->max_values, sizeof *m->vm.ev.vals);
 	m->vm.ev.first = zalloc(p->nfields, sizeof *m->vm.ev.first);
@@ -434,6 +462,7 @@ route_matcher_new(const route_prog *rp)
 	m->vm.scratch_cap = big;
 	m->vm.scratch = zalloc(big, 1);
 	m->rules = zalloc(p->nrules, sizeof *m->rules);
+	m->evaluated = zalloc(p->nrules, sizeof *m->evaluated);
 	m->dests = zalloc(p->ndests, sizeof *m->dests);
 	m->dest_stamp = zalloc(p->ndests, sizeof *m->dest_stamp);
 	m->sets = zalloc(p->nactions, sizeof *m->sets);
@@ -447,13 +476,14 @@ route_matcher_new(const route_prog *rp)
 	m->text = zalloc(big, 1);
 	m->out_cap = big;
 	m->out = zalloc(big, 1);
+	m->out2 = zalloc(big, 1);
 	m->why_cap = o->max_string * 2 + 64;
 	m->why_text = zalloc(m->why_cap, 1);
 	if (!m->vm.regs || !m->vm.ev.vals || !m->vm.ev.first || !m->vm.ev.last || !m->vm.ev.scratch
 	    || !m->vm.override
-	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->dests
+	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->evaluated || !m->dests
 	    || !m->dest_stamp || !m->sets || !m->set_fields || !m->emits || !m->members
-	    || !m->seglens || !m->segs || !m->text || !m->out || !m->why_text)
+	    || !m->seglens || !m->segs || !m->text || !m->out || !m->out2 || !m->why_text)
 		goto fail;
 	for (k = 0; k < p->nconsts; k++)
 		if (rp->rt.regex[k] && hs_alloc_scratch(rp->rt.regex[k], &m->vm.hs) != HS_SUCCESS)
@@ -533,6 +563,13 @@ bad_version:
 	d->reason = "the event version is not a number, \"N\" or \"vN\"";
 	d->offset = ev->meta[RV_META_VERSION].off;
 	return -1;
+}
+
+/* Did rv_json_edit fail for lack of room (not because of the path)? */
+static int
+outlen_too_big(const char *why)
+{
+	return why != NULL && strstr(why, "does not fit") != NULL;
 }
 
 static void
@@ -631,6 +668,7 @@ run_actions(route_matcher *m, struct route_decision *d, uint32_t ri)
 			if (m->vm.override[ac->a].k == RV_V_MISSING)
 				m->set_fields[m->nset_fields++] = ac->a;
 			m->vm.override[ac->a] = v;
+			m->vm.scratch_mark = m->vm.scratch_used; /* the value's string stays */
 			break;
 		}
 		case RV_A_EMIT: {
@@ -702,25 +740,49 @@ run_actions(route_matcher *m, struct route_decision *d, uint32_t ri)
 	return 0;
 }
 
-/* Writes the event with the decision's sets applied into m->out. */
+/*
+ * Writes the event with the decision's sets applied into m->out. A set that
+ * cannot be written (its path goes through a value that is not an object,
+ * or a CloudEvents event has no object "data") is dropped from the decision:
+ * the event stays valid and routed, without that change. Returns -1 only
+ * when the edited event does not fit the output buffer.
+ */
 static int
 apply_sets(route_matcher *m, struct route_decision *d)
 {
-	uint32_t i, segpos = 0;
-	const char *why = NULL;
+	uint32_t i, kept = 0, segpos = 0;
+	const char *why = NULL, *cur = m->vm.buf;
+	size_t curlen = m->vm.len, outlen;
+	char *dst = m->out, *other = m->out2;
 
+	if (m->vm.ev.cloudevents && m->vm.ev.payload_len == 0) {
+		d->nsets = 0; /* data is absent, a string or base64: nothing to set */
+		return 0;
+	}
 	for (i = 0; i < d->nsets; i++) {
-		field_path(m, m->sets[i].field, &m->members[i], &segpos);
-		m->members[i].json = m->sets[i].json;
-		m->members[i].len = m->sets[i].len;
+		struct rv_json_member mem;
+
+		segpos = 0;
+		field_path(m, m->sets[i].field, &mem, &segpos);
+		mem.json = m->sets[i].json;
+		mem.len = m->sets[i].len;
+		if (rv_json_edit(cur, curlen, m->vm.ev.cloudevents, &mem, 1, dst, m->out_cap, &outlen,
+		    &why) < 0) {
+			if (outlen_too_big(why)) {
+				d->status = ROUTE_REJECTED;
+				d->reason = "the edited event does not fit the output buffer";
+				return -1;
+			}
+			continue; /* dropped */
+		}
+		m->sets[kept++] = m->sets[i];
+		cur = dst;
+		curlen = outlen;
+		dst = dst == m->out ? other : m->out;
 	}
-	if (rv_json_edit(m->vm.buf, m->vm.len, m->vm.ev.cloudevents, m->members, d->nsets,
-	    m->out, m->out_cap, &d->output_len, &why) < 0) {
-		d->status = ROUTE_REJECTED;
-		d->reason = why ? why : "the edited event does not fit";
-		return -1;
-	}
-	d->output = m->out;
+	d->nsets = kept;
+	d->output = cur;
+	d->output_len = curlen;
 	return 0;
 }
 
@@ -748,9 +810,11 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 		m->vm.override[m->set_fields[i]].k = RV_V_MISSING;
 	m->nset_fields = 0;
 	m->vm.scratch_used = 0;
+	m->vm.scratch_mark = 0;
 	m->text_used = 0;
 	if (++m->stamp == 0) {
 		memset(m->dest_stamp, 0, p->ndests * sizeof *m->dest_stamp);
+		memset(m->evaluated, 0, p->nrules * sizeof *m->evaluated);
 		m->stamp = 1;
 	}
 	m->vm.buf = buf;
@@ -780,6 +844,8 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 
 		if ((r->flags & RV_RF_OTHERWISE) && routed)
 			break; /* otherwise rules come last: none of them fires */
+		m->vm.scratch_used = m->vm.scratch_mark; /* builtin results of the last rule are dead */
+		m->evaluated[ri] = m->stamp;
 		if (m->vm.run(&m->vm, r->cond_pc, NULL) != RV_VM_MATCH)
 			continue;
 		m->rules[d->nrules++] = ri;
@@ -799,6 +865,22 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 
 /* ---- explain --------------------------------------------------------------- */
 
+/* The JSON text of a value for explain (a stand-in when it is too large). */
+static void
+explain_value(route_matcher *m, const struct rv_val *v, struct route_why *why)
+{
+	static const char too_large[] = "\"(too large to show)\"";
+	size_t len = rv_val_json(&m->vm, v, m->why_text, m->why_cap);
+
+	if (len == 0) {
+		why->value = too_large;
+		why->value_len = sizeof too_large - 1;
+		return;
+	}
+	why->value = m->why_text;
+	why->value_len = len;
+}
+
 /* Trace hook: keeps the last predicate that came out false. */
 static void
 explain_trace(void *ud, uint32_t pc, int result, const struct rv_val *operand)
@@ -807,7 +889,7 @@ explain_trace(void *ud, uint32_t pc, int result, const struct rv_val *operand)
 	const struct rv_prog *p = m->rp->p;
 	struct route_why *why = m->why;
 	struct rv_val first;
-	size_t len, lo, hi;
+	size_t lo, hi;
 
 	if (result)
 		return;
@@ -816,15 +898,10 @@ explain_trace(void *ud, uint32_t pc, int result, const struct rv_val *operand)
 	why->op = rv_opinfo[RV_GET_OP(p->code[pc])].name;
 	if (operand->k == RV_V_FIELD) {
 		why->field = route_field_name(m->rp, operand->n, &why->field_len);
-		if (rv_val_first(&m->vm, operand, &first) || m->vm.ev.first[operand->n] != RV_NONE) {
-			len = rv_val_json(&m->vm, operand, m->why_text, m->why_cap);
-			why->value = len ? m->why_text : NULL;
-			why->value_len = len;
-		}
+		if (rv_val_first(&m->vm, operand, &first) || m->vm.ev.first[operand->n] != RV_NONE)
+			explain_value(m, operand, why);
 	} else if (operand->k != RV_V_MISSING) {
-		len = rv_val_json(&m->vm, operand, m->why_text, m->why_cap);
-		why->value = len ? m->why_text : NULL;
-		why->value_len = len;
+		explain_value(m, operand, why);
 	}
 	/* the source location: the last LINES entry at or before pc */
 	lo = 0;
@@ -866,15 +943,18 @@ route_explain(route_matcher *m, uint32_t rule, struct route_why *why)
 	for (i = 0; i < m->nmatched; i++)
 		if (m->rules[i] == rule)
 			return 1; /* as decided, whatever the sets changed afterwards */
+	if (m->evaluated[rule] != m->stamp)
+		return 2; /* an otherwise rule after a routing match: not run */
 	m->why = why;
 	m->vm.trace = explain_trace;
 	m->vm.trace_ud = m;
+	m->vm.scratch_used = m->vm.scratch_mark;
 	r = rv_vm_run_switch(&m->vm, p->rules[rule].cond_pc, NULL);
 	m->vm.trace = NULL;
 	m->vm.trace_ud = NULL;
 	if (r == RV_VM_MATCH) {
 		memset(why, 0, sizeof *why);
-		return 1;
+		why->changed = 1;
 	}
 	return 0;
 }

@@ -129,11 +129,16 @@ struct route_decision {
 int route_match(route_matcher *m, const char *buf, size_t len, struct route_decision *d);
 
 /*
- * Why a rule did or did not match the event of the last route_match():
- * for a miss, the condition's predicate that failed last, the value the
- * event had there (as JSON text, or NULL when the field was missing) and
- * its source location. Returns 1 (matched), 0 (missed) or -1 (the rule
- * does not apply to the event's type, or there was no valid event).
+ * Why a rule did or did not match the event of the last route_match().
+ * Returns 1 (it matched), 0 (it missed), 2 (an `otherwise` rule that was not
+ * evaluated because a routing rule matched) or -1 (the rule does not apply
+ * to the event's type, or there was no valid event). For a miss, *why holds
+ * the predicate that came out false last before the condition gave up (for
+ * `a and b` the one that stopped it; for `a or b`, b), the value the event
+ * had there (JSON text; NULL when the field was missing) and its source
+ * location; op is NULL when no single predicate failed (`not (...)`, a bool
+ * field). The miss is re-evaluated on the event as the transform rules left
+ * it; `changed` is set when it would hold there (a later `set` changed it).
  */
 struct route_why {
 	uint32_t pc;               /* the failing predicate's instruction */
@@ -145,6 +150,7 @@ struct route_why {
 	const char *file;          /* source location of the predicate (borrowed), or NULL */
 	size_t file_len;
 	uint32_t line, col;
+	int changed;               /* missed when it ran; holds on the transformed event */
 };
 int route_explain(route_matcher *m, uint32_t rule, struct route_why *why);
 

@@ -69,8 +69,9 @@ struct rv_vm {
 	struct rv_event ev;               /* owns its arrays */
 	struct rv_val *override;          /* owns: per field, the value a `set` gave it (MISSING: none) */
 	char *tmp[2];                     /* owns: decode buffers for a comparison's two sides (max_string) */
-	char *scratch;                    /* owns: builtin results, reset per event */
+	char *scratch;                    /* owns: builtin results ... */
 	size_t scratch_cap, scratch_used;
+	size_t scratch_mark;              /* ... below the mark: values `set` gave (kept for the event) */
 	hs_scratch_t *hs;                 /* owns: Hyperscan scratch for every database of the program */
 	int (*run)(struct rv_vm *, uint32_t, struct rv_val *); /* rv_vm_run or rv_vm_run_switch */
 	rv_trace_fn *trace;               /* explain only; NULL otherwise */

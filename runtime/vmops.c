@@ -407,8 +407,8 @@ parse_addr(const char *s, size_t n, uint8_t addr[16])
 {
 	char z[64];
 
-	if (n == 0 || n >= sizeof z)
-		return 0;
+	if (n == 0 || n >= sizeof z || memchr(s, '\0', n) != NULL)
+		return 0; /* "10.0.0.1\u0000junk" is no address */
 	memcpy(z, s, n);
 	z[n] = '\0';
 	memset(addr, 0, 16);
@@ -678,18 +678,25 @@ rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_va
 
 			if (j == RV_NONE)
 				return; /* a missing field has no length */
-			/* an array: its elements, counted in its text */
-			if (j != RV_NONE && vm->ev.vals[j].kind == RV_J_ARRAY) {
-				out->k = RV_V_NUM;
-				out->u.num = count_elements(vm->buf + vm->ev.vals[j].off, vm->ev.vals[j].len);
-				return;
-			}
-			/* a path through an array (items.sku): how many values it has */
-			if (vm->rt->p->fields[args[0].n].type & RV_T_ARRAY) {
-				uint32_t count = 0;
+			/* arrays count their elements, other values one each; an
+			 * array inside an array already counted is part of it */
+			if (vm->rt->p->fields[args[0].n].type & RV_T_ARRAY
+			    || vm->ev.vals[j].kind == RV_J_ARRAY) {
+				double count = 0;
+				uint32_t end = 0; /* end of the last outermost array */
 
-				for (; j != RV_NONE; j = vm->ev.vals[j].next)
-					count++;
+				for (; j != RV_NONE; j = vm->ev.vals[j].next) {
+					const struct rv_jval *jv = &vm->ev.vals[j];
+
+					if (jv->off < end)
+						continue;
+					if (jv->kind == RV_J_ARRAY) {
+						count += count_elements(vm->buf + jv->off, jv->len);
+						end = jv->off + jv->len;
+					} else {
+						count++;
+					}
+				}
 				out->k = RV_V_NUM;
 				out->u.num = count;
 				return;
@@ -727,6 +734,54 @@ rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_va
 
 /* ---- JSON text of a value (set and emit) ---------------------------------- */
 
+/* Raw JSON text of one recorded value (strings with their quotes). */
+static size_t
+jval_json(const struct rv_vm *vm, const struct rv_jval *jv, char *out, size_t cap)
+{
+	size_t n = jv->kind == RV_J_STRING ? (size_t)jv->len + 2 : jv->len;
+	const char *from = jv->kind == RV_J_STRING ? vm->buf + jv->off - 1 : vm->buf + jv->off;
+
+	if (cap < n)
+		return 0;
+	memcpy(out, from, n);
+	return n;
+}
+
+/*
+ * All values of a path through an array (items.sku) as one JSON array;
+ * arrays met on the way are written whole, once (not their elements again).
+ */
+static size_t
+field_list_json(const struct rv_vm *vm, uint32_t j, char *out, size_t cap)
+{
+	size_t n = 0, k;
+	uint32_t end = 0;
+
+	if (cap < 2)
+		return 0;
+	out[n++] = '[';
+	for (; j != RV_NONE; j = vm->ev.vals[j].next) {
+		const struct rv_jval *jv = &vm->ev.vals[j];
+
+		if (jv->off < end)
+			continue;
+		if (jv->kind == RV_J_ARRAY || jv->kind == RV_J_OBJECT)
+			end = jv->off + jv->len;
+		if (n > 1) {
+			if (n + 1 >= cap)
+				return 0;
+			out[n++] = ',';
+		}
+		if ((k = jval_json(vm, jv, out + n, cap - n)) == 0)
+			return 0;
+		n += k;
+	}
+	if (n + 1 > cap)
+		return 0;
+	out[n++] = ']';
+	return n;
+}
+
 size_t
 rv_val_json(const struct rv_vm *vm, const struct rv_val *v, char *out, size_t cap)
 {
@@ -761,16 +816,9 @@ rv_val_json(const struct rv_vm *vm, const struct rv_val *v, char *out, size_t ca
 		if (j == RV_NONE)
 			return cap >= 4 ? (memcpy(out, "null", 4), 4) : 0;
 		jv = &vm->ev.vals[j];
-		if (jv->kind == RV_J_STRING) {
-			if (cap < (size_t)jv->len + 2)
-				return 0;
-			memcpy(out, vm->buf + jv->off - 1, (size_t)jv->len + 2);
-			return (size_t)jv->len + 2;
-		}
-		if (cap < jv->len)
-			return 0;
-		memcpy(out, vm->buf + jv->off, jv->len);
-		return jv->len;
+		if ((vm->rt->p->fields[v->n].type & RV_T_ARRAY) && jv->kind != RV_J_ARRAY)
+			return field_list_json(vm, j, out, cap);
+		return jval_json(vm, jv, out, cap);
 	}
 	case RV_V_LIST:
 		if (cap < 2)

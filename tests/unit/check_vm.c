@@ -892,6 +892,78 @@ START_TEST(test_bug_emit_version)
 }
 END_TEST
 
+/* Builtin results of one rule do not use up the scratch of the next ones:
+ * twelve rules each lowering a large string all match. */
+START_TEST(test_bug_scratch_per_rule)
+{
+	static const char src[] = "event m v1 { s: string }\ndestination d\n"
+		"rule r1 on m when lower(s) prefix \"a\" route d\nrule r2 on m when lower(s) prefix \"a\" route d\n"
+		"rule r3 on m when lower(s) prefix \"a\" route d\nrule r4 on m when lower(s) prefix \"a\" route d\n"
+		"rule r5 on m when lower(s) prefix \"a\" route d\nrule r6 on m when lower(s) prefix \"a\" route d\n"
+		"rule r7 on m when lower(s) prefix \"a\" route d\nrule r8 on m when lower(s) prefix \"a\" route d\n"
+		"rule r9 on m when upper(s) prefix \"A\" route d\nrule r10 on m when upper(s) prefix \"A\" route d\n"
+		"rule r11 on m when trim(s) prefix \"a\" route d\nrule r12 on m when lower(s) prefix \"a\" route d\n";
+	struct route_options o;
+	struct route_decision d;
+	route_prog *p;
+	route_matcher *m;
+	size_t len, n = 40000, i;
+	unsigned char *rbc = compile(src, 2, &len);
+	char err[256], *ev = malloc(n + 64);
+
+	ck_assert_ptr_nonnull(ev);
+	memset(&o, 0, sizeof o);
+	o.max_event_bytes = 65536;
+	p = route_prog_load(rbc, len, &o, err, sizeof err);
+	ck_assert_msg(p != NULL, "%s", err);
+	m = route_matcher_new(p);
+	i = (size_t)sprintf(ev, "{\"event_type\":\"m\",\"s\":\"");
+	memset(ev + i, 'a', n);
+	i += n;
+	i += (size_t)sprintf(ev + i, "\"}");
+	ck_assert_int_eq(route_match(m, ev, i, &d), ROUTE_OK);
+	ck_assert_uint_eq(d.nrules, 12);
+	route_matcher_free(m);
+	route_prog_free(p);
+	ru_free(rbc);
+	free(ev);
+}
+END_TEST
+
+/* Explain: an otherwise rule skipped after a routing match is "not
+ * evaluated"; a transform rule that missed before a later set made it true
+ * is reported as changed, not as matched. */
+START_TEST(test_bug_explain_states)
+{
+	static const char src[] = "event m v1 { p: string }\ndestination d\ndestination e\n"
+		"rule first on m when p == \"high\" set p = \"x\"\n"
+		"rule second on m when p == \"low\" set p = \"high\"\n"
+		"rule go on m when p exists route d\n"
+		"rule rest on m otherwise route e\n";
+	struct route_decision d;
+	struct route_why why;
+	route_prog *p;
+	route_matcher *m;
+	size_t len;
+	unsigned char *rbc = compile(src, 2, &len);
+	char err[256];
+	static const char ev[] = "{\"event_type\":\"m\",\"p\":\"low\"}";
+
+	p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	ck_assert_msg(p != NULL, "%s", err);
+	m = route_matcher_new(p);
+	ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_OK);
+	ck_assert_int_eq(route_explain(m, 0, &why), 0); /* first: missed when it ran */
+	ck_assert_int_eq(why.changed, 1);
+	ck_assert_int_eq(route_explain(m, 1, &why), 1); /* second matched */
+	ck_assert_int_eq(route_explain(m, 2, &why), 1); /* go matched */
+	ck_assert_int_eq(route_explain(m, 3, &why), 2); /* rest: not evaluated */
+	route_matcher_free(m);
+	route_prog_free(p);
+	ru_free(rbc);
+}
+END_TEST
+
 static Suite *
 vm_suite(void)
 {
@@ -915,6 +987,8 @@ vm_suite(void)
 	tcase_add_test(kb, test_bug_arith_aliasing);
 	tcase_add_test(kb, test_bug_len_array_of_objects);
 	tcase_add_test(kb, test_bug_emit_version);
+	tcase_add_test(kb, test_bug_scratch_per_rule);
+	tcase_add_test(kb, test_bug_explain_states);
 	suite_add_tcase(s, kb);
 	return s;
 }
