@@ -49,6 +49,7 @@ struct domain {
 	const struct rl_node *missing_at, *present_at;
 };
 
+/* Are two constants the same value (and kind)? */
 static int
 cval_eq(const struct cval *a, const struct cval *b)
 {
@@ -59,6 +60,7 @@ cval_eq(const struct cval *a, const struct cval *b)
 	return a->num == b->num;
 }
 
+/* n as a constant (literal, folded number or null); 0 if it is none. */
 static int
 to_cval(const struct rl_node *n, struct cval *v)
 {
@@ -94,6 +96,7 @@ struct an {
 	const char *why;          /* reason of the contradiction found */
 };
 
+/* The domain of the field path reads, created on first use in the branch. */
 static struct domain *
 dom_for(struct an *A, const struct rl_node *path)
 {
@@ -114,6 +117,7 @@ dom_for(struct an *A, const struct rl_node *path)
 	return d;
 }
 
+/* A constant as the source would write it, for messages. */
 static const char *
 show(struct an *A, const struct cval *v)
 {
@@ -335,6 +339,7 @@ conjuncts(struct ru_arena *a, struct rl_node *e, struct ru_vec *out)
 	*(struct rl_node **)ru_vec_push(a, out, sizeof e) = e;
 }
 
+/* Collects the top-level `or` branches of e. */
 static void
 disjuncts(struct ru_arena *a, struct rl_node *e, struct ru_vec *out)
 {
@@ -415,6 +420,7 @@ node_hash(const struct rl_node *n, uint64_t h)
 	return node_hash(n->c, h);
 }
 
+/* qsort order of 64-bit hashes. */
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -470,6 +476,10 @@ signature(struct ru_arena *a, struct rc_rule *r)
 	return s;
 }
 
+/*
+ * W_SHADOWED for every rule whose conjuncts include all of an earlier rule's
+ * with the same signature (the earlier one matches whenever it does).
+ */
 static void
 check_shadowing(struct an *A, struct rc_model *m)
 {

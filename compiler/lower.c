@@ -176,6 +176,10 @@ lower_cmp(struct rc_lower *L, struct rl_node *e, unsigned dst)
 	free_to(L, t);
 }
 
+/*
+ * a OP "k":     <a into dst>; LOADK t k; OP dst dst t
+ * (matches/imatches load a REGEX constant, caseless for imatches)
+ */
 static void
 lower_strop(struct rc_lower *L, struct rl_node *e, unsigned dst)
 {
@@ -210,6 +214,7 @@ lower_in(struct rc_lower *L, struct rl_node *e, unsigned dst)
 		op_const(L, e->flag ? RV_OP_NIN : RV_OP_IN, e->a, k, dst, e->span);
 }
 
+/* a in lo..hi:   <a into dst>; LOADK t range(lo, hi); RANGE dst dst t */
 static void
 lower_range(struct rc_lower *L, struct rl_node *e, unsigned dst)
 {
@@ -237,6 +242,7 @@ lower_logic(struct rc_lower *L, struct rl_node *e, unsigned dst)
 	place_label(L, done, e->span);
 }
 
+/* f(x, ...):  <x into t1>, ...; CALL dst builtin t1 */
 static void
 lower_call(struct rc_lower *L, struct rl_node *e, unsigned dst)
 {

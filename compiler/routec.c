@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/stat.h>
 
 #include "alloc.h"
 #include "bytecode.h"
@@ -81,22 +79,6 @@ bad_usage(const char *fmt, const char *arg)
 	return RC_EXIT_USAGE;
 }
 
-/* Does the file start with the .rbc magic? */
-static int
-is_rbc_file(const char *path)
-{
-	char magic[8];
-	FILE *f = fopen(path, "rb");
-	int yes;
-
-	if (f == NULL)
-		return 0;
-	yes = fread(magic, 1, sizeof magic, f) == sizeof magic
-		&& memcmp(magic, RV_RBC_MAGIC, sizeof magic) == 0;
-	fclose(f);
-	return yes;
-}
-
 /* Default output: basename of the first input with .route replaced by .rbc. */
 static char *
 default_output(const char *in)
@@ -113,118 +95,6 @@ default_output(const char *in)
 	return out;
 }
 
-/* Writes buf atomically: a temporary file in the same directory, then rename. */
-static int
-write_file(const char *path, const unsigned char *buf, size_t len)
-{
-	char *tmp;
-	FILE *f;
-	int ok;
-
-	struct stat sb;
-
-	if (strcmp(path, "-") == 0)
-		return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
-	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-		/* a device or a pipe (/dev/null): write in place, never rename over it */
-		if ((f = fopen(path, "wb")) == NULL)
-			return -1;
-		ok = fwrite(buf, 1, len, f) == len;
-		return (fclose(f) == 0 && ok) ? 0 : -1;
-	}
-	tmp = ru_xmalloc(strlen(path) + 16);
-	sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
-	if ((f = fopen(tmp, "wb")) == NULL) {
-		ru_free(tmp);
-		return -1;
-	}
-	ok = fwrite(buf, 1, len, f) == len;
-	ok = (fclose(f) == 0) && ok;
-	if (!ok || rename(tmp, path) != 0) {
-		int e = errno;
-
-		unlink(tmp);
-		ru_free(tmp);
-		errno = e;
-		return -1;
-	}
-	ru_free(tmp);
-	return 0;
-}
-
-/* Loads the image we just produced: the compiler must never emit what the
- * runtime would refuse. */
-static int
-self_check(const unsigned char *buf, size_t len, struct rv_prog **prog)
-{
-	char err[256];
-	struct rv_prog *p = NULL;
-
-	if (rv_prog_load(buf, len, &p, err, sizeof err) < 0) {
-		fprintf(stderr, "routec: internal error: the compiled program does not verify: %s\n", err);
-		return RC_EXIT_INTERNAL;
-	}
-	if (prog)
-		*prog = p;
-	else
-		rv_prog_free(p);
-	return RC_EXIT_OK;
-}
-
-static int
-cmd_dump(char **files, int n, const struct rc_options *o)
-{
-	struct rv_prog *p = NULL;
-	char err[512];
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (n == 1 && is_rbc_file(files[0])) {
-		if (rv_prog_load_file(files[0], &p, err, sizeof err) < 0) {
-			fprintf(stderr, "routec: %s\n", err);
-			return errno == ENOENT || errno == EACCES ? RC_EXIT_IO : RC_EXIT_RULES;
-		}
-	} else {
-		rc = rc_compile_files((const char *const *)files, n, o, &buf, &len, NULL);
-		if (rc != RC_EXIT_OK)
-			return rc;
-		rc = self_check(buf, len, &p);
-		ru_free(buf);
-		if (rc != RC_EXIT_OK)
-			return rc;
-	}
-	rv_prog_disasm(p, stdout);
-	rv_prog_free(p);
-	return fflush(stdout) == 0 ? RC_EXIT_OK : RC_EXIT_IO;
-}
-
-/* Loads RULES: a .rbc file, or a .route source compiled in memory. */
-static route_prog *
-load_rules(const char *path, const struct rc_options *o, const struct route_options *ro, int *rc)
-{
-	char err[512];
-	route_prog *p;
-	unsigned char *buf = NULL;
-	size_t len = 0;
-
-	if (is_rbc_file(path)) {
-		if ((p = route_prog_load_file(path, ro, err, sizeof err)) == NULL) {
-			fprintf(stderr, "routec: %s\n", err);
-			*rc = errno == ENOENT || errno == EACCES ? RC_EXIT_IO : RC_EXIT_RULES;
-		}
-		return p;
-	}
-	if ((*rc = rc_compile_files(&path, 1, o, &buf, &len, NULL)) != RC_EXIT_OK)
-		return NULL;
-	if ((p = route_prog_load(buf, len, ro, err, sizeof err)) == NULL) {
-		fprintf(stderr, "routec: internal error: the compiled program does not load: %s\n", err);
-		*rc = RC_EXIT_INTERNAL;
-	}
-	ru_free(buf);
-	return p;
-}
-
 static int
 cmd_match(const char *cmd, char **args, int n, const struct rc_options *o, struct rc_run_options *ro)
 {
@@ -236,7 +106,7 @@ cmd_match(const char *cmd, char **args, int n, const struct rc_options *o, struc
 	if (n < 1 || n > 2 || (strcmp(cmd, "explain") == 0 && n != 2))
 		return bad_usage(strcmp(cmd, "run") == 0 ? "usage: routec run RULES [EVENTS.jsonl]%s"
 			: "usage: routec explain RULES EVENT.json%s", "");
-	if ((p = load_rules(args[0], o, &ro->route, &rc)) == NULL)
+	if ((p = rc_tool_load_rules(args[0], o, &ro->route, &rc)) == NULL)
 		return rc;
 	if (n == 2 && strcmp(args[1], "-") != 0) {
 		in_name = args[1];
@@ -382,7 +252,7 @@ main(int argc, char **argv)
 	if (output && strcmp(cmd, "compile") != 0)
 		return bad_usage("-o applies to 'compile' only, not '%s'", cmd);
 	if (strcmp(cmd, "dump") == 0)
-		return cmd_dump(argv + optind, argc - optind, &o);
+		return rc_tool_dump(argv + optind, argc - optind, &o);
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "explain") == 0)
 		return cmd_match(cmd, argv + optind, argc - optind, &o, &ro);
 	o.check_only = strcmp(cmd, "check") == 0;
@@ -393,13 +263,13 @@ main(int argc, char **argv)
 			fprintf(stderr, "routec: %u error(s), %u warning(s)\n", st.nerrors, st.nwarnings);
 		return rc;
 	}
-	if ((rc = self_check(buf, len, NULL)) != RC_EXIT_OK) {
+	if ((rc = rc_tool_verify(buf, len, NULL)) != RC_EXIT_OK) {
 		ru_free(buf);
 		return rc;
 	}
 	if (output == NULL)
 		output = defout = default_output(argv[optind]);
-	if (write_file(output, buf, len) < 0) {
+	if (rc_tool_write_file(output, buf, len) < 0) {
 		fprintf(stderr, "routec: cannot write '%s': %s\n", output, strerror(errno));
 		rc = RC_EXIT_IO;
 	} else if (o.verbose) {

@@ -174,6 +174,11 @@ rc_const_number(const struct rl_node *e, double *out)
 
 /* ---- pass 1: declarations --------------------------------------------- */
 
+/*
+ * Declares one version of an event type (creating the type on its first
+ * version). Returns the type, or NULL for a name with wildcards; a repeated
+ * version is reported with a note at the first.
+ */
 static struct rc_event *
 declare_event(struct rc_sema *s, struct rl_node *d)
 {
@@ -296,6 +301,7 @@ declare_all(struct rc_sema *s, struct rl_node *decls)
 
 static struct rc_ctype *build_type(struct rc_sema *s, struct rl_node *t);
 
+/* The member list of an object type, from CFIELD nodes; duplicates reported and dropped. */
 static struct rc_cfield *
 build_fields(struct rc_sema *s, struct rl_node *list)
 {
@@ -322,6 +328,7 @@ build_fields(struct rc_sema *s, struct rl_node *list)
 	return head;
 }
 
+/* The checked type of a contract type node (never NULL: unknown names become any). */
 static struct rc_ctype *
 build_type(struct rc_sema *s, struct rl_node *t)
 {
@@ -373,6 +380,7 @@ build_type(struct rc_sema *s, struct rl_node *t)
 	return ct;
 }
 
+/* Pass 2: the root object type of every contract version. */
 static void
 build_contracts(struct rc_sema *s)
 {
@@ -395,6 +403,7 @@ build_contracts(struct rc_sema *s)
 
 #define DAY_MS 86400000ull
 
+/* Pass 3: a destination's policies into d->pol (defaults first), each checked once. */
 static void
 check_dest(struct rc_sema *s, struct rc_dest *d)
 {
@@ -620,6 +629,7 @@ resolve_one(struct rc_sema *s, struct rl_node *pat, const char *ctx)
 
 /* ---- tables ------------------------------------------------------------- */
 
+/* Pass 4: a table's value type, source event, key and value fields, and options. */
 static void
 check_table(struct rc_sema *s, struct rc_table *t)
 {
@@ -705,6 +715,7 @@ assignable(unsigned target, unsigned value)
 	return RC_T_BASE(target) == RC_T_BASE(value) || RC_T_BASE(value) == RV_T_ANY;
 }
 
+/* The assignments of a `set` clause: targets are scalar fields of every contract, values fit. */
 static void
 check_set(struct rc_sema *s, struct rc_rule *r, struct rl_node *item)
 {
@@ -918,6 +929,7 @@ check_object(struct rc_sema *s, struct rl_node *obj, struct rc_ctype *t, const c
 	}
 }
 
+/* Resolves destination names (marking them used); r may be NULL (tests, throttle else). */
 static void
 check_route(struct rc_sema *s, struct rc_rule *r, struct rl_node *names)
 {
@@ -971,6 +983,11 @@ is_temporal_item(enum rl_kind k)
 		|| k == RL_N_BACKPRESSURE;
 }
 
+/*
+ * Pass 5: one rule: its types, then each clause in order, then the rules
+ * that need the whole rule (one action at least, bounded temporal state,
+ * clauses that need others). Fills r; errors are reported, never fatal.
+ */
 static void
 check_rule(struct rc_sema *s, struct rc_rule *r)
 {

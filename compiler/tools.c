@@ -12,11 +12,14 @@
 #include "tools.h"
 
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "alloc.h"
+#include "bytecode.h"
 #include "json_out.h"
 
 /* Prints s[0..n) as a JSON string. */
@@ -380,3 +383,134 @@ rc_tool_explain(const route_prog *p, FILE *in, const char *in_name,
 	route_matcher_free(m);
 	return rc;
 }
+
+/* ---- the other commands' work ------------------------------------------------ */
+
+/* Does the file start with the .rbc magic? */
+int
+rc_tool_is_rbc(const char *path)
+{
+	char magic[8];
+	FILE *f = fopen(path, "rb");
+	int yes;
+
+	if (f == NULL)
+		return 0;
+	yes = fread(magic, 1, sizeof magic, f) == sizeof magic
+		&& memcmp(magic, RV_RBC_MAGIC, sizeof magic) == 0;
+	fclose(f);
+	return yes;
+}
+
+/* Writes buf atomically: a temporary file in the same directory, then rename. */
+int
+rc_tool_write_file(const char *path, const unsigned char *buf, size_t len)
+{
+	char *tmp;
+	FILE *f;
+	int ok;
+
+	struct stat sb;
+
+	if (strcmp(path, "-") == 0)
+		return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		/* a device or a pipe (/dev/null): write in place, never rename over it */
+		if ((f = fopen(path, "wb")) == NULL)
+			return -1;
+		ok = fwrite(buf, 1, len, f) == len;
+		return (fclose(f) == 0 && ok) ? 0 : -1;
+	}
+	tmp = ru_xmalloc(strlen(path) + 16);
+	sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
+	if ((f = fopen(tmp, "wb")) == NULL) {
+		ru_free(tmp);
+		return -1;
+	}
+	ok = fwrite(buf, 1, len, f) == len;
+	ok = (fclose(f) == 0) && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		int e = errno;
+
+		unlink(tmp);
+		ru_free(tmp);
+		errno = e;
+		return -1;
+	}
+	ru_free(tmp);
+	return 0;
+}
+
+/* Loads the image we just produced: the compiler must never emit what the
+ * runtime would refuse. */
+int
+rc_tool_verify(const unsigned char *buf, size_t len, struct rv_prog **prog)
+{
+	char err[256];
+	struct rv_prog *p = NULL;
+
+	if (rv_prog_load(buf, len, &p, err, sizeof err) < 0) {
+		fprintf(stderr, "routec: internal error: the compiled program does not verify: %s\n", err);
+		return RC_EXIT_INTERNAL;
+	}
+	if (prog)
+		*prog = p;
+	else
+		rv_prog_free(p);
+	return RC_EXIT_OK;
+}
+
+int
+rc_tool_dump(char **files, int n, const struct rc_options *o)
+{
+	struct rv_prog *p = NULL;
+	char err[512];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (n == 1 && rc_tool_is_rbc(files[0])) {
+		if (rv_prog_load_file(files[0], &p, err, sizeof err) < 0) {
+			fprintf(stderr, "routec: %s\n", err);
+			return errno == ENOENT || errno == EACCES ? RC_EXIT_IO : RC_EXIT_RULES;
+		}
+	} else {
+		rc = rc_compile_files((const char *const *)files, n, o, &buf, &len, NULL);
+		if (rc != RC_EXIT_OK)
+			return rc;
+		rc = rc_tool_verify(buf, len, &p);
+		ru_free(buf);
+		if (rc != RC_EXIT_OK)
+			return rc;
+	}
+	rv_prog_disasm(p, stdout);
+	rv_prog_free(p);
+	return fflush(stdout) == 0 ? RC_EXIT_OK : RC_EXIT_IO;
+}
+
+/* Loads RULES: a .rbc file, or a .route source compiled in memory. */
+route_prog *
+rc_tool_load_rules(const char *path, const struct rc_options *o, const struct route_options *ro, int *rc)
+{
+	char err[512];
+	route_prog *p;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+
+	if (rc_tool_is_rbc(path)) {
+		if ((p = route_prog_load_file(path, ro, err, sizeof err)) == NULL) {
+			fprintf(stderr, "routec: %s\n", err);
+			*rc = errno == ENOENT || errno == EACCES ? RC_EXIT_IO : RC_EXIT_RULES;
+		}
+		return p;
+	}
+	if ((*rc = rc_compile_files(&path, 1, o, &buf, &len, NULL)) != RC_EXIT_OK)
+		return NULL;
+	if ((p = route_prog_load(buf, len, ro, err, sizeof err)) == NULL) {
+		fprintf(stderr, "routec: internal error: the compiled program does not load: %s\n", err);
+		*rc = RC_EXIT_INTERNAL;
+	}
+	ru_free(buf);
+	return p;
+}
+

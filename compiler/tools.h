@@ -8,7 +8,10 @@
 
 #include <stdio.h>
 
+#include "driver.h"
 #include "route.h"
+
+struct rv_prog;
 
 struct rc_run_options {
 	int stats;                 /* print only counts and events/s */
@@ -34,5 +37,33 @@ int rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct
  */
 int rc_tool_explain(const route_prog *p, FILE *in, const char *in_name,
 	const struct rc_run_options *o, FILE *out);
+
+/* Does the file at path start with the .rbc magic? */
+int rc_tool_is_rbc(const char *path);
+
+/*
+ * Writes buf to path atomically (a temporary file in the same directory,
+ * then rename); a device or pipe such as /dev/null is written in place; "-"
+ * is standard output. Returns 0, or -1 with errno set.
+ */
+int rc_tool_write_file(const char *path, const unsigned char *buf, size_t len);
+
+/*
+ * Loads an image the compiler just produced through the verifier: the
+ * compiler must never emit what the runtime would refuse. Returns
+ * RC_EXIT_OK (and the program in *prog, owned by the caller, when prog is
+ * not NULL) or RC_EXIT_INTERNAL with a message.
+ */
+int rc_tool_verify(const unsigned char *buf, size_t len, struct rv_prog **prog);
+
+/* `routec dump`: the listing of one .rbc, or of .route sources compiled in memory. */
+int rc_tool_dump(char **files, int n, const struct rc_options *o);
+
+/*
+ * Loads RULES for run/explain: a .rbc file, or .route sources compiled in
+ * memory. Returns the program (route_prog_free) or NULL with *rc set.
+ */
+route_prog *rc_tool_load_rules(const char *path, const struct rc_options *o,
+	const struct route_options *ro, int *rc);
 
 #endif
