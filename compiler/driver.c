@@ -27,6 +27,7 @@ rc_options_default(struct rc_options *o)
 	o->diag = stderr;
 }
 
+/* Milliseconds on the monotonic clock, for the timing report. */
 static double
 now_ms(void)
 {
@@ -97,6 +98,10 @@ finish(struct rl_program *p, struct rl_diag *diag, const struct rc_options *o,
 	return rc;
 }
 
+/*
+ * Initialises arena, diag and p for one compilation with o's diagnostic
+ * settings; p borrows arena and diag, which the caller owns.
+ */
 static void
 setup(struct ru_arena *arena, struct rl_diag *diag, struct rl_program *p, const struct rc_options *o)
 {
@@ -114,6 +119,10 @@ setup(struct ru_arena *arena, struct rl_diag *diag, struct rl_program *p, const 
  */
 typedef enum rc_exit rc_loader(struct rl_program *p, const struct rc_options *o, const void *arg);
 
+/*
+ * Returns load()'s RC_EXIT_IO, or finish()'s status; *rbc (the caller owns
+ * it) is set only when an image was emitted. The arena is freed on return.
+ */
 static enum rc_exit
 compile_with(rc_loader *load, const void *arg, const struct rc_options *o,
 	unsigned char **rbc, size_t *rbclen, struct rc_stats *st)
@@ -137,6 +146,10 @@ struct files_arg {
 	int n;
 };
 
+/*
+ * rc_loader of rc_compile_files: parses each path and its imports. Returns
+ * RC_EXIT_IO (after a message) at the first file that cannot be read.
+ */
 static enum rc_exit
 load_files(struct rl_program *p, const struct rc_options *o, const void *arg)
 {
@@ -158,6 +171,10 @@ struct string_arg {
 	size_t len;
 };
 
+/*
+ * rc_loader of rc_compile_string: parses the text (copied into the arena).
+ * Always RC_EXIT_OK: syntax errors are only counted in the diag.
+ */
 static enum rc_exit
 load_string(struct rl_program *p, const struct rc_options *o, const void *arg)
 {

@@ -24,6 +24,7 @@ struct emitter {
 	int failed;
 };
 
+/* Interns NUL-terminated s in STRS and returns where it lives. */
 static struct rv_str
 str(struct emitter *E, const char *s)
 {
@@ -32,6 +33,7 @@ str(struct emitter *E, const char *s)
 
 /* ---- contracts -------------------------------------------------------- */
 
+/* The SET constant of t's enum strings, or RV_NONE when t is no enum. */
 static uint32_t
 enum_set(struct emitter *E, struct rc_ctype *t)
 {
@@ -80,6 +82,10 @@ emit_cfields(struct emitter *E, struct rc_ctype *t, const char *prefix, uint32_t
 	}
 }
 
+/*
+ * Writes TYPES and, per version, CONTRACTS with their CFIELDS; sets the
+ * index of every event and contract.
+ */
 static void
 emit_types(struct emitter *E)
 {
@@ -109,6 +115,10 @@ emit_types(struct emitter *E)
 
 /* ---- destinations and tables -------------------------------------------- */
 
+/*
+ * Numbers the destinations in declaration order, then writes DESTS (policy,
+ * name, dead-letter index or RV_NONE).
+ */
 static void
 emit_dests(struct emitter *E)
 {
@@ -126,6 +136,10 @@ emit_dests(struct emitter *E)
 	}
 }
 
+/*
+ * Numbers the tables, then writes TABLES; key and value paths are interned
+ * as FIELDS (RV_NONE when absent).
+ */
 static void
 emit_tables(struct emitter *E)
 {
@@ -154,6 +168,10 @@ emit_tables(struct emitter *E)
 
 /* ---- code ------------------------------------------------------------- */
 
+/*
+ * Does in take two words (LOADKX/LOADFX + EXTRAARG): a LOADK or LOADF
+ * whose index is above RV_MAX_Bx?
+ */
 static int
 wide(const struct rc_ir_insn *in)
 {
@@ -235,6 +253,10 @@ emit_block(struct emitter *E, struct rc_ir_block *blk)
 	return first;
 }
 
+/*
+ * Lowers action value e into its own block and writes it; returns its
+ * first pc.
+ */
 static uint32_t
 value_block(struct emitter *E, struct rl_node *e)
 {
@@ -244,6 +266,11 @@ value_block(struct emitter *E, struct rl_node *e)
 	return emit_block(E, &blk);
 }
 
+/*
+ * Writes rule r: condition block, RTYPES (ascending), ACTIONS (sets, routes,
+ * emits with their EMITF records) with their value blocks, then RULES. A
+ * temporal rule is reported (no code generation yet) and sets E->failed.
+ */
 static void
 emit_rule(struct emitter *E, struct rc_rule *r)
 {

@@ -31,18 +31,21 @@ emit(struct rc_lower *L, unsigned op, unsigned a, unsigned b, unsigned c, struct
 	return i;
 }
 
+/* Returns a fresh label of the current block, to be placed by place_label. */
 static uint32_t
 new_label(struct rc_lower *L)
 {
 	return L->blk->nlabels++;
 }
 
+/* label:  (a LABEL pseudo-instruction, made a pc when the block is written) */
 static void
 place_label(struct rc_lower *L, uint32_t label, struct rl_span span)
 {
 	emit(L, RC_IR_LABEL, 0, 0, 0, span)->k = label;
 }
 
+/* OP A -> label  (op a jump opcode; the offset is filled in by emit_block) */
 static void
 jump(struct rc_lower *L, unsigned op, unsigned a, uint32_t label, struct rl_span span)
 {
@@ -67,6 +70,7 @@ alloc_reg(struct rc_lower *L, struct rl_span span)
 	return r;
 }
 
+/* Releases register r and every register above it. */
 static void
 free_to(struct rc_lower *L, unsigned r)
 {
@@ -106,6 +110,7 @@ lit_const(struct rc_lower *L, const struct rl_node *e)
 	return rc_rbc_k_null(L->rbc);
 }
 
+/* LOADK dst, K[k]  (LOADKX + EXTRAARG when k does not fit in Bx) */
 static void
 loadk(struct rc_lower *L, unsigned dst, uint32_t k, struct rl_span span)
 {
@@ -376,6 +381,7 @@ cond_jump(struct rc_lower *L, struct rl_node *e, int when_true, uint32_t label)
 	}
 }
 
+/* Starts lowering into blk (cleared) of the given kind, all registers free. */
 static void
 begin(struct rc_lower *L, struct rc_ir_block *blk, enum rc_blk_kind kind)
 {

@@ -157,6 +157,10 @@ compact(struct rc_ir_block *blk)
 	blk->insns.n = n;
 }
 
+/*
+ * Does op never fall through (JMP, MATCH, MISS, YIELD)? Code after it is
+ * dead up to the next used label.
+ */
 static int
 is_transfer(unsigned op)
 {
@@ -224,24 +228,28 @@ struct regset {
 	uint64_t w[RV_MAX_REGS / 64];
 };
 
+/* Adds register r (< RV_MAX_REGS) to s. */
 static void
 rs_add(struct regset *s, unsigned r)
 {
 	s->w[r / 64] |= (uint64_t)1 << (r % 64);
 }
 
+/* Removes register r from s. */
 static void
 rs_del(struct regset *s, unsigned r)
 {
 	s->w[r / 64] &= ~((uint64_t)1 << (r % 64));
 }
 
+/* Returns 1 if register r is in s, else 0. */
 static int
 rs_has(const struct regset *s, unsigned r)
 {
 	return (s->w[r / 64] >> (r % 64)) & 1;
 }
 
+/* Adds every register of s to d. */
 static void
 rs_union(struct regset *d, const struct regset *s)
 {

@@ -63,6 +63,7 @@ static const char usage_text[] =
 	"  3  a file could not be read or written\n"
 	"  4  internal error (please report it)\n";
 
+/* Prints the usage text to out; returns code, the exit status. */
 static int
 usage(FILE *out, int code)
 {
@@ -70,6 +71,10 @@ usage(FILE *out, int code)
 	return code;
 }
 
+/*
+ * Prints "routec: ", fmt with arg and a --help hint to stderr; returns
+ * RC_EXIT_USAGE.
+ */
 static int
 bad_usage(const char *fmt, const char *arg)
 {
@@ -95,6 +100,11 @@ default_output(const char *in)
 	return out;
 }
 
+/*
+ * `routec run|explain RULES [EVENTS]`: events from the file, or stdin for
+ * none or '-'. Returns RC_EXIT_USAGE for bad arguments, RC_EXIT_IO when the
+ * input cannot be opened or stdout flushed, else the load's or tool's status.
+ */
 static int
 cmd_match(const char *cmd, char **args, int n, const struct rc_options *o, struct rc_run_options *ro)
 {

@@ -21,6 +21,7 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* The dotted name of pattern pat, as an arena string. */
 static const char *
 pattern_name(struct rc_sema *s, const struct rl_node *pat)
 {
@@ -85,6 +86,10 @@ lit_int(const struct rl_node *n, double lo, double hi, uint64_t *out)
 	return 1;
 }
 
+/*
+ * Duration literal in [lo, hi] ms? Returns 1 with *out set, else 0 (no
+ * message).
+ */
 static int
 lit_duration(const struct rl_node *n, uint64_t lo, uint64_t hi, uint64_t *out)
 {
@@ -254,6 +259,11 @@ declare(struct rc_sema *s, struct rc_map *map, struct ru_vec *vec, void *obj,
 	VEC_PUSH(s, *vec, void *, o);
 }
 
+/*
+ * Pass 1: puts every event version, destination, table, rule and test of
+ * decls in its map. Duplicates are reported; duplicate rules and tests are
+ * still kept for checking.
+ */
 static void
 declare_all(struct rc_sema *s, struct rl_node *decls)
 {
@@ -526,6 +536,10 @@ pattern_matches(const struct rl_node *seg, const char *name)
 	return 1;
 }
 
+/*
+ * Adds ev to events and its contracts (every version, or only version when
+ * it is not 0) to contracts, each at most once.
+ */
 static void
 add_contract(struct rc_sema *s, struct ru_vec *contracts, struct ru_vec *events,
 	struct rc_event *ev, uint32_t version)
@@ -975,6 +989,10 @@ first_aggregate(struct rl_node *e)
 	return first_aggregate(e->c);
 }
 
+/*
+ * Is k a temporal clause (within, every, by, then, unless, throttle, dedup,
+ * backpressure)?
+ */
 static int
 is_temporal_item(enum rl_kind k)
 {

@@ -352,6 +352,11 @@ not_leaf(struct rc_sema *s, const struct rl_node *e, unsigned t)
 	return 0;
 }
 
+/*
+ * sum (== | != | < | <= | > | >= | CMPWORD) sum
+ * Returns RV_T_BOOL, or RC_T_ERROR after reporting operands that cannot be
+ * compared; an operand that already failed gives RV_T_BOOL, no second message.
+ */
 static unsigned
 check_cmp(struct rc_sema *s, struct rl_node *e)
 {
@@ -395,6 +400,11 @@ check_cmp(struct rc_sema *s, struct rl_node *e)
 	return RV_T_BOOL;
 }
 
+/*
+ * sum STROP sum  (the right side a string literal; a valid regex with no
+ * backtracking for matches/imatches). Returns RV_T_BOOL, or RC_T_ERROR after
+ * reporting.
+ */
 static unsigned
 check_strop(struct rc_sema *s, struct rl_node *e)
 {
@@ -451,6 +461,11 @@ member_type(struct rl_node *m)
 	return rc_const_number(m, &d) ? RV_T_NUMBER : 0;
 }
 
+/*
+ * sum [NOT] IN array | sum [NOT] IN LITERAL
+ * Members are constants of one type comparable with the left side (an ip or
+ * string for networks). Returns RV_T_BOOL, or RC_T_ERROR after reporting.
+ */
 static unsigned
 check_in(struct rc_sema *s, struct rl_node *e)
 {
@@ -500,6 +515,11 @@ check_in(struct rc_sema *s, struct rl_node *e)
 	return RV_T_BOOL;
 }
 
+/*
+ * sum IN sum DOTDOT sum | sum IN sum DOTDOTLT sum
+ * A number between constant bounds that leave the range non-empty. Returns
+ * RV_T_BOOL, or RC_T_ERROR after reporting.
+ */
 static unsigned
 check_range(struct rc_sema *s, struct rl_node *e)
 {
@@ -534,6 +554,11 @@ check_range(struct rc_sema *s, struct rl_node *e)
 	return RV_T_BOOL;
 }
 
+/*
+ * sum EXISTS | sum MISSING  (a field path or table lookup; warns when a
+ * required field makes it constant). Returns RV_T_BOOL, or RC_T_ERROR after
+ * reporting.
+ */
 static unsigned
 check_exists(struct rc_sema *s, struct rl_node *e)
 {
@@ -553,6 +578,11 @@ check_exists(struct rc_sema *s, struct rl_node *e)
 	return RV_T_BOOL;
 }
 
+/*
+ * sum (+ | - | * | / | %) sum, and '-' unary
+ * Number operands; constant division by zero or overflow is an error. Returns
+ * RV_T_NUMBER, or RC_T_ERROR (reported unless an operand already failed).
+ */
 static unsigned
 check_arith(struct rc_sema *s, struct rl_node *e)
 {
@@ -583,6 +613,12 @@ check_arith(struct rc_sema *s, struct rl_node *e)
 	return RV_T_NUMBER;
 }
 
+/*
+ * IDENT '(' opt_args ')'
+ * An aggregate (only in `when`; marks the rule temporal) or a builtin with its
+ * arity and argument types (e->num := its index). Returns the result type, or
+ * RC_T_ERROR after reporting.
+ */
 static unsigned
 check_call(struct rc_sema *s, struct rl_node *e)
 {
@@ -653,6 +689,11 @@ check_call(struct rc_sema *s, struct rl_node *e)
 	return rb_builtins[b].rtype;
 }
 
+/*
+ * IDENT '[' expr ']'
+ * A declared table looked up with a key of its key type; e->sema := the table.
+ * Returns its value type (RV_T_ANY if untyped), or RC_T_ERROR after reporting.
+ */
 static unsigned
 check_index(struct rc_sema *s, struct rl_node *e)
 {
@@ -672,6 +713,10 @@ check_index(struct rc_sema *s, struct rl_node *e)
 	return t->value_type ? t->value_type : RV_T_ANY;
 }
 
+/*
+ * The type of literal v (durations, rates and networks get their RC_T_
+ * codes); RC_T_ERROR only for an unknown kind.
+ */
 static unsigned
 lit_type(const struct rl_value *v)
 {

@@ -37,6 +37,7 @@ put_str(FILE *out, const char *s, size_t n)
 		ru_free(buf);
 }
 
+/* Prints a name borrowed from the program as a JSON string; "?" if s is NULL. */
 static void
 put_name(FILE *out, const char *s, size_t n)
 {
@@ -85,6 +86,11 @@ start(const route_prog *p, FILE *in, const char *in_name, route_matcher **m, cha
 	return 0;
 }
 
+/*
+ * Prints d as one JSON line: "line" (unless 0), then the error and offset
+ * of a rejected event, the type and error of an unknown one, or version,
+ * rules, routes, set, emit and (with o->output) the output.
+ */
 static void
 print_decision(const route_prog *p, const struct route_decision *d, unsigned long line,
 	const struct rc_run_options *o, FILE *out)
@@ -158,6 +164,7 @@ print_decision(const route_prog *p, const struct route_decision *d, unsigned lon
 	fputs("}\n", out);
 }
 
+/* Is s[0..n) only spaces and tabs (a line `routec run` skips)? */
 static int
 blank(const char *s, size_t n)
 {
@@ -230,6 +237,11 @@ rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_
 
 /* ---- explain ----------------------------------------------------------------- */
 
+/*
+ * `routec explain` as text: per rule, matched, not applicable, not evaluated
+ * or the failing predicate with the event's value and location; then the
+ * decision. d must be ROUTE_OK.
+ */
 static void
 explain_text(const route_prog *p, route_matcher *m, const struct route_decision *d, FILE *out)
 {
@@ -297,6 +309,10 @@ explain_text(const route_prog *p, route_matcher *m, const struct route_decision 
 	fputc('\n', out);
 }
 
+/*
+ * `routec explain --json`: the same facts as explain_text as one JSON object,
+ * with the decision as `routec run` prints it. d must be ROUTE_OK.
+ */
 static void
 explain_json(const route_prog *p, route_matcher *m, const struct route_decision *d, FILE *out)
 {

@@ -16,6 +16,7 @@ rc_map_init(struct rc_map *m, struct ru_arena *a)
 	m->arena = a;
 }
 
+/* XXH32 of NUL-terminated s with the low bit set, so a hash is never 0. */
 static uint32_t
 hash_str(const char *s)
 {

@@ -1370,6 +1370,10 @@ rv_json_unescape(const char *buf, const struct rv_jval *s, char *out)
 static locale_t c_locale;
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
 
+/*
+ * pthread_once initialiser: makes the "C" numeric locale. On failure
+ * c_locale stays (locale_t)0 and rv_json_number returns -1.
+ */
 static void
 make_c_locale(void)
 {

@@ -70,6 +70,11 @@ struct route_matcher {
 
 /* ---- loading ------------------------------------------------------------ */
 
+/*
+ * *o := *in (zero if in is NULL) with defaults for every unset limit;
+ * max_string is capped at max_event_bytes. o borrows in's type_field, which
+ * prog_setup then copies.
+ */
 static void
 options_fill(struct route_options *o, const struct route_options *in)
 {
@@ -90,6 +95,7 @@ options_fill(struct route_options *o, const struct route_options *in)
 		o->max_string = o->max_event_bytes;
 }
 
+/* XXH32 (seed 0) of s[0..n), the hash of the type-name table. */
 static uint32_t
 name_hash(const char *s, size_t n)
 {
@@ -120,6 +126,7 @@ build_type_hash(struct rv_rt *rt)
 	return 0;
 }
 
+/* Returns the index of the type named s[0..n), or RV_NONE if there is none. */
 static uint32_t
 type_lookup(const struct rv_rt *rt, const char *s, size_t n)
 {
@@ -220,6 +227,10 @@ build_regexes(struct rv_rt *rt, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Frees what rt owns (regex databases, scanner, contract lists, type hash)
+ * and zeroes it; rt->p is borrowed and not freed. Safe on a partly built rt.
+ */
 static void
 rt_fini(struct rv_rt *rt)
 {
@@ -321,6 +332,10 @@ route_prog_free(route_prog *rp)
 
 /* ---- introspection ---------------------------------------------------- */
 
+/*
+ * Borrows string s of rp's pool (not NUL-terminated); stores its length in
+ * *len when len is not NULL.
+ */
 static const char *
 str(const route_prog *rp, struct rv_str s, size_t *len)
 {
@@ -572,6 +587,10 @@ outlen_too_big(const char *why)
 	return why != NULL && strstr(why, "does not fit") != NULL;
 }
 
+/*
+ * Adds dest to d once per event (dest_stamp remembers it); m->dests has
+ * room for every destination.
+ */
 static void
 add_dest(route_matcher *m, struct route_decision *d, uint32_t dest)
 {

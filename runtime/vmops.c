@@ -94,6 +94,7 @@ struct iter {
 	int done;
 };
 
+/* Starts iterating the scalars of v; it borrows vm and v. */
 static void
 iter_init(struct iter *it, const struct rv_vm *vm, const struct rv_val *v)
 {
@@ -103,6 +104,10 @@ iter_init(struct iter *it, const struct rv_vm *vm, const struct rv_val *v)
 	it->j = v->k == RV_V_FIELD ? vm->ev.first[v->n] : RV_NONE;
 }
 
+/*
+ * Stores the next scalar in *out and returns 1; returns 0 when there are
+ * no more (MISSING, CONST and LIST have none).
+ */
 static int
 iter_next(struct iter *it, struct rv_val *out)
 {
@@ -156,12 +161,14 @@ str_bytes(const struct rv_vm *vm, const struct rv_val *s, char *tmp, size_t *len
 #define TMP_L(vm) ((vm)->tmp[0])
 #define TMP_R(vm) ((vm)->tmp[1])
 
+/* c lowered if it is an ASCII capital letter, else c (no locale). */
 static int
 ascii_lower(int c)
 {
 	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
+/* Are a[0..n) and b[0..n) equal ignoring ASCII case? */
 static int
 ci_equal(const char *a, const char *b, size_t n)
 {
@@ -175,6 +182,10 @@ ci_equal(const char *a, const char *b, size_t n)
 
 /* ---- comparisons ------------------------------------------------------- */
 
+/*
+ * Are x and y of one kind and equal? Strings are compared decoded (through
+ * TMP_L/TMP_R), ignoring ASCII case if caseless; lists and fields never are.
+ */
 static int
 scalar_equal(struct rv_vm *vm, const struct rv_val *x, const struct rv_val *y, int caseless)
 {
@@ -258,6 +269,10 @@ rv_op_compare(struct rv_vm *vm, unsigned op, const struct rv_val *a, const struc
 
 /* ---- string operators ---------------------------------------------------- */
 
+/*
+ * Returns the first n[0..nn) in h[0..nh) (ASCII case ignored if caseless):
+ * a pointer into h, h itself for an empty needle, or NULL.
+ */
 static const char *
 find(const char *h, size_t nh, const char *n, size_t nn, int caseless)
 {
@@ -325,6 +340,10 @@ like(const char *s, size_t ns, const char *p, size_t np, int caseless)
 	return pi == np;
 }
 
+/*
+ * Hyperscan callback: sets *(int *)ctx and returns 1 to stop at the first
+ * match.
+ */
 static int
 on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
 	void *ctx)
@@ -337,6 +356,11 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to, unsign
 	return 1; /* stop at the first match */
 }
 
+/*
+ * Does string operator op hold for scalar x and operand y (a string, or
+ * the REGEX constant for MATCHES)? 0 for a non-string x, a missing regex
+ * database or a failed scan.
+ */
 static int
 scalar_string(struct rv_vm *vm, unsigned op, const struct rv_val *x, const struct rv_val *y)
 {
@@ -417,6 +441,10 @@ parse_addr(const char *s, size_t n, uint8_t addr[16])
 	return inet_pton(AF_INET, z, addr) == 1 ? 4 : 0;
 }
 
+/*
+ * Is addr (family 4 or 6) inside constant c? 0 if c is no CIDR or is of the
+ * other family.
+ */
 static int
 in_network(const struct rv_const *c, int family, const uint8_t addr[16])
 {
@@ -541,6 +569,10 @@ rv_op_truthy(struct rv_vm *vm, const struct rv_val *a)
 
 /* ---- arithmetic and builtins ---------------------------------------------- */
 
+/*
+ * The first scalar of v as a number: returns 1 with *d set, or 0 if v has
+ * no scalar or it is not a NUM.
+ */
 static int
 number(const struct rv_vm *vm, const struct rv_val *v, double *d)
 {
@@ -599,6 +631,10 @@ scratch_alloc(struct rv_vm *vm, size_t n)
 	return p;
 }
 
+/*
+ * lower(x), upper(x) (ASCII only) or trim(x) of STR x into out, which borrows
+ * the per-event scratch. out is left as it was (MISSING) if scratch is full.
+ */
 static void
 string_call(struct rv_vm *vm, int id, const struct rv_val *x, struct rv_val *out)
 {
