@@ -77,6 +77,12 @@ else
 	trap 'rm -rf "$work"' EXIT
 fi
 
+# a snapshot of routec, so that a rebuild during the run cannot mix two compilers in one table
+# (match_bench is linked statically with libroute.a above, at the start)
+if head -c 4 "$ROUTEC" | grep -q 'ELF'; then
+	cp "$ROUTEC" "$work/routec" && ROUTEC=$work/routec
+fi
+
 if [ -z "${CPU:-}" ]; then
 	CPU=$(( $(nproc) - 1 ))
 fi
@@ -94,20 +100,22 @@ fi
 
 # events per measured pass: all of them up to ~BUDGET rule evaluations per
 # pass, at least MINEV (deterministic: depends only on the family and N)
+# (citylots range rules test every coordinate of the event: ~100x the cost of a rule on a scalar)
 events_for() { # events_for DS FAMILY N -> count
-	local total=$1 fam=$2 n=$3 budget=10000000 minev=1000
-	[ "$fam" = range ] && budget=150000
+	local ds=$1 fam=$2 n=$3 budget=10000000 minev=1000 total
+	total=$(eval echo "\$n_$ds")
+	[ "$ds.$fam" = citylots.range ] && budget=250000
 	[ "$FULL" = 1 ] && budget=$((budget * 5))
-	[ "$FULL" = 1 ] && [ "$fam" = range ] && minev=200
+	[ "$ds.$fam" = citylots.range ] && minev=250
 	local e=$((budget / n))
 	[ $e -lt $minev ] && e=$minev
 	[ $e -gt "$total" ] && e=$total
 	echo $e
 }
 cg_events_for() { # the callgrind slice: 10,000 events, fewer for big slow sets unless FULL=1
-	local fam=$1 n=$2 budget=1000000
+	local ds=$1 fam=$2 n=$3 budget=1000000
 	[ "$FULL" = 1 ] && { echo 10000; return; }
-	[ "$fam" = range ] && budget=10000
+	[ "$ds.$fam" = citylots.range ] && budget=10000
 	local e=$((budget / n))
 	[ $e -gt 10000 ] && e=10000
 	[ $e -lt 100 ] && e=100
@@ -139,8 +147,7 @@ echo
 # ---- one rule set: compile, match, callgrind, jansson -----------------------
 # run_set DS FAMILY N JANSSON(0/1)
 run_set() {
-	local ds=$1 fam=$2 n=$3 jans=$4 base=$work/$1-$2-$3 total tf=() pl=() ev cg line
-	total=$(eval echo "\$n_$ds")
+	local ds=$1 fam=$2 n=$3 jans=$4 base=$work/$1-$2-$3 tf=() pl=() ev cg line
 	[ "$ds" = citylots ] && tf=(--type-field type)
 	[ "$ds" = routing ] && pl=(--payload data)
 	"$bin/gen_bench" rules "$ds" "$fam" "$n" -o "$base.route" -s "$base.spec" || die "gen_bench rules $ds $fam $n failed"
@@ -157,12 +164,14 @@ run_set() {
 	done
 	local compile_ms
 	compile_ms=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p | awk '{ printf "%.1f", $1 / 1000 }')
-	ev=$(events_for "$total" "$fam" "$n")
+	ev=$(events_for "$ds" "$fam" "$n")
 	line=$("$bin/match_bench" "$base.rbc" "$work/$ds.jsonl" "${tf[@]}" --limit "$ev" --passes "$PASSES" --cpu "$CPU" | grep '^RESULT')
 	[ -n "$line" ] || die "match_bench failed on $base.rbc"
-	local ir=- cgn=-
-	if [ "$CALLGRIND" = 1 ]; then
-		cgn=$(cg_events_for "$fam" "$n")
+	local ir=skip cgn=-
+	# (a program whose load takes long, e.g. 10k regex rules with a Hyperscan database each, would
+	# spend minutes loading under valgrind: skipped unless FULL=1)
+	if [ "$CALLGRIND" = 1 ] && { [ "$FULL" = 1 ] || awk -v l="$(kv load_ms "$line")" 'BEGIN { exit !(l < 300) }'; }; then
+		cgn=$(cg_events_for "$ds" "$fam" "$n")
 		taskset -c "$CPU" valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" --toggle-collect=match_slice \
 			"$bin/match_bench" "$base.rbc" "$work/$ds.jsonl" "${tf[@]}" --slice "$cgn" >"$work/cg.log" 2>&1 \
 			|| { cat "$work/cg.log" >&2; die "callgrind failed"; }
@@ -188,22 +197,23 @@ run_set() {
 	rm -f "$base.rbc" "$work/cg.out"
 }
 
+progress() { echo "[$(( ($(now_ns) - t_start) / 1000000000 )) s] $*" >&2; }
 for fam in $FAMILIES; do
 	for n in $SIZES; do
 		[ "$FULL" != 1 ] && [ "$fam" = range ] && [ "$n" -gt 1000 ] && continue
-		echo "citylots $fam $n ..." >&2
-		run_set citylots "$fam" "$n" $([ "$n" -le 10000 ] && echo 1 || echo 0)
+		progress citylots "$fam" "$n"
+		run_set citylots "$fam" "$n" $(case $n in 1|10|1000) echo 1 ;; *) echo 0 ;; esac)
 	done
 done
 # the default set adds 100k exact rules (the scaling target); FULL has every family there
 if [ "$FULL" != 1 ] && [[ " $FAMILIES " == *" exact "* ]]; then
-	echo "citylots exact 100000 ..." >&2
+	progress citylots exact 100000
 	run_set citylots exact 100000 0
 fi
 # routing-shaped events: every family at 1, 10 and 1k rules (exact also at 10k), jansson at 10
 for fam in $FAMILIES; do
 	for n in 1 10 1000 $([ "$fam" = exact ] || [ "$FULL" = 1 ] && echo 10000); do
-		echo "routing $fam $n ..." >&2
+		progress routing "$fam" "$n"
 		run_set routing "$fam" "$n" $([ "$n" = 10 ] && echo 1 || echo 0)
 	done
 done
@@ -215,19 +225,20 @@ base_line() { # base_line DS FAM N ENGINE RESULT-LINE OURS-CHECKSUM
 		"$(kv checksum_stable "$5")" "$(kv hits "$5")" "$(kv rss_peak_kb "$5")" "$6" >>"$res"
 }
 ours_checksum() { awk -F'\t' -v ds="$1" -v f="$2" -v n="$3" '$1 == ds && $2 == f && $3 == n && $4 == "routec" { print $8 }' "$res"; }
-echo "baselines ..." >&2
-line=$("$bin/simdjson_floor" "$work/citylots.jsonl" --type Feature --path properties.STREET --eq MISSION \
-	--passes "$PASSES" --cpu "$CPU" | grep '^RESULT')
-base_line citylots exact 1 simdjson "$line" "$(ours_checksum citylots exact 1)"
-line=$("$bin/simdjson_floor" "$work/citylots.jsonl" --type Feature --path geometry.coordinates \
-	--range -122.3590000300 -122.3589999700 --passes "$PASSES" --cpu "$CPU" | grep '^RESULT')
-base_line citylots range 1 simdjson "$line" "$(ours_checksum citylots range 1)"
-line=$("$bin/simdjson_floor" "$work/routing.jsonl" --type com.example.order.created \
-	--path data.customer.address.street --eq MISSION --passes "$PASSES" --cpu "$CPU" | grep '^RESULT')
-base_line routing exact 1 simdjson "$line" "$(ours_checksum routing exact 1)"
-line=$("$bin/simdjson_floor" "$work/routing.jsonl" --type com.example.order.created \
-	--path data.order.amount --range 99999.75 100000.25 --passes "$PASSES" --cpu "$CPU" | grep '^RESULT')
-base_line routing range 1 simdjson "$line" "$(ours_checksum routing range 1)"
+# floor DS FAMILY SIMDJSON-ARGS...: on the same events as routec's one-rule set of that family
+floor() {
+	local ds=$1 fam=$2 ev line
+	shift 2
+	ev=$(awk -F'\t' -v ds="$ds" -v f="$fam" '$1 == ds && $2 == f && $3 == 1 && $4 == "routec" { print $5 }' "$res")
+	[ -n "$ev" ] || return 0
+	line=$("$bin/simdjson_floor" "$work/$ds.jsonl" "$@" --limit "$ev" --passes "$PASSES" --cpu "$CPU" | grep '^RESULT')
+	base_line "$ds" "$fam" 1 simdjson "$line" "$(ours_checksum "$ds" "$fam" 1)"
+}
+progress baselines
+floor citylots exact --type Feature --path properties.STREET --eq MISSION
+floor citylots range --type Feature --path geometry.coordinates --range -122.3590000300 -122.3589999700
+floor routing exact --type com.example.order.created --path data.customer.address.street --eq MISSION
+floor routing range --type com.example.order.created --path data.order.amount --range 99999.75 100000.25
 
 # jq: the same single exact rule, on the first JQ_EVENTS events (all of them with FULL=1);
 # one warm-up run, then 3 timed runs, pinned to the same CPU; events/s from the wall clock
@@ -250,8 +261,11 @@ jq_run() { # jq_run DS FILTER
 	printf '%s\texact\t1\tjq\t%s\t%s\t%s\t%s\t1\t%s\t-\t-\t-\t-\t-\t-\t%s\n' "$ds" "$nev" "${sorted[1]}" "${sorted[0]}" \
 		"$ck" "$ck" "$ours" >>"$res"
 }
-"$ROUTEC" compile -o "$work/citylots-exact-1.rbc" "$work/citylots-exact-1.route" >/dev/null 2>&1
-"$ROUTEC" compile -o "$work/routing-exact-1.rbc" "$work/routing-exact-1.route" >/dev/null 2>&1
+for ds in citylots routing; do
+	"$bin/gen_bench" rules $ds exact 1 -o "$work/$ds-exact-1.route" -s "$work/$ds-exact-1.spec" \
+		&& "$ROUTEC" compile -o "$work/$ds-exact-1.rbc" "$work/$ds-exact-1.route" >/dev/null 2>&1 \
+		|| die "cannot compile the jq rule"
+done
 jq_run citylots '.type == "Feature" and .properties.STREET == "MISSION"'
 jq_run routing '.type == "com.example.order.created" and .data.customer.address.street == "MISSION"'
 
