@@ -399,6 +399,8 @@ route_matcher_free(route_matcher *m)
 		return;
 	ru_free(m->vm.regs);
 	ru_free(m->vm.ev.vals);
+	ru_free(m->vm.numv);
+	ru_free(m->vm.numv_seq);
 	ru_free(m->vm.ev.first);
 	ru_free(m->vm.ev.last);
 	ru_free(m->vm.ev.scratch);
@@ -468,6 +470,8 @@ route_matcher_new(const route_prog *rp)
 	}
 	m->vm.regs = zalloc(p->max_regs ? p->max_regs : 1, sizeof *m->vm.regs);
 	m->vm.ev.vals = zalloc(o->max_values, sizeof *m->vm.ev.vals);
+	m->vm.numv = zalloc(o->max_values, sizeof *m->vm.numv);
+	m->vm.numv_seq = zalloc(o->max_values, sizeof *m->vm.numv_seq);
 	m->vm.ev.first = zalloc(p->nfields, sizeof *m->vm.ev.first);
 	m->vm.ev.last = zalloc(p->nfields, sizeof *m->vm.ev.last);
 	m->vm.ev.scratch = zalloc(rv_scanner_scratch_size(rp->rt.scanner), sizeof *m->vm.ev.scratch);
@@ -494,7 +498,8 @@ route_matcher_new(const route_prog *rp)
 	m->out2 = zalloc(big, 1);
 	m->why_cap = o->max_string * 2 + 64;
 	m->why_text = zalloc(m->why_cap, 1);
-	if (!m->vm.regs || !m->vm.ev.vals || !m->vm.ev.first || !m->vm.ev.last || !m->vm.ev.scratch
+	if (!m->vm.regs || !m->vm.ev.vals || !m->vm.numv || !m->vm.numv_seq
+	    || !m->vm.ev.first || !m->vm.ev.last || !m->vm.ev.scratch
 	    || !m->vm.override
 	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->evaluated || !m->dests
 	    || !m->dest_stamp || !m->sets || !m->set_fields || !m->emits || !m->members
@@ -838,6 +843,10 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	}
 	m->vm.buf = buf;
 	m->vm.len = len;
+	if (++m->vm.seq == 0) { /* every cached number is stale again */
+		memset(m->vm.numv_seq, 0, m->rp->opt.max_values * sizeof *m->vm.numv_seq);
+		m->vm.seq = 1;
+	}
 	if (rv_event_scan(rt->scanner, buf, len, &m->vm.ev, &se) < 0) {
 		d->status = ROUTE_REJECTED;
 		d->reason = se.reason;

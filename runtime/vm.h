@@ -67,6 +67,9 @@ struct rv_vm {
 	const char *buf;                  /* borrows: the event being matched */
 	size_t len;
 	struct rv_event ev;               /* owns its arrays */
+	double *numv;                     /* owns: per recorded value, its number once parsed ... */
+	uint32_t *numv_seq;               /* owns: ... valid when equal to seq */
+	uint32_t seq;                     /* the event being matched (never 0) */
 	struct rv_val *override;          /* owns: per field, the value a `set` gave it (MISSING: none) */
 	char *tmp[2];                     /* owns: decode buffers for a comparison's two sides (max_string) */
 	char *scratch;                    /* owns: builtin results ... */

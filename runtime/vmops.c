@@ -66,11 +66,21 @@ jval_scalar(const struct rv_vm *vm, const struct rv_jval *j, struct rv_val *out)
 		out->k = RV_V_BOOL;
 		out->u.b = j->kind == RV_J_TRUE;
 		return 1;
-	case RV_J_NUMBER:
-		if (rv_json_number(vm->buf, j, &out->u.num) < 0)
-			return 0; /* out of double range: no usable number */
+	case RV_J_NUMBER: {
+		/* parsed once per event, whatever the number of rules reading it */
+		size_t idx = (size_t)(j - vm->ev.vals);
+
+		if (vm->numv_seq[idx] != vm->seq) {
+			if (rv_json_number(vm->buf, j, &vm->numv[idx]) < 0)
+				vm->numv[idx] = NAN; /* out of double range: no usable number */
+			vm->numv_seq[idx] = vm->seq;
+		}
+		if (isnan(vm->numv[idx]))
+			return 0;
+		out->u.num = vm->numv[idx];
 		out->k = RV_V_NUM;
 		return 1;
+	}
 	case RV_J_STRING:
 		out->k = RV_V_STR;
 		out->u.s = vm->buf + j->off;

@@ -1260,6 +1260,47 @@ END_TEST
 
 /* ---- suite ------------------------------------------------------------------ */
 
+/* rv_json_number agrees bit for bit with strtod on decimals inside and
+ * outside its fast path (Clinger: <= 15 digits, |scale| <= 22). */
+START_TEST(test_number_fast_path_exact)
+{
+	char buf[64];
+	unsigned long n = 0;
+	unsigned seed = 7;
+	int t;
+
+	for (t = 0; t < 300000; t++) {
+		struct rv_jval v;
+		double d, r;
+		int kind;
+
+		seed = seed * 1103515245u + 12345u;
+		kind = (int)(seed % 5);
+		if (kind == 0)
+			snprintf(buf, sizeof buf, "%.*f", (int)((seed >> 8) % 12), (double)(seed >> 4) / 7.0 - 300000.0);
+		else if (kind == 1)
+			snprintf(buf, sizeof buf, "%.15g", (double)seed / ((seed >> 16) + 1));
+		else if (kind == 2)
+			snprintf(buf, sizeof buf, "-122.%0*u", (int)((seed >> 3) % 13 + 1), seed % 1000000);
+		else if (kind == 3)
+			snprintf(buf, sizeof buf, "%ue%d", seed % 100000, (int)((seed >> 9) % 50) - 25);
+		else
+			snprintf(buf, sizeof buf, "0.%0*u", (int)((seed >> 5) % 20 + 1), seed % 1000);
+		memset(&v, 0, sizeof v);
+		v.len = (uint32_t)strlen(buf);
+		v.kind = RV_J_NUMBER;
+		if (!strchr(buf, '.') && !strchr(buf, 'e'))
+			v.flags = RV_JF_INT;
+		if (rv_json_number(buf, &v, &d) < 0)
+			continue;
+		r = strtod(buf, NULL);
+		ck_assert_msg(memcmp(&d, &r, sizeof d) == 0, "%s: %.17g, strtod %.17g", buf, d, r);
+		n++;
+	}
+	ck_assert_uint_gt(n, 290000);
+}
+END_TEST
+
 static Suite *
 event_suite(void)
 {
@@ -1292,6 +1333,7 @@ event_suite(void)
 	tcase_add_test(tc, test_bad_corpus);
 	tcase_add_test(tc, test_good_corpus);
 	tcase_add_test(tc, test_differential_jansson);
+	tcase_add_test(tc, test_number_fast_path_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }
