@@ -50,6 +50,7 @@ static const char usage_text[] =
 	"      --max-event-bytes N, --max-depth N, --max-string N, --max-values N\n"
 	"                      (run, explain) limits on each event\n"
 	"      --switch-dispatch  (run) use the VM's switch build (for testing)\n"
+	"      --no-index      (run) evaluate every rule, without the equality index (for testing)\n"
 	"  -h, --help          show this help\n"
 	"  -V, --version       show the version\n"
 	"\n"
@@ -174,6 +175,7 @@ main(int argc, char **argv)
 		{ "max-string", required_argument, NULL, 1003 },
 		{ "max-values", required_argument, NULL, 1004 },
 		{ "switch-dispatch", no_argument, NULL, 1005 },
+		{ "no-index", no_argument, NULL, 1006 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct rc_run_options ro;
@@ -250,6 +252,7 @@ main(int argc, char **argv)
 				return RC_EXIT_USAGE;
 			break;
 		case 1005: ro.route.switch_dispatch = 1; break;
+		case 1006: ro.route.no_index = 1; break;
 		case 'h': return usage(stdout, RC_EXIT_OK);
 		case 'V':
 			printf("routec %s\n", PACKAGE_VERSION);

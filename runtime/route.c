@@ -62,6 +62,9 @@ struct route_matcher {
 	int valid;                      /* the last event was scanned and typed */
 	uint32_t nmatched;              /* rules matched by the last event */
 	uint32_t *evaluated;            /* owns: per rule, the stamp of the last event that ran it */
+	uint32_t *cand;                 /* owns: index candidates of the routing phase ... */
+	uint32_t *cand_stamp;           /* owns: ... per rule, the stamp of the event it was added for */
+	uint32_t ncand;
 	uint32_t contract;              /* its contract */
 	struct route_why *why;          /* explain: where the trace writes */
 	char *why_text;                 /* owns: the explained value's JSON text */
@@ -175,7 +178,14 @@ build_contract_lists(struct rv_rt *rt)
 	for (c = 0; c < p->ncontracts; c++)
 		rt->contract_first[c + 1] += rt->contract_first[c];
 	memcpy(fill, rt->contract_first, p->ncontracts * sizeof *fill);
-	for (ph = 0; ph < 3; ph++)
+	if ((rt->phase_first = ru_malloc((2 * (size_t)p->ncontracts + 1) * sizeof *rt->phase_first)) == NULL) {
+		ru_free(fill);
+		return -1;
+	}
+	for (ph = 0; ph < 3; ph++) {
+		if (ph > 0)
+			for (c = 0; c < p->ncontracts; c++)
+				rt->phase_first[2 * c + ph - 1] = fill[c];
 		for (i = 0; i < p->nrules; i++) {
 			const struct rv_rule *r = &p->rules[i];
 
@@ -186,8 +196,180 @@ build_contract_lists(struct rv_rt *rt)
 				rt->contract_rules[fill[c]++] = i;
 			}
 		}
+	}
 	ru_free(fill);
 	return 0;
+}
+
+/* ---- the equality index ------------------------------------------------------ */
+
+/* Reads one operand word pair at *pc: LOADF/LOADK or its KX form. */
+static int
+read_load(const struct rv_prog *p, uint32_t *pc, unsigned op, unsigned opx, unsigned *reg,
+	uint32_t *idx)
+{
+	uint32_t w;
+
+	if (*pc >= p->ncode)
+		return 0;
+	w = p->code[*pc];
+	if (RV_GET_OP(w) == op) {
+		*reg = RV_GET_A(w);
+		*idx = RV_GET_Bx(w);
+		*pc += 1;
+		return 1;
+	}
+	if (RV_GET_OP(w) == opx && *pc + 1 < p->ncode) {
+		*reg = RV_GET_A(w);
+		*idx = RV_GET_Ax(p->code[*pc + 1]);
+		*pc += 2;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Does the condition at pc begin with a test that must hold for the rule to
+ * match, of the shape the compiler writes for `f == k` or `f in [k...]`?
+ *   LOADF a f; LOADK b k; EQ|IN d a b; JMPF d -> MISS
+ * Derived from the verified code itself, so it holds for any program. Sets
+ * *field and *k (a scalar or a SET constant) and returns 1, else 0.
+ */
+static int
+rule_key(const struct rv_prog *p, uint32_t pc, uint32_t *field, uint32_t *k)
+{
+	unsigned a, b, op;
+	uint32_t w, j;
+	int64_t t;
+
+	if (!read_load(p, &pc, RV_OP_LOADF, RV_OP_LOADFX, &a, field)
+	    || !read_load(p, &pc, RV_OP_LOADK, RV_OP_LOADKX, &b, k) || a == b || pc + 1 >= p->ncode)
+		return 0;
+	w = p->code[pc];
+	op = RV_GET_OP(w);
+	if ((op != RV_OP_EQ && op != RV_OP_IN) || RV_GET_B(w) != a || RV_GET_C(w) != b)
+		return 0;
+	j = p->code[pc + 1];
+	if (RV_GET_OP(j) != RV_OP_JMPF || RV_GET_A(j) != RV_GET_A(w))
+		return 0;
+	t = rv_jump_target(j, pc + 1);
+	if (t < 0 || t >= p->ncode || RV_GET_OP(p->code[t]) != RV_OP_MISS)
+		return 0;
+	if (op == RV_OP_IN && p->consts[*k].kind != RV_K_SET)
+		return 0;
+	return 1;
+}
+
+static uint32_t
+ikey_slot(uint64_t key, uint32_t contract, uint32_t field, uint32_t cap)
+{
+	uint64_t h = key ^ ((uint64_t)contract * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)field << 32);
+
+	h ^= h >> 29;
+	return (uint32_t)(h & (cap - 1));
+}
+
+/* Keys of rule key constant k: itself, or each member of a set; 0 if one is not indexable. */
+static uint32_t
+key_count(const struct rv_prog *p, uint32_t k)
+{
+	const struct rv_const *c = &p->consts[k];
+	uint32_t i;
+	int ok;
+
+	if (c->kind != RV_K_SET) {
+		rv_const_key(p, k, &ok);
+		return ok ? 1 : 0;
+	}
+	for (i = 0; i < (uint32_t)c->b; i++) {
+		rv_const_key(p, p->setitems[c->a + i], &ok);
+		if (!ok)
+			return 0;
+	}
+	return (uint32_t)c->b;
+}
+
+/*
+ * Builds the index: for every contract, its routing rules with a key go
+ * into the table (one entry per key), the others into the residual list;
+ * the indexed fields of each contract are listed once. All or nothing:
+ * on allocation failure returns -1.
+ */
+static int
+build_index(struct rv_rt *rt)
+{
+	const struct rv_prog *p = rt->p;
+	uint32_t c, i, n_entries = 0, nres = 0, nfl = 0, f, k, cap = 16, e;
+	uint32_t *rule_field = NULL, *rule_k = NULL, *field_seen = NULL;
+	int rc = -1;
+
+	rule_field = ru_malloc(((size_t)p->nrules + 1) * sizeof *rule_field);
+	rule_k = ru_malloc(((size_t)p->nrules + 1) * sizeof *rule_k);
+	field_seen = ru_malloc(((size_t)p->nfields + 1) * sizeof *field_seen);
+	rt->ifield_first = ru_malloc(((size_t)p->ncontracts + 1) * sizeof *rt->ifield_first);
+	rt->resid_first = ru_malloc(((size_t)p->ncontracts + 1) * sizeof *rt->resid_first);
+	rt->resid = ru_malloc(((size_t)p->nrtypes + 1) * sizeof *rt->resid);
+	rt->ifields = ru_malloc(((size_t)p->nrtypes + 1) * sizeof *rt->ifields);
+	if (!rule_field || !rule_k || !field_seen || !rt->ifield_first || !rt->resid_first || !rt->resid
+	    || !rt->ifields)
+		goto done;
+	for (i = 0; i < p->nrules; i++) {
+		rule_field[i] = RV_NONE;
+		if (phase(&p->rules[i]) == 1 && rule_key(p, p->rules[i].cond_pc, &f, &k)
+		    && (e = key_count(p, k)) > 0) {
+			rule_field[i] = f;
+			rule_k[i] = k;
+			n_entries += e * p->rules[i].nrtype;
+		}
+	}
+	while (cap < 2 * n_entries + 2)
+		cap *= 2;
+	if ((rt->itab = ru_malloc((size_t)cap * sizeof *rt->itab)) == NULL)
+		goto done;
+	for (i = 0; i < cap; i++)
+		rt->itab[i].rule = RV_NONE;
+	rt->itab_cap = cap;
+	memset(field_seen, 0xff, ((size_t)p->nfields + 1) * sizeof *field_seen);
+	for (c = 0; c < p->ncontracts; c++) {
+		rt->ifield_first[c] = nfl;
+		rt->resid_first[c] = nres;
+		for (i = rt->phase_first[2 * c]; i < rt->phase_first[2 * c + 1]; i++) {
+			uint32_t r = rt->contract_rules[i], m, nk;
+			const struct rv_const *kc;
+
+			if ((f = rule_field[r]) == RV_NONE) {
+				rt->resid[nres++] = r;
+				continue;
+			}
+			if (field_seen[f] != c) {
+				field_seen[f] = c;
+				rt->ifields[nfl++] = f;
+			}
+			kc = &p->consts[rule_k[r]];
+			nk = kc->kind == RV_K_SET ? (uint32_t)kc->b : 1;
+			for (m = 0; m < nk; m++) {
+				uint32_t kk = kc->kind == RV_K_SET ? p->setitems[kc->a + m] : rule_k[r], slot;
+				int ok;
+				uint64_t key = rv_const_key(p, kk, &ok);
+
+				for (slot = ikey_slot(key, c, f, cap); rt->itab[slot].rule != RV_NONE;
+				     slot = (slot + 1) & (cap - 1))
+					;
+				rt->itab[slot].key = key;
+				rt->itab[slot].contract = c;
+				rt->itab[slot].field = f;
+				rt->itab[slot].rule = r;
+			}
+		}
+	}
+	rt->ifield_first[p->ncontracts] = nfl;
+	rt->resid_first[p->ncontracts] = nres;
+	rc = 0;
+done:
+	ru_free(rule_field);
+	ru_free(rule_k);
+	ru_free(field_seen);
+	return rc;
 }
 
 /* One Hyperscan database per REGEX constant (linear-time: no backtracking). */
@@ -244,6 +426,12 @@ rt_fini(struct rv_rt *rt)
 	rv_scanner_free(rt->scanner);
 	ru_free(rt->contract_first);
 	ru_free(rt->contract_rules);
+	ru_free(rt->phase_first);
+	ru_free(rt->itab);
+	ru_free(rt->ifield_first);
+	ru_free(rt->ifields);
+	ru_free(rt->resid_first);
+	ru_free(rt->resid);
 	ru_free(rt->type_hash);
 	memset(rt, 0, sizeof *rt);
 }
@@ -290,7 +478,8 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 			rp->rt.version_field = i;
 	}
 	if ((rp->rt.scanner = rv_scanner_new(p, &sc)) == NULL || build_type_hash(&rp->rt) < 0
-	    || build_contract_lists(&rp->rt) < 0 || build_regexes(&rp->rt, err, errlen) < 0) {
+	    || build_contract_lists(&rp->rt) < 0 || (!rp->opt.no_index && build_index(&rp->rt) < 0)
+	    || build_regexes(&rp->rt, err, errlen) < 0) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "out of memory");
 		route_prog_free(rp);
@@ -412,6 +601,8 @@ route_matcher_free(route_matcher *m)
 		hs_free_scratch(m->vm.hs);
 	ru_free(m->rules);
 	ru_free(m->evaluated);
+	ru_free(m->cand);
+	ru_free(m->cand_stamp);
 	ru_free(m->dests);
 	ru_free(m->dest_stamp);
 	ru_free(m->sets);
@@ -482,6 +673,8 @@ route_matcher_new(const route_prog *rp)
 	m->vm.scratch = zalloc(big, 1);
 	m->rules = zalloc(p->nrules, sizeof *m->rules);
 	m->evaluated = zalloc(p->nrules, sizeof *m->evaluated);
+	m->cand = zalloc(p->nrules, sizeof *m->cand);
+	m->cand_stamp = zalloc(p->nrules, sizeof *m->cand_stamp);
 	m->dests = zalloc(p->ndests, sizeof *m->dests);
 	m->dest_stamp = zalloc(p->ndests, sizeof *m->dest_stamp);
 	m->sets = zalloc(p->nactions, sizeof *m->sets);
@@ -501,7 +694,7 @@ route_matcher_new(const route_prog *rp)
 	if (!m->vm.regs || !m->vm.ev.vals || !m->vm.numv || !m->vm.numv_seq
 	    || !m->vm.ev.first || !m->vm.ev.last || !m->vm.ev.scratch
 	    || !m->vm.override
-	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->evaluated || !m->dests
+	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->evaluated || !m->cand || !m->cand_stamp || !m->dests
 	    || !m->dest_stamp || !m->sets || !m->set_fields || !m->emits || !m->members
 	    || !m->seglens || !m->segs || !m->text || !m->out || !m->out2 || !m->why_text)
 		goto fail;
@@ -810,6 +1003,100 @@ apply_sets(route_matcher *m, struct route_decision *d)
 	return 0;
 }
 
+/*
+ * Evaluates rule ri on the current event and, when it matches, records it
+ * and runs its actions. *routed is set when a rule that routes matched.
+ * Returns -1 (status set in d) when the decision's buffers are full.
+ */
+static int
+eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
+{
+	const struct rv_rule *r = &m->rp->p->rules[ri];
+
+	m->vm.scratch_used = m->vm.scratch_mark; /* builtin results of the last rule are dead */
+	m->evaluated[ri] = m->stamp;
+	if (m->vm.run(&m->vm, r->cond_pc, NULL) != RV_VM_MATCH)
+		return 0;
+	m->rules[d->nrules++] = ri;
+	if ((r->flags & RV_RF_ROUTES) && !(r->flags & RV_RF_OTHERWISE))
+		*routed = 1;
+	if (run_actions(m, d, ri) < 0) {
+		d->status = ROUTE_REJECTED;
+		d->reason = "the decision does not fit the matcher's buffers";
+		return -1;
+	}
+	return 0;
+}
+
+/* Index probe context: the contract and field being looked up. */
+struct probe {
+	route_matcher *m;
+	uint32_t contract, field;
+};
+
+/* Adds every rule keyed on (contract, field, key) to the candidates, once. */
+static void
+probe_key(void *ud, uint64_t key)
+{
+	struct probe *pr = ud;
+	route_matcher *m = pr->m;
+	const struct rv_rt *rt = &m->rp->rt;
+	uint32_t slot;
+
+	for (slot = ikey_slot(key, pr->contract, pr->field, rt->itab_cap); rt->itab[slot].rule != RV_NONE;
+	     slot = (slot + 1) & (rt->itab_cap - 1)) {
+		const struct rv_ikey *e = &rt->itab[slot];
+
+		if (e->key == key && e->contract == pr->contract && e->field == pr->field
+		    && m->cand_stamp[e->rule] != m->stamp) {
+			m->cand_stamp[e->rule] = m->stamp;
+			m->cand[m->ncand++] = e->rule;
+		}
+	}
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Routing phase through the index: the rules keyed on a value the event
+ * has, merged in program order with the residual rules (those without a
+ * key), are the only ones that can match; each is evaluated in full, so the
+ * index decides nothing by itself. The candidates are few (sorting them is
+ * cheap); the residual list is already in order.
+ */
+static int
+eval_indexed(route_matcher *m, struct route_decision *d, uint32_t contract, int *routed)
+{
+	const struct rv_rt *rt = &m->rp->rt;
+	struct probe pr = { m, contract, 0 };
+	uint32_t i, a = 0, b = rt->resid_first[contract], bend = rt->resid_first[contract + 1];
+
+	m->ncand = 0;
+	for (i = rt->ifield_first[contract]; i < rt->ifield_first[contract + 1]; i++) {
+		pr.field = rt->ifields[i];
+		rv_field_keys(&m->vm, pr.field, probe_key, &pr);
+	}
+	if (m->ncand > 1)
+		qsort(m->cand, m->ncand, sizeof *m->cand, cmp_u32);
+	while (a < m->ncand || b < bend) {
+		uint32_t ri;
+
+		if (b >= bend || (a < m->ncand && m->cand[a] < rt->resid[b]))
+			ri = m->cand[a++];
+		else
+			ri = rt->resid[b++];
+		if (eval_rule(m, d, ri, routed) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int
 route_match(route_matcher *m, const char *buf, size_t len, struct route_decision *d)
 {
@@ -839,6 +1126,7 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	if (++m->stamp == 0) {
 		memset(m->dest_stamp, 0, p->ndests * sizeof *m->dest_stamp);
 		memset(m->evaluated, 0, p->nrules * sizeof *m->evaluated);
+		memset(m->cand_stamp, 0, p->nrules * sizeof *m->cand_stamp);
 		m->stamp = 1;
 	}
 	m->vm.buf = buf;
@@ -866,25 +1154,22 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 		m->set_fields[m->nset_fields++] = rt->version_field;
 	}
 	end = rt->contract_first[contract + 1];
-	for (i = rt->contract_first[contract]; i < end; i++) {
-		uint32_t ri = rt->contract_rules[i];
-		const struct rv_rule *r = &p->rules[ri];
-
-		if ((r->flags & RV_RF_OTHERWISE) && routed)
-			break; /* otherwise rules come last: none of them fires */
-		m->vm.scratch_used = m->vm.scratch_mark; /* builtin results of the last rule are dead */
-		m->evaluated[ri] = m->stamp;
-		if (m->vm.run(&m->vm, r->cond_pc, NULL) != RV_VM_MATCH)
-			continue;
-		m->rules[d->nrules++] = ri;
-		if (r->flags & RV_RF_ROUTES)
-			routed |= !(r->flags & RV_RF_OTHERWISE);
-		if (run_actions(m, d, ri) < 0) {
-			d->status = ROUTE_REJECTED;
-			d->reason = "the decision does not fit the matcher's buffers";
+	/* 1. transform rules, in program order */
+	for (i = rt->contract_first[contract]; i < rt->phase_first[2 * contract]; i++)
+		if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
 			return d->status;
-		}
+	/* 2. routing rules: through the index when there is one */
+	if (rt->itab_cap == 0) {
+		for (; i < rt->phase_first[2 * contract + 1]; i++)
+			if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
+				return d->status;
+	} else if (eval_indexed(m, d, contract, &routed) < 0) {
+		return d->status;
 	}
+	/* 3. otherwise rules, when no routing rule matched */
+	for (i = rt->phase_first[2 * contract + 1]; i < end && !routed; i++)
+		if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
+			return d->status;
 	m->nmatched = d->nrules;
 	if (d->nsets > 0 && apply_sets(m, d) < 0)
 		return d->status;
@@ -971,8 +1256,9 @@ route_explain(route_matcher *m, uint32_t rule, struct route_why *why)
 	for (i = 0; i < m->nmatched; i++)
 		if (m->rules[i] == rule)
 			return 1; /* as decided, whatever the sets changed afterwards */
-	if (m->evaluated[rule] != m->stamp)
+	if (m->evaluated[rule] != m->stamp && (p->rules[rule].flags & RV_RF_OTHERWISE))
 		return 2; /* an otherwise rule after a routing match: not run */
+	/* (a routing rule the index skipped is run here: it misses on its key) */
 	m->why = why;
 	m->vm.trace = explain_trace;
 	m->vm.trace_ud = m;

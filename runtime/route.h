@@ -53,6 +53,7 @@ struct route_options {
 	uint32_t max_string;       /* bytes of one string; default 256 KiB */
 	uint32_t max_values;       /* values the rules' fields may take in one event; default 4096 */
 	int switch_dispatch;       /* 1: run the VM's switch build (tests compare both builds) */
+	int no_index;              /* 1: evaluate every rule, without the equality index (tests) */
 };
 
 /*

@@ -19,6 +19,8 @@
 #include "builtins.h"
 #include "json_out.h"
 
+#include <xxhash.h>
+
 /* ---- values ---------------------------------------------------------- */
 
 void
@@ -775,6 +777,75 @@ rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_va
 		return;
 	default:
 		return;
+	}
+}
+
+/* ---- equality keys for the index ------------------------------------------- */
+
+/* The key of a scalar of kind k: its decoded bytes or number, seeded by kind. */
+static uint64_t
+key_of(unsigned k, const void *bytes, size_t n, double num)
+{
+	if (k == RV_V_NUM) {
+		if (num == 0)
+			num = 0; /* -0 and 0 are one number */
+		return XXH64(&num, sizeof num, RV_V_NUM);
+	}
+	return XXH64(bytes, n, k);
+}
+
+uint64_t
+rv_const_key(const struct rv_prog *p, uint32_t k, int *ok)
+{
+	const struct rv_const *c = &p->consts[k];
+	int b;
+
+	*ok = 1;
+	switch (c->kind) {
+	case RV_K_STR: return key_of(RV_V_STR, p->strs + c->a, (size_t)c->b, 0);
+	case RV_K_NUM: return key_of(RV_V_NUM, NULL, 0, rv_bits_double(c->b));
+	case RV_K_BOOL:
+		b = c->a != 0;
+		return key_of(RV_V_BOOL, &b, sizeof b, 0);
+	default:
+		*ok = 0;
+		return 0;
+	}
+}
+
+void
+rv_field_keys(struct rv_vm *vm, uint32_t f, void (*fn)(void *ud, uint64_t key), void *ud)
+{
+	struct rv_val v, x;
+	struct iter it;
+	const char *s;
+	size_t n;
+	int b;
+
+	if (vm->override[f].k != RV_V_MISSING) {
+		v = vm->override[f];
+	} else {
+		memset(&v, 0, sizeof v);
+		v.k = RV_V_FIELD;
+		v.n = f;
+	}
+	iter_init(&it, vm, &v);
+	while (iter_next(&it, &x)) {
+		switch (x.k) {
+		case RV_V_STR:
+			s = str_bytes(vm, &x, TMP_L(vm), &n);
+			fn(ud, key_of(RV_V_STR, s, n, 0));
+			break;
+		case RV_V_NUM:
+			fn(ud, key_of(RV_V_NUM, NULL, 0, x.u.num));
+			break;
+		case RV_V_BOOL:
+			b = x.u.b != 0;
+			fn(ud, key_of(RV_V_BOOL, &b, sizeof b, 0));
+			break;
+		default:
+			break;
+		}
 	}
 }
 

@@ -23,8 +23,9 @@ for ex in support leads orders; do
 		echo "FAIL: examples/$ex.events or examples/$ex.expected is missing"; fail=1; continue
 	fi
 	"$ROUTEC" compile -O0 -o "$tmp/$ex-o0.rbc" "$f" || { fail=1; continue; }
-	for rbc in "$tmp/$ex.rbc" "$tmp/$ex-o0.rbc"; do
-		"$ROUTEC" run "$rbc" "examples/$ex.events" >"$tmp/$ex.out" || { fail=1; continue; }
+	for run in "$tmp/$ex.rbc" "$tmp/$ex-o0.rbc" "$tmp/$ex.rbc --no-index"; do
+		set -- $run
+		"$ROUTEC" run "$1" "examples/$ex.events" ${2+"$2"} >"$tmp/$ex.out" || { fail=1; continue; }
 		if ! diff -u "examples/$ex.expected" "$tmp/$ex.out"; then
 			echo "FAIL: decisions for examples/$ex.events differ from examples/$ex.expected"
 			fail=1

@@ -8,7 +8,8 @@
 #                                            and the -O0 build must also verify
 #   tests/golden/NAME.route  + NAME.events  exact `routec run` decisions in
 #                            + NAME.expected NAME.expected, the same at -O0 and
-#                                            -O2 and with both VM dispatch builds
+#                                            -O2, with both VM dispatch builds, and
+#                                            with and without the equality index
 #
 # Paths in messages are relative to the source tree, so the test runs from
 # $top_srcdir. UPDATE=1 rewrites the expected files instead of comparing.
@@ -68,7 +69,8 @@ tests/golden/*)
 	"$ROUTEC" compile -O0 -o "$tmp/o0.rbc" "$rel" || { echo "FAIL: -O0 compile failed"; exit 1; }
 	"$ROUTEC" run "$tmp/o2.rbc" "$base.events" >"$tmp/actual" || { echo "FAIL: run failed"; exit 1; }
 	compare "$base.expected" "$tmp/actual" || exit 1
-	for variant in "o0.rbc" "o2.rbc --switch-dispatch" "o0.rbc --switch-dispatch"; do
+	for variant in "o0.rbc" "o2.rbc --switch-dispatch" "o0.rbc --switch-dispatch" "o2.rbc --no-index" \
+	    "o0.rbc --no-index"; do
 		set -- $variant
 		"$ROUTEC" run "$tmp/$1" "$base.events" ${2+"$2"} >"$tmp/other" || { echo "FAIL: run ($variant) failed"; exit 1; }
 		if ! cmp -s "$tmp/actual" "$tmp/other"; then

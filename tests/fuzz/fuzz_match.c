@@ -4,8 +4,9 @@
  * The program (compiled once, in LLVMFuzzerInitialize, with
  * rc_compile_string) uses every predicate, arithmetic, every builtin, set,
  * emit, route, otherwise, versions, wildcards and envelope attributes. It is
- * loaded twice, with the computed-goto VM and with the switch VM; each input
- * is matched by both matchers, and their decisions (status, reason, offset,
+ * loaded twice: with the computed-goto VM and the equality index, and with
+ * the switch VM evaluating every rule (rules k1..k6 are indexed; k5 reads a
+ * field a transform rule sets); each input is matched by both matchers, and their decisions (status, reason, offset,
  * type, version, rules, destinations, sets, emits and the output bytes) must
  * be identical, or the target aborts. Any crash or sanitizer report is a
  * bug too. Seeds: the lines of examples/ and tests/golden/ .events files, one event per
@@ -50,6 +51,12 @@ static const char program[] =
 	"rule t2 on m when t == \"UP\" or k > 3 set level = \"hi\", out = lower(t), b = not (k < 0)\n"
 	"rule t3 on m v2 when extra exists set s = extra, n = -n % 7, k = null\n"
 	/* comparisons */
+	"rule k1 on m when s == \"alpha\" and n > 1 route d1\n"
+	"rule k2 on m when s in [\"x\", \"y\", \"HeLLo\"] route d2\n"
+	"rule k3 on m when n == 42 or n == -0 route d3\n"
+	"rule k4 on m when n == 100 route d4\n"
+	"rule k5 on m when t == \"UP\" route d1\n"
+	"rule k6 on m when b == true and s exists route d2\n"
 	"rule c1 on m when s == t or s != \"x\" or n == k or n != 1e2 route d1\n"
 	"rule c2 on m when n < 0 or n <= -0.5 or n > 1e300 or n >= 42 or 3 < k route d1\n"
 	"rule c3 on m when s ieq \"HeLLo\" or s ine t or a == null or a != null route d2\n"
@@ -102,6 +109,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	for (i = 0; i < 2; i++) {
 		memset(&ro, 0, sizeof ro);
 		ro.switch_dispatch = i;
+		ro.no_index = i; /* [0]: computed goto + index; [1]: switch, every rule evaluated */
 		ro.max_event_bytes = 1 << 16;
 		ro.max_values = 512;
 		if ((progs[i] = route_prog_load(rbc, len, &ro, err, sizeof err)) == NULL
