@@ -462,12 +462,12 @@ rv_json_edit(const char *buf, size_t len, int in_data, const struct rv_json_memb
 {
 	static const char *const data_seg[1] = { "data" };
 	static const size_t data_len[1] = { 4 };
-	const char *dummy;
+	const char *ignored_why; /* where *why goes when the caller passes NULL */
 	size_t dlen, root;
 	unsigned k;
 
 	if (why == NULL)
-		why = &dummy;
+		why = &ignored_why;
 	*why = NULL;
 	if (buf == NULL && len > 0) {
 		*why = R_NOTOBJ;
