@@ -20,7 +20,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 PKGS="build-essential autoconf automake libtool pkg-config flex bison check \
-libhyperscan-dev libxxhash-dev libjansson-dev clang"
+libhyperscan-dev libxxhash-dev libjansson-dev clang libclang-rt-14-dev"
 
 step() { printf '\n==> %s\n' "$*"; }
 
