@@ -11,8 +11,8 @@
  * Destinations are collected once each (a stamp per destination), emitted
  * events are built as JSON objects, and when fields were set the output is
  * the event rewritten by json_out.c. The per-contract rule lists are sorted
- * into those phases when the program is loaded. (A shared predicate index
- * in front of step 2 is separate work; the lists are where it plugs in.)
+ * into those phases when the program is loaded; in step 2 the shared index
+ * (index.c) names the rules that can match, and only those are run.
  *
  * Ownership: route_prog owns the verified program, the scanner, the regex
  * databases and the lists; route_matcher owns every buffer a match writes,
@@ -30,6 +30,7 @@
 
 #include "alloc.h"
 #include "event.h"
+#include "index.h"
 #include "json_out.h"
 #include "vm.h"
 
@@ -201,177 +202,6 @@ build_contract_lists(struct rv_rt *rt)
 	return 0;
 }
 
-/* ---- the equality index ------------------------------------------------------ */
-
-/* Reads one operand word pair at *pc: LOADF/LOADK or its KX form. */
-static int
-read_load(const struct rv_prog *p, uint32_t *pc, unsigned op, unsigned opx, unsigned *reg,
-	uint32_t *idx)
-{
-	uint32_t w;
-
-	if (*pc >= p->ncode)
-		return 0;
-	w = p->code[*pc];
-	if (RV_GET_OP(w) == op) {
-		*reg = RV_GET_A(w);
-		*idx = RV_GET_Bx(w);
-		*pc += 1;
-		return 1;
-	}
-	if (RV_GET_OP(w) == opx && *pc + 1 < p->ncode) {
-		*reg = RV_GET_A(w);
-		*idx = RV_GET_Ax(p->code[*pc + 1]);
-		*pc += 2;
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * Does the condition at pc begin with a test that must hold for the rule to
- * match, of the shape the compiler writes for `f == k` or `f in [k...]`?
- *   LOADF a f; LOADK b k; EQ|IN d a b; JMPF d -> MISS
- * Derived from the verified code itself, so it holds for any program. Sets
- * *field and *k (a scalar or a SET constant) and returns 1, else 0.
- */
-static int
-rule_key(const struct rv_prog *p, uint32_t pc, uint32_t *field, uint32_t *k)
-{
-	unsigned a, b, op;
-	uint32_t w, j;
-	int64_t t;
-
-	if (!read_load(p, &pc, RV_OP_LOADF, RV_OP_LOADFX, &a, field)
-	    || !read_load(p, &pc, RV_OP_LOADK, RV_OP_LOADKX, &b, k) || a == b || pc + 1 >= p->ncode)
-		return 0;
-	w = p->code[pc];
-	op = RV_GET_OP(w);
-	if ((op != RV_OP_EQ && op != RV_OP_IN) || RV_GET_B(w) != a || RV_GET_C(w) != b)
-		return 0;
-	j = p->code[pc + 1];
-	if (RV_GET_OP(j) != RV_OP_JMPF || RV_GET_A(j) != RV_GET_A(w))
-		return 0;
-	t = rv_jump_target(j, pc + 1);
-	if (t < 0 || t >= p->ncode || RV_GET_OP(p->code[t]) != RV_OP_MISS)
-		return 0;
-	if (op == RV_OP_IN && p->consts[*k].kind != RV_K_SET)
-		return 0;
-	return 1;
-}
-
-static uint32_t
-ikey_slot(uint64_t key, uint32_t contract, uint32_t field, uint32_t cap)
-{
-	uint64_t h = key ^ ((uint64_t)contract * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)field << 32);
-
-	h ^= h >> 29;
-	return (uint32_t)(h & (cap - 1));
-}
-
-/* Keys of rule key constant k: itself, or each member of a set; 0 if one is not indexable. */
-static uint32_t
-key_count(const struct rv_prog *p, uint32_t k)
-{
-	const struct rv_const *c = &p->consts[k];
-	uint32_t i;
-	int ok;
-
-	if (c->kind != RV_K_SET) {
-		rv_const_key(p, k, &ok);
-		return ok ? 1 : 0;
-	}
-	for (i = 0; i < (uint32_t)c->b; i++) {
-		rv_const_key(p, p->setitems[c->a + i], &ok);
-		if (!ok)
-			return 0;
-	}
-	return (uint32_t)c->b;
-}
-
-/*
- * Builds the index: for every contract, its routing rules with a key go
- * into the table (one entry per key), the others into the residual list;
- * the indexed fields of each contract are listed once. All or nothing:
- * on allocation failure returns -1.
- */
-static int
-build_index(struct rv_rt *rt)
-{
-	const struct rv_prog *p = rt->p;
-	uint32_t c, i, n_entries = 0, nres = 0, nfl = 0, f, k, cap = 16, e;
-	uint32_t *rule_field = NULL, *rule_k = NULL, *field_seen = NULL;
-	int rc = -1;
-
-	rule_field = ru_malloc(((size_t)p->nrules + 1) * sizeof *rule_field);
-	rule_k = ru_malloc(((size_t)p->nrules + 1) * sizeof *rule_k);
-	field_seen = ru_malloc(((size_t)p->nfields + 1) * sizeof *field_seen);
-	rt->ifield_first = ru_malloc(((size_t)p->ncontracts + 1) * sizeof *rt->ifield_first);
-	rt->resid_first = ru_malloc(((size_t)p->ncontracts + 1) * sizeof *rt->resid_first);
-	rt->resid = ru_malloc(((size_t)p->nrtypes + 1) * sizeof *rt->resid);
-	rt->ifields = ru_malloc(((size_t)p->nrtypes + 1) * sizeof *rt->ifields);
-	if (!rule_field || !rule_k || !field_seen || !rt->ifield_first || !rt->resid_first || !rt->resid
-	    || !rt->ifields)
-		goto done;
-	for (i = 0; i < p->nrules; i++) {
-		rule_field[i] = RV_NONE;
-		if (phase(&p->rules[i]) == 1 && rule_key(p, p->rules[i].cond_pc, &f, &k)
-		    && (e = key_count(p, k)) > 0) {
-			rule_field[i] = f;
-			rule_k[i] = k;
-			n_entries += e * p->rules[i].nrtype;
-		}
-	}
-	while (cap < 2 * n_entries + 2)
-		cap *= 2;
-	if ((rt->itab = ru_malloc((size_t)cap * sizeof *rt->itab)) == NULL)
-		goto done;
-	for (i = 0; i < cap; i++)
-		rt->itab[i].rule = RV_NONE;
-	rt->itab_cap = cap;
-	memset(field_seen, 0xff, ((size_t)p->nfields + 1) * sizeof *field_seen);
-	for (c = 0; c < p->ncontracts; c++) {
-		rt->ifield_first[c] = nfl;
-		rt->resid_first[c] = nres;
-		for (i = rt->phase_first[2 * c]; i < rt->phase_first[2 * c + 1]; i++) {
-			uint32_t r = rt->contract_rules[i], m, nk;
-			const struct rv_const *kc;
-
-			if ((f = rule_field[r]) == RV_NONE) {
-				rt->resid[nres++] = r;
-				continue;
-			}
-			if (field_seen[f] != c) {
-				field_seen[f] = c;
-				rt->ifields[nfl++] = f;
-			}
-			kc = &p->consts[rule_k[r]];
-			nk = kc->kind == RV_K_SET ? (uint32_t)kc->b : 1;
-			for (m = 0; m < nk; m++) {
-				uint32_t kk = kc->kind == RV_K_SET ? p->setitems[kc->a + m] : rule_k[r], slot;
-				int ok;
-				uint64_t key = rv_const_key(p, kk, &ok);
-
-				for (slot = ikey_slot(key, c, f, cap); rt->itab[slot].rule != RV_NONE;
-				     slot = (slot + 1) & (cap - 1))
-					;
-				rt->itab[slot].key = key;
-				rt->itab[slot].contract = c;
-				rt->itab[slot].field = f;
-				rt->itab[slot].rule = r;
-			}
-		}
-	}
-	rt->ifield_first[p->ncontracts] = nfl;
-	rt->resid_first[p->ncontracts] = nres;
-	rc = 0;
-done:
-	ru_free(rule_field);
-	ru_free(rule_k);
-	ru_free(field_seen);
-	return rc;
-}
-
 /* One Hyperscan database per REGEX constant (linear-time: no backtracking). */
 static int
 build_regexes(struct rv_rt *rt, char *err, size_t errlen)
@@ -427,11 +257,7 @@ rt_fini(struct rv_rt *rt)
 	ru_free(rt->contract_first);
 	ru_free(rt->contract_rules);
 	ru_free(rt->phase_first);
-	ru_free(rt->itab);
-	ru_free(rt->ifield_first);
-	ru_free(rt->ifields);
-	ru_free(rt->resid_first);
-	ru_free(rt->resid);
+	rv_index_free(rt->ix);
 	ru_free(rt->type_hash);
 	memset(rt, 0, sizeof *rt);
 }
@@ -478,8 +304,8 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 			rp->rt.version_field = i;
 	}
 	if ((rp->rt.scanner = rv_scanner_new(p, &sc)) == NULL || build_type_hash(&rp->rt) < 0
-	    || build_contract_lists(&rp->rt) < 0 || (!rp->opt.no_index && build_index(&rp->rt) < 0)
-	    || build_regexes(&rp->rt, err, errlen) < 0) {
+	    || build_contract_lists(&rp->rt) < 0 || build_regexes(&rp->rt, err, errlen) < 0
+	    || (!rp->opt.no_index && rv_index_build(&rp->rt, err, errlen) < 0)) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "out of memory");
 		route_prog_free(rp);
@@ -701,6 +527,8 @@ route_matcher_new(const route_prog *rp)
 	for (k = 0; k < p->nconsts; k++)
 		if (rp->rt.regex[k] && hs_alloc_scratch(rp->rt.regex[k], &m->vm.hs) != HS_SUCCESS)
 			goto fail;
+	if (rv_index_alloc_scratch(rp->rt.ix, &m->vm.hs) < 0)
+		goto fail;
 	rv_event_init(rp->rt.scanner, &m->vm.ev);
 	return m;
 fail:
@@ -1028,33 +856,6 @@ eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 	return 0;
 }
 
-/* Index probe context: the contract and field being looked up. */
-struct probe {
-	route_matcher *m;
-	uint32_t contract, field;
-};
-
-/* Adds every rule keyed on (contract, field, key) to the candidates, once. */
-static void
-probe_key(void *ud, uint64_t key)
-{
-	struct probe *pr = ud;
-	route_matcher *m = pr->m;
-	const struct rv_rt *rt = &m->rp->rt;
-	uint32_t slot;
-
-	for (slot = ikey_slot(key, pr->contract, pr->field, rt->itab_cap); rt->itab[slot].rule != RV_NONE;
-	     slot = (slot + 1) & (rt->itab_cap - 1)) {
-		const struct rv_ikey *e = &rt->itab[slot];
-
-		if (e->key == key && e->contract == pr->contract && e->field == pr->field
-		    && m->cand_stamp[e->rule] != m->stamp) {
-			m->cand_stamp[e->rule] = m->stamp;
-			m->cand[m->ncand++] = e->rule;
-		}
-	}
-}
-
 static int
 cmp_u32(const void *a, const void *b)
 {
@@ -1073,24 +874,20 @@ cmp_u32(const void *a, const void *b)
 static int
 eval_indexed(route_matcher *m, struct route_decision *d, uint32_t contract, int *routed)
 {
-	const struct rv_rt *rt = &m->rp->rt;
-	struct probe pr = { m, contract, 0 };
-	uint32_t i, a = 0, b = rt->resid_first[contract], bend = rt->resid_first[contract + 1];
+	const struct rv_index *ix = m->rp->rt.ix;
+	uint32_t a = 0, b = 0, nres;
+	const uint32_t *res = rv_index_residual(ix, contract, &nres);
 
-	m->ncand = 0;
-	for (i = rt->ifield_first[contract]; i < rt->ifield_first[contract + 1]; i++) {
-		pr.field = rt->ifields[i];
-		rv_field_keys(&m->vm, pr.field, probe_key, &pr);
-	}
+	m->ncand = rv_index_probe(ix, &m->vm, contract, m->cand, m->cand_stamp, m->stamp);
 	if (m->ncand > 1)
 		qsort(m->cand, m->ncand, sizeof *m->cand, cmp_u32);
-	while (a < m->ncand || b < bend) {
+	while (a < m->ncand || b < nres) {
 		uint32_t ri;
 
-		if (b >= bend || (a < m->ncand && m->cand[a] < rt->resid[b]))
+		if (b >= nres || (a < m->ncand && m->cand[a] < res[b]))
 			ri = m->cand[a++];
 		else
-			ri = rt->resid[b++];
+			ri = res[b++];
 		if (eval_rule(m, d, ri, routed) < 0)
 			return -1;
 	}
@@ -1159,7 +956,7 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 		if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
 			return d->status;
 	/* 2. routing rules: through the index when there is one */
-	if (rt->itab_cap == 0) {
+	if (rt->ix == NULL) {
 		for (; i < rt->phase_first[2 * contract + 1]; i++)
 			if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
 				return d->status;

@@ -45,14 +45,7 @@ struct rv_val {
 	} u;
 };
 
-/* One index entry: the rule can only match when the field has the value. */
-struct rv_ikey {
-	uint64_t key;       /* rv_const_key of the value */
-	uint32_t contract;
-	uint32_t field;
-	uint32_t rule;      /* RV_NONE: empty slot */
-	uint32_t reserved;
-};
+struct rv_index; /* index.h */
 
 /* What a program needs at run time beyond its bytes: built once at load. */
 struct rv_rt {
@@ -66,15 +59,7 @@ struct rv_rt {
 	uint32_t version_field;           /* FIELDS index of @version, or RV_NONE */
 	uint32_t *phase_first;            /* owns: per contract, [2c] first routing rule, [2c+1] first
 	                                   * otherwise rule, as positions in contract_rules */
-	/* The equality index (route.c): routing rules whose condition starts
-	 * with `field == constant` (or `field in [constants]`), keyed by
-	 * (contract, field, value); the other routing rules are "residual". */
-	struct rv_ikey *itab;             /* owns: open addressing, rule RV_NONE = empty */
-	uint32_t itab_cap;                /* power of two, 0 = no index */
-	uint32_t *ifield_first;           /* owns: per contract, its indexed fields ... */
-	uint32_t *ifields;                /* owns: ... ifields[ifield_first[c] .. ifield_first[c+1]) */
-	uint32_t *resid_first;            /* owns: per contract, its residual routing rules ... */
-	uint32_t *resid;                  /* owns: ... in program order */
+	struct rv_index *ix;              /* owns: the shared index of the routing rules (index.c), or NULL */
 };
 
 /* Called after each predicate when explaining (never on the fast path). */
@@ -135,15 +120,24 @@ void rv_op_const(const struct rv_vm *vm, uint32_t k, struct rv_val *out);
 int rv_val_first(const struct rv_vm *vm, const struct rv_val *v, struct rv_val *out);
 
 /*
- * Equality keys for the index (route.c): a hash of a scalar such that two
- * scalars scalar_equal() calls equal (same kind, same decoded bytes, same
- * number; -0 as 0) hash alike. rv_const_key: the key of constant k, 0 when
- * k is no indexable scalar (sets, null, ...). rv_field_keys: calls fn for
- * the key of every scalar field f has in the current event (its `set`
- * value when a transform rule set it).
+ * Keys and scalars for the index (index.c). A key is a hash of a scalar
+ * such that two scalars scalar_equal() calls equal (same kind, same decoded
+ * bytes, same number; -0 as 0) hash alike: rv_scalar_key of a value (s, n:
+ * its decoded bytes when a string), rv_const_key of constant k (*ok = 0 when
+ * k is no indexable scalar: sets, null, ...). rv_key_folded: the key of a
+ * string with ASCII capitals lowered, apart from every exact key (the
+ * `ieq` family). rv_field_scalars: calls fn for every scalar field f has in
+ * the current event (its `set` value when a transform rule set it), in the
+ * order the VM's any-element predicates see them; strings decoded (s, n are
+ * valid during the call only), numbers and booleans with s NULL.
+ * rv_parse_addr: the VM's address parser (family 4 or 6, or 0).
  */
+typedef void rv_scalar_fn(void *ud, const struct rv_val *x, const char *s, size_t n);
+uint64_t rv_scalar_key(const struct rv_val *x, const char *s, size_t n);
+uint64_t rv_key_folded(const char *s, size_t n);
 uint64_t rv_const_key(const struct rv_prog *p, uint32_t k, int *ok);
-void rv_field_keys(struct rv_vm *vm, uint32_t f, void (*fn)(void *ud, uint64_t key), void *ud);
+void rv_field_scalars(struct rv_vm *vm, uint32_t f, rv_scalar_fn *fn, void *ud);
+int rv_parse_addr(const char *s, size_t n, uint8_t addr[16]);
 
 /* Writes v as JSON text into out (cap bytes); returns the length or 0 if it does not fit. */
 size_t rv_val_json(const struct rv_vm *vm, const struct rv_val *v, char *out, size_t cap);

@@ -780,7 +780,7 @@ rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_va
 	}
 }
 
-/* ---- equality keys for the index ------------------------------------------- */
+/* ---- keys and scalars for the index (index.c) ------------------------------- */
 
 /* The key of a scalar of kind k: its decoded bytes or number, seeded by kind. */
 static uint64_t
@@ -792,6 +792,44 @@ key_of(unsigned k, const void *bytes, size_t n, double num)
 		return XXH64(&num, sizeof num, RV_V_NUM);
 	}
 	return XXH64(bytes, n, k);
+}
+
+/* Seed of the case-folded string keys: apart from every kind's. */
+#define FOLD_SEED 0x464f4c44u
+
+uint64_t
+rv_key_folded(const char *s, size_t n)
+{
+	char buf[256] = { 0 };
+	uint64_t h = FOLD_SEED;
+	size_t i, m;
+
+	/* chunk by chunk, each chunk's hash seeding the next: the same bytes
+	 * always give the same key, whatever their source */
+	do {
+		m = n < sizeof buf ? n : sizeof buf;
+		for (i = 0; i < m; i++)
+			buf[i] = (char)ascii_lower((unsigned char)s[i]);
+		h = XXH64(buf, m, h);
+		s += m;
+		n -= m;
+	} while (n > 0);
+	return h;
+}
+
+uint64_t
+rv_scalar_key(const struct rv_val *x, const char *s, size_t n)
+{
+	int b;
+
+	switch (x->k) {
+	case RV_V_STR: return key_of(RV_V_STR, s, n, 0);
+	case RV_V_NUM: return key_of(RV_V_NUM, NULL, 0, x->u.num);
+	case RV_V_BOOL:
+		b = x->u.b != 0;
+		return key_of(RV_V_BOOL, &b, sizeof b, 0);
+	default: return 0;
+	}
 }
 
 uint64_t
@@ -814,13 +852,12 @@ rv_const_key(const struct rv_prog *p, uint32_t k, int *ok)
 }
 
 void
-rv_field_keys(struct rv_vm *vm, uint32_t f, void (*fn)(void *ud, uint64_t key), void *ud)
+rv_field_scalars(struct rv_vm *vm, uint32_t f, rv_scalar_fn *fn, void *ud)
 {
 	struct rv_val v, x;
 	struct iter it;
 	const char *s;
 	size_t n;
-	int b;
 
 	if (vm->override[f].k != RV_V_MISSING) {
 		v = vm->override[f];
@@ -834,19 +871,22 @@ rv_field_keys(struct rv_vm *vm, uint32_t f, void (*fn)(void *ud, uint64_t key), 
 		switch (x.k) {
 		case RV_V_STR:
 			s = str_bytes(vm, &x, TMP_L(vm), &n);
-			fn(ud, key_of(RV_V_STR, s, n, 0));
+			fn(ud, &x, s, n);
 			break;
 		case RV_V_NUM:
-			fn(ud, key_of(RV_V_NUM, NULL, 0, x.u.num));
-			break;
 		case RV_V_BOOL:
-			b = x.u.b != 0;
-			fn(ud, key_of(RV_V_BOOL, &b, sizeof b, 0));
+			fn(ud, &x, NULL, 0);
 			break;
 		default:
 			break;
 		}
 	}
+}
+
+int
+rv_parse_addr(const char *s, size_t n, uint8_t addr[16])
+{
+	return parse_addr(s, n, addr);
 }
 
 /* ---- JSON text of a value (set and emit) ---------------------------------- */
