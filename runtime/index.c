@@ -129,29 +129,57 @@ read_load(const struct rv_prog *p, uint32_t *pc, unsigned op, unsigned opx, unsi
 	return 0;
 }
 
-/*
- * Does the condition at pc begin with LOADF a f; LOADK b k; OP d a b;
- * JMPF d -> MISS? Sets *field, *k, *op and returns 1, else 0.
- */
-static int
-access_test(const struct rv_prog *p, uint32_t pc, uint32_t *field, uint32_t *k, unsigned *op)
-{
-	unsigned a, b;
-	uint32_t w, j;
-	int64_t t;
+/* One access test: `field op constant`. */
+struct test {
+	uint32_t field, k;
+	unsigned op;
+};
 
-	if (!read_load(p, &pc, RV_OP_LOADF, RV_OP_LOADFX, &a, field)
-	    || !read_load(p, &pc, RV_OP_LOADK, RV_OP_LOADKX, &b, k) || a == b || pc + 1 >= p->ncode)
-		return 0;
-	w = p->code[pc];
-	*op = RV_GET_OP(w);
-	if (RV_GET_B(w) != a || RV_GET_C(w) != b)
-		return 0;
-	j = p->code[pc + 1];
-	if (RV_GET_OP(j) != RV_OP_JMPF || RV_GET_A(j) != RV_GET_A(w))
-		return 0;
-	t = rv_jump_target(j, pc + 1);
-	return t >= 0 && t < p->ncode && RV_GET_OP(p->code[t]) == RV_OP_MISS;
+/* The most tests of one disjunction the index files a rule under. */
+#define MAX_TESTS 16
+
+/*
+ * The rule's access tests, from the condition at pc: a chain
+ *     T1; JMPT -> L;  T2; JMPT -> L;  ...  Tn; JMPF -> MISS;  L: ...
+ * where each Ti is LOADF a f; LOADK b k; OP d a b and each jump tests d:
+ * the condition can only go on (to L) when one of the tests holds -- the
+ * shape of `(t1 or ... or tn) and ...`, n = 1 for a plain first conjunct.
+ * (The chain is only left through L or MISS, and each test reads nothing
+ * but the event and a constant, so this holds on any path.) Stores the
+ * tests in t and returns n, or 0 when the condition does not start so.
+ */
+static uint32_t
+access_tests(const struct rv_prog *p, uint32_t pc, struct test *t)
+{
+	int64_t jt[MAX_TESTS];
+	uint32_t n = 0, i, w, j;
+	unsigned a, b;
+
+	while (n < MAX_TESTS) {
+		if (!read_load(p, &pc, RV_OP_LOADF, RV_OP_LOADFX, &a, &t[n].field)
+		    || !read_load(p, &pc, RV_OP_LOADK, RV_OP_LOADKX, &b, &t[n].k) || a == b
+		    || pc + 1 >= p->ncode)
+			return 0;
+		w = p->code[pc];
+		t[n].op = RV_GET_OP(w);
+		j = p->code[pc + 1];
+		if (RV_GET_B(w) != a || RV_GET_C(w) != b || RV_GET_A(j) != RV_GET_A(w))
+			return 0;
+		jt[n] = rv_jump_target(j, pc + 1);
+		pc += 2;
+		if (RV_GET_OP(j) == RV_OP_JMPT) {
+			n++;
+			continue;
+		}
+		if (RV_GET_OP(j) != RV_OP_JMPF || jt[n] < 0 || jt[n] >= p->ncode
+		    || RV_GET_OP(p->code[jt[n]]) != RV_OP_MISS)
+			return 0;
+		for (i = 0; i < n; i++)
+			if (jt[i] != (int64_t)pc)
+				return 0;
+		return n + 1;
+	}
+	return 0;
 }
 
 /* Is constant k a number that is not NaN (a usable endpoint)? */
@@ -985,6 +1013,31 @@ build_fields(const struct rv_prog *p, struct rv_index *ix, struct ent **sorted, 
 	return 0;
 }
 
+/* Doubles the entry array (a rule with a disjunction has several entries). */
+static int
+grow_ents(struct ent **ents, uint32_t *cap)
+{
+	struct ent *t = ru_realloc(*ents, (size_t)*cap * 2 * sizeof *t);
+
+	if (t == NULL)
+		return -1;
+	*ents = t;
+	*cap *= 2;
+	return 0;
+}
+
+static int
+grow_fields(struct rv_index *ix, uint32_t *cap)
+{
+	struct ifield *t = ru_realloc(ix->fields, (size_t)*cap * 2 * sizeof *t);
+
+	if (t == NULL)
+		return -1;
+	ix->fields = t;
+	*cap *= 2;
+	return 0;
+}
+
 int
 rv_index_build(struct rv_rt *rt, char *err, size_t errlen)
 {
@@ -993,51 +1046,66 @@ rv_index_build(struct rv_rt *rt, char *err, size_t errlen)
 	struct ent *ents = NULL, **sorted = NULL;
 	uint32_t *field_fi = NULL, *field_seen = NULL;
 	uint32_t c, i, j, n = 0, nkeys = 0, nres = 0, e, cap = 1;
+	uint32_t ncap = p->nrtypes + 16, fcap = p->nrtypes + 16;
 
 	rt->ix = NULL;
 	if (ix == NULL)
 		goto oom;
 	memset(ix, 0, sizeof *ix);
-	ents = ru_malloc(((size_t)p->nrtypes + 1) * sizeof *ents);
-	sorted = ru_malloc(((size_t)p->nrtypes + 1) * sizeof *sorted);
+	ents = ru_malloc((size_t)ncap * sizeof *ents);
 	field_fi = ru_malloc(((size_t)p->nfields + 1) * sizeof *field_fi);
 	field_seen = ru_malloc(((size_t)p->nfields + 1) * sizeof *field_seen);
-	ix->fields = ru_malloc(((size_t)p->nrtypes + 1) * sizeof *ix->fields);
+	ix->fields = ru_malloc((size_t)fcap * sizeof *ix->fields);
 	ix->cfirst = ru_malloc(((size_t)p->ncontracts + 1) * sizeof *ix->cfirst);
 	ix->resid_first = ru_malloc(((size_t)p->ncontracts + 1) * sizeof *ix->resid_first);
 	ix->resid = ru_malloc(((size_t)p->nrtypes + 1) * sizeof *ix->resid);
-	if (!ents || !sorted || !field_fi || !field_seen || !ix->fields || !ix->cfirst || !ix->resid_first
+	if (!ents || !field_fi || !field_seen || !ix->fields || !ix->cfirst || !ix->resid_first
 	    || !ix->resid)
 		goto oom;
 	memset(field_seen, 0xff, ((size_t)p->nfields + 1) * sizeof *field_seen);
-	/* 1. file every routing rule with an access test under its (contract, field) */
+	/* 1. file every routing rule with access tests under their (contract, field)s */
 	for (c = 0; c < p->ncontracts; c++) {
 		ix->cfirst[c] = ix->nfields;
 		for (i = rt->phase_first[2 * c]; i < rt->phase_first[2 * c + 1]; i++) {
-			uint32_t r = rt->contract_rules[i], f, k;
-			unsigned op;
-			enum family fam;
+			uint32_t r = rt->contract_rules[i], nt, f;
+			struct test t[MAX_TESTS];
 
-			if (!access_test(p, p->rules[r].cond_pc, &f, &k, &op)
-			    || (fam = family(p, op, k)) == F_NONE)
+			if ((nt = access_tests(p, p->rules[r].cond_pc, t)) == 0)
 				continue;
-			if (field_seen[f] != c) {
-				field_seen[f] = c;
-				field_fi[f] = ix->nfields;
-				memset(&ix->fields[ix->nfields], 0, sizeof ix->fields[0]);
-				ix->fields[ix->nfields++].field = f;
+			for (j = 0; j < nt; j++)
+				if (family(p, t[j].op, t[j].k) == F_NONE)
+					break;
+			if (j < nt)
+				continue; /* one test the index cannot hold: residual */
+			for (j = 0; j < nt; j++) {
+				if (n == ncap) {
+					if (grow_ents(&ents, &ncap) < 0)
+						goto oom;
+				}
+				f = t[j].field;
+				if (field_seen[f] != c) {
+					field_seen[f] = c;
+					field_fi[f] = ix->nfields;
+					if (ix->nfields == fcap && grow_fields(ix, &fcap) < 0)
+						goto oom;
+					memset(&ix->fields[ix->nfields], 0, sizeof ix->fields[0]);
+					ix->fields[ix->nfields++].field = f;
+				}
+				ents[n].fi = field_fi[f];
+				ents[n].rule = r;
+				ents[n].k = t[j].k;
+				ents[n].op = (uint8_t)t[j].op;
+				ents[n].fam = (uint8_t)family(p, t[j].op, t[j].k);
+				n++;
 			}
-			ents[n].fi = field_fi[f];
-			ents[n].rule = r;
-			ents[n].k = k;
-			ents[n].op = (uint8_t)op;
-			ents[n].fam = (uint8_t)fam;
-			sorted[n] = &ents[n];
-			n++;
 		}
 	}
 	ix->cfirst[p->ncontracts] = ix->nfields;
 	/* 2. per field and family, its structure (a string set Hyperscan refuses turns residual) */
+	if ((sorted = ru_malloc(((size_t)n + 1) * sizeof *sorted)) == NULL)
+		goto oom;
+	for (e = 0; e < n; e++)
+		sorted[e] = &ents[e];
 	qsort(sorted, n, sizeof *sorted, cmp_field);
 	if (build_fields(p, ix, sorted, n) < 0)
 		goto oom;
@@ -1071,19 +1139,20 @@ rv_index_build(struct rv_rt *rt, char *err, size_t errlen)
 		}
 	}
 	/* 4. the residual rules, in program order. ents were made in this very
-	 * order, and a rule has an access test for every contract or for none,
-	 * so the next entry is this rule's exactly when its rule is r. */
+	 * order, and a rule has the same tests for every contract or none, so
+	 * the next entries are this rule's exactly when their rule is r. A rule
+	 * with one test turned residual is residual (its other filings stay:
+	 * the matcher takes a rule that is both only once). */
 	for (c = 0, e = 0; c < p->ncontracts; c++) {
 		ix->resid_first[c] = nres;
 		for (i = rt->phase_first[2 * c]; i < rt->phase_first[2 * c + 1]; i++) {
 			uint32_t r = rt->contract_rules[i];
+			int resid = !(e < n && ents[e].rule == r);
 
-			if (e < n && ents[e].rule == r) {
-				if (ents[e++].fam == F_NONE)
-					ix->resid[nres++] = r;
-				continue;
-			}
-			ix->resid[nres++] = r;
+			for (; e < n && ents[e].rule == r; e++)
+				resid |= ents[e].fam == F_NONE;
+			if (resid)
+				ix->resid[nres++] = r;
 		}
 	}
 	ix->resid_first[p->ncontracts] = nres;

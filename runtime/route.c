@@ -884,10 +884,12 @@ eval_indexed(route_matcher *m, struct route_decision *d, uint32_t contract, int 
 	while (a < m->ncand || b < nres) {
 		uint32_t ri;
 
-		if (b >= nres || (a < m->ncand && m->cand[a] < res[b]))
+		if (b >= nres || (a < m->ncand && m->cand[a] < res[b])) {
 			ri = m->cand[a++];
-		else
+		} else {
 			ri = res[b++];
+			a += a < m->ncand && m->cand[a] == ri; /* both (index.c, step 4): once */
+		}
 		if (eval_rule(m, d, ri, routed) < 0)
 			return -1;
 	}
