@@ -32,7 +32,7 @@ function verdict(ok, by) { return ok ? "met" : "MISSED" (by != "" ? " (" by ")" 
 
 END {
 	status = 0
-	printf "Matching throughput, libroute route_match() (engine today: rules evaluated one after another per event type)\n"
+	printf "Matching throughput, libroute route_match() (shared index per event type, then the candidate and residual rules)\n"
 	printf "  events = events per pass (all of them for small sets; fewer for big slow sets: see README)\n"
 	printf "  hit%% = events matching >= 1 rule; checksum = (event, rule) matches per pass, identical in every pass\n"
 	printf "  Ir/ev = callgrind instructions per event on the first 'slice' events; RSS eng = program + matcher\n"
