@@ -1344,3 +1344,108 @@ rv_index_probe(const struct rv_index *ix, struct rv_vm *vm, uint32_t c, uint32_t
 	}
 	return pr.n;
 }
+
+/* ---- shared predicates ---------------------------------------------------------------- */
+
+/* One predicate instruction on (field, constant), while building. */
+struct pred {
+	uint32_t op, field, k, pc;
+};
+
+static int
+cmp_pred(const void *x, const void *y)
+{
+	const struct pred *a = x, *b = y;
+
+	if (a->op != b->op)
+		return a->op < b->op ? -1 : 1;
+	if (a->field != b->field)
+		return a->field < b->field ? -1 : 1;
+	if (a->k != b->k)
+		return a->k < b->k ? -1 : 1;
+	return a->pc < b->pc ? -1 : a->pc > b->pc;
+}
+
+/* Is op a binary predicate of vmops.c (compare, string, member)? */
+static int
+binary_predicate(unsigned op)
+{
+	return (op >= RV_OP_EQ && op <= RV_OP_MATCHES) || (op >= RV_OP_IN && op <= RV_OP_NCIDR);
+}
+
+int
+rv_preds_build(struct rv_rt *rt)
+{
+	const struct rv_prog *p = rt->p;
+	uint8_t *entry = NULL;
+	struct pred *pr = NULL;
+	uint32_t pc, np = 0, i, j, slot = 0, prev1 = RV_NONE, prev2 = RV_NONE;
+	int rc = -1;
+
+	rt->pred = NULL;
+	rt->npred = 0;
+	if (p->ncode == 0)
+		return 0;
+	entry = ru_malloc(p->ncode);
+	pr = ru_malloc((size_t)p->ncode * sizeof *pr);
+	if (!entry || !pr)
+		goto done;
+	/* every place control can arrive at other than from the instruction
+	 * before: jump targets, block starts (after a terminator), rule entries */
+	memset(entry, 0, p->ncode);
+	entry[0] = 1;
+	for (pc = 0; pc < p->ncode; pc += (rv_opinfo[RV_GET_OP(p->code[pc])].flags & RV_OPF_KX) ? 2 : 1) {
+		unsigned fl = rv_opinfo[RV_GET_OP(p->code[pc])].flags;
+		int64_t t;
+
+		if ((fl & RV_OPF_JUMP) && (t = rv_jump_target(p->code[pc], pc)) >= 0 && t < p->ncode)
+			entry[t] = 1;
+		if ((fl & RV_OPF_TERM) && pc + 1 < p->ncode)
+			entry[pc + 1] = 1;
+	}
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].cond_pc < p->ncode)
+			entry[p->rules[i].cond_pc] = 1;
+	/* LOADF a f; LOADK b k; OP d a b, entered only at its LOADF */
+	for (pc = 0; pc < p->ncode; pc += (rv_opinfo[RV_GET_OP(p->code[pc])].flags & RV_OPF_KX) ? 2 : 1) {
+		uint32_t w = p->code[pc], at, f, k;
+		unsigned a, b;
+
+		if (binary_predicate(RV_GET_OP(w)) && prev2 != RV_NONE && !entry[pc] && !entry[prev1]) {
+			at = prev2;
+			if (read_load(p, &at, RV_OP_LOADF, RV_OP_LOADFX, &a, &f) && at == prev1
+			    && read_load(p, &at, RV_OP_LOADK, RV_OP_LOADKX, &b, &k) && at == pc && a != b
+			    && RV_GET_B(w) == a && RV_GET_C(w) == b) {
+				pr[np].op = RV_GET_OP(w);
+				pr[np].field = f;
+				pr[np].k = k;
+				pr[np++].pc = pc;
+			}
+		}
+		prev2 = prev1;
+		prev1 = pc;
+	}
+	qsort(pr, np, sizeof *pr, cmp_pred);
+	if ((rt->pred = ru_malloc((size_t)p->ncode * sizeof *rt->pred)) == NULL)
+		goto done;
+	memset(rt->pred, 0xff, (size_t)p->ncode * sizeof *rt->pred);
+	for (i = 0; i < np; i = j) {
+		for (j = i + 1; j < np && pr[j].op == pr[i].op && pr[j].field == pr[i].field && pr[j].k == pr[i].k; j++)
+			;
+		if (j - i < 2)
+			continue; /* written once: nothing to share */
+		for (; i < j; i++)
+			rt->pred[pr[i].pc] = slot;
+		slot++;
+	}
+	rt->npred = slot;
+	if (slot == 0) {
+		ru_free(rt->pred);
+		rt->pred = NULL;
+	}
+	rc = 0;
+done:
+	ru_free(entry);
+	ru_free(pr);
+	return rc;
+}

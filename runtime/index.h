@@ -41,4 +41,15 @@ uint32_t rv_index_probe(const struct rv_index *ix, struct rv_vm *vm, uint32_t c,
 /* The routing rules of contract c the index has no test for, in program order. */
 const uint32_t *rv_index_residual(const struct rv_index *ix, uint32_t c, uint32_t *n);
 
+/*
+ * Shared predicates: the predicate instructions `LOADF a f; LOADK b k;
+ * OP d a b` (entered only at the LOADF) that test the same (op, field,
+ * constant) at two places or more get one memo slot: rt->pred[pc] is the
+ * slot of the predicate at pc (RV_NONE for the others), rt->npred the slot
+ * count; rt->pred stays NULL when nothing is shared. The VM then evaluates
+ * each shared predicate once per event, while the fields cannot change (the
+ * routing and otherwise phases). Returns 0 or -1 (out of memory).
+ */
+int rv_preds_build(struct rv_rt *rt);
+
 #endif

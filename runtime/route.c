@@ -258,6 +258,7 @@ rt_fini(struct rv_rt *rt)
 	ru_free(rt->contract_rules);
 	ru_free(rt->phase_first);
 	rv_index_free(rt->ix);
+	ru_free(rt->pred);
 	ru_free(rt->type_hash);
 	memset(rt, 0, sizeof *rt);
 }
@@ -305,7 +306,7 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 	}
 	if ((rp->rt.scanner = rv_scanner_new(p, &sc)) == NULL || build_type_hash(&rp->rt) < 0
 	    || build_contract_lists(&rp->rt) < 0 || build_regexes(&rp->rt, err, errlen) < 0
-	    || (!rp->opt.no_index && rv_index_build(&rp->rt, err, errlen) < 0)) {
+	    || (!rp->opt.no_index && (rv_index_build(&rp->rt, err, errlen) < 0 || rv_preds_build(&rp->rt) < 0))) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "out of memory");
 		route_prog_free(rp);
@@ -416,6 +417,8 @@ route_matcher_free(route_matcher *m)
 	ru_free(m->vm.ev.vals);
 	ru_free(m->vm.numv);
 	ru_free(m->vm.numv_seq);
+	ru_free(m->vm.memo_seq);
+	ru_free(m->vm.memo_val);
 	ru_free(m->vm.ev.first);
 	ru_free(m->vm.ev.last);
 	ru_free(m->vm.ev.scratch);
@@ -529,6 +532,12 @@ route_matcher_new(const route_prog *rp)
 			goto fail;
 	if (rv_index_alloc_scratch(rp->rt.ix, &m->vm.hs) < 0)
 		goto fail;
+	if (rp->rt.npred > 0) {
+		m->vm.memo_seq = zalloc(rp->rt.npred, sizeof *m->vm.memo_seq);
+		m->vm.memo_val = zalloc(rp->rt.npred, sizeof *m->vm.memo_val);
+		if (!m->vm.memo_seq || !m->vm.memo_val)
+			goto fail;
+	}
 	rv_event_init(rp->rt.scanner, &m->vm.ev);
 	return m;
 fail:
@@ -930,8 +939,11 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	}
 	m->vm.buf = buf;
 	m->vm.len = len;
-	if (++m->vm.seq == 0) { /* every cached number is stale again */
+	m->vm.pred = NULL; /* no memo while transform rules change fields */
+	if (++m->vm.seq == 0) { /* every cached number and predicate is stale again */
 		memset(m->vm.numv_seq, 0, m->rp->opt.max_values * sizeof *m->vm.numv_seq);
+		if (rt->npred > 0)
+			memset(m->vm.memo_seq, 0, rt->npred * sizeof *m->vm.memo_seq);
 		m->vm.seq = 1;
 	}
 	if (rv_event_scan(rt->scanner, buf, len, &m->vm.ev, &se) < 0) {
@@ -957,7 +969,9 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	for (i = rt->contract_first[contract]; i < rt->phase_first[2 * contract]; i++)
 		if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
 			return d->status;
-	/* 2. routing rules: through the index when there is one */
+	/* 2. routing rules: through the index when there is one; from here on
+	 * the fields are fixed, so shared predicates are evaluated once */
+	m->vm.pred = rt->pred;
 	if (rt->ix == NULL) {
 		for (; i < rt->phase_first[2 * contract + 1]; i++)
 			if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)

@@ -48,9 +48,22 @@
 #define RC() (&regs[RV_GET_C(i)])
 
 /* A predicate's result into R[A]; explain sees it with its operand. */
+/* A shared predicate (index.c) is evaluated once per event: its memo slot. */
 #define PREDICATE(expr)                                              \
 	do {                                                             \
-		int r_ = (expr);                                             \
+		int r_;                                                      \
+		uint32_t s_;                                                 \
+		if (vm->pred && (s_ = vm->pred[pc - code]) != RV_NONE) {     \
+			if (vm->memo_seq[s_] == vm->seq) {                       \
+				r_ = vm->memo_val[s_];                               \
+			} else {                                                 \
+				r_ = (expr);                                         \
+				vm->memo_seq[s_] = vm->seq;                          \
+				vm->memo_val[s_] = (uint8_t)r_;                      \
+			}                                                        \
+		} else {                                                     \
+			r_ = (expr);                                             \
+		}                                                            \
 		if (vm->trace)                                               \
 			vm->trace(vm->trace_ud, (uint32_t)(pc - code), r_, RB()); \
 		regs[RV_GET_A(i)].k = RV_V_BOOL;                             \

@@ -60,6 +60,8 @@ struct rv_rt {
 	uint32_t *phase_first;            /* owns: per contract, [2c] first routing rule, [2c+1] first
 	                                   * otherwise rule, as positions in contract_rules */
 	struct rv_index *ix;              /* owns: the shared index of the routing rules (index.c), or NULL */
+	uint32_t *pred;                   /* owns: per pc, the memo slot of a shared predicate, or NULL */
+	uint32_t npred;                   /* memo slots */
 };
 
 /* Called after each predicate when explaining (never on the fast path). */
@@ -81,6 +83,9 @@ struct rv_vm {
 	size_t scratch_cap, scratch_used;
 	size_t scratch_mark;              /* ... below the mark: values `set` gave (kept for the event) */
 	hs_scratch_t *hs;                 /* owns: Hyperscan scratch for every database of the program */
+	const uint32_t *pred;             /* borrows rt->pred while shared predicates are memoised, else NULL */
+	uint32_t *memo_seq;               /* owns: per memo slot, the seq its result is for ... */
+	uint8_t *memo_val;                /* owns: ... and the result */
 	int (*run)(struct rv_vm *, uint32_t, struct rv_val *); /* rv_vm_run or rv_vm_run_switch */
 	rv_trace_fn *trace;               /* explain only; NULL otherwise */
 	void *trace_ud;
