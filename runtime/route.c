@@ -31,6 +31,7 @@
 #include "alloc.h"
 #include "event.h"
 #include "index.h"
+#include "state.h"
 #include "json_out.h"
 #include "vm.h"
 
@@ -67,6 +68,7 @@ struct route_matcher {
 	uint32_t *cand_stamp;           /* owns: ... per rule, the stamp of the event it was added for */
 	uint32_t ncand;
 	uint32_t contract;              /* its contract */
+	route_state *state;             /* borrows: tables and clock, or NULL */
 	struct route_why *why;          /* explain: where the trace writes */
 	char *why_text;                 /* owns: the explained value's JSON text */
 	size_t why_cap;
@@ -363,6 +365,21 @@ str(const route_prog *rp, struct rv_str s, size_t *len)
 uint32_t route_prog_nrules(const route_prog *rp) { return rp->p->nrules; }
 uint32_t route_prog_ndests(const route_prog *rp) { return rp->p->ndests; }
 uint32_t route_prog_ntypes(const route_prog *rp) { return rp->p->ntypes; }
+uint32_t route_prog_ntables(const route_prog *rp) { return rp->p->ntables; }
+const struct rv_prog *rv_route_prog(const route_prog *rp) { return rp->p; }
+
+const char *
+route_table_name(const route_prog *rp, uint32_t t, size_t *len)
+{
+	return t < rp->p->ntables ? str(rp, rp->p->tables[t].name, len) : NULL;
+}
+
+void
+route_matcher_set_state(route_matcher *m, route_state *st)
+{
+	m->state = st;
+	m->vm.state = st;
+}
 
 const char *
 route_rule_name(const route_prog *rp, uint32_t rule, size_t *len)
@@ -939,6 +956,7 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	}
 	m->vm.buf = buf;
 	m->vm.len = len;
+	m->vm.now = m->state ? rv_state_now(m->state) : 0;
 	m->vm.pred = NULL; /* no memo while transform rules change fields */
 	if (++m->vm.seq == 0) { /* every cached number and predicate is stale again */
 		memset(m->vm.numv_seq, 0, m->rp->opt.max_values * sizeof *m->vm.numv_seq);
@@ -986,6 +1004,9 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	m->nmatched = d->nrules;
 	if (d->nsets > 0 && apply_sets(m, d) < 0)
 		return d->status;
+	/* table updates come after the decision: its rules saw the old values */
+	if (m->state)
+		rv_state_after_event(m->state, &m->vm, d->type, m->vm.now);
 	return ROUTE_OK;
 }
 

@@ -35,6 +35,7 @@ extern "C" {
 
 typedef struct route_prog route_prog;
 typedef struct route_matcher route_matcher;
+typedef struct route_state route_state;
 
 #define ROUTE_NONE 0xffffffffu
 
@@ -121,6 +122,42 @@ struct route_decision {
 	const char *output;        /* the event with the sets applied (buf itself when none) */
 	size_t output_len;
 };
+
+/*
+ * State: what a program remembers between events -- its tables (and, with
+ * temporal rules, their windows and timers) and the clock they age by. A
+ * state belongs to one program (which must outlive it) and is used by one
+ * thread at a time; route_matcher_set_state() attaches it to a matcher
+ * (borrowed; NULL detaches). A matcher without a state finds no table
+ * entry. Table updates carried by an event are applied when route_match()
+ * has decided it, so the rules on that event see the previous value.
+ */
+route_state *route_state_new(const route_prog *p);
+void route_state_free(route_state *st);
+void route_matcher_set_state(route_matcher *m, route_state *st);
+
+/*
+ * Time in Unix milliseconds. A state reads the system's real-time clock at
+ * each match until route_state_set_time() gives it a virtual clock, which
+ * then moves only by set_time and advance (tests, replays).
+ */
+void route_state_set_time(route_state *st, int64_t unix_ms);
+void route_state_advance(route_state *st, int64_t ms);
+int64_t route_state_time(route_state *st);
+
+/* Tables: count, names, and what each holds and has done. */
+uint32_t route_prog_ntables(const route_prog *p);
+const char *route_table_name(const route_prog *p, uint32_t table, size_t *len);
+struct route_table_stats {
+	uint64_t entries;          /* live entries */
+	uint64_t bytes;            /* memory held by the table */
+	uint64_t updates;          /* entries stored */
+	uint64_t deletes;          /* entries removed by `delete on` events */
+	uint64_t skipped;          /* updates whose key or value was missing, null or of the wrong type */
+	uint64_t evicted;          /* least recently updated entries dropped at max_keys */
+	uint64_t expired;          /* entries dropped after their ttl */
+};
+int route_state_table_stats(const route_state *st, uint32_t table, struct route_table_stats *s);
 
 /*
  * Matches one event: validates and scans buf[0..len), runs the transform

@@ -194,9 +194,7 @@ dispatch:
 		RA()->n = RV_GET_C(i);
 		VM_NEXT();
 	VM_CASE(TGET)
-		/* Tables are kept current by the stateful runtime (a later
-		 * milestone); until then every lookup finds no entry. */
-		RA()->k = RV_V_MISSING;
+		rv_op_tget(vm, RV_GET_B(i), RC(), RA());
 		VM_NEXT();
 	VM_CASE(JMP)
 		pc += RV_GET_sJ(i);

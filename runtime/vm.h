@@ -46,6 +46,7 @@ struct rv_val {
 };
 
 struct rv_index; /* index.h */
+struct route_state; /* state.h */
 
 /* What a program needs at run time beyond its bytes: built once at load. */
 struct rv_rt {
@@ -84,6 +85,8 @@ struct rv_vm {
 	size_t scratch_mark;              /* ... below the mark: values `set` gave (kept for the event) */
 	hs_scratch_t *hs;                 /* owns: Hyperscan scratch for every database of the program */
 	const uint32_t *pred;             /* borrows rt->pred while shared predicates are memoised, else NULL */
+	struct route_state *state;        /* borrows: tables for TGET, or NULL (no entries) */
+	int64_t now;                      /* the state's time of the event being matched */
 	uint32_t *memo_seq;               /* owns: per memo slot, the seq its result is for ... */
 	uint8_t *memo_val;                /* owns: ... and the result */
 	int (*run)(struct rv_vm *, uint32_t, struct rv_val *); /* rv_vm_run or rv_vm_run_switch */
@@ -115,6 +118,8 @@ void rv_op_arith(struct rv_vm *vm, unsigned op, const struct rv_val *a, const st
 	struct rv_val *out);
 /* Builtin b of the program with arguments args[0..arity). */
 void rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_val *out);
+/* Table lookup T[b][key] into *out (MISSING when there is no entry or no state). */
+void rv_op_tget(struct rv_vm *vm, uint32_t b, const struct rv_val *key, struct rv_val *out);
 /* A constant as a value (scalars become NUM/STR/...; the rest CONST). */
 void rv_op_const(const struct rv_vm *vm, uint32_t k, struct rv_val *out);
 

@@ -18,6 +18,7 @@
 
 #include "builtins.h"
 #include "json_out.h"
+#include "state.h"
 
 #include <xxhash.h>
 
@@ -778,6 +779,23 @@ rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_va
 	default:
 		return;
 	}
+}
+
+/* ---- tables ---------------------------------------------------------------------- */
+
+void
+rv_op_tget(struct rv_vm *vm, uint32_t b, const struct rv_val *key, struct rv_val *out)
+{
+	struct rv_val k;
+	const char *s = NULL;
+	size_t n = 0;
+
+	out->k = RV_V_MISSING;
+	if (vm->state == NULL || !rv_val_first(vm, key, &k))
+		return;
+	if (k.k == RV_V_STR)
+		s = str_bytes(vm, &k, TMP_R(vm), &n);
+	rv_state_lookup(vm->state, b, &k, s, n, vm->now, out);
 }
 
 /* ---- keys and scalars for the index (index.c) ------------------------------- */

@@ -964,6 +964,110 @@ START_TEST(test_bug_explain_states)
 }
 END_TEST
 
+/* ---- state: tables ------------------------------------------------------- */
+
+static const char *const src_tables =
+	"event up v1 { k?: string, v?: number, flag?: bool }\n"
+	"event del v1 { k?: string }\n"
+	"event q v1 { k: string }\n"
+	"destination d\n"
+	"destination low\n"
+	"table t: number by k from up set v delete on del ttl 10s max_keys 2\n"
+	"rule hit on q when t[k] > 5 route d\n"
+	"rule miss on q when t[k] missing route low\n";
+
+/* Matches ev on m; returns the number of destinations (-1 when not ROUTE_OK). */
+static int
+ndests(route_matcher *m, const char *ev)
+{
+	struct route_decision d;
+
+	if (route_match(m, ev, strlen(ev), &d) != ROUTE_OK)
+		return -1;
+	return (int)d.ndests;
+}
+
+static int
+routed_to(route_matcher *m, const route_prog *p, const char *ev, const char *dest)
+{
+	struct route_decision d;
+	size_t len;
+	const char *nm;
+
+	if (route_match(m, ev, strlen(ev), &d) != ROUTE_OK || d.ndests != 1)
+		return 0;
+	nm = route_dest_name(p, d.dests[0], &len);
+	return len == strlen(dest) && memcmp(nm, dest, len) == 0;
+}
+
+START_TEST(test_state_tables)
+{
+	size_t len;
+	unsigned char *rbc = compile(src_tables, 2, &len);
+	char err[256];
+	route_prog *p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	route_matcher *m;
+	route_state *st;
+	struct route_table_stats ts;
+	size_t nl;
+
+	ck_assert_msg(p != NULL, "load: %s", err);
+	ck_assert_uint_eq(route_prog_ntables(p), 1);
+	ck_assert(memcmp(route_table_name(p, 0, &nl), "t", 1) == 0 && nl == 1);
+	m = route_matcher_new(p);
+	st = route_state_new(p);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_ptr_nonnull(st);
+	/* without a state every lookup is missing */
+	ck_assert(routed_to(m, p, "{\"event_type\":\"up\",\"k\":\"a\",\"v\":9}", "") == 0);
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"a\"}", "low"));
+	route_state_set_time(st, 1000000);
+	ck_assert_int_eq(route_state_time(st), 1000000);
+	route_matcher_set_state(m, st);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"k\":\"a\",\"v\":9}"), 0);
+	/* the key by its decoded bytes */
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"\\u0061\"}", "d"));
+	/* skipped: no key, null value, wrong value type, wrong key type */
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"v\":1}"), 0);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"k\":\"b\",\"v\":null}"), 0);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"k\":\"b\",\"v\":\"9\"}"), 0);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"k\":5,\"v\":9}"), 0);
+	ck_assert_int_eq(route_state_table_stats(st, 0, &ts), 0);
+	ck_assert_uint_eq(ts.updates, 1);
+	ck_assert_uint_eq(ts.skipped, 4);
+	ck_assert_uint_eq(ts.entries, 1);
+	ck_assert_uint_gt(ts.bytes, 0);
+	/* max_keys 2: a third key evicts the least recently updated ("a") */
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"k\":\"b\",\"v\":1}"), 0);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"k\":\"c\",\"v\":7}"), 0);
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"a\"}", "low"));
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"c\"}", "d"));
+	route_state_table_stats(st, 0, &ts);
+	ck_assert_uint_eq(ts.evicted, 1);
+	ck_assert_uint_eq(ts.entries, 2);
+	/* delete on */
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"del\",\"k\":\"c\"}"), 0);
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"c\"}", "low"));
+	route_state_table_stats(st, 0, &ts);
+	ck_assert_uint_eq(ts.deletes, 1);
+	/* ttl 10s: "b" was updated at 1000000 */
+	route_state_advance(st, 9999);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"q\",\"k\":\"b\"}"), 0); /* present: 1 > 5 fails */
+	route_state_table_stats(st, 0, &ts);
+	ck_assert_uint_eq(ts.entries, 1);
+	route_state_advance(st, 1);
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"b\"}", "low"));
+	route_state_table_stats(st, 0, &ts);
+	ck_assert_uint_eq(ts.expired, 1);
+	ck_assert_uint_eq(ts.entries, 0);
+	ck_assert_int_eq(route_state_table_stats(st, 1, &ts), -1);
+	route_matcher_free(m);
+	route_state_free(st);
+	route_prog_free(p);
+	ru_free(rbc);
+}
+END_TEST
+
 static Suite *
 vm_suite(void)
 {
@@ -982,6 +1086,7 @@ vm_suite(void)
 	tcase_add_test(tc, test_explain_is_side_effect_free);
 	tcase_add_test(tc, test_lifetimes);
 	tcase_add_test(tc, test_hostile_unwritten_registers);
+	tcase_add_test(tc, test_state_tables);
 	suite_add_tcase(s, tc);
 	tcase_add_test(kb, test_bug_null_ne);
 	tcase_add_test(kb, test_bug_arith_aliasing);
