@@ -61,6 +61,8 @@ finish(struct rl_program *p, struct rl_diag *diag, const struct rc_options *o,
 		size_t len = 0;
 
 		if (rc_emit(p, &m, o->opt, &out, &len, &es) == 0 && diag->nerrors == 0) {
+			if (o->on_compiled)
+				o->on_compiled(o->on_compiled_ud, p, &m, out, len);
 			if (rbc) {
 				*rbc = out;
 				*rbclen = len;

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+struct rl_program;
+struct rc_model;
+
 enum rc_exit {             /* routec's documented exit codes */
 	RC_EXIT_OK = 0,        /* success (warnings allowed) */
 	RC_EXIT_RULES = 1,     /* errors in the rules, or an invalid .rbc */
@@ -28,6 +31,12 @@ struct rc_options {
 	unsigned max_errors;   /* errors printed before stopping the report (0 = all) */
 	int verbose;           /* print stage timings and sizes to stderr */
 	FILE *diag;            /* where diagnostics go (NULL: nowhere) */
+	/* called once an image is emitted, while the checked program is alive
+	 * (routec test reads its test blocks); the arguments are borrowed for
+	 * the duration of the call */
+	void (*on_compiled)(void *ud, const struct rl_program *p, const struct rc_model *m,
+		const unsigned char *rbc, size_t rbclen);
+	void *on_compiled_ud;
 };
 
 struct rc_stats {

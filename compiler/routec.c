@@ -1,5 +1,6 @@
 /*
- * routec.c -- the routec command line: compile, check, dump, help.
+ * routec.c -- the routec command line: compile, check, dump, run, explain,
+ * test, help.
  *
  * Argument parsing and wiring only; the work is in driver.c (compilation)
  * and runtime/bytecode.c (loading and listing). Exit codes: see enum
@@ -17,6 +18,7 @@
 #include "bytecode.h"
 #include "driver.h"
 #include "route.h"
+#include "testrun.h"
 #include "tools.h"
 
 static const char usage_text[] =
@@ -33,6 +35,8 @@ static const char usage_text[] =
 	"                             by default) and print one decision per line\n"
 	"  explain RULES EVENT.json   for every rule: matched, or which predicate failed on\n"
 	"                             what value, with its source location\n"
+	"  test FILE.route...         run the files' test blocks (each file is one program);\n"
+	"                             prints each failure and \"N passed, N failed\"\n"
 	"  help [COMMAND]             show this help\n"
 	"\n"
 	"Options:\n"
@@ -41,7 +45,8 @@ static const char usage_text[] =
 	"  -W, --Werror        treat warnings as errors\n"
 	"  -w, --no-warn       do not print warnings\n"
 	"      --max-errors N  print at most N errors (default 20; 0 prints all)\n"
-	"  -v, --verbose       print stage timings and sizes on standard error\n"
+	"  -v, --verbose       print stage timings and sizes on standard error;\n"
+	"                      (test) print a line for every test\n"
 	"      --stats         (run) print only counts and events/s\n"
 	"      --with-output   (run) include the event as edited by `set` rules\n"
 	"      --json          (explain) print JSON instead of text\n"
@@ -200,7 +205,7 @@ main(int argc, char **argv)
 		return RC_EXIT_OK;
 	}
 	if (strcmp(cmd, "compile") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "dump") != 0
-	    && strcmp(cmd, "run") != 0 && strcmp(cmd, "explain") != 0)
+	    && strcmp(cmd, "run") != 0 && strcmp(cmd, "explain") != 0 && strcmp(cmd, "test") != 0)
 		return bad_usage("unknown command '%s'", cmd);
 	argv++;
 	argc--;
@@ -268,6 +273,15 @@ main(int argc, char **argv)
 		return rc_tool_dump(argv + optind, argc - optind, &o);
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "explain") == 0)
 		return cmd_match(cmd, argv + optind, argc - optind, &o, &ro);
+	if (strcmp(cmd, "test") == 0) {
+		int verbose = o.verbose;
+
+		o.verbose = 0; /* -v lists the tests here, not the compile stages */
+		rc = rc_tool_test(argv + optind, argc - optind, &o, verbose);
+		if (fflush(stdout) != 0)
+			rc = RC_EXIT_IO;
+		return rc;
+	}
 	o.check_only = strcmp(cmd, "check") == 0;
 	rc = rc_compile_files((const char *const *)(argv + optind), argc - optind, &o,
 		&buf, &len, &st);

@@ -181,6 +181,7 @@ rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_
 	FILE *out)
 {
 	route_matcher *m;
+	route_state *st = NULL;
 	struct route_decision d;
 	unsigned long lineno = 0, events = 0, rejected = 0, unknown = 0, routed = 0, dropped = 0;
 	size_t cap = 0, bytes = 0, n;
@@ -189,10 +190,13 @@ rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_
 	struct timespec t0, t1;
 	double secs;
 
-	if ((m = route_matcher_new(p)) == NULL) {
+	if ((m = route_matcher_new(p)) == NULL || (st = route_state_new(p)) == NULL) {
 		fprintf(stderr, "routec: out of memory for the matcher\n");
+		route_matcher_free(m);
 		return 4;
 	}
+	/* the events of one run share the tables (real clock), as in the service */
+	route_matcher_set_state(m, st);
 	/* line by line, so that a pipe gets each decision as its event arrives */
 	if (in == stdin)
 		setvbuf(out, NULL, _IOLBF, 0);
@@ -223,6 +227,7 @@ rc_tool_run(const route_prog *p, FILE *in, const char *in_name, const struct rc_
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	free(line); /* getline's buffer */
 	route_matcher_free(m);
+	route_state_free(st);
 	if (ferror(in)) {
 		fprintf(stderr, "routec: cannot read '%s': %s\n", in_name, strerror(errno));
 		return 3;

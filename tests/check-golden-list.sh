@@ -4,7 +4,7 @@
 set -eu
 top=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top"
-expected=$(for f in tests/errors/*.route tests/disasm/*.route tests/golden/*.route; do [ -e "$f" ] && echo "$f"; done | sort)
+expected=$(for f in tests/errors/*.route tests/disasm/*.route tests/golden/*.route tests/testrun/*.route; do [ -e "$f" ] && echo "$f"; done | sort)
 listed=$(sed -n 's/^[[:space:]]*\(tests\/[a-z]*\/[^ ]*\.route\).*/\1/p' tests/golden.am | sort)
 if [ "$expected" != "$listed" ]; then
 	echo "tests/golden.am is out of date; run tests/list-golden.sh" >&2

@@ -14,4 +14,7 @@ cd "$(dirname "$0")/.."
 	printf 'DECISION_TESTS ='
 	for f in tests/golden/*.route; do [ -e "$f" ] && printf ' \\\n\t%s' "$f"; done
 	printf '\n'
+	printf 'TESTRUN_TESTS ='
+	for f in tests/testrun/*.route; do [ -e "$f" ] && printf ' \\\n\t%s' "$f"; done
+	printf '\n'
 } > tests/golden.am

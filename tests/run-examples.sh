@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-examples.sh -- the bundled examples are tests too: the stateless ones
 # check without a warning, compile to a program that loads, and decide their
-# sample events exactly as examples/NAME.expected says (at -O0 and -O2); the
+# sample events exactly as examples/NAME.expected says (at -O0 and -O2), and
+# pass every one of their test blocks under `routec test`; the
 # temporal one checks and is refused by the code generator with
 # E_TEMPORAL_CODEGEN (until the stateful runtime exists).
 set -u
@@ -31,6 +32,12 @@ for ex in support leads orders; do
 			fail=1
 		fi
 	done
+	ntests=$(grep -c '^test ' "$f")
+	if ! "$ROUTEC" test "$f" >"$tmp/$ex.test" || ! grep -qx "$ntests passed, 0 failed" "$tmp/$ex.test"; then
+		echo "FAIL: the tests of $f (expected $ntests passed, 0 failed):"
+		cat "$tmp/$ex.test"
+		fail=1
+	fi
 	echo "PASS: $f"
 done
 f=examples/temporal.route

@@ -10,6 +10,8 @@
 #                            + NAME.expected NAME.expected, the same at -O0 and
 #                                            -O2, with both VM dispatch builds, and
 #                                            with and without the equality index
+#   tests/testrun/NAME.route + NAME.out     exact `routec test -v` output, then
+#                                            a line "exit N" with its status
 #
 # Paths in messages are relative to the source tree, so the test runs from
 # $top_srcdir. UPDATE=1 rewrites the expected files instead of comparing.
@@ -79,6 +81,11 @@ tests/golden/*)
 			exit 1
 		fi
 	done
+	;;
+tests/testrun/*)
+	"$ROUTEC" test -v "$rel" >"$tmp/actual" 2>&1
+	echo "exit $?" >>"$tmp/actual"
+	compare "$base.out" "$tmp/actual" || exit 1
 	;;
 *)
 	echo "run-golden.sh: do not know how to test $rel"
