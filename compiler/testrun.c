@@ -94,25 +94,6 @@ attr_member(const char *name)
 }
 
 static void
-put_json_string(FILE *f, const char *s, size_t n)
-{
-	size_t i;
-
-	fputc('"', f);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-static void
 put_number(FILE *f, double d)
 {
 	char b[40];
@@ -139,7 +120,7 @@ put_value(FILE *f, const struct rl_node *n)
 		for (c = n->a; c; c = c->next) {
 			const char *name = c->flag ? attr_member(c->name) : c->name;
 
-			put_json_string(f, name, strlen(name));
+			rl_put_string(f, name, strlen(name));
 			fputc(':', f);
 			put_value(f, c->a);
 			if (c->next)
@@ -168,8 +149,8 @@ put_value(FILE *f, const struct rl_node *n)
 	case RL_V_NUM:
 	case RL_V_RATE: put_number(f, n->v->num); break;
 	case RL_V_DURATION: put_number(f, (double)n->v->ms); break;
-	case RL_V_STR: put_json_string(f, n->v->str, n->v->len); break;
-	case RL_V_CIDR: put_json_string(f, n->v->str, strlen(n->v->str)); break;
+	case RL_V_STR: rl_put_string(f, n->v->str, n->v->len); break;
+	case RL_V_CIDR: rl_put_string(f, n->v->str, strlen(n->v->str)); break;
 	}
 }
 
@@ -327,6 +308,16 @@ print_dests(struct trun *t)
 	}
 }
 
+/* A failed routing expectation: where the last event went instead. */
+static void
+fail_routes(struct trun *t, const struct rl_node *step)
+{
+	fail_begin(t, step);
+	fputs("  routed to: ", t->r->out);
+	print_dests(t);
+	fputc('\n', t->r->out);
+}
+
 static void
 print_emitted(struct trun *t)
 {
@@ -471,7 +462,7 @@ do_send(struct trun *t, const struct rl_node *step)
 		}
 	fputs("{\"event_type\":", f);
 	pattern_name(step->a, tname, sizeof tname);
-	put_json_string(f, tname, strlen(tname));
+	rl_put_string(f, tname, strlen(tname));
 	if (step->a->num)
 		fprintf(f, ",\"event_version\":%u", step->a->num);
 	if (!has_id)
@@ -537,23 +528,15 @@ expect_routed(struct trun *t, const struct rl_node *step)
 	}
 	if (step->op == RL_X_ONLY_ROUTED && t->ndests != want)
 		ok = 0;
-	if (ok)
-		return;
-	fail_begin(t, step);
-	fputs("  routed to: ", t->r->out);
-	print_dests(t);
-	fputc('\n', t->r->out);
+	if (!ok)
+		fail_routes(t, step);
 }
 
 static void
 expect_dropped(struct trun *t, const struct rl_node *step)
 {
-	if (t->sent && t->status == ROUTE_OK && t->ndests == 0)
-		return;
-	fail_begin(t, step);
-	fputs("  routed to: ", t->r->out);
-	print_dests(t);
-	fputc('\n', t->r->out);
+	if (!(t->sent && t->status == ROUTE_OK && t->ndests == 0))
+		fail_routes(t, step);
 }
 
 static void

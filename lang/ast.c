@@ -125,12 +125,29 @@ rl_policy_name(enum rl_policy p)
 	return n[p];
 }
 
+void
+rl_put_string(FILE *out, const char *s, size_t n)
+{
+	size_t i;
+
+	fputc('"', out);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
 /* Prints a literal value the way it would be written in a source. */
 static void
 print_value(FILE *out, const struct rl_value *v)
 {
-	uint32_t i;
-
 	switch (v->kind) {
 	case RL_V_NULL: fputs("null", out); break;
 	case RL_V_BOOL: fputs(v->b ? "true" : "false", out); break;
@@ -138,20 +155,7 @@ print_value(FILE *out, const struct rl_value *v)
 	case RL_V_DURATION: fprintf(out, "%llums", (unsigned long long)v->ms); break;
 	case RL_V_RATE: fprintf(out, "%.17g/s", v->num); break;
 	case RL_V_CIDR: fputs(v->str, out); break;
-	case RL_V_STR:
-		fputc('"', out);
-		for (i = 0; i < v->len; i++) {
-			unsigned char c = (unsigned char)v->str[i];
-
-			if (c == '"' || c == '\\')
-				fprintf(out, "\\%c", c);
-			else if (c < 0x20)
-				fprintf(out, "\\u%04x", c);
-			else
-				fputc(c, out);
-		}
-		fputc('"', out);
-		break;
+	case RL_V_STR: rl_put_string(out, v->str, v->len); break;
 	}
 }
 

@@ -146,4 +146,10 @@ const char *rl_policy_name(enum rl_policy p);
 /* Prints the tree as an indented S-expression (routec --dump-ast, tests). */
 void rl_ast_print(FILE *out, const struct rl_node *n, int depth);
 
+/*
+ * Writes s[0..n) as a double-quoted string: `"` and `\` escaped, control
+ * bytes as \u00XX, everything else as it is. Valid in Route and in JSON.
+ */
+void rl_put_string(FILE *out, const char *s, size_t n);
+
 #endif
