@@ -59,8 +59,9 @@ static const char *const regex_pool[] = {
 const struct dg_strs dg_str_pool = { POOL(str_pool) }, dg_enum_pool = { POOL(enum_pool) },
 	dg_time_pool = { POOL(time_pool) }, dg_ip_ev_pool = { POOL(ip_ev_pool) },
 	dg_id_pool = { POOL(id_pool) }, dg_source_pool = { POOL(source_pool) };
+/* Numbers: -0 and 0 are one value; 99.5 and 100 bound each other's ranges. */
 const double dg_num_pool[] = {
-	-10, -1, -0.5, 0, 0.5, 1, 2, 2.5, 3, 10, 42, 99.5, 100, 1000, 1e6,
+	-10, -1, -0.5, -0.0, 0, 0.5, 1, 2, 2.5, 3, 10, 42, 99.5, 100, 1000, 1e6,
 };
 const uint32_t dg_num_pool_n = (uint32_t)NELEM(dg_num_pool);
 
