@@ -346,7 +346,13 @@ env_num(const char *name, unsigned long long def)
 	return v && *v ? strtoull(v, NULL, 0) : def;
 }
 
-/* Fails (returns 1) when the run could have passed without testing much. */
+/*
+ * Prints the statistics; returns 1 when the run could have passed without
+ * testing much. Rejected rules above 5% fail any run; from 20 programs, too
+ * few valid events or matches fail; with full (100 programs or more; make
+ * check runs 400), each index family must match and miss 50 times as the
+ * first must-hold conjunct, and set, emit and otherwise rules match 100.
+ */
 static int
 check_coverage(const struct stats *st, int full)
 {
@@ -371,6 +377,8 @@ check_coverage(const struct stats *st, int full)
 		fprintf(stderr, "diff_index: FAIL: more than 5%% of the rules were never-matching\n");
 		bad = 1;
 	}
+	if (st->programs < 20)
+		return bad; /* one seed (reproducing a failure): no statistics to judge */
 	if (st->ok * 2 < st->events || st->matched_any * 10 < st->ok * 6 || st->matched_lead * 10 < st->ok * 3) {
 		fprintf(stderr, "diff_index: FAIL: too few events are valid or match rules (vacuous run)\n");
 		bad = 1;
