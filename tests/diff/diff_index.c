@@ -3,12 +3,12 @@
  * routing phase through the index must decide exactly as evaluating every
  * rule in turn (route_options.no_index = 1, the reference).
  *
- * For each seed, gen_rules.c writes a random but valid Route
- * program (contracts with versions, nested objects, arrays, enums, ip, time
- * and any fields; rules of every operator family, as the first must-hold
- * conjunct and elsewhere; transforms, emits, otherwise rules) and random
- * events (gen_events.c) over the same small pool of constants, so that rules overlap and
- * events hit them. The program is compiled in memory (rc_compile_string)
+ * For each seed, gen_rules.c writes a random but valid Route program
+ * (contracts with versions, nested objects, arrays, enums, ip, time and any
+ * fields; rules of every operator family, as the first must-hold conjunct
+ * and elsewhere; transforms, emits, otherwise rules) and gen_events.c
+ * random events over the same small pool of constants, so that rules
+ * overlap and events hit them. The program is compiled in memory (rc_compile_string)
  * and loaded twice; every event goes through both matchers, and the whole
  * decisions (status, reason, offset, type, version, rules in order,
  * destinations, sets, emits, output bytes) and route_explain() of every
@@ -142,7 +142,7 @@ struct run {
 	const char *write;   /* borrows: -w PREFIX, write PREFIX.route and PREFIX.events */
 	FILE *evout;         /* owns: PREFIX.events while a seed runs */
 	struct stats st;
-	struct sbuf src, ev, diags;
+	struct sbuf src, ev; /* owns: the current program's source, the current event */
 };
 
 /* Parses "diff.route:LINE:COL: error: ..." lines; regenerates the rules they blame. Returns -1 on other errors. */
@@ -441,6 +441,5 @@ main(int argc, char **argv)
 	fail = check_coverage(&ru.st, nprog >= 100);
 	sb_free(&ru.src);
 	sb_free(&ru.ev);
-	sb_free(&ru.diags);
 	return fail;
 }
