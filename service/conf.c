@@ -67,7 +67,7 @@ rd_conf_init(struct rd_conf *c)
 	c->retry_after = 1;
 	c->queue_batch_max = 1000;
 	c->workers = 2;
-	c->shard_key = strdup("subject,event_subject,type,event_type");
+	c->shard_key = strdup("event_type,type");
 	c->emit_depth = 4;
 	c->max_inflight_bytes = 64u << 20;
 	c->max_event_bytes = 1u << 20;
