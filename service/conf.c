@@ -10,16 +10,18 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 
 #include "conf.h"
 #include "log.h"
 
-enum key_kind { K_STR, K_UINT, K_SIZE, K_LEVEL, K_ENVELOPE };
+enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE }; /* K_SIZE: unsigned; K_SIZET: size_t */
 
 struct conf_key {
 	const char *section, *name;
@@ -34,7 +36,7 @@ static const struct conf_key conf_keys[] = {
 	{ "service", "log_level", K_LEVEL, U(log_level), 0, 0 },
 	{ "http", "listen", K_STR, U(listen), 0, 0 },
 	{ "http", "threads", K_UINT, U(http_threads), 1, 64 },
-	{ "http", "max_body_bytes", K_SIZE, U(max_body_bytes), 1024, 1ull << 32 },
+	{ "http", "max_body_bytes", K_SIZET, U(max_body_bytes), 1024, 1ull << 32 },
 	{ "http", "connection_limit", K_UINT, U(connection_limit), 1, 100000 },
 	{ "http", "connection_timeout", K_UINT, U(connection_timeout), 1, 3600 },
 	{ "http", "retry_after", K_UINT, U(retry_after), 1, 3600 },
@@ -42,7 +44,7 @@ static const struct conf_key conf_keys[] = {
 	{ "pipeline", "workers", K_UINT, U(workers), 1, 256 },
 	{ "pipeline", "shard_key", K_STR, U(shard_key), 0, 0 },
 	{ "pipeline", "emit_depth", K_UINT, U(emit_depth), 0, 64 },
-	{ "limits", "max_inflight_bytes", K_SIZE, U(max_inflight_bytes), 65536, 1ull << 40 },
+	{ "limits", "max_inflight_bytes", K_SIZET, U(max_inflight_bytes), 65536, 1ull << 40 },
 	{ "limits", "max_event_bytes", K_SIZE, U(max_event_bytes), 64, 1u << 30 },
 	{ "limits", "max_depth", K_UINT, U(max_depth), 1, 10000 },
 	{ "limits", "max_string", K_SIZE, U(max_string), 16, 1u << 30 },
@@ -179,15 +181,14 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 		return 0;
 	case K_UINT:
 	case K_SIZE:
-		if (parse_size(val, &v, k->kind == K_SIZE) < 0 || v < k->min || v > k->max) {
+	case K_SIZET:
+		if (parse_size(val, &v, k->kind != K_UINT) < 0 || v < k->min || v > k->max) {
 			snprintf(why, whylen, "%s must be %s from %llu to %llu, not '%s'", k->name,
-				k->kind == K_SIZE ? "a size (bytes, or with k, M, G)" : "a number",
+				k->kind != K_UINT ? "a size (bytes, or with k, M, G)" : "a number",
 				k->min, k->max, val);
 			return -1;
 		}
-		if (k->kind == K_SIZE && k->off == offsetof(struct rd_conf, max_body_bytes))
-			*(size_t *)base = (size_t)v;
-		else if (k->kind == K_SIZE && k->off == offsetof(struct rd_conf, max_inflight_bytes))
+		if (k->kind == K_SIZET)
 			*(size_t *)base = (size_t)v;
 		else
 			*(unsigned *)base = (unsigned)v;
@@ -398,6 +399,15 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		if (set_key(c, &conf_keys[i], val, why, sizeof why) < 0) {
 			fprintf(err, "%s:%u: %s\n", path, lineno, why);
 			nerr++;
+		} else if (conf_keys[i].off == offsetof(struct rd_conf, listen)) {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+			int v6;
+			if (rd_conf_listen_parse(c->listen, &ss, &sl, &v6) < 0) {
+				fprintf(err, "%s:%u: listen must be ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6), "
+					"not '%s'\n", path, lineno, c->listen);
+				nerr++;
+			}
 		}
 	}
 	if (ferror(f)) {
@@ -414,6 +424,73 @@ oom:
 	fclose(f);
 	fprintf(err, "%s:%u: out of memory\n", path, lineno);
 	return -1;
+}
+
+/* A port: 1 to 5 digits, at most 65535. Returns 0 or -1. */
+static int
+parse_port(const char *s, unsigned long *port)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 5)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+	*port = strtoul(s, NULL, 10);
+	return *port > 65535 ? -1 : 0;
+}
+
+int
+rd_conf_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sl, int *v6)
+{
+	char host[256];
+	const char *colon;
+	unsigned long port;
+	size_t hl;
+
+	memset(ss, 0, sizeof *ss);
+	*v6 = 0;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		hl = (size_t)(close - s - 1);
+		colon = close + 1;
+		if (hl >= sizeof host)
+			return -1;
+		memcpy(host, s + 1, hl);
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hl = (size_t)(colon - s);
+		if (hl >= sizeof host)
+			return -1;
+		memcpy(host, s, hl);
+	}
+	host[hl] = '\0';
+	if (parse_port(colon + 1, &port) < 0 || port > 65535)
+		return -1;
+	if (s[0] != '[') {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -1;
+		*sl = sizeof *in;
+		return 0;
+	}
+	{
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -1;
+		*sl = sizeof *in6;
+		*v6 = 1;
+		return 0;
+	}
 }
 
 int

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "route.h"
 
@@ -68,6 +69,11 @@ int rd_conf_load(struct rd_conf *c, const char *path, FILE *err);
 int rd_conf_check_rules(const struct rd_conf *c, const route_prog *p, FILE *err);
 /* The binding of destination name (NULL: the default, a built-in queue). */
 const struct rd_dest_conf *rd_conf_dest(const struct rd_conf *c, const char *name, size_t len);
+/*
+ * Parses a listen address, "1.2.3.4:80" or "[::1]:80", into *ss (length in
+ * *sl; *v6 set for IPv6). Returns 0 or -1.
+ */
+int rd_conf_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sl, int *v6);
 /* The route_options the configuration asks for. */
 void rd_conf_route_options(const struct rd_conf *c, struct route_options *o);
 

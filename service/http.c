@@ -528,58 +528,6 @@ free_matcher(void *m)
 
 /* ---- lifecycle ----------------------------------------------------------------- */
 
-/* "1.2.3.4:80" or "[::1]:80" into *ss. Returns 0 or -1. */
-static int
-parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl, int *v6)
-{
-	char host[256];
-	const char *colon;
-	uint64_t port;
-	size_t hl;
-
-	memset(ss, 0, sizeof *ss);
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':')
-			return -1;
-		hl = (size_t)(close - s - 1);
-		colon = close + 1;
-		if (hl >= sizeof host)
-			return -1;
-		memcpy(host, s + 1, hl);
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -1;
-		hl = (size_t)(colon - s);
-		if (hl >= sizeof host)
-			return -1;
-		memcpy(host, s, hl);
-	}
-	host[hl] = '\0';
-	if (parse_u64(colon + 1, strlen(colon + 1), &port) < 0 || port > 65535)
-		return -1;
-	if (!*v6 && s[0] != '[') {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-			return -1;
-		*sl = sizeof *in;
-		return 0;
-	}
-	{
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-			return -1;
-		*sl = sizeof *in6;
-		*v6 = 1;
-		return 0;
-	}
-}
-
 int
 rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
 	struct rd_metrics *m, struct rd_pipeline *pl, char *err, size_t errlen)
@@ -595,7 +543,7 @@ rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
 	h->prog = p;
 	h->metrics = m;
 	h->pl = pl;
-	if (parse_listen(c->listen, &ss, &sl, &v6) < 0) {
+	if (rd_conf_listen_parse(c->listen, &ss, &sl, &v6) < 0) {
 		snprintf(err, errlen, "listen address '%s' is not ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)", c->listen);
 		return -1;
 	}

@@ -168,6 +168,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "routed: out of memory\n");
 		goto out;
 	}
+	if (listen) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		int v6;
+		if (rd_conf_listen_parse(conf.listen, &ss, &sl, &v6) < 0) {
+			fprintf(stderr, "routed: --listen must be ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)\n");
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
 	if (lv >= 0)
 		conf.log_level = lv;
 	rd_log_set_level(conf.log_level);
