@@ -50,10 +50,16 @@ struct rd_req {
 
 /* ---- answers -------------------------------------------------------------- */
 
-/* Queues a response (body copied) and counts it. retry_after: add the header. */
+enum reply_flags {
+	REPLY_RETRY_AFTER = 1,     /* add Retry-After: [http] retry_after */
+	REPLY_ALLOW_GET = 2,       /* add Allow: GET (with a 405) */
+	REPLY_ALLOW_POST = 4       /* add Allow: POST (with a 405) */
+};
+
+/* Queues a response (body copied) with the headers flags asks for, and counts it. */
 static enum MHD_Result
 reply(struct rd_http *h, struct MHD_Connection *c, unsigned code, const char *ctype,
-	const char *body, size_t len, int retry_after)
+	const char *body, size_t len, unsigned flags)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -63,12 +69,12 @@ reply(struct rd_http *h, struct MHD_Connection *c, unsigned code, const char *ct
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	if (retry_after) {
+	if (flags & REPLY_RETRY_AFTER) {
 		snprintf(ra, sizeof ra, "%u", h->conf->retry_after);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
 	}
-	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, retry_after == 2 ? "POST" : "GET");
+	if (flags & (REPLY_ALLOW_GET | REPLY_ALLOW_POST))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, flags & REPLY_ALLOW_POST ? "POST" : "GET, HEAD");
 	ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	rd_metrics_http(h->metrics, code);
@@ -81,7 +87,7 @@ reply_json(struct rd_http *h, struct MHD_Connection *c, unsigned code, struct rd
 	if (b->oom)
 		return MHD_NO;
 	return reply(h, c, code, "application/json", b->p ? b->p : "", b->len,
-		code == MHD_HTTP_SERVICE_UNAVAILABLE);
+		code == MHD_HTTP_SERVICE_UNAVAILABLE ? REPLY_RETRY_AFTER : 0);
 }
 
 /* {"error":"msg"} with code. */
@@ -107,7 +113,7 @@ reply_405(struct rd_http *h, struct MHD_Connection *c, int allow_post)
 	static const char body[] = "{\"error\":\"method not allowed\"}";
 
 	return reply(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", body, sizeof body - 1,
-		allow_post ? 2 : 0);
+		allow_post ? REPLY_ALLOW_POST : REPLY_ALLOW_GET);
 }
 
 /* Counts a request refused before its events could be counted as one rejected event. */
@@ -276,7 +282,7 @@ get_queue(struct rd_http *h, struct MHD_Connection *c, struct rd_store *q)
 	rd_buf_init(&b);
 	if (rd_store_read(q, (unsigned)max, QUEUE_BATCH_BYTES, &b) < 0) {
 		rd_buf_fini(&b);
-		rd_log(RD_LOG_ERROR, "cannot read a queue", "\"queue\":\"%s\"", q->name);
+		rd_log(RD_LOG_ERROR, "cannot read a queue", "\"queue\":\"%s\"", q->name); /* a rule identifier */
 		return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the queue");
 	}
 	ret = reply(h, c, MHD_HTTP_OK, "application/json", b.p, b.len, 0);
@@ -395,7 +401,7 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 			return reply_405(h, c, 0);
 		if (atomic_load(&h->draining))
 			return reply(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
-				"{\"status\":\"draining\"}", 21, 1);
+				"{\"status\":\"draining\"}", 21, REPLY_RETRY_AFTER);
 		return reply(h, c, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18, 0);
 	}
 	if (strcmp(url, "/metrics") == 0)

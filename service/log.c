@@ -73,3 +73,16 @@ rd_log(enum rd_level level, const char *msg, const char *fields, ...)
 		}
 	rd_buf_fini(&b);
 }
+
+void
+rd_log_str(enum rd_level level, const char *msg, const char *name, const char *value)
+{
+	struct rd_buf b;
+
+	if (level < log_level)
+		return;
+	rd_buf_init(&b);
+	rd_buf_json_str(&b, value, strlen(value));
+	rd_log(level, msg, "\"%s\":%s", name, b.p ? b.p : "\"\"");
+	rd_buf_fini(&b);
+}

@@ -21,6 +21,11 @@ int rd_log_level_parse(const char *s);
  */
 void rd_log(enum rd_level level, const char *msg, const char *fields, ...)
 	__attribute__((format(printf, 3, 4)));
+/*
+ * Writes one line with a single string member name = value (JSON-escaped
+ * here): for text that may hold quotes, such as paths and error messages.
+ */
+void rd_log_str(enum rd_level level, const char *msg, const char *name, const char *value);
 /* Whether level would be written (to skip building expensive fields). */
 int rd_log_enabled(enum rd_level level);
 

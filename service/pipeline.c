@@ -198,8 +198,8 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth)
 		rd_count(&mt->emitted, 1);
 	if (st == ROUTE_REJECTED) {
 		/* ingest validated it with the same program: only an emitted event can get here */
-		rd_log(RD_LOG_ERROR, "event refused by the matcher after ingest",
-			"\"reason\":\"%s\",\"offset\":%zu,\"depth\":%u", d.reason, d.offset, depth);
+		rd_log_str(RD_LOG_ERROR, "event refused by the matcher after ingest", "reason",
+			d.reason ? d.reason : "");
 	} else if (st != ROUTE_OK && depth == 0) {
 		rd_count(&mt->unknown, 1);
 	}

@@ -211,12 +211,12 @@ main(int argc, char **argv)
 	}
 	metrics_ok = 1;
 	if (rd_pipeline_start(&pl, &conf, prog, &metrics, err, sizeof err) < 0) {
-		rd_log(RD_LOG_ERROR, "cannot start the pipeline", "\"error\":\"%s\"", err);
+		rd_log_str(RD_LOG_ERROR, "cannot start the pipeline", "error", err);
 		goto out;
 	}
 	pl_ok = 1;
 	if (rd_http_start(&http, &conf, prog, &metrics, &pl, err, sizeof err) < 0) {
-		rd_log(RD_LOG_ERROR, "cannot start the HTTP server", "\"error\":\"%s\"", err);
+		rd_log_str(RD_LOG_ERROR, "cannot start the HTTP server", "error", err);
 		goto out;
 	}
 	rd_buf_init(&esc);

@@ -131,8 +131,7 @@ rd_store_open(struct rd_store *q, const char *data_dir, const char *name, size_t
 		goto fail;
 	}
 	if (end < (uint64_t)st.st_size) {
-		rd_log(RD_LOG_WARN, "queue file ends in a torn line: cut off", "\"file\":\"%s\",\"bytes\":%" PRIu64,
-			path, (uint64_t)st.st_size - end);
+		rd_log_str(RD_LOG_WARN, "queue file ends in a torn line: cut off", "file", path);
 		if (ftruncate(q->fd, (off_t)end) < 0) {
 			snprintf(err, errlen, "cannot truncate %s: %s", path, strerror(errno));
 			goto fail;
@@ -144,8 +143,8 @@ rd_store_open(struct rd_store *q, const char *data_dir, const char *name, size_t
 	if ((f = fopen(path, "r"))) {
 		if (fscanf(f, "%" SCNu64 " %" SCNu64, &off, &cnt) != 2 || off > q->size ||
 		    !is_boundary(q->fd, off) || cnt > q->nmsgs) {
-			rd_log(RD_LOG_WARN, "queue ack file is not valid: redelivering from the start",
-				"\"file\":\"%s\"", path);
+			rd_log_str(RD_LOG_WARN, "queue ack file is not valid: redelivering from the start",
+				"file", path);
 			off = cnt = 0;
 		}
 		fclose(f);

@@ -208,7 +208,9 @@ check "an unknown content type is 415" [ "$(post text/plain "$tmp/trailing.json"
 check "... with a JSON reason" jq -e '.error | test("content type")' "$tmp/body" >/dev/null
 : >"$tmp/empty"
 check "an empty NDJSON body is 400" [ "$(post application/x-ndjson "$tmp/empty")" = 400 ]
-check "GET /events is 405" [ "$(get "$U/events")" = 405 ]
+check "GET /events is 405" [ "$(get -D "$tmp/headers" "$U/events")" = 405 ]
+check "... with Allow: POST" grep -qi '^Allow: POST' "$tmp/headers"
+check "... and no Retry-After" sh -c "! grep -qi '^Retry-After' '$tmp/headers'"
 check "GET /nowhere is 404" [ "$(get "$U/nowhere")" = 404 ]
 
 # ---- CloudEvents ---------------------------------------------------------------------
