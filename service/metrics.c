@@ -19,6 +19,10 @@ static const uint64_t lat_le_ns[RD_LAT_BUCKETS] = {
 /* The status codes routed answers, for routed_http_requests_total. */
 static const unsigned http_codes[8] = { 200, 202, 400, 404, 405, 413, 415, 503 };
 
+static const char *const emit_reasons[RD_EMIT__COUNT] = {
+	"emit_depth", "cloudevents_envelope", "out_of_memory"
+};
+
 static const char *const reject_names[RD_REJ__COUNT] = {
 #define X(id, s) s,
 	RD_REJECT_REASONS(X)
@@ -142,8 +146,11 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 		"Accepted events whose type or version no contract declares.", get(&m->unknown));
 	simple(o, "routed_events_emitted_total", "Events derived by emit actions and routed.",
 		get(&m->emitted));
-	simple(o, "routed_events_emit_depth_exceeded_total",
-		"Derived events not routed because they were past emit_depth.", get(&m->emit_dropped));
+	family(o, "routed_events_emit_unrouted_total", "counter",
+		"Emitted events not routed, by reason (emit_depth, cloudevents_envelope, out_of_memory).");
+	for (i = 0; i < RD_EMIT__COUNT; i++)
+		rd_buf_printf(o, "routed_events_emit_unrouted_total{reason=\"%s\"} %llu\n", emit_reasons[i],
+			(unsigned long long)get(&m->emit_unrouted[i]));
 	family(o, "routed_rule_matches_total", "counter", "Events each rule matched.");
 	for (i = 0; i < nr; i++) {
 		name = route_rule_name(m->prog, i, &len);

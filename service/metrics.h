@@ -32,11 +32,20 @@ enum rd_reject {
 	RD_REJ__COUNT
 };
 
+/* Why emitted events were not routed: the reason label of routed_events_emit_unrouted_total. */
+enum rd_emit_unrouted {
+	RD_EMIT_DEPTH,             /* past [pipeline] emit_depth */
+	RD_EMIT_ENVELOPE,          /* envelope = cloudevents: derived (plain) events not converted yet */
+	RD_EMIT_OOM,               /* out of memory copying them */
+	RD_EMIT__COUNT
+};
+
 #define RD_LAT_BUCKETS 14      /* routing decision latency buckets, +Inf apart */
 
 struct rd_metrics {
 	const route_prog *prog;    /* borrows: names for the labels */
-	atomic_uint_fast64_t received, accepted, matched, unmatched, unknown, emitted, emit_dropped;
+	atomic_uint_fast64_t received, accepted, matched, unmatched, unknown, emitted;
+	atomic_uint_fast64_t emit_unrouted[RD_EMIT__COUNT]; /* by enum rd_emit_unrouted */
 	atomic_uint_fast64_t rejected[RD_REJ__COUNT];
 	atomic_uint_fast64_t *rule_matches;  /* owns: [nrules] */
 	atomic_uint_fast64_t *deliveries;    /* owns: [ndests] */

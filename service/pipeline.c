@@ -209,8 +209,14 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	for (i = 0; i < d.ndests; i++)
 		deliver(pl, d.dests[i], d.output, d.output_len);
-	if (d.nemits && depth >= pl->conf->emit_depth) {
-		rd_count(&mt->emit_dropped, d.nemits);
+	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
+		/* derived events use the plain envelope, which this program would refuse */
+		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
+		if (!atomic_exchange(&pl->warned_envelope, 1))
+			rd_log(RD_LOG_WARN, "envelope = cloudevents: emitted events are not routed (converting "
+				"them is not built yet); counted in routed_events_emit_unrouted_total", NULL);
+	} else if (d.nemits && depth >= pl->conf->emit_depth) {
+		rd_count(&mt->emit_unrouted[RD_EMIT_DEPTH], d.nemits);
 		rd_log(RD_LOG_WARN, "emitted events past emit_depth not routed", "\"count\":%u,\"depth\":%u",
 			d.nemits, depth);
 	} else if (d.nemits) {
@@ -225,7 +231,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth)
 			nemits++;
 		}
 		if (nemits < d.nemits) {
-			rd_count(&mt->emit_dropped, d.nemits - nemits);
+			rd_count(&mt->emit_unrouted[RD_EMIT_OOM], d.nemits - nemits);
 			rd_log(RD_LOG_ERROR, "out of memory: emitted events not routed", "\"count\":%u",
 				d.nemits - nemits);
 		}

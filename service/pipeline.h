@@ -88,6 +88,7 @@ struct rd_pipeline {
 	unsigned nkeys;
 	atomic_uint rr;            /* round-robin cursor for events without a key */
 	atomic_int stopping;       /* drain started: submit refuses, failing sinks give up */
+	atomic_int warned_envelope; /* the envelope = cloudevents emit warning was logged */
 };
 
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */

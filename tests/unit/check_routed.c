@@ -33,9 +33,16 @@ static const char rules_src[] =
 	"rule big on t.ev when n > 10 route a\n"
 	"rule all on t.ev when n >= 0 route b\n";
 
-/* Compiles rules_src and loads it (the test fails otherwise). Caller frees. */
+static const char emit_src[] =
+	"event t.ev v1 { n: number }\nevent t.derived v1 { m: number }\n"
+	"destination a\ndestination b\n"
+	"rule derive on t.ev when n > 1 emit t.derived { m: n }\n"
+	"rule first on t.ev route a\n"
+	"rule second on t.derived route b\n";
+
+/* Compiles src and loads it with options o (NULL: defaults). Caller frees. */
 static route_prog *
-load_prog(void)
+load_src(const char *src, const struct route_options *ro)
 {
 	struct rc_options o;
 	unsigned char *rbc = NULL;
@@ -45,12 +52,18 @@ load_prog(void)
 
 	rc_options_default(&o);
 	o.diag = stderr;
-	ck_assert_int_eq(rc_compile_string("t.route", rules_src, strlen(rules_src), &o, &rbc, &len, NULL),
-		RC_EXIT_OK);
-	p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	ck_assert_int_eq(rc_compile_string("t.route", src, strlen(src), &o, &rbc, &len, NULL), RC_EXIT_OK);
+	p = route_prog_load(rbc, len, ro, err, sizeof err);
 	ru_free(rbc);
 	ck_assert_msg(p != NULL, "%s", err);
 	return p;
+}
+
+/* Compiles rules_src and loads it (the test fails otherwise). Caller frees. */
+static route_prog *
+load_prog(void)
+{
+	return load_src(rules_src, NULL);
 }
 
 /* Writes text to DIR/name; returns the path (static buffer). */
@@ -405,6 +418,69 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 }
 END_TEST
 
+/* Runs one event through a pipeline configured by conf_text; returns it drained (caller frees). */
+static void
+run_one(struct rd_pipeline *pl, struct rd_conf *c, struct rd_metrics *m, route_prog **p,
+	const char *conf_text, const char *event)
+{
+	struct route_options ro;
+	struct rd_event_ref r = { event, strlen(event) };
+	char *msgs = NULL, err[256];
+
+	ck_assert_int_eq(load_conf(c, conf_text, &msgs), 0);
+	free(msgs);
+	rd_conf_route_options(c, &ro);
+	*p = load_src(emit_src, &ro);
+	ck_assert_int_eq(rd_metrics_init(m, *p), 0);
+	ck_assert_msg(rd_pipeline_start(pl, c, *p, m, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(rd_pipeline_submit(pl, &r, 1), 0);
+	rd_pipeline_drain(pl);
+}
+
+START_TEST(test_pipeline_emitted_events)
+{
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	route_prog *p;
+	char conf[512];
+
+	/* plain: the derived event is routed to b */
+	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/em1\n", tmpdir);
+	run_one(&pl, &c, &m, &p, conf, "{\"event_type\":\"t.ev\",\"n\":5}");
+	ck_assert_uint_eq(atomic_load(&m.emitted), 1);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 1);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 1);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+
+	/* emit_depth = 0: counted, not routed */
+	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/em2\n[pipeline]\nemit_depth = 0\n", tmpdir);
+	run_one(&pl, &c, &m, &p, conf, "{\"event_type\":\"t.ev\",\"n\":5}");
+	ck_assert_uint_eq(atomic_load(&m.emitted), 0);
+	ck_assert_uint_eq(atomic_load(&m.emit_unrouted[RD_EMIT_DEPTH]), 1);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 0);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+
+	/* envelope = cloudevents: derived (plain) events are counted, not misread */
+	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/em3\n[rules]\nenvelope = cloudevents\n", tmpdir);
+	run_one(&pl, &c, &m, &p, conf, "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\","
+		"\"type\":\"t.ev\",\"data\":{\"n\":5}}");
+	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 1);
+	ck_assert_uint_eq(atomic_load(&m.emitted), 0);
+	ck_assert_uint_eq(atomic_load(&m.emit_unrouted[RD_EMIT_ENVELOPE]), 1);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+}
+END_TEST
+
 static Suite *
 routed_suite(void)
 {
@@ -423,6 +499,7 @@ routed_suite(void)
 	tcase_add_test(tc, test_ingest_binary_mode);
 	tcase_add_test(tc, test_store_read_ack_reopen);
 	tcase_add_test(tc, test_pipeline_routes_in_order_and_bounds_memory);
+	tcase_add_test(tc, test_pipeline_emitted_events);
 	suite_add_tcase(s, tc);
 	return s;
 }
