@@ -272,6 +272,41 @@ get "$U/queues/support?max=1" >/dev/null
 check "after a restart the queue resumes at the acknowledged offset" [ "$(jq .offset "$tmp/body")" = "$next" ]
 stop
 
+# ---- concurrent clients: nothing lost, counters and files agree ------------------------------
+start --data-dir "$tmp/par"
+c=0
+while [ $c -lt 8 ]; do
+	(
+		j=0
+		while [ $j -lt 5 ]; do
+			curl -sS --max-time 20 -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/x-ndjson' \
+				--data-binary @"$top/examples/orders.events" "$U/events"
+			j=$((j + 1))
+		done
+	) >"$tmp/par.$c" &
+	c=$((c + 1))
+done
+wait_clients() { # 60 s at most (each curl is bounded by --max-time too)
+	t=0
+	for f in 0 1 2 3 4 5 6 7; do
+		while [ "$(wc -l <"$tmp/par.$f")" -lt 5 ] && [ $t -lt 600 ]; do sleep 0.1; t=$((t + 1)); done
+	done
+}
+wait_clients
+check "8 concurrent clients x 5 batches: every answer is 202" [ "$(cat "$tmp"/par.* | sort -u)" = 202 ]
+settle
+curl -sS --max-time 10 "$U/metrics" >"$tmp/metrics"
+check "metrics: 760 events accepted" grep -q '^routed_events_accepted_total 760$' "$tmp/metrics"
+mismatch=""
+for q in "$tmp"/par/queues/*/; do
+	d=$(basename "$q")
+	n=$(grep -c . "$q/messages.ndjson")
+	grep -q "^routed_deliveries_total{destination=\"$d\"} $n\$" "$tmp/metrics" || mismatch="$mismatch $d"
+done
+check "each queue file holds exactly routed_deliveries_total messages (mismatch:$mismatch)" [ -z "$mismatch" ]
+check "the payment queue got 40 x 10 orders" [ "$(grep -c . "$tmp/par/queues/payment/messages.ndjson")" = 400 ]
+stop
+
 # ---- overload: the memory cap answers 503 with Retry-After --------------------------------
 sed -i -e 's/^max_inflight_bytes = .*/max_inflight_bytes = 64k/' -e 's/^max_body_bytes = .*/max_body_bytes = 1M/' "$tmp/routed.conf"
 start
