@@ -1,41 +1,47 @@
 /*
  * alloc.c -- checked allocation with failure injection; see alloc.h.
  *
- * The failure counter is process-wide and not thread-safe: it exists for
- * single-threaded fault-injection tests only.
+ * The failure counter is process-wide and meant for single-threaded
+ * fault-injection tests. Both counters are atomics all the same, so that
+ * threads allocating at once (routed's HTTP threads each making a matcher
+ * for one shared program) do not race on them.
  */
 #include "config.h"
 #include "alloc.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static unsigned long failnext; /* 0 = off; else fail when it reaches 1 */
-static unsigned long nalloc;   /* allocations attempted */
+static atomic_ulong failnext; /* 0 = off; else fail when it reaches 1 */
+static atomic_ulong nalloc;   /* allocations attempted */
 
 /* Returns 1 when the injected failure fires for this allocation. */
 static int
 should_fail(void)
 {
-	nalloc++;
-	if (failnext == 0)
-		return 0;
-	if (--failnext == 0)
-		return 1;
+	unsigned long f;
+
+	atomic_fetch_add_explicit(&nalloc, 1, memory_order_relaxed);
+	f = atomic_load_explicit(&failnext, memory_order_relaxed);
+	while (f != 0)
+		if (atomic_compare_exchange_weak_explicit(&failnext, &f, f - 1, memory_order_relaxed,
+			memory_order_relaxed))
+			return f == 1;
 	return 0;
 }
 
 void
 ru_alloc_failnext(unsigned long nth)
 {
-	failnext = nth;
+	atomic_store_explicit(&failnext, nth, memory_order_relaxed);
 }
 
 unsigned long
 ru_alloc_count(void)
 {
-	return nalloc;
+	return atomic_load_explicit(&nalloc, memory_order_relaxed);
 }
 
 void *

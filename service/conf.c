@@ -1,0 +1,540 @@
+/*
+ * conf.c -- the config file parser (see conf.h for the format's rules).
+ *
+ *   # comment (a whole line; ';' too)
+ *   [section]            or  [destination NAME]
+ *   key = value          (spaces around '=' and the value are trimmed)
+ *
+ * Keys are described once, in conf_keys[] (section, name, kind, where the
+ * value goes, bounds); destination sections are handled apart.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "conf.h"
+#include "log.h"
+
+enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE }; /* K_SIZE: unsigned; K_SIZET: size_t */
+
+struct conf_key {
+	const char *section, *name;
+	enum key_kind kind;
+	size_t off;                /* offsetof(struct rd_conf, ...) */
+	unsigned long long min, max;
+};
+
+#define U(f) offsetof(struct rd_conf, f)
+static const struct conf_key conf_keys[] = {
+	{ "service", "data_dir", K_STR, U(data_dir), 0, 0 },
+	{ "service", "log_level", K_LEVEL, U(log_level), 0, 0 },
+	{ "http", "listen", K_STR, U(listen), 0, 0 },
+	{ "http", "threads", K_UINT, U(http_threads), 1, 64 },
+	{ "http", "max_body_bytes", K_SIZET, U(max_body_bytes), 1024, 1ull << 32 },
+	{ "http", "connection_limit", K_UINT, U(connection_limit), 1, 100000 },
+	{ "http", "connection_timeout", K_UINT, U(connection_timeout), 1, 3600 },
+	{ "http", "retry_after", K_UINT, U(retry_after), 1, 3600 },
+	{ "http", "queue_batch_max", K_UINT, U(queue_batch_max), 1, 100000 },
+	{ "pipeline", "workers", K_UINT, U(workers), 1, 256 },
+	{ "pipeline", "shard_key", K_STR, U(shard_key), 0, 0 },
+	{ "pipeline", "emit_depth", K_UINT, U(emit_depth), 0, 64 },
+	{ "limits", "max_inflight_bytes", K_SIZET, U(max_inflight_bytes), 65536, 1ull << 40 },
+	{ "limits", "max_event_bytes", K_SIZE, U(max_event_bytes), 64, 1u << 30 },
+	{ "limits", "max_depth", K_UINT, U(max_depth), 1, 10000 },
+	{ "limits", "max_string", K_SIZE, U(max_string), 16, 1u << 30 },
+	{ "limits", "max_values", K_UINT, U(max_values), 16, 1u << 24 },
+	{ "rules", "envelope", K_ENVELOPE, U(envelope), 0, 0 },
+	{ "rules", "type_field", K_STR, U(type_field), 0, 0 },
+};
+#undef U
+#define NKEYS (sizeof conf_keys / sizeof conf_keys[0])
+
+int
+rd_conf_init(struct rd_conf *c)
+{
+	memset(c, 0, sizeof *c);
+	c->data_dir = strdup("routed-data");
+	c->log_level = RD_LOG_INFO;
+	c->listen = strdup("127.0.0.1:8080");
+	c->http_threads = 2;
+	c->max_body_bytes = 4u << 20;
+	c->connection_limit = 1024;
+	c->connection_timeout = 30;
+	c->retry_after = 1;
+	c->queue_batch_max = 1000;
+	c->workers = 2;
+	c->shard_key = strdup("event_type,type");
+	c->emit_depth = 4;
+	c->max_inflight_bytes = 64u << 20;
+	c->max_event_bytes = 1u << 20;
+	c->max_depth = 64;
+	c->max_string = 256u << 10;
+	c->max_values = 4096;
+	c->envelope = ROUTE_ENV_AUTO;
+	c->type_field = strdup("event_type");
+	if (!c->data_dir || !c->listen || !c->shard_key || !c->type_field) {
+		rd_conf_fini(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+rd_conf_fini(struct rd_conf *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->ndests; i++) {
+		free(c->dests[i].name);
+		free(c->dests[i].path);
+	}
+	free(c->dests);
+	free(c->file);
+	free(c->data_dir);
+	free(c->listen);
+	free(c->shard_key);
+	free(c->type_field);
+	memset(c, 0, sizeof *c);
+}
+
+/* Trims spaces on both sides in place; returns the start. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* "123", "64k", "16M", "1G" (binary multiples). Returns 0 or -1. */
+static int
+parse_size(const char *s, unsigned long long *out, int allow_suffix)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (allow_suffix && *end) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1ull << 10; break;
+		case 'm': case 'M': mul = 1ull << 20; break;
+		case 'g': case 'G': mul = 1ull << 30; break;
+		default: return -1;
+		}
+		end++;
+	}
+	if (*end || v > (unsigned long long)-1 / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* A destination or section name: letters, digits, '_', '.', '-'. */
+static int
+valid_name(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+			return 0;
+	return 1;
+}
+
+/* Sets one key of the current plain section. Returns 0, or -1 with a message in why. */
+static int
+set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why, size_t whylen)
+{
+	char *base = (char *)c + k->off;
+	unsigned long long v;
+	char *dup;
+	int lv;
+
+	switch (k->kind) {
+	case K_STR:
+		if (!*val) {
+			snprintf(why, whylen, "%s needs a value", k->name);
+			return -1;
+		}
+		if (!(dup = strdup(val))) {
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		free(*(char **)base);
+		*(char **)base = dup;
+		return 0;
+	case K_UINT:
+	case K_SIZE:
+	case K_SIZET:
+		if (parse_size(val, &v, k->kind != K_UINT) < 0 || v < k->min || v > k->max) {
+			snprintf(why, whylen, "%s must be %s from %llu to %llu, not '%s'", k->name,
+				k->kind != K_UINT ? "a size (bytes, or with k, M, G)" : "a number",
+				k->min, k->max, val);
+			return -1;
+		}
+		if (k->kind == K_SIZET)
+			*(size_t *)base = (size_t)v;
+		else
+			*(unsigned *)base = (unsigned)v;
+		return 0;
+	case K_LEVEL:
+		if ((lv = rd_log_level_parse(val)) < 0) {
+			snprintf(why, whylen, "log_level must be debug, info, warn or error, not '%s'", val);
+			return -1;
+		}
+		*(int *)base = lv;
+		return 0;
+	case K_ENVELOPE:
+		if (strcmp(val, "auto") == 0)
+			*(int *)base = ROUTE_ENV_AUTO;
+		else if (strcmp(val, "plain") == 0)
+			*(int *)base = ROUTE_ENV_PLAIN;
+		else if (strcmp(val, "cloudevents") == 0)
+			*(int *)base = ROUTE_ENV_CLOUDEVENTS;
+		else {
+			snprintf(why, whylen, "envelope must be auto, plain or cloudevents, not '%s'", val);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/* Sets a key of a [destination NAME] section. Returns 0, or -1 with why. */
+static int
+set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why, size_t whylen)
+{
+	if (strcmp(key, "sink") == 0) {
+		if (strcmp(val, "queue") == 0)
+			d->sink = RD_SINK_QUEUE;
+		else if (strcmp(val, "stdout") == 0)
+			d->sink = RD_SINK_STDOUT;
+		else if (strcmp(val, "file") == 0)
+			d->sink = RD_SINK_FILE;
+		else {
+			snprintf(why, whylen, "sink must be queue, stdout or file, not '%s'", val);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "path") == 0) {
+		if (!*val) {
+			snprintf(why, whylen, "path needs a value");
+			return -1;
+		}
+		free(d->path);
+		if (!(d->path = strdup(val))) {
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path)", key, d->name);
+	return -1;
+}
+
+/* Checks a finished destination section. Returns 0, or -1 with why. */
+static int
+check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
+{
+	if (d->sink == RD_SINK_FILE && !d->path) {
+		snprintf(why, whylen, "[destination %s]: sink = file needs path", d->name);
+		return -1;
+	}
+	if (d->sink != RD_SINK_FILE && d->path) {
+		snprintf(why, whylen, "[destination %s]: path is only for sink = file", d->name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
+{
+	char line[4096], why[512], section[256] = "";
+	unsigned char seen[NKEYS];
+	unsigned long seen_dest_keys = 0; /* bit 0: sink, bit 1: path */
+	struct rd_dest_conf *cur = NULL;
+	unsigned lineno = 0, nerr = 0, i;
+	FILE *f;
+
+	memset(seen, 0, sizeof seen);
+	free(c->file);
+	if (!(c->file = strdup(path)) || !(f = fopen(path, "r"))) {
+		fprintf(err, "%s: cannot read: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char *s, *eq, *key, *val;
+		size_t n = strlen(line);
+
+		lineno++;
+		if (n == sizeof line - 1 && line[n - 1] != '\n') {
+			fprintf(err, "%s:%u: line longer than %zu bytes\n", path, lineno, sizeof line - 2);
+			nerr++;
+			while (n == sizeof line - 1 && line[n - 1] != '\n' && fgets(line, sizeof line, f))
+				n = strlen(line);
+			continue;
+		}
+		s = trim(line);
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			if (cur && check_dest(cur, why, sizeof why) < 0) {
+				fprintf(err, "%s:%u: %s\n", path, cur->line, why);
+				nerr++;
+			}
+			cur = NULL;
+			if (!close || close[1]) {
+				fprintf(err, "%s:%u: a section header is [NAME] or [destination NAME]\n", path, lineno);
+				nerr++;
+				section[0] = '\0';
+				continue;
+			}
+			*close = '\0';
+			s = trim(s + 1);
+			if (strncmp(s, "destination", 11) == 0 && isspace((unsigned char)s[11])) {
+				char *name = trim(s + 12);
+				struct rd_dest_conf *nd;
+				if (!valid_name(name)) {
+					fprintf(err, "%s:%u: bad destination name '%s'\n", path, lineno, name);
+					nerr++;
+					section[0] = '\0';
+					continue;
+				}
+				for (i = 0; i < c->ndests; i++)
+					if (strcmp(c->dests[i].name, name) == 0)
+						break;
+				if (i < c->ndests) {
+					fprintf(err, "%s:%u: destination '%s' is already configured at line %u\n",
+						path, lineno, name, c->dests[i].line);
+					nerr++;
+					section[0] = '\0';
+					continue;
+				}
+				nd = realloc(c->dests, (c->ndests + 1) * sizeof *nd);
+				if (!nd)
+					goto oom;
+				c->dests = nd;
+				cur = &c->dests[c->ndests];
+				memset(cur, 0, sizeof *cur);
+				if (!(cur->name = strdup(name)))
+					goto oom;
+				cur->line = lineno;
+				c->ndests++;
+				seen_dest_keys = 0;
+				snprintf(section, sizeof section, "destination");
+				continue;
+			}
+			for (i = 0; i < NKEYS; i++)
+				if (strcmp(conf_keys[i].section, s) == 0)
+					break;
+			if (i == NKEYS) {
+				fprintf(err, "%s:%u: unknown section [%s] (sections: service, http, pipeline, "
+					"limits, rules, destination NAME)\n", path, lineno, s);
+				nerr++;
+				section[0] = '\0';
+				continue;
+			}
+			snprintf(section, sizeof section, "%s", s);
+			continue;
+		}
+		if (!(eq = strchr(s, '='))) {
+			fprintf(err, "%s:%u: expected 'key = value', a [section] or a # comment\n", path, lineno);
+			nerr++;
+			continue;
+		}
+		*eq = '\0';
+		key = trim(s);
+		val = trim(eq + 1);
+		if (!section[0]) {
+			fprintf(err, "%s:%u: '%s' outside of a section\n", path, lineno, key);
+			nerr++;
+			continue;
+		}
+		if (cur) {
+			unsigned long bit = strcmp(key, "sink") == 0 ? 1 : strcmp(key, "path") == 0 ? 2 : 0;
+			if (bit && (seen_dest_keys & bit)) {
+				fprintf(err, "%s:%u: duplicate key '%s'\n", path, lineno, key);
+				nerr++;
+				continue;
+			}
+			seen_dest_keys |= bit;
+			if (set_dest_key(cur, key, val, why, sizeof why) < 0) {
+				fprintf(err, "%s:%u: %s\n", path, lineno, why);
+				nerr++;
+			}
+			continue;
+		}
+		for (i = 0; i < NKEYS; i++)
+			if (strcmp(conf_keys[i].section, section) == 0 && strcmp(conf_keys[i].name, key) == 0)
+				break;
+		if (i == NKEYS) {
+			fprintf(err, "%s:%u: unknown key '%s' in [%s]\n", path, lineno, key, section);
+			nerr++;
+			continue;
+		}
+		if (seen[i]++) {
+			fprintf(err, "%s:%u: duplicate key '%s'\n", path, lineno, key);
+			nerr++;
+			continue;
+		}
+		if (set_key(c, &conf_keys[i], val, why, sizeof why) < 0) {
+			fprintf(err, "%s:%u: %s\n", path, lineno, why);
+			nerr++;
+		} else if (conf_keys[i].off == offsetof(struct rd_conf, listen)) {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+			int v6;
+			if (rd_conf_listen_parse(c->listen, &ss, &sl, &v6) < 0) {
+				fprintf(err, "%s:%u: listen must be ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6), "
+					"not '%s'\n", path, lineno, c->listen);
+				nerr++;
+			}
+		}
+	}
+	if (ferror(f)) {
+		fprintf(err, "%s: read error\n", path);
+		nerr++;
+	}
+	fclose(f);
+	if (cur && check_dest(cur, why, sizeof why) < 0) {
+		fprintf(err, "%s:%u: %s\n", path, cur->line, why);
+		nerr++;
+	}
+	return nerr ? -1 : 0;
+oom:
+	fclose(f);
+	fprintf(err, "%s:%u: out of memory\n", path, lineno);
+	return -1;
+}
+
+/* A port: 1 to 5 digits, at most 65535. Returns 0 or -1. */
+static int
+parse_port(const char *s, unsigned long *port)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 5)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+	*port = strtoul(s, NULL, 10);
+	return *port > 65535 ? -1 : 0;
+}
+
+int
+rd_conf_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sl, int *v6)
+{
+	char host[256];
+	const char *colon;
+	unsigned long port;
+	size_t hl;
+
+	memset(ss, 0, sizeof *ss);
+	*v6 = 0;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		hl = (size_t)(close - s - 1);
+		colon = close + 1;
+		if (hl >= sizeof host)
+			return -1;
+		memcpy(host, s + 1, hl);
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hl = (size_t)(colon - s);
+		if (hl >= sizeof host)
+			return -1;
+		memcpy(host, s, hl);
+	}
+	host[hl] = '\0';
+	if (parse_port(colon + 1, &port) < 0 || port > 65535)
+		return -1;
+	if (s[0] != '[') {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -1;
+		*sl = sizeof *in;
+		return 0;
+	}
+	{
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -1;
+		*sl = sizeof *in6;
+		*v6 = 1;
+		return 0;
+	}
+}
+
+int
+rd_conf_check_rules(const struct rd_conf *c, const route_prog *p, FILE *err)
+{
+	uint32_t d, nd = route_prog_ndests(p);
+	unsigned i, nerr = 0;
+
+	for (i = 0; i < c->ndests; i++) {
+		size_t want = strlen(c->dests[i].name);
+		for (d = 0; d < nd; d++) {
+			size_t len;
+			const char *name = route_dest_name(p, d, &len);
+			if (len == want && memcmp(name, c->dests[i].name, len) == 0)
+				break;
+		}
+		if (d == nd) {
+			fprintf(err, "%s:%u: destination '%s' is not declared by the rules\n",
+				c->file ? c->file : "(config)", c->dests[i].line, c->dests[i].name);
+			nerr++;
+		}
+	}
+	return nerr ? -1 : 0;
+}
+
+const struct rd_dest_conf *
+rd_conf_dest(const struct rd_conf *c, const char *name, size_t len)
+{
+	unsigned i;
+
+	for (i = 0; i < c->ndests; i++)
+		if (strlen(c->dests[i].name) == len && memcmp(c->dests[i].name, name, len) == 0)
+			return &c->dests[i];
+	return NULL;
+}
+
+void
+rd_conf_route_options(const struct rd_conf *c, struct route_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->envelope = c->envelope;
+	o->type_field = c->type_field;
+	o->max_event_bytes = c->max_event_bytes;
+	o->max_depth = c->max_depth;
+	o->max_string = c->max_string;
+	o->max_values = c->max_values;
+}

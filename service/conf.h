@@ -1,0 +1,80 @@
+/*
+ * conf.h -- routed's configuration: defaults, the config file, and its
+ * cross-check against the loaded rules.
+ *
+ * The file is line-based, INI-style, parsed by hand (conf.c); every key is
+ * documented in examples/routed.conf and docs/routed.md. Errors are printed
+ * as "FILE:LINE: problem" and make the load fail; unknown sections and keys,
+ * duplicate keys, bad values and destinations the rules do not declare are
+ * all errors. struct rd_conf owns every string in it.
+ */
+#ifndef RD_CONF_H
+#define RD_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "route.h"
+
+enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE };
+
+struct rd_dest_conf {          /* a [destination NAME] section */
+	char *name;                /* owns */
+	int sink;                  /* enum rd_sink_kind */
+	char *path;                /* owns: the file sink's path; NULL for the others */
+	unsigned line;             /* line of the section header (for messages) */
+};
+
+struct rd_conf {
+	char *file;                /* owns: the config file read, or NULL (defaults only) */
+	/* [service] */
+	char *data_dir;            /* owns: where built-in queues live */
+	int log_level;             /* enum rd_level */
+	/* [http] */
+	char *listen;              /* owns: "ADDR:PORT" (IPv4 or [IPv6]) */
+	unsigned http_threads;     /* libmicrohttpd thread pool size */
+	size_t max_body_bytes;     /* larger request bodies get 413 */
+	unsigned connection_limit;
+	unsigned connection_timeout; /* seconds an idle connection is kept */
+	unsigned retry_after;      /* seconds, in 503 answers */
+	unsigned queue_batch_max;  /* GET /queues/NAME: the largest max= accepted */
+	/* [pipeline] */
+	unsigned workers;          /* router shards, each a thread with its own matcher */
+	char *shard_key;           /* owns: comma-separated top-level members giving the key */
+	unsigned emit_depth;       /* how deep emitted events are fed back */
+	/* [limits] */
+	size_t max_inflight_bytes; /* cap on event and delivery bytes held in memory */
+	unsigned max_event_bytes, max_depth, max_string, max_values; /* route_options */
+	/* [rules] */
+	int envelope;              /* enum route_envelope */
+	char *type_field;          /* owns */
+	/* [destination NAME] sections, in file order */
+	struct rd_dest_conf *dests; /* owns */
+	unsigned ndests;
+};
+
+/* Fills c with the defaults. Returns 0, or -1 on out-of-memory. */
+int rd_conf_init(struct rd_conf *c);
+void rd_conf_fini(struct rd_conf *c);
+/*
+ * Reads the file at path into c (which holds the defaults). Returns 0, or -1
+ * after printing every problem found as "PATH:LINE: problem" to err.
+ */
+int rd_conf_load(struct rd_conf *c, const char *path, FILE *err);
+/*
+ * Checks c against the program: every configured destination must be one
+ * the rules declare. Returns 0, or -1 with "PATH:LINE: problem" on err.
+ */
+int rd_conf_check_rules(const struct rd_conf *c, const route_prog *p, FILE *err);
+/* The binding of destination name (NULL: the default, a built-in queue). */
+const struct rd_dest_conf *rd_conf_dest(const struct rd_conf *c, const char *name, size_t len);
+/*
+ * Parses a listen address, "1.2.3.4:80" or "[::1]:80", into *ss (length in
+ * *sl; *v6 set for IPv6). Returns 0 or -1.
+ */
+int rd_conf_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sl, int *v6);
+/* The route_options the configuration asks for. */
+void rd_conf_route_options(const struct rd_conf *c, struct route_options *o);
+
+#endif

@@ -1,0 +1,610 @@
+/*
+ * http.c -- the HTTP endpoints on libmicrohttpd (see http.h, docs/routed.md).
+ *
+ * Threading: libmicrohttpd's internal polling threads (a pool of
+ * [http] threads, each an epoll/poll loop) rather than a thread per
+ * connection. No handler ever blocks on the pipeline -- submit either takes
+ * the events or fails and the client gets 503 with Retry-After -- so a few
+ * event loops serve many connections, and the connection limit is not a
+ * thread limit. Each pool thread validates events with its own
+ * route_matcher (a thread-specific key, freed when the thread exits).
+ *
+ * A request's state (struct rd_req, owned by libmicrohttpd's per-request
+ * pointer) holds its body until the request completes.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "ingest.h"
+#include "log.h"
+#include "store.h"
+
+#define MAX_HEADERS 64             /* request headers looked at for binary mode */
+#define ACK_BODY_MAX 4096          /* POST /queues/NAME/ack body limit */
+#define QUEUE_BATCH_BYTES (4u << 20) /* GET /queues/NAME: about this many bytes at most */
+#define MAX_ERRORS_LISTED 10       /* 400 answers list this many invalid events */
+
+enum req_kind { REQ_EVENTS, REQ_ACK };
+
+struct rd_req {
+	int kind;                  /* enum req_kind */
+	int body_kind;             /* enum rd_body_kind (REQ_EVENTS) */
+	struct rd_buf body;        /* owns: the request body as received */
+	size_t limit;              /* body bytes allowed */
+	int too_large;             /* the body went over limit: the rest is discarded */
+	struct rd_store *queue;    /* borrows (REQ_ACK) */
+};
+
+/* ---- answers -------------------------------------------------------------- */
+
+enum reply_flags {
+	REPLY_RETRY_AFTER = 1,     /* add Retry-After: [http] retry_after */
+	REPLY_ALLOW_GET = 2,       /* add Allow: GET (with a 405) */
+	REPLY_ALLOW_POST = 4       /* add Allow: POST (with a 405) */
+};
+
+/* Queues a response (body copied) with the headers flags asks for, and counts it. */
+static enum MHD_Result
+reply(struct rd_http *h, struct MHD_Connection *c, unsigned code, const char *ctype,
+	const char *body, size_t len, unsigned flags)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char ra[16];
+
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (flags & REPLY_RETRY_AFTER) {
+		snprintf(ra, sizeof ra, "%u", h->conf->retry_after);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	if (flags & (REPLY_ALLOW_GET | REPLY_ALLOW_POST))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, flags & REPLY_ALLOW_POST ? "POST" : "GET, HEAD");
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	rd_metrics_http(h->metrics, code);
+	return ret;
+}
+
+static enum MHD_Result
+reply_json(struct rd_http *h, struct MHD_Connection *c, unsigned code, struct rd_buf *b)
+{
+	if (b->oom)
+		return MHD_NO;
+	return reply(h, c, code, "application/json", b->p ? b->p : "", b->len,
+		code == MHD_HTTP_SERVICE_UNAVAILABLE ? REPLY_RETRY_AFTER : 0);
+}
+
+/* {"error":"msg"} with code. */
+static enum MHD_Result
+reply_error(struct rd_http *h, struct MHD_Connection *c, unsigned code, const char *msg)
+{
+	struct rd_buf b;
+	enum MHD_Result r;
+
+	rd_buf_init(&b);
+	rd_buf_puts(&b, "{\"error\":");
+	rd_buf_json_str(&b, msg, strlen(msg));
+	rd_buf_puts(&b, "}");
+	r = reply_json(h, c, code, &b);
+	rd_buf_fini(&b);
+	return r;
+}
+
+/* 405 with Allow: allow_post selects "POST" rather than "GET". */
+static enum MHD_Result
+reply_405(struct rd_http *h, struct MHD_Connection *c, int allow_post)
+{
+	static const char body[] = "{\"error\":\"method not allowed\"}";
+
+	return reply(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", body, sizeof body - 1,
+		allow_post ? REPLY_ALLOW_POST : REPLY_ALLOW_GET);
+}
+
+/* Counts a request refused before its events could be counted as one rejected event. */
+static void
+count_refused(struct rd_http *h, int reason, uint64_t n)
+{
+	rd_count(&h->metrics->received, n);
+	rd_count(&h->metrics->rejected[reason], n);
+}
+
+/* ---- POST /events ----------------------------------------------------------- */
+
+struct header_list {
+	struct rd_header h[MAX_HEADERS];
+	size_t n;
+};
+
+static enum MHD_Result
+collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct header_list *l = cls;
+
+	(void)kind;
+	if (l->n < MAX_HEADERS && key && value && strncasecmp(key, "ce-", 3) == 0) {
+		l->h[l->n].name = key;
+		l->h[l->n].value = value;
+		l->n++;
+	}
+	return MHD_YES;
+}
+
+/* The calling HTTP thread's matcher (made on first use), or NULL on out-of-memory. */
+static route_matcher *
+thread_matcher(struct rd_http *h)
+{
+	route_matcher *m = pthread_getspecific(h->matcher_key);
+
+	if (!m && (m = route_matcher_new(h->prog)))
+		pthread_setspecific(h->matcher_key, m);
+	return m;
+}
+
+/*
+ * The body is complete: split, validate every event, hand them to the
+ * pipeline (all or none), answer 202, 400 or 503.
+ */
+static enum MHD_Result
+finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
+{
+	struct header_list hl = { .n = 0 };
+	struct rd_ingest in;
+	struct rd_event_ref *refs = NULL;
+	struct route_decision d;
+	route_matcher *m;
+	struct rd_buf b;
+	size_t i, ninvalid = 0;
+	enum MHD_Result ret;
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	rd_buf_init(&b);
+	rd_ingest_init(&in);
+	if (rq->body_kind == RD_BODY_CE_BINARY)
+		MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hl);
+	if (rd_ingest_parse(&in, rq->body_kind, rq->body.p ? rq->body.p : "", rq->body.len, hl.h, hl.n, ct) < 0) {
+		count_refused(h, RD_REJ_MALFORMED, 1);
+		rd_buf_puts(&b, "{\"error\":\"malformed request\",\"reason\":");
+		rd_buf_json_str(&b, in.error, strlen(in.error));
+		if (rq->body_kind != RD_BODY_CE_BINARY)
+			rd_buf_printf(&b, ",\"offset\":%zu", in.error_off);
+		rd_buf_puts(&b, "}");
+		ret = reply_json(h, c, MHD_HTTP_BAD_REQUEST, &b);
+		goto out;
+	}
+	rd_count(&h->metrics->received, in.n);
+	if (!(m = thread_matcher(h)) || !(refs = calloc(in.n ? in.n : 1, sizeof *refs))) {
+		rd_count(&h->metrics->rejected[RD_REJ_OVERLOADED], in.n);
+		ret = reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	/* validate every event with the flattener: a bad one refuses the whole request */
+	for (i = 0; i < in.n; i++) {
+		const struct rd_ingest_event *e = &in.ev[i];
+		if (route_match(m, e->p, e->len, &d) != ROUTE_REJECTED) {
+			refs[i].p = e->p;
+			refs[i].len = e->len;
+			continue;
+		}
+		if (ninvalid++ == 0)
+			rd_buf_printf(&b, "{\"error\":\"invalid event\",\"accepted\":0,\"events\":%zu,\"errors\":[", in.n);
+		if (ninvalid > MAX_ERRORS_LISTED)
+			continue;
+		if (ninvalid > 1)
+			rd_buf_puts(&b, ",");
+		rd_buf_printf(&b, "{\"event\":%zu", i);
+		if (e->line)
+			rd_buf_printf(&b, ",\"line\":%u", e->line);
+		if (in.kind != RD_BODY_CE_BINARY)
+			rd_buf_printf(&b, ",\"offset\":%zu", e->body_off + d.offset);
+		else if (d.offset >= in.data_start && in.data_start && d.offset < in.data_start +
+			 (rq->body.len ? rq->body.len : 0))
+			rd_buf_printf(&b, ",\"offset\":%zu", d.offset - in.data_start);
+		else
+			rd_buf_puts(&b, ",\"part\":\"ce-* headers\"");
+		rd_buf_printf(&b, ",\"event_offset\":%zu,\"reason\":", d.offset);
+		rd_buf_json_str(&b, d.reason ? d.reason : "invalid", d.reason ? strlen(d.reason) : 7);
+		rd_buf_puts(&b, "}");
+	}
+	if (ninvalid) {
+		rd_buf_printf(&b, "],\"invalid\":%zu}", ninvalid);
+		rd_count(&h->metrics->rejected[RD_REJ_INVALID], ninvalid);
+		rd_count(&h->metrics->rejected[RD_REJ_BATCH], in.n - ninvalid);
+		ret = reply_json(h, c, MHD_HTTP_BAD_REQUEST, &b);
+		goto out;
+	}
+	if (atomic_load(&h->draining) || rd_pipeline_submit(h->pl, refs, in.n) < 0) {
+		rd_count(&h->metrics->rejected[RD_REJ_OVERLOADED], in.n);
+		rd_buf_printf(&b, "{\"error\":\"%s\",\"accepted\":0,\"retry_after\":%u}",
+			atomic_load(&h->draining) ? "shutting down" : "overloaded: memory limit reached",
+			h->conf->retry_after);
+		ret = reply_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, &b);
+		goto out;
+	}
+	rd_count(&h->metrics->accepted, in.n);
+	rd_buf_printf(&b, "{\"accepted\":%zu}", in.n);
+	ret = reply_json(h, c, MHD_HTTP_ACCEPTED, &b);
+out:
+	free(refs);
+	rd_ingest_fini(&in);
+	rd_buf_fini(&b);
+	return ret;
+}
+
+/* ---- queues ------------------------------------------------------------------ */
+
+/* Parses a whole decimal number. Returns 0 or -1. */
+static int
+parse_u64(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (n == 0 || n > 19)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static enum MHD_Result
+get_queue(struct rd_http *h, struct MHD_Connection *c, struct rd_store *q)
+{
+	const char *max_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max");
+	uint64_t max = 100;
+	struct rd_buf b;
+	enum MHD_Result ret;
+
+	if (max_s && (parse_u64(max_s, strlen(max_s), &max) < 0 || max < 1 || max > h->conf->queue_batch_max)) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "max must be a number from 1 to %u", h->conf->queue_batch_max);
+		return reply_error(h, c, MHD_HTTP_BAD_REQUEST, msg);
+	}
+	rd_buf_init(&b);
+	if (rd_store_read(q, (unsigned)max, QUEUE_BATCH_BYTES, &b) < 0) {
+		rd_buf_fini(&b);
+		rd_log(RD_LOG_ERROR, "cannot read a queue", "\"queue\":\"%s\"", q->name); /* a rule identifier */
+		return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the queue");
+	}
+	ret = reply(h, c, MHD_HTTP_OK, "application/json", b.p, b.len, 0);
+	rd_buf_fini(&b);
+	return ret;
+}
+
+/* POST /queues/NAME/ack with {"offset":N} or ?offset=N. */
+static enum MHD_Result
+finish_ack(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
+{
+	const char *qs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
+	const char *v = NULL;
+	size_t vlen = 0;
+	uint64_t off;
+	char why[256];
+	struct rd_buf b;
+	enum MHD_Result ret;
+	int rc;
+
+	if (rq->too_large)
+		return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "acknowledgement body too large");
+	if (qs) {
+		v = qs;
+		vlen = strlen(qs);
+	} else if (rq->body.len) {
+		rd_json_member(rq->body.p, rq->body.len, "offset", &v, &vlen);
+	}
+	if (!v || parse_u64(v, vlen, &off) < 0)
+		return reply_error(h, c, MHD_HTTP_BAD_REQUEST,
+			"expected {\"offset\":N} or ?offset=N, N a next_offset from GET");
+	rc = rd_store_ack(rq->queue, off, why, sizeof why);
+	if (rc < 0)
+		return reply_error(h, c, rc == -1 ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_SERVICE_UNAVAILABLE, why);
+	rd_buf_init(&b);
+	rd_buf_puts(&b, "{\"queue\":");
+	rd_buf_json_str(&b, rq->queue->name, strlen(rq->queue->name));
+	rd_buf_printf(&b, ",\"acknowledged\":%" PRIu64 ",\"pending\":%" PRIu64 "}", off,
+		rd_store_pending(rq->queue));
+	ret = reply_json(h, c, MHD_HTTP_OK, &b);
+	rd_buf_fini(&b);
+	return ret;
+}
+
+/* GET /queues: every built-in queue and its pending count. */
+static enum MHD_Result
+list_queues(struct rd_http *h, struct MHD_Connection *c)
+{
+	struct rd_buf b;
+	uint32_t i, n = 0;
+	enum MHD_Result ret;
+
+	rd_buf_init(&b);
+	rd_buf_puts(&b, "{\"queues\":[");
+	for (i = 0; i < h->pl->nlanes; i++) {
+		struct rd_store *q = h->pl->lanes[i].sink.store;
+		if (!q)
+			continue;
+		rd_buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
+		rd_buf_json_str(&b, q->name, strlen(q->name));
+		rd_buf_printf(&b, ",\"pending\":%" PRIu64 ",\"dir\":", rd_store_pending(q));
+		rd_buf_json_str(&b, q->dir, strlen(q->dir));
+		rd_buf_puts(&b, "}");
+	}
+	rd_buf_puts(&b, "]}");
+	ret = reply_json(h, c, MHD_HTTP_OK, &b);
+	rd_buf_fini(&b);
+	return ret;
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+static enum MHD_Result
+get_metrics(struct rd_http *h, struct MHD_Connection *c)
+{
+	struct rd_buf b;
+	enum MHD_Result ret;
+
+	rd_buf_init(&b);
+	/* counted before rendering, so this request appears in its own answer */
+	rd_metrics_http(h->metrics, MHD_HTTP_OK);
+	rd_metrics_render(h->metrics, &b);
+	rd_pipeline_render(h->pl, &b);
+	if (b.oom) {
+		rd_buf_fini(&b);
+		return MHD_NO;
+	}
+	ret = MHD_NO;
+	{
+		struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_COPY);
+		if (r) {
+			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+			ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+			MHD_destroy_response(r);
+		}
+	}
+	rd_buf_fini(&b);
+	return ret;
+}
+
+/* First call of a request (headers only): answer now, or set up *ctx for the body. */
+static enum MHD_Result
+begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *method, void **ctx)
+{
+	int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	struct rd_req *rq;
+
+	if (strcmp(url, "/healthz") == 0) {
+		if (!is_get)
+			return reply_405(h, c, 0);
+		return reply(h, c, MHD_HTTP_OK, "application/json", "{\"status\":\"ok\"}", 15, 0);
+	}
+	if (strcmp(url, "/readyz") == 0) {
+		if (!is_get)
+			return reply_405(h, c, 0);
+		if (atomic_load(&h->draining))
+			return reply(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+				"{\"status\":\"draining\"}", 21, REPLY_RETRY_AFTER);
+		return reply(h, c, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18, 0);
+	}
+	if (strcmp(url, "/metrics") == 0)
+		return is_get ? get_metrics(h, c) : reply_405(h, c, 0);
+	if (strcmp(url, "/queues") == 0 || strcmp(url, "/queues/") == 0)
+		return is_get ? list_queues(h, c) : reply_405(h, c, 0);
+	if (strncmp(url, "/queues/", 8) == 0) {
+		const char *name = url + 8, *slash = strchr(name, '/');
+		size_t nlen = slash ? (size_t)(slash - name) : strlen(name);
+		struct rd_store *q = rd_pipeline_queue(h->pl, name, nlen);
+		int ack = slash && strcmp(slash, "/ack") == 0;
+		if (!q || (slash && !ack))
+			return reply_error(h, c, MHD_HTTP_NOT_FOUND, q || !nlen ? "no such resource" :
+				"no built-in queue of that name (a destination bound to another sink has none)");
+		if (!ack)
+			return is_get ? get_queue(h, c, q) : reply_405(h, c, 0);
+		if (!is_post)
+			return reply_405(h, c, 1);
+		if (!(rq = calloc(1, sizeof *rq)))
+			return MHD_NO;
+		rq->kind = REQ_ACK;
+		rq->limit = ACK_BODY_MAX;
+		rq->queue = q;
+		*ctx = rq;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/events") == 0) {
+		const char *ct, *cl, *spec;
+		int kind;
+		if (!is_post)
+			return reply_405(h, c, 1);
+		ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+		spec = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "ce-specversion");
+		kind = rd_ingest_kind(ct, spec != NULL);
+		if (kind == RD_BODY_UNSUPPORTED) {
+			count_refused(h, RD_REJ_MEDIA_TYPE, 1);
+			return reply_error(h, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+				"unsupported content type: use application/json, application/x-ndjson, "
+				"application/cloudevents+json, application/cloudevents-batch+json, "
+				"or ce-* headers (binary mode)");
+		}
+		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			uint64_t n;
+			if (parse_u64(cl, strlen(cl), &n) == 0 && n > h->conf->max_body_bytes) {
+				/* answered before the body is read: libmicrohttpd then closes the connection */
+				count_refused(h, RD_REJ_TOO_LARGE, 1);
+				return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than max_body_bytes");
+			}
+		}
+		if (!(rq = calloc(1, sizeof *rq)))
+			return MHD_NO;
+		rq->kind = REQ_EVENTS;
+		rq->body_kind = kind;
+		rq->limit = h->conf->max_body_bytes;
+		*ctx = rq;
+		return MHD_YES;
+	}
+	return reply_error(h, c, MHD_HTTP_NOT_FOUND, "no such resource");
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+	const char *version, const char *upload, size_t *upload_size, void **ctx)
+{
+	struct rd_http *h = cls;
+	struct rd_req *rq = *ctx;
+
+	(void)version;
+	if (!rq)
+		return begin(h, c, url, method, ctx);
+	if (*upload_size) {
+		if (!rq->too_large && rq->body.len + *upload_size > rq->limit) {
+			rq->too_large = 1;
+			rd_buf_fini(&rq->body);
+		}
+		if (!rq->too_large && rd_buf_append(&rq->body, upload, *upload_size) < 0)
+			return MHD_NO;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->kind == REQ_ACK)
+		return finish_ack(h, c, rq);
+	if (rq->too_large) {
+		count_refused(h, RD_REJ_TOO_LARGE, 1);
+		return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than max_body_bytes");
+	}
+	return finish_events(h, c, rq);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode toe)
+{
+	struct rd_req *rq = *ctx;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rq) {
+		rd_buf_fini(&rq->body);
+		free(rq);
+		*ctx = NULL;
+	}
+}
+
+/* libmicrohttpd's own messages, as log lines. */
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	struct rd_buf b;
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	rd_buf_init(&b);
+	rd_buf_json_str(&b, msg, n);
+	rd_log(RD_LOG_WARN, "libmicrohttpd", "\"detail\":%s", b.p ? b.p : "\"\"");
+	rd_buf_fini(&b);
+}
+
+static void
+free_matcher(void *m)
+{
+	route_matcher_free(m);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+int
+rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
+	struct rd_metrics *m, struct rd_pipeline *pl, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	int v6 = 0;
+	unsigned flags;
+	const union MHD_DaemonInfo *info;
+
+	memset(h, 0, sizeof *h);
+	h->conf = c;
+	h->prog = p;
+	h->metrics = m;
+	h->pl = pl;
+	if (rd_conf_listen_parse(c->listen, &ss, &sl, &v6) < 0) {
+		snprintf(err, errlen, "listen address '%s' is not ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)", c->listen);
+		return -1;
+	}
+	if (pthread_key_create(&h->matcher_key, free_matcher) != 0) {
+		snprintf(err, errlen, "cannot create a thread key");
+		return -1;
+	}
+	h->key_made = 1;
+	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->http_threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->connection_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_END);
+	if (!h->d) {
+		snprintf(err, errlen, "cannot listen on %s: %s", c->listen, strerror(errno));
+		pthread_key_delete(h->matcher_key);
+		h->key_made = 0;
+		return -1;
+	}
+	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = info ? info->port : 0;
+	return 0;
+}
+
+void
+rd_http_stop(struct rd_http *h, unsigned timeout_ms)
+{
+	const union MHD_DaemonInfo *info;
+	MHD_socket fd;
+	unsigned waited = 0;
+	struct timespec ts = { 0, 10 * 1000000L };
+
+	if (!h->d)
+		return;
+	atomic_store(&h->draining, 1);
+	fd = MHD_quiesce_daemon(h->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	/* let requests in progress finish; idle keep-alive connections are closed by the stop */
+	while (waited < timeout_ms) {
+		info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!info || info->num_connections == 0)
+			break;
+		nanosleep(&ts, NULL);
+		waited += 10;
+	}
+	MHD_stop_daemon(h->d);
+	h->d = NULL;
+	if (h->key_made)
+		pthread_key_delete(h->matcher_key);
+	h->key_made = 0;
+}

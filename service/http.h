@@ -1,0 +1,44 @@
+/*
+ * http.h -- routed's HTTP server on libmicrohttpd: event ingest
+ * (POST /events), the built-in queues (GET /queues/NAME, POST
+ * /queues/NAME/ack), /metrics, /healthz and /readyz. docs/routed.md is the
+ * reference for the API.
+ */
+#ifndef RD_HTTP_H
+#define RD_HTTP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "conf.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "route.h"
+
+struct MHD_Daemon;
+
+struct rd_http {
+	const struct rd_conf *conf; /* borrows */
+	const route_prog *prog;    /* borrows: each HTTP thread validates with its own matcher */
+	struct rd_metrics *metrics; /* borrows */
+	struct rd_pipeline *pl;    /* borrows */
+	struct MHD_Daemon *d;      /* owns */
+	pthread_key_t matcher_key; /* per-thread route_matcher (freed when the thread exits) */
+	int key_made;
+	unsigned port;             /* the port bound (useful with port 0) */
+	atomic_int draining;       /* /readyz says 503 and /events refuses */
+};
+
+/*
+ * Binds c->listen and starts serving. Borrows everything it is given.
+ * Returns 0, or -1 with a reason in err.
+ */
+int rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
+	struct rd_metrics *m, struct rd_pipeline *pl, char *err, size_t errlen);
+/*
+ * Stops accepting connections, lets requests in progress finish (up to
+ * timeout_ms), then stops the server and frees it.
+ */
+void rd_http_stop(struct rd_http *h, unsigned timeout_ms);
+
+#endif

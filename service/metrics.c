@@ -1,0 +1,195 @@
+/*
+ * metrics.c -- counter storage and Prometheus rendering (see metrics.h).
+ * Metric names follow the Prometheus conventions (base unit seconds,
+ * counters end in _total) and pass `promtool check metrics` (tested).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+/* Upper bounds of the decision latency buckets, in nanoseconds. */
+static const uint64_t lat_le_ns[RD_LAT_BUCKETS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 10000000, 50000000, 250000000
+};
+
+/* The status codes routed answers, for routed_http_requests_total. */
+static const unsigned http_codes[8] = { 200, 202, 400, 404, 405, 413, 415, 503 };
+
+static const char *const emit_reasons[RD_EMIT__COUNT] = {
+	"emit_depth", "cloudevents_envelope", "out_of_memory"
+};
+
+static const char *const reject_names[RD_REJ__COUNT] = {
+#define X(id, s) s,
+	RD_REJECT_REASONS(X)
+#undef X
+};
+
+const char *
+rd_reject_name(int reason)
+{
+	return reason >= 0 && reason < RD_REJ__COUNT ? reject_names[reason] : "unknown";
+}
+
+int
+rd_metrics_init(struct rd_metrics *m, const route_prog *p)
+{
+	uint32_t nr = route_prog_nrules(p), nd = route_prog_ndests(p);
+
+	memset(m, 0, sizeof *m);
+	m->prog = p;
+	m->rule_matches = calloc(nr ? nr : 1, sizeof *m->rule_matches);
+	m->deliveries = calloc(nd ? nd : 1, sizeof *m->deliveries);
+	m->delivery_errors = calloc(nd ? nd : 1, sizeof *m->delivery_errors);
+	if (!m->rule_matches || !m->deliveries || !m->delivery_errors) {
+		rd_metrics_fini(m);
+		return -1;
+	}
+	return 0;
+}
+
+void
+rd_metrics_fini(struct rd_metrics *m)
+{
+	free(m->rule_matches);
+	free(m->deliveries);
+	free(m->delivery_errors);
+	memset(m, 0, sizeof *m);
+}
+
+void
+rd_metrics_latency(struct rd_metrics *m, uint64_t ns)
+{
+	int i;
+
+	for (i = 0; i < RD_LAT_BUCKETS && ns > lat_le_ns[i]; i++)
+		;
+	rd_count(&m->lat_bucket[i], 1);
+	rd_count(&m->lat_sum_ns, ns);
+}
+
+void
+rd_metrics_http(struct rd_metrics *m, unsigned code)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		if (http_codes[i] == code) {
+			rd_count(&m->http_requests[i], 1);
+			return;
+		}
+}
+
+static uint64_t
+get(atomic_uint_fast64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* HELP and TYPE lines of one metric family. */
+static void
+family(struct rd_buf *o, const char *name, const char *type, const char *help)
+{
+	rd_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+simple(struct rd_buf *o, const char *name, const char *help, uint64_t v)
+{
+	family(o, name, "counter", help);
+	rd_buf_printf(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* A label value: names in the program are identifiers, escaped anyway. */
+static void
+label_value(struct rd_buf *o, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\\' || s[i] == '"')
+			rd_buf_append(o, "\\", 1);
+		if (s[i] == '\n')
+			rd_buf_append(o, "\\n", 2);
+		else
+			rd_buf_append(o, s + i, 1);
+	}
+}
+
+void
+rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
+{
+	uint32_t i, nr = route_prog_nrules(m->prog), nd = route_prog_ndests(m->prog);
+	uint64_t cum = 0;
+	size_t len;
+	const char *name;
+
+	simple(o, "routed_events_received_total",
+		"Events received over HTTP (a request whose events cannot be counted counts as one).",
+		get(&m->received));
+	simple(o, "routed_events_accepted_total", "Events accepted (answered 202) for routing.",
+		get(&m->accepted));
+	family(o, "routed_events_rejected_total", "counter", "Events refused, by reason.");
+	for (i = 0; i < RD_REJ__COUNT; i++)
+		rd_buf_printf(o, "routed_events_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
+			(unsigned long long)get(&m->rejected[i]));
+	simple(o, "routed_events_matched_total",
+		"Accepted events routed to at least one destination.", get(&m->matched));
+	simple(o, "routed_events_unmatched_total",
+		"Accepted events routed to no destination (unknown types and versions included).",
+		get(&m->unmatched));
+	simple(o, "routed_events_unknown_total",
+		"Accepted events whose type or version no contract declares.", get(&m->unknown));
+	simple(o, "routed_events_emitted_total", "Events derived by emit actions and routed.",
+		get(&m->emitted));
+	family(o, "routed_events_emit_unrouted_total", "counter",
+		"Emitted events not routed, by reason (emit_depth, cloudevents_envelope, out_of_memory).");
+	for (i = 0; i < RD_EMIT__COUNT; i++)
+		rd_buf_printf(o, "routed_events_emit_unrouted_total{reason=\"%s\"} %llu\n", emit_reasons[i],
+			(unsigned long long)get(&m->emit_unrouted[i]));
+	family(o, "routed_rule_matches_total", "counter", "Events each rule matched.");
+	for (i = 0; i < nr; i++) {
+		name = route_rule_name(m->prog, i, &len);
+		rd_buf_puts(o, "routed_rule_matches_total{rule=\"");
+		label_value(o, name, len);
+		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->rule_matches[i]));
+	}
+	family(o, "routed_deliveries_total", "counter", "Messages written to each destination's sink.");
+	for (i = 0; i < nd; i++) {
+		name = route_dest_name(m->prog, i, &len);
+		rd_buf_puts(o, "routed_deliveries_total{destination=\"");
+		label_value(o, name, len);
+		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->deliveries[i]));
+	}
+	family(o, "routed_delivery_errors_total", "counter",
+		"Sink writes that failed (the message is retried by its lane).");
+	for (i = 0; i < nd; i++) {
+		name = route_dest_name(m->prog, i, &len);
+		rd_buf_puts(o, "routed_delivery_errors_total{destination=\"");
+		label_value(o, name, len);
+		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->delivery_errors[i]));
+	}
+	family(o, "routed_http_requests_total", "counter", "HTTP requests answered, by status code.");
+	for (i = 0; i < 8; i++)
+		rd_buf_printf(o, "routed_http_requests_total{code=\"%u\"} %llu\n", http_codes[i],
+			(unsigned long long)get(&m->http_requests[i]));
+	family(o, "routed_routing_decision_duration_seconds", "histogram",
+		"Time route_match() took per event in the router workers.");
+	for (i = 0; i < RD_LAT_BUCKETS; i++) {
+		cum += get(&m->lat_bucket[i]);
+		rd_buf_printf(o, "routed_routing_decision_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			(double)lat_le_ns[i] / 1e9, (unsigned long long)cum);
+	}
+	/* the count is the buckets' sum, so a scrape during updates stays consistent */
+	cum += get(&m->lat_bucket[RD_LAT_BUCKETS]);
+	rd_buf_printf(o, "routed_routing_decision_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+		(unsigned long long)cum);
+	rd_buf_printf(o, "routed_routing_decision_duration_seconds_sum %.9f\n",
+		(double)get(&m->lat_sum_ns) / 1e9);
+	rd_buf_printf(o, "routed_routing_decision_duration_seconds_count %llu\n",
+		(unsigned long long)cum);
+}

@@ -1,0 +1,76 @@
+/*
+ * metrics.h -- routed's counters and the Prometheus text rendering.
+ *
+ * Every counter is a relaxed atomic incremented on the hot path (no lock, no
+ * allocation); /metrics reads them without stopping anyone, so a scrape may
+ * see counters a few events apart (each one is monotonic). The per-rule and
+ * per-destination arrays are sized from the program when it is loaded.
+ * Gauges owned by other modules (queue depths, bytes in flight) are rendered
+ * by them (pipeline.c) after rd_metrics_render().
+ */
+#ifndef RD_METRICS_H
+#define RD_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "route.h"
+
+/* Why events were refused: the reason label of routed_events_rejected_total. */
+#define RD_REJECT_REASONS(X) \
+	X(INVALID, "invalid_event")            /* the flattener refused it (400) */ \
+	X(BATCH, "batch_rejected")             /* valid, in a batch with an invalid event (400) */ \
+	X(MALFORMED, "malformed_request")      /* body not splittable, bad CloudEvents headers (400) */ \
+	X(TOO_LARGE, "too_large")              /* body over max_body_bytes (413) */ \
+	X(MEDIA_TYPE, "unsupported_media_type") /* (415) */ \
+	X(OVERLOADED, "overloaded")            /* memory cap or shutdown (503) */
+enum rd_reject {
+#define X(id, s) RD_REJ_##id,
+	RD_REJECT_REASONS(X)
+#undef X
+	RD_REJ__COUNT
+};
+
+/* Why emitted events were not routed: the reason label of routed_events_emit_unrouted_total. */
+enum rd_emit_unrouted {
+	RD_EMIT_DEPTH,             /* past [pipeline] emit_depth */
+	RD_EMIT_ENVELOPE,          /* envelope = cloudevents: derived (plain) events not converted yet */
+	RD_EMIT_OOM,               /* out of memory copying them */
+	RD_EMIT__COUNT
+};
+
+#define RD_LAT_BUCKETS 14      /* routing decision latency buckets, +Inf apart */
+
+struct rd_metrics {
+	const route_prog *prog;    /* borrows: names for the labels */
+	atomic_uint_fast64_t received, accepted, matched, unmatched, unknown, emitted;
+	atomic_uint_fast64_t emit_unrouted[RD_EMIT__COUNT]; /* by enum rd_emit_unrouted */
+	atomic_uint_fast64_t rejected[RD_REJ__COUNT];
+	atomic_uint_fast64_t *rule_matches;  /* owns: [nrules] */
+	atomic_uint_fast64_t *deliveries;    /* owns: [ndests] */
+	atomic_uint_fast64_t *delivery_errors; /* owns: [ndests] */
+	atomic_uint_fast64_t lat_bucket[RD_LAT_BUCKETS + 1]; /* non-cumulative; the last: over all bounds */
+	atomic_uint_fast64_t lat_sum_ns;
+	atomic_uint_fast64_t http_requests[8]; /* by rd_metrics_code_index() */
+};
+
+/* Allocates the arrays for p. Returns 0, or -1 on out-of-memory. */
+int rd_metrics_init(struct rd_metrics *m, const route_prog *p);
+void rd_metrics_fini(struct rd_metrics *m);
+/* Records one routing decision that took ns nanoseconds. */
+void rd_metrics_latency(struct rd_metrics *m, uint64_t ns);
+/* Counts one answered HTTP request with status code. */
+void rd_metrics_http(struct rd_metrics *m, unsigned code);
+/* Appends the counters and the histogram in the text exposition format 0.0.4. */
+void rd_metrics_render(struct rd_metrics *m, struct rd_buf *out);
+/* "invalid_event", ... for an enum rd_reject. */
+const char *rd_reject_name(int reason);
+
+static inline void
+rd_count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+#endif

@@ -1,0 +1,554 @@
+/*
+ * pipeline.c -- shards, router workers, destination lanes and the memory
+ * budget (see pipeline.h for the shape and the bounds). Owns every queued
+ * item until a sink has written it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "log.h"
+#include "pipeline.h"
+
+/* ---- fifo ------------------------------------------------------------------ */
+
+static void
+fifo_init(struct rd_fifo *q)
+{
+	memset(q, 0, sizeof *q);
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+}
+
+/* Frees any items left (only after the consumer is gone). */
+static void
+fifo_fini(struct rd_fifo *q)
+{
+	struct rd_item *it, *next;
+
+	for (it = q->head; it; it = next) {
+		next = it->next;
+		free(it);
+	}
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+}
+
+/* Takes ownership of it. */
+static void
+fifo_push(struct rd_fifo *q, struct rd_item *it)
+{
+	it->next = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+	atomic_fetch_add(&q->depth, 1);
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Waits for an item (the caller takes ownership); NULL once closed and empty. */
+static struct rd_item *
+fifo_pop(struct rd_fifo *q)
+{
+	struct rd_item *it;
+
+	pthread_mutex_lock(&q->mu);
+	while (!q->head && !q->closed)
+		pthread_cond_wait(&q->cv, &q->mu);
+	it = q->head;
+	if (it) {
+		q->head = it->next;
+		if (!q->head)
+			q->tail = NULL;
+		atomic_fetch_sub(&q->depth, 1);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return it;
+}
+
+static void
+fifo_close(struct rd_fifo *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->closed = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- budget ------------------------------------------------------------------ */
+
+/* Charges n bytes if they fit under the cap. Returns 0, or -1 (nothing charged). */
+static int
+budget_try(struct rd_budget *b, size_t n)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&b->mu);
+	if (n <= b->cap && b->used <= b->cap - n) {
+		b->used += n;
+		atomic_store(&b->used_view, b->used);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&b->mu);
+	return rc;
+}
+
+/* Charges n bytes whatever the total (workers' deliveries; see pipeline.h). */
+static void
+budget_force(struct rd_budget *b, size_t n)
+{
+	pthread_mutex_lock(&b->mu);
+	b->used += n;
+	atomic_store(&b->used_view, b->used);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+budget_release(struct rd_budget *b, size_t n)
+{
+	pthread_mutex_lock(&b->mu);
+	b->used -= n;
+	atomic_store(&b->used_view, b->used);
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* Waits until the total is at most the cap (the sinks release as they write). */
+static void
+budget_wait_under_cap(struct rd_budget *b)
+{
+	pthread_mutex_lock(&b->mu);
+	while (b->used > b->cap)
+		pthread_cond_wait(&b->cv, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- workers -------------------------------------------------------------------- */
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Queues buf[0..len) as one NDJSON line for destination dest: raw newlines
+ * (whitespace between tokens in valid JSON: inside strings they must be
+ * escaped) become spaces.
+ */
+static void
+deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len)
+{
+	size_t i, charge = sizeof(struct rd_item) + len + 1;
+	struct rd_item *it = malloc(charge);
+	size_t dlen;
+	const char *dname;
+
+	if (!it) {
+		/* counted and logged: the one way a message can be lost in this increment */
+		rd_count(&pl->metrics->delivery_errors[dest], 1);
+		dname = route_dest_name(pl->prog, dest, &dlen);
+		rd_log(RD_LOG_ERROR, "out of memory: message not delivered", "\"destination\":\"%.*s\"",
+			(int)dlen, dname);
+		return;
+	}
+	memcpy(it->data, buf, len);
+	for (i = 0; i < len; i++)
+		if (it->data[i] == '\n' || it->data[i] == '\r')
+			it->data[i] = ' ';
+	it->data[len] = '\n';
+	it->len = len + 1;
+	it->charge = charge;
+	budget_force(&pl->budget, charge);
+	fifo_push(&pl->lanes[dest].q, it);
+}
+
+/*
+ * Matches one event (depth 0: accepted by ingest; deeper: emitted), counts,
+ * queues its output to each destination, then feeds its emitted events back
+ * in, up to emit_depth. buf is borrowed.
+ */
+static void
+route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth)
+{
+	struct rd_pipeline *pl = sh->pl;
+	struct rd_metrics *mt = pl->metrics;
+	struct route_decision d;
+	uint64_t t0 = now_ns();
+	char **emits = NULL;
+	size_t *elens = NULL;
+	uint32_t i, nemits = 0;
+	int st;
+
+	st = route_match(sh->m, buf, len, &d);
+	rd_metrics_latency(mt, now_ns() - t0);
+	if (depth > 0)
+		rd_count(&mt->emitted, 1);
+	if (st == ROUTE_REJECTED) {
+		/* ingest validated it with the same program: only an emitted event can get here */
+		rd_log_str(RD_LOG_ERROR, "event refused by the matcher after ingest", "reason",
+			d.reason ? d.reason : "");
+	} else if (st != ROUTE_OK && depth == 0) {
+		rd_count(&mt->unknown, 1);
+	}
+	for (i = 0; i < d.nrules; i++)
+		rd_count(&mt->rule_matches[d.rules[i]], 1);
+	if (depth == 0)
+		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
+	for (i = 0; i < d.ndests; i++)
+		deliver(pl, d.dests[i], d.output, d.output_len);
+	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
+		/* derived events use the plain envelope, which this program would refuse */
+		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
+		if (!atomic_exchange(&pl->warned_envelope, 1))
+			rd_log(RD_LOG_WARN, "envelope = cloudevents: emitted events are not routed (converting "
+				"them is not built yet); counted in routed_events_emit_unrouted_total", NULL);
+	} else if (d.nemits && depth >= pl->conf->emit_depth) {
+		rd_count(&mt->emit_unrouted[RD_EMIT_DEPTH], d.nemits);
+		rd_log(RD_LOG_WARN, "emitted events past emit_depth not routed", "\"count\":%u,\"depth\":%u",
+			d.nemits, depth);
+	} else if (d.nemits) {
+		/* the decision is the matcher's until the next match: copy the emits first */
+		emits = calloc(d.nemits, sizeof *emits);
+		elens = calloc(d.nemits, sizeof *elens);
+		for (i = 0; emits && elens && i < d.nemits; i++) {
+			if (!(emits[i] = malloc(d.emits[i].len ? d.emits[i].len : 1)))
+				break;
+			memcpy(emits[i], d.emits[i].json, d.emits[i].len);
+			elens[i] = d.emits[i].len;
+			nemits++;
+		}
+		if (nemits < d.nemits) {
+			rd_count(&mt->emit_unrouted[RD_EMIT_OOM], d.nemits - nemits);
+			rd_log(RD_LOG_ERROR, "out of memory: emitted events not routed", "\"count\":%u",
+				d.nemits - nemits);
+		}
+		for (i = 0; i < nemits; i++) {
+			route_one(sh, emits[i], elens[i], depth + 1);
+			free(emits[i]);
+		}
+	}
+	free(emits);
+	free(elens);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct rd_shard *sh = arg;
+	struct rd_item *it;
+
+	while ((it = fifo_pop(&sh->q))) {
+		budget_wait_under_cap(&sh->pl->budget);
+		route_one(sh, it->data, it->len, 0);
+		budget_release(&sh->pl->budget, it->charge);
+		free(it);
+	}
+	return NULL;
+}
+
+/* ---- lanes ------------------------------------------------------------------------ */
+
+static void *
+lane_main(void *arg)
+{
+	struct rd_lane *ln = arg;
+	struct rd_pipeline *pl = ln->pl;
+	struct rd_item *it;
+	size_t nlen;
+	const char *name = route_dest_name(pl->prog, ln->dest, &nlen);
+
+	while ((it = fifo_pop(&ln->q))) {
+		unsigned tries = 0;
+		long backoff_ms = 10;
+		int ok = 1;
+		while (rd_sink_write(&ln->sink, it->data, it->len) < 0) {
+			int e = errno;
+			struct timespec ts;
+			rd_count(&pl->metrics->delivery_errors[ln->dest], 1);
+			if (tries++ == 0)
+				rd_log(RD_LOG_ERROR, "sink write failed: retrying", "\"destination\":\"%.*s\","
+					"\"sink\":\"%s\",\"error\":\"%s\"", (int)nlen, name,
+					rd_sink_kind_name(ln->sink.kind), strerror(e));
+			if (atomic_load(&pl->stopping) && tries > 3) {
+				rd_log(RD_LOG_ERROR, "sink still failing at shutdown: message lost",
+					"\"destination\":\"%.*s\"", (int)nlen, name);
+				ok = 0;
+				break;
+			}
+			ts.tv_sec = backoff_ms / 1000;
+			ts.tv_nsec = (backoff_ms % 1000) * 1000000L;
+			nanosleep(&ts, NULL);
+			if (backoff_ms < 5000)
+				backoff_ms *= 2;
+		}
+		if (ok)
+			rd_count(&pl->metrics->deliveries[ln->dest], 1);
+		budget_release(&pl->budget, it->charge);
+		free(it);
+	}
+	return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+/* Splits conf->shard_key ("a, b") into pl->keys. Returns 0 or -1 (OOM). */
+static int
+parse_keys(struct rd_pipeline *pl, const char *spec)
+{
+	const char *p = spec, *e;
+	size_t n;
+
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		for (e = p; *e && *e != ',' && *e != ' '; e++)
+			;
+		if (e == p)
+			break;
+		char **nk = realloc(pl->keys, (pl->nkeys + 1) * sizeof *nk);
+		if (!nk)
+			return -1;
+		pl->keys = nk;
+		n = (size_t)(e - p);
+		if (!(pl->keys[pl->nkeys] = strndup(p, n)))
+			return -1;
+		pl->nkeys++;
+		p = e;
+	}
+	return 0;
+}
+
+int
+rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_prog *p,
+	struct rd_metrics *m, char *err, size_t errlen)
+{
+	uint32_t i;
+	size_t nlen;
+	const char *name;
+	char why[512];
+
+	memset(pl, 0, sizeof *pl);
+	pl->conf = c;
+	pl->prog = p;
+	pl->metrics = m;
+	pthread_mutex_init(&pl->budget.mu, NULL);
+	pthread_cond_init(&pl->budget.cv, NULL);
+	pl->budget.cap = c->max_inflight_bytes;
+	if (parse_keys(pl, c->shard_key) < 0)
+		goto oom;
+	pl->nlanes = route_prog_ndests(p);
+	/* a program with tables routes on one shard, in arrival order: a table's
+	 * updates and lookups come from events of different types, which the
+	 * shard key would spread over shards running in parallel (sharding the
+	 * state by the tables' keys is the next step) */
+	pl->nshards = route_prog_ntables(p) > 0 ? 1 : c->workers;
+	pl->lanes = calloc(pl->nlanes ? pl->nlanes : 1, sizeof *pl->lanes);
+	pl->shards = calloc(pl->nshards, sizeof *pl->shards);
+	if (!pl->lanes || !pl->shards)
+		goto oom;
+	for (i = 0; i < pl->nlanes; i++) {
+		struct rd_lane *ln = &pl->lanes[i];
+		ln->pl = pl;
+		ln->dest = i;
+		fifo_init(&ln->q);
+	}
+	for (i = 0; i < pl->nshards; i++) {
+		pl->shards[i].pl = pl;
+		fifo_init(&pl->shards[i].q);
+	}
+	for (i = 0; i < pl->nlanes; i++) {
+		struct rd_lane *ln = &pl->lanes[i];
+		name = route_dest_name(p, i, &nlen);
+		if (rd_sink_open(&ln->sink, c, name, nlen, why, sizeof why) < 0) {
+			snprintf(err, errlen, "destination %.*s: %s", (int)nlen, name, why);
+			goto fail;
+		}
+		ln->sink_open = 1;
+		if (pthread_create(&ln->thr, NULL, lane_main, ln) != 0) {
+			snprintf(err, errlen, "cannot start a thread");
+			goto fail;
+		}
+		ln->started = 1;
+	}
+	if (route_prog_ntables(p) > 0 && !(pl->state = route_state_new(p)))
+		goto oom;
+	for (i = 0; i < pl->nshards; i++) {
+		struct rd_shard *sh = &pl->shards[i];
+		if (!(sh->m = route_matcher_new(p)))
+			goto oom;
+		if (pl->state)
+			route_matcher_set_state(sh->m, pl->state);
+		if (pthread_create(&sh->thr, NULL, worker_main, sh) != 0) {
+			snprintf(err, errlen, "cannot start a thread");
+			goto fail;
+		}
+		sh->started = 1;
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	rd_pipeline_drain(pl);
+	rd_pipeline_free(pl);
+	return -1;
+}
+
+/* The shard of event ev: the hash of its first key member present, else round-robin. */
+static unsigned
+shard_of(struct rd_pipeline *pl, const char *ev, size_t len)
+{
+	const char *v;
+	size_t vlen;
+	unsigned i;
+
+	for (i = 0; i < pl->nkeys; i++)
+		if (rd_json_member(ev, len, pl->keys[i], &v, &vlen))
+			return (unsigned)(XXH64(v, vlen, 0) % pl->nshards);
+	return atomic_fetch_add(&pl->rr, 1) % pl->nshards;
+}
+
+int
+rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n)
+{
+	struct rd_item **items;
+	size_t i, total = 0;
+
+	if (atomic_load(&pl->stopping))
+		return -1;
+	for (i = 0; i < n; i++)
+		total += sizeof(struct rd_item) + ev[i].len;
+	if (budget_try(&pl->budget, total) < 0)
+		return -1;
+	if (!(items = calloc(n ? n : 1, sizeof *items)))
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if (!(items[i] = malloc(sizeof(struct rd_item) + ev[i].len)))
+			goto fail;
+		memcpy(items[i]->data, ev[i].p, ev[i].len);
+		items[i]->len = ev[i].len;
+		items[i]->charge = sizeof(struct rd_item) + ev[i].len;
+	}
+	for (i = 0; i < n; i++)
+		fifo_push(&pl->shards[shard_of(pl, ev[i].p, ev[i].len)].q, items[i]);
+	free(items);
+	return 0;
+fail:
+	if (items)
+		for (i = 0; i < n; i++)
+			free(items[i]);
+	free(items);
+	budget_release(&pl->budget, total);
+	return -1;
+}
+
+void
+rd_pipeline_drain(struct rd_pipeline *pl)
+{
+	uint32_t i;
+
+	atomic_store(&pl->stopping, 1);
+	/* workers first (they feed the lanes), then the lanes */
+	for (i = 0; pl->shards && i < pl->nshards; i++)
+		fifo_close(&pl->shards[i].q);
+	for (i = 0; pl->shards && i < pl->nshards; i++)
+		if (pl->shards[i].started) {
+			pthread_join(pl->shards[i].thr, NULL);
+			pl->shards[i].started = 0;
+		}
+	for (i = 0; pl->lanes && i < pl->nlanes; i++)
+		fifo_close(&pl->lanes[i].q);
+	for (i = 0; pl->lanes && i < pl->nlanes; i++)
+		if (pl->lanes[i].started) {
+			pthread_join(pl->lanes[i].thr, NULL);
+			pl->lanes[i].started = 0;
+		}
+}
+
+void
+rd_pipeline_free(struct rd_pipeline *pl)
+{
+	uint32_t i;
+
+	for (i = 0; pl->shards && i < pl->nshards; i++) {
+		fifo_fini(&pl->shards[i].q);
+		route_matcher_free(pl->shards[i].m);
+	}
+	route_state_free(pl->state);
+	pl->state = NULL;
+	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
+		fifo_fini(&pl->lanes[i].q);
+		if (pl->lanes[i].sink_open)
+			rd_sink_close(&pl->lanes[i].sink);
+	}
+	for (i = 0; i < pl->nkeys; i++)
+		free(pl->keys[i]);
+	free(pl->keys);
+	free(pl->shards);
+	free(pl->lanes);
+	pthread_mutex_destroy(&pl->budget.mu);
+	pthread_cond_destroy(&pl->budget.cv);
+	memset(pl, 0, sizeof *pl);
+}
+
+struct rd_store *
+rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len)
+{
+	uint32_t i;
+	size_t nlen;
+	const char *n;
+
+	for (i = 0; i < pl->nlanes; i++) {
+		n = route_dest_name(pl->prog, i, &nlen);
+		if (nlen == len && memcmp(n, name, len) == 0)
+			return pl->lanes[i].sink.store;
+	}
+	return NULL;
+}
+
+void
+rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
+{
+	uint32_t i;
+	size_t nlen;
+	const char *n;
+
+	rd_buf_puts(o, "# HELP routed_destination_queue_depth Messages waiting in memory for each "
+		"destination's sink.\n# TYPE routed_destination_queue_depth gauge\n");
+	for (i = 0; i < pl->nlanes; i++) {
+		n = route_dest_name(pl->prog, i, &nlen);
+		rd_buf_printf(o, "routed_destination_queue_depth{destination=\"%.*s\"} %zu\n", (int)nlen, n,
+			atomic_load(&pl->lanes[i].q.depth));
+	}
+	rd_buf_puts(o, "# HELP routed_queue_pending_messages Messages stored in a built-in queue and "
+		"not acknowledged.\n# TYPE routed_queue_pending_messages gauge\n");
+	for (i = 0; i < pl->nlanes; i++) {
+		if (!pl->lanes[i].sink.store)
+			continue;
+		n = route_dest_name(pl->prog, i, &nlen);
+		rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s\"} %" PRIu64 "\n", (int)nlen, n,
+			rd_store_pending(pl->lanes[i].sink.store));
+	}
+	rd_buf_puts(o, "# HELP routed_shard_queue_depth Accepted events waiting for each router worker.\n"
+		"# TYPE routed_shard_queue_depth gauge\n");
+	for (i = 0; i < pl->nshards; i++)
+		rd_buf_printf(o, "routed_shard_queue_depth{shard=\"%u\"} %zu\n", i,
+			atomic_load(&pl->shards[i].q.depth));
+	rd_buf_printf(o, "# HELP routed_inflight_bytes Bytes of events and messages held in memory.\n"
+		"# TYPE routed_inflight_bytes gauge\nrouted_inflight_bytes %zu\n"
+		"# HELP routed_inflight_bytes_limit The configured cap on routed_inflight_bytes "
+		"(max_inflight_bytes).\n# TYPE routed_inflight_bytes_limit gauge\nrouted_inflight_bytes_limit %zu\n",
+		atomic_load(&pl->budget.used_view), pl->budget.cap);
+}

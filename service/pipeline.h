@@ -1,0 +1,124 @@
+/*
+ * pipeline.h -- routed's event path after ingest:
+ *
+ *   ingest (HTTP threads) --submit--> shard fifo [key hash] --> router worker
+ *     (one per shard, owns a route_matcher) --decision--> lane fifo per
+ *     destination --> lane thread --> sink (queue | stdout | file)
+ *
+ * The durable log (a later issue) slots in between submit and the shard
+ * fifos: submit will append and the shards will read from cursors; nothing
+ * else changes. Events with the same shard key (the first configured
+ * top-level member present, e.g. "subject") go to one shard, so they are
+ * matched and handed to each destination in order; events without a key are
+ * spread round-robin.
+ *
+ * Memory is bounded by one budget (bytes of events and deliveries held,
+ * item headers included): submit takes a whole request or nothing, and
+ * fails when the budget cannot take it (the caller answers 503 with
+ * Retry-After). Deliveries made by workers are charged without that check,
+ * but a worker waits, before taking its next event, until the total is back
+ * under the cap: the overshoot is at most one event's fan-out per worker.
+ */
+#ifndef RD_PIPELINE_H
+#define RD_PIPELINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "metrics.h"
+#include "route.h"
+#include "sink.h"
+
+struct rd_item {               /* an event (shard fifo) or a message (lane fifo) */
+	struct rd_item *next;      /* fifo link */
+	size_t charge;             /* bytes charged to the budget for this item */
+	size_t len;                /* bytes in data */
+	char data[];               /* owns: the event, or the message line ending in '\n' */
+};
+
+struct rd_fifo {               /* unbounded in count; bounded in bytes by the budget */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct rd_item *head, *tail; /* owns the items */
+	atomic_size_t depth;       /* items queued (read without the lock by /metrics) */
+	int closed;                /* no more pushes; pops return NULL once empty */
+};
+
+struct rd_budget {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;         /* signalled when bytes are released */
+	size_t used, cap;
+	atomic_size_t used_view;   /* copy of used for /metrics */
+};
+
+struct rd_pipeline;
+
+struct rd_shard {
+	struct rd_pipeline *pl;    /* borrows: the owner */
+	struct rd_fifo q;
+	route_matcher *m;          /* owns */
+	pthread_t thr;
+	int started;
+};
+
+struct rd_lane {
+	struct rd_pipeline *pl;    /* borrows: the owner */
+	uint32_t dest;             /* destination index in the program */
+	struct rd_fifo q;
+	struct rd_sink sink;       /* owns */
+	int sink_open;
+	pthread_t thr;
+	int started;
+};
+
+struct rd_pipeline {
+	const struct rd_conf *conf; /* borrows */
+	const route_prog *prog;    /* borrows */
+	struct rd_metrics *metrics; /* borrows */
+	struct rd_budget budget;
+	struct rd_shard *shards;   /* owns: [nshards] */
+	unsigned nshards;
+	struct rd_lane *lanes;     /* owns: [nlanes], one per destination of the program */
+	uint32_t nlanes;
+	char **keys;               /* owns: the shard key members */
+	unsigned nkeys;
+	atomic_uint rr;            /* round-robin cursor for events without a key */
+	atomic_int stopping;       /* drain started: submit refuses, failing sinks give up */
+	atomic_int warned_envelope; /* the envelope = cloudevents emit warning was logged */
+	/* A program with tables routes on one shard, whose matcher uses this
+	 * state (its tables); see rd_pipeline_start. */
+	route_state *state;        /* owns, or NULL: the program keeps no state */
+};
+
+struct rd_event_ref {          /* an event to submit (borrowed bytes) */
+	const char *p;
+	size_t len;
+};
+
+/*
+ * Opens every destination's sink and starts the lane and worker threads.
+ * Borrows c, p and m, which must outlive the pipeline. Returns 0, or -1 with
+ * a reason in err (everything started is stopped again).
+ */
+int rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_prog *p,
+	struct rd_metrics *m, char *err, size_t errlen);
+/*
+ * Hands ev[0..n) to the shards (copies them), all or none. Returns 0, or -1
+ * when the memory budget cannot take them, memory ran out, or the pipeline
+ * is draining (nothing was taken).
+ */
+int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n);
+/* Stops taking events, matches and delivers everything queued, joins the threads. */
+void rd_pipeline_drain(struct rd_pipeline *pl);
+/* Frees what rd_pipeline_start made (after rd_pipeline_drain). */
+void rd_pipeline_free(struct rd_pipeline *pl);
+/* The built-in queue of destination name[0..len), or NULL (unknown, or another sink). */
+struct rd_store *rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len);
+/* Appends the pipeline's gauges (queue depths, bytes in flight) to out. */
+void rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *out);
+
+#endif

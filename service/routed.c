@@ -1,0 +1,256 @@
+/*
+ * routed.c -- the routed command line: argument parsing and wiring only.
+ *
+ * Loads the configuration (conf.c) and the rules (a .rbc, or .route sources
+ * compiled in-process by compiler/driver.c), starts the pipeline
+ * (pipeline.c) and the HTTP server (http.c), then waits for a signal:
+ * SIGTERM or SIGINT stops accepting, drains every queue into the sinks and
+ * exits 0. main() owns everything it creates and frees it in reverse order.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "conf.h"
+#include "driver.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "route.h"
+
+enum { EXIT_RULES = 1, EXIT_USAGE = 2, EXIT_START = 3 };
+#define STOP_WAIT_MS 2000      /* how long requests in progress may take at shutdown */
+
+static const char usage_text[] =
+	"Usage: routed [OPTIONS] RULES...\n"
+	"\n"
+	"Route events received over HTTP to destinations, by the rules in RULES:\n"
+	"a compiled .rbc, or one or more .route files (compiled at start).\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE      read the configuration from FILE (see examples/routed.conf)\n"
+	"  -d, --data-dir DIR     keep built-in queues under DIR (overrides [service] data_dir)\n"
+	"  -l, --listen ADDR:PORT listen there (overrides [http] listen; default 127.0.0.1:8080;\n"
+	"                         port 0 picks a free port, logged at start)\n"
+	"      --log-level LEVEL  debug, info, warn or error (overrides [service] log_level)\n"
+	"      --check-config     check the configuration and the rules, then exit\n"
+	"  -h, --help             show this help\n"
+	"  -V, --version          show the version\n"
+	"\n"
+	"HTTP: POST /events, GET /queues/NAME, POST /queues/NAME/ack, GET /metrics,\n"
+	"/healthz, /readyz (docs/routed.md). SIGTERM or SIGINT: drain and exit 0.\n"
+	"\n"
+	"Exit status: 0 success, 1 bad configuration or rules, 2 usage error,\n"
+	"3 could not start (address in use, data directory not writable, ...).\n";
+
+/* Whether path ends in suffix. */
+static int
+ends_with(const char *path, const char *suffix)
+{
+	size_t n = strlen(path), m = strlen(suffix);
+
+	return n >= m && strcmp(path + n - m, suffix) == 0;
+}
+
+/*
+ * Loads the rules: one .rbc, or .route files compiled in-process. Returns
+ * the program (the caller owns it), or NULL after printing why.
+ */
+static route_prog *
+load_rules(char *const *paths, int n, const struct route_options *o)
+{
+	struct rc_options rco;
+	unsigned char *rbc = NULL;
+	size_t rbclen = 0;
+	route_prog *p;
+	char err[512];
+	int i;
+
+	if (n == 1 && ends_with(paths[0], ".rbc")) {
+		if (!(p = route_prog_load_file(paths[0], o, err, sizeof err)))
+			fprintf(stderr, "routed: %s: %s\n", paths[0], err);
+		return p;
+	}
+	for (i = 0; i < n; i++)
+		if (!ends_with(paths[i], ".route")) {
+			fprintf(stderr, "routed: %s: RULES is one .rbc or .route files\n", paths[i]);
+			return NULL;
+		}
+	rc_options_default(&rco);
+	rco.diag = stderr;
+	if (rc_compile_files((const char *const *)paths, n, &rco, &rbc, &rbclen, NULL) != RC_EXIT_OK)
+		return NULL;
+	p = route_prog_load(rbc, rbclen, o, err, sizeof err);
+	ru_free(rbc);
+	if (!p)
+		fprintf(stderr, "routed: the compiled rules do not load: %s\n", err);
+	return p;
+}
+
+/* Replaces *field (owned) with a copy of value. Returns 0 or -1. */
+static int
+override(char **field, const char *value)
+{
+	char *dup = strdup(value);
+
+	if (!dup)
+		return -1;
+	free(*field);
+	*field = dup;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *config = NULL, *data_dir = NULL, *listen = NULL, *level = NULL;
+	int check_only = 0, opt, rc = EXIT_START, sig, lv = -1;
+	struct rd_conf conf;
+	struct route_options ro;
+	route_prog *prog = NULL;
+	struct rd_metrics metrics;
+	struct rd_pipeline pl;
+	struct rd_http http;
+	int metrics_ok = 0, pl_ok = 0;
+	char err[512];
+	sigset_t sigs;
+	struct rd_buf esc;
+
+	while ((opt = getopt_long(argc, argv, "c:d:l:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; break;
+		case 'd': data_dir = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'L': level = optarg; break;
+		case 'C': check_only = 1; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("routed (routec) %s\n", PACKAGE_VERSION); return 0;
+		default: fputs(usage_text, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "routed: no RULES given\n%s", usage_text);
+		return EXIT_USAGE;
+	}
+	if (level && (lv = rd_log_level_parse(level)) < 0) {
+		fprintf(stderr, "routed: --log-level must be debug, info, warn or error\n");
+		return EXIT_USAGE;
+	}
+	if (rd_conf_init(&conf) < 0) {
+		fprintf(stderr, "routed: out of memory\n");
+		return EXIT_START;
+	}
+	if (config && rd_conf_load(&conf, config, stderr) < 0) {
+		rc = EXIT_RULES;
+		goto out;
+	}
+	if ((data_dir && override(&conf.data_dir, data_dir) < 0) ||
+	    (listen && override(&conf.listen, listen) < 0)) {
+		fprintf(stderr, "routed: out of memory\n");
+		goto out;
+	}
+	if (listen) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		int v6;
+		if (rd_conf_listen_parse(conf.listen, &ss, &sl, &v6) < 0) {
+			fprintf(stderr, "routed: --listen must be ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)\n");
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (lv >= 0)
+		conf.log_level = lv;
+	rd_log_set_level(conf.log_level);
+	rd_conf_route_options(&conf, &ro);
+	if (!(prog = load_rules(argv + optind, argc - optind, &ro))) {
+		rc = EXIT_RULES;
+		goto out;
+	}
+	if (rd_conf_check_rules(&conf, prog, stderr) < 0) {
+		rc = EXIT_RULES;
+		goto out;
+	}
+	if (check_only) {
+		printf("routed: configuration and rules OK: %" PRIu32 " rules, %" PRIu32 " destinations\n",
+			route_prog_nrules(prog), route_prog_ndests(prog));
+		rc = 0;
+		goto out;
+	}
+
+	/* every thread started from here inherits the mask: only sigwait() sees them */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (rd_metrics_init(&metrics, prog) < 0) {
+		fprintf(stderr, "routed: out of memory\n");
+		goto out;
+	}
+	metrics_ok = 1;
+	if (rd_pipeline_start(&pl, &conf, prog, &metrics, err, sizeof err) < 0) {
+		rd_log_str(RD_LOG_ERROR, "cannot start the pipeline", "error", err);
+		goto out;
+	}
+	pl_ok = 1;
+	if (rd_http_start(&http, &conf, prog, &metrics, &pl, err, sizeof err) < 0) {
+		rd_log_str(RD_LOG_ERROR, "cannot start the HTTP server", "error", err);
+		goto out;
+	}
+	rd_buf_init(&esc);
+	rd_buf_json_str(&esc, conf.data_dir, strlen(conf.data_dir));
+	rd_log(RD_LOG_INFO, "listening", "\"listen\":\"%s\",\"port\":%u,\"data_dir\":%s,\"rules\":%" PRIu32
+		",\"destinations\":%" PRIu32 ",\"workers\":%u,\"pid\":%ld", conf.listen, http.port,
+		esc.p ? esc.p : "\"\"", route_prog_nrules(prog), route_prog_ndests(prog), conf.workers,
+		(long)getpid());
+	rd_buf_fini(&esc);
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			rd_log(RD_LOG_WARN, "SIGHUP: reload is not implemented yet; ignored", NULL);
+			continue;
+		}
+		break;
+	}
+	rd_log(RD_LOG_INFO, "stopping: no new requests, draining the queues", "\"signal\":\"%s\"",
+		sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	rd_http_stop(&http, STOP_WAIT_MS);
+	rd_pipeline_drain(&pl);
+	rd_log(RD_LOG_INFO, "stopped", "\"received\":%" PRIuFAST64 ",\"accepted\":%" PRIuFAST64
+		",\"matched\":%" PRIuFAST64 ",\"unmatched\":%" PRIuFAST64, atomic_load(&metrics.received),
+		atomic_load(&metrics.accepted), atomic_load(&metrics.matched), atomic_load(&metrics.unmatched));
+	rc = 0;
+out:
+	if (pl_ok) {
+		rd_pipeline_drain(&pl);
+		rd_pipeline_free(&pl);
+	}
+	if (metrics_ok)
+		rd_metrics_fini(&metrics);
+	route_prog_free(prog);
+	rd_conf_fini(&conf);
+	return rc;
+}

@@ -1,0 +1,526 @@
+/*
+ * check_routed.c -- unit tests of routed's modules (service/), without
+ * HTTP: the config parser and its messages, body splitting and CloudEvents
+ * binary mode, the JSON boundary helpers, the built-in queue's files, and
+ * the pipeline (shard order, sinks, the memory budget). The HTTP side is
+ * tested end to end by tests/routed/run-routed.sh.
+ *
+ * Files go to a fresh directory under $TMPDIR (default /tmp), removed at the end.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "conf.h"
+#include "driver.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "route.h"
+#include "store.h"
+
+static char tmpdir[256];
+
+static const char rules_src[] =
+	"event t.ev v1 { k: string\n n: number }\n"
+	"destination a\ndestination b\n"
+	"rule big on t.ev when n > 10 route a\n"
+	"rule all on t.ev when n >= 0 route b\n";
+
+static const char emit_src[] =
+	"event t.ev v1 { n: number }\nevent t.derived v1 { m: number }\n"
+	"destination a\ndestination b\n"
+	"rule derive on t.ev when n > 1 emit t.derived { m: n }\n"
+	"rule first on t.ev route a\n"
+	"rule second on t.derived route b\n";
+
+/* Compiles src and loads it with options o (NULL: defaults). Caller frees. */
+static route_prog *
+load_src(const char *src, const struct route_options *ro)
+{
+	struct rc_options o;
+	unsigned char *rbc = NULL;
+	size_t len = 0;
+	char err[256];
+	route_prog *p;
+
+	rc_options_default(&o);
+	o.diag = stderr;
+	ck_assert_int_eq(rc_compile_string("t.route", src, strlen(src), &o, &rbc, &len, NULL), RC_EXIT_OK);
+	p = route_prog_load(rbc, len, ro, err, sizeof err);
+	ru_free(rbc);
+	ck_assert_msg(p != NULL, "%s", err);
+	return p;
+}
+
+/* Compiles rules_src and loads it (the test fails otherwise). Caller frees. */
+static route_prog *
+load_prog(void)
+{
+	return load_src(rules_src, NULL);
+}
+
+/* Writes text to DIR/name; returns the path (static buffer). */
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* Loads text as a config; returns rd_conf_load's result, messages in *msgs (malloc). */
+static int
+load_conf(struct rd_conf *c, const char *text, char **msgs)
+{
+	size_t n = 0;
+	FILE *err = open_memstream(msgs, &n);
+	int rc;
+
+	ck_assert_int_eq(rd_conf_init(c), 0);
+	rc = rd_conf_load(c, write_file("t.conf", text), err);
+	fclose(err);
+	return rc;
+}
+
+/* ---- config ----------------------------------------------------------------- */
+
+START_TEST(test_conf_defaults_and_values)
+{
+	struct rd_conf c;
+	char *msgs = NULL;
+
+	ck_assert_int_eq(load_conf(&c, "# comment\n; another\n\n[http]\nlisten = [::1]:9000\n"
+		"max_body_bytes = 64k\n[limits]\nmax_inflight_bytes = 2M\n[pipeline]\nworkers=3\n"
+		"[destination a]\nsink = file\npath = /tmp/x y.ndjson\n", &msgs), 0);
+	ck_assert_str_eq(msgs, "");
+	ck_assert_str_eq(c.listen, "[::1]:9000");
+	ck_assert_uint_eq(c.max_body_bytes, 65536);
+	ck_assert_uint_eq(c.max_inflight_bytes, 2u << 20);
+	ck_assert_uint_eq(c.workers, 3);
+	ck_assert_uint_eq(c.http_threads, 2);            /* a default */
+	ck_assert_str_eq(c.shard_key, "event_type,type"); /* a default */
+	ck_assert_uint_eq(c.ndests, 1);
+	ck_assert_int_eq(c.dests[0].sink, RD_SINK_FILE);
+	ck_assert_str_eq(c.dests[0].path, "/tmp/x y.ndjson");
+	ck_assert_ptr_null(rd_conf_dest(&c, "b", 1));
+	free(msgs);
+	rd_conf_fini(&c);
+}
+END_TEST
+
+START_TEST(test_conf_errors_name_file_and_line)
+{
+	struct rd_conf c;
+	char *msgs = NULL;
+
+	ck_assert_int_eq(load_conf(&c, "[http]\nthreads = 2\nthreads = 3\nmax_body_bytes = 12q\n"
+		"listen = nowhere\n[service]\nlog_level = loud\n[destination a]\nsink = kafka\n"
+		"[destination a]\n[destination b]\npath = /x\n[rules]\nenvelope = xml\nstray\n", &msgs), -1);
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:3: duplicate key 'threads'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:4: max_body_bytes must be a size"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:5: listen must be ADDR:PORT"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:7: log_level must be"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout or file, not 'kafka'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:10: destination 'a' is already configured at line 8"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:11: [destination b]: path is only for sink = file"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:14: envelope must be"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:15: expected 'key = value'"));
+	free(msgs);
+	rd_conf_fini(&c);
+	ck_assert_int_eq(load_conf(&c, "threads = 1\n", &msgs), -1);
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:1: 'threads' outside of a section"));
+	free(msgs);
+	rd_conf_fini(&c);
+}
+END_TEST
+
+START_TEST(test_conf_destinations_checked_against_rules)
+{
+	struct rd_conf c;
+	char *msgs = NULL, *out = NULL;
+	size_t n = 0;
+	FILE *err;
+	route_prog *p = load_prog();
+
+	ck_assert_int_eq(load_conf(&c, "[destination a]\nsink = stdout\n\n[destination zz]\n", &msgs), 0);
+	err = open_memstream(&out, &n);
+	ck_assert_int_eq(rd_conf_check_rules(&c, p, err), -1);
+	fclose(err);
+	ck_assert_ptr_nonnull(strstr(out, "t.conf:4: destination 'zz' is not declared by the rules"));
+	ck_assert_ptr_null(strstr(out, "'a'"));
+	free(out);
+	free(msgs);
+	rd_conf_fini(&c);
+	route_prog_free(p);
+}
+END_TEST
+
+/* ---- JSON helpers ------------------------------------------------------------ */
+
+START_TEST(test_json_member_and_value_end)
+{
+	static const char ev[] = " { \"a\" : {\"subject\":1}, \"s\\\"x\": 2, \"x\":\"}]\\\"\" ,\"subject\" : [1,{\"b\":2}] }";
+	const char *v;
+	size_t vlen;
+
+	ck_assert_int_eq(rd_json_member(ev, strlen(ev), "subject", &v, &vlen), 1);
+	ck_assert_int_eq((int)vlen, 11);
+	ck_assert(memcmp(v, "[1,{\"b\":2}]", 11) == 0);
+	ck_assert_int_eq(rd_json_member(ev, strlen(ev), "x", &v, &vlen), 1);
+	ck_assert(vlen == 6 && memcmp(v, "\"}]\\\"\"", 6) == 0);
+	ck_assert_int_eq(rd_json_member(ev, strlen(ev), "b", &v, &vlen), 0); /* nested only */
+	ck_assert_int_eq(rd_json_member("[1]", 3, "a", &v, &vlen), 0);
+	ck_assert_int_eq(rd_json_member("{\"a\":", 5, "a", &v, &vlen), 0);
+	ck_assert_int_eq(rd_json_member("{}", 2, "a", &v, &vlen), 0);
+	ck_assert_uint_eq(rd_json_value_end("{\"a\":\"}\"}x", 10, 0), 9);
+	ck_assert_uint_eq(rd_json_value_end("{\"a\":[}", 7, 0), (size_t)-1);
+	ck_assert_uint_eq(rd_json_value_end("\"abc\\\"", 6, 0), (size_t)-1);
+	ck_assert_uint_eq(rd_json_value_end("123,", 4, 0), 3);
+}
+END_TEST
+
+START_TEST(test_buf_json_str_escapes)
+{
+	struct rd_buf b;
+
+	rd_buf_init(&b);
+	rd_buf_json_str(&b, "a\"b\\c\n\x01", 7);
+	ck_assert_str_eq(b.p, "\"a\\\"b\\\\c\\n\\u0001\"");
+	rd_buf_fini(&b);
+}
+END_TEST
+
+/* ---- ingest ------------------------------------------------------------------- */
+
+START_TEST(test_ingest_kinds)
+{
+	ck_assert_int_eq(rd_ingest_kind("application/json", 0), RD_BODY_JSON);
+	ck_assert_int_eq(rd_ingest_kind("Application/JSON; charset=utf-8", 0), RD_BODY_JSON);
+	ck_assert_int_eq(rd_ingest_kind("application/x-ndjson", 0), RD_BODY_NDJSON);
+	ck_assert_int_eq(rd_ingest_kind("application/cloudevents+json; charset=UTF-8", 0), RD_BODY_CE);
+	ck_assert_int_eq(rd_ingest_kind("application/cloudevents-batch+json", 1), RD_BODY_CE_BATCH);
+	ck_assert_int_eq(rd_ingest_kind("text/plain", 1), RD_BODY_CE_BINARY);
+	ck_assert_int_eq(rd_ingest_kind(NULL, 1), RD_BODY_CE_BINARY);
+	ck_assert_int_eq(rd_ingest_kind("text/plain", 0), RD_BODY_UNSUPPORTED);
+	ck_assert_int_eq(rd_ingest_kind("application/jsonx", 0), RD_BODY_UNSUPPORTED);
+	ck_assert_int_eq(rd_ingest_kind(NULL, 0), RD_BODY_UNSUPPORTED);
+}
+END_TEST
+
+START_TEST(test_ingest_ndjson_lines)
+{
+	static const char body[] = "{\"a\":1}\r\n\n   \n{\"b\":2}\n{\"c\":3}";
+	struct rd_ingest in;
+
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_NDJSON, body, strlen(body), NULL, 0, NULL), 0);
+	ck_assert_uint_eq(in.n, 3);
+	ck_assert(in.ev[0].len == 7 && in.ev[0].line == 1 && in.ev[0].body_off == 0);
+	ck_assert(in.ev[1].line == 4 && in.ev[1].body_off == 14 && memcmp(in.ev[1].p, "{\"b\":2}", 7) == 0);
+	ck_assert(in.ev[2].line == 5 && in.ev[2].len == 7);
+	rd_ingest_fini(&in);
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_NDJSON, "\n \n", 3, NULL, 0, NULL), -1);
+	rd_ingest_fini(&in);
+}
+END_TEST
+
+START_TEST(test_ingest_batches)
+{
+	static const char body[] = " [ {\"id\":\"]\"} ,\n{\"data\":{\"x\":[1,2]}} ] ";
+	struct rd_ingest in;
+
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BATCH, body, strlen(body), NULL, 0, NULL), 0);
+	ck_assert_uint_eq(in.n, 2);
+	ck_assert(in.ev[0].body_off == 3 && in.ev[0].len == 10);
+	ck_assert(in.ev[1].len == 20);
+	rd_ingest_fini(&in);
+
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BATCH, "[]", 2, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(in.n, 0);
+	rd_ingest_fini(&in);
+
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BATCH, "[{} {}]", 7, NULL, 0, NULL), -1);
+	ck_assert_uint_eq(in.error_off, 4);
+	rd_ingest_fini(&in);
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BATCH, "[1]", 3, NULL, 0, NULL), -1);
+	ck_assert_uint_eq(in.error_off, 1);
+	rd_ingest_fini(&in);
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BATCH, "[{\"a\":1}", 8, NULL, 0, NULL), -1);
+	rd_ingest_fini(&in);
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BATCH, "{}", 2, NULL, 0, NULL), -1);
+	rd_ingest_fini(&in);
+}
+END_TEST
+
+START_TEST(test_ingest_binary_mode)
+{
+	struct rd_header h[] = {
+		{ "Host", "x" },
+		{ "CE-SpecVersion", "1.0" }, { "ce-id", "42" }, { "ce-source", "/a%20b" },
+		{ "ce-type", "t.ev" }, { "ce-myext", "q\"%E2%82%AC" },
+	};
+	struct rd_ingest in;
+
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BINARY, "{\"k\":\"v\"}", 9, h, 6,
+		"application/json"), 0);
+	ck_assert_uint_eq(in.n, 1);
+	ck_assert_str_eq(in.built.p, "{\"specversion\":\"1.0\",\"id\":\"42\",\"source\":\"/a b\",\"type\":\"t.ev\","
+		"\"myext\":\"q\\\"\xe2\x82\xac\",\"datacontenttype\":\"application/json\",\"data\":{\"k\":\"v\"}}");
+	ck_assert(memcmp(in.built.p + in.data_start, "{\"k\"", 4) == 0);
+	rd_ingest_fini(&in);
+
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BINARY, "hi!", 3, h, 5, "text/plain"), 0);
+	ck_assert_ptr_nonnull(strstr(in.built.p, "\"datacontenttype\":\"text/plain\",\"data_base64\":\"aGkh\"}"));
+	rd_ingest_fini(&in);
+
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BINARY, "{}", 2, h, 4, NULL), -1); /* no ce-type */
+	ck_assert_ptr_nonnull(strstr(in.error, "ce-type"));
+	rd_ingest_fini(&in);
+}
+END_TEST
+
+/* ---- the built-in queue ------------------------------------------------------------ */
+
+START_TEST(test_store_read_ack_reopen)
+{
+	struct rd_store q;
+	struct rd_buf b;
+	char err[256], path[512];
+	FILE *f;
+
+	ck_assert_msg(rd_store_open(&q, tmpdir, "qq", 2, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(rd_store_append(&q, "{\"n\":1}\n", 8), 0);
+	ck_assert_int_eq(rd_store_append(&q, "{\"n\":2}\n", 8), 0);
+	ck_assert_int_eq(rd_store_append(&q, "{\"n\":3}\n", 8), 0);
+	rd_buf_init(&b);
+	ck_assert_int_eq(rd_store_read(&q, 2, 1 << 20, &b), 0);
+	ck_assert_str_eq(b.p, "{\"queue\":\"qq\",\"offset\":0,\"messages\":[{\"n\":1},{\"n\":2}],\"count\":2,"
+		"\"next_offset\":16,\"pending\":3}");
+	rd_buf_fini(&b);
+	/* a byte budget smaller than one message still returns one */
+	rd_buf_init(&b);
+	ck_assert_int_eq(rd_store_read(&q, 10, 3, &b), 0);
+	ck_assert_ptr_nonnull(strstr(b.p, "\"count\":1,\"next_offset\":8"));
+	rd_buf_fini(&b);
+	ck_assert_int_eq(rd_store_ack(&q, 5, err, sizeof err), -1);
+	ck_assert_int_eq(rd_store_ack(&q, 99, err, sizeof err), -1);
+	ck_assert_int_eq(rd_store_ack(&q, 16, err, sizeof err), 0);
+	ck_assert_int_eq(rd_store_ack(&q, 8, err, sizeof err), -1); /* backwards */
+	ck_assert_uint_eq(rd_store_pending(&q), 1);
+	rd_store_close(&q);
+
+	/* a torn last line is cut off when the queue is opened again; the ack holds */
+	snprintf(path, sizeof path, "%s/queues/qq/messages.ndjson", tmpdir);
+	f = fopen(path, "a");
+	fputs("{\"n\":", f);
+	fclose(f);
+	ck_assert_msg(rd_store_open(&q, tmpdir, "qq", 2, err, sizeof err) == 0, "%s", err);
+	ck_assert_uint_eq(q.size, 24);
+	ck_assert_uint_eq(rd_store_pending(&q), 1);
+	rd_buf_init(&b);
+	ck_assert_int_eq(rd_store_read(&q, 100, 1 << 20, &b), 0);
+	ck_assert_str_eq(b.p, "{\"queue\":\"qq\",\"offset\":16,\"messages\":[{\"n\":3}],\"count\":1,"
+		"\"next_offset\":24,\"pending\":1}");
+	rd_buf_fini(&b);
+	rd_store_close(&q);
+}
+END_TEST
+
+/* ---- the pipeline ------------------------------------------------------------------ */
+
+START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
+{
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	struct rd_event_ref ev[200];
+	char bufs[200][64], err[256], *msgs = NULL, path[512], line[512];
+	route_prog *p = load_prog();
+	unsigned i, n;
+	FILE *f;
+
+	snprintf(line, sizeof line, "[service]\ndata_dir = %s/pl\n[pipeline]\nworkers = 4\nshard_key = k\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	/* 200 events of one key: one shard, delivered to b in order */
+	for (i = 0; i < 200; i++) {
+		snprintf(bufs[i], sizeof bufs[i], "{\"event_type\":\"t.ev\",\"k\":\"same\",\"n\":%u}", i);
+		ev[i].p = bufs[i];
+		ev[i].len = strlen(bufs[i]);
+	}
+	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 200), 0);
+	rd_pipeline_drain(&pl);
+	ck_assert_uint_eq(atomic_load(&m.matched), 200);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 189); /* n > 10 */
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 200);
+	ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
+	snprintf(path, sizeof path, "%s/pl/queues/b/messages.ndjson", tmpdir);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	for (n = 0; fgets(line, sizeof line, f); n++) {
+		unsigned got;
+		ck_assert_int_eq(sscanf(strstr(line, "\"n\":"), "\"n\":%u", &got), 1);
+		ck_assert_uint_eq(got, n);
+	}
+	fclose(f);
+	ck_assert_uint_eq(n, 200);
+	/* draining: nothing more is taken */
+	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 1), -1);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	rd_conf_fini(&c);
+	free(msgs);
+
+	/* a request larger than the cap is refused whole */
+	snprintf(line, sizeof line, "[service]\ndata_dir = %s/pl2\n[limits]\nmax_inflight_bytes = 64k\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	{
+		static char big[70000];
+		struct rd_event_ref r = { big, sizeof big };
+		memset(big, ' ', sizeof big);
+		ck_assert_int_eq(rd_pipeline_submit(&pl, &r, 1), -1);
+		ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
+	}
+	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 10), 0);
+	rd_pipeline_drain(&pl);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 10);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	rd_conf_fini(&c);
+	free(msgs);
+	route_prog_free(p);
+}
+END_TEST
+
+/* Runs one event through a pipeline configured by conf_text; returns it drained (caller frees). */
+static void
+run_one(struct rd_pipeline *pl, struct rd_conf *c, struct rd_metrics *m, route_prog **p,
+	const char *conf_text, const char *event)
+{
+	struct route_options ro;
+	struct rd_event_ref r = { event, strlen(event) };
+	char *msgs = NULL, err[256];
+
+	ck_assert_int_eq(load_conf(c, conf_text, &msgs), 0);
+	free(msgs);
+	rd_conf_route_options(c, &ro);
+	*p = load_src(emit_src, &ro);
+	ck_assert_int_eq(rd_metrics_init(m, *p), 0);
+	ck_assert_msg(rd_pipeline_start(pl, c, *p, m, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(rd_pipeline_submit(pl, &r, 1), 0);
+	rd_pipeline_drain(pl);
+}
+
+START_TEST(test_pipeline_emitted_events)
+{
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	route_prog *p;
+	char conf[512];
+
+	/* plain: the derived event is routed to b */
+	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/em1\n", tmpdir);
+	run_one(&pl, &c, &m, &p, conf, "{\"event_type\":\"t.ev\",\"n\":5}");
+	ck_assert_uint_eq(atomic_load(&m.emitted), 1);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 1);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 1);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+
+	/* emit_depth = 0: counted, not routed */
+	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/em2\n[pipeline]\nemit_depth = 0\n", tmpdir);
+	run_one(&pl, &c, &m, &p, conf, "{\"event_type\":\"t.ev\",\"n\":5}");
+	ck_assert_uint_eq(atomic_load(&m.emitted), 0);
+	ck_assert_uint_eq(atomic_load(&m.emit_unrouted[RD_EMIT_DEPTH]), 1);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 0);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+
+	/* envelope = cloudevents: derived (plain) events are counted, not misread */
+	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/em3\n[rules]\nenvelope = cloudevents\n", tmpdir);
+	run_one(&pl, &c, &m, &p, conf, "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\","
+		"\"type\":\"t.ev\",\"data\":{\"n\":5}}");
+	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 1);
+	ck_assert_uint_eq(atomic_load(&m.emitted), 0);
+	ck_assert_uint_eq(atomic_load(&m.emit_unrouted[RD_EMIT_ENVELOPE]), 1);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+}
+END_TEST
+
+static Suite *
+routed_suite(void)
+{
+	Suite *s = suite_create("routed");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_conf_defaults_and_values);
+	tcase_add_test(tc, test_conf_errors_name_file_and_line);
+	tcase_add_test(tc, test_conf_destinations_checked_against_rules);
+	tcase_add_test(tc, test_json_member_and_value_end);
+	tcase_add_test(tc, test_buf_json_str_escapes);
+	tcase_add_test(tc, test_ingest_kinds);
+	tcase_add_test(tc, test_ingest_ndjson_lines);
+	tcase_add_test(tc, test_ingest_batches);
+	tcase_add_test(tc, test_ingest_binary_mode);
+	tcase_add_test(tc, test_store_read_ack_reopen);
+	tcase_add_test(tc, test_pipeline_routes_in_order_and_bounds_memory);
+	tcase_add_test(tc, test_pipeline_emitted_events);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMPDIR");
+	char cmd[300];
+	SRunner *sr;
+	int nfail;
+
+	snprintf(tmpdir, sizeof tmpdir, "%s/check_routed.XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(tmpdir))
+		return 99;
+	sr = srunner_create(routed_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	nfail = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return nfail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
