@@ -319,9 +319,6 @@ store(struct ttable *t, const struct scalar *key, const struct scalar *val, int6
 		e->chain = t->bucket[h & (t->nbucket - 1)];
 		t->bucket[h & (t->nbucket - 1)] = i;
 		t->n++;
-		if (t->n > t->nbucket)
-			(void)grow_buckets(t); /* on failure the chains just get longer */
-		e = &t->e[i];
 	}
 	e->key_kind = key->v.k;
 	e->key_num = knum;
@@ -335,6 +332,9 @@ store(struct ttable *t, const struct scalar *key, const struct scalar *val, int6
 	t->bytes += klen + vlen;
 	list_append(t, i);
 	t->st.updates++;
+	/* only now is the entry whole (grow_buckets rechains entries by their kind) */
+	if (t->n > t->nbucket)
+		(void)grow_buckets(t); /* on failure the chains just get longer */
 }
 
 /* ---- the state ------------------------------------------------------------------ */
