@@ -51,7 +51,8 @@ void rv_twheel_cancel(struct rv_twheel *w, uint32_t handle);
  * deadline is <= now_ms, in deadline order, ties in the order they were
  * added. Returns how many fired. fire may add and cancel timers: one added
  * for a deadline <= now_ms fires in this same call. A timer's handle is
- * already stale when fire is called for it.
+ * already stale when fire is called for it. fire must not call
+ * rv_twheel_advance or rv_twheel_free on the same wheel.
  *
  * Cost: O(1) amortised per timer (each is moved down at most once per
  * level, 7 levels) plus one step per occupied slot reached; empty slots and

@@ -18,6 +18,11 @@
  * compensated sum (SUM, AVG), a deque (MIN, MAX) or a multiset of hashes
  * (DISTINCT: open addressing, linear probing, backward-shift deletion).
  *
+ * XXX rings and hash sets grow but never shrink while their key lives: a key
+ * that once held max_events keeps that capacity until it is evicted or
+ * expired. Halving them when a quarter full would make memory follow the
+ * live events too.
+ *
  * Ownership: the window owns its spec copy, pool, buckets and per key the
  * key bytes, ring block, aggregate states and hash sets. Callers' key and
  * input buffers are borrowed for one call.
@@ -972,7 +977,8 @@ rv_window_restore(const struct rv_wspec *spec, const unsigned char *buf, size_t 
 		struct wkey *k;
 
 		nev = r_u32(&b);
-		if (b.bad || nev == 0 || nev > w->max_events)
+		/* the events must be there before their ring is allocated */
+		if (b.bad || nev == 0 || nev > w->max_events || (b.len - b.off) / (16 + 8 * (size_t)w->nval) < nev)
 			goto fail;
 		h = XXH64(key, keylen, 0);
 		if (find_key(w, h, key, keylen) != RV_NONE || (ki = new_key(w, h, key, keylen, nev)) == RV_NONE)

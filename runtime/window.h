@@ -81,7 +81,9 @@ void rv_window_free(struct rv_window *w);
  * the inputs in[0..naggs), drops the key's events that left the window (and
  * its oldest at max_events), and writes each aggregate over the window
  * including this event: out[i], and out_has[i] = 0 when it is undefined
- * (then out[i] is 0). Returns 0, or -1 on out-of-memory: the window then
+ * (then out[i] is 0). in is read only for SUM .. DISTINCT (it may be NULL
+ * when every aggregate is COUNT or RATE); key, in, out and out_has are
+ * borrowed for the call. Returns 0, or -1 on out-of-memory: the window then
  * holds the same events as before, apart from ones that had left the window
  * anyway (no key is evicted, nothing is counted).
  * Cost: O(1) amortised per event and aggregate, plus the events leaving.

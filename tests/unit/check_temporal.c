@@ -611,6 +611,9 @@ START_TEST(test_window_boundary)
 	ck_assert(out == 3);
 	ck_assert_int_eq(rv_window_add(w, "c1", 2, 1200000, &in, &out, &has), 0);
 	ck_assert(out == 2);
+	/* COUNT takes no input: in may be NULL */
+	ck_assert_int_eq(rv_window_add(w, "c1", 2, 1200000, NULL, &out, &has), 0);
+	ck_assert(out == 3);
 	rv_window_free(w);
 }
 END_TEST
