@@ -15,6 +15,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -693,6 +694,45 @@ START_TEST(test_window_bounds_and_expiry)
 }
 END_TEST
 
+START_TEST(test_window_memory_follows_keys)
+{
+	/* keys come and go: the bytes held go back to the same floor each time */
+	uint8_t kinds[] = { RV_AGG_COUNT, RV_AGG_MIN, RV_AGG_DISTINCT, RV_AGG_AVG };
+	struct rv_wspec spec = { 100, 4, kinds, 1000, 1000 };
+	struct rv_window *w = rv_window_new(&spec);
+	struct rv_agg_in in[4] = { { 0, 0, 0 }, { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 } };
+	struct rv_window_stats st;
+	uint64_t floor = 0, peak = 0;
+	double out[4];
+	uint8_t has[4];
+	unsigned round, k, e;
+	char key[8];
+
+	for (round = 0; round < 3; round++) {
+		for (k = 0; k < 300; k++) {
+			snprintf(key, sizeof key, "%u-%u", round, k);
+			for (e = 0; e < 1 + k % 40; e++) {
+				in[1].num = in[2].hash = e;
+				ck_assert_int_eq(rv_window_add(w, key, strlen(key), round * 1000 + k / 10, in, out, has), 0);
+			}
+			ck_assert(out[0] == 1 + k % 40 && out[2] == 1 + k % 40);
+		}
+		rv_window_stats(w, &st);
+		ck_assert_uint_eq(st.keys, 300);
+		peak = st.bytes;
+		rv_window_expire(w, round * 1000 + 500);
+		rv_window_stats(w, &st);
+		ck_assert_uint_eq(st.keys, 0);
+		ck_assert_uint_eq(st.events, 0);
+		ck_assert_uint_lt(st.bytes * 4, peak);
+		if (round == 0)
+			floor = st.bytes;
+		ck_assert_uint_eq(st.bytes, floor);
+	}
+	rv_window_free(w);
+}
+END_TEST
+
 START_TEST(test_window_bad_spec)
 {
 	uint8_t k = RV_AGG_COUNT, bad = 7;
@@ -1244,6 +1284,7 @@ temporal_suite(void)
 	tcase_add_test(tn, test_window_boundary);
 	tcase_add_test(tn, test_window_aggregates);
 	tcase_add_test(tn, test_window_bounds_and_expiry);
+	tcase_add_test(tn, test_window_memory_follows_keys);
 	tcase_add_test(tn, test_window_bad_spec);
 	tcase_add_test(tn, test_window_oom_leaves_state);
 	tcase_add_test(tn, test_window_sum_does_not_drift);
