@@ -1041,7 +1041,7 @@ rnum(uint64_t *rng)
 
 /* Run one random stream on the window, a second window snapshotted now and then, and the model. */
 static void
-window_property(uint64_t seed, unsigned ops)
+window_property(uint64_t seed, unsigned which, unsigned ops)
 {
 	static struct wmodel m;
 	static const int64_t withins[] = { 1, 7, 100, 10000 };
@@ -1052,9 +1052,10 @@ window_property(uint64_t seed, unsigned ops)
 	int64_t now = (int64_t)below(&rng, 1u << 30) - (1 << 29);
 
 	memset(&m, 0, sizeof m);
-	m.spec.within_ms = withins[below(&rng, 4)];
-	m.spec.max_keys = maxk[below(&rng, 4)];
-	m.spec.max_events = maxe[below(&rng, 4)];
+	/* every window length and every bound over the seeds */
+	m.spec.within_ms = withins[which % 4];
+	m.spec.max_keys = maxk[(which / 2) % 4];
+	m.spec.max_events = maxe[(which + 1) % 4];
 	m.spec.naggs = 1 + (uint32_t)below(&rng, NALL);
 	for (i = 0; i < m.spec.naggs; i++)
 		m.kinds[i] = i < NALL && below(&rng, 4) ? all_kinds[(i + seed) % NALL] : (uint8_t)below(&rng, 7);
@@ -1125,7 +1126,7 @@ window_property(uint64_t seed, unsigned ops)
 
 START_TEST(test_window_property)
 {
-	window_property(seeds[_i], 3000);
+	window_property(seeds[_i], (unsigned)_i, 3000);
 }
 END_TEST
 
