@@ -7,8 +7,11 @@
  */
 #include "config.h"
 #include "emit.h"
+#include "sema.h"
 
 #include <string.h>
+
+#include <xxhash.h>
 
 #include "alloc.h"
 #include "ir.h"
@@ -266,28 +269,238 @@ value_block(struct emitter *E, struct rl_node *e)
 	return emit_block(E, &blk);
 }
 
+/* ---- temporal rules ------------------------------------------------------ */
+
+/* Does e contain an aggregate call? */
+static int
+has_aggregate(const struct rl_node *e)
+{
+	const struct rl_node *kids[3], *k;
+	unsigned i;
+
+	if (e == NULL)
+		return 0;
+	if (rc_is_aggregate(e))
+		return 1;
+	kids[0] = e->a;
+	kids[1] = e->b;
+	kids[2] = e->c;
+	for (i = 0; i < 3; i++)
+		for (k = kids[i]; k; k = k->next)
+			if (has_aggregate(k))
+				return 1;
+	return 0;
+}
+
+/* x and y (either may be NULL), as a new node in the compilation's arena. */
+static struct rl_node *
+mk_and(struct emitter *E, struct rl_node *x, struct rl_node *y)
+{
+	struct rl_node *n;
+
+	if (x == NULL)
+		return y;
+	if (y == NULL)
+		return x;
+	n = ru_arena_alloc(E->p->arena, sizeof *n);
+	memset(n, 0, sizeof *n);
+	n->kind = RL_N_AND;
+	n->a = x;
+	n->b = y;
+	n->span = x->span;
+	n->span.end = y->span.end;
+	n->depth = (x->depth > y->depth ? x->depth : y->depth) + 1;
+	n->ty = x->ty;
+	return n;
+}
+
+/*
+ * Splits condition e into its top-level `and` conjuncts with aggregates
+ * (*agg: tested once the event is in the window) and without (*filter:
+ * which events enter it), each kept in source order.
+ */
+static void
+split_when(struct emitter *E, struct rl_node *e, struct rl_node **filter, struct rl_node **agg)
+{
+	if (e == NULL)
+		return;
+	if (e->kind == RL_N_AND) {
+		split_when(E, e->a, filter, agg);
+		split_when(E, e->b, filter, agg);
+		return;
+	}
+	if (has_aggregate(e))
+		*agg = mk_and(E, *agg, e);
+	else
+		*filter = mk_and(E, *filter, e);
+}
+
+/* The first clause of r that the code generator does not handle yet, or NULL. */
+static struct rl_node *
+temporal_unsupported(struct rc_rule *r)
+{
+	if (r->c_every)
+		return r->c_every;
+	if (r->c_then)
+		return r->c_then;
+	if (r->c_unless)
+		return r->c_unless;
+	if (r->c_backpressure)
+		return r->c_backpressure;
+	return NULL;
+}
+
+/* The end of the source text of n and everything under it (same file). */
+static uint32_t
+span_end(const struct rl_node *n)
+{
+	const struct rl_node *kids[5], *k;
+	uint32_t end = n->span.end, e;
+	unsigned i;
+
+	kids[0] = n->a;
+	kids[1] = n->b;
+	kids[2] = n->c;
+	kids[3] = n->x;
+	kids[4] = n->y;
+	for (i = 0; i < 5; i++)
+		for (k = kids[i]; k; k = k->next)
+			if (k->span.file == n->span.file && (e = span_end(k)) > end)
+				end = e;
+	return end;
+}
+
+/* Appends the FIELDS indices of the PATH list paths to TREFS; returns the first entry. */
+static uint32_t
+trefs_fields(struct emitter *E, struct rl_node *paths, uint32_t *n)
+{
+	uint32_t first = rc_rbc_count(E->b, RV_SEC_TREFS);
+	struct rl_node *pth;
+
+	*n = 0;
+	for (pth = paths; pth; pth = pth->next) {
+		*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = rc_lower_field(&E->L, pth->sema);
+		(*n)++;
+	}
+	return first;
+}
+
+/*
+ * The TEMPORAL record of rule idx: window and aggregates (the calls the
+ * aggregate block read, in AGG order), keys, throttle, dedup.
+ */
+static void
+emit_temporal(struct emitter *E, struct rc_rule *r, uint32_t idx, uint32_t agg_pc,
+	const struct rc_aggs *aggs)
+{
+	struct rv_temporal t;
+	uint32_t i, k;
+	struct rl_node *d;
+
+	memset(&t, 0, sizeof t);
+	t.rule = idx;
+	t.agg_pc = agg_pc;
+	if (r->c_within) {
+		t.flags |= RV_TF_WINDOW;
+		t.within_ms = r->c_within->a->v->ms;
+	}
+	t.aggs = rc_rbc_count(E->b, RV_SEC_TREFS);
+	t.naggs = aggs->n;
+	for (i = 0; i < aggs->n; i++) {
+		const struct rl_node *c = aggs->calls[i];
+
+		for (k = 0; rc_aggregates[k] && strcmp(rc_aggregates[k], c->name) != 0; k++)
+			;
+		*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = k; /* rc_aggregates order = enum rv_aggkind */
+		*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) =
+			c->a ? rc_lower_field(&E->L, c->a->sema) : RV_NONE;
+	}
+	t.by = trefs_fields(E, r->c_by ? r->c_by->a : NULL, &t.nby);
+	if (r->c_throttle) {
+		t.flags |= RV_TF_THROTTLE;
+		t.throttle_n = (uint32_t)r->c_throttle->a->v->num;
+		t.throttle_ms = r->c_throttle->b->v->ms;
+		t.elses = rc_rbc_count(E->b, RV_SEC_TREFS);
+		if (r->c_throttle->c) {
+			t.flags |= RV_TF_ELSE;
+			for (d = r->c_throttle->c->a; d; d = d->next) {
+				struct rc_dest *dest = rc_map_get(&E->m->dest_map, d->name);
+
+				*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = dest->index;
+				t.nelse++;
+			}
+		}
+	}
+	if (r->c_dedup) {
+		t.flags |= RV_TF_DEDUP;
+		t.dedup_ms = r->c_dedup->b->v->ms;
+		t.dedup = trefs_fields(E, r->c_dedup->a ? r->c_dedup->a->a : NULL, &t.ndedup);
+		if (t.ndedup == 0) { /* no `by`: the event's @id */
+			static const char *const id_seg[] = { "id" };
+			static const size_t id_len[] = { 2 };
+
+			*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) =
+				rc_rbc_field(E->b, id_seg, id_len, 1, RV_FW_META, RV_T_STRING);
+			t.ndedup = 1;
+		}
+	} else {
+		t.dedup = rc_rbc_count(E->b, RV_SEC_TREFS);
+	}
+	{
+		/* the text from the rule's name to the end of its last clause */
+		const struct rl_srcfile *f = rl_srcset_get(&E->p->src, r->decl->span.file);
+		uint32_t end = span_end(r->decl);
+
+		if (f && end <= f->len && end >= r->decl->span.start)
+			t.def_hash = XXH64(f->text + r->decl->span.start, end - r->decl->span.start, 0);
+	}
+	memcpy(rc_rbc_push(E->b, RV_SEC_TEMPORAL, NULL), &t, sizeof t);
+}
+
 /*
  * Writes rule r: condition block, RTYPES (ascending), ACTIONS (sets, routes,
- * emits with their EMITF records) with their value blocks, then RULES. A
- * temporal rule is reported (no code generation yet) and sets E->failed.
+ * emits with their EMITF records) with their value blocks, then RULES, and
+ * for a temporal rule its TEMPORAL record: the condition block is then the
+ * filter (the conjuncts without aggregates) and the aggregate block the
+ * rest. Sequences, absence, tumbling windows and backpressure are reported
+ * (no code generation yet) and set E->failed.
  */
 static void
 emit_rule(struct emitter *E, struct rc_rule *r)
 {
-	struct rc_ir_block cond;
+	struct rc_ir_block cond, aggblk;
 	struct rv_rule *rr;
-	uint32_t idx, first_action, first_rtype, cond_pc, cost, line, col;
+	uint32_t idx, first_action, first_rtype, cond_pc, cost, line, col, agg_pc = RV_NONE;
 	size_t i, j;
 	const struct rl_srcfile *f = rl_srcset_get(&E->p->src, r->decl->span.file);
+	struct rl_node *when = r->when, *aggc = NULL, *bad;
+	struct rc_aggs aggs;
 
+	memset(&aggs, 0, sizeof aggs);
 	if (r->flags & RC_RF_TEMPORAL) {
-		rl_diag(E->p->diag, RL_E_TEMPORAL_CODEGEN, r->temporal->span,
-			r->temporal->kind == RL_N_CALL ? ru_arena_printf(E->p->arena, "%s()", r->temporal->name)
-			: rl_kind_name(r->temporal->kind));
-		E->failed = 1;
-		return;
+		if ((bad = temporal_unsupported(r)) != NULL
+		    || ((r->flags & (RV_RF_OTHERWISE | RV_RF_TRANSFORM)) && (bad = r->temporal) != NULL)) {
+			rl_diag(E->p->diag, RL_E_TEMPORAL_CODEGEN, bad->span,
+				bad->kind == RL_N_CALL ? ru_arena_printf(E->p->arena, "%s()", bad->name)
+				: rl_kind_name(bad->kind));
+			E->failed = 1;
+			return;
+		}
+		when = NULL;
+		split_when(E, r->when, &when, &aggc);
 	}
-	rc_lower_cond(&E->L, &cond, r->when, r->decl->span);
+	if (aggc) {
+		E->L.aggs = &aggs;
+		rc_lower_cond(&E->L, &aggblk, aggc, r->decl->span);
+		E->L.aggs = NULL;
+		if (aggs.overflow) {
+			rl_diag(E->p->diag, RL_E_TOO_MANY, aggc->span, "different aggregates in one rule", RV_MAX_AGGS);
+			E->failed = 1;
+			return;
+		}
+		agg_pc = emit_block(E, &aggblk);
+	}
+	rc_lower_cond(&E->L, &cond, when, r->decl->span);
 	cond_pc = emit_block(E, &cond);
 	cost = rc_ir_count(&cond);
 	first_rtype = rc_rbc_count(E->b, RV_SEC_RTYPES);
@@ -360,6 +573,8 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 	rr->span_start = r->decl->span.start;
 	rr->span_end = r->decl->span.end;
 	rr->cost = cost;
+	if (r->flags & RC_RF_TEMPORAL)
+		emit_temporal(E, r, idx, agg_pc, &aggs);
 }
 
 int

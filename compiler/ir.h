@@ -53,6 +53,17 @@ struct rc_lower {
 	unsigned freereg;         /* first free register */
 	int fold;                 /* fold constant arithmetic while lowering (-O1 and up) */
 	int failed;               /* a limit was exceeded (reported) */
+	struct rc_aggs *aggs;     /* borrows: the aggregates of the block being lowered, or NULL */
+};
+
+/*
+ * The aggregates an aggregate block reads: each distinct call (name and
+ * argument field) gets the next index, which AGG B reads.
+ */
+struct rc_aggs {
+	struct rl_node *calls[32];  /* borrows: RV_MAX_AGGS calls */
+	unsigned n;
+	int overflow;               /* more than RV_MAX_AGGS distinct aggregates */
 };
 
 /* Builds the condition block of `when` (NULL: always matches). */
@@ -60,6 +71,8 @@ void rc_lower_cond(struct rc_lower *L, struct rc_ir_block *blk, struct rl_node *
 	struct rl_span at);
 /* Builds a value block that YIELDs the value of e. */
 void rc_lower_value(struct rc_lower *L, struct rc_ir_block *blk, struct rl_node *e);
+/* Is e a call of an aggregate (count(), sum(f), ...)? */
+int rc_is_aggregate(const struct rl_node *e);
 /* The .rbc field index of a resolved field path. */
 uint32_t rc_lower_field(struct rc_lower *L, const struct rc_fieldref *fr);
 

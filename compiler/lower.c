@@ -247,13 +247,64 @@ lower_logic(struct rc_lower *L, struct rl_node *e, unsigned dst)
 	place_label(L, done, e->span);
 }
 
+/* The argument field of aggregate call e (NULL for count() and rate()). */
+static const struct rc_fieldref *
+agg_field(const struct rl_node *e)
+{
+	return e->a && e->a->kind == RL_N_PATH ? e->a->sema : NULL;
+}
+
+/* Is e a call of an aggregate (count(), sum(f), ...)? */
+int
+rc_is_aggregate(const struct rl_node *e)
+{
+	unsigned i;
+
+	if (e->kind != RL_N_CALL)
+		return 0;
+	for (i = 0; rc_aggregates[i]; i++)
+		if (strcmp(e->name, rc_aggregates[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* An aggregate in an aggregate block:  AGG dst a<index> (one index per distinct call). */
+static void
+lower_aggregate(struct rc_lower *L, struct rl_node *e, unsigned dst)
+{
+	unsigned i;
+
+	if (L->aggs == NULL) { /* not in an aggregate block: emit.c never lets this happen */
+		loadk(L, dst, rc_rbc_k_null(L->rbc), e->span);
+		return;
+	}
+	for (i = 0; i < L->aggs->n; i++)
+		if (strcmp(L->aggs->calls[i]->name, e->name) == 0 && agg_field(L->aggs->calls[i]) == agg_field(e))
+			break;
+	if (i == L->aggs->n) {
+		if (L->aggs->n == sizeof L->aggs->calls / sizeof L->aggs->calls[0]) {
+			L->aggs->overflow = 1;
+			i = 0;
+		} else {
+			L->aggs->calls[L->aggs->n++] = e;
+		}
+	}
+	emit(L, RV_OP_AGG, dst, i, 0, e->span);
+}
+
 /* f(x, ...):  <x into t1>, ...; CALL dst builtin t1 */
 static void
 lower_call(struct rc_lower *L, struct rl_node *e, unsigned dst)
 {
 	unsigned first = L->freereg;
 	struct rl_node *arg;
-	uint32_t b = rc_rbc_builtin(L->rbc, rb_builtins[e->num].name);
+	uint32_t b;
+
+	if (rc_is_aggregate(e)) {
+		lower_aggregate(L, e, dst);
+		return;
+	}
+	b = rc_rbc_builtin(L->rbc, rb_builtins[e->num].name);
 
 	for (arg = e->a; arg; arg = arg->next)
 		expr_into(L, arg, alloc_reg(L, arg->span));

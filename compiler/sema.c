@@ -1172,6 +1172,14 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 		r->flags |= RC_RF_TEMPORAL;
 		r->temporal = s->first_temporal;
 	}
+	r->c_within = single[RL_N_WITHIN];
+	r->c_every = single[RL_N_EVERY];
+	r->c_by = single[RL_N_BY];
+	r->c_then = single[RL_N_THEN];
+	r->c_unless = single[RL_N_UNLESS];
+	r->c_throttle = single[RL_N_THROTTLE];
+	r->c_dedup = single[RL_N_DEDUP];
+	r->c_backpressure = single[RL_N_BACKPRESSURE];
 	s->nscopes = 0;
 	s->rule = NULL;
 }

@@ -646,7 +646,13 @@ check_call(struct rc_sema *s, struct rl_node *e)
 			}
 		}
 		if (nargs == 1) {
-			unsigned t = rc_sema_expr(s, e->a);
+			unsigned t;
+
+			if (e->a->kind != RL_N_PATH) {
+				ERR(s, E_AGG_ARG, e->a->span, e->name);
+				return RC_T_ERROR;
+			}
+			t = rc_sema_expr(s, e->a);
 
 			if (t != RC_T_ERROR && strcmp(e->name, "distinct") != 0 && t != RV_T_NUMBER && t != RV_T_ANY) {
 				ERR(s, E_ARG_TYPE, e->a->span, e->name, "number", rc_sema_tname(s, t));

@@ -137,6 +137,9 @@ struct rc_rule {
 	struct ru_vec sets;        /* struct rc_assign */
 	struct ru_vec emits;       /* struct rc_emit */
 	struct rl_node *temporal;  /* first temporal item, for the codegen error */
+	/* the temporal clauses (each at most once; NULL when absent) */
+	struct rl_node *c_within, *c_every, *c_by, *c_then, *c_unless, *c_throttle, *c_dedup,
+		*c_backpressure;
 	uint32_t index;
 };
 

@@ -215,6 +215,8 @@ ld_set(struct rv_prog *p, unsigned id, const unsigned char *ptr, uint32_t n)
 	case RV_SEC_LINES: p->lines = (const void *)ptr; p->nlines = n; break;
 	case RV_SEC_FILES: p->files = (const void *)ptr; p->nfiles = n; break;
 	case RV_SEC_BUILTINS: p->builtins = (const void *)ptr; p->nbuiltins = n; break;
+	case RV_SEC_TEMPORAL: p->temporal = (const void *)ptr; p->ntemporal = n; break;
+	case RV_SEC_TREFS: p->trefs = (const void *)ptr; p->ntrefs = n; break;
 	default: break;
 	}
 }
@@ -647,6 +649,10 @@ ld_insn(struct rv_ld *l, uint32_t pc)
 		if (b >= p->ntables)
 			return ld_cfail(l, pc, "table %u beyond end (%u)", b, p->ntables);
 		break;
+	case RV_OP_AGG:
+		if (b >= RV_MAX_AGGS)
+			return ld_cfail(l, pc, "aggregate %u beyond %u", b, RV_MAX_AGGS);
+		break;
 	default:
 		break;
 	}
@@ -782,6 +788,76 @@ ld_rules(struct rv_ld *l)
 	return 0;
 }
 
+/* A list [first, first + n * width) inside TREFS? */
+static int
+ld_trefs_ok(const struct rv_prog *p, uint32_t first, uint32_t n, unsigned width)
+{
+	return first <= p->ntrefs && (uint64_t)n * width <= p->ntrefs - first;
+}
+
+/*
+ * TEMPORAL: at most one record per routing rule, sorted by rule; flags
+ * consistent with the values they need; every list inside TREFS with its
+ * entries in range (aggregate kinds, fields, destinations).
+ */
+static int
+ld_temporal(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	const unsigned known = RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_ELSE | RV_TF_DEDUP;
+	uint32_t i, j;
+
+	for (i = 0; i < p->ntemporal; i++) {
+		const struct rv_temporal *t = &p->temporal[i];
+
+		if (t->rule >= p->nrules)
+			return ld_fail(l, "section TEMPORAL: entry %u: rule %u beyond end (%u)", i, t->rule, p->nrules);
+		if (i > 0 && t->rule <= p->temporal[i - 1].rule)
+			return ld_fail(l, "section TEMPORAL: entry %u: rule %u not after %u (sorted, once each)", i,
+				t->rule, p->temporal[i - 1].rule);
+		if (p->rules[t->rule].flags & (RV_RF_OTHERWISE | RV_RF_TRANSFORM))
+			return ld_fail(l, "section TEMPORAL: entry %u: rule %u is not a routing rule", i, t->rule);
+		if ((t->flags & ~known) != 0)
+			return ld_fail(l, "section TEMPORAL: entry %u: unknown flags 0x%x", i, t->flags);
+		if ((t->flags & RV_TF_WINDOW) ? t->within_ms == 0 : (t->naggs != 0 || t->agg_pc != RV_NONE))
+			return ld_fail(l, "section TEMPORAL: entry %u: window and aggregates disagree", i);
+		if ((t->flags & RV_TF_THROTTLE) && (t->throttle_n == 0 || t->throttle_ms == 0))
+			return ld_fail(l, "section TEMPORAL: entry %u: throttle of 0", i);
+		if ((t->flags & RV_TF_ELSE) ? !(t->flags & RV_TF_THROTTLE) || t->nelse == 0 : t->nelse != 0)
+			return ld_fail(l, "section TEMPORAL: entry %u: else destinations without a throttle", i);
+		if ((t->flags & RV_TF_DEDUP) ? t->dedup_ms == 0 : t->ndedup != 0)
+			return ld_fail(l, "section TEMPORAL: entry %u: dedup keys without a dedup window", i);
+		if (t->naggs > RV_MAX_AGGS)
+			return ld_fail(l, "section TEMPORAL: entry %u: %u aggregates, more than %u", i, t->naggs,
+				RV_MAX_AGGS);
+		if (t->agg_pc != RV_NONE && t->agg_pc >= p->ncode)
+			return ld_fail(l, "section TEMPORAL: entry %u: aggregate block %u beyond end of code (%u)", i,
+				t->agg_pc, p->ncode);
+		if (!ld_trefs_ok(p, t->aggs, t->naggs, 2) || !ld_trefs_ok(p, t->by, t->nby, 1)
+		    || !ld_trefs_ok(p, t->elses, t->nelse, 1) || !ld_trefs_ok(p, t->dedup, t->ndedup, 1))
+			return ld_fail(l, "section TEMPORAL: entry %u: a list runs outside TREFS (%u)", i, p->ntrefs);
+		for (j = 0; j < t->naggs; j++) {
+			uint32_t kind = p->trefs[t->aggs + 2 * j], f = p->trefs[t->aggs + 2 * j + 1];
+			int noarg = kind == RV_AGGK_COUNT || kind == RV_AGGK_RATE;
+
+			if (kind >= RV_AGGK_N || (noarg ? f != RV_NONE : f >= p->nfields))
+				return ld_fail(l, "section TEMPORAL: entry %u: aggregate %u: kind %u, field %u", i, j, kind, f);
+		}
+		for (j = 0; j < t->nby; j++)
+			if (p->trefs[t->by + j] >= p->nfields)
+				return ld_fail(l, "section TEMPORAL: entry %u: key field %u beyond end", i, p->trefs[t->by + j]);
+		for (j = 0; j < t->ndedup; j++)
+			if (p->trefs[t->dedup + j] >= p->nfields)
+				return ld_fail(l, "section TEMPORAL: entry %u: dedup field %u beyond end", i,
+					p->trefs[t->dedup + j]);
+		for (j = 0; j < t->nelse; j++)
+			if (p->trefs[t->elses + j] >= p->ndests)
+				return ld_fail(l, "section TEMPORAL: entry %u: else destination %u beyond end", i,
+					p->trefs[t->elses + j]);
+	}
+	return 0;
+}
+
 /* LINES: sorted by pc, inside CODE, files in range. */
 static int
 ld_lines(struct rv_ld *l)
@@ -851,6 +927,82 @@ ld_block(struct rv_ld *l, const unsigned char *ends, uint32_t entry, unsigned wa
 }
 
 /*
+ * AGG reads the window of the rule whose aggregate block runs: it may only
+ * be reached from aggregate blocks, with B below the aggregate count of
+ * every rule whose block reaches it. Jumps go forward only, so one pass in
+ * pc order propagates, from each block entry, "reachable from a block that
+ * is not an aggregate block" and "the fewest aggregates of an aggregate
+ * block reaching here".
+ */
+static int
+ld_aggs(struct rv_ld *l)
+{
+	const struct rv_prog *p = l->p;
+	uint8_t *plain;
+	uint32_t *least, pc, i;
+	int rc = 0;
+
+	if (p->ncode == 0)
+		return 0;
+	if (p->ntemporal == 0) { /* no aggregate block: no AGG anywhere (and no allocation) */
+		for (pc = 0; pc < p->ncode; pc++)
+			if (RV_GET_OP(p->code[pc]) == RV_OP_AGG
+			    && !(pc > 0 && (rv_opinfo[RV_GET_OP(p->code[pc - 1])].flags & RV_OPF_KX)))
+				return ld_cfail(l, pc, "AGG outside an aggregate block");
+		return 0;
+	}
+	plain = ru_malloc(p->ncode);
+	least = ru_malloc((size_t)p->ncode * sizeof *least);
+	if (plain == NULL || least == NULL) {
+		ru_free(plain);
+		ru_free(least);
+		return ld_fail(l, "out of memory");
+	}
+	memset(plain, 0, p->ncode);
+	memset(least, 0xff, (size_t)p->ncode * sizeof *least);
+	for (i = 0; i < p->nrules; i++)
+		plain[p->rules[i].cond_pc] = 1;
+	for (i = 0; i < p->nactions; i++)
+		if (p->actions[i].kind == RV_A_SET || p->actions[i].kind == RV_A_EMITF)
+			plain[p->actions[i].b] = 1;
+	for (i = 0; i < p->ntemporal; i++)
+		if (p->temporal[i].agg_pc != RV_NONE && p->temporal[i].naggs < least[p->temporal[i].agg_pc])
+			least[p->temporal[i].agg_pc] = p->temporal[i].naggs;
+	for (pc = 0; pc < p->ncode && rc == 0; pc++) {
+		uint32_t insn = p->code[pc], next;
+		const struct rv_opinfo *oi = &rv_opinfo[RV_GET_OP(insn)];
+
+		if (RV_GET_OP(insn) == RV_OP_EXTRAARG)
+			continue;
+		if (RV_GET_OP(insn) == RV_OP_AGG && (plain[pc] || RV_GET_B(insn) >= least[pc])) {
+			rc = ld_cfail(l, pc, "AGG %u outside an aggregate block of a rule with that many aggregates",
+				RV_GET_B(insn));
+			break;
+		}
+		if (oi->flags & RV_OPF_TERM)
+			continue;
+		if (oi->flags & RV_OPF_JUMP) {
+			uint32_t t = (uint32_t)rv_jump_target(insn, pc);
+
+			plain[t] |= plain[pc];
+			if (least[pc] < least[t])
+				least[t] = least[pc];
+			if (oi->fmt == RV_FMT_sJ)
+				continue;
+		}
+		next = pc + ((oi->flags & RV_OPF_KX) ? 2 : 1);
+		if (next < p->ncode) {
+			plain[next] |= plain[pc];
+			if (least[pc] < least[next])
+				least[next] = least[pc];
+		}
+	}
+	ru_free(plain);
+	ru_free(least);
+	return rc;
+}
+
+/*
  * Computes, in one backward pass, where the paths from each instruction can
  * end, then checks every condition block and every value block.
  */
@@ -898,7 +1050,15 @@ ld_blocks(struct rv_ld *l)
 			rv_akindname[ac->kind]);
 		rc = ld_block(l, ends, ac->b, RV_END_YIELD, what);
 	}
+	for (i = 0; rc == 0 && i < p->ntemporal; i++) {
+		if (p->temporal[i].agg_pc == RV_NONE)
+			continue;
+		snprintf(what, sizeof what, "section TEMPORAL: entry %u: aggregate block", i);
+		rc = ld_block(l, ends, p->temporal[i].agg_pc, RV_END_COND, what);
+	}
 	ru_free(ends);
+	if (rc == 0)
+		rc = ld_aggs(l);
 	return rc;
 }
 
@@ -914,7 +1074,7 @@ ld_validate(struct rv_ld *l)
 	for (pc = 0; pc < l->p->ncode; pc++)
 		if (ld_insn(l, pc) < 0)
 			return -1;
-	if (ld_actions(l) < 0 || ld_rules(l) < 0 || ld_lines(l) < 0 || ld_blocks(l) < 0)
+	if (ld_actions(l) < 0 || ld_rules(l) < 0 || ld_temporal(l) < 0 || ld_lines(l) < 0 || ld_blocks(l) < 0)
 		return -1;
 	return 0;
 }

@@ -99,7 +99,7 @@ extern const struct rv_opinfo rv_opinfo[RV_NUM_OPS];
  */
 #define RV_RBC_MAGIC "\x89RBC\r\n\x1a\n"
 #define RV_RBC_VERSION_MAJOR 1
-#define RV_RBC_VERSION_MINOR 0
+#define RV_RBC_VERSION_MINOR 1 /* 1.1: TEMPORAL, TREFS, AGG */
 #define RV_RBC_HEADER_SIZE 48u
 #define RV_NONE 0xffffffffu /* "no index" in any u32 reference */
 
@@ -142,7 +142,9 @@ struct rv_rbc_section {
 	SEC(CODE,      14, sizeof(uint32_t),          "instructions") \
 	SEC(LINES,     15, sizeof(struct rv_line),    "pc to source location") \
 	SEC(FILES,     16, sizeof(struct rv_str),     "source file names") \
-	SEC(BUILTINS,  17, sizeof(struct rv_str),     "names of builtins called (CALL B)")
+	SEC(BUILTINS,  17, sizeof(struct rv_str),     "names of builtins called (CALL B)") \
+	SEC(TEMPORAL,  18, sizeof(struct rv_temporal),"temporal clauses of rules (windows, keys, throttle, dedup)") \
+	SEC(TREFS,     19, sizeof(uint32_t),          "lists of TEMPORAL: aggregates (kind, field), key fields, destinations")
 
 /* A string in STRS: bytes [off, off+len). Not NUL-terminated. */
 struct rv_str {
@@ -277,6 +279,47 @@ struct rv_rule {
 	uint32_t cost;       /* instructions in the condition block */
 };
 
+/* ---- temporal clauses (format 1.1) ---- */
+
+#define RV_MAX_AGGS 32u          /* aggregates of one rule (AGG B < naggs <= this) */
+
+enum rv_aggkind { RV_AGGK_COUNT, RV_AGGK_SUM, RV_AGGK_AVG, RV_AGGK_MIN, RV_AGGK_MAX,
+	RV_AGGK_DISTINCT, RV_AGGK_RATE, RV_AGGK_N };
+
+#define RV_TF_WINDOW   0x01u /* within: a sliding window of within_ms, aggregates */
+#define RV_TF_THROTTLE 0x02u /* throttle throttle_n per throttle_ms (per key) */
+#define RV_TF_ELSE     0x04u /* throttle ... else route: elses lists the destinations */
+#define RV_TF_DEDUP    0x08u /* dedup: fires once per dedup key within dedup_ms */
+
+/*
+ * The temporal clauses of one rule (TEMPORAL is sorted by rule, one record
+ * per rule at most). The rule's condition block is the filter (the `when`
+ * conjuncts without aggregates); agg_pc the aggregate condition, run after
+ * the event entered the window, where AGG B reads aggregate B. Lists live in
+ * TREFS: aggregates as naggs (kind, FIELDS index or RV_NONE) pairs, by and
+ * dedup keys as FIELDS indices (no dedup key: @id), elses as DESTS indices.
+ */
+struct rv_temporal {
+	uint32_t rule;        /* RULES index */
+	uint32_t flags;       /* RV_TF_* */
+	uint64_t within_ms;   /* WINDOW: window length, >= 1 */
+	uint64_t throttle_ms; /* THROTTLE: period, >= 1 */
+	uint64_t dedup_ms;    /* DEDUP: window, >= 1 */
+	uint32_t agg_pc;      /* aggregate condition block (MATCH/MISS), or RV_NONE */
+	uint32_t aggs;        /* first TREFS entry of the (kind, field) pairs */
+	uint32_t naggs;       /* <= RV_MAX_AGGS */
+	uint32_t by;          /* first TREFS entry of the key fields */
+	uint32_t nby;
+	uint32_t throttle_n;  /* THROTTLE: firings allowed per period, >= 1 */
+	uint32_t elses;       /* first TREFS entry of the `else route` destinations */
+	uint32_t nelse;
+	uint32_t dedup;       /* first TREFS entry of the dedup key fields */
+	uint32_t ndedup;
+	uint64_t def_hash;    /* XXH64 of the rule's source text: state carries over a
+	                       * reload to the rule with the same name and hash */
+};
+_Static_assert(sizeof(struct rv_temporal) == 80, "rv_temporal is 80 bytes");
+
 enum rv_akind {
 	RV_A_ROUTE = 1,  /* a: DESTS index */
 	RV_A_SET = 2,    /* a: FIELDS index written; b: value block pc (ends in YIELD) */
@@ -302,7 +345,7 @@ enum rv_sec {
 #define RV_SEC_ENUM(name, id, rsize, desc) RV_SEC_##name = id,
 	RV_SECTIONS(RV_SEC_ENUM)
 #undef RV_SEC_ENUM
-	RV_SEC_MAX = 17
+	RV_SEC_MAX = 19
 };
 
 /* ---- a loaded program -------------------------------------------------
@@ -332,6 +375,8 @@ struct rv_prog {
 	const struct rv_line *lines;       uint32_t nlines;
 	const struct rv_str *files;        uint32_t nfiles;
 	const struct rv_str *builtins;     uint32_t nbuiltins;
+	const struct rv_temporal *temporal; uint32_t ntemporal;
+	const uint32_t *trefs;             uint32_t ntrefs;
 	const int *builtin_ids;            /* borrows: enum rb_builtin per BUILTINS entry */
 };
 

@@ -278,7 +278,7 @@ dis_insn(FILE *out, const struct rv_prog *p, uint32_t pc)
 		snprintf(ops, sizeof ops, "r%u", a);
 		break;
 	case RV_FMT_AB:
-		snprintf(ops, sizeof ops, "r%u r%u", a, b);
+		snprintf(ops, sizeof ops, op == RV_OP_AGG ? "r%u a%u" : "r%u r%u", a, b);
 		break;
 	case RV_FMT_ABC:
 		if (op == RV_OP_MKLIST)
@@ -325,6 +325,9 @@ dis_insn(FILE *out, const struct rv_prog *p, uint32_t pc)
 	case RV_OP_TGET:
 		fprintf(out, "  t%u = ", b);
 		dis_name(out, p, p->tables[b].name);
+		break;
+	case RV_OP_AGG:
+		fprintf(out, "  a%u", b);
 		break;
 	default:
 		if (oi->flags & RV_OPF_JUMP)
@@ -558,11 +561,89 @@ dis_pools(FILE *out, const struct rv_prog *p)
 	}
 }
 
+/* The temporal record of rule ri, or NULL (TEMPORAL is sorted by rule). */
+static const struct rv_temporal *
+dis_temporal_of(const struct rv_prog *p, uint32_t ri)
+{
+	uint32_t lo = 0, hi = p->ntemporal;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (p->temporal[mid].rule < ri)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < p->ntemporal && p->temporal[lo].rule == ri ? &p->temporal[lo] : NULL;
+}
+
+static const char *const dis_aggname[RV_AGGK_N] = { "count", "sum", "avg", "min", "max", "distinct",
+	"rate" };
+
+/* Prints fields trefs[first .. first + n) as ", "-separated paths. */
+static void
+dis_field_list(FILE *out, const struct rv_prog *p, uint32_t first, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			fputs(", ", out);
+		dis_field(out, p, p->trefs[first + i]);
+	}
+}
+
+/* A rule's temporal clauses, as in the source: window, keys, aggregates, throttle, dedup. */
+static void
+dis_temporal(FILE *out, const struct rv_prog *p, const struct rv_temporal *t)
+{
+	uint32_t i;
+
+	if (t->flags & RV_TF_WINDOW) {
+		fputs("  within ", out);
+		dis_ms(out, t->within_ms);
+		fputc('\n', out);
+	}
+	if (t->nby > 0) {
+		fputs("  by ", out);
+		dis_field_list(out, p, t->by, t->nby);
+		fputc('\n', out);
+	}
+	for (i = 0; i < t->naggs; i++) {
+		uint32_t kind = p->trefs[t->aggs + 2 * i], f = p->trefs[t->aggs + 2 * i + 1];
+
+		fprintf(out, "  aggregate a%u = %s(", i, dis_aggname[kind]);
+		if (f != RV_NONE)
+			dis_field(out, p, f);
+		fputs(")\n", out);
+	}
+	if (t->flags & RV_TF_THROTTLE) {
+		fprintf(out, "  throttle %u per ", t->throttle_n);
+		dis_ms(out, t->throttle_ms);
+		for (i = 0; i < t->nelse; i++) {
+			fputs(i == 0 ? " else route " : ", ", out);
+			dis_name(out, p, p->dests[p->trefs[t->elses + i]].name);
+		}
+		fputc('\n', out);
+	}
+	if (t->flags & RV_TF_DEDUP) {
+		fputs("  dedup by ", out);
+		if (t->ndedup == 0)
+			fputs("@id", out);
+		dis_field_list(out, p, t->dedup, t->ndedup);
+		fputs(" within ", out);
+		dis_ms(out, t->dedup_ms);
+		fputc('\n', out);
+	}
+}
+
 /* One rule: header line, actions, condition block, value blocks. */
 static void
 dis_rule(FILE *out, const struct rv_prog *p, uint32_t ri)
 {
 	const struct rv_rule *r = &p->rules[ri];
+	const struct rv_temporal *t;
 	uint32_t i, end = r->action + r->naction;
 
 	fputs("\nrule ", out);
@@ -613,8 +694,14 @@ dis_rule(FILE *out, const struct rv_prog *p, uint32_t ri)
 		}
 		fputc('\n', out);
 	}
+	if ((t = dis_temporal_of(p, ri)) != NULL)
+		dis_temporal(out, p, t);
 	fputs("condition:\n", out);
 	dis_block(out, p, r->cond_pc);
+	if (t != NULL && t->agg_pc != RV_NONE) {
+		fputs("aggregate condition:\n", out);
+		dis_block(out, p, t->agg_pc);
+	}
 	for (i = r->action; i < end; i++) {
 		const struct rv_action *ac = &p->actions[i];
 

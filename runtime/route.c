@@ -32,6 +32,7 @@
 #include "event.h"
 #include "index.h"
 #include "state.h"
+#include "temporal.h"
 #include "json_out.h"
 #include "vm.h"
 
@@ -68,7 +69,8 @@ struct route_matcher {
 	uint32_t *cand_stamp;           /* owns: ... per rule, the stamp of the event it was added for */
 	uint32_t ncand;
 	uint32_t contract;              /* its contract */
-	route_state *state;             /* borrows: tables and clock, or NULL */
+	route_state *state;             /* borrows: tables, temporal state and clock (own_state or the caller's) */
+	route_state *own_state;         /* owns: the matcher's own state */
 	struct route_why *why;          /* explain: where the trace writes */
 	char *why_text;                 /* owns: the explained value's JSON text */
 	size_t why_cap;
@@ -261,6 +263,7 @@ rt_fini(struct rv_rt *rt)
 	ru_free(rt->phase_first);
 	rv_index_free(rt->ix);
 	ru_free(rt->pred);
+	ru_free(rt->rule_temporal);
 	ru_free(rt->type_hash);
 	memset(rt, 0, sizeof *rt);
 }
@@ -305,6 +308,16 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 
 		if (f->where == RV_FW_META && sg->len == 7 && memcmp(p->strs + sg->off, "version", 7) == 0)
 			rp->rt.version_field = i;
+	}
+	if (p->ntemporal > 0) {
+		if ((rp->rt.rule_temporal = ru_malloc((size_t)p->nrules * sizeof *rp->rt.rule_temporal)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			route_prog_free(rp);
+			return NULL;
+		}
+		memset(rp->rt.rule_temporal, 0xff, (size_t)p->nrules * sizeof *rp->rt.rule_temporal);
+		for (i = 0; i < p->ntemporal; i++)
+			rp->rt.rule_temporal[p->temporal[i].rule] = i;
 	}
 	if ((rp->rt.scanner = rv_scanner_new(p, &sc)) == NULL || build_type_hash(&rp->rt) < 0
 	    || build_contract_lists(&rp->rt) < 0 || build_regexes(&rp->rt, err, errlen) < 0
@@ -366,6 +379,7 @@ uint32_t route_prog_nrules(const route_prog *rp) { return rp->p->nrules; }
 uint32_t route_prog_ndests(const route_prog *rp) { return rp->p->ndests; }
 uint32_t route_prog_ntypes(const route_prog *rp) { return rp->p->ntypes; }
 uint32_t route_prog_ntables(const route_prog *rp) { return rp->p->ntables; }
+uint32_t route_prog_ntemporal(const route_prog *rp) { return rp->p->ntemporal; }
 const struct rv_prog *rv_route_prog(const route_prog *rp) { return rp->p; }
 
 const char *
@@ -377,8 +391,8 @@ route_table_name(const route_prog *rp, uint32_t t, size_t *len)
 void
 route_matcher_set_state(route_matcher *m, route_state *st)
 {
-	m->state = st;
-	m->vm.state = st;
+	m->state = st ? st : m->own_state;
+	m->vm.state = m->state;
 }
 
 const char *
@@ -430,6 +444,7 @@ route_matcher_free(route_matcher *m)
 {
 	if (m == NULL)
 		return;
+	route_state_free(m->own_state);
 	ru_free(m->vm.regs);
 	ru_free(m->vm.ev.vals);
 	ru_free(m->vm.numv);
@@ -554,6 +569,12 @@ route_matcher_new(const route_prog *rp)
 		m->vm.memo_val = zalloc(rp->rt.npred, sizeof *m->vm.memo_val);
 		if (!m->vm.memo_seq || !m->vm.memo_val)
 			goto fail;
+	}
+	/* a state of its own when the program remembers anything */
+	if (p->ntables > 0 || p->ntemporal > 0) {
+		if ((m->own_state = route_state_new(rp)) == NULL)
+			goto fail;
+		route_matcher_set_state(m, NULL);
 	}
 	rv_event_init(rp->rt.scanner, &m->vm.ev);
 	return m;
@@ -867,10 +888,29 @@ eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 {
 	const struct rv_rule *r = &m->rp->p->rules[ri];
 
+	uint32_t ti = m->rp->rt.rule_temporal ? m->rp->rt.rule_temporal[ri] : RV_NONE;
+
 	m->vm.scratch_used = m->vm.scratch_mark; /* builtin results of the last rule are dead */
 	m->evaluated[ri] = m->stamp;
 	if (m->vm.run(&m->vm, r->cond_pc, NULL) != RV_VM_MATCH)
 		return 0;
+	if (ti != RV_NONE) {
+		/* a temporal rule: the filter held; its window, dedup and throttle decide */
+		const struct rv_temporal *t = &m->rp->p->temporal[ti];
+		uint32_t k;
+
+		switch (rv_state_temporal_step(m->state, &m->vm, ti, m->vm.now)) {
+		case RV_TSTEP_FIRE:
+			break;
+		case RV_TSTEP_ELSE:
+			for (k = 0; k < t->nelse; k++)
+				add_dest(m, d, m->rp->p->trefs[t->elses + k]);
+			*routed = 1;
+			return 0;
+		default:
+			return 0;
+		}
+	}
 	m->rules[d->nrules++] = ri;
 	if ((r->flags & RV_RF_ROUTES) && !(r->flags & RV_RF_OTHERWISE))
 		*routed = 1;

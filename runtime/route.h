@@ -127,10 +127,11 @@ struct route_decision {
  * State: what a program remembers between events -- its tables (and, with
  * temporal rules, their windows and timers) and the clock they age by. A
  * state belongs to one program (which must outlive it) and is used by one
- * thread at a time; route_matcher_set_state() attaches it to a matcher
- * (borrowed; NULL detaches). A matcher without a state finds no table
- * entry. Table updates carried by an event are applied when route_match()
- * has decided it, so the rules on that event see the previous value.
+ * thread at a time. Each matcher starts with a state of its own (on the
+ * real clock); route_matcher_set_state() makes it use st instead
+ * (borrowed), NULL returns it to its own. Table updates carried by an event
+ * are applied when route_match() has decided it, so the rules on that event
+ * see the previous value.
  */
 route_state *route_state_new(const route_prog *p);
 void route_state_free(route_state *st);
@@ -147,6 +148,8 @@ int64_t route_state_time(route_state *st);
 
 /* Tables: count, names, and what each holds and has done. */
 uint32_t route_prog_ntables(const route_prog *p);
+/* Rules with temporal clauses (windows, throttle, dedup): their state lives in route_state too. */
+uint32_t route_prog_ntemporal(const route_prog *p);
 const char *route_table_name(const route_prog *p, uint32_t table, size_t *len);
 struct route_table_stats {
 	uint64_t entries;          /* live entries */
@@ -158,6 +161,45 @@ struct route_table_stats {
 	uint64_t expired;          /* entries dropped after their ttl */
 };
 int route_state_table_stats(const route_state *st, uint32_t table, struct route_table_stats *s);
+
+/* Temporal rules (windows, aggregates, keys, throttle, dedup): what each has seen and holds. */
+struct route_rule_stats {
+	uint64_t entered;          /* events that passed the rule's filter */
+	uint64_t fired;            /* of them, firings (actions run) */
+	uint64_t no_key;           /* not counted: a key field had no value */
+	uint64_t below;            /* the aggregate condition did not hold */
+	uint64_t duplicates;       /* dedup: the key fired the rule within the window */
+	uint64_t throttled;        /* excess firings, dropped or routed to `else` */
+	uint64_t keys;             /* live keys */
+	uint64_t bytes;            /* memory held by the rule's state */
+	uint64_t evicted;          /* keys evicted at the key limit (1,000,000 per rule) */
+	uint64_t dropped;          /* events dropped from a full window (100,000 per key) */
+};
+/* -1 when rule has no temporal clause. */
+int route_state_rule_stats(const route_state *st, uint32_t rule, struct route_rule_stats *s);
+
+/*
+ * Snapshot and restore of a whole state (tables, windows, dedup and throttle
+ * keys, counters, the virtual clock) as bytes, for crash recovery and for
+ * carrying state over a reload. route_state_snapshot writes into buf (cap
+ * bytes) and returns the size the snapshot needs: call it with cap 0 to
+ * learn it; the bytes are complete only when the size <= cap. The state is
+ * not changed (a snapshot is a consistent picture between two matches).
+ * route_state_restore loads a snapshot into st -- a fresh state of the same
+ * program or of a reloaded one: tables are matched by name and types, the
+ * state of temporal rules by rule name and definition (a rule whose text
+ * changed starts empty); what found no match is dropped and counted in
+ * *rep (may be NULL). Returns 0, or -1 with a reason in err when the bytes
+ * are not a complete, intact snapshot (checksummed); st may then hold part
+ * of it.
+ */
+struct route_restore_report {
+	uint32_t tables, tables_dropped;   /* tables restored / without a match */
+	uint32_t rules, rules_dropped;     /* temporal rules restored / without a match */
+};
+size_t route_state_snapshot(route_state *st, void *buf, size_t cap);
+int route_state_restore(route_state *st, const void *buf, size_t len, struct route_restore_report *rep,
+	char *err, size_t errlen);
 
 /*
  * Matches one event: validates and scans buf[0..len), runs the transform

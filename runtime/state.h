@@ -5,6 +5,7 @@
 #ifndef RV_STATE_H
 #define RV_STATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vm.h"
@@ -31,5 +32,29 @@ int rv_state_lookup(struct route_state *st, uint32_t t, const struct rv_val *key
  * deletions it carries, reading its fields through vm (overrides included).
  */
 void rv_state_after_event(struct route_state *st, struct rv_vm *vm, uint32_t type, int64_t now);
+
+/*
+ * The temporal rule of TEMPORAL record ti passed its filter on vm's event:
+ * enum rv_tstep (temporal.h) says whether it fires. Frees run-out keys about
+ * once a second of state time. RV_TSTEP_NO without a state.
+ */
+int rv_state_temporal_step(struct route_state *st, struct rv_vm *vm, uint32_t ti, int64_t now);
+
+/*
+ * Byte maps for the temporal state (temporal.c): key bytes -> value bytes,
+ * entries expiring ttl_ms after their last put (0: never), at most
+ * max_keys entries (0: no bound) with the least recently put evicted; the
+ * table store's machinery, counted the same way (rv_kv_stats).
+ */
+struct rv_kv;
+struct route_table_stats;
+struct rv_kv *rv_kv_new(uint64_t ttl_ms, uint32_t max_keys);
+void rv_kv_free(struct rv_kv *kv);
+/* The value of key at now (borrowed until the next put), or NULL: absent or expired. */
+const char *rv_kv_get(struct rv_kv *kv, const char *key, size_t klen, int64_t now, size_t *vlen);
+/* Stores key -> val at now (the newest entry); 0, or -1 out of memory (counted as skipped). */
+int rv_kv_put(struct rv_kv *kv, const char *key, size_t klen, const char *val, size_t vlen, int64_t now);
+void rv_kv_expire(struct rv_kv *kv, int64_t now);
+void rv_kv_stats(const struct rv_kv *kv, struct route_table_stats *s);
 
 #endif

@@ -196,6 +196,15 @@ dispatch:
 	VM_CASE(TGET)
 		rv_op_tget(vm, RV_GET_B(i), RC(), RA());
 		VM_NEXT();
+	VM_CASE(AGG)
+		/* the verifier allows it only in aggregate blocks, with B < naggs */
+		if (vm->agg_has[RV_GET_B(i)]) {
+			RA()->k = RV_V_NUM;
+			RA()->u.num = vm->agg_out[RV_GET_B(i)];
+		} else {
+			RA()->k = RV_V_MISSING;
+		}
+		VM_NEXT();
 	VM_CASE(JMP)
 		pc += RV_GET_sJ(i);
 		VM_NEXT();

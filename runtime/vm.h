@@ -63,6 +63,7 @@ struct rv_rt {
 	struct rv_index *ix;              /* owns: the shared index of the routing rules (index.c), or NULL */
 	uint32_t *pred;                   /* owns: per pc, the memo slot of a shared predicate, or NULL */
 	uint32_t npred;                   /* memo slots */
+	uint32_t *rule_temporal;          /* owns: per rule, its TEMPORAL record, or NULL (none) */
 };
 
 /* Called after each predicate when explaining (never on the fast path). */
@@ -87,6 +88,8 @@ struct rv_vm {
 	const uint32_t *pred;             /* borrows rt->pred while shared predicates are memoised, else NULL */
 	struct route_state *state;        /* borrows: tables for TGET, or NULL (no entries) */
 	int64_t now;                      /* the state's time of the event being matched */
+	double agg_out[RV_MAX_AGGS];      /* the aggregates an aggregate block reads (AGG) ... */
+	uint8_t agg_has[RV_MAX_AGGS];     /* ... 0: undefined (avg of nothing): MISSING */
 	uint32_t *memo_seq;               /* owns: per memo slot, the seq its result is for ... */
 	uint8_t *memo_val;                /* owns: ... and the result */
 	int (*run)(struct rv_vm *, uint32_t, struct rv_val *); /* rv_vm_run or rv_vm_run_switch */

@@ -48,6 +48,10 @@ rv_op_const(const struct rv_vm *vm, uint32_t k, struct rv_val *out)
 		out->u.s = p->strs + c->a;
 		out->n = (uint32_t)c->b;
 		break;
+	case RV_K_RATE: /* events per second: what rate() gives */
+		out->k = RV_V_NUM;
+		out->u.num = rv_bits_double(c->b);
+		break;
 	default:
 		out->k = RV_V_CONST;
 		out->n = k;

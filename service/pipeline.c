@@ -350,11 +350,11 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	if (parse_keys(pl, c->shard_key) < 0)
 		goto oom;
 	pl->nlanes = route_prog_ndests(p);
-	/* a program with tables routes on one shard, in arrival order: a table's
+	/* a program with tables or temporal rules routes on one shard, in arrival order: a table's
 	 * updates and lookups come from events of different types, which the
 	 * shard key would spread over shards running in parallel (sharding the
 	 * state by the tables' keys is the next step) */
-	pl->nshards = route_prog_ntables(p) > 0 ? 1 : c->workers;
+	pl->nshards = route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0 ? 1 : c->workers;
 	pl->lanes = calloc(pl->nlanes ? pl->nlanes : 1, sizeof *pl->lanes);
 	pl->shards = calloc(pl->nshards, sizeof *pl->shards);
 	if (!pl->lanes || !pl->shards)
@@ -383,7 +383,7 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 		}
 		ln->started = 1;
 	}
-	if (route_prog_ntables(p) > 0 && !(pl->state = route_state_new(p)))
+	if ((route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0) && !(pl->state = route_state_new(p)))
 		goto oom;
 	for (i = 0; i < pl->nshards; i++) {
 		struct rd_shard *sh = &pl->shards[i];

@@ -26,6 +26,7 @@
 #include "alloc.h"
 #include "builtins.h"
 #include "bytecode.h"
+#include "driver.h"
 #include "rbc.h"
 
 /* ---- the sample program ----------------------------------------------- */
@@ -483,7 +484,7 @@ START_TEST(test_empty_program_loads)
 	ck_assert_uint_eq(p->ncode + p->nrules + p->nstrs + p->nconsts, 0);
 	ck_assert_ptr_nonnull(p->code);
 	text = disasm(p);
-	ck_assert_str_eq(text, "; rbc 1.0, max_regs 0, 0 instructions, 0 constants, 0 fields, 0 types, "
+	ck_assert_str_eq(text, "; rbc 1.1, max_regs 0, 0 instructions, 0 constants, 0 fields, 0 types, "
 		"0 destinations, 0 tables, 0 rules, 0 actions, 0 builtins, 0 files\n");
 	free(text);
 	rv_prog_free(p);
@@ -497,7 +498,7 @@ START_TEST(test_disasm_listing)
 	struct img m;
 	char *text;
 	static const char *const want[] = {
-		"; rbc 1.0, max_regs 6, 33 instructions, ",
+		"; rbc 1.1, max_regs 6, 33 instructions, ",
 		"\ntypes (3):\n  type 0 payment.created\n    v1\n      amount: number\n"
 		"      currency: string enum [\"EUR\", \"USD\"]\n      note: string optional\n",
 		"      tags: [string] optional\n",
@@ -862,7 +863,7 @@ START_TEST(test_refuses_bad_major_version)
 
 	img_init(&m);
 	img_header(&m)->version_major = RV_RBC_VERSION_MAJOR + 1;
-	expect_refused(&m, "unsupported format version 2.0");
+	expect_refused(&m, "unsupported format version 2.");
 	img_fini(&m);
 }
 END_TEST
@@ -931,10 +932,10 @@ START_TEST(test_refuses_too_many_sections)
 	struct img m;
 
 	img_init(&m);
-	img_header(&m)->nsections = 18;
-	expect_refused(&m, "18 entries, more than the 17");
+	img_header(&m)->nsections = 20;
+	expect_refused(&m, "20 entries, more than the 19");
 	img_header(&m)->nsections = 0x10000000;
-	expect_refused(&m, "more than the 17");
+	expect_refused(&m, "more than the 19");
 	img_fini(&m);
 }
 END_TEST
@@ -1555,6 +1556,104 @@ START_TEST(test_load_out_of_memory)
 }
 END_TEST
 
+/* ---- TEMPORAL (format 1.1) --------------------------------------------- */
+
+/* An image of a compiled temporal program, as struct img (s unused). */
+static void
+img_init_temporal(struct img *m)
+{
+	static const char src[] =
+		"event e v1 { k: string, x: number }\n"
+		"destination d\ndestination o\n"
+		"rule w on e when x > 0 and count() >= 2 and sum(x) > 3 by k within 1m\n"
+		"  throttle 1 per 1s else route o route d\n";
+	struct rc_options o;
+	char err[256];
+
+	memset(m, 0, sizeof *m);
+	rc_options_default(&o);
+	o.diag = stderr;
+	ck_assert_int_eq(rc_compile_string("t.route", src, sizeof src - 1, &o, &m->buf, &m->len, NULL),
+		RC_EXIT_OK);
+	ck_assert_msg(rv_prog_load(m->buf, m->len, &m->ref, err, sizeof err) == 0, "load: %s", err);
+	ck_assert_uint_eq(m->ref->ntemporal, 1);
+	ck_assert_uint_eq(m->ref->temporal[0].naggs, 2);
+}
+
+/* The pc of the first AGG of the aggregate block. */
+static uint32_t
+first_agg(const struct rv_prog *p)
+{
+	uint32_t pc;
+
+	for (pc = p->temporal[0].agg_pc; RV_GET_OP(p->code[pc]) != RV_OP_AGG; pc++)
+		;
+	return pc;
+}
+
+START_TEST(test_refuses_bad_temporal)
+{
+	struct img m;
+	struct rv_temporal *t;
+	uint32_t *w, pc, save;
+
+	img_init_temporal(&m);
+	t = IMG_AT(&m, struct rv_temporal, &m.ref->temporal[0]);
+	t->rule = 7;
+	expect_refused(&m, "section TEMPORAL: entry 0: rule 7 beyond end");
+	t->rule = 0;
+	t->flags |= 0x80;
+	expect_refused(&m, "unknown flags 0x8");
+	t->flags &= ~0x80u;
+	t->flags &= ~RV_TF_THROTTLE;
+	expect_refused(&m, "else destinations without a throttle");
+	t->flags |= RV_TF_THROTTLE;
+	t->throttle_n = 0;
+	expect_refused(&m, "throttle of 0");
+	t->throttle_n = 1;
+	t->naggs = RV_MAX_AGGS + 1;
+	expect_refused(&m, "more than 32");
+	t->naggs = 5000;
+	expect_refused(&m, "more than 32");
+	t->naggs = 2;
+	w = IMG_AT(&m, uint32_t, &m.ref->trefs[m.ref->temporal[0].aggs]);
+	save = *w;
+	*w = RV_AGGK_N;
+	expect_refused(&m, "aggregate 0: kind 7");
+	*w = RV_AGGK_SUM; /* sum needs a field, count has none */
+	expect_refused(&m, "aggregate 0: kind 1, field 4294967295");
+	*w = save;
+	t->within_ms = 0;
+	expect_refused(&m, "window and aggregates disagree");
+	t->within_ms = 60000;
+	t->agg_pc = m.ref->ncode;
+	expect_refused(&m, "aggregate block");
+	t->agg_pc = m.ref->temporal[0].agg_pc;
+	/* AGG reading past the rule's aggregates */
+	pc = first_agg(m.ref);
+	w = IMG_AT(&m, uint32_t, &m.ref->code[pc]);
+	save = *w;
+	*w = RV_MK_ABC(RV_OP_AGG, RV_GET_A(save), 2, 0);
+	expect_refused(&m, "AGG 2 outside an aggregate block");
+	*w = save;
+	/* AGG in the rule's filter (a plain condition block) */
+	w = IMG_AT(&m, uint32_t, &m.ref->code[m.ref->rules[0].cond_pc]);
+	save = *w;
+	*w = RV_MK_ABC(RV_OP_AGG, 0, 0, 0);
+	expect_refused(&m, "outside an aggregate block");
+	*w = save;
+	img_fix_checksum(m.buf, m.len);
+	{
+		struct rv_prog *p;
+		char err[256];
+
+		ck_assert_msg(rv_prog_load(m.buf, m.len, &p, err, sizeof err) == 0, "restored: %s", err);
+		rv_prog_free(p);
+	}
+	img_fini(&m);
+}
+END_TEST
+
 /* ---- suite -------------------------------------------------------------- */
 
 /* Writes the sample and the empty image to dir, as fuzzing seeds (no ck_assert: outside tests). */
@@ -1662,6 +1761,7 @@ bytecode_suite(void)
 
 	tc = tcase_create("fault");
 	tcase_add_test(tc, test_load_out_of_memory);
+	tcase_add_test(tc, test_refuses_bad_temporal);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -492,14 +492,38 @@ END_TEST
 
 /* ---- temporal and errors ------------------------------------------------ */
 
-START_TEST(test_temporal_rule_fails_compile_passes_check)
+START_TEST(test_temporal_rules_compile)
 {
 	static const char *const rules[] = {
 		"rule t on e when count() > 3 within 10m by s route d",
+		"rule t on e when x > 1 and sum(x) > 3 and distinct(s) >= 2 within 1h route d",
+		"rule t on e dedup by s within 1h route d",
+		"rule t on e dedup within 1h route d",
+		"rule t on e when x > 1 throttle 5 per 1s route d",
+		"rule t on e when rate() > 10/s within 1m throttle 1 per 1m else route d route d",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+		struct tu_result r;
+		char src[1024];
+
+		snprintf(src, sizeof src, "%sdestination d\nrule plain on e when x > 1 route d\n%s", EV, rules[i]);
+		tu_compile(&r, src);
+		ck_assert_msg(r.rc == RC_EXIT_OK, "'%s':\n%s", rules[i], r.text);
+		ck_assert_ptr_nonnull(r.rbc);
+		tu_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(test_temporal_rule_fails_compile_passes_check)
+{
+	static const char *const rules[] = {
+		"rule t on e when count() > 3 every 10m by s route d",
 		"rule t on e as a then e where s == a.s within 1h route d",
 		"rule t on e unless e where s == \"x\" within 1m route d",
-		"rule t on e dedup by s within 1h route d",
-		"rule t on e when x > 1 throttle 5 per 1s route d",
+		"rule t on e when count() > 3 within 1m backpressure",
 	};
 	size_t i;
 
@@ -652,6 +676,7 @@ compile_suite(void)
 
 	tc = tcase_create("driver");
 	tcase_add_test(tc, test_temporal_rule_fails_compile_passes_check);
+	tcase_add_test(tc, test_temporal_rules_compile);
 	tcase_add_test(tc, test_errors_produce_no_image);
 	tcase_add_test(tc, test_werror_turns_warning_into_error);
 	tcase_add_test(tc, test_empty_program_compiles);

@@ -1018,12 +1018,14 @@ START_TEST(test_state_tables)
 	st = route_state_new(p);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_ptr_nonnull(st);
-	/* without a state every lookup is missing */
+	/* the matcher's own state keeps tables too ... */
 	ck_assert(routed_to(m, p, "{\"event_type\":\"up\",\"k\":\"a\",\"v\":9}", "") == 0);
-	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"a\"}", "low"));
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"a\"}", "d"));
+	/* ... and another state starts empty */
 	route_state_set_time(st, 1000000);
 	ck_assert_int_eq(route_state_time(st), 1000000);
 	route_matcher_set_state(m, st);
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"a\"}", "low"));
 	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"k\":\"a\",\"v\":9}"), 0);
 	/* the key by its decoded bytes */
 	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"\\u0061\"}", "d"));
@@ -1061,10 +1063,220 @@ START_TEST(test_state_tables)
 	ck_assert_uint_eq(ts.expired, 1);
 	ck_assert_uint_eq(ts.entries, 0);
 	ck_assert_int_eq(route_state_table_stats(st, 1, &ts), -1);
+	/* NULL returns the matcher to its own state, where "a" is still 9 */
+	route_matcher_set_state(m, NULL);
+	ck_assert(routed_to(m, p, "{\"event_type\":\"q\",\"k\":\"a\"}", "d"));
 	route_matcher_free(m);
 	route_state_free(st);
 	route_prog_free(p);
 	ru_free(rbc);
+}
+END_TEST
+
+/* ---- state: temporal rules ------------------------------------------------ */
+
+START_TEST(test_state_temporal)
+{
+	static const char src[] =
+		"event e v1 { k?: string, x?: number, id?: string }\n"
+		"destination d\ndestination other\n"
+		"rule w on e when x > 0 and count() >= 2 by k within 1s throttle 1 per 1s else route other route d\n"
+		"rule u on e dedup within 1m route other\n";
+	size_t len;
+	unsigned char *rbc = compile(src, 2, &len);
+	char err[256];
+	route_prog *p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	route_matcher *m;
+	route_state *st;
+	struct route_rule_stats rs;
+
+	ck_assert_msg(p != NULL, "load: %s", err);
+	m = route_matcher_new(p);
+	st = route_state_new(p);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_ptr_nonnull(st);
+	route_state_set_time(st, 5000);
+	route_matcher_set_state(m, st);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"e\",\"k\":\"a\",\"x\":1}"), 0);
+	ck_assert(routed_to(m, p, "{\"event_type\":\"e\",\"k\":\"a\",\"x\":1}", "d"));
+	ck_assert(routed_to(m, p, "{\"event_type\":\"e\",\"k\":\"a\",\"x\":1}", "other")); /* throttled */
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"e\",\"x\":1}"), 0);                  /* no key */
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"e\",\"k\":\"a\",\"x\":0}"), 0);  /* filter */
+	ck_assert_int_eq(route_state_rule_stats(st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.entered, 4);
+	ck_assert_uint_eq(rs.fired, 1);
+	ck_assert_uint_eq(rs.below, 1);
+	ck_assert_uint_eq(rs.throttled, 1);
+	ck_assert_uint_eq(rs.no_key, 1);
+	ck_assert_uint_eq(rs.keys, 1);
+	ck_assert_uint_gt(rs.bytes, 0);
+	/* dedup by id: the second event with an id is a duplicate; none without */
+	ck_assert(routed_to(m, p, "{\"event_type\":\"e\",\"event_id\":\"i1\"}", "other"));
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"e\",\"event_id\":\"i1\"}"), 0);
+	route_state_advance(st, 60000);
+	ck_assert(routed_to(m, p, "{\"event_type\":\"e\",\"event_id\":\"i1\"}", "other"));
+	ck_assert_int_eq(route_state_rule_stats(st, 1, &rs), 0);
+	ck_assert_uint_eq(rs.duplicates, 1);
+	ck_assert_uint_eq(rs.fired, 2);
+	ck_assert_int_eq(route_state_rule_stats(st, 2, &rs), -1);
+	route_matcher_free(m);
+	route_state_free(st);
+	route_prog_free(p);
+	ru_free(rbc);
+}
+END_TEST
+
+/* ---- state: snapshot and restore -------------------------------------------- */
+
+static const char src_snap[] =
+	"event up v1 { k: string, v: number }\n"
+	"event e v1 { k: string, x: number, id?: string }\n"
+	"destination d\ndestination o\n"
+	"table t: number by k from up set v ttl 1h\n"
+	"rule w on e when x > 0 and count() >= 3 and sum(x) > t[k] by k within 10s\n"
+	"  throttle 2 per 5s else route o route d\n"
+	"rule u on e dedup within 1m route o\n";
+
+/* The decisions of one event on m, as "dests:rules" text (for comparing two states). */
+static void
+decision_text(route_matcher *m, const char *ev, char *out, size_t cap)
+{
+	struct route_decision d;
+	size_t n = 0;
+	uint32_t i;
+
+	route_match(m, ev, strlen(ev), &d);
+	n += (size_t)snprintf(out + n, cap - n, "%d:", d.status);
+	for (i = 0; i < d.ndests && n < cap; i++)
+		n += (size_t)snprintf(out + n, cap - n, "%u,", d.dests[i]);
+	for (i = 0; i < d.nrules && n < cap; i++)
+		n += (size_t)snprintf(out + n, cap - n, "r%u,", d.rules[i]);
+}
+
+START_TEST(test_state_snapshot_restore)
+{
+	size_t len, slen, i;
+	unsigned char *rbc = compile(src_snap, 2, &len), *snap;
+	char err[256], ev[160], a[128], b[128];
+	route_prog *p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	route_matcher *m1, *m2;
+	route_state *s1, *s2;
+	struct route_restore_report rep;
+	uint64_t rng = 7;
+
+	ck_assert_msg(p != NULL, "load: %s", err);
+	m1 = route_matcher_new(p);
+	m2 = route_matcher_new(p);
+	s1 = route_state_new(p);
+	route_state_set_time(s1, 1000);
+	route_matcher_set_state(m1, s1);
+	for (i = 0; i < 200; i++) { /* a history: table updates, windows, dedup, throttle */
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		if (i % 7 == 0)
+			snprintf(ev, sizeof ev, "{\"event_type\":\"up\",\"k\":\"k%u\",\"v\":%u}",
+				(unsigned)(rng >> 60), (unsigned)(rng >> 58) % 9);
+		else
+			snprintf(ev, sizeof ev, "{\"event_type\":\"e\",\"k\":\"k%u\",\"x\":%u,\"event_id\":\"i%u\"}",
+				(unsigned)(rng >> 60), (unsigned)(rng >> 56) % 5, (unsigned)(rng >> 40) % 50);
+		decision_text(m1, ev, a, sizeof a);
+		route_state_advance(s1, (int64_t)(rng >> 33) % 300);
+	}
+	slen = route_state_snapshot(s1, NULL, 0);
+	ck_assert_uint_gt(slen, 64);
+	snap = ru_malloc(slen);
+	ck_assert_uint_eq(route_state_snapshot(s1, snap, slen), slen);
+	s2 = route_state_new(p);
+	ck_assert_int_eq(route_state_restore(s2, snap, slen, &rep, err, sizeof err), 0);
+	ck_assert_uint_eq(rep.tables, 1);
+	ck_assert_uint_eq(rep.rules, 2);
+	ck_assert_uint_eq(rep.tables_dropped + rep.rules_dropped, 0);
+	ck_assert_int_eq(route_state_time(s2), route_state_time(s1));
+	route_matcher_set_state(m2, s2);
+	for (i = 0; i < 300; i++) { /* the same future on both: the same decisions */
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		if (i % 7 == 0)
+			snprintf(ev, sizeof ev, "{\"event_type\":\"up\",\"k\":\"k%u\",\"v\":%u}",
+				(unsigned)(rng >> 60), (unsigned)(rng >> 58) % 9);
+		else
+			snprintf(ev, sizeof ev, "{\"event_type\":\"e\",\"k\":\"k%u\",\"x\":%u,\"event_id\":\"i%u\"}",
+				(unsigned)(rng >> 60), (unsigned)(rng >> 56) % 5, (unsigned)(rng >> 40) % 50);
+		decision_text(m1, ev, a, sizeof a);
+		decision_text(m2, ev, b, sizeof b);
+		ck_assert_msg(strcmp(a, b) == 0, "event %zu: %s vs %s (%s)", i, a, b, ev);
+		route_state_advance(s1, (int64_t)(rng >> 33) % 300);
+		route_state_advance(s2, (int64_t)(rng >> 33) % 300);
+	}
+	/* damaged snapshots are refused: truncated, or one bit flipped anywhere */
+	{
+		route_state *s3 = route_state_new(p);
+
+		for (i = 0; i < slen; i += 1 + slen / 97) {
+			ck_assert_int_eq(route_state_restore(s3, snap, i, NULL, err, sizeof err), -1);
+			snap[i] ^= 0x10;
+			ck_assert_int_eq(route_state_restore(s3, snap, slen, NULL, err, sizeof err), -1);
+			snap[i] ^= 0x10;
+		}
+		route_state_free(s3);
+	}
+	ru_free(snap);
+	route_matcher_free(m1);
+	route_matcher_free(m2);
+	route_state_free(s1);
+	route_state_free(s2);
+	route_prog_free(p);
+	ru_free(rbc);
+}
+END_TEST
+
+/* Carry-over across a reload: the table and the unchanged rule keep their state, the changed rule starts empty. */
+START_TEST(test_state_carry_over)
+{
+	static const char v2[] =
+		"event up v1 { k: string, v: number }\n"
+		"event e v1 { k: string, x: number, id?: string }\n"
+		"destination d\ndestination o\n"
+		"table t: number by k from up set v ttl 1h\n"
+		"rule w on e when x > 0 and count() >= 4 and sum(x) > t[k] by k within 10s\n"
+		"  throttle 2 per 5s else route o route d\n"
+		"rule u on e dedup within 1m route o\n";
+	size_t len1, len2, slen;
+	unsigned char *r1 = compile(src_snap, 2, &len1), *r2 = compile(v2, 2, &len2), *snap;
+	char err[256];
+	route_prog *p1 = route_prog_load(r1, len1, NULL, err, sizeof err), *p2;
+	route_matcher *m;
+	route_state *s1, *s2;
+	struct route_restore_report rep;
+
+	ck_assert_msg(p1 != NULL, "load: %s", err);
+	p2 = route_prog_load(r2, len2, NULL, err, sizeof err);
+	ck_assert_msg(p2 != NULL, "load: %s", err);
+	m = route_matcher_new(p1);
+	s1 = route_state_new(p1);
+	route_state_set_time(s1, 5000);
+	route_matcher_set_state(m, s1);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"up\",\"k\":\"a\",\"v\":1}"), 0);
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"e\",\"k\":\"a\",\"x\":1,\"event_id\":\"q\"}"), 1);
+	route_matcher_free(m);
+	slen = route_state_snapshot(s1, NULL, 0);
+	snap = ru_malloc(slen);
+	route_state_snapshot(s1, snap, slen);
+	s2 = route_state_new(p2);
+	ck_assert_int_eq(route_state_restore(s2, snap, slen, &rep, err, sizeof err), 0);
+	ck_assert_uint_eq(rep.tables, 1);
+	ck_assert_uint_eq(rep.rules, 1);          /* u: same text */
+	ck_assert_uint_eq(rep.rules_dropped, 1);  /* w: changed (>= 4) */
+	m = route_matcher_new(p2);
+	route_matcher_set_state(m, s2);
+	/* the dedup key "q" carried over: a duplicate; the table value 1 too: t[a] missing would fail sum > t[k] */
+	ck_assert_int_eq(ndests(m, "{\"event_type\":\"e\",\"k\":\"a\",\"x\":1,\"event_id\":\"q\"}"), 0);
+	route_matcher_free(m);
+	route_state_free(s1);
+	route_state_free(s2);
+	ru_free(snap);
+	route_prog_free(p1);
+	route_prog_free(p2);
+	ru_free(r1);
+	ru_free(r2);
 }
 END_TEST
 
@@ -1087,6 +1299,9 @@ vm_suite(void)
 	tcase_add_test(tc, test_lifetimes);
 	tcase_add_test(tc, test_hostile_unwritten_registers);
 	tcase_add_test(tc, test_state_tables);
+	tcase_add_test(tc, test_state_temporal);
+	tcase_add_test(tc, test_state_snapshot_restore);
+	tcase_add_test(tc, test_state_carry_over);
 	suite_add_tcase(s, tc);
 	tcase_add_test(kb, test_bug_null_ne);
 	tcase_add_test(kb, test_bug_arith_aliasing);

@@ -1,0 +1,50 @@
+/*
+ * temporal.h -- the state of temporal rules (temporal.c): sliding windows
+ * with aggregates, keys, throttles and dedup, one set per TEMPORAL record.
+ * Internal; route_state owns one and route.c drives it.
+ */
+#ifndef RV_TEMPORAL_H
+#define RV_TEMPORAL_H
+
+#include <stdint.h>
+
+#include "vm.h"
+
+struct rv_tstate;
+struct route_rule_stats;
+
+/* Builds empty state for every TEMPORAL record of p (borrowed); NULL on OOM. */
+struct rv_tstate *rv_tstate_new(const struct rv_prog *p);
+void rv_tstate_free(struct rv_tstate *ts);
+
+enum rv_tstep {
+	RV_TSTEP_NO = 0,    /* the rule does not fire (aggregate condition false, key missing, duplicate, throttled) */
+	RV_TSTEP_FIRE = 1,  /* it fires: run its actions */
+	RV_TSTEP_ELSE = 2   /* throttled with `else route`: route to the else destinations instead */
+};
+
+/*
+ * The event in vm passed the filter of the rule of TEMPORAL record ti:
+ * builds its key, adds it to the window (the aggregates go to vm->agg_*),
+ * runs the aggregate block, then dedup and throttle. Returns enum
+ * rv_tstep. now is the state's time (non-decreasing).
+ */
+int rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now);
+
+/* Frees the keys whose state has run out (called about once a second). */
+void rv_tstate_sweep(struct rv_tstate *ts, int64_t now);
+
+/* Counters and memory of record ti; -1 when ti is out of range. */
+int rv_tstate_stats(const struct rv_tstate *ts, uint32_t ti, struct route_rule_stats *s);
+
+/* For snapshot and restore (state.c): the records and their parts (borrowed). */
+struct rv_window;
+struct rv_wspec;
+struct rv_kv;
+uint32_t rv_tstate_count(const struct rv_tstate *ts);
+void rv_tstate_parts(struct rv_tstate *ts, uint32_t ti, const struct rv_temporal **t, struct rv_window **win,
+	const struct rv_wspec **spec, struct rv_kv **dedup, struct rv_kv **throttle, struct route_rule_stats **st);
+/* Puts win (taken) in place of record ti's window; -1 (win not taken) when ti has none. */
+int rv_tstate_replace_window(struct rv_tstate *ts, uint32_t ti, struct rv_window *win);
+
+#endif
