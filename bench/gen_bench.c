@@ -360,6 +360,17 @@ put_rule(FILE *rt, FILE *sp, const struct ds *ds, const char *fam, unsigned k)
 			S, s, S, c, ds->e_path, ds->e_val, ds->n_path, ds->n_a, ds->n_b);
 		fprintf(sp, "P 0 eq %s %s\nP 0 like %s %s\nT\nP 0 eq %s %s\nT\nP 1 in2 %s %s %s\n",
 			S, s, S, c, ds->e_path, ds->e_val, ds->n_path, ds->n_a, ds->n_b);
+	} else if (strcmp(fam, "window") == 0 || strcmp(fam, "rate") == 0) {
+		/* temporal: rule 0 takes every event (no filter), rule k the warm class k-1;
+		 * 1,000 keys (FROM_ST is 0..999); jansson has no windows (no spec) */
+		const char *agg = fam[0] == 'w' ? "count() >= 3 by properties.FROM_ST within 10m"
+			: "rate() > 2/s by properties.FROM_ST within 1s";
+
+		if (k == 0)
+			fputs(agg, rt);
+		else
+			fprintf(rt, "%s == \"%s\" and %s", S, s, agg);
+		fprintf(sp, "P 0 temporal\n");
 	} else {
 		return -1;
 	}

@@ -137,6 +137,19 @@ END {
 			printf "%-62s %-16s %s\n", sprintf("compile %dk rules <= %s (slowest family: %s)", big[j] / 1000, ms(lim[big[j]]), wf),
 				ms(worst), verdict(worst <= lim[big[j]], sprintf("%.2fx of target", worst / lim[big[j]]))
 	}
+	# ---- issue 5: temporal rules over 1,000 keys, against the stateless exact rule ----
+	split("window rate", tf, " ")
+	for (j = 1; j <= 2; j++) {
+		k = key("citylots", tf[j], 1)
+		if (!(k in R_med)) continue
+		printf "%-62s %-16s %s\n", sprintf("issue 5: %s rule over 1,000 keys >= 1 M events/s", tf[j]), rate(R_med[k]),
+			verdict(R_med[k] >= 1e6, sprintf("%.2fx of target", R_med[k] / 1e6))
+		if (fk in R_med) {
+			r = R_med[k] / R_med[fk]
+			printf "%-62s %-16s %s\n", sprintf("issue 5: %s rule >= 0.5x the stateless exact rule", tf[j]),
+				sprintf("%.2fx", r), verdict(r >= 0.5, sprintf("%.2fx of target", r / 0.5))
+		}
+	}
 	k = key("citylots", "exact", 100000)
 	if (k in R_rbc)
 		printf "%-62s %-16s %s\n", "<= 1,000 bytes per rule at 100k rules (.rbc size / rules)", sprintf("%.0f B", R_rbc[k] / 100000),
