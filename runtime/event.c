@@ -16,11 +16,8 @@
  */
 #include "config.h"
 
-#include <locale.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 
 #include "alloc.h"
 #include "event.h"
@@ -1364,117 +1361,4 @@ rv_json_unescape(const char *buf, const struct rv_jval *s, char *out)
 	}
 	return key_decode((const unsigned char *)buf + s->off, s->len, (unsigned char *)out,
 		s->len);
-}
-
-/*
- * Clinger's fast path: a decimal whose digits (without the point) make an
- * integer m < 2^53 and whose scale k is within 22 converts exactly as m
- * times or divided by 10^k, both exact doubles, in one correctly rounded
- * operation; the result equals strtod's. Covers the coordinates and prices
- * events are full of (strtod cost 70% of a range benchmark). Returns 0 when
- * the number is outside the fast path.
- */
-static int
-fast_decimal(const char *s, uint32_t n, double *out)
-{
-	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-		1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 };
-	uint64_t m = 0;
-	uint32_t i = 0, digits = 0;
-	int neg = 0, scale = 0, exp = 0, eneg = 0, seen_point = 0;
-
-	if (s[0] == '-') {
-		neg = 1;
-		i = 1;
-	}
-	for (; i < n && s[i] != 'e' && s[i] != 'E'; i++) {
-		if (s[i] == '.') {
-			seen_point = 1;
-			continue;
-		}
-		if (m == 0 && s[i] == '0') {
-			if (seen_point)
-				scale--; /* leading zeros after the point only shift */
-			continue;
-		}
-		if (++digits > 15)
-			return 0;
-		m = m * 10 + (uint64_t)(s[i] - '0');
-		if (seen_point)
-			scale--;
-	}
-	if (i < n) { /* exponent: e[+-]ddd, at most 4 digits used */
-		i++;
-		if (i < n && (s[i] == '+' || s[i] == '-'))
-			eneg = s[i++] == '-';
-		for (; i < n; i++) {
-			if (exp > 1000)
-				return 0;
-			exp = exp * 10 + (s[i] - '0');
-		}
-		scale += eneg ? -exp : exp;
-	}
-	if (m == 0) {
-		*out = neg ? -0.0 : 0.0;
-		return 1;
-	}
-	if (scale < -22 || scale > 22)
-		return 0;
-	*out = scale < 0 ? (double)m / pow10[-scale] : (double)m * pow10[scale];
-	if (neg)
-		*out = -*out;
-	return 1;
-}
-
-/* The "C" locale for number conversion, made once (thread-safe). */
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-
-/*
- * pthread_once initialiser: makes the "C" numeric locale. On failure
- * c_locale stays (locale_t)0 and rv_json_number returns -1.
- */
-static void
-make_c_locale(void)
-{
-	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-}
-
-/*
- * Integers of up to 15 digits are exact in a double and converted here;
- * anything else goes through strtod_l in the "C" locale on a NUL-terminated
- * copy (the scan bounded its length by RV_JSON_NUMBER_MAX), so neither the
- * process's locale nor another thread's setlocale changes the result.
- * Underflow gives 0 or a subnormal (not an error); overflow gives -1.
- */
-int
-rv_json_number(const char *buf, const struct rv_jval *v, double *out)
-{
-	char tmp[RV_JSON_NUMBER_MAX + 1];
-	const char *s = buf + v->off;
-	uint32_t i, n = v->len;
-	uint64_t u = 0;
-	double d;
-	char *end;
-
-	if (n == 0 || n > RV_JSON_NUMBER_MAX)
-		return -1;
-	if ((v->flags & RV_JF_INT) && n <= 15 + (s[0] == '-')) {
-		for (i = s[0] == '-'; i < n; i++)
-			u = u * 10 + (uint64_t)(s[i] - '0');
-		*out = s[0] == '-' ? -(double)u : (double)u;
-		return 0;
-	}
-	if (fast_decimal(s, n, out))
-		return 0;
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	pthread_once(&c_locale_once, make_c_locale);
-	if (c_locale == (locale_t)0)
-		return -1; /* no memory for a locale object: no usable number */
-	d = strtod_l(tmp, &end, c_locale);
-	if (isinf(d))
-		return -1;
-	*out = d;
-	return 0;
 }

@@ -1261,21 +1261,51 @@ END_TEST
 /* ---- suite ------------------------------------------------------------------ */
 
 /* rv_json_number agrees bit for bit with strtod on decimals inside and
- * outside its fast path (Clinger: <= 15 digits, |scale| <= 22). */
+ * outside its fast paths (Clinger: <= 15 digits, |scale| <= 22;
+ * Eisel-Lemire: <= 19 digits, |scale| <= 64), ties and carries included. */
 START_TEST(test_number_fast_path_exact)
 {
+	static const char *const hard[] = {
+		"9007199254740993", "9007199254740993.0", "9007199254740995", "-9007199254740993e0",
+		"1.7976931348623157e308", "1.7976931348623158e308", "2.2250738585072014e-308",
+		"4.9e-324", "1e23", "8.98846567431158e307", "9999999999999999999", "1844674407370955161.5",
+		"18446744073709551615", "0.1", "0.30000000000000004", "7.2057594037927933e16",
+		"123456789012345678e-64", "123456789012345678e-65", "1e64", "1e65", "1e-64",
+		"3.0517578125e-05", "1.00000000000000011102230246251565404236316680908203125",
+		"1.0000000000000001110223024625156540423631668090820312", "-0.0", "0e0", "0.000e-5",
+		"5e-324", "2.4703282292062327e-324", "179769313486231580793728971405301e276",
+		"-122.4172570833663", "37.78825693250671", "-122.35899993000001",
+	};
 	char buf[64];
 	unsigned long n = 0;
 	unsigned seed = 7;
 	int t;
+	size_t h;
 
-	for (t = 0; t < 300000; t++) {
+	for (h = 0; h < sizeof hard / sizeof hard[0]; h++) {
+		struct rv_jval v;
+		double d, r;
+
+		memset(&v, 0, sizeof v);
+		v.len = (uint32_t)strlen(hard[h]);
+		v.kind = RV_J_NUMBER;
+		if (!strpbrk(hard[h], ".eE"))
+			v.flags = RV_JF_INT;
+		r = strtod(hard[h], NULL);
+		if (isinf(r)) {
+			ck_assert_int_eq(rv_json_number(hard[h], &v, &d), -1);
+			continue;
+		}
+		ck_assert_int_eq(rv_json_number(hard[h], &v, &d), 0);
+		ck_assert_msg(memcmp(&d, &r, sizeof d) == 0, "%s: %.17g, strtod %.17g", hard[h], d, r);
+	}
+	for (t = 0; t < 400000; t++) {
 		struct rv_jval v;
 		double d, r;
 		int kind;
 
 		seed = seed * 1103515245u + 12345u;
-		kind = (int)(seed % 5);
+		kind = (int)(seed % 8);
 		if (kind == 0)
 			snprintf(buf, sizeof buf, "%.*f", (int)((seed >> 8) % 12), (double)(seed >> 4) / 7.0 - 300000.0);
 		else if (kind == 1)
@@ -1284,8 +1314,17 @@ START_TEST(test_number_fast_path_exact)
 			snprintf(buf, sizeof buf, "-122.%0*u", (int)((seed >> 3) % 13 + 1), seed % 1000000);
 		else if (kind == 3)
 			snprintf(buf, sizeof buf, "%ue%d", seed % 100000, (int)((seed >> 9) % 50) - 25);
-		else
+		else if (kind == 4)
 			snprintf(buf, sizeof buf, "0.%0*u", (int)((seed >> 5) % 20 + 1), seed % 1000);
+		else if (kind == 5) /* 16 to 19 digits (the citylots coordinates have 16 or 17) */
+			snprintf(buf, sizeof buf, "-122.%0*u%07u", (int)((seed >> 3) % 9 + 3),
+				seed % 1000000, (seed >> 7) % 10000000);
+		else if (kind == 6) /* 17 significant digits, the whole exponent range */
+			snprintf(buf, sizeof buf, "%.16e", ldexp((double)(seed | 1) / 4294967296.0,
+				(int)((seed >> 11) % 2040) - 1020));
+		else /* up to 19 digits, scale -70..70 (past the table on both sides) */
+			snprintf(buf, sizeof buf, "%u%09ue%d", seed % 4000000000u, (seed >> 5) % 1000000000u,
+				(int)((seed >> 13) % 141) - 70);
 		memset(&v, 0, sizeof v);
 		v.len = (uint32_t)strlen(buf);
 		v.kind = RV_J_NUMBER;
@@ -1297,7 +1336,7 @@ START_TEST(test_number_fast_path_exact)
 		ck_assert_msg(memcmp(&d, &r, sizeof d) == 0, "%s: %.17g, strtod %.17g", buf, d, r);
 		n++;
 	}
-	ck_assert_uint_gt(n, 290000);
+	ck_assert_uint_gt(n, 390000);
 }
 END_TEST
 
