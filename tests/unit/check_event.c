@@ -1323,7 +1323,7 @@ START_TEST(test_number_fast_path_exact)
 			snprintf(buf, sizeof buf, "%.16e", ldexp((double)(seed | 1) / 4294967296.0,
 				(int)((seed >> 11) % 2040) - 1020));
 		else /* up to 19 digits, scale -70..70 (past the table on both sides) */
-			snprintf(buf, sizeof buf, "%u%09ue%d", seed % 4000000000u, (seed >> 5) % 1000000000u,
+			snprintf(buf, sizeof buf, "%u%09ue%d", seed % 4000000000u + 1, (seed >> 5) % 1000000000u,
 				(int)((seed >> 13) % 141) - 70);
 		memset(&v, 0, sizeof v);
 		v.len = (uint32_t)strlen(buf);
