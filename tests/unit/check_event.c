@@ -96,6 +96,59 @@ tev_close(struct tev *t)
 	rv_prog_free(t->prog);
 }
 
+/* The SIMD levels a test runs: every level the build has (NONE always). */
+static const enum rv_simd LEVELS[] = { RV_SIMD_NONE, RV_SIMD_SSE2 };
+#define NLEVELS ((int)(sizeof LEVELS / sizeof LEVELS[0]))
+
+/* Opens t on src at SIMD level lv; returns 0 (and closes t) if the level is not available. */
+static int
+tev_open_level(struct tev *t, const char *src, enum rv_simd lv)
+{
+	struct rv_scan_config c;
+
+	rv_scan_config_default(&c);
+	c.simd = lv;
+	tev_open_cfg(t, src, &c);
+	if (rv_scanner_config(t->sc)->simd != lv) {
+		tev_close(t);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Asserts that a's last scan (result rc_a) and b's (rc_b) of the same bytes
+ * agree: result, error reason and offset, or every value and attribute.
+ */
+static void
+same_outcome(const struct tev *a, int rc_a, const struct tev *b, int rc_b, const char *what)
+{
+	uint32_t i, f;
+	int m;
+
+	ck_assert_msg(rc_a == rc_b, "%s: %d vs %d", what, rc_a, rc_b);
+	if (rc_a != 0) {
+		ck_assert_msg(strcmp(a->err.reason, b->err.reason) == 0 && a->err.offset == b->err.offset,
+			"%s: \"%s\" at %u vs \"%s\" at %u", what, a->err.reason, a->err.offset,
+			b->err.reason, b->err.offset);
+		return;
+	}
+	ck_assert_msg(a->ev.nvals == b->ev.nvals, "%s: %u vs %u values", what, a->ev.nvals,
+		b->ev.nvals);
+	for (i = 0; i < a->ev.nvals; i++)
+		ck_assert_msg(memcmp(&a->ev.vals[i], &b->ev.vals[i], sizeof a->ev.vals[i]) == 0,
+			"%s: value %u differs", what, i);
+	for (f = 0; f < a->prog->nfields; f++)
+		ck_assert_uint_eq(a->ev.first[f], b->ev.first[f]);
+	for (m = 0; m < RV_META_N; m++) {
+		ck_assert_uint_eq(a->ev.has_meta[m], b->ev.has_meta[m]);
+		if (a->ev.has_meta[m])
+			ck_assert(memcmp(&a->ev.meta[m], &b->ev.meta[m], sizeof a->ev.meta[m]) == 0);
+	}
+	ck_assert_uint_eq(a->ev.payload_off, b->ev.payload_off);
+	ck_assert_uint_eq(a->ev.payload_len, b->ev.payload_len);
+}
+
 /* Scans the NUL-terminated json (without the NUL); returns rv_event_scan's result. */
 static int
 scan(struct tev *t, const char *json)
@@ -789,7 +842,9 @@ cmp_names(const void *a, const void *b)
 /*
  * Runs every tests/json/<kind>/ *.json file through the ORDERS scanner with
  * the default configuration: bad ones must be refused with the reason in
- * their .reason file, good ones accepted. Returns the number of files.
+ * their .reason file, good ones accepted; then through a scanner at every
+ * SIMD level available, which must give the same outcome to the byte.
+ * Returns the number of files.
  */
 static int
 run_corpus(const char *kind)
@@ -798,7 +853,8 @@ run_corpus(const char *kind)
 	char dir[1024], path[1200];
 	char *names[1024];
 	struct dirent *de;
-	struct tev t;
+	struct tev t, lt[NLEVELS];
+	int have[NLEVELS], lv;
 	DIR *dp;
 	int i, n = 0;
 
@@ -813,6 +869,9 @@ run_corpus(const char *kind)
 	closedir(dp);
 	qsort(names, (size_t)n, sizeof names[0], cmp_names);
 	tev_open(&t, ORDERS);
+	for (lv = 0; lv < NLEVELS; lv++)
+		have[lv] = tev_open_level(&lt[lv], ORDERS, LEVELS[lv]);
+	ck_assert(have[0]);
 	for (i = 0; i < n; i++) {
 		size_t len, rlen;
 		char *buf, *why;
@@ -821,6 +880,10 @@ run_corpus(const char *kind)
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		buf = slurp(path, &len);
 		rc = rv_event_scan(t.sc, buf, len, &t.ev, &t.err);
+		for (lv = 0; lv < NLEVELS; lv++)
+			if (have[lv])
+				same_outcome(&t, rc, &lt[lv],
+					rv_event_scan(lt[lv].sc, buf, len, &lt[lv].ev, &lt[lv].err), names[i]);
 		if (strcmp(kind, "good") == 0) {
 			ck_assert_msg(rc == 0, "%s refused at %u: %s", names[i], t.err.offset,
 				t.err.reason);
@@ -839,6 +902,9 @@ run_corpus(const char *kind)
 		free(names[i]);
 	}
 	tev_close(&t);
+	for (lv = 0; lv < NLEVELS; lv++)
+		if (have[lv])
+			tev_close(&lt[lv]);
 	return n;
 }
 
@@ -1258,6 +1324,115 @@ START_TEST(test_differential_jansson)
 }
 END_TEST
 
+/* ---- SIMD levels ------------------------------------------------------------ */
+
+/* The configured level is honoured, lowered to what the build has, and reported. */
+START_TEST(test_simd_levels)
+{
+	struct tev t;
+	enum rv_simd best;
+
+	tev_open(&t, ORDERS);
+	best = rv_scanner_config(t.sc)->simd;
+	tev_close(&t);
+	ck_assert_int_ne(best, RV_SIMD_AUTO);
+#if defined(__SSE2__)
+	if (getenv("ROUTE_SIMD") == NULL)
+		ck_assert_int_ge(best, RV_SIMD_SSE2); /* the default uses the vector code */
+#endif
+	ck_assert(tev_open_level(&t, ORDERS, RV_SIMD_NONE));
+	ck_assert_int_eq(rv_scanner_config(t.sc)->simd, RV_SIMD_NONE);
+	tev_close(&t);
+	if (tev_open_level(&t, ORDERS, RV_SIMD_SSE2))
+		tev_close(&t);
+#if defined(__SSE2__)
+	else
+		ck_abort_msg("SSE2 build without the SSE2 level");
+#endif
+}
+END_TEST
+
+/*
+ * One event at every level, and every prefix of its last 48 bytes, each in
+ * an exactly sized heap copy (ASan sees a read past the end): the outcomes
+ * must agree with the portable code (lt[0]). Returns the number of scans.
+ */
+static unsigned long
+levels_agree(struct tev *lt, const int *have, const char *ev, size_t n)
+{
+	size_t cut = n > 48 ? n - 48 : 0, len;
+	unsigned long k = 0;
+	int l, rc0;
+
+	for (len = cut; len <= n; len++) {
+		char *copy = malloc(len ? len : 1);
+
+		memcpy(copy, ev, len);
+		rc0 = rv_event_scan(lt[0].sc, copy, len, &lt[0].ev, &lt[0].err);
+		for (l = 1; l < NLEVELS; l++) {
+			if (!have[l])
+				continue;
+			same_outcome(&lt[0], rc0, &lt[l],
+				rv_event_scan(lt[l].sc, copy, len, &lt[l].ev, &lt[l].err), ev);
+			k++;
+		}
+		free(copy);
+	}
+	return k;
+}
+
+/*
+ * Strings and digit runs across 16- and 32-byte blocks: each special byte
+ * sequence (escapes, UTF-8 of 2 to 4 bytes, invalid UTF-8, control bytes,
+ * DEL, the closing quote) at every position 0..69 of a string that a rule
+ * reads ("note") and of one it skips ("zz"); digit runs of 1 to 40 digits
+ * before every kind of terminator; the buffer cut short near its end.
+ */
+START_TEST(test_simd_block_edges)
+{
+	static const char *const special[] = {
+		"\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\ud83d", "\\x", "\\u12g4",
+		"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "\xc0\x80", "\xed\xa0\x80",
+		"\xf4\x90\x80\x80", "\xe2\x82", "\x01", "\x1f", "\x7f", "\"", " ",
+	};
+	static const char *const numend[] = { "]}", ".5]}", "e7]}", ",1]}", "x]}", ".]}", "", "-]}",
+		"E+]}", "0]}" };
+	struct tev lt[NLEVELS];
+	int have[NLEVELS], l, sp, pos, nd, ne, key;
+	unsigned long k = 0;
+	char ev[512];
+
+	for (l = 0; l < NLEVELS; l++)
+		have[l] = tev_open_level(&lt[l], ORDERS, LEVELS[l]);
+	ck_assert(have[0]);
+	for (key = 0; key < 2; key++)
+		for (sp = 0; sp < (int)(sizeof special / sizeof special[0]); sp++)
+			for (pos = 0; pos < 70; pos++) {
+				int n = snprintf(ev, sizeof ev, "{\"%s\":\"%.*s%s%.*s\",\"total\":12}",
+					key ? "zz" : "note", pos,
+					"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnop",
+					special[sp], 40 - pos % 40, "0123456789012345678901234567890123456789");
+
+				k += levels_agree(lt, have, ev, (size_t)n);
+			}
+	for (key = 0; key < 2; key++)
+		for (nd = 1; nd <= 40; nd++)
+			for (ne = 0; ne < (int)(sizeof numend / sizeof numend[0]); ne++) {
+				/* "total" is read, "zz" skipped */
+				int n = snprintf(ev, sizeof ev, "{\"%s\":[-1%.*s%s", key ? "zz" : "total", nd,
+					"9876543210987654321098765432109876543210", numend[ne]);
+
+				k += levels_agree(lt, have, ev, (size_t)n);
+			}
+	for (l = 0; l < NLEVELS; l++)
+		if (have[l])
+			tev_close(&lt[l]);
+	/* a build without SIMD has nothing to compare: then only ASan's view counts */
+	if (have[1])
+		ck_assert_uint_gt(k, 100000);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------------ */
 
 /* rv_json_number agrees bit for bit with strtod on decimals inside and
@@ -1373,6 +1548,8 @@ event_suite(void)
 	tcase_add_test(tc, test_good_corpus);
 	tcase_add_test(tc, test_differential_jansson);
 	tcase_add_test(tc, test_number_fast_path_exact);
+	tcase_add_test(tc, test_simd_levels);
+	tcase_add_test(tc, test_simd_block_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }
