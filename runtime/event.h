@@ -92,6 +92,9 @@ struct rv_scan_config {
 	uint32_t max_depth;                /* nesting of objects and arrays; default 64 */
 	uint32_t max_string;               /* bytes of one string (escaped); default 256 KiB */
 	uint32_t max_values;               /* values recorded per event; default 4096 */
+	int walk_all;                      /* 1: containers no rule reads are walked like the
+	                                    * others, not skipped (the reference the tests compare
+	                                    * the skipping with); default 0 */
 };
 
 /* Fills c with the defaults above. */

@@ -117,6 +117,39 @@ tev_open_level(struct tev *t, const char *src, enum rv_simd lv)
 }
 
 /*
+ * The scanners whose outcomes must agree on any input: one per SIMD level
+ * (have[i] says which the build has; NONE first), and last, at the default
+ * level, one that walks the containers no rule reads instead of skipping
+ * them (walk_all).
+ */
+#define NVARIANTS (NLEVELS + 1)
+
+static void
+open_variants(struct tev *lt, int *have, const char *src)
+{
+	struct rv_scan_config c;
+	int l;
+
+	for (l = 0; l < NLEVELS; l++)
+		have[l] = tev_open_level(&lt[l], src, LEVELS[l]);
+	ck_assert(have[0]);
+	rv_scan_config_default(&c);
+	c.walk_all = 1;
+	tev_open_cfg(&lt[NLEVELS], src, &c);
+	have[NLEVELS] = 1;
+}
+
+static void
+close_variants(struct tev *lt, const int *have)
+{
+	int l;
+
+	for (l = 0; l < NVARIANTS; l++)
+		if (have[l])
+			tev_close(&lt[l]);
+}
+
+/*
  * Asserts that a's last scan (result rc_a) and b's (rc_b) of the same bytes
  * agree: result, error reason and offset, or every value and attribute.
  */
@@ -839,11 +872,21 @@ cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A program that reads no payload field: every container of an event is skipped. */
+static const char NOTHING[] =
+	"event x v1 { a?: string }\n"
+	"destination d\n"
+	"rule r on * when @source exists route d\n";
+
 /*
  * Runs every tests/json/<kind>/ *.json file through the ORDERS scanner with
  * the default configuration: bad ones must be refused with the reason in
  * their .reason file, good ones accepted; then through a scanner at every
- * SIMD level available, which must give the same outcome to the byte.
+ * SIMD level available and one that walks what the others skip
+ * (open_variants), which must give the same outcome to the byte; then
+ * through the NOTHING scanner, which validates each container with
+ * skip_container instead of walk: the same outcome, but for the findings
+ * that depend on what is read (duplicate keys, too many values).
  * Returns the number of files.
  */
 static int
@@ -853,8 +896,8 @@ run_corpus(const char *kind)
 	char dir[1024], path[1200];
 	char *names[1024];
 	struct dirent *de;
-	struct tev t, lt[NLEVELS];
-	int have[NLEVELS], lv;
+	struct tev t, tn, lt[NVARIANTS];
+	int have[NVARIANTS], lv;
 	DIR *dp;
 	int i, n = 0;
 
@@ -869,9 +912,8 @@ run_corpus(const char *kind)
 	closedir(dp);
 	qsort(names, (size_t)n, sizeof names[0], cmp_names);
 	tev_open(&t, ORDERS);
-	for (lv = 0; lv < NLEVELS; lv++)
-		have[lv] = tev_open_level(&lt[lv], ORDERS, LEVELS[lv]);
-	ck_assert(have[0]);
+	tev_open(&tn, NOTHING);
+	open_variants(lt, have, ORDERS);
 	for (i = 0; i < n; i++) {
 		size_t len, rlen;
 		char *buf, *why;
@@ -880,10 +922,20 @@ run_corpus(const char *kind)
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		buf = slurp(path, &len);
 		rc = rv_event_scan(t.sc, buf, len, &t.ev, &t.err);
-		for (lv = 0; lv < NLEVELS; lv++)
+		for (lv = 0; lv < NVARIANTS; lv++)
 			if (have[lv])
 				same_outcome(&t, rc, &lt[lv],
 					rv_event_scan(lt[lv].sc, buf, len, &lt[lv].ev, &lt[lv].err), names[i]);
+		if (rv_event_scan(tn.sc, buf, len, &tn.ev, &tn.err) == 0) {
+			ck_assert_msg(rc == 0 || strcmp(t.err.reason, "duplicate key") == 0
+				|| strcmp(t.err.reason, "too many values") == 0,
+				"%s: skipped, accepted; read, refused: %s", names[i], t.err.reason);
+		} else {
+			ck_assert_msg(rc != 0 && strcmp(tn.err.reason, t.err.reason) == 0
+				&& tn.err.offset == t.err.offset, "%s: skipped \"%s\" at %u, read \"%s\" at %u",
+				names[i], tn.err.reason, tn.err.offset, rc ? t.err.reason : "-",
+				rc ? t.err.offset : 0);
+		}
 		if (strcmp(kind, "good") == 0) {
 			ck_assert_msg(rc == 0, "%s refused at %u: %s", names[i], t.err.offset,
 				t.err.reason);
@@ -902,9 +954,8 @@ run_corpus(const char *kind)
 		free(names[i]);
 	}
 	tev_close(&t);
-	for (lv = 0; lv < NLEVELS; lv++)
-		if (have[lv])
-			tev_close(&lt[lv]);
+	tev_close(&tn);
+	close_variants(lt, have);
 	return n;
 }
 
@@ -1225,7 +1276,7 @@ START_TEST(test_differential_jansson)
 {
 	struct rv_scan_config c;
 	struct gen g;
-	struct tev t;
+	struct tev t, tw;
 	unsigned long ncase = 0, nacc = 0, nrej = 0, nskip = 0, ndup = 0, nnul = 0;
 	unsigned long maxcase = 100000;
 	double maxsec = getenv("DIFF_CASES") != NULL ? 600.0 : 20.0;
@@ -1239,6 +1290,8 @@ START_TEST(test_differential_jansson)
 	c.max_string = 1u << 24;
 	c.max_bytes = 1u << 24;
 	tev_open_cfg(&t, ORDERS, &c);
+	c.walk_all = 1;
+	tev_open_cfg(&tw, ORDERS, &c);
 	memset(&g, 0, sizeof g);
 	g.s = 0x9e3779b97f4a7c15ull;
 	if (getenv("DIFF_CASES") != NULL) /* longer hunts by hand */
@@ -1267,6 +1320,8 @@ START_TEST(test_differential_jansson)
 		rc = rv_event_scan(t.sc, copy, g.n, &t.ev, &t.err);
 		if (rc < 0)
 			ck_assert_uint_le(t.err.offset, g.n);
+		/* skipping what no rule reads changes nothing */
+		same_outcome(&t, rc, &tw, rv_event_scan(tw.sc, copy, g.n, &tw.ev, &tw.err), "walk_all");
 		j = json_loadb(copy, g.n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
 			&jerr);
 		if (j == NULL) {
@@ -1321,6 +1376,7 @@ START_TEST(test_differential_jansson)
 	free(copy);
 	free(g.buf);
 	tev_close(&t);
+	tev_close(&tw);
 }
 END_TEST
 
@@ -1353,9 +1409,10 @@ START_TEST(test_simd_levels)
 END_TEST
 
 /*
- * One event at every level, and every prefix of its last 48 bytes, each in
- * an exactly sized heap copy (ASan sees a read past the end): the outcomes
- * must agree with the portable code (lt[0]). Returns the number of scans.
+ * One event through every variant (open_variants), and every prefix of its
+ * last 48 bytes, each in an exactly sized heap copy (ASan sees a read past
+ * the end): the outcomes must agree with the portable code's (lt[0]).
+ * Returns the number of comparisons.
  */
 static unsigned long
 levels_agree(struct tev *lt, const int *have, const char *ev, size_t n)
@@ -1369,7 +1426,7 @@ levels_agree(struct tev *lt, const int *have, const char *ev, size_t n)
 
 		memcpy(copy, ev, len);
 		rc0 = rv_event_scan(lt[0].sc, copy, len, &lt[0].ev, &lt[0].err);
-		for (l = 1; l < NLEVELS; l++) {
+		for (l = 1; l < NVARIANTS; l++) {
 			if (!have[l])
 				continue;
 			same_outcome(&lt[0], rc0, &lt[l],
@@ -1382,11 +1439,12 @@ levels_agree(struct tev *lt, const int *have, const char *ev, size_t n)
 }
 
 /*
- * Strings and digit runs across 16- and 32-byte blocks: each special byte
+ * Strings and digit runs across 8- and 16-byte blocks: each special byte
  * sequence (escapes, UTF-8 of 2 to 4 bytes, invalid UTF-8, control bytes,
  * DEL, the closing quote) at every position 0..69 of a string that a rule
  * reads ("note") and of one it skips ("zz"); digit runs of 1 to 40 digits
- * before every kind of terminator; the buffer cut short near its end.
+ * before every kind of terminator in an array read ("total") and one
+ * skipped ("zz"); the buffer cut short near its end.
  */
 START_TEST(test_simd_block_edges)
 {
@@ -1397,14 +1455,12 @@ START_TEST(test_simd_block_edges)
 	};
 	static const char *const numend[] = { "]}", ".5]}", "e7]}", ",1]}", "x]}", ".]}", "", "-]}",
 		"E+]}", "0]}" };
-	struct tev lt[NLEVELS];
-	int have[NLEVELS], l, sp, pos, nd, ne, key;
+	struct tev lt[NVARIANTS];
+	int have[NVARIANTS], sp, pos, nd, ne, key;
 	unsigned long k = 0;
 	char ev[512];
 
-	for (l = 0; l < NLEVELS; l++)
-		have[l] = tev_open_level(&lt[l], ORDERS, LEVELS[l]);
-	ck_assert(have[0]);
+	open_variants(lt, have, ORDERS);
 	for (key = 0; key < 2; key++)
 		for (sp = 0; sp < (int)(sizeof special / sizeof special[0]); sp++)
 			for (pos = 0; pos < 70; pos++) {
@@ -1424,12 +1480,8 @@ START_TEST(test_simd_block_edges)
 
 				k += levels_agree(lt, have, ev, (size_t)n);
 			}
-	for (l = 0; l < NLEVELS; l++)
-		if (have[l])
-			tev_close(&lt[l]);
-	/* a build without SIMD has nothing to compare: then only ASan's view counts */
-	if (have[1])
-		ck_assert_uint_gt(k, 100000);
+	close_variants(lt, have);
+	ck_assert_uint_gt(k, 100000);
 }
 END_TEST
 
