@@ -364,6 +364,52 @@ skip_digits_sse2(const unsigned char *b, uint32_t p, uint32_t len)
 }
 #endif
 
+/* The first byte at or after p that is not JSON whitespace, or len (portable). */
+static inline uint32_t
+skip_ws_c(const unsigned char *b, uint32_t p, uint32_t len)
+{
+	while (p < len && IS_WS(b[p]))
+		p++;
+	return p;
+}
+
+#ifdef RV_HAVE_SSE2
+/* skip_ws_c, 16 bytes at a time (four equalities); tail as in skip_plain_sse2. */
+static inline uint32_t
+skip_ws_sse2(const unsigned char *b, uint32_t p, uint32_t len)
+{
+	const __m128i sp = _mm_set1_epi8(' '), nl = _mm_set1_epi8('\n');
+	const __m128i cr = _mm_set1_epi8('\r'), tab = _mm_set1_epi8('\t');
+
+	while (len - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + p));
+		__m128i ws = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, nl)),
+			_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, tab)));
+		unsigned bits = (unsigned)_mm_movemask_epi8(ws) ^ 0xffffu;
+
+		if (bits != 0)
+			return p + (uint32_t)__builtin_ctz(bits);
+		p += 16;
+	}
+	return skip_ws_c(b, p, len);
+}
+#endif
+
+/*
+ * skip_ws_* at the scanner's level; called by SKIP_WS only after one
+ * whitespace byte, so compact events (no whitespace) never get here and
+ * pay one compare per token (measurements at SKIP_WS).
+ */
+static uint32_t
+skip_ws(const struct sx *x, uint32_t p)
+{
+#ifdef RV_HAVE_SSE2
+	if (x->simd != RV_SIMD_NONE)
+		return skip_ws_sse2(x->b, p, x->len);
+#endif
+	return skip_ws_c(x->b, p, x->len);
+}
+
 /* skip_plain_* at the scanner's level. */
 static inline uint32_t
 skip_plain(const struct sx *x, uint32_t p)
@@ -707,7 +753,15 @@ top_value(struct sx *x, uint32_t e)
 #define F_ARR(i)  st[4 * (i) + 3] /* bit 0: array (else object); above: values recorded */
 
 #define FAIL(off, why) do { fail(x, (off), (why)); return -1; } while (0)
-#define SKIP_WS() while (p < len && IS_WS(b[p])) p++
+/*
+ * (Whitespace runs through skip_ws, after one compare. Callgrind Ir per
+ * event against the inline byte loop: the routing events pretty-printed
+ * with 4-space indentation (5,000, 1.9 KB on average), exact 1 rule,
+ * 25,231 -> 18,695 (25,593 with the portable code); compact events gain
+ * from the smaller walkers: citylots exact 1 rule 12,540 -> 11,974,
+ * routing exact 1 rule 14,264 -> 13,400.)
+ */
+#define SKIP_WS() do { if (p < len && IS_WS(b[p])) p = skip_ws(x, p + 1); } while (0)
 
 /*
  * Validates the container at p (b[p] is '{' or '['): the value of a member

@@ -71,8 +71,8 @@ enum rv_meta { RV_META_TYPE, RV_META_ID, RV_META_SOURCE, RV_META_TIME, RV_META_V
 	RV_META_SUBJECT, RV_META_N };
 
 /*
- * The vector instructions the scanner may use to skip string contents and
- * digit runs (the grammar, every check and every error offset are the same
+ * The vector instructions the scanner may use to skip string contents,
+ * digit runs and whitespace runs (the grammar, every check and every error offset are the same
  * on every level; tests/unit/check_event.c runs each level it can on the
  * same inputs). RV_SIMD_NONE is the portable C code (8 bytes at a time in
  * a uint64_t on little-endian machines, else byte by byte); RV_SIMD_SSE2,

@@ -1485,6 +1485,50 @@ START_TEST(test_simd_block_edges)
 }
 END_TEST
 
+/*
+ * Whitespace runs of 0 to 40 bytes (cycling through the four JSON
+ * whitespace bytes) in each of the 14 places an event below allows them,
+ * in a read and in a skipped subtree, each run ended by nothing or by a
+ * byte that is not JSON whitespace (VT, FF, NBSP's lead byte, '/'), cut
+ * near the end as in levels_agree.
+ */
+START_TEST(test_simd_whitespace)
+{
+	static const char *const part[] = {
+		"{", "\"note\"", ":", "\"x\"", ",", "\"zz\"", ":", "[", "1", ",", "{", "\"a\"", ":", "2",
+		"}", "]", ",", "\"total\"", ":", "3", "}",
+	};
+	static const char *const stop[] = { "", "\x0b", "\x0c", "\xc2\xa0", "/" };
+	static const char ws[] = " \t\n\r";
+	struct tev lt[NVARIANTS];
+	int have[NVARIANTS], run, at, st, i, j;
+	unsigned long k = 0;
+	char ev[512];
+
+	open_variants(lt, have, ORDERS);
+	for (run = 0; run <= 40; run++)
+		for (at = 1; at < (int)(sizeof part / sizeof part[0]); at++)
+			for (st = 0; st < (int)(sizeof stop / sizeof stop[0]); st++) {
+				size_t n = 0;
+
+				for (i = 0; i < (int)(sizeof part / sizeof part[0]); i++) {
+					if (i == at) { /* the run goes before part[at] */
+						for (j = 0; j < run; j++)
+							ev[n++] = ws[(j + run) % 4];
+						n += (size_t)snprintf(ev + n, sizeof ev - n, "%s", stop[st]);
+					}
+					n += (size_t)snprintf(ev + n, sizeof ev - n, "%s", part[i]);
+				}
+				for (j = 0; j < run; j++) /* and after the event */
+					ev[n++] = ws[j % 4];
+				ev[n] = '\0';
+				k += levels_agree(lt, have, ev, n);
+			}
+	close_variants(lt, have);
+	ck_assert_uint_gt(k, 100000);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------------ */
 
 /* rv_json_number agrees bit for bit with strtod on decimals inside and
@@ -1602,6 +1646,7 @@ event_suite(void)
 	tcase_add_test(tc, test_number_fast_path_exact);
 	tcase_add_test(tc, test_simd_levels);
 	tcase_add_test(tc, test_simd_block_edges);
+	tcase_add_test(tc, test_simd_whitespace);
 	suite_add_tcase(s, tc);
 	return s;
 }
