@@ -182,6 +182,7 @@ clinger(const struct decimal *d, double *out)
  * strtod. Generated with Python's exact integers from the formula above,
  * checked against the published full table.
  */
+#ifdef __SIZEOF_INT128__
 #define POW5_MIN (-64)
 #define POW5_MAX 64
 static const uint64_t pow5_128[POW5_MAX - POW5_MIN + 1][2] = {
@@ -320,27 +321,20 @@ static const uint64_t pow5_128[POW5_MAX - POW5_MIN + 1][2] = {
 static inline void
 mul_64x64(uint64_t a, uint64_t b, uint64_t *hi, uint64_t *lo)
 {
-#ifdef __SIZEOF_INT128__
 	__extension__ unsigned __int128 r = (unsigned __int128)a * b;
 
 	*hi = (uint64_t)(r >> 64);
 	*lo = (uint64_t)r;
-#else
-	uint64_t al = a & 0xffffffffu, ah = a >> 32, bl = b & 0xffffffffu, bh = b >> 32;
-	uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
-	uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
-
-	*lo = (mid << 32) | (ll & 0xffffffffu);
-	*hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
-#endif
 }
+#endif
 
 /*
  * Eisel-Lemire: w * 10^q (w != 0, at most 19 digits) as a double, from the
  * high bits of w * 5^q (one or two 64x128-bit products) and the binary
  * exponent of 10^q. Returns 0 when it cannot decide (exponent outside the
  * table, the 128-bit product too close to call, subnormal or infinite
- * results): the caller then uses strtod.
+ * results; compilers without a 128-bit integer type): the caller then
+ * uses strtod.
  *
  *   w << lz (top bit set) x 5^q (128 bits) = hi:lo
  *   hi: [upper bit][52 mantissa bits][round bit][9 bits]  (shift = 9 + upper)
@@ -348,6 +342,7 @@ mul_64x64(uint64_t a, uint64_t b, uint64_t *hi, uint64_t *lo)
 static int
 eisel_lemire(const struct decimal *d, double *out)
 {
+#ifdef __SIZEOF_INT128__
 	uint64_t w = d->w, hi, lo, h2, l2, mant, bits;
 	int q = d->q, lz, upper, shift, e2;
 
@@ -387,6 +382,11 @@ eisel_lemire(const struct decimal *d, double *out)
 	bits = (mant & ~((uint64_t)1 << 52)) | (uint64_t)e2 << 52 | (uint64_t)d->neg << 63;
 	memcpy(out, &bits, sizeof bits);
 	return 1;
+#else
+	(void)d;
+	(void)out;
+	return 0;
+#endif
 }
 
 /* The "C" locale for number conversion, made once (thread-safe). */
