@@ -9,6 +9,10 @@
  * (nothing else reads event bytes). Slices borrow the caller's buffer and are
  * valid only while it is.
  *
+ * Skipping: a member or element no path reaches is validated as strictly
+ * as the rest (same checks, same error offsets) but not looked up or
+ * recorded; an object or array there goes through a leaner loop of its own.
+ *
  * Paths: a field path is a sequence of object keys from the payload root.
  * A path that meets an array applies to every element (any-element
  * semantics): `items.sku` yields the sku of every item; a path that ends at
@@ -72,12 +76,12 @@ enum rv_meta { RV_META_TYPE, RV_META_ID, RV_META_SOURCE, RV_META_TIME, RV_META_V
 
 /*
  * The vector instructions the scanner may use to skip string contents,
- * digit runs and whitespace runs (the grammar, every check and every error offset are the same
- * on every level; tests/unit/check_event.c runs each level it can on the
- * same inputs). RV_SIMD_NONE is the portable C code (8 bytes at a time in
- * a uint64_t on little-endian machines, else byte by byte); RV_SIMD_SSE2,
- * 16 bytes at a time, exists in builds for x86-64 (event.c says why there
- * is no AVX2 level).
+ * digit runs and whitespace runs (the grammar, every check and every error
+ * offset are the same on every level; tests/unit/check_event.c runs each
+ * level it can on the same inputs). RV_SIMD_NONE is the portable C code (8
+ * bytes at a time in a uint64_t on little-endian machines, else byte by
+ * byte); RV_SIMD_SSE2, 16 bytes at a time, exists in builds for x86-64
+ * (event_trie.c says why there is no AVX2 level).
  */
 enum rv_simd { RV_SIMD_AUTO, RV_SIMD_NONE, RV_SIMD_SSE2 };
 
