@@ -9,6 +9,10 @@
  * (nothing else reads event bytes). Slices borrow the caller's buffer and are
  * valid only while it is.
  *
+ * Skipping: a member or element no path reaches is validated as strictly
+ * as the rest (same checks, same error offsets) but not looked up or
+ * recorded; an object or array there goes through a leaner loop of its own.
+ *
  * Paths: a field path is a sequence of object keys from the payload root.
  * A path that meets an array applies to every element (any-element
  * semantics): `items.sku` yields the sku of every item; a path that ends at
@@ -70,13 +74,31 @@ enum rv_envelope { RV_ENV_AUTO, RV_ENV_PLAIN, RV_ENV_CLOUDEVENTS };
 enum rv_meta { RV_META_TYPE, RV_META_ID, RV_META_SOURCE, RV_META_TIME, RV_META_VERSION,
 	RV_META_SUBJECT, RV_META_N };
 
+/*
+ * The vector instructions the scanner may use to skip string contents,
+ * digit runs and whitespace runs (the grammar, every check and every error
+ * offset are the same on every level; tests/unit/check_event.c runs each
+ * level it can on the same inputs). RV_SIMD_NONE is the portable C code (8
+ * bytes at a time in a uint64_t on little-endian machines, else byte by
+ * byte); RV_SIMD_SSE2, 16 bytes at a time, exists in builds for x86-64
+ * (event_trie.c says why there is no AVX2 level).
+ */
+enum rv_simd { RV_SIMD_AUTO, RV_SIMD_NONE, RV_SIMD_SSE2 };
+
 struct rv_scan_config {
 	enum rv_envelope envelope;         /* default RV_ENV_AUTO */
+	enum rv_simd simd;                 /* the widest level allowed; default RV_SIMD_AUTO: the
+	                                    * environment's ROUTE_SIMD ("none", "sse2") if set,
+	                                    * else the best the build has. rv_scanner_new lowers
+	                                    * it to what the build supports */
 	const char *plain_names[RV_META_N];/* plain-event attribute members; NULL = defaults */
 	uint32_t max_bytes;                /* whole event; default 1 MiB */
 	uint32_t max_depth;                /* nesting of objects and arrays; default 64 */
 	uint32_t max_string;               /* bytes of one string (escaped); default 256 KiB */
 	uint32_t max_values;               /* values recorded per event; default 4096 */
+	int walk_all;                      /* 1: containers no rule reads are walked like the
+	                                    * others, not skipped (the reference the tests compare
+	                                    * the skipping with); default 0 */
 };
 
 /* Fills c with the defaults above. */
@@ -94,7 +116,8 @@ struct rv_scanner;  /* per program, immutable, shareable by threads: the path tr
 struct rv_scanner *rv_scanner_new(const struct rv_prog *p, const struct rv_scan_config *cfg);
 /* Frees sc (NULL is fine). Events scanned with it keep their slices (they point into buf). */
 void rv_scanner_free(struct rv_scanner *sc);
-/* The configuration sc uses, defaults filled in (plain_names never NULL). Owned by sc. */
+/* The configuration sc uses, defaults filled in (plain_names never NULL; simd: the level
+ * actually used, never RV_SIMD_AUTO). Owned by sc. */
 const struct rv_scan_config *rv_scanner_config(const struct rv_scanner *sc);
 /*
  * Number of uint32_t words of per-worker scratch (struct rv_event.scratch)

@@ -8,7 +8,9 @@
  * sized heap copy (ASan sees any overread): under AUTO and under PLAIN.
  * An accepted event must satisfy what event.h promises: every slice inside
  * the buffer, every chain in document order and inside nvals, strings that
- * unescape, numbers that parse or report overflow. Seeds: tests/json/.
+ * unescape, numbers that parse or report overflow. A third scan, under AUTO
+ * with the portable code (simd NONE) walking every container (walk_all),
+ * must give the first one's outcome exactly. Seeds: tests/json/.
  */
 #include "config.h"
 
@@ -40,14 +42,14 @@ static const char PROGRAM[] =
 	"  or data.kind exists or type exists or customer exists route d\n"
 	"rule r2 on * when @source exists or @version exists or @id exists route d\n";
 
-/* One scanner per envelope, with its event storage. */
+/* One scanner per envelope, then the reference (AUTO, NONE, walk_all), with their storage. */
 struct fz {
 	struct rv_scanner *sc;
 	struct rv_event ev;
 };
 
 static struct rv_prog *prog;
-static struct fz fz[2];
+static struct fz fz[3];
 
 /* Builds prog and both scanners; aborts if the fixed program does not compile. */
 static void
@@ -67,9 +69,11 @@ init(void)
 	    != RC_EXIT_OK || rv_prog_load(rbc, len, &prog, err, sizeof err) != 0)
 		abort();
 	ru_free(rbc);
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		rv_scan_config_default(&c);
-		c.envelope = i == 0 ? RV_ENV_AUTO : RV_ENV_PLAIN;
+		c.envelope = i == 1 ? RV_ENV_PLAIN : RV_ENV_AUTO;
+		c.simd = i == 2 ? RV_SIMD_NONE : RV_SIMD_AUTO;
+		c.walk_all = i == 2;
 		c.max_depth = 12;
 		c.max_string = 64;
 		c.max_values = 32;
@@ -121,9 +125,9 @@ check_val(const char *buf, size_t len, const struct rv_jval *v)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rv_scan_error err;
+	struct rv_scan_error err, err0, eref;
 	char *copy;
-	int i, m;
+	int i, m, rc0, rref;
 
 	if (prog == NULL)
 		init();
@@ -131,6 +135,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (size > 0)
 		memcpy(copy, data, size);
+	/* skipping and vector code change nothing: the reference agrees to the byte */
+	rc0 = rv_event_scan(fz[0].sc, copy, size, &fz[0].ev, &err0);
+	rref = rv_event_scan(fz[2].sc, copy, size, &fz[2].ev, &eref);
+	if (rc0 != rref)
+		abort();
+	if (rc0 != 0 && (strcmp(err0.reason, eref.reason) != 0 || err0.offset != eref.offset))
+		abort();
+	if (rc0 == 0 && (fz[0].ev.nvals != fz[2].ev.nvals || memcmp(fz[0].ev.vals, fz[2].ev.vals,
+	    fz[0].ev.nvals * sizeof *fz[0].ev.vals) != 0))
+		abort();
 	for (i = 0; i < 2; i++) {
 		struct rv_event *ev = &fz[i].ev;
 		uint32_t f, k, prev, n = 0;

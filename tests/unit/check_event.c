@@ -96,6 +96,92 @@ tev_close(struct tev *t)
 	rv_prog_free(t->prog);
 }
 
+/* The SIMD levels a test runs: every level the build has (NONE always). */
+static const enum rv_simd LEVELS[] = { RV_SIMD_NONE, RV_SIMD_SSE2 };
+#define NLEVELS ((int)(sizeof LEVELS / sizeof LEVELS[0]))
+
+/* Opens t on src at SIMD level lv; returns 0 (and closes t) if the level is not available. */
+static int
+tev_open_level(struct tev *t, const char *src, enum rv_simd lv)
+{
+	struct rv_scan_config c;
+
+	rv_scan_config_default(&c);
+	c.simd = lv;
+	tev_open_cfg(t, src, &c);
+	if (rv_scanner_config(t->sc)->simd != lv) {
+		tev_close(t);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The scanners whose outcomes must agree on any input: one per SIMD level
+ * (have[i] says which the build has; NONE first), and last, at the default
+ * level, one that walks the containers no rule reads instead of skipping
+ * them (walk_all).
+ */
+#define NVARIANTS (NLEVELS + 1)
+
+static void
+open_variants(struct tev *lt, int *have, const char *src)
+{
+	struct rv_scan_config c;
+	int l;
+
+	for (l = 0; l < NLEVELS; l++)
+		have[l] = tev_open_level(&lt[l], src, LEVELS[l]);
+	ck_assert(have[0]);
+	rv_scan_config_default(&c);
+	c.walk_all = 1;
+	tev_open_cfg(&lt[NLEVELS], src, &c);
+	have[NLEVELS] = 1;
+}
+
+static void
+close_variants(struct tev *lt, const int *have)
+{
+	int l;
+
+	for (l = 0; l < NVARIANTS; l++)
+		if (have[l])
+			tev_close(&lt[l]);
+}
+
+/*
+ * Asserts that a's last scan (result rc_a) and b's (rc_b) of the same bytes
+ * agree: result, error reason and offset, or every value and attribute.
+ */
+static void
+same_outcome(const struct tev *a, int rc_a, const struct tev *b, int rc_b, const char *what)
+{
+	uint32_t i, f;
+	int m;
+
+	ck_assert_msg(rc_a == rc_b, "%s: %d vs %d", what, rc_a, rc_b);
+	if (rc_a != 0) {
+		ck_assert_msg(strcmp(a->err.reason, b->err.reason) == 0 && a->err.offset == b->err.offset,
+			"%s: \"%s\" at %u vs \"%s\" at %u", what, a->err.reason, a->err.offset,
+			b->err.reason, b->err.offset);
+		return;
+	}
+	ck_assert_msg(a->ev.nvals == b->ev.nvals, "%s: %u vs %u values", what, a->ev.nvals,
+		b->ev.nvals);
+	for (i = 0; i < a->ev.nvals; i++)
+		ck_assert_msg(memcmp(&a->ev.vals[i], &b->ev.vals[i], sizeof a->ev.vals[i]) == 0,
+			"%s: value %u differs", what, i);
+	for (f = 0; f < a->prog->nfields; f++)
+		ck_assert_uint_eq(a->ev.first[f], b->ev.first[f]);
+	for (m = 0; m < RV_META_N; m++) {
+		ck_assert_uint_eq(a->ev.has_meta[m], b->ev.has_meta[m]);
+		if (a->ev.has_meta[m])
+			ck_assert(memcmp(&a->ev.meta[m], &b->ev.meta[m], sizeof a->ev.meta[m]) == 0);
+	}
+	ck_assert_uint_eq(a->ev.payload_off, b->ev.payload_off);
+	ck_assert_uint_eq(a->ev.payload_len, b->ev.payload_len);
+}
+
 /* Scans the NUL-terminated json (without the NUL); returns rv_event_scan's result. */
 static int
 scan(struct tev *t, const char *json)
@@ -786,10 +872,22 @@ cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A program that reads no payload field: every container of an event is skipped. */
+static const char NOTHING[] =
+	"event x v1 { a?: string }\n"
+	"destination d\n"
+	"rule r on * when @source exists route d\n";
+
 /*
  * Runs every tests/json/<kind>/ *.json file through the ORDERS scanner with
  * the default configuration: bad ones must be refused with the reason in
- * their .reason file, good ones accepted. Returns the number of files.
+ * their .reason file, good ones accepted; then through a scanner at every
+ * SIMD level available and one that walks what the others skip
+ * (open_variants), which must give the same outcome to the byte; then
+ * through the NOTHING scanner, which validates each container with
+ * skip_container instead of walk: the same outcome, but for the findings
+ * that depend on what is read (duplicate keys, too many values).
+ * Returns the number of files.
  */
 static int
 run_corpus(const char *kind)
@@ -798,7 +896,8 @@ run_corpus(const char *kind)
 	char dir[1024], path[1200];
 	char *names[1024];
 	struct dirent *de;
-	struct tev t;
+	struct tev t, tn, lt[NVARIANTS];
+	int have[NVARIANTS], lv;
 	DIR *dp;
 	int i, n = 0;
 
@@ -813,6 +912,8 @@ run_corpus(const char *kind)
 	closedir(dp);
 	qsort(names, (size_t)n, sizeof names[0], cmp_names);
 	tev_open(&t, ORDERS);
+	tev_open(&tn, NOTHING);
+	open_variants(lt, have, ORDERS);
 	for (i = 0; i < n; i++) {
 		size_t len, rlen;
 		char *buf, *why;
@@ -821,6 +922,20 @@ run_corpus(const char *kind)
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		buf = slurp(path, &len);
 		rc = rv_event_scan(t.sc, buf, len, &t.ev, &t.err);
+		for (lv = 0; lv < NVARIANTS; lv++)
+			if (have[lv])
+				same_outcome(&t, rc, &lt[lv],
+					rv_event_scan(lt[lv].sc, buf, len, &lt[lv].ev, &lt[lv].err), names[i]);
+		if (rv_event_scan(tn.sc, buf, len, &tn.ev, &tn.err) == 0) {
+			ck_assert_msg(rc == 0 || strcmp(t.err.reason, "duplicate key") == 0
+				|| strcmp(t.err.reason, "too many values") == 0,
+				"%s: skipped, accepted; read, refused: %s", names[i], t.err.reason);
+		} else {
+			ck_assert_msg(rc != 0 && strcmp(tn.err.reason, t.err.reason) == 0
+				&& tn.err.offset == t.err.offset, "%s: skipped \"%s\" at %u, read \"%s\" at %u",
+				names[i], tn.err.reason, tn.err.offset, rc ? t.err.reason : "-",
+				rc ? t.err.offset : 0);
+		}
 		if (strcmp(kind, "good") == 0) {
 			ck_assert_msg(rc == 0, "%s refused at %u: %s", names[i], t.err.offset,
 				t.err.reason);
@@ -839,6 +954,8 @@ run_corpus(const char *kind)
 		free(names[i]);
 	}
 	tev_close(&t);
+	tev_close(&tn);
+	close_variants(lt, have);
 	return n;
 }
 
@@ -1159,7 +1276,7 @@ START_TEST(test_differential_jansson)
 {
 	struct rv_scan_config c;
 	struct gen g;
-	struct tev t;
+	struct tev t, tw;
 	unsigned long ncase = 0, nacc = 0, nrej = 0, nskip = 0, ndup = 0, nnul = 0;
 	unsigned long maxcase = 100000;
 	double maxsec = getenv("DIFF_CASES") != NULL ? 600.0 : 20.0;
@@ -1173,6 +1290,8 @@ START_TEST(test_differential_jansson)
 	c.max_string = 1u << 24;
 	c.max_bytes = 1u << 24;
 	tev_open_cfg(&t, ORDERS, &c);
+	c.walk_all = 1;
+	tev_open_cfg(&tw, ORDERS, &c);
 	memset(&g, 0, sizeof g);
 	g.s = 0x9e3779b97f4a7c15ull;
 	if (getenv("DIFF_CASES") != NULL) /* longer hunts by hand */
@@ -1201,6 +1320,8 @@ START_TEST(test_differential_jansson)
 		rc = rv_event_scan(t.sc, copy, g.n, &t.ev, &t.err);
 		if (rc < 0)
 			ck_assert_uint_le(t.err.offset, g.n);
+		/* skipping what no rule reads changes nothing */
+		same_outcome(&t, rc, &tw, rv_event_scan(tw.sc, copy, g.n, &tw.ev, &tw.err), "walk_all");
 		j = json_loadb(copy, g.n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
 			&jerr);
 		if (j == NULL) {
@@ -1255,27 +1376,207 @@ START_TEST(test_differential_jansson)
 	free(copy);
 	free(g.buf);
 	tev_close(&t);
+	tev_close(&tw);
+}
+END_TEST
+
+/* ---- SIMD levels ------------------------------------------------------------ */
+
+/* The configured level is honoured, lowered to what the build has, and reported. */
+START_TEST(test_simd_levels)
+{
+	struct tev t;
+	enum rv_simd best;
+
+	tev_open(&t, ORDERS);
+	best = rv_scanner_config(t.sc)->simd;
+	tev_close(&t);
+	ck_assert_int_ne(best, RV_SIMD_AUTO);
+#if defined(__SSE2__)
+	if (getenv("ROUTE_SIMD") == NULL)
+		ck_assert_int_ge(best, RV_SIMD_SSE2); /* the default uses the vector code */
+#endif
+	ck_assert(tev_open_level(&t, ORDERS, RV_SIMD_NONE));
+	ck_assert_int_eq(rv_scanner_config(t.sc)->simd, RV_SIMD_NONE);
+	tev_close(&t);
+	if (tev_open_level(&t, ORDERS, RV_SIMD_SSE2))
+		tev_close(&t);
+#if defined(__SSE2__)
+	else
+		ck_abort_msg("SSE2 build without the SSE2 level");
+#endif
+}
+END_TEST
+
+/*
+ * One event through every variant (open_variants), and every prefix of its
+ * last 48 bytes, each in an exactly sized heap copy (ASan sees a read past
+ * the end): the outcomes must agree with the portable code's (lt[0]).
+ * Returns the number of comparisons.
+ */
+static unsigned long
+levels_agree(struct tev *lt, const int *have, const char *ev, size_t n)
+{
+	size_t cut = n > 48 ? n - 48 : 0, len;
+	unsigned long k = 0;
+	int l, rc0;
+
+	for (len = cut; len <= n; len++) {
+		char *copy = malloc(len ? len : 1);
+
+		memcpy(copy, ev, len);
+		rc0 = rv_event_scan(lt[0].sc, copy, len, &lt[0].ev, &lt[0].err);
+		for (l = 1; l < NVARIANTS; l++) {
+			if (!have[l])
+				continue;
+			same_outcome(&lt[0], rc0, &lt[l],
+				rv_event_scan(lt[l].sc, copy, len, &lt[l].ev, &lt[l].err), ev);
+			k++;
+		}
+		free(copy);
+	}
+	return k;
+}
+
+/*
+ * Strings and digit runs across 8- and 16-byte blocks: each special byte
+ * sequence (escapes, UTF-8 of 2 to 4 bytes, invalid UTF-8, control bytes,
+ * DEL, the closing quote) at every position 0..69 of a string that a rule
+ * reads ("note") and of one it skips ("zz"); digit runs of 1 to 40 digits
+ * before every kind of terminator in an array read ("total") and one
+ * skipped ("zz"); the buffer cut short near its end.
+ */
+START_TEST(test_simd_block_edges)
+{
+	static const char *const special[] = {
+		"\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\ud83d", "\\x", "\\u12g4",
+		"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "\xc0\x80", "\xed\xa0\x80",
+		"\xf4\x90\x80\x80", "\xe2\x82", "\x01", "\x1f", "\x7f", "\"", " ",
+	};
+	static const char *const numend[] = { "]}", ".5]}", "e7]}", ",1]}", "x]}", ".]}", "", "-]}",
+		"E+]}", "0]}" };
+	struct tev lt[NVARIANTS];
+	int have[NVARIANTS], sp, pos, nd, ne, key;
+	unsigned long k = 0;
+	char ev[512];
+
+	open_variants(lt, have, ORDERS);
+	for (key = 0; key < 2; key++)
+		for (sp = 0; sp < (int)(sizeof special / sizeof special[0]); sp++)
+			for (pos = 0; pos < 70; pos++) {
+				int n = snprintf(ev, sizeof ev, "{\"%s\":\"%.*s%s%.*s\",\"total\":12}",
+					key ? "zz" : "note", pos,
+					"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnop",
+					special[sp], 40 - pos % 40, "0123456789012345678901234567890123456789");
+
+				k += levels_agree(lt, have, ev, (size_t)n);
+			}
+	for (key = 0; key < 2; key++)
+		for (nd = 1; nd <= 40; nd++)
+			for (ne = 0; ne < (int)(sizeof numend / sizeof numend[0]); ne++) {
+				/* "total" is read, "zz" skipped */
+				int n = snprintf(ev, sizeof ev, "{\"%s\":[-1%.*s%s", key ? "zz" : "total", nd,
+					"9876543210987654321098765432109876543210", numend[ne]);
+
+				k += levels_agree(lt, have, ev, (size_t)n);
+			}
+	close_variants(lt, have);
+	ck_assert_uint_gt(k, 100000);
+}
+END_TEST
+
+/*
+ * Whitespace runs of 0 to 40 bytes (cycling through the four JSON
+ * whitespace bytes) in each of the 14 places an event below allows them,
+ * in a read and in a skipped subtree, each run ended by nothing or by a
+ * byte that is not JSON whitespace (VT, FF, NBSP's lead byte, '/'), cut
+ * near the end as in levels_agree.
+ */
+START_TEST(test_simd_whitespace)
+{
+	static const char *const part[] = {
+		"{", "\"note\"", ":", "\"x\"", ",", "\"zz\"", ":", "[", "1", ",", "{", "\"a\"", ":", "2",
+		"}", "]", ",", "\"total\"", ":", "3", "}",
+	};
+	static const char *const stop[] = { "", "\x0b", "\x0c", "\xc2\xa0", "/" };
+	static const char ws[] = " \t\n\r";
+	struct tev lt[NVARIANTS];
+	int have[NVARIANTS], run, at, st, i, j;
+	unsigned long k = 0;
+	char ev[512];
+
+	open_variants(lt, have, ORDERS);
+	for (run = 0; run <= 40; run++)
+		for (at = 1; at < (int)(sizeof part / sizeof part[0]); at++)
+			for (st = 0; st < (int)(sizeof stop / sizeof stop[0]); st++) {
+				size_t n = 0;
+
+				for (i = 0; i < (int)(sizeof part / sizeof part[0]); i++) {
+					if (i == at) { /* the run goes before part[at] */
+						for (j = 0; j < run; j++)
+							ev[n++] = ws[(j + run) % 4];
+						n += (size_t)snprintf(ev + n, sizeof ev - n, "%s", stop[st]);
+					}
+					n += (size_t)snprintf(ev + n, sizeof ev - n, "%s", part[i]);
+				}
+				for (j = 0; j < run; j++) /* and after the event */
+					ev[n++] = ws[j % 4];
+				ev[n] = '\0';
+				k += levels_agree(lt, have, ev, n);
+			}
+	close_variants(lt, have);
+	ck_assert_uint_gt(k, 100000);
 }
 END_TEST
 
 /* ---- suite ------------------------------------------------------------------ */
 
 /* rv_json_number agrees bit for bit with strtod on decimals inside and
- * outside its fast path (Clinger: <= 15 digits, |scale| <= 22). */
+ * outside its fast paths (Clinger: <= 15 digits, |scale| <= 22;
+ * Eisel-Lemire: <= 19 digits, |scale| <= 64), ties and carries included. */
 START_TEST(test_number_fast_path_exact)
 {
+	static const char *const hard[] = {
+		"9007199254740993", "9007199254740993.0", "9007199254740995", "-9007199254740993e0",
+		"1.7976931348623157e308", "1.7976931348623158e308", "2.2250738585072014e-308",
+		"4.9e-324", "1e23", "8.98846567431158e307", "9999999999999999999", "1844674407370955161.5",
+		"18446744073709551615", "0.1", "0.30000000000000004", "7.2057594037927933e16",
+		"123456789012345678e-64", "123456789012345678e-65", "1e64", "1e65", "1e-64",
+		"3.0517578125e-05", "1.00000000000000011102230246251565404236316680908203125",
+		"1.0000000000000001110223024625156540423631668090820312", "-0.0", "0e0", "0.000e-5",
+		"5e-324", "2.4703282292062327e-324", "179769313486231580793728971405301e276",
+		"-122.4172570833663", "37.78825693250671", "-122.35899993000001",
+	};
 	char buf[64];
 	unsigned long n = 0;
 	unsigned seed = 7;
 	int t;
+	size_t h;
 
-	for (t = 0; t < 300000; t++) {
+	for (h = 0; h < sizeof hard / sizeof hard[0]; h++) {
+		struct rv_jval v;
+		double d, r;
+
+		memset(&v, 0, sizeof v);
+		v.len = (uint32_t)strlen(hard[h]);
+		v.kind = RV_J_NUMBER;
+		if (!strpbrk(hard[h], ".eE"))
+			v.flags = RV_JF_INT;
+		r = strtod(hard[h], NULL);
+		if (isinf(r)) {
+			ck_assert_int_eq(rv_json_number(hard[h], &v, &d), -1);
+			continue;
+		}
+		ck_assert_int_eq(rv_json_number(hard[h], &v, &d), 0);
+		ck_assert_msg(memcmp(&d, &r, sizeof d) == 0, "%s: %.17g, strtod %.17g", hard[h], d, r);
+	}
+	for (t = 0; t < 400000; t++) {
 		struct rv_jval v;
 		double d, r;
 		int kind;
 
 		seed = seed * 1103515245u + 12345u;
-		kind = (int)(seed % 5);
+		kind = (int)(seed % 8);
 		if (kind == 0)
 			snprintf(buf, sizeof buf, "%.*f", (int)((seed >> 8) % 12), (double)(seed >> 4) / 7.0 - 300000.0);
 		else if (kind == 1)
@@ -1284,8 +1585,17 @@ START_TEST(test_number_fast_path_exact)
 			snprintf(buf, sizeof buf, "-122.%0*u", (int)((seed >> 3) % 13 + 1), seed % 1000000);
 		else if (kind == 3)
 			snprintf(buf, sizeof buf, "%ue%d", seed % 100000, (int)((seed >> 9) % 50) - 25);
-		else
+		else if (kind == 4)
 			snprintf(buf, sizeof buf, "0.%0*u", (int)((seed >> 5) % 20 + 1), seed % 1000);
+		else if (kind == 5) /* 16 to 19 digits (the citylots coordinates have 16 or 17) */
+			snprintf(buf, sizeof buf, "-122.%0*u%07u", (int)((seed >> 3) % 9 + 3),
+				seed % 1000000, (seed >> 7) % 10000000);
+		else if (kind == 6) /* 17 significant digits, the whole exponent range */
+			snprintf(buf, sizeof buf, "%.16e", ldexp((double)(seed | 1) / 4294967296.0,
+				(int)((seed >> 11) % 2040) - 1020));
+		else /* up to 19 digits, scale -70..70 (past the table on both sides) */
+			snprintf(buf, sizeof buf, "%u%09ue%d", seed % 4000000000u + 1, (seed >> 5) % 1000000000u,
+				(int)((seed >> 13) % 141) - 70);
 		memset(&v, 0, sizeof v);
 		v.len = (uint32_t)strlen(buf);
 		v.kind = RV_J_NUMBER;
@@ -1297,7 +1607,7 @@ START_TEST(test_number_fast_path_exact)
 		ck_assert_msg(memcmp(&d, &r, sizeof d) == 0, "%s: %.17g, strtod %.17g", buf, d, r);
 		n++;
 	}
-	ck_assert_uint_gt(n, 290000);
+	ck_assert_uint_gt(n, 390000);
 }
 END_TEST
 
@@ -1334,6 +1644,9 @@ event_suite(void)
 	tcase_add_test(tc, test_good_corpus);
 	tcase_add_test(tc, test_differential_jansson);
 	tcase_add_test(tc, test_number_fast_path_exact);
+	tcase_add_test(tc, test_simd_levels);
+	tcase_add_test(tc, test_simd_block_edges);
+	tcase_add_test(tc, test_simd_whitespace);
 	suite_add_tcase(s, tc);
 	return s;
 }
