@@ -909,6 +909,7 @@ route_state_restore(route_state *st, const void *buf, size_t len, struct route_r
 	struct snapr r = { buf, len, 0, 0 };
 	struct route_restore_report dummy;
 	uint32_t i, n;
+	uint64_t sum;
 	int64_t now;
 	int virt;
 
@@ -919,7 +920,8 @@ route_state_restore(route_state *st, const void *buf, size_t len, struct route_r
 		snprintf(err, errlen, "not a state snapshot");
 		return -1;
 	}
-	if (XXH64(buf, len - 8, 0) != *(const uint64_t *)(const void *)((const unsigned char *)buf + len - 8)) {
+	memcpy(&sum, (const unsigned char *)buf + len - 8, 8); /* the buffer need not be aligned */
+	if (XXH64(buf, len - 8, 0) != sum) {
 		snprintf(err, errlen, "state snapshot: checksum mismatch (corrupt or truncated)");
 		return -1;
 	}

@@ -269,7 +269,8 @@ throttle_allows(struct rv_tstate *ts, struct trec *r, const char *key, size_t kl
 		n = vlen / sizeof *tm;
 	if (n > RV_THROTTLE_EXACT)
 		n = RV_THROTTLE_EXACT;
-	memcpy(tm, v, n * sizeof *tm);
+	if (n > 0)
+		memcpy(tm, v, n * sizeof *tm);
 	for (keep = 0; keep < n && tm[keep] <= now - per; keep++)
 		; /* firings older than the period no longer count */
 	if (n - keep >= t->throttle_n)
