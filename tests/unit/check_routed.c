@@ -133,7 +133,7 @@ START_TEST(test_conf_errors_name_file_and_line)
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:4: max_body_bytes must be a size"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:5: listen must be ADDR:PORT"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:7: log_level must be"));
-	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout or file, not 'kafka'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout, file or webhook, not 'kafka'"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:10: destination 'a' is already configured at line 8"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:11: [destination b]: path is only for sink = file"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:14: envelope must be"));
@@ -169,6 +169,39 @@ START_TEST(test_conf_destinations_checked_against_rules)
 END_TEST
 
 /* ---- JSON helpers ------------------------------------------------------------ */
+
+START_TEST(test_conf_webhook_keys)
+{
+	struct rd_conf c;
+	char *msgs = NULL;
+	const struct rd_dest_conf *d;
+
+	ck_assert_int_eq(load_conf(&c, "[destination hook]\nsink = webhook\nurl = https://h.example/x\n"
+		"header = X-A: 1\nheader = X-B: two words\nbearer_token = tok\ntimeout = 750ms\n"
+		"ca_file = /etc/ca.pem\nmax_in_flight = 16\n", &msgs), 0);
+	ck_assert_str_eq(msgs, "");
+	d = rd_conf_dest(&c, "hook", 4);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(d->sink, RD_SINK_WEBHOOK);
+	ck_assert_str_eq(d->url, "https://h.example/x");
+	ck_assert_uint_eq(d->nheaders, 2);
+	ck_assert_str_eq(d->headers[1], "X-B: two words");
+	ck_assert_str_eq(d->bearer_token, "tok");
+	ck_assert_uint_eq(d->timeout_ms, 750);
+	ck_assert_str_eq(d->ca_file, "/etc/ca.pem");
+	ck_assert_uint_eq(d->max_in_flight, 16);
+	free(msgs);
+	rd_conf_fini(&c);
+	ck_assert_int_eq(load_conf(&c, "[destination h]\nsink = webhook\nurl = http://x/\nurl = http://y/\n"
+		"timeout = 2h\nbasic_auth = nocolon\n[destination q]\nmax_in_flight = 2\n", &msgs), -1);
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:4: duplicate key 'url'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:5: timeout must be a duration"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:6: basic_auth must be 'user:password'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:7: [destination q]: url, header"));
+	free(msgs);
+	rd_conf_fini(&c);
+}
+END_TEST
 
 START_TEST(test_json_member_and_value_end)
 {
@@ -491,6 +524,7 @@ routed_suite(void)
 	tcase_add_test(tc, test_conf_defaults_and_values);
 	tcase_add_test(tc, test_conf_errors_name_file_and_line);
 	tcase_add_test(tc, test_conf_destinations_checked_against_rules);
+	tcase_add_test(tc, test_conf_webhook_keys);
 	tcase_add_test(tc, test_json_member_and_value_end);
 	tcase_add_test(tc, test_buf_json_str_escapes);
 	tcase_add_test(tc, test_ingest_kinds);
