@@ -357,6 +357,7 @@ failed(struct rd_webhook *wh, struct wh_slot *s, int fail, rd_wh_done_fn *done, 
 	int why;
 
 	s->fail = fail;
+	rd_count(&wh->m->delivery_errors[wh->dest], 1);
 	rd_count(&wh->m->sink_failures[wh->dest * RD_FAIL__COUNT + (uint32_t)fail], 1);
 	if (!rd_fail_retried(fail)) {
 		finish(wh, s, 0, RD_GIVEUP_REJECTED, done, ud);

@@ -161,6 +161,21 @@ npass=$((npass + $(grep -c '^PASS' "$tmp/check1")))
 nfail=$((nfail + $(grep -c '^FAIL' "$tmp/check1")))
 grep -q '^PASS\|^FAIL' "$tmp/check1" || bad "webhook-check.py phase1 reported nothing"
 
+# the built-in dead-letter queues are read and acknowledged like any built-in queue
+code=$(curl -sS --max-time 10 -o "$tmp/body" -w '%{http_code}' "$U/queues")
+check "GET /queues lists gone.dlq with $N pending" \
+	[ "$(jq '.queues[] | select(.name == "gone.dlq") | .pending' "$tmp/body")" = "$N" ]
+code=$(curl -sS --max-time 10 -o "$tmp/body" -w '%{http_code}' "$U/queues/gone.dlq?max=100")
+check "GET /queues/gone.dlq is 200 with $N envelopes" \
+	[ "$code" = 200 ] && [ "$(jq '.messages | length' "$tmp/body")" = "$N" ]
+check "... each with its event" [ "$(jq -r '[.messages[].event.id] | sort | join(" ")' "$tmp/body")" = \
+	"$(jq -r -s '[.[].id] | sort | join(" ")' "$tmp/a.ndjson")" ]
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -d "{\"offset\":$(jq .next_offset "$tmp/body")}" \
+	"$U/queues/gone.dlq/ack")
+check "POST /queues/gone.dlq/ack is 200" [ "$code" = 200 ]
+check "GET /queues/healthy is 404 (a webhook destination has no queue)" \
+	[ "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$U/queues/healthy")" = 404 ]
+
 # ---- phase 2: SIGTERM while messages are still retrying -----------------------------------
 events b >"$tmp/b.ndjson"
 code=$(curl -sS --max-time 10 -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/x-ndjson' \
