@@ -110,8 +110,9 @@ rd_retry_next(const struct route_dest_policy *p, unsigned attempts, uint64_t acc
 	if (attempts > p->retry_max)
 		return RD_GIVEUP_RETRIES;
 	due = now_ms + rd_retry_backoff_ms(p, attempts, rnd);
-	if (due < now_ms + retry_after_ms)
-		due = now_ms + retry_after_ms;
+	/* now_ms is truncated to the millisecond: + 1 so that Retry-After is never cut short */
+	if (retry_after_ms && due < now_ms + 1 + retry_after_ms)
+		due = now_ms + 1 + retry_after_ms;
 	if (p->max_age_ms && due > accept_ms + p->max_age_ms)
 		return RD_GIVEUP_MAX_AGE;
 	*due_ms = due;

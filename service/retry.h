@@ -80,6 +80,7 @@ int rd_retry_after_parse(const char *v, size_t len, time_t now, uint64_t *ms);
  * returns -1 and sets *due_ms to when the next attempt may start (never
  * before now_ms + retry_after_ms), or returns the enum rd_giveup (RETRIES or
  * MAX_AGE) saying why there is no next attempt. rnd is a fresh random number.
+ * A Retry-After wait is counted from now_ms + 1, since now_ms is truncated.
  */
 int rd_retry_next(const struct route_dest_policy *p, unsigned attempts, uint64_t accept_ms,
 	uint64_t now_ms, uint64_t retry_after_ms, uint64_t rnd, uint64_t *due_ms);

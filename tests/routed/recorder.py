@@ -2,9 +2,10 @@
 """recorder.py -- a recording HTTP server with fault modes, for the webhook
 tests (tests/routed/run-webhook.sh). Python 3 standard library only.
 
-    recorder.py PORTFILE LOGFILE
+    recorder.py PORTFILE LOGFILE [CERT KEY]
 
-Listens on 127.0.0.1 (a free port, written to PORTFILE once listening) and
+Listens on 127.0.0.1 (a free port, written to PORTFILE once listening), over
+TLS with the PEM certificate CERT and key KEY when they are given, and
 appends one JSON line per request to LOGFILE, written when the request
 arrives (before answering):
     {"t": <arrival, epoch seconds>, "path": "/MODE/...", "mode": MODE,
@@ -140,6 +141,13 @@ def main():
     ThreadingHTTPServer.request_queue_size = 256  # the default backlog, 5, drops SYNs under the fan-out
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    if len(sys.argv) > 4:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        # a client that refuses the certificate fails in accept(), which
+        # socketserver ignores (ssl.SSLError is an OSError)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     with open(portfile + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
     import os

@@ -8,21 +8,24 @@
 # bounds; nothing earlier than Retry-After (seconds and HTTP-date); 410 dead-
 # lettered after one attempt; the dead_letter destination gets the envelope;
 # max_age gives up; a hanging destination does not delay a healthy one;
-# headers and auth as configured; connections reused; metrics add up and
+# headers and auth as configured; connections reused; TLS verified against
+# ca_file (a server the system CAs do not know is refused); metrics add up and
 # pass promtool; SIGTERM with messages still retrying dead-letters them
 # after drain_timeout and exits 0. Every wait is bounded.
 set -u
 ROUTED=${ROUTED:-./routed}
 top=${top_srcdir:-.}
-for tool in curl jq python3; do
+for tool in curl jq python3 openssl; do
 	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 tmp=$(mktemp -d) || exit 99
 pid=""
 rpid=""
+tpid=""
 cleanup() {
 	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
 	[ -n "$rpid" ] && kill -TERM "$rpid" 2>/dev/null
+	[ -n "$tpid" ] && kill -TERM "$tpid" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -57,6 +60,15 @@ i=0
 while [ ! -s "$tmp/recport" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -s "$tmp/recport" ] || { bad "recorder.py did not start"; exit 1; }
 R=http://127.0.0.1:$(cat "$tmp/recport")
+# the same over TLS, with a self-signed certificate for 127.0.0.1
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 || { bad "openssl could not make a certificate"; exit 1; }
+python3 "$top/tests/routed/recorder.py" "$tmp/tlsport" "$tmp/rec.ndjson" "$tmp/cert.pem" "$tmp/key.pem" &
+tpid=$!
+i=0
+while [ ! -s "$tmp/tlsport" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$tmp/tlsport" ] || { bad "recorder.py over TLS did not start"; exit 1; }
+T=https://127.0.0.1:$(cat "$tmp/tlsport")
 
 cat >"$tmp/routed.conf" <<EOC
 [service]
@@ -103,6 +115,14 @@ max_in_flight = 8
 [destination aged]
 sink = webhook
 url = $R/fail500/aged
+max_in_flight = 8
+[destination secure]
+sink = webhook
+url = $T/ok/secure
+ca_file = $tmp/cert.pem
+[destination untrusted]
+sink = webhook
+url = $T/ok/untrusted
 max_in_flight = 8
 EOC
 "$ROUTED" --check-config --config "$tmp/routed.conf" $RULES >"$tmp/out" 2>&1

@@ -18,7 +18,8 @@ events = [json.loads(l) for l in open(events_file) if l.strip()]
 ids = [e["id"] for e in events]
 byid = {e["id"]: e for e in events}
 SLACK = 0.35  # seconds: scheduling, connecting, the sanitizer build
-DESTS = ["healthy", "flaky", "failing", "throttled", "gone", "hanging", "resetting", "slow", "aged"]
+DESTS = ["healthy", "flaky", "failing", "throttled", "gone", "hanging", "resetting", "slow", "aged",
+         "secure", "untrusted"]
 
 
 def say(ok, what):
@@ -163,6 +164,13 @@ if phase == "phase1":
     b = envelopes_ok("resetting", "retries_exhausted", "connection", 200, 3)
     say(not b and len(dlq["resetting"]) == len(ids),
         "resetting: in resetting.dlq (connection, 3 attempts) %s" % (b[:1] if b else ""))
+    sec = [r for r in recs if r["path"] == "/ok/secure"]
+    say(sorted(r["event"]["id"] for r in sec) == sorted(ids),
+        "secure: delivered over TLS, the self-signed certificate verified against ca_file")
+    b = envelopes_ok("untrusted", "retries_exhausted", "tls", 0, 2)
+    say(not b and len(dlq["untrusted"]) == len(ids) and not [r for r in recs if r["path"] == "/ok/untrusted"],
+        "untrusted: the same server without ca_file is refused (tls, 2 attempts, nothing sent) %s" %
+        (b[:1] if b else ""))
     b = envelopes_ok("aged", "max_age", "http_5xx", 500)
     say(not b and len(dlq["aged"]) == len(ids), "aged: given up on max_age 1s %s" % (b[:1] if b else ""))
     span = max(requests("aged", i)[-1]["t"] for i in ids) - t0
@@ -194,7 +202,7 @@ if phase == "phase1":
         "metrics: failures{hanging, timeout} = 2 N")
     say(mv("routed_sink_failures_total", destination="throttled", reason="http_429") == 2 * n,
         "metrics: failures{throttled, http_429} = 2 N")
-    say(all(mv("routed_dlq_total", destination=d) == (n if d in ("failing", "gone", "hanging", "resetting", "aged") else 0)
+    say(all(mv("routed_dlq_total", destination=d) == (n if d in ("failing", "gone", "hanging", "resetting", "aged", "untrusted") else 0)
             for d in DESTS), "metrics: routed_dlq_total per destination")
     say(mv("routed_deliveries_total", destination="parked") == n, "metrics: 'parked' (a queue) got N envelopes")
     say(m.get('routed_sink_latency_seconds_count{destination="healthy"}') == n and
