@@ -58,6 +58,7 @@ struct rd_webhook {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
+/* libcurl's global init, once per process (the first webhook is opened before any HTTP thread runs). */
 static void
 curl_init_once(void)
 {
@@ -73,6 +74,7 @@ rd_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Monotonic nanoseconds (attempt latency). */
 static uint64_t
 mono_ns(void)
 {
@@ -82,6 +84,7 @@ mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Wall-clock milliseconds since the epoch (the envelope's attempt times). */
 static uint64_t
 wall_ms(void)
 {
