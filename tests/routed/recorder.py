@@ -20,6 +20,7 @@ The first path segment picks the behaviour:
                 then 200; "retry_after_until" in the log line says when the
                 next request may come at the earliest (epoch seconds)
     gone        410
+    redirect    302 to /ok/followed (a client must not follow it)
     hang        reads the request, never answers (the connection is held
                 until the client gives up, at most 60 s)
     reset       200 status line and half of the announced body, then a TCP
@@ -114,6 +115,9 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "gone":
             self.record(body, 410)
             self.reply(410)
+        elif mode == "redirect":
+            self.record(body, 302)
+            self.reply(302, [("Location", "/ok/followed")])
         elif mode == "hang":
             self.record(body, "hang")
             # hold the connection until the client closes it (bounded)

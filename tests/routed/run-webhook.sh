@@ -6,7 +6,7 @@
 # and /metrics: every accepted event is delivered or dead-lettered at every
 # destination (never both, never neither); retry gaps within the full-jitter
 # bounds; nothing earlier than Retry-After (seconds and HTTP-date); 410 dead-
-# lettered after one attempt; the dead_letter destination gets the envelope;
+# lettered after one attempt; a 302 not followed; the dead_letter destination gets the envelope;
 # max_age gives up; a hanging destination does not delay a healthy one;
 # headers and auth as configured; connections reused; TLS verified against
 # ca_file (a server the system CAs do not know is refused); metrics add up and
@@ -124,6 +124,9 @@ ca_file = $tmp/cert.pem
 sink = webhook
 url = $T/ok/untrusted
 max_in_flight = 8
+[destination redirected]
+sink = webhook
+url = $R/redirect/redirected
 EOC
 "$ROUTED" --check-config --config "$tmp/routed.conf" $RULES >"$tmp/out" 2>&1
 check "--check-config accepts the webhook config" [ $? -eq 0 ]

@@ -19,7 +19,7 @@ ids = [e["id"] for e in events]
 byid = {e["id"]: e for e in events}
 SLACK = 0.35  # seconds: scheduling, connecting, the sanitizer build
 DESTS = ["healthy", "flaky", "failing", "throttled", "gone", "hanging", "resetting", "slow", "aged",
-         "secure", "untrusted"]
+         "secure", "untrusted", "redirected"]
 
 
 def say(ok, what):
@@ -41,6 +41,10 @@ for line in open(reclog):
 def requests(dest, i):
     return sorted((r for r in recs if r["path"].endswith("/" + dest) and r["event"]["id"] == i),
                   key=lambda r: r["t"])
+
+
+def recs_at(path):
+    return [r for r in recs if r["path"] == path]
 
 
 def read_queue(name):
@@ -171,6 +175,11 @@ if phase == "phase1":
     say(not b and len(dlq["untrusted"]) == len(ids) and not [r for r in recs if r["path"] == "/ok/untrusted"],
         "untrusted: the same server without ca_file is refused (tls, 2 attempts, nothing sent) %s" %
         (b[:1] if b else ""))
+    b = envelopes_ok("redirected", "rejected", "http_other", 302, 1)
+    say(not b and len(dlq["redirected"]) == len(ids) and len(recs_at("/redirect/redirected")) == len(ids)
+        and not recs_at("/ok/followed"),
+        "redirected: a 302 is not followed: one attempt each, dead-lettered (rejected, http_other) %s" %
+        (b[:1] if b else ""))
     b = envelopes_ok("aged", "max_age", "http_5xx", 500)
     say(not b and len(dlq["aged"]) == len(ids), "aged: given up on max_age 1s %s" % (b[:1] if b else ""))
     span = max(requests("aged", i)[-1]["t"] for i in ids) - t0
@@ -202,8 +211,11 @@ if phase == "phase1":
         "metrics: failures{hanging, timeout} = 2 N")
     say(mv("routed_sink_failures_total", destination="throttled", reason="http_429") == 2 * n,
         "metrics: failures{throttled, http_429} = 2 N")
-    say(all(mv("routed_dlq_total", destination=d) == (n if d in ("failing", "gone", "hanging", "resetting", "aged", "untrusted") else 0)
+    say(all(mv("routed_dlq_total", destination=d) == (n if d in ("failing", "gone", "hanging", "resetting", "aged", "untrusted", "redirected") else 0)
             for d in DESTS), "metrics: routed_dlq_total per destination")
+    bad_sum = [d for d in DESTS if mv("routed_deliveries_total", destination=d) + mv("routed_dlq_total", destination=d) != n]
+    say(not bad_sum, "metrics: routed_deliveries_total + routed_dlq_total = N accepted, at every webhook destination %s" %
+        (bad_sum if bad_sum else ""))
     say(mv("routed_deliveries_total", destination="parked") == n, "metrics: 'parked' (a queue) got N envelopes")
     say(m.get('routed_sink_latency_seconds_count{destination="healthy"}') == n and
         m.get('routed_sink_latency_seconds_bucket{destination="hanging",le="1"}') == 0,
