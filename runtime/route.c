@@ -407,6 +407,23 @@ route_dest_name(const route_prog *rp, uint32_t dest, size_t *len)
 	return dest < rp->p->ndests ? str(rp, rp->p->dests[dest].name, len) : NULL;
 }
 
+int
+route_dest_policy(const route_prog *rp, uint32_t dest, struct route_dest_policy *pol)
+{
+	const struct rv_dest *d;
+
+	if (dest >= rp->p->ndests)
+		return -1;
+	d = &rp->p->dests[dest];
+	pol->retry_max = d->retry_max;
+	pol->backoff_min_ms = d->backoff_min_ms;
+	pol->backoff_max_ms = d->backoff_max_ms;
+	pol->max_age_ms = d->max_age_ms;
+	pol->timeout_ms = d->timeout_ms;
+	pol->dead_letter = d->dead_letter == RV_NONE ? ROUTE_NONE : d->dead_letter;
+	return 0;
+}
+
 const char *
 route_type_name(const route_prog *rp, uint32_t type, size_t *len)
 {

@@ -76,6 +76,21 @@ const char *route_rule_name(const route_prog *p, uint32_t rule, size_t *len);
 const char *route_dest_name(const route_prog *p, uint32_t dest, size_t *len);
 const char *route_type_name(const route_prog *p, uint32_t type, size_t *len);
 const char *route_field_name(const route_prog *p, uint32_t field, size_t *len);
+/*
+ * A destination's delivery policy as the rules declared it (routed acts on
+ * it). Zero means "not given" for every field but dead_letter, which is a
+ * destination index or ROUTE_NONE.
+ */
+struct route_dest_policy {
+	uint32_t retry_max;        /* retries after the first attempt; 0 = no retry */
+	uint32_t backoff_min_ms;   /* backoff of the first retry */
+	uint32_t backoff_max_ms;   /* cap of the exponential backoff */
+	uint32_t max_age_ms;       /* give up once the event is this old; 0 = no limit */
+	uint32_t timeout_ms;       /* per attempt; 0 = the service's default */
+	uint32_t dead_letter;      /* destination index, or ROUTE_NONE */
+};
+/* Fills *pol with destination dest's policy. Returns 0, or -1 if dest is out of range. */
+int route_dest_policy(const route_prog *p, uint32_t dest, struct route_dest_policy *pol);
 /* The rule's source file (borrowed, length in *file_len; NULL if unknown), line and column. */
 const char *route_rule_location(const route_prog *p, uint32_t rule, size_t *file_len,
 	uint32_t *line, uint32_t *col);

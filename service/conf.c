@@ -44,6 +44,7 @@ static const struct conf_key conf_keys[] = {
 	{ "pipeline", "workers", K_UINT, U(workers), 1, 256 },
 	{ "pipeline", "shard_key", K_STR, U(shard_key), 0, 0 },
 	{ "pipeline", "emit_depth", K_UINT, U(emit_depth), 0, 64 },
+	{ "pipeline", "drain_timeout", K_UINT, U(drain_timeout), 0, 3600 },
 	{ "limits", "max_inflight_bytes", K_SIZET, U(max_inflight_bytes), 65536, 1ull << 40 },
 	{ "limits", "max_event_bytes", K_SIZE, U(max_event_bytes), 64, 1u << 30 },
 	{ "limits", "max_depth", K_UINT, U(max_depth), 1, 10000 },
@@ -71,6 +72,7 @@ rd_conf_init(struct rd_conf *c)
 	c->workers = 2;
 	c->shard_key = strdup("event_type,type");
 	c->emit_depth = 4;
+	c->drain_timeout = 10;
 	c->max_inflight_bytes = 64u << 20;
 	c->max_event_bytes = 1u << 20;
 	c->max_depth = 64;
@@ -85,15 +87,30 @@ rd_conf_init(struct rd_conf *c)
 	return 0;
 }
 
+/* Frees what a destination section owns. */
+static void
+dest_fini(struct rd_dest_conf *d)
+{
+	unsigned i;
+
+	free(d->name);
+	free(d->path);
+	free(d->url);
+	for (i = 0; i < d->nheaders; i++)
+		free(d->headers[i]);
+	free(d->headers);
+	free(d->bearer_token);
+	free(d->basic_auth);
+	free(d->ca_file);
+}
+
 void
 rd_conf_fini(struct rd_conf *c)
 {
 	unsigned i;
 
-	for (i = 0; i < c->ndests; i++) {
-		free(c->dests[i].name);
-		free(c->dests[i].path);
-	}
+	for (i = 0; i < c->ndests; i++)
+		dest_fini(&c->dests[i]);
 	free(c->dests);
 	free(c->file);
 	free(c->data_dir);
@@ -216,10 +233,68 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 	return -1;
 }
 
+/* "500ms", "5s", "2m", "1h" into *ms. Returns 0, or -1 (no unit, not a number, over 1h). */
+static int
+parse_duration_ms(const char *s, unsigned *ms)
+{
+	unsigned long long v, mul;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "m") == 0)
+		mul = 60000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600000;
+	else
+		return -1;
+	if (v == 0 || v > 3600000ull / mul)
+		return -1;
+	*ms = (unsigned)(v * mul);
+	return 0;
+}
+
+/* Replaces *dst by a copy of val (which must not be empty). Returns 0, or -1 with why. */
+static int
+set_str(char **dst, const char *key, const char *val, char *why, size_t whylen)
+{
+	char *dup;
+
+	if (!*val) {
+		snprintf(why, whylen, "%s needs a value", key);
+		return -1;
+	}
+	if (!(dup = strdup(val))) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	free(*dst);
+	*dst = dup;
+	return 0;
+}
+
+/* The keys of a [destination NAME] section; bit i of the seen mask is dest_keys[i]. */
+static const char *const dest_keys[] = {
+	"sink", "path", "url", "header", "bearer_token", "basic_auth", "ca_file", "timeout",
+	"max_in_flight"
+};
+#define NDEST_KEYS (sizeof dest_keys / sizeof dest_keys[0])
+#define DEST_KEY_HEADER 3      /* the one key that may repeat */
+
 /* Sets a key of a [destination NAME] section. Returns 0, or -1 with why. */
 static int
 set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why, size_t whylen)
 {
+	unsigned long long v;
+
 	if (strcmp(key, "sink") == 0) {
 		if (strcmp(val, "queue") == 0)
 			d->sink = RD_SINK_QUEUE;
@@ -227,25 +302,76 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 			d->sink = RD_SINK_STDOUT;
 		else if (strcmp(val, "file") == 0)
 			d->sink = RD_SINK_FILE;
+		else if (strcmp(val, "webhook") == 0)
+			d->sink = RD_SINK_WEBHOOK;
 		else {
-			snprintf(why, whylen, "sink must be queue, stdout or file, not '%s'", val);
+			snprintf(why, whylen, "sink must be queue, stdout, file or webhook, not '%s'", val);
 			return -1;
 		}
 		return 0;
 	}
-	if (strcmp(key, "path") == 0) {
-		if (!*val) {
-			snprintf(why, whylen, "path needs a value");
+	if (strcmp(key, "path") == 0)
+		return set_str(&d->path, key, val, why, whylen);
+	if (strcmp(key, "url") == 0) {
+		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+			snprintf(why, whylen, "url must start with http:// or https://, not '%s'", val);
 			return -1;
 		}
-		free(d->path);
-		if (!(d->path = strdup(val))) {
+		return set_str(&d->url, key, val, why, whylen);
+	}
+	if (strcmp(key, "header") == 0) {
+		const char *colon = strchr(val, ':'), *p;
+		char **nh;
+		if (!colon || colon == val) {
+			snprintf(why, whylen, "header must be 'Name: value', not '%s'", val);
+			return -1;
+		}
+		for (p = val; p < colon; p++)
+			if (!isgraph((unsigned char)*p)) {
+				snprintf(why, whylen, "header name '%.*s' has a space or control character",
+					(int)(colon - val), val);
+				return -1;
+			}
+		if (!(nh = realloc(d->headers, (d->nheaders + 1) * sizeof *nh))) {
 			snprintf(why, whylen, "out of memory");
 			return -1;
 		}
+		d->headers = nh;
+		d->headers[d->nheaders] = NULL;
+		if (set_str(&d->headers[d->nheaders], key, val, why, whylen) < 0)
+			return -1;
+		d->nheaders++;
 		return 0;
 	}
-	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path)", key, d->name);
+	if (strcmp(key, "bearer_token") == 0)
+		return set_str(&d->bearer_token, key, val, why, whylen);
+	if (strcmp(key, "basic_auth") == 0) {
+		if (!strchr(val, ':')) {
+			snprintf(why, whylen, "basic_auth must be 'user:password'");
+			return -1;
+		}
+		return set_str(&d->basic_auth, key, val, why, whylen);
+	}
+	if (strcmp(key, "ca_file") == 0)
+		return set_str(&d->ca_file, key, val, why, whylen);
+	if (strcmp(key, "timeout") == 0) {
+		if (parse_duration_ms(val, &d->timeout_ms) < 0) {
+			snprintf(why, whylen, "timeout must be a duration from 1ms to 1h (like 500ms, 5s, 2m), "
+				"not '%s'", val);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "max_in_flight") == 0) {
+		if (parse_size(val, &v, 0) < 0 || v < 1 || v > 1024) {
+			snprintf(why, whylen, "max_in_flight must be a number from 1 to 1024, not '%s'", val);
+			return -1;
+		}
+		d->max_in_flight = (unsigned)v;
+		return 0;
+	}
+	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path, url, header, "
+		"bearer_token, basic_auth, ca_file, timeout, max_in_flight)", key, d->name);
 	return -1;
 }
 
@@ -261,6 +387,21 @@ check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
 		snprintf(why, whylen, "[destination %s]: path is only for sink = file", d->name);
 		return -1;
 	}
+	if (d->sink == RD_SINK_WEBHOOK && !d->url) {
+		snprintf(why, whylen, "[destination %s]: sink = webhook needs url", d->name);
+		return -1;
+	}
+	if (d->sink != RD_SINK_WEBHOOK && (d->url || d->nheaders || d->bearer_token || d->basic_auth ||
+		d->ca_file || d->timeout_ms || d->max_in_flight)) {
+		snprintf(why, whylen, "[destination %s]: url, header, bearer_token, basic_auth, ca_file, "
+			"timeout and max_in_flight are only for sink = webhook", d->name);
+		return -1;
+	}
+	if (d->bearer_token && d->basic_auth) {
+		snprintf(why, whylen, "[destination %s]: bearer_token and basic_auth exclude each other",
+			d->name);
+		return -1;
+	}
 	return 0;
 }
 
@@ -269,7 +410,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 {
 	char line[4096], why[512], section[256] = "";
 	unsigned char seen[NKEYS];
-	unsigned long seen_dest_keys = 0; /* bit 0: sink, bit 1: path */
+	unsigned long seen_dest_keys = 0; /* bit i: dest_keys[i] was set */
 	struct rd_dest_conf *cur = NULL;
 	unsigned lineno = 0, nerr = 0, i;
 	FILE *f;
@@ -370,7 +511,10 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 			continue;
 		}
 		if (cur) {
-			unsigned long bit = strcmp(key, "sink") == 0 ? 1 : strcmp(key, "path") == 0 ? 2 : 0;
+			unsigned long bit = 0;
+			for (i = 0; i < NDEST_KEYS; i++)
+				if (i != DEST_KEY_HEADER && strcmp(key, dest_keys[i]) == 0)
+					bit = 1ul << i;
 			if (bit && (seen_dest_keys & bit)) {
 				fprintf(err, "%s:%u: duplicate key '%s'\n", path, lineno, key);
 				nerr++;

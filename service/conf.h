@@ -17,13 +17,24 @@
 
 #include "route.h"
 
-enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE };
+enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE, RD_SINK_WEBHOOK };
+
+#define RD_WEBHOOK_TIMEOUT_MS 5000 /* an attempt's limit when neither the rules nor the file give one */
 
 struct rd_dest_conf {          /* a [destination NAME] section */
 	char *name;                /* owns */
 	int sink;                  /* enum rd_sink_kind */
 	char *path;                /* owns: the file sink's path; NULL for the others */
 	unsigned line;             /* line of the section header (for messages) */
+	/* sink = webhook only (the parser refuses them with another sink) */
+	char *url;                 /* owns: http:// or https:// URL POSTed to */
+	char **headers;            /* owns: [nheaders] "Name: value" lines, in file order */
+	unsigned nheaders;
+	char *bearer_token;        /* owns, or NULL: sent as Authorization: Bearer ... */
+	char *basic_auth;          /* owns, or NULL: "user:password" for HTTP basic auth */
+	char *ca_file;             /* owns, or NULL: CA bundle verifying the server (else the system's) */
+	unsigned timeout_ms;       /* per attempt when the rules give no timeout; 0 = not set */
+	unsigned max_in_flight;    /* messages being delivered (or waiting to retry) at once */
 };
 
 struct rd_conf {
@@ -43,6 +54,7 @@ struct rd_conf {
 	unsigned workers;          /* router shards, each a thread with its own matcher */
 	char *shard_key;           /* owns: comma-separated top-level members giving the key */
 	unsigned emit_depth;       /* how deep emitted events are fed back */
+	unsigned drain_timeout;    /* seconds webhook lanes keep retrying after SIGTERM */
 	/* [limits] */
 	size_t max_inflight_bytes; /* cap on event and delivery bytes held in memory */
 	unsigned max_event_bytes, max_depth, max_string, max_values; /* route_options */

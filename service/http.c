@@ -327,7 +327,7 @@ finish_ack(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	return ret;
 }
 
-/* GET /queues: every built-in queue and its pending count. */
+/* GET /queues: every built-in queue (dead-letter queues included) and its pending count. */
 static enum MHD_Result
 list_queues(struct rd_http *h, struct MHD_Connection *c)
 {
@@ -337,8 +337,10 @@ list_queues(struct rd_http *h, struct MHD_Connection *c)
 
 	rd_buf_init(&b);
 	rd_buf_puts(&b, "{\"queues\":[");
-	for (i = 0; i < h->pl->nlanes; i++) {
-		struct rd_store *q = h->pl->lanes[i].sink.store;
+	for (i = 0; i < 2 * h->pl->nlanes; i++) {
+		/* each destination's built-in queue, then its dead-letter queue */
+		struct rd_lane *ln = &h->pl->lanes[i / 2];
+		struct rd_store *q = i % 2 ? ln->dlq : ln->sink.store;
 		if (!q)
 			continue;
 		rd_buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");

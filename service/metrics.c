@@ -16,6 +16,11 @@ static const uint64_t lat_le_ns[RD_LAT_BUCKETS] = {
 	1000000, 2500000, 10000000, 50000000, 250000000
 };
 
+/* Upper bounds of the sink attempt latency buckets, in seconds. */
+static const double sink_le_s[RD_SINK_LAT_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
+};
+
 /* The status codes routed answers, for routed_http_requests_total. */
 static const unsigned http_codes[8] = { 200, 202, 400, 404, 405, 413, 415, 503 };
 
@@ -45,7 +50,14 @@ rd_metrics_init(struct rd_metrics *m, const route_prog *p)
 	m->rule_matches = calloc(nr ? nr : 1, sizeof *m->rule_matches);
 	m->deliveries = calloc(nd ? nd : 1, sizeof *m->deliveries);
 	m->delivery_errors = calloc(nd ? nd : 1, sizeof *m->delivery_errors);
-	if (!m->rule_matches || !m->deliveries || !m->delivery_errors) {
+	m->sink_attempts = calloc(nd ? nd : 1, sizeof *m->sink_attempts);
+	m->sink_retries = calloc(nd ? nd : 1, sizeof *m->sink_retries);
+	m->sink_failures = calloc((nd ? nd : 1) * RD_FAIL__COUNT, sizeof *m->sink_failures);
+	m->dlq = calloc(nd ? nd : 1, sizeof *m->dlq);
+	m->sink_lat = calloc((nd ? nd : 1) * (RD_SINK_LAT_BUCKETS + 1), sizeof *m->sink_lat);
+	m->sink_lat_sum_ns = calloc(nd ? nd : 1, sizeof *m->sink_lat_sum_ns);
+	if (!m->rule_matches || !m->deliveries || !m->delivery_errors || !m->sink_attempts ||
+		!m->sink_retries || !m->sink_failures || !m->dlq || !m->sink_lat || !m->sink_lat_sum_ns) {
 		rd_metrics_fini(m);
 		return -1;
 	}
@@ -58,6 +70,12 @@ rd_metrics_fini(struct rd_metrics *m)
 	free(m->rule_matches);
 	free(m->deliveries);
 	free(m->delivery_errors);
+	free(m->sink_attempts);
+	free(m->sink_retries);
+	free(m->sink_failures);
+	free(m->dlq);
+	free(m->sink_lat);
+	free(m->sink_lat_sum_ns);
 	memset(m, 0, sizeof *m);
 }
 
@@ -70,6 +88,17 @@ rd_metrics_latency(struct rd_metrics *m, uint64_t ns)
 		;
 	rd_count(&m->lat_bucket[i], 1);
 	rd_count(&m->lat_sum_ns, ns);
+}
+
+void
+rd_metrics_sink_latency(struct rd_metrics *m, uint32_t dest, uint64_t ns)
+{
+	int i;
+
+	for (i = 0; i < RD_SINK_LAT_BUCKETS && (double)ns > sink_le_s[i] * 1e9; i++)
+		;
+	rd_count(&m->sink_lat[dest * (RD_SINK_LAT_BUCKETS + 1) + (uint32_t)i], 1);
+	rd_count(&m->sink_lat_sum_ns[dest], ns);
 }
 
 void
@@ -117,6 +146,24 @@ label_value(struct rd_buf *o, const char *s, size_t n)
 			rd_buf_append(o, "\\n", 2);
 		else
 			rd_buf_append(o, s + i, 1);
+	}
+}
+
+/* A counter family with one sample per destination, from v[ndests]. */
+static void
+per_dest(struct rd_buf *o, struct rd_metrics *m, const char *metric, const char *help,
+	atomic_uint_fast64_t *v)
+{
+	uint32_t i, nd = route_prog_ndests(m->prog);
+	size_t len;
+	const char *name;
+
+	family(o, metric, "counter", help);
+	for (i = 0; i < nd; i++) {
+		name = route_dest_name(m->prog, i, &len);
+		rd_buf_printf(o, "%s{destination=\"", metric);
+		label_value(o, name, len);
+		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&v[i]));
 	}
 }
 
@@ -173,6 +220,49 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 		label_value(o, name, len);
 		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->delivery_errors[i]));
 	}
+	per_dest(o, m, "routed_sink_attempts_total",
+		"Attempts to deliver a message to each destination's sink (retries included).",
+		m->sink_attempts);
+	per_dest(o, m, "routed_sink_retries_total",
+		"Attempts that were retries of a message that had failed before.", m->sink_retries);
+	family(o, "routed_sink_failures_total", "counter",
+		"Failed delivery attempts, by destination and reason.");
+	for (i = 0; i < nd; i++) {
+		uint32_t r;
+		name = route_dest_name(m->prog, i, &len);
+		for (r = 0; r < RD_FAIL__COUNT; r++) {
+			rd_buf_puts(o, "routed_sink_failures_total{destination=\"");
+			label_value(o, name, len);
+			rd_buf_printf(o, "\",reason=\"%s\"} %llu\n", rd_fail_name((int)r),
+				(unsigned long long)get(&m->sink_failures[i * RD_FAIL__COUNT + r]));
+		}
+	}
+	per_dest(o, m, "routed_dlq_total",
+		"Messages each destination gave up and sent to its dead-letter queue.", m->dlq);
+	family(o, "routed_sink_latency_seconds", "histogram",
+		"Time one delivery attempt took, by destination (failed attempts included).");
+	for (i = 0; i < nd; i++) {
+		const atomic_uint_fast64_t *b = &m->sink_lat[i * (RD_SINK_LAT_BUCKETS + 1)];
+		uint32_t k;
+		name = route_dest_name(m->prog, i, &len);
+		cum = 0;
+		for (k = 0; k <= RD_SINK_LAT_BUCKETS; k++) {
+			cum += get((atomic_uint_fast64_t *)&b[k]);
+			rd_buf_puts(o, "routed_sink_latency_seconds_bucket{destination=\"");
+			label_value(o, name, len);
+			if (k < RD_SINK_LAT_BUCKETS)
+				rd_buf_printf(o, "\",le=\"%g\"} %llu\n", sink_le_s[k], (unsigned long long)cum);
+			else
+				rd_buf_printf(o, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+		}
+		rd_buf_puts(o, "routed_sink_latency_seconds_sum{destination=\"");
+		label_value(o, name, len);
+		rd_buf_printf(o, "\"} %.9f\n", (double)get(&m->sink_lat_sum_ns[i]) / 1e9);
+		rd_buf_puts(o, "routed_sink_latency_seconds_count{destination=\"");
+		label_value(o, name, len);
+		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)cum);
+	}
+	cum = 0;
 	family(o, "routed_http_requests_total", "counter", "HTTP requests answered, by status code.");
 	for (i = 0; i < 8; i++)
 		rd_buf_printf(o, "routed_http_requests_total{code=\"%u\"} %llu\n", http_codes[i],

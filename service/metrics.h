@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "retry.h"
 #include "route.h"
 
 /* Why events were refused: the reason label of routed_events_rejected_total. */
@@ -41,6 +42,7 @@ enum rd_emit_unrouted {
 };
 
 #define RD_LAT_BUCKETS 14      /* routing decision latency buckets, +Inf apart */
+#define RD_SINK_LAT_BUCKETS 15 /* sink attempt latency buckets, +Inf apart */
 
 struct rd_metrics {
 	const route_prog *prog;    /* borrows: names for the labels */
@@ -50,6 +52,12 @@ struct rd_metrics {
 	atomic_uint_fast64_t *rule_matches;  /* owns: [nrules] */
 	atomic_uint_fast64_t *deliveries;    /* owns: [ndests] */
 	atomic_uint_fast64_t *delivery_errors; /* owns: [ndests] */
+	atomic_uint_fast64_t *sink_attempts; /* owns: [ndests] every attempt to deliver a message */
+	atomic_uint_fast64_t *sink_retries;  /* owns: [ndests] attempts after a message's first */
+	atomic_uint_fast64_t *sink_failures; /* owns: [ndests * RD_FAIL__COUNT] failed attempts by reason */
+	atomic_uint_fast64_t *dlq;           /* owns: [ndests] messages given up (dead-lettered) */
+	atomic_uint_fast64_t *sink_lat;      /* owns: [ndests * (RD_SINK_LAT_BUCKETS + 1)], non-cumulative */
+	atomic_uint_fast64_t *sink_lat_sum_ns; /* owns: [ndests] */
 	atomic_uint_fast64_t lat_bucket[RD_LAT_BUCKETS + 1]; /* non-cumulative; the last: over all bounds */
 	atomic_uint_fast64_t lat_sum_ns;
 	atomic_uint_fast64_t http_requests[8]; /* by rd_metrics_code_index() */
@@ -60,6 +68,8 @@ int rd_metrics_init(struct rd_metrics *m, const route_prog *p);
 void rd_metrics_fini(struct rd_metrics *m);
 /* Records one routing decision that took ns nanoseconds. */
 void rd_metrics_latency(struct rd_metrics *m, uint64_t ns);
+/* Records one attempt to deliver to destination dest that took ns nanoseconds. */
+void rd_metrics_sink_latency(struct rd_metrics *m, uint32_t dest, uint64_t ns);
 /* Counts one answered HTTP request with status code. */
 void rd_metrics_http(struct rd_metrics *m, unsigned code);
 /* Appends the counters and the histogram in the text exposition format 0.0.4. */

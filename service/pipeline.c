@@ -1,7 +1,9 @@
 /*
- * pipeline.c -- shards, router workers, destination lanes and the memory
- * budget (see pipeline.h for the shape and the bounds). Owns every queued
- * item until a sink has written it.
+ * pipeline.c -- shards, router workers, destination lanes, dead-lettering
+ * and the memory budget (see pipeline.h for the shape and the bounds). Owns
+ * every queued item until a sink has written it or it is dead-lettered.
+ * pl->pending counts messages in the lanes, so the drain knows when no lane
+ * can hand another one a dead-letter envelope any more.
  */
 #include "config.h"
 
@@ -75,6 +77,26 @@ fifo_pop(struct rd_fifo *q)
 	return it;
 }
 
+/* Takes the head item without waiting (the caller owns it), or NULL; *done is set
+ * when the fifo is closed and empty. */
+static struct rd_item *
+fifo_trypop(struct rd_fifo *q, int *done)
+{
+	struct rd_item *it;
+
+	pthread_mutex_lock(&q->mu);
+	it = q->head;
+	if (it) {
+		q->head = it->next;
+		if (!q->head)
+			q->tail = NULL;
+		atomic_fetch_sub(&q->depth, 1);
+	}
+	*done = !q->head && q->closed;
+	pthread_mutex_unlock(&q->mu);
+	return it;
+}
+
 static void
 fifo_close(struct rd_fifo *q)
 {
@@ -144,15 +166,21 @@ now_ns(void)
 }
 
 /*
- * Queues buf[0..len) as one NDJSON line for destination dest: raw newlines
- * (whitespace between tokens in valid JSON: inside strings they must be
- * escaped) become spaces.
+ * Queues buf[0..len) (borrowed) as one NDJSON line for destination dest: raw
+ * newlines (whitespace between tokens in valid JSON: inside strings they
+ * must be escaped) become spaces. The message carries the event's
+ * acceptance time and the rules it matched (rules[0..nrules), copied) for
+ * the retry policy and the dead-letter envelope; dead marks an envelope.
  */
 static void
-deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len)
+deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ms,
+	const uint32_t *rules, uint32_t nrules, int dead)
 {
-	size_t i, charge = sizeof(struct rd_item) + len + 1;
+	size_t i, roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
+		~(sizeof(uint32_t) - 1);
+	size_t charge = roff + (size_t)nrules * sizeof(uint32_t);
 	struct rd_item *it = malloc(charge);
+	struct rd_lane *ln = &pl->lanes[dest];
 	size_t dlen;
 	const char *dname;
 
@@ -171,17 +199,27 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len)
 	it->data[len] = '\n';
 	it->len = len + 1;
 	it->charge = charge;
+	it->accept_ms = accept_ms;
+	it->rules = (uint32_t *)(void *)((char *)it + roff);
+	it->nrules = nrules;
+	if (nrules)
+		memcpy(it->rules, rules, (size_t)nrules * sizeof(uint32_t));
+	it->dead = dead;
 	budget_force(&pl->budget, charge);
-	fifo_push(&pl->lanes[dest].q, it);
+	atomic_fetch_add(&pl->pending, 1);
+	fifo_push(&ln->q, it);
+	if (ln->sink.wh)
+		rd_webhook_wake(ln->sink.wh);
 }
 
 /*
  * Matches one event (depth 0: accepted by ingest; deeper: emitted), counts,
  * queues its output to each destination, then feeds its emitted events back
- * in, up to emit_depth. buf is borrowed.
+ * in, up to emit_depth. buf is borrowed; accept_ms is when ingest accepted
+ * the event (or the one that emitted it).
  */
 static void
-route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth)
+route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct rd_metrics *mt = pl->metrics;
@@ -208,7 +246,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth)
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	for (i = 0; i < d.ndests; i++)
-		deliver(pl, d.dests[i], d.output, d.output_len);
+		deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0);
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -236,7 +274,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth)
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			route_one(sh, emits[i], elens[i], depth + 1);
+			route_one(sh, emits[i], elens[i], depth + 1, accept_ms);
 			free(emits[i]);
 		}
 	}
@@ -252,7 +290,7 @@ worker_main(void *arg)
 
 	while ((it = fifo_pop(&sh->q))) {
 		budget_wait_under_cap(&sh->pl->budget);
-		route_one(sh, it->data, it->len, 0);
+		route_one(sh, it->data, it->len, 0, it->accept_ms);
 		budget_release(&sh->pl->budget, it->charge);
 		free(it);
 	}
@@ -261,11 +299,154 @@ worker_main(void *arg)
 
 /* ---- lanes ------------------------------------------------------------------------ */
 
+/* A message's lane work is over: releases its memory and its pending count. */
+static void
+lane_release(struct rd_pipeline *pl, struct rd_item *it)
+{
+	budget_release(&pl->budget, it->charge);
+	free(it);
+	atomic_fetch_sub(&pl->pending, 1);
+}
+
+/* Appends wall-clock ms as a JSON string "2026-11-27T15:30:00.123Z", or null for 0. */
+static void
+put_time(struct rd_buf *b, uint64_t ms)
+{
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+	char ts[32];
+
+	if (!ms) {
+		rd_buf_puts(b, "null");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	rd_buf_printf(b, "\"%s.%03uZ\"", ts, (unsigned)(ms % 1000));
+}
+
+/*
+ * Gives message it of lane ln up (takes ownership of it): counts it, wraps
+ * it in a dead-letter envelope (one JSON line, the message's bytes under
+ * "event") and hands that to the destination's dead_letter destination, or,
+ * when it has none or it is itself an envelope, appends it to the lane's
+ * built-in NAME.dlq queue.
+ */
+static void
+dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *o)
+{
+	struct rd_pipeline *pl = ln->pl;
+	struct rd_buf b;
+	size_t nlen, rlen;
+	const char *name = route_dest_name(pl->prog, ln->dest, &nlen), *rname;
+	uint32_t i;
+	int chained = !it->dead && ln->pol.dead_letter != ROUTE_NONE;
+
+	rd_count(&pl->metrics->dlq[ln->dest], 1);
+	rd_buf_init(&b);
+	rd_buf_puts(&b, "{\"destination\":");
+	rd_buf_json_str(&b, name, nlen);
+	rd_buf_printf(&b, ",\"reason\":\"%s\",\"failure\":", rd_giveup_name(o->giveup));
+	if (o->fail >= 0)
+		rd_buf_printf(&b, "\"%s\"", rd_fail_name(o->fail));
+	else
+		rd_buf_puts(&b, "null");
+	rd_buf_printf(&b, ",\"status\":%ld,\"attempts\":%u,\"error\":", o->status, o->attempts);
+	rd_buf_json_str(&b, o->error, strlen(o->error));
+	rd_buf_puts(&b, ",\"rules\":[");
+	for (i = 0; i < it->nrules; i++) {
+		rname = route_rule_name(pl->prog, it->rules[i], &rlen);
+		if (i)
+			rd_buf_puts(&b, ",");
+		rd_buf_json_str(&b, rname ? rname : "", rname ? rlen : 0);
+	}
+	rd_buf_puts(&b, "],\"first_attempt\":");
+	put_time(&b, o->first_ms);
+	rd_buf_puts(&b, ",\"last_attempt\":");
+	put_time(&b, o->last_ms);
+	rd_buf_puts(&b, ",\"event\":");
+	rd_buf_append(&b, it->data, it->len - 1);
+	rd_buf_puts(&b, "}\n");
+	rd_log(RD_LOG_WARN, "message given up: dead-lettered", "\"destination\":\"%.*s\",\"reason\":"
+		"\"%s\",\"status\":%ld,\"attempts\":%u,\"to\":\"%s\"", (int)nlen, name,
+		rd_giveup_name(o->giveup), o->status, o->attempts, chained ? "dead_letter" : "dlq");
+	if (b.oom) {
+		rd_log(RD_LOG_ERROR, "out of memory: dead-letter envelope lost", "\"destination\":\"%.*s\"",
+			(int)nlen, name);
+	} else if (chained) {
+		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1);
+	} else if (!ln->dlq || rd_store_append(ln->dlq, b.p, b.len) < 0) {
+		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
+			"\"destination\":\"%.*s\"", (int)nlen, name);
+	}
+	rd_buf_fini(&b);
+	lane_release(pl, it);
+}
+
+/* rd_wh_done_fn of webhook lanes: a message delivered or given up. */
+static void
+webhook_done(void *ud, const struct rd_wh_outcome *o)
+{
+	struct rd_lane *ln = ud;
+
+	if (o->delivered)
+		lane_release(ln->pl, o->msg);
+	else
+		dead_letter(ln, o->msg, o);
+}
+
+/* 1 once the drain deadline has passed (webhook lanes then give everything up). */
+static int
+past_drain_deadline(struct rd_pipeline *pl)
+{
+	uint64_t d = atomic_load(&pl->drain_deadline_ms);
+
+	return d && rd_mono_ms() >= d;
+}
+
+/*
+ * A webhook destination's lane: feeds the sink up to max_in_flight messages
+ * and turns its loop (which sleeps in curl_multi_poll, woken by deliver and
+ * by the drain); exits once the fifo is closed and every message handed back.
+ */
+static void *
+webhook_lane_main(void *arg)
+{
+	struct rd_lane *ln = arg;
+	struct rd_pipeline *pl = ln->pl;
+	struct rd_webhook *wh = ln->sink.wh;
+	struct rd_item *it;
+	int done = 0, late;
+
+	for (;;) {
+		late = past_drain_deadline(pl);
+		done = 0;
+		/* done is only set by a fifo_trypop that found the fifo empty */
+		while ((late || rd_webhook_room(wh)) && (it = fifo_trypop(&ln->q, &done))) {
+			if (late) {
+				struct rd_wh_outcome o = { it, 0, RD_GIVEUP_SHUTDOWN, -1, 0, 0, 0, 0,
+					"not attempted before drain_timeout" };
+				dead_letter(ln, it, &o);
+			} else {
+				rd_webhook_add(wh, it, it->data, it->len - 1, it->accept_ms);
+			}
+		}
+		if (late)
+			rd_webhook_abort(wh, webhook_done, ln);
+		if (done && !rd_webhook_busy(wh))
+			break;
+		rd_webhook_run(wh, atomic_load(&pl->stopping) ? 50 : 1000, webhook_done, ln);
+	}
+	return NULL;
+}
+
+/* A queue, stdout or file destination's lane: writes each message in order. */
 static void *
 lane_main(void *arg)
 {
 	struct rd_lane *ln = arg;
 	struct rd_pipeline *pl = ln->pl;
+	struct rd_metrics *mt = pl->metrics;
 	struct rd_item *it;
 	size_t nlen;
 	const char *name = route_dest_name(pl->prog, ln->dest, &nlen);
@@ -274,10 +455,20 @@ lane_main(void *arg)
 		unsigned tries = 0;
 		long backoff_ms = 10;
 		int ok = 1;
-		while (rd_sink_write(&ln->sink, it->data, it->len) < 0) {
-			int e = errno;
+		for (;;) {
+			uint64_t t0 = now_ns();
+			int rc, e;
 			struct timespec ts;
-			rd_count(&pl->metrics->delivery_errors[ln->dest], 1);
+			rd_count(&mt->sink_attempts[ln->dest], 1);
+			if (tries)
+				rd_count(&mt->sink_retries[ln->dest], 1);
+			rc = rd_sink_write(&ln->sink, it->data, it->len);
+			e = errno;
+			rd_metrics_sink_latency(mt, ln->dest, now_ns() - t0);
+			if (rc == 0)
+				break;
+			rd_count(&mt->delivery_errors[ln->dest], 1);
+			rd_count(&mt->sink_failures[ln->dest * RD_FAIL__COUNT + RD_FAIL_WRITE], 1);
 			if (tries++ == 0)
 				rd_log(RD_LOG_ERROR, "sink write failed: retrying", "\"destination\":\"%.*s\","
 					"\"sink\":\"%s\",\"error\":\"%s\"", (int)nlen, name,
@@ -295,9 +486,8 @@ lane_main(void *arg)
 				backoff_ms *= 2;
 		}
 		if (ok)
-			rd_count(&pl->metrics->deliveries[ln->dest], 1);
-		budget_release(&pl->budget, it->charge);
-		free(it);
+			rd_count(&mt->deliveries[ln->dest], 1);
+		lane_release(pl, it);
 	}
 	return NULL;
 }
@@ -372,12 +562,25 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	for (i = 0; i < pl->nlanes; i++) {
 		struct rd_lane *ln = &pl->lanes[i];
 		name = route_dest_name(p, i, &nlen);
-		if (rd_sink_open(&ln->sink, c, name, nlen, why, sizeof why) < 0) {
+		route_dest_policy(p, i, &ln->pol);
+		if (rd_sink_open(&ln->sink, c, p, i, m, why, sizeof why) < 0) {
 			snprintf(err, errlen, "destination %.*s: %s", (int)nlen, name, why);
 			goto fail;
 		}
 		ln->sink_open = 1;
-		if (pthread_create(&ln->thr, NULL, lane_main, ln) != 0) {
+		if (ln->sink.wh) {
+			char dname[300];
+			snprintf(dname, sizeof dname, "%.*s.dlq", (int)nlen, name);
+			if (!(ln->dlq = malloc(sizeof *ln->dlq)))
+				goto oom;
+			if (rd_store_open(ln->dlq, c->data_dir, dname, strlen(dname), why, sizeof why) < 0) {
+				free(ln->dlq);
+				ln->dlq = NULL;
+				snprintf(err, errlen, "destination %.*s: %s", (int)nlen, name, why);
+				goto fail;
+			}
+		}
+		if (pthread_create(&ln->thr, NULL, ln->sink.wh ? webhook_lane_main : lane_main, ln) != 0) {
 			snprintf(err, errlen, "cannot start a thread");
 			goto fail;
 		}
@@ -425,6 +628,7 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 {
 	struct rd_item **items;
 	size_t i, total = 0;
+	uint64_t now = rd_mono_ms();
 
 	if (atomic_load(&pl->stopping))
 		return -1;
@@ -440,6 +644,10 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		memcpy(items[i]->data, ev[i].p, ev[i].len);
 		items[i]->len = ev[i].len;
 		items[i]->charge = sizeof(struct rd_item) + ev[i].len;
+		items[i]->accept_ms = now;
+		items[i]->rules = NULL;
+		items[i]->nrules = 0;
+		items[i]->dead = 0;
 	}
 	for (i = 0; i < n; i++)
 		fifo_push(&pl->shards[shard_of(pl, ev[i].p, ev[i].len)].q, items[i]);
@@ -460,6 +668,8 @@ rd_pipeline_drain(struct rd_pipeline *pl)
 	uint32_t i;
 
 	atomic_store(&pl->stopping, 1);
+	if (pl->conf)
+		atomic_store(&pl->drain_deadline_ms, rd_mono_ms() + 1000u * pl->conf->drain_timeout);
 	/* workers first (they feed the lanes), then the lanes */
 	for (i = 0; pl->shards && i < pl->nshards; i++)
 		fifo_close(&pl->shards[i].q);
@@ -468,8 +678,25 @@ rd_pipeline_drain(struct rd_pipeline *pl)
 			pthread_join(pl->shards[i].thr, NULL);
 			pl->shards[i].started = 0;
 		}
-	for (i = 0; pl->lanes && i < pl->nlanes; i++)
+	/* a lane may hand messages to another (dead_letter): close the lanes
+	 * only once none holds any; webhook lanes give up what is left at the
+	 * deadline, so the wait is bounded */
+	for (i = 0; i < 1000u * (pl->conf->drain_timeout + 10) / 10; i++) {
+		if (atomic_load(&pl->pending) <= 0)
+			break;
+		{
+			struct timespec ts = { 0, 10 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (atomic_load(&pl->pending) > 0)
+		rd_log(RD_LOG_ERROR, "drain: messages still in the lanes after drain_timeout + 10 s",
+			"\"pending\":%ld", atomic_load(&pl->pending));
+	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
 		fifo_close(&pl->lanes[i].q);
+		if (pl->lanes[i].sink.wh)
+			rd_webhook_wake(pl->lanes[i].sink.wh);
+	}
 	for (i = 0; pl->lanes && i < pl->nlanes; i++)
 		if (pl->lanes[i].started) {
 			pthread_join(pl->lanes[i].thr, NULL);
@@ -492,6 +719,10 @@ rd_pipeline_free(struct rd_pipeline *pl)
 		fifo_fini(&pl->lanes[i].q);
 		if (pl->lanes[i].sink_open)
 			rd_sink_close(&pl->lanes[i].sink);
+		if (pl->lanes[i].dlq) {
+			rd_store_close(pl->lanes[i].dlq);
+			free(pl->lanes[i].dlq);
+		}
 	}
 	for (i = 0; i < pl->nkeys; i++)
 		free(pl->keys[i]);
@@ -514,6 +745,9 @@ rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len)
 		n = route_dest_name(pl->prog, i, &nlen);
 		if (nlen == len && memcmp(n, name, len) == 0)
 			return pl->lanes[i].sink.store;
+		if (pl->lanes[i].dlq && len == nlen + 4 && memcmp(n, name, nlen) == 0 &&
+			memcmp(name + nlen, ".dlq", 4) == 0)
+			return pl->lanes[i].dlq;
 	}
 	return NULL;
 }
@@ -535,11 +769,13 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 	rd_buf_puts(o, "# HELP routed_queue_pending_messages Messages stored in a built-in queue and "
 		"not acknowledged.\n# TYPE routed_queue_pending_messages gauge\n");
 	for (i = 0; i < pl->nlanes; i++) {
-		if (!pl->lanes[i].sink.store)
-			continue;
 		n = route_dest_name(pl->prog, i, &nlen);
-		rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s\"} %" PRIu64 "\n", (int)nlen, n,
-			rd_store_pending(pl->lanes[i].sink.store));
+		if (pl->lanes[i].sink.store)
+			rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s\"} %" PRIu64 "\n",
+				(int)nlen, n, rd_store_pending(pl->lanes[i].sink.store));
+		if (pl->lanes[i].dlq)
+			rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s.dlq\"} %" PRIu64 "\n",
+				(int)nlen, n, rd_store_pending(pl->lanes[i].dlq));
 	}
 	rd_buf_puts(o, "# HELP routed_shard_queue_depth Accepted events waiting for each router worker.\n"
 		"# TYPE routed_shard_queue_depth gauge\n");

@@ -3,7 +3,8 @@
  *
  *   ingest (HTTP threads) --submit--> shard fifo [key hash] --> router worker
  *     (one per shard, owns a route_matcher) --decision--> lane fifo per
- *     destination --> lane thread --> sink (queue | stdout | file)
+ *     destination --> lane thread --> sink (queue | stdout | file | webhook)
+ *                                       \--given up--> dead_letter lane | NAME.dlq
  *
  * The durable log (a later issue) slots in between submit and the shard
  * fifos: submit will append and the shards will read from cursors; nothing
@@ -37,6 +38,11 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	struct rd_item *next;      /* fifo link */
 	size_t charge;             /* bytes charged to the budget for this item */
 	size_t len;                /* bytes in data */
+	uint64_t accept_ms;        /* monotonic ms the (originating) event was accepted: max_age */
+	uint32_t *rules;           /* a message: the rules its event matched, [nrules], in this
+	                            * allocation after data; an event: NULL */
+	uint32_t nrules;
+	int dead;                  /* a message: a dead-letter envelope (given up, it is not chained on) */
 	char data[];               /* owns: the event, or the message line ending in '\n' */
 };
 
@@ -71,6 +77,8 @@ struct rd_lane {
 	struct rd_fifo q;
 	struct rd_sink sink;       /* owns */
 	int sink_open;
+	struct route_dest_policy pol; /* the rules' delivery policy of this destination */
+	struct rd_store *dlq;      /* owns: the built-in dead-letter queue NAME.dlq (webhook lanes), or NULL */
 	pthread_t thr;
 	int started;
 };
@@ -89,6 +97,8 @@ struct rd_pipeline {
 	atomic_uint rr;            /* round-robin cursor for events without a key */
 	atomic_int stopping;       /* drain started: submit refuses, failing sinks give up */
 	atomic_int warned_envelope; /* the envelope = cloudevents emit warning was logged */
+	atomic_long pending;       /* messages in the lanes (queued, being delivered, waiting to retry) */
+	atomic_uint_fast64_t drain_deadline_ms; /* monotonic ms after which webhook lanes give up; 0: running */
 	/* A program with tables routes on one shard, whose matcher uses this
 	 * state (its tables); see rd_pipeline_start. */
 	route_state *state;        /* owns, or NULL: the program keeps no state */
@@ -116,7 +126,10 @@ int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, si
 void rd_pipeline_drain(struct rd_pipeline *pl);
 /* Frees what rd_pipeline_start made (after rd_pipeline_drain). */
 void rd_pipeline_free(struct rd_pipeline *pl);
-/* The built-in queue of destination name[0..len), or NULL (unknown, or another sink). */
+/*
+ * The built-in queue of destination name[0..len), or the dead-letter queue
+ * of a webhook destination when name is "DEST.dlq"; NULL when there is none.
+ */
 struct rd_store *rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len);
 /* Appends the pipeline's gauges (queue depths, bytes in flight) to out. */
 void rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *out);

@@ -19,14 +19,18 @@ static pthread_mutex_t stdout_mu = PTHREAD_MUTEX_INITIALIZER;
 const char *
 rd_sink_kind_name(int kind)
 {
-	return kind == RD_SINK_STDOUT ? "stdout" : kind == RD_SINK_FILE ? "file" : "queue";
+	return kind == RD_SINK_STDOUT ? "stdout" : kind == RD_SINK_FILE ? "file"
+		: kind == RD_SINK_WEBHOOK ? "webhook" : "queue";
 }
 
 int
-rd_sink_open(struct rd_sink *s, const struct rd_conf *c, const char *name, size_t len,
-	char *err, size_t errlen)
+rd_sink_open(struct rd_sink *s, const struct rd_conf *c, const route_prog *p, uint32_t dest,
+	struct rd_metrics *m, char *err, size_t errlen)
 {
+	size_t len;
+	const char *name = route_dest_name(p, dest, &len);
 	const struct rd_dest_conf *d = rd_conf_dest(c, name, len);
+	struct route_dest_policy pol;
 
 	memset(s, 0, sizeof *s);
 	s->fd = -1;
@@ -59,6 +63,9 @@ rd_sink_open(struct rd_sink *s, const struct rd_conf *c, const char *name, size_
 			return -1;
 		}
 		return 0;
+	case RD_SINK_WEBHOOK:
+		route_dest_policy(p, dest, &pol);
+		return (s->wh = rd_webhook_new(d, &pol, m, dest, err, errlen)) ? 0 : -1;
 	}
 	snprintf(err, errlen, "unknown sink");
 	return -1;
@@ -74,6 +81,7 @@ rd_sink_close(struct rd_sink *s)
 	if (s->kind == RD_SINK_FILE && s->fd >= 0)
 		close(s->fd);
 	free(s->path);
+	rd_webhook_free(s->wh);
 	memset(s, 0, sizeof *s);
 	s->fd = -1;
 }

@@ -1,8 +1,10 @@
 /*
  * check_routed.c -- unit tests of routed's modules (service/), without
  * HTTP: the config parser and its messages, body splitting and CloudEvents
- * binary mode, the JSON boundary helpers, the built-in queue's files, and
- * the pipeline (shard order, sinks, the memory budget). The HTTP side is
+ * binary mode, the JSON boundary helpers, the built-in queue's files, the
+ * retry arithmetic (backoff bounds, Retry-After, giving up), and the
+ * pipeline (shard order, sinks, the memory budget). The webhook sink is
+ * tested against a recording server by tests/routed/run-webhook.sh. The HTTP side is
  * tested end to end by tests/routed/run-routed.sh.
  *
  * Files go to a fresh directory under $TMPDIR (default /tmp), removed at the end.
@@ -22,6 +24,7 @@
 #include "ingest.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "retry.h"
 #include "route.h"
 #include "store.h"
 
@@ -133,7 +136,7 @@ START_TEST(test_conf_errors_name_file_and_line)
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:4: max_body_bytes must be a size"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:5: listen must be ADDR:PORT"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:7: log_level must be"));
-	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout or file, not 'kafka'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout, file or webhook, not 'kafka'"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:10: destination 'a' is already configured at line 8"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:11: [destination b]: path is only for sink = file"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:14: envelope must be"));
@@ -169,6 +172,86 @@ START_TEST(test_conf_destinations_checked_against_rules)
 END_TEST
 
 /* ---- JSON helpers ------------------------------------------------------------ */
+
+START_TEST(test_conf_webhook_keys)
+{
+	struct rd_conf c;
+	char *msgs = NULL;
+	const struct rd_dest_conf *d;
+
+	ck_assert_int_eq(load_conf(&c, "[destination hook]\nsink = webhook\nurl = https://h.example/x\n"
+		"header = X-A: 1\nheader = X-B: two words\nbearer_token = tok\ntimeout = 750ms\n"
+		"ca_file = /etc/ca.pem\nmax_in_flight = 16\n", &msgs), 0);
+	ck_assert_str_eq(msgs, "");
+	d = rd_conf_dest(&c, "hook", 4);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(d->sink, RD_SINK_WEBHOOK);
+	ck_assert_str_eq(d->url, "https://h.example/x");
+	ck_assert_uint_eq(d->nheaders, 2);
+	ck_assert_str_eq(d->headers[1], "X-B: two words");
+	ck_assert_str_eq(d->bearer_token, "tok");
+	ck_assert_uint_eq(d->timeout_ms, 750);
+	ck_assert_str_eq(d->ca_file, "/etc/ca.pem");
+	ck_assert_uint_eq(d->max_in_flight, 16);
+	free(msgs);
+	rd_conf_fini(&c);
+	ck_assert_int_eq(load_conf(&c, "[destination h]\nsink = webhook\nurl = http://x/\nurl = http://y/\n"
+		"timeout = 2h\nbasic_auth = nocolon\n[destination q]\nmax_in_flight = 2\n", &msgs), -1);
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:4: duplicate key 'url'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:5: timeout must be a duration"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:6: basic_auth must be 'user:password'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:7: [destination q]: url, header"));
+	free(msgs);
+	rd_conf_fini(&c);
+}
+END_TEST
+
+START_TEST(test_retry_policy)
+{
+	struct route_dest_policy p = { 3, 50, 400, 0, 0, ROUTE_NONE };
+	uint64_t ms, due, r, maxseen[6] = { 0 }, seed = 42;
+	unsigned k, i;
+
+	/* full jitter: retry k waits within [0, min(400, 50 * 2^(k-1))], and reaches the cap */
+	for (k = 1; k <= 5; k++)
+		for (i = 0; i < 2000; i++) {
+			r = rd_retry_backoff_ms(&p, k, rd_rand64(&seed));
+			ck_assert_uint_le(r, k == 1 ? 50 : k == 2 ? 100 : k == 3 ? 200 : 400);
+			if (r > maxseen[k])
+				maxseen[k] = r;
+		}
+	ck_assert_uint_ge(maxseen[1], 45);
+	ck_assert_uint_ge(maxseen[5], 380);
+	ck_assert_uint_eq(rd_retry_backoff_ms(&p, 1000, UINT64_MAX), UINT64_MAX % 401); /* no overflow */
+	/* Retry-After: seconds, an HTTP-date (against now), or neither */
+	ck_assert_int_eq(rd_retry_after_parse(" 2\r\n", 4, 0, &ms), 0);
+	ck_assert_uint_eq(ms, 2000);
+	ck_assert_int_eq(rd_retry_after_parse("Wed, 21 Oct 2015 07:28:00 GMT", 29, 1445412475, &ms), 0);
+	ck_assert_uint_eq(ms, 5000);
+	ck_assert_int_eq(rd_retry_after_parse("Wed, 21 Oct 2015 07:28:00 GMT", 29, 1445412490, &ms), 0);
+	ck_assert_uint_eq(ms, 0); /* in the past */
+	ck_assert_int_eq(rd_retry_after_parse("soon", 4, 0, &ms), -1);
+	ck_assert_int_eq(rd_retry_after_parse("", 0, 0, &ms), -1);
+	/* never before Retry-After; retries counted; max_age */
+	ck_assert_int_eq(rd_retry_next(&p, 1, 0, 1000, 2000, 7, &due), -1);
+	ck_assert_uint_ge(due, 3000);
+	ck_assert_int_eq(rd_retry_next(&p, 3, 0, 1000, 0, 7, &due), -1);
+	ck_assert_uint_le(due, 1200);
+	ck_assert_int_eq(rd_retry_next(&p, 4, 0, 1000, 0, 7, &due), RD_GIVEUP_RETRIES);
+	p.max_age_ms = 1500;
+	ck_assert_int_eq(rd_retry_next(&p, 1, 0, 1000, 600, 7, &due), RD_GIVEUP_MAX_AGE);
+	ck_assert_int_eq(rd_retry_next(&p, 1, 0, 1000, 400, 0, &due), -1);
+	/* what is retried */
+	ck_assert_int_eq(rd_fail_of_status(204), -1);
+	ck_assert_int_eq(rd_fail_of_status(503), RD_FAIL_HTTP_5XX);
+	ck_assert_int_eq(rd_fail_of_status(302), RD_FAIL_HTTP_OTHER);
+	ck_assert(rd_fail_retried(RD_FAIL_HTTP_429) && rd_fail_retried(RD_FAIL_HTTP_408) &&
+		rd_fail_retried(RD_FAIL_TIMEOUT) && rd_fail_retried(RD_FAIL_CONNECTION));
+	ck_assert(!rd_fail_retried(rd_fail_of_status(410)) && !rd_fail_retried(rd_fail_of_status(404)) &&
+		!rd_fail_retried(rd_fail_of_status(302)));
+	ck_assert_str_eq(rd_giveup_name(RD_GIVEUP_MAX_AGE), "max_age");
+}
+END_TEST
 
 START_TEST(test_json_member_and_value_end)
 {
@@ -491,6 +574,8 @@ routed_suite(void)
 	tcase_add_test(tc, test_conf_defaults_and_values);
 	tcase_add_test(tc, test_conf_errors_name_file_and_line);
 	tcase_add_test(tc, test_conf_destinations_checked_against_rules);
+	tcase_add_test(tc, test_conf_webhook_keys);
+	tcase_add_test(tc, test_retry_policy);
 	tcase_add_test(tc, test_json_member_and_value_end);
 	tcase_add_test(tc, test_buf_json_str_escapes);
 	tcase_add_test(tc, test_ingest_kinds);

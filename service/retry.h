@@ -1,0 +1,91 @@
+/*
+ * retry.h -- the delivery policy's arithmetic, apart from any transport so
+ * that it can be unit-tested: which attempt outcomes are retried, the
+ * backoff of the k-th retry (exponential, full jitter), Retry-After, and
+ * when a message is given up. Used by webhook.c; the policy itself comes
+ * from the compiled rules (route_dest_policy in route.h).
+ *
+ *   retry k (k = 1 .. retry_max) is due at
+ *       max(now + U[0, min(backoff_max, backoff_min * 2^(k-1))],  now + Retry-After)
+ *   and is not made when that is past accepted + max_age (given up: max_age)
+ *   or when k > retry_max (given up: retries_exhausted).
+ */
+#ifndef RD_RETRY_H
+#define RD_RETRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "route.h"
+
+/* Why one attempt failed: the reason label of routed_sink_failures_total. */
+#define RD_FAIL_REASONS(X) \
+	X(TIMEOUT, "timeout")          /* the attempt's timeout passed (retried) */ \
+	X(CONNECTION, "connection")    /* connect refused, reset, nothing or half an answer (retried) */ \
+	X(TLS, "tls")                  /* the TLS handshake or the certificate check failed (retried) */ \
+	X(HTTP_408, "http_408")        /* retried */ \
+	X(HTTP_429, "http_429")        /* retried, not before Retry-After */ \
+	X(HTTP_5XX, "http_5xx")        /* retried, not before Retry-After */ \
+	X(HTTP_410, "http_410")        /* Gone: dead-lettered at once */ \
+	X(HTTP_4XX, "http_4xx")        /* any other 4xx: dead-lettered at once */ \
+	X(HTTP_OTHER, "http_other")    /* 1xx, 3xx (redirects are not followed): dead-lettered at once */ \
+	X(WRITE, "write")              /* a queue, stdout or file sink's write failed (retried) */ \
+	X(OTHER, "other")              /* any other transfer error (retried) */
+enum rd_fail {
+#define X(id, s) RD_FAIL_##id,
+	RD_FAIL_REASONS(X)
+#undef X
+	RD_FAIL__COUNT
+};
+
+/* Why a message was given up: the "reason" of its dead-letter envelope. */
+#define RD_GIVEUP_REASONS(X) \
+	X(REJECTED, "rejected")                 /* a status that is not retried (410, other 4xx, 3xx) */ \
+	X(RETRIES, "retries_exhausted")         /* retry_max retries failed */ \
+	X(MAX_AGE, "max_age")                   /* the next retry would come after max_age */ \
+	X(SHUTDOWN, "shutdown")                 /* still failing when drain_timeout ran out */
+enum rd_giveup {
+#define X(id, s) RD_GIVEUP_##id,
+	RD_GIVEUP_REASONS(X)
+#undef X
+	RD_GIVEUP__COUNT
+};
+
+/* "timeout", ... for an enum rd_fail; "retries_exhausted", ... for an enum rd_giveup. */
+const char *rd_fail_name(int fail);
+const char *rd_giveup_name(int why);
+
+/* The failure an HTTP status stands for; -1 for 2xx (delivered). */
+int rd_fail_of_status(long status);
+/* 1 when an attempt that failed for this reason is retried, else 0. */
+int rd_fail_retried(int fail);
+
+/*
+ * The k-th retry's backoff (k >= 1) in ms: rnd reduced into
+ * [0, min(backoff_max, backoff_min * 2^(k-1))] (full jitter).
+ */
+uint64_t rd_retry_backoff_ms(const struct route_dest_policy *p, unsigned k, uint64_t rnd);
+
+/*
+ * Parses a Retry-After value v[0..len): delay-seconds, or an HTTP-date
+ * (compared with now, wall-clock seconds). Returns 0 with the delay in *ms
+ * (0 for a date in the past), or -1 when it is neither.
+ */
+int rd_retry_after_parse(const char *v, size_t len, time_t now, uint64_t *ms);
+
+/*
+ * After attempt number `attempts` (1 = the first) of a message accepted at
+ * accept_ms failed with a retried failure at now_ms (both monotonic ms):
+ * returns -1 and sets *due_ms to when the next attempt may start (never
+ * before now_ms + retry_after_ms), or returns the enum rd_giveup (RETRIES or
+ * MAX_AGE) saying why there is no next attempt. rnd is a fresh random number.
+ * A Retry-After wait is counted from now_ms + 1, since now_ms is truncated.
+ */
+int rd_retry_next(const struct route_dest_policy *p, unsigned attempts, uint64_t accept_ms,
+	uint64_t now_ms, uint64_t retry_after_ms, uint64_t rnd, uint64_t *due_ms);
+
+/* A 64-bit pseudo-random number from *state (splitmix64; not for secrets). */
+uint64_t rd_rand64(uint64_t *state);
+
+#endif
