@@ -492,6 +492,16 @@ END_TEST
 
 /* ---- temporal and errors ------------------------------------------------ */
 
+/* Compiles (or only checks) EV, a destination d, a plain rule and rule (one line). */
+static void
+compile_with_rule(struct tu_result *r, const char *rule, int check_only)
+{
+	char src[1024];
+
+	snprintf(src, sizeof src, "%sdestination d\nrule plain on e when x > 1 route d\n%s", EV, rule);
+	tu_compile_opt(r, src, 2, check_only);
+}
+
 START_TEST(test_temporal_rules_compile)
 {
 	static const char *const rules[] = {
@@ -506,10 +516,8 @@ START_TEST(test_temporal_rules_compile)
 
 	for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
 		struct tu_result r;
-		char src[1024];
 
-		snprintf(src, sizeof src, "%sdestination d\nrule plain on e when x > 1 route d\n%s", EV, rules[i]);
-		tu_compile(&r, src);
+		compile_with_rule(&r, rules[i], 0);
 		ck_assert_msg(r.rc == RC_EXIT_OK, "'%s':\n%s", rules[i], r.text);
 		ck_assert_ptr_nonnull(r.rbc);
 		tu_free(&r);
@@ -529,16 +537,14 @@ START_TEST(test_temporal_rule_fails_compile_passes_check)
 
 	for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
 		struct tu_result r;
-		char src[1024];
 
-		snprintf(src, sizeof src, "%sdestination d\nrule plain on e when x > 1 route d\n%s", EV, rules[i]);
-		tu_compile(&r, src);
+		compile_with_rule(&r, rules[i], 0);
 		ck_assert_int_eq(r.rc, RC_EXIT_RULES);
 		ck_assert_ptr_null(r.rbc);
 		ck_assert_msg(r.counts[RL_E_TEMPORAL_CODEGEN] == 1, "'%s':\n%s", rules[i], r.text);
 		ck_assert_uint_eq(r.nerrors, 1);
 		tu_free(&r);
-		tu_check(&r, src);
+		compile_with_rule(&r, rules[i], 1);
 		ck_assert_msg(r.rc == RC_EXIT_OK && r.nerrors == 0, "'%s':\n%s", rules[i], r.text);
 		ck_assert_uint_eq(r.st.nrules, 2);
 		tu_free(&r);

@@ -1153,8 +1153,24 @@ decision_text(route_matcher *m, const char *ev, char *out, size_t cap)
 		n += (size_t)snprintf(out + n, cap - n, "r%u,", d.rules[i]);
 }
 
+/* Event i of a pseudo-random stream for src_snap into ev; returns the gap to the next (ms). */
+static int64_t
+snap_event(uint64_t *rng, size_t i, char *ev, size_t cap)
+{
+	uint64_t r = *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+
+	if (i % 7 == 0)
+		snprintf(ev, cap, "{\"event_type\":\"up\",\"k\":\"k%u\",\"v\":%u}", (unsigned)(r >> 60),
+			(unsigned)(r >> 58) % 9);
+	else
+		snprintf(ev, cap, "{\"event_type\":\"e\",\"k\":\"k%u\",\"x\":%u,\"event_id\":\"i%u\"}",
+			(unsigned)(r >> 60), (unsigned)(r >> 56) % 5, (unsigned)(r >> 40) % 50);
+	return (int64_t)(r >> 33) % 300;
+}
+
 START_TEST(test_state_snapshot_restore)
 {
+	int64_t gap;
 	size_t len, slen, i;
 	unsigned char *rbc = compile(src_snap, 2, &len), *snap;
 	char err[256], ev[160], a[128], b[128];
@@ -1171,15 +1187,9 @@ START_TEST(test_state_snapshot_restore)
 	route_state_set_time(s1, 1000);
 	route_matcher_set_state(m1, s1);
 	for (i = 0; i < 200; i++) { /* a history: table updates, windows, dedup, throttle */
-		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-		if (i % 7 == 0)
-			snprintf(ev, sizeof ev, "{\"event_type\":\"up\",\"k\":\"k%u\",\"v\":%u}",
-				(unsigned)(rng >> 60), (unsigned)(rng >> 58) % 9);
-		else
-			snprintf(ev, sizeof ev, "{\"event_type\":\"e\",\"k\":\"k%u\",\"x\":%u,\"event_id\":\"i%u\"}",
-				(unsigned)(rng >> 60), (unsigned)(rng >> 56) % 5, (unsigned)(rng >> 40) % 50);
+		gap = snap_event(&rng, i, ev, sizeof ev);
 		decision_text(m1, ev, a, sizeof a);
-		route_state_advance(s1, (int64_t)(rng >> 33) % 300);
+		route_state_advance(s1, gap);
 	}
 	slen = route_state_snapshot(s1, NULL, 0);
 	ck_assert_uint_gt(slen, 64);
@@ -1193,18 +1203,12 @@ START_TEST(test_state_snapshot_restore)
 	ck_assert_int_eq(route_state_time(s2), route_state_time(s1));
 	route_matcher_set_state(m2, s2);
 	for (i = 0; i < 300; i++) { /* the same future on both: the same decisions */
-		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-		if (i % 7 == 0)
-			snprintf(ev, sizeof ev, "{\"event_type\":\"up\",\"k\":\"k%u\",\"v\":%u}",
-				(unsigned)(rng >> 60), (unsigned)(rng >> 58) % 9);
-		else
-			snprintf(ev, sizeof ev, "{\"event_type\":\"e\",\"k\":\"k%u\",\"x\":%u,\"event_id\":\"i%u\"}",
-				(unsigned)(rng >> 60), (unsigned)(rng >> 56) % 5, (unsigned)(rng >> 40) % 50);
+		gap = snap_event(&rng, i, ev, sizeof ev);
 		decision_text(m1, ev, a, sizeof a);
 		decision_text(m2, ev, b, sizeof b);
 		ck_assert_msg(strcmp(a, b) == 0, "event %zu: %s vs %s (%s)", i, a, b, ev);
-		route_state_advance(s1, (int64_t)(rng >> 33) % 300);
-		route_state_advance(s2, (int64_t)(rng >> 33) % 300);
+		route_state_advance(s1, gap);
+		route_state_advance(s2, gap);
 	}
 	/* damaged snapshots are refused: truncated, or one bit flipped anywhere */
 	{
