@@ -17,7 +17,8 @@ static const uint64_t lat_le_ns[RD_LAT_BUCKETS] = {
 };
 
 /* The status codes routed answers, for routed_http_requests_total. */
-static const unsigned http_codes[8] = { 200, 202, 400, 404, 405, 413, 415, 503 };
+static const unsigned http_codes[9] = { 200, 202, 400, 401, 404, 405, 413, 415, 503 };
+#define NCODES (sizeof http_codes / sizeof http_codes[0])
 
 static const char *const emit_reasons[RD_EMIT__COUNT] = {
 	"emit_depth", "cloudevents_envelope", "out_of_memory"
@@ -77,7 +78,7 @@ rd_metrics_http(struct rd_metrics *m, unsigned code)
 {
 	int i;
 
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < (int)NCODES; i++)
 		if (http_codes[i] == code) {
 			rd_count(&m->http_requests[i], 1);
 			return;
@@ -174,7 +175,7 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->delivery_errors[i]));
 	}
 	family(o, "routed_http_requests_total", "counter", "HTTP requests answered, by status code.");
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < NCODES; i++)
 		rd_buf_printf(o, "routed_http_requests_total{code=\"%u\"} %llu\n", http_codes[i],
 			(unsigned long long)get(&m->http_requests[i]));
 	family(o, "routed_routing_decision_duration_seconds", "histogram",
