@@ -456,7 +456,7 @@ check_source(struct rd_conf *c, struct rd_source_conf *s, char *why, size_t whyl
 	if (generic && !s->timestamp_header && !(s->timestamp_header = strdup("X-Timestamp")))
 		goto oom;
 	for (i = 0; &c->sources[i] != s; i++)
-		if (strcmp(c->sources[i].path, s->path) == 0) {
+		if (c->sources[i].path && strcmp(c->sources[i].path, s->path) == 0) {
 			snprintf(why, whylen, "[source %s]: path %s is already source %s's", s->name, s->path,
 				c->sources[i].name);
 			return -1;
