@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""tcp_client.py -- the TCP JSON-lines client of tests/routed/run-ingest.sh.
+
+  tcp_client.py send PORT FILE
+      sends FILE, closes the writing side, prints every acknowledgement line
+      until routed closes the connection (10 s at most)
+  tcp_client.py full PORT
+      opens connections until one is refused; prints the refusal line and
+      how many were open before it (5 s at most)
+  tcp_client.py backpressure PORT FIFO EVENTFILE N METRICS_URL OUT
+      sends N copies of the event in EVENTFILE while routed's stdout sink
+      writes into FIFO, which nobody reads: acknowledgements must stall
+      (the memory cap is reached and routed stops reading the socket); then
+      reads FIFO into OUT until every line is acknowledged. Prints key=value
+      facts for the shell to check. Every wait is bounded (60 s in all).
+
+Only 127.0.0.1 is contacted.
+"""
+import os
+import select
+import socket
+import sys
+import threading
+import time
+import urllib.request
+
+
+def read_acks(sock, acks, buf, timeout):
+    """Reads what is available within timeout into acks; returns False at EOF."""
+    r, _, _ = select.select([sock], [], [], timeout)
+    if not r:
+        return True
+    data = sock.recv(65536)
+    if not data:
+        return False
+    buf += data
+    while b"\n" in buf:
+        line, _, rest = buf.partition(b"\n")
+        buf[:] = rest
+        acks.append(line.decode())
+    return True
+
+
+def send(port, path):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with open(path, "rb") as f:
+        sock.sendall(f.read())
+    sock.shutdown(socket.SHUT_WR)
+    acks, buf = [], bytearray()
+    deadline = time.time() + 10
+    while time.time() < deadline and read_acks(sock, acks, buf, 0.2):
+        pass
+    for a in acks:
+        print(a)
+    sock.close()
+
+
+def full(port):
+    conns = []
+    deadline = time.time() + 5
+    while time.time() < deadline and len(conns) < 100:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        r, _, _ = select.select([s], [], [], 0.3)
+        if r:
+            print("refused=%s open=%d" % (s.recv(200).decode().strip(), len(conns)))
+            break
+        conns.append(s)
+    for s in conns:
+        s.close()
+
+
+def metric(url, name):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return -1
+
+
+def backpressure(port, fifo, eventfile, n, url, out):
+    with open(eventfile, "rb") as f:
+        ev = f.read().strip() + b"\n"
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sent = threading.Event()
+
+    def sender():
+        try:
+            sock.sendall(ev * n)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        sent.set()
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    acks, buf = [], bytearray()
+    # phase 1: acknowledgements until none came for 1.5 s (20 s at most)
+    start = time.time()
+    last, last_n = time.time(), 0
+    while time.time() - start < 20:
+        read_acks(sock, acks, buf, 0.1)
+        if len(acks) != last_n:
+            last, last_n = time.time(), len(acks)
+        elif time.time() - last > 1.5:
+            break
+    print("stalled_acks=%d" % len(acks))
+    print("inflight=%d" % metric(url, "routed_inflight_bytes"))
+    print("limit=%d" % metric(url, "routed_inflight_bytes_limit"))
+    print("waits=%d" % metric(url, "routed_tcp_backpressure_waits_total"))
+    # phase 2: drain the stdout sink; every line must then be acknowledged
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    got = bytearray()
+    deadline = time.time() + 40
+    eof = False
+    while time.time() < deadline and (len(acks) < n or got.count(b"\n") < n):
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                got += os.read(fd, 1 << 20)
+            except BlockingIOError:
+                pass
+        if not eof:
+            eof = not read_acks(sock, acks, buf, 0)
+    os.close(fd)
+    with open(out, "wb") as f:
+        f.write(got)
+    print("sent_all=%d" % sent.is_set())
+    print("final_acks=%d" % len(acks))
+    print("ok_acks=%d" % sum(1 for a in acks if a.startswith("ok ")))
+    print("in_order=%d" % (acks == ["ok %d" % (i + 1) for i in range(len(acks))]))
+    print("out_lines=%d" % got.count(b"\n"))
+    sock.close()
+
+
+def main():
+    mode = sys.argv[1]
+    if mode == "send":
+        send(int(sys.argv[2]), sys.argv[3])
+    elif mode == "full":
+        full(int(sys.argv[2]))
+    elif mode == "backpressure":
+        backpressure(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6], sys.argv[7])
+    else:
+        sys.exit("usage: see the docstring")
+
+
+if __name__ == "__main__":
+    main()
