@@ -247,12 +247,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	/* every thread started from here inherits the mask: only sigwait() sees them */
+	/* every thread started from here inherits the mask: only sigwait() sees them
+	 * (not with --replay, which nobody sigwaits for: a signal ends it at once) */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (!replay)
+		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (rd_metrics_init(&metrics, prog) < 0) {

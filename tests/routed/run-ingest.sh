@@ -223,9 +223,10 @@ fi
 stop
 
 # ---- TCP backpressure: a tiny memory cap and a stdout sink nobody reads ---------------------
-# routed's stdout is a FIFO held open (fd 3) but not read: once its pipe buffer
-# is full the warehouse_alerts lane blocks, the budget fills, and routed stops
-# reading the TCP connection -- acks stall. Reading the FIFO lets it all through.
+# tcp_client.py starts routed with its stdout on a pipe it does not read: once
+# the pipe buffer is full the warehouse_alerts lane blocks, the budget fills,
+# and routed stops reading the TCP connection -- acks stall. Reading the pipe
+# lets it all through.
 cat >"$tmp/bp.conf" <<'EOF2'
 [limits]
 max_inflight_bytes = 64k
@@ -234,24 +235,15 @@ listen = 127.0.0.1:0
 [destination warehouse_alerts]
 sink = stdout
 EOF2
-mkfifo "$tmp/fifo"
-exec 3<>"$tmp/fifo"
-: >"$tmp/stdout.bp"
 sed -n 15p "$top/examples/orders.events" >"$tmp/alert.json" # inventory.low, out of stock: purchasing + warehouse_alerts
-"$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$tmp/bpdata" $RULES >"$tmp/fifo" 2>"$tmp/log" &
-pid=$!
-i=0
-port=""
-while [ $i -lt 200 ] && [ -z "$port" ]; do
-	port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$tmp/log")
-	[ -z "$port" ] && sleep 0.1
-	i=$((i + 1))
-done
-T=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
 N=3000
-$CLIENT backpressure "$T" "$tmp/fifo" "$tmp/alert.json" $N "http://127.0.0.1:$port/metrics" "$tmp/bp.out" >"$tmp/bp"
+$CLIENT backpressure $N "$tmp/alert.json" "$tmp/bp.out" "$tmp/log" \
+	"$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$tmp/bpdata" $RULES >"$tmp/bp"
 cat "$tmp/bp"
 v() { sed -n "s/^$1=//p" "$tmp/bp"; }
+if [ "$(v started)" != 1 ]; then
+	bad "routed did not start with its stdout on a pipe"; cat "$tmp/log"; exit 1
+fi
 check "backpressure: acks stall before all $N lines ($(v stalled_acks) acked)" [ "$(v stalled_acks)" -lt $N ]
 check "... while routed waits for room (routed_tcp_backpressure_waits_total $(v waits))" [ "$(v waits)" -ge 1 ]
 check "... with memory within the cap + one event's fan-out per worker ($(v inflight) <= $(v limit) + 4k)" \
@@ -259,13 +251,7 @@ check "... with memory within the cap + one event's fan-out per worker ($(v infl
 check "backpressure: once the sink drains, all $N lines are acked ok ($(v ok_acks))" [ "$(v ok_acks)" -eq $N ]
 check "... in order" [ "$(v in_order)" = 1 ]
 check "... and all $N reached the stdout sink ($(v out_lines))" [ "$(v out_lines)" -eq $N ]
-kill -TERM "$pid"
-i=0
-while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-wait "$pid"
-check "... and routed exits 0 on SIGTERM" [ $? -eq 0 ]
-pid=""
-exec 3<&-
+check "... and routed exits 0 on SIGTERM" [ "$(v exit)" = 0 ]
 check "... the purchasing queue got all $N too" [ "$(grep -c . "$tmp/bpdata/queues/purchasing/messages.ndjson")" -eq $N ]
 
 # ---- replay ----------------------------------------------------------------------------------

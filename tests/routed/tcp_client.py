@@ -7,18 +7,23 @@
   tcp_client.py full PORT
       opens connections until one is refused; prints the refusal line and
       how many were open before it (5 s at most)
-  tcp_client.py backpressure PORT FIFO EVENTFILE N METRICS_URL OUT
-      sends N copies of the event in EVENTFILE while routed's stdout sink
-      writes into FIFO, which nobody reads: acknowledgements must stall
-      (the memory cap is reached and routed stops reading the socket); then
-      reads FIFO into OUT until every line is acknowledged. Prints key=value
-      facts for the shell to check. Every wait is bounded (60 s in all).
+  tcp_client.py backpressure N EVENTFILE OUT LOG ROUTED ARGS...
+      starts ROUTED ARGS... with its stdout (the stdout sink) on a pipe that
+      is not read, its log in LOG; sends N copies of the event in EVENTFILE
+      over TCP: acknowledgements must stall (the memory cap is reached and
+      routed stops reading the socket); then reads the pipe into OUT until
+      every line is acknowledged, and stops routed with SIGTERM. Prints
+      key=value facts for the shell to check. Every wait is bounded (about
+      2 minutes in all).
 
 Only 127.0.0.1 is contacted.
 """
 import os
+import re
 import select
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -77,10 +82,43 @@ def metric(url, name):
     return -1
 
 
-def backpressure(port, fifo, eventfile, n, url, out):
+def backpressure(argv):
+    """routed ARGS... runs with its stdout on a pipe that is not read at first."""
+    n, eventfile, out, log = int(argv[0]), argv[1], argv[2], argv[3]
     with open(eventfile, "rb") as f:
         ev = f.read().strip() + b"\n"
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    with open(log, "wb") as lf:
+        proc = subprocess.Popen(argv[4:], stdout=subprocess.PIPE, stderr=lf, stdin=subprocess.DEVNULL)
+    try:
+        run_backpressure(proc, n, ev, out, log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        print("exit=%d" % proc.returncode)
+
+
+def run_backpressure(proc, n, ev, out, log):
+    port = tport = None
+    deadline = time.time() + 20
+    while time.time() < deadline and port is None and proc.poll() is None:
+        time.sleep(0.1)
+        with open(log) as lf:
+            text = lf.read()
+        m = re.search(r'"msg":"listening".*"port":(\d+)', text)
+        t = re.search(r'"tcp_port":(\d+)', text)
+        if m and t:
+            port, tport = int(m.group(1)), int(t.group(1))
+    if port is None:
+        print("started=0")
+        return
+    print("started=1")
+    url = "http://127.0.0.1:%d/metrics" % port
+    sock = socket.create_connection(("127.0.0.1", tport), timeout=30)
     sent = threading.Event()
 
     def sender():
@@ -108,7 +146,8 @@ def backpressure(port, fifo, eventfile, n, url, out):
     print("limit=%d" % metric(url, "routed_inflight_bytes_limit"))
     print("waits=%d" % metric(url, "routed_tcp_backpressure_waits_total"))
     # phase 2: drain the stdout sink; every line must then be acknowledged
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
     got = bytearray()
     deadline = time.time() + 40
     eof = False
@@ -121,7 +160,6 @@ def backpressure(port, fifo, eventfile, n, url, out):
                 pass
         if not eof:
             eof = not read_acks(sock, acks, buf, 0)
-    os.close(fd)
     with open(out, "wb") as f:
         f.write(got)
     print("sent_all=%d" % sent.is_set())
@@ -139,7 +177,7 @@ def main():
     elif mode == "full":
         full(int(sys.argv[2]))
     elif mode == "backpressure":
-        backpressure(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6], sys.argv[7])
+        backpressure(sys.argv[2:])
     else:
         sys.exit("usage: see the docstring")
 
