@@ -130,7 +130,7 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 	const char *name;
 
 	simple(o, "routed_events_received_total",
-		"Events received over HTTP (a request whose events cannot be counted counts as one).",
+		"Events received over HTTP, TCP or replay (a request whose events cannot be counted counts as one).",
 		get(&m->received));
 	simple(o, "routed_events_accepted_total", "Events accepted (answered 202) for routing.",
 		get(&m->accepted));
