@@ -220,7 +220,17 @@ if command -v promtool >/dev/null; then
 else
 	echo "(promtool not installed: metric lint skipped)"
 fi
+# SIGTERM with a TCP connection open: its lines answered, then routed closes it and exits 0
+$CLIENT hold "$T" "$top/examples/orders.events" >"$tmp/hold" &
+hpid=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q '^acks=' "$tmp/hold"; do sleep 0.1; i=$((i + 1)); done
+check "TCP: an open connection's 19 lines are acknowledged ($(cat "$tmp/hold"))" grep -qx 'acks=19' "$tmp/hold"
 stop
+i=0
+while [ $i -lt 100 ] && ! grep -q '^eof=' "$tmp/hold"; do sleep 0.1; i=$((i + 1)); done
+wait $hpid
+check "... and SIGTERM closes it" grep -qx 'eof=1' "$tmp/hold"
 
 # ---- TCP backpressure: a tiny memory cap and a stdout sink nobody reads ---------------------
 # tcp_client.py starts routed with its stdout on a pipe it does not read: once

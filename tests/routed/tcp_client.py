@@ -4,6 +4,10 @@
   tcp_client.py send PORT FILE
       sends FILE, closes the writing side, prints every acknowledgement line
       until routed closes the connection (10 s at most)
+  tcp_client.py hold PORT FILE
+      sends FILE and keeps the connection open; prints acks=N once every
+      line is acknowledged (10 s at most), then eof=1 when routed closes the
+      connection (at SIGTERM), eof=0 after 20 s
   tcp_client.py full PORT
       opens connections until one is refused; prints the refusal line and
       how many were open before it (5 s at most)
@@ -57,6 +61,26 @@ def send(port, path):
         pass
     for a in acks:
         print(a)
+    sock.close()
+
+
+def hold(port, path):
+    """Sends FILE, keeps the connection open; prints the acks, then whether routed closed it (20 s)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with open(path, "rb") as f:
+        data = f.read()
+    sock.sendall(data)
+    want = sum(1 for line in data.split(b"\n") if line.strip())
+    acks, buf = [], bytearray()
+    deadline = time.time() + 10
+    while time.time() < deadline and len(acks) < want and read_acks(sock, acks, buf, 0.2):
+        pass
+    print("acks=%d" % len(acks), flush=True)
+    deadline = time.time() + 20
+    eof = False
+    while time.time() < deadline and not eof:
+        eof = not read_acks(sock, acks, buf, 0.2)
+    print("eof=%d" % eof, flush=True)
     sock.close()
 
 
@@ -174,6 +198,8 @@ def main():
     mode = sys.argv[1]
     if mode == "send":
         send(int(sys.argv[2]), sys.argv[3])
+    elif mode == "hold":
+        hold(int(sys.argv[2]), sys.argv[3])
     elif mode == "full":
         full(int(sys.argv[2]))
     elif mode == "backpressure":
