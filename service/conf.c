@@ -52,9 +52,13 @@ static const struct conf_key conf_keys[] = {
 	{ "limits", "max_values", K_UINT, U(max_values), 16, 1u << 24 },
 	{ "rules", "envelope", K_ENVELOPE, U(envelope), 0, 0 },
 	{ "rules", "type_field", K_STR, U(type_field), 0, 0 },
+	{ "tcp", "listen", K_STR, U(tcp_listen), 0, 0 },
+	{ "tcp", "max_connections", K_UINT, U(tcp_max_connections), 1, 10000 },
 };
 #undef U
 #define NKEYS (sizeof conf_keys / sizeof conf_keys[0])
+
+static void rd_conf_sources_fini(struct rd_conf *c);
 
 int
 rd_conf_init(struct rd_conf *c)
@@ -80,6 +84,7 @@ rd_conf_init(struct rd_conf *c)
 	c->max_values = 4096;
 	c->envelope = ROUTE_ENV_AUTO;
 	c->type_field = strdup("event_type");
+	c->tcp_max_connections = 64;
 	if (!c->data_dir || !c->listen || !c->shard_key || !c->type_field) {
 		rd_conf_fini(c);
 		return -1;
@@ -112,6 +117,8 @@ rd_conf_fini(struct rd_conf *c)
 	for (i = 0; i < c->ndests; i++)
 		dest_fini(&c->dests[i]);
 	free(c->dests);
+	rd_conf_sources_fini(c);
+	free(c->tcp_listen);
 	free(c->file);
 	free(c->data_dir);
 	free(c->listen);
@@ -405,6 +412,236 @@ check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
 	return 0;
 }
 
+/* ---- [source NAME] sections (per-source authentication, auth.c) ---------------- */
+
+static void
+rd_conf_sources_fini(struct rd_conf *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nsources; i++) {
+		struct rd_source_conf *s = &c->sources[i];
+		free(s->name);
+		free(s->path);
+		free(s->token);
+		free(s->secret);
+		free(s->signature_header);
+		free(s->timestamp_header);
+	}
+	free(c->sources);
+	c->sources = NULL;
+	c->nsources = 0;
+}
+
+/* "300", "300s", "5m", "1h" as seconds (1 to 86400). Returns 0 or -1. */
+static int
+parse_seconds(const char *s, unsigned *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || v > 86400)
+		return -1;
+	if (*end == 'm')
+		v *= 60, end++;
+	else if (*end == 'h')
+		v *= 3600, end++;
+	else if (*end == 's')
+		end++;
+	if (*end || v < 1 || v > 86400)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Replaces *field (owned) with a copy of val (not empty). Returns 0, or -1 with why. */
+static int
+set_str(char **field, const char *key, const char *val, char *why, size_t whylen)
+{
+	char *dup;
+
+	if (!*val) {
+		snprintf(why, whylen, "%s needs a value", key);
+		return -1;
+	}
+	if (!(dup = strdup(val))) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	free(*field);
+	*field = dup;
+	return 0;
+}
+
+/* The keys of a [source NAME] section, in the order of their bit in rd_source_conf.seen. */
+static const char *const source_keys[] = {
+	"path", "auth", "token", "secret", "scheme", "signature_header", "timestamp_header", "tolerance"
+};
+#define NSOURCE_KEYS (sizeof source_keys / sizeof source_keys[0])
+
+/* Sets a key of a [source NAME] section. Returns 0, or -1 with why (duplicates included). */
+static int
+set_source_key(struct rd_source_conf *s, const char *key, const char *val, char *why, size_t whylen)
+{
+	unsigned k;
+
+	for (k = 0; k < NSOURCE_KEYS; k++)
+		if (strcmp(key, source_keys[k]) == 0)
+			break;
+	if (k == NSOURCE_KEYS) {
+		snprintf(why, whylen, "unknown key '%s' in [source %s] (keys: path, auth, token, secret, "
+			"scheme, signature_header, timestamp_header, tolerance)", key, s->name);
+		return -1;
+	}
+	if (s->seen & (1u << k)) {
+		snprintf(why, whylen, "duplicate key '%s'", key);
+		return -1;
+	}
+	s->seen |= 1u << k;
+	switch (k) {
+	case 0:
+		if (val[0] != '/' || strchr(val, '?') || strchr(val, ' ')) {
+			snprintf(why, whylen, "path must start with '/' (no query, no spaces), not '%s'", val);
+			return -1;
+		}
+		return set_str(&s->path, key, val, why, whylen);
+	case 1:
+		if (strcmp(val, "none") == 0)
+			s->auth = RD_AUTH_NONE;
+		else if (strcmp(val, "bearer") == 0)
+			s->auth = RD_AUTH_BEARER;
+		else if (strcmp(val, "hmac") == 0)
+			s->auth = RD_AUTH_HMAC;
+		else {
+			snprintf(why, whylen, "auth must be none, bearer or hmac, not '%s'", val);
+			return -1;
+		}
+		return 0;
+	case 2:
+		return set_str(&s->token, key, val, why, whylen);
+	case 3:
+		return set_str(&s->secret, key, val, why, whylen);
+	case 4:
+		if (strcmp(val, "stripe") == 0)
+			s->scheme = RD_HMAC_STRIPE;
+		else if (strcmp(val, "standard-webhooks") == 0)
+			s->scheme = RD_HMAC_STANDARD;
+		else if (strcmp(val, "generic") == 0)
+			s->scheme = RD_HMAC_GENERIC;
+		else {
+			snprintf(why, whylen, "scheme must be stripe, standard-webhooks or generic, not '%s'", val);
+			return -1;
+		}
+		return 0;
+	case 5:
+		return set_str(&s->signature_header, key, val, why, whylen);
+	case 6:
+		return set_str(&s->timestamp_header, key, val, why, whylen);
+	default:
+		if (parse_seconds(val, &s->tolerance) < 0) {
+			snprintf(why, whylen, "tolerance must be seconds from 1 to 86400 (300, 300s, 5m, 1h), "
+				"not '%s'", val);
+			return -1;
+		}
+		return 0;
+	}
+}
+
+/*
+ * Checks a finished [source NAME] section and fills its defaults (path,
+ * header names). Returns 0, or -1 with why.
+ */
+static int
+check_source(struct rd_conf *c, struct rd_source_conf *s, char *why, size_t whylen)
+{
+	unsigned i;
+	int generic = s->auth == RD_AUTH_HMAC && s->scheme == RD_HMAC_GENERIC;
+
+	if (s->auth == RD_AUTH_BEARER && !s->token) {
+		snprintf(why, whylen, "[source %s]: auth = bearer needs token", s->name);
+		return -1;
+	}
+	if (s->auth == RD_AUTH_HMAC && !s->secret) {
+		snprintf(why, whylen, "[source %s]: auth = hmac needs secret", s->name);
+		return -1;
+	}
+	if (s->auth != RD_AUTH_BEARER && s->token) {
+		snprintf(why, whylen, "[source %s]: token is only for auth = bearer", s->name);
+		return -1;
+	}
+	if (s->auth != RD_AUTH_HMAC && (s->secret || (s->seen & (1u << 4 | 1u << 7)))) {
+		snprintf(why, whylen, "[source %s]: secret, scheme and tolerance are only for auth = hmac", s->name);
+		return -1;
+	}
+	if (!generic && (s->signature_header || s->timestamp_header)) {
+		snprintf(why, whylen, "[source %s]: signature_header and timestamp_header are only for "
+			"scheme = generic (stripe and standard-webhooks name their headers)", s->name);
+		return -1;
+	}
+	if (s->auth == RD_AUTH_HMAC && s->scheme == RD_HMAC_STANDARD && strncmp(s->secret, "whsec_", 6) != 0) {
+		snprintf(why, whylen, "[source %s]: a standard-webhooks secret is whsec_ and base64", s->name);
+		return -1;
+	}
+	if (!s->path) {
+		size_t n = strlen(s->name) + 9;
+		if (!(s->path = malloc(n)))
+			goto oom;
+		snprintf(s->path, n, "/events/%s", s->name);
+	}
+	if (generic && !s->signature_header && !(s->signature_header = strdup("X-Signature")))
+		goto oom;
+	if (generic && !s->timestamp_header && !(s->timestamp_header = strdup("X-Timestamp")))
+		goto oom;
+	for (i = 0; &c->sources[i] != s; i++)
+		if (c->sources[i].path && strcmp(c->sources[i].path, s->path) == 0) {
+			snprintf(why, whylen, "[source %s]: path %s is already source %s's", s->name, s->path,
+				c->sources[i].name);
+			return -1;
+		}
+	return 0;
+oom:
+	snprintf(why, whylen, "out of memory");
+	return -1;
+}
+
+/* Starts a [source NAME] section. Returns it, or NULL after printing why. */
+static struct rd_source_conf *
+add_source(struct rd_conf *c, const char *name, const char *path, unsigned lineno, FILE *err)
+{
+	struct rd_source_conf *ns;
+	unsigned i;
+
+	if (!valid_name(name)) {
+		fprintf(err, "%s:%u: bad source name '%s'\n", path, lineno, name);
+		return NULL;
+	}
+	for (i = 0; i < c->nsources; i++)
+		if (strcmp(c->sources[i].name, name) == 0) {
+			fprintf(err, "%s:%u: source '%s' is already configured at line %u\n", path, lineno, name,
+				c->sources[i].line);
+			return NULL;
+		}
+	if (!(ns = realloc(c->sources, (c->nsources + 1) * sizeof *ns))) {
+		fprintf(err, "%s:%u: out of memory\n", path, lineno);
+		return NULL;
+	}
+	c->sources = ns;
+	ns = &c->sources[c->nsources];
+	memset(ns, 0, sizeof *ns);
+	ns->tolerance = 300;
+	if (!(ns->name = strdup(name))) {
+		fprintf(err, "%s:%u: out of memory\n", path, lineno);
+		return NULL;
+	}
+	ns->line = lineno;
+	c->nsources++;
+	return ns;
+}
+
 int
 rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 {
@@ -412,6 +649,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 	unsigned char seen[NKEYS];
 	unsigned long seen_dest_keys = 0; /* bit i: dest_keys[i] was set */
 	struct rd_dest_conf *cur = NULL;
+	struct rd_source_conf *cur_src = NULL;
 	unsigned lineno = 0, nerr = 0, i;
 	FILE *f;
 
@@ -443,8 +681,14 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 				nerr++;
 			}
 			cur = NULL;
+			if (cur_src && check_source(c, cur_src, why, sizeof why) < 0) {
+				fprintf(err, "%s:%u: %s\n", path, cur_src->line, why);
+				nerr++;
+			}
+			cur_src = NULL;
 			if (!close || close[1]) {
-				fprintf(err, "%s:%u: a section header is [NAME] or [destination NAME]\n", path, lineno);
+				fprintf(err, "%s:%u: a section header is [NAME], [destination NAME] or [source NAME]\n",
+					path, lineno);
 				nerr++;
 				section[0] = '\0';
 				continue;
@@ -484,12 +728,21 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 				snprintf(section, sizeof section, "destination");
 				continue;
 			}
+			if (strncmp(s, "source", 6) == 0 && isspace((unsigned char)s[6])) {
+				if (!(cur_src = add_source(c, trim(s + 7), path, lineno, err))) {
+					nerr++;
+					section[0] = '\0';
+					continue;
+				}
+				snprintf(section, sizeof section, "source");
+				continue;
+			}
 			for (i = 0; i < NKEYS; i++)
 				if (strcmp(conf_keys[i].section, s) == 0)
 					break;
 			if (i == NKEYS) {
 				fprintf(err, "%s:%u: unknown section [%s] (sections: service, http, pipeline, "
-					"limits, rules, destination NAME)\n", path, lineno, s);
+					"limits, rules, tcp, destination NAME, source NAME)\n", path, lineno, s);
 				nerr++;
 				section[0] = '\0';
 				continue;
@@ -508,6 +761,13 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		if (!section[0]) {
 			fprintf(err, "%s:%u: '%s' outside of a section\n", path, lineno, key);
 			nerr++;
+			continue;
+		}
+		if (cur_src) {
+			if (set_source_key(cur_src, key, val, why, sizeof why) < 0) {
+				fprintf(err, "%s:%u: %s\n", path, lineno, why);
+				nerr++;
+			}
 			continue;
 		}
 		if (cur) {
@@ -543,13 +803,15 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		if (set_key(c, &conf_keys[i], val, why, sizeof why) < 0) {
 			fprintf(err, "%s:%u: %s\n", path, lineno, why);
 			nerr++;
-		} else if (conf_keys[i].off == offsetof(struct rd_conf, listen)) {
+		} else if (conf_keys[i].off == offsetof(struct rd_conf, listen) ||
+			   conf_keys[i].off == offsetof(struct rd_conf, tcp_listen)) {
 			struct sockaddr_storage ss;
 			socklen_t sl;
 			int v6;
-			if (rd_conf_listen_parse(c->listen, &ss, &sl, &v6) < 0) {
+			const char *addr = *(char **)((char *)c + conf_keys[i].off);
+			if (rd_conf_listen_parse(addr, &ss, &sl, &v6) < 0) {
 				fprintf(err, "%s:%u: listen must be ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6), "
-					"not '%s'\n", path, lineno, c->listen);
+					"not '%s'\n", path, lineno, addr);
 				nerr++;
 			}
 		}
@@ -561,6 +823,10 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 	fclose(f);
 	if (cur && check_dest(cur, why, sizeof why) < 0) {
 		fprintf(err, "%s:%u: %s\n", path, cur->line, why);
+		nerr++;
+	}
+	if (cur_src && check_source(c, cur_src, why, sizeof why) < 0) {
+		fprintf(err, "%s:%u: %s\n", path, cur_src->line, why);
 		nerr++;
 	}
 	return nerr ? -1 : 0;

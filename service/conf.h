@@ -37,6 +37,28 @@ struct rd_dest_conf {          /* a [destination NAME] section */
 	unsigned max_in_flight;    /* messages being delivered (or waiting to retry) at once */
 };
 
+/* [source NAME]: an HTTP ingest path and how its requests authenticate (auth.c) */
+enum rd_auth_kind { RD_AUTH_NONE, RD_AUTH_BEARER, RD_AUTH_HMAC };
+enum rd_hmac_scheme {
+	RD_HMAC_STRIPE,            /* Stripe-Signature: t=TS,v1=HEX over "TS.body" */
+	RD_HMAC_STANDARD,          /* Standard Webhooks: webhook-id/-timestamp/-signature "v1,B64" over "ID.TS.body" */
+	RD_HMAC_GENERIC            /* signature_header (hex or base64) over "TS.body", TS in timestamp_header */
+};
+
+struct rd_source_conf {
+	char *name;                /* owns */
+	char *path;                /* owns: the URL path events are POSTed to (default /events/NAME) */
+	int auth;                  /* enum rd_auth_kind */
+	char *token;               /* owns: bearer token (auth = bearer) */
+	char *secret;              /* owns: HMAC key as configured (auth = hmac) */
+	int scheme;                /* enum rd_hmac_scheme (auth = hmac) */
+	char *signature_header;    /* owns: header names (auth = hmac; defaults per scheme) */
+	char *timestamp_header;    /* owns */
+	unsigned tolerance;        /* seconds a signed timestamp may be off from now */
+	unsigned line;             /* line of the section header (for messages) */
+	unsigned seen;             /* keys already set (bits, for duplicate keys) */
+};
+
 struct rd_conf {
 	char *file;                /* owns: the config file read, or NULL (defaults only) */
 	/* [service] */
@@ -61,6 +83,12 @@ struct rd_conf {
 	/* [rules] */
 	int envelope;              /* enum route_envelope */
 	char *type_field;          /* owns */
+	/* [source NAME] sections, in file order (none: POST /events, no auth) */
+	struct rd_source_conf *sources; /* owns */
+	unsigned nsources;
+	/* [tcp] */
+	char *tcp_listen;          /* owns: "ADDR:PORT" of the JSON-lines listener, or NULL (off) */
+	unsigned tcp_max_connections; /* connections (threads) served at once */
 	/* [destination NAME] sections, in file order */
 	struct rd_dest_conf *dests; /* owns */
 	unsigned ndests;

@@ -31,6 +31,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "store.h"
+#include "tcp.h"
 
 #define MAX_HEADERS 64             /* request headers looked at for binary mode */
 #define ACK_BODY_MAX 4096          /* POST /queues/NAME/ack body limit */
@@ -46,6 +47,7 @@ struct rd_req {
 	size_t limit;              /* body bytes allowed */
 	int too_large;             /* the body went over limit: the rest is discarded */
 	struct rd_store *queue;    /* borrows (REQ_ACK) */
+	struct rd_source *src;     /* borrows (REQ_EVENTS): the [source], NULL without sources */
 };
 
 /* ---- answers -------------------------------------------------------------- */
@@ -126,6 +128,49 @@ count_refused(struct rd_http *h, int reason, uint64_t n)
 
 /* ---- POST /events ----------------------------------------------------------- */
 
+/* rd_auth_header_fn over a libmicrohttpd connection. */
+static const char *
+auth_header(void *ud, const char *name)
+{
+	return MHD_lookup_connection_value(ud, MHD_HEADER_KIND, name);
+}
+
+/*
+ * Authenticates a request to source s (body: what was received so far);
+ * answers 401 and returns MHD_YES/NO through *ret when it fails. Returns 1
+ * when authenticated.
+ */
+static int
+authenticate(struct rd_http *h, struct MHD_Connection *c, struct rd_source *s, const char *body,
+	size_t len, enum MHD_Result *ret)
+{
+	const char *detail;
+	int f = rd_auth_check(&h->auth, s, auth_header, c, body, len, time(NULL), &detail);
+	struct MHD_Response *r;
+	struct rd_buf b;
+
+	if (f < 0)
+		return 1;
+	count_refused(h, RD_REJ_UNAUTHORIZED, 1);
+	rd_buf_init(&b);
+	rd_buf_puts(&b, "{\"error\":\"unauthorized\",\"source\":");
+	rd_buf_json_str(&b, s->conf->name, strlen(s->conf->name));
+	rd_buf_printf(&b, ",\"reason\":\"%s\",\"detail\":", rd_auth_failure_name(f));
+	rd_buf_json_str(&b, detail, strlen(detail));
+	rd_buf_puts(&b, "}");
+	*ret = MHD_NO;
+	if (!b.oom && (r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_COPY))) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		if (s->conf->auth == RD_AUTH_BEARER)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+		*ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+		MHD_destroy_response(r);
+		rd_metrics_http(h->metrics, MHD_HTTP_UNAUTHORIZED);
+	}
+	rd_buf_fini(&b);
+	return 0;
+}
+
 struct header_list {
 	struct rd_header h[MAX_HEADERS];
 	size_t n;
@@ -173,6 +218,9 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	enum MHD_Result ret;
 	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
+	if (rq->src && rd_auth_needs_body(rq->src) &&
+	    !authenticate(h, c, rq->src, rq->body.p ? rq->body.p : "", rq->body.len, &ret))
+		return ret;
 	rd_buf_init(&b);
 	rd_ingest_init(&in);
 	if (rq->body_kind == RD_BODY_CE_BINARY)
@@ -368,6 +416,12 @@ get_metrics(struct rd_http *h, struct MHD_Connection *c)
 	rd_metrics_http(h->metrics, MHD_HTTP_OK);
 	rd_metrics_render(h->metrics, &b);
 	rd_pipeline_render(h->pl, &b);
+	rd_auth_render(&h->auth, &b);
+	{
+		struct rd_tcp *t = atomic_load(&h->tcp);
+		if (t)
+			rd_tcp_render(t, &b);
+	}
 	if (b.oom) {
 		rd_buf_fini(&b);
 		return MHD_NO;
@@ -391,6 +445,7 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 {
 	int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	struct rd_source *src = NULL;
 	struct rd_req *rq;
 
 	if (strcmp(url, "/healthz") == 0) {
@@ -430,11 +485,16 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 		*ctx = rq;
 		return MHD_YES;
 	}
-	if (strcmp(url, "/events") == 0) {
+	/* without [source] sections: POST /events; with them: each source's path only */
+	if (h->auth.n ? (src = rd_auth_find(&h->auth, url)) != NULL : strcmp(url, "/events") == 0) {
 		const char *ct, *cl, *spec;
 		int kind;
+		enum MHD_Result ret;
 		if (!is_post)
 			return reply_405(h, c, 1);
+		/* a bearer token is checked before the body is read */
+		if (src && !rd_auth_needs_body(src) && !authenticate(h, c, src, "", 0, &ret))
+			return ret;
 		ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 		spec = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "ce-specversion");
 		kind = rd_ingest_kind(ct, spec != NULL);
@@ -458,10 +518,14 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 			return MHD_NO;
 		rq->kind = REQ_EVENTS;
 		rq->body_kind = kind;
+		rq->src = src;
 		rq->limit = h->conf->max_body_bytes;
 		*ctx = rq;
 		return MHD_YES;
 	}
+	if (h->auth.n && strcmp(url, "/events") == 0)
+		return reply_error(h, c, MHD_HTTP_NOT_FOUND,
+			"no source at /events: with [source] sections, events go to each source's path");
 	return reply_error(h, c, MHD_HTTP_NOT_FOUND, "no such resource");
 }
 
@@ -555,8 +619,11 @@ rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
 		snprintf(err, errlen, "listen address '%s' is not ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)", c->listen);
 		return -1;
 	}
+	if (rd_auth_init(&h->auth, c, err, errlen) < 0)
+		return -1;
 	if (pthread_key_create(&h->matcher_key, free_matcher) != 0) {
 		snprintf(err, errlen, "cannot create a thread key");
+		rd_auth_fini(&h->auth);
 		return -1;
 	}
 	h->key_made = 1;
@@ -575,6 +642,7 @@ rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
 		snprintf(err, errlen, "cannot listen on %s: %s", c->listen, strerror(errno));
 		pthread_key_delete(h->matcher_key);
 		h->key_made = 0;
+		rd_auth_fini(&h->auth);
 		return -1;
 	}
 	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -609,4 +677,5 @@ rd_http_stop(struct rd_http *h, unsigned timeout_ms)
 	if (h->key_made)
 		pthread_key_delete(h->matcher_key);
 	h->key_made = 0;
+	rd_auth_fini(&h->auth);
 }

@@ -10,12 +10,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "route.h"
 
 struct MHD_Daemon;
+struct rd_tcp;
 
 struct rd_http {
 	const struct rd_conf *conf; /* borrows */
@@ -27,6 +29,8 @@ struct rd_http {
 	int key_made;
 	unsigned port;             /* the port bound (useful with port 0) */
 	atomic_int draining;       /* /readyz says 503 and /events refuses */
+	struct rd_auth auth;       /* owns: the [source] sections' paths and credentials */
+	struct rd_tcp *_Atomic tcp; /* borrows, or NULL: the TCP listener, for /metrics */
 };
 
 /*

@@ -22,7 +22,8 @@ static const double sink_le_s[RD_SINK_LAT_BUCKETS] = {
 };
 
 /* The status codes routed answers, for routed_http_requests_total. */
-static const unsigned http_codes[8] = { 200, 202, 400, 404, 405, 413, 415, 503 };
+static const unsigned http_codes[9] = { 200, 202, 400, 401, 404, 405, 413, 415, 503 };
+#define NCODES (sizeof http_codes / sizeof http_codes[0])
 
 static const char *const emit_reasons[RD_EMIT__COUNT] = {
 	"emit_depth", "cloudevents_envelope", "out_of_memory"
@@ -106,7 +107,7 @@ rd_metrics_http(struct rd_metrics *m, unsigned code)
 {
 	int i;
 
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < (int)NCODES; i++)
 		if (http_codes[i] == code) {
 			rd_count(&m->http_requests[i], 1);
 			return;
@@ -176,7 +177,7 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 	const char *name;
 
 	simple(o, "routed_events_received_total",
-		"Events received over HTTP (a request whose events cannot be counted counts as one).",
+		"Events received over HTTP, TCP or replay (a request whose events cannot be counted counts as one).",
 		get(&m->received));
 	simple(o, "routed_events_accepted_total", "Events accepted (answered 202) for routing.",
 		get(&m->accepted));
@@ -264,7 +265,7 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 	}
 	cum = 0;
 	family(o, "routed_http_requests_total", "counter", "HTTP requests answered, by status code.");
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < NCODES; i++)
 		rd_buf_printf(o, "routed_http_requests_total{code=\"%u\"} %llu\n", http_codes[i],
 			(unsigned long long)get(&m->http_requests[i]));
 	family(o, "routed_routing_decision_duration_seconds", "histogram",

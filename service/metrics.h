@@ -25,7 +25,8 @@
 	X(MALFORMED, "malformed_request")      /* body not splittable, bad CloudEvents headers (400) */ \
 	X(TOO_LARGE, "too_large")              /* body over max_body_bytes (413) */ \
 	X(MEDIA_TYPE, "unsupported_media_type") /* (415) */ \
-	X(OVERLOADED, "overloaded")            /* memory cap or shutdown (503) */
+	X(OVERLOADED, "overloaded")            /* memory cap or shutdown (503) */ \
+	X(UNAUTHORIZED, "unauthorized")        /* a [source]'s authentication failed (401) */
 enum rd_reject {
 #define X(id, s) RD_REJ_##id,
 	RD_REJECT_REASONS(X)
@@ -60,7 +61,7 @@ struct rd_metrics {
 	atomic_uint_fast64_t *sink_lat_sum_ns; /* owns: [ndests] */
 	atomic_uint_fast64_t lat_bucket[RD_LAT_BUCKETS + 1]; /* non-cumulative; the last: over all bounds */
 	atomic_uint_fast64_t lat_sum_ns;
-	atomic_uint_fast64_t http_requests[8]; /* by rd_metrics_code_index() */
+	atomic_uint_fast64_t http_requests[9]; /* by the index of the code in metrics.c's http_codes */
 };
 
 /* Allocates the arrays for p. Returns 0, or -1 on out-of-memory. */

@@ -662,6 +662,29 @@ fail:
 	return -1;
 }
 
+int
+rd_pipeline_wait_room(struct rd_pipeline *pl, size_t n, unsigned ms)
+{
+	struct rd_budget *b = &pl->budget;
+	struct timespec ts;
+	int room;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->mu);
+	/* the budget's cv is broadcast on every release */
+	while (!(room = n <= b->cap && b->used <= b->cap - n) && !atomic_load(&pl->stopping))
+		if (pthread_cond_timedwait(&b->cv, &b->mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&b->mu);
+	return room && !atomic_load(&pl->stopping);
+}
+
 void
 rd_pipeline_drain(struct rd_pipeline *pl)
 {

@@ -122,6 +122,14 @@ int rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const rou
  * is draining (nothing was taken).
  */
 int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n);
+/*
+ * Waits up to ms milliseconds until n more bytes of items (an event of len
+ * bytes costs sizeof(struct rd_item) + len) would fit under the memory cap.
+ * Returns 1 when they would (submit may still lose a race for them), 0 on
+ * timeout or when the pipeline is draining. For producers that wait rather
+ * than refuse (the TCP listener, replay).
+ */
+int rd_pipeline_wait_room(struct rd_pipeline *pl, size_t n, unsigned ms);
 /* Stops taking events, matches and delivers everything queued, joins the threads. */
 void rd_pipeline_drain(struct rd_pipeline *pl);
 /* Frees what rd_pipeline_start made (after rd_pipeline_drain). */

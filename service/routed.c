@@ -3,12 +3,17 @@
  *
  * Loads the configuration (conf.c) and the rules (a .rbc, or .route sources
  * compiled in-process by compiler/driver.c), starts the pipeline
- * (pipeline.c) and the HTTP server (http.c), then waits for a signal:
- * SIGTERM or SIGINT stops accepting, drains every queue into the sinks and
- * exits 0. main() owns everything it creates and frees it in reverse order.
+ * (pipeline.c), the TCP listener (tcp.c, with [tcp] listen) and the HTTP
+ * server (http.c), then waits for a signal: SIGTERM or SIGINT stops
+ * accepting, drains every queue into the sinks and exits 0. With --replay it
+ * starts neither server: it feeds the file through the pipeline (replay.c),
+ * drains and exits. main() owns everything it creates and frees it in
+ * reverse order.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -25,16 +30,20 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "replay.h"
 #include "route.h"
+#include "tcp.h"
 
 enum { EXIT_RULES = 1, EXIT_USAGE = 2, EXIT_START = 3 };
 #define STOP_WAIT_MS 2000      /* how long requests in progress may take at shutdown */
 
 static const char usage_text[] =
 	"Usage: routed [OPTIONS] RULES...\n"
+	"       routed --replay FILE|- [OPTIONS] RULES...\n"
 	"\n"
-	"Route events received over HTTP to destinations, by the rules in RULES:\n"
-	"a compiled .rbc, or one or more .route files (compiled at start).\n"
+	"Route events received over HTTP (and TCP JSON lines, with [tcp] listen) to\n"
+	"destinations, by the rules in RULES: a compiled .rbc, or one or more .route\n"
+	"files (compiled at start).\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE      read the configuration from FILE (see examples/routed.conf)\n"
@@ -43,11 +52,17 @@ static const char usage_text[] =
 	"                         port 0 picks a free port, logged at start)\n"
 	"      --log-level LEVEL  debug, info, warn or error (overrides [service] log_level)\n"
 	"      --check-config     check the configuration and the rules, then exit\n"
+	"  -r, --replay FILE|-    route the NDJSON in FILE (- for standard input) through\n"
+	"                         the pipeline and the configured sinks, drain, exit: 0 when\n"
+	"                         every line was accepted, 1 when some were rejected (each\n"
+	"                         reported on stderr as FILE:LINE: rejected: REASON)\n"
 	"  -h, --help             show this help\n"
 	"  -V, --version          show the version\n"
 	"\n"
-	"HTTP: POST /events, GET /queues/NAME, POST /queues/NAME/ack, GET /metrics,\n"
-	"/healthz, /readyz (docs/routed.md). SIGTERM or SIGINT: drain and exit 0.\n"
+	"HTTP: POST /events (or each [source NAME]'s path, with its bearer or HMAC\n"
+	"authentication), GET /queues/NAME, POST /queues/NAME/ack, GET /metrics,\n"
+	"/healthz, /readyz. TCP: one JSON event per line, each answered 'ok LINE' or\n"
+	"'error LINE REASON' (docs/routed.md). SIGTERM or SIGINT: drain and exit 0.\n"
 	"\n"
 	"Exit status: 0 success, 1 bad configuration or rules, 2 usage error,\n"
 	"3 could not start (address in use, data directory not writable, ...).\n";
@@ -109,6 +124,38 @@ override(char **field, const char *value)
 	return 0;
 }
 
+/*
+ * --replay: feeds path ("-": standard input) through the started pipeline,
+ * drains it and logs the counts. Returns the exit status: 0, 1 when lines
+ * were rejected or reading failed, EXIT_START when the file cannot be opened.
+ */
+static int
+run_replay(struct rd_pipeline *pl, struct rd_metrics *m, const route_prog *p, const struct rd_conf *c,
+	const char *path)
+{
+	struct rd_replay_result res;
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		fprintf(stderr, "routed: %s: %s\n", path, strerror(errno));
+		return EXIT_START;
+	}
+	rd_log_str(RD_LOG_INFO, "replaying", "file", path);
+	rc = rd_replay_run(pl, m, p, c, fd, strcmp(path, "-") == 0 ? "(stdin)" : path, stderr, &res);
+	if (fd != 0)
+		close(fd);
+	if (rc < 0) {
+		fprintf(stderr, "routed: out of memory\n");
+		return EXIT_START;
+	}
+	rd_pipeline_drain(pl);
+	rd_log(rc ? RD_LOG_WARN : RD_LOG_INFO, "replay done", "\"lines\":%" PRIu64 ",\"accepted\":%" PRIu64
+		",\"rejected\":%" PRIu64 ",\"matched\":%" PRIuFAST64 ",\"unmatched\":%" PRIuFAST64, res.lines,
+		res.accepted, res.rejected, atomic_load(&m->matched), atomic_load(&m->unmatched));
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -118,11 +165,12 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "replay", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *config = NULL, *data_dir = NULL, *listen = NULL, *level = NULL;
+	const char *config = NULL, *data_dir = NULL, *listen = NULL, *level = NULL, *replay = NULL;
 	int check_only = 0, opt, rc = EXIT_START, sig, lv = -1;
 	struct rd_conf conf;
 	struct route_options ro;
@@ -130,18 +178,20 @@ main(int argc, char **argv)
 	struct rd_metrics metrics;
 	struct rd_pipeline pl;
 	struct rd_http http;
-	int metrics_ok = 0, pl_ok = 0;
+	struct rd_tcp tcp;
+	int metrics_ok = 0, pl_ok = 0, tcp_ok = 0;
 	char err[512];
 	sigset_t sigs;
 	struct rd_buf esc;
 
-	while ((opt = getopt_long(argc, argv, "c:d:l:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:d:l:r:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config = optarg; break;
 		case 'd': data_dir = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'L': level = optarg; break;
 		case 'C': check_only = 1; break;
+		case 'r': replay = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V': printf("routed (routec) %s\n", PACKAGE_VERSION); return 0;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;
@@ -197,12 +247,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	/* every thread started from here inherits the mask: only sigwait() sees them */
+	/* every thread started from here inherits the mask: only sigwait() sees them
+	 * (not with --replay, which nobody sigwaits for: a signal ends it at once) */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (!replay)
+		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (rd_metrics_init(&metrics, prog) < 0) {
@@ -215,10 +267,25 @@ main(int argc, char **argv)
 		goto out;
 	}
 	pl_ok = 1;
+	if (replay) {
+		rc = run_replay(&pl, &metrics, prog, &conf, replay);
+		goto out;
+	}
+	if (conf.tcp_listen) {
+		if (rd_tcp_start(&tcp, &conf, prog, &metrics, &pl, err, sizeof err) < 0) {
+			rd_log_str(RD_LOG_ERROR, "cannot start the TCP listener", "error", err);
+			goto out;
+		}
+		tcp_ok = 1;
+		rd_log(RD_LOG_INFO, "tcp listening", "\"listen\":\"%s\",\"tcp_port\":%u,\"max_connections\":%u",
+			conf.tcp_listen, tcp.port, conf.tcp_max_connections);
+	}
 	if (rd_http_start(&http, &conf, prog, &metrics, &pl, err, sizeof err) < 0) {
 		rd_log_str(RD_LOG_ERROR, "cannot start the HTTP server", "error", err);
 		goto out;
 	}
+	if (tcp_ok)
+		atomic_store(&http.tcp, &tcp);
 	rd_buf_init(&esc);
 	rd_buf_json_str(&esc, conf.data_dir, strlen(conf.data_dir));
 	rd_log(RD_LOG_INFO, "listening", "\"listen\":\"%s\",\"port\":%u,\"data_dir\":%s,\"rules\":%" PRIu32
@@ -238,12 +305,18 @@ main(int argc, char **argv)
 	rd_log(RD_LOG_INFO, "stopping: no new requests, draining the queues", "\"signal\":\"%s\"",
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	rd_http_stop(&http, STOP_WAIT_MS);
+	if (tcp_ok) {
+		rd_tcp_stop(&tcp);
+		tcp_ok = 0;
+	}
 	rd_pipeline_drain(&pl);
 	rd_log(RD_LOG_INFO, "stopped", "\"received\":%" PRIuFAST64 ",\"accepted\":%" PRIuFAST64
 		",\"matched\":%" PRIuFAST64 ",\"unmatched\":%" PRIuFAST64, atomic_load(&metrics.received),
 		atomic_load(&metrics.accepted), atomic_load(&metrics.matched), atomic_load(&metrics.unmatched));
 	rc = 0;
 out:
+	if (tcp_ok)
+		rd_tcp_stop(&tcp);
 	if (pl_ok) {
 		rd_pipeline_drain(&pl);
 		rd_pipeline_free(&pl);

@@ -34,6 +34,7 @@ check() { # description command...: passes when the command succeeds
 	if "$@"; then ok "$d"; else bad "$d"; fi
 }
 RULES="$top/examples/support.route $top/examples/leads.route $top/examples/orders.route"
+. "$top/tests/routed/deliveries.sh"
 
 # ---- command line and configuration -------------------------------------------
 check "--help exits 0" "$ROUTED" --help >/dev/null
@@ -129,29 +130,10 @@ for ex in support leads orders; do
 done
 settle
 
-# expected "destination type id" lines, in input order: events by their
-# event_id (from examples/*.expected), emitted events by their lead_id
-: >"$tmp/expected"
-"$ROUTEC" compile -o "$tmp/all.rbc" $RULES || bad "the examples do not compile together"
-for ex in support leads orders; do
-	jq -r '.event_id + " " + .event_type' "$top/examples/$ex.events" >"$tmp/ids"
-	jq -r '.routes | join(" ")' "$top/examples/$ex.expected" | paste -d ' ' "$tmp/ids" - |
-		awk '{ for (i = 3; i <= NF; i++) print $i, $2, $1 }' >>"$tmp/expected"
-	jq -c '.emit[]?' "$top/examples/$ex.expected" >"$tmp/emits"
-	if [ -s "$tmp/emits" ]; then
-		jq -r '.lead_id + " " + .event_type' "$tmp/emits" >"$tmp/eids"
-		"$ROUTEC" run "$tmp/all.rbc" "$tmp/emits" | jq -r '.routes | join(" ")' | paste -d ' ' "$tmp/eids" - |
-			awk '{ for (i = 3; i <= NF; i++) print $i, $2, $1 }' >>"$tmp/expected"
-	fi
-done
-# what was delivered: the built-in queues' files, the stdout sink, the file sink
-: >"$tmp/got"
-for q in "$tmp"/data/queues/*/; do
-	d=$(basename "$q")
-	jq -r --arg d "$d" '$d + " " + .event_type + " " + (.event_id // .lead_id)' "$q/messages.ndjson" >>"$tmp/got"
-done
-jq -r '"warehouse_alerts " + .event_type + " " + .event_id' "$tmp/stdout" >>"$tmp/got"
-jq -r '"analytics " + .event_type + " " + .event_id' "$tmp/analytics.ndjson" >>"$tmp/got"
+# expected "destination type id" lines, in input order, and what was
+# delivered: the built-in queues' files, the stdout sink, the file sink
+expected_deliveries "$tmp/expected" || bad "the examples do not compile together"
+got_deliveries "$tmp/data" "$tmp/stdout" "$tmp/analytics.ndjson" "$tmp/got"
 sort "$tmp/expected" >"$tmp/expected.sorted"
 sort "$tmp/got" >"$tmp/got.sorted"
 if diff -u "$tmp/expected.sorted" "$tmp/got.sorted"; then
