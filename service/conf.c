@@ -458,25 +458,6 @@ parse_seconds(const char *s, unsigned *out)
 	return 0;
 }
 
-/* Replaces *field (owned) with a copy of val (not empty). Returns 0, or -1 with why. */
-static int
-set_str(char **field, const char *key, const char *val, char *why, size_t whylen)
-{
-	char *dup;
-
-	if (!*val) {
-		snprintf(why, whylen, "%s needs a value", key);
-		return -1;
-	}
-	if (!(dup = strdup(val))) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	free(*field);
-	*field = dup;
-	return 0;
-}
-
 /* The keys of a [source NAME] section, in the order of their bit in rd_source_conf.seen. */
 static const char *const source_keys[] = {
 	"path", "auth", "token", "secret", "scheme", "signature_header", "timestamp_header", "tolerance"
