@@ -3,7 +3,9 @@
  *
  * The program (compiled once, in LLVMFuzzerInitialize, with
  * rc_compile_string) uses every predicate, arithmetic, every builtin, set,
- * emit, route, otherwise, versions, wildcards and envelope attributes. It is
+ * emit, route, otherwise, versions, wildcards, envelope attributes, a table
+ * and temporal rules (windows with every aggregate, throttle, dedup); the
+ * two matchers keep their state on virtual clocks moved alike per input. It is
  * loaded twice: with the computed-goto VM and the equality index, and with
  * the switch VM evaluating every rule (rules k1..k6 are indexed; k5 reads a
  * field a transform rule sets); each input is matched by both matchers, and their decisions (status, reason, offset,
@@ -81,10 +83,19 @@ static const char program[] =
 	"rule a2 on * when @version == 2 or @time like \"2024-*\" or @type == \"m\" route d8\n"
 	/* emit and otherwise */
 	"rule em on m when s exists emit derived { s: s, n: n + 1, l: [s, t, \"z\"], x: { y: t } }\n"
-	"rule fb on m, m.sub otherwise route fb\n";
+	"rule fb on m, m.sub otherwise route fb\n"
+	/* state: a table, sliding windows with every aggregate, throttle with else, dedup, rate */
+	"table tt: string by s from m.sub set s ttl 1m\n"
+	"rule w1 on m when n > 0 and count() >= 3 and max(n) > 5 by s within 1m route d1\n"
+	"rule w2 on m when distinct(t) >= 2 and sum(k) < 100 and avg(n) >= 0 and min(n) > -1e9 by s within 10s\n"
+	"  throttle 2 per 1s else route d2 route d3\n"
+	"rule w3 on m dedup by k within 1m route d4\n"
+	"rule w4 on m when rate() > 5/s within 1s route d5\n"
+	"rule tl on m when tt[s] exists route d5\n";
 
 static route_prog *progs[2];
 static route_matcher *matchers[2];
+static route_state *states[2]; /* one virtual clock each, moved alike: the two see the same history */
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -113,10 +124,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		ro.max_event_bytes = 1 << 16;
 		ro.max_values = 512;
 		if ((progs[i] = route_prog_load(rbc, len, &ro, err, sizeof err)) == NULL
-		    || (matchers[i] = route_matcher_new(progs[i])) == NULL) {
+		    || (matchers[i] = route_matcher_new(progs[i])) == NULL
+		    || (states[i] = route_state_new(progs[i])) == NULL) {
 			fprintf(stderr, "fuzz_match: load: %s\n", err);
 			abort();
 		}
+		route_state_set_time(states[i], 1704067200000LL);
+		route_matcher_set_state(matchers[i], states[i]);
 	}
 	ru_free(rbc);
 	return 0;
@@ -152,6 +166,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (size)
 			memcpy(buf[k], data, size);
+		route_state_advance(states[k], 7); /* windows fill and empty as inputs go by */
 		route_match(matchers[k], buf[k], size, &d[k]);
 	}
 	if (d[0].status != d[1].status)
