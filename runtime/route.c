@@ -22,6 +22,7 @@
 #include "config.h"
 #include "route.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,7 +207,29 @@ build_contract_lists(struct rv_rt *rt)
 	return 0;
 }
 
-/* One Hyperscan database per REGEX constant (linear-time: no backtracking). */
+/* A REGEX constant's pattern (NUL-terminated, malloc'd) and Hyperscan flags; NULL on OOM. */
+static char *
+regex_pattern(const struct rv_prog *p, uint32_t k, unsigned *flags)
+{
+	const struct rv_const *c = &p->consts[k];
+	char *pat = ru_malloc(c->b + 1);
+
+	*flags = HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY | HS_FLAG_SINGLEMATCH
+		 | ((c->flags & RV_KF_CASELESS) ? HS_FLAG_CASELESS : 0);
+	if (pat) {
+		memcpy(pat, p->strs + c->a, c->b);
+		pat[c->b] = '\0';
+	}
+	return pat;
+}
+
+/*
+ * Every REGEX constant is checked at load (hs_expression_info: the parse
+ * and analysis, a fifth of a compile), so a program Hyperscan refuses does
+ * not load; its database is compiled on first use (rv_regex_db), since
+ * with the index most regex rules are never candidates: 1k regex rules
+ * loaded in 244 ms when each was compiled here.
+ */
 static int
 build_regexes(struct rv_rt *rt, char *err, size_t errlen)
 {
@@ -219,28 +242,51 @@ build_regexes(struct rv_rt *rt, char *err, size_t errlen)
 	for (k = 0; k < p->nconsts; k++) {
 		const struct rv_const *c = &p->consts[k];
 		hs_compile_error_t *ce = NULL;
-		unsigned flags = HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY | HS_FLAG_SINGLEMATCH;
+		hs_expr_info_t *info = NULL;
+		unsigned flags;
 		char *pat;
 
 		if (c->kind != RV_K_REGEX)
 			continue;
-		if (c->flags & RV_KF_CASELESS)
-			flags |= HS_FLAG_CASELESS;
-		if ((pat = ru_malloc(c->b + 1)) == NULL)
+		if ((pat = regex_pattern(p, k, &flags)) == NULL)
 			return -1;
-		memcpy(pat, p->strs + c->a, c->b);
-		pat[c->b] = '\0';
-		if (memchr(pat, '\0', c->b) != NULL
-		    || hs_compile(pat, flags, HS_MODE_BLOCK, NULL, &rt->regex[k], &ce) != HS_SUCCESS) {
+		if (memchr(pat, '\0', c->b) != NULL || hs_expression_info(pat, flags, &info, &ce) != HS_SUCCESS) {
 			snprintf(err, errlen, "constant %u: regular expression refused: %s", k,
 				ce && ce->message ? ce->message : "NUL byte in pattern");
 			hs_free_compile_error(ce);
 			ru_free(pat);
 			return -1;
 		}
+		free(info); /* Hyperscan's misc allocator: malloc */
 		ru_free(pat);
 	}
 	return 0;
+}
+
+hs_database_t *
+rv_regex_db(const struct rv_rt *crt, uint32_t k)
+{
+	/* the databases are the one part of a loaded program that changes, under regex_mu */
+	struct rv_rt *rt = (struct rv_rt *)crt;
+	hs_database_t *db = __atomic_load_n(&rt->regex[k], __ATOMIC_ACQUIRE);
+	hs_compile_error_t *ce = NULL;
+	unsigned flags;
+	char *pat;
+
+	if (db != NULL)
+		return db;
+	pthread_mutex_lock(&rt->regex_mu);
+	if ((db = rt->regex[k]) == NULL && (pat = regex_pattern(rt->p, k, &flags)) != NULL) {
+		if (hs_compile(pat, flags, HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
+			hs_free_compile_error(ce); /* checked at load: only a resource limit gets here */
+			db = NULL;
+		} else {
+			__atomic_store_n(&rt->regex[k], db, __ATOMIC_RELEASE);
+		}
+		ru_free(pat);
+	}
+	pthread_mutex_unlock(&rt->regex_mu);
+	return db;
 }
 
 /*
@@ -257,6 +303,8 @@ rt_fini(struct rv_rt *rt)
 			if (rt->regex[k])
 				hs_free_database(rt->regex[k]);
 	ru_free(rt->regex);
+	if (rt->regex_mu_init)
+		pthread_mutex_destroy(&rt->regex_mu);
 	rv_scanner_free(rt->scanner);
 	ru_free(rt->contract_first);
 	ru_free(rt->contract_rules);
@@ -284,6 +332,8 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 	memset(rp, 0, sizeof *rp);
 	rp->p = p;
 	rp->rt.p = p;
+	pthread_mutex_init(&rp->rt.regex_mu, NULL);
+	rp->rt.regex_mu_init = 1;
 	options_fill(&rp->opt, o);
 	/* the caller's string need not outlive the load */
 	if ((rp->type_field_copy = ru_malloc(strlen(rp->opt.type_field) + 1)) == NULL) {
@@ -466,6 +516,7 @@ route_matcher_free(route_matcher *m)
 	ru_free(m->vm.ev.vals);
 	ru_free(m->vm.numv);
 	ru_free(m->vm.numv_seq);
+	ru_free(m->vm.regex_ready);
 	ru_free(m->vm.memo_seq);
 	ru_free(m->vm.memo_val);
 	ru_free(m->vm.ev.first);
@@ -515,7 +566,7 @@ route_matcher_new(const route_prog *rp)
 	const struct rv_prog *p = rp->p;
 	const struct route_options *o = &rp->opt;
 	route_matcher *m = zalloc(1, sizeof *m);
-	uint32_t k, nsegs_max = 0, i;
+	uint32_t nsegs_max = 0, i;
 	size_t big = (size_t)o->max_event_bytes * 2 + 4096;
 
 	if (m == NULL)
@@ -576,9 +627,10 @@ route_matcher_new(const route_prog *rp)
 	    || !m->dest_stamp || !m->sets || !m->set_fields || !m->emits || !m->members
 	    || !m->seglens || !m->segs || !m->text || !m->out || !m->out2 || !m->why_text)
 		goto fail;
-	for (k = 0; k < p->nconsts; k++)
-		if (rp->rt.regex[k] && hs_alloc_scratch(rp->rt.regex[k], &m->vm.hs) != HS_SUCCESS)
-			goto fail;
+	/* regex databases are compiled on first use; their scratch is grown then (regex_ready) */
+	m->vm.regex_ready = zalloc(p->nconsts / 8 + 1, 1);
+	if (!m->vm.regex_ready)
+		goto fail;
 	if (rv_index_alloc_scratch(rp->rt.ix, &m->vm.hs) < 0)
 		goto fail;
 	if (rp->rt.npred > 0) {

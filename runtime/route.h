@@ -5,7 +5,9 @@
  * verified once (every section, index, jump and block is checked: the file
  * is untrusted input), is immutable afterwards and may be shared by any
  * number of threads. Each thread matches with its own matcher, which owns
- * all the memory a match needs: route_match() allocates nothing.
+ * all the memory a match needs: route_match() allocates nothing, except on
+ * the first use of each regular expression, whose Hyperscan database is
+ * compiled then, once per program, for every matcher (thread-safe).
  *
  *   route_prog *p = route_prog_load_file("rules.rbc", NULL, err, sizeof err);
  *   route_matcher *m = route_matcher_new(p);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <hs/hs.h>
+#include <pthread.h>
 
 #include "bytecode.h"
 #include "event.h"
@@ -52,7 +53,10 @@ struct route_state; /* state.h */
 struct rv_rt {
 	const struct rv_prog *p;          /* borrows */
 	struct rv_scanner *scanner;       /* owns */
-	hs_database_t **regex;            /* owns: per constant, a Hyperscan database for REGEX kinds */
+	hs_database_t **regex;            /* owns: per constant, the Hyperscan database of a REGEX kind,
+	                                   * compiled on first use (rv_regex_db), else NULL */
+	pthread_mutex_t regex_mu;         /* serialises those compilations (matchers share the program) */
+	int regex_mu_init;
 	uint32_t *contract_rules;         /* owns: rule indices grouped by contract ... */
 	uint32_t *contract_first;         /* ... contract c's are [first[c], first[c+1]) */
 	uint32_t *type_hash;              /* owns: open addressing over type names -> type index */
@@ -85,6 +89,7 @@ struct rv_vm {
 	size_t scratch_cap, scratch_used;
 	size_t scratch_mark;              /* ... below the mark: values `set` gave (kept for the event) */
 	hs_scratch_t *hs;                 /* owns: Hyperscan scratch for every database of the program */
+	uint8_t *regex_ready;             /* owns: per REGEX constant, a bit: hs is sized for its database */
 	const uint32_t *pred;             /* borrows rt->pred while shared predicates are memoised, else NULL */
 	struct route_state *state;        /* borrows: tables for TGET, or NULL (no entries) */
 	int64_t now;                      /* the state's time of the event being matched */
@@ -121,6 +126,12 @@ void rv_op_arith(struct rv_vm *vm, unsigned op, const struct rv_val *a, const st
 	struct rv_val *out);
 /* Builtin b of the program with arguments args[0..arity). */
 void rv_op_call(struct rv_vm *vm, unsigned b, const struct rv_val *args, struct rv_val *out);
+/*
+ * The database of REGEX constant k, compiled on first use by any matcher of
+ * the program (thread-safe), or NULL when Hyperscan cannot (the loader
+ * checked the pattern: only a resource limit). route.c.
+ */
+hs_database_t *rv_regex_db(const struct rv_rt *rt, uint32_t k);
 /* Table lookup T[b][key] into *out (MISSING when there is no entry or no state). */
 void rv_op_tget(struct rv_vm *vm, uint32_t b, const struct rv_val *key, struct rv_val *out);
 /* A constant as a value (scalars become NUM/STR/...; the rest CONST). */

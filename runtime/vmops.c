@@ -392,8 +392,14 @@ scalar_string(struct rv_vm *vm, unsigned op, const struct rv_val *x, const struc
 		hs_database_t *db;
 		int found = 0;
 
-		if (y->k != RV_V_CONST || (db = vm->rt->regex[y->n]) == NULL)
+		if (y->k != RV_V_CONST || (db = rv_regex_db(vm->rt, y->n)) == NULL)
 			return 0;
+		if (!(vm->regex_ready[y->n / 8] & (1u << (y->n % 8)))) {
+			/* first use by this matcher: its scratch must fit the database */
+			if (hs_alloc_scratch(db, &vm->hs) != HS_SUCCESS)
+				return 0;
+			vm->regex_ready[y->n / 8] |= (uint8_t)(1u << (y->n % 8));
+		}
 		if (hs_scan(db, na ? a : "", (unsigned)na, 0, vm->hs, on_match, &found) != HS_SUCCESS
 		    && !found)
 			return 0;
