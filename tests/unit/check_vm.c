@@ -20,6 +20,7 @@
 #endif
 
 #include <check.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1284,6 +1285,78 @@ START_TEST(test_state_carry_over)
 }
 END_TEST
 
+/* ---- regex databases compiled on first use, by threads at once ----------------- */
+
+#define RX_THREADS 4
+#define RX_EVENTS 64
+
+struct rx_run {
+	const route_prog *p;   /* borrows */
+	char out[RX_EVENTS][64];
+	int ok;
+};
+
+static void *
+rx_thread(void *arg)
+{
+	struct rx_run *r = arg;
+	route_matcher *m = route_matcher_new(r->p);
+	char ev[96];
+	unsigned i;
+
+	r->ok = m != NULL;
+	for (i = 0; m && i < RX_EVENTS; i++) {
+		snprintf(ev, sizeof ev, "{\"event_type\":\"e\",\"s\":\"a%ub%u\"}", i % 13, i % 7);
+		decision_text(m, ev, r->out[i], sizeof r->out[i]);
+	}
+	route_matcher_free(m);
+	return NULL;
+}
+
+START_TEST(test_regex_first_use_threads)
+{
+	char src[4096], err[256];
+	size_t n = 0, len;
+	unsigned i, t;
+	unsigned char *rbc;
+	route_prog *p;
+	struct rx_run ref, runs[RX_THREADS];
+	pthread_t th[RX_THREADS];
+
+	n += (size_t)snprintf(src + n, sizeof src - n, "event e v1 { s?: string }\ndestination d\n");
+	for (i = 0; i < 20; i++) /* ^a, then a class: no literal run for the index to file them by */
+		n += (size_t)snprintf(src + n, sizeof src - n, "rule r%u on e when s matches r\"^a%u[b-c]%u$\" route d\n",
+			i, i % 13, i % 7);
+	rbc = compile(src, 2, &len);
+	/* two loads: the reference fills its databases alone, the other under four threads at once */
+	memset(&ref, 0, sizeof ref);
+	ref.p = p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	ck_assert_msg(p != NULL, "load: %s", err);
+	rx_thread(&ref);
+	ck_assert(ref.ok);
+	route_prog_free(p);
+	p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	ck_assert_msg(p != NULL, "load: %s", err);
+	for (t = 0; t < RX_THREADS; t++) {
+		memset(&runs[t], 0, sizeof runs[t]);
+		runs[t].p = p;
+		ck_assert_int_eq(pthread_create(&th[t], NULL, rx_thread, &runs[t]), 0);
+	}
+	for (t = 0; t < RX_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		ck_assert(runs[t].ok);
+		for (i = 0; i < RX_EVENTS; i++)
+			ck_assert_msg(strcmp(runs[t].out[i], ref.out[i]) == 0, "thread %u event %u: %s vs %s", t, i,
+				runs[t].out[i], ref.out[i]);
+	}
+	for (i = 0, n = 0; i < RX_EVENTS; i++)
+		n += strchr(ref.out[i], 'r') != NULL;
+	ck_assert_msg(n > 0, "no event matched a regex rule: the test would prove nothing");
+	route_prog_free(p);
+	ru_free(rbc);
+}
+END_TEST
+
 static Suite *
 vm_suite(void)
 {
@@ -1306,6 +1379,7 @@ vm_suite(void)
 	tcase_add_test(tc, test_state_temporal);
 	tcase_add_test(tc, test_state_snapshot_restore);
 	tcase_add_test(tc, test_state_carry_over);
+	tcase_add_test(tc, test_regex_first_use_threads);
 	suite_add_tcase(s, tc);
 	tcase_add_test(kb, test_bug_null_ne);
 	tcase_add_test(kb, test_bug_arith_aliasing);
