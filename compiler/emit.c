@@ -345,8 +345,6 @@ temporal_unsupported(struct rc_rule *r)
 		return r->c_then;
 	if (r->c_unless)
 		return r->c_unless;
-	if (r->c_backpressure)
-		return r->c_backpressure;
 	return NULL;
 }
 
@@ -431,6 +429,8 @@ emit_temporal(struct emitter *E, struct rc_rule *r, uint32_t idx, uint32_t agg_p
 			}
 		}
 	}
+	if (r->c_backpressure)
+		t.flags |= RV_TF_BACKPRESSURE;
 	if (r->c_dedup) {
 		t.flags |= RV_TF_DEDUP;
 		t.dedup_ms = r->c_dedup->b->v->ms;
@@ -462,7 +462,7 @@ emit_temporal(struct emitter *E, struct rc_rule *r, uint32_t idx, uint32_t agg_p
  * emits with their EMITF records) with their value blocks, then RULES, and
  * for a temporal rule its TEMPORAL record: the condition block is then the
  * filter (the conjuncts without aggregates) and the aggregate block the
- * rest. Sequences, absence, tumbling windows and backpressure are reported
+ * rest. Sequences, absence and tumbling windows are reported
  * (no code generation yet) and set E->failed.
  */
 static void

@@ -5,7 +5,7 @@
  *   {"line":3,"type":"t","version":1,"rules":["a","b"],"routes":["d"],
  *    "set":{"f":"v"},"emit":[{...}]}
  *   {"line":4,"error":"trailing comma in object","offset":57}
- * Keys with nothing to say are left out ("set", "emit"); "rules" and
+ * Keys with nothing to say are left out ("set", "emit", "backpressure"); "rules" and
  * "routes" are always there (possibly empty: the event goes nowhere).
  */
 #include "config.h"
@@ -157,6 +157,8 @@ print_decision(const route_prog *p, const struct route_decision *d, unsigned lon
 		}
 		fputc(']', out);
 	}
+	if (d->backpressure)
+		fputs(",\"backpressure\":true", out);
 	if (o->output) {
 		fputs(",\"output\":", out);
 		fwrite(d->output, 1, d->output_len, out);

@@ -804,7 +804,7 @@ static int
 ld_temporal(struct rv_ld *l)
 {
 	const struct rv_prog *p = l->p;
-	const unsigned known = RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_ELSE | RV_TF_DEDUP;
+	const unsigned known = RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_ELSE | RV_TF_DEDUP | RV_TF_BACKPRESSURE;
 	uint32_t i, j;
 
 	for (i = 0; i < p->ntemporal; i++) {
@@ -825,6 +825,8 @@ ld_temporal(struct rv_ld *l)
 			return ld_fail(l, "section TEMPORAL: entry %u: throttle of 0", i);
 		if ((t->flags & RV_TF_ELSE) ? !(t->flags & RV_TF_THROTTLE) || t->nelse == 0 : t->nelse != 0)
 			return ld_fail(l, "section TEMPORAL: entry %u: else destinations without a throttle", i);
+		if ((t->flags & RV_TF_BACKPRESSURE) && !(t->flags & RV_TF_WINDOW))
+			return ld_fail(l, "section TEMPORAL: entry %u: backpressure without a window", i);
 		if ((t->flags & RV_TF_DEDUP) ? t->dedup_ms == 0 : t->ndedup != 0)
 			return ld_fail(l, "section TEMPORAL: entry %u: dedup keys without a dedup window", i);
 		if (t->naggs > RV_MAX_AGGS)

@@ -290,6 +290,7 @@ enum rv_aggkind { RV_AGGK_COUNT, RV_AGGK_SUM, RV_AGGK_AVG, RV_AGGK_MIN, RV_AGGK_
 #define RV_TF_THROTTLE 0x02u /* throttle throttle_n per throttle_ms (per key) */
 #define RV_TF_ELSE     0x04u /* throttle ... else route: elses lists the destinations */
 #define RV_TF_DEDUP    0x08u /* dedup: fires once per dedup key within dedup_ms */
+#define RV_TF_BACKPRESSURE 0x10u /* backpressure: a firing asks the service to push back (WINDOW) */
 
 /*
  * The temporal clauses of one rule (TEMPORAL is sorted by rule, one record

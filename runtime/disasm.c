@@ -627,6 +627,8 @@ dis_temporal(FILE *out, const struct rv_prog *p, const struct rv_temporal *t)
 		}
 		fputc('\n', out);
 	}
+	if (t->flags & RV_TF_BACKPRESSURE)
+		fputs("  backpressure\n", out);
 	if (t->flags & RV_TF_DEDUP) {
 		fputs("  dedup by ", out);
 		if (t->ndedup == 0)

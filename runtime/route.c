@@ -970,6 +970,8 @@ eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 
 		switch (rv_state_temporal_step(m->state, &m->vm, ti, m->vm.now)) {
 		case RV_TSTEP_FIRE:
+			if (t->flags & RV_TF_BACKPRESSURE)
+				d->backpressure++;
 			break;
 		case RV_TSTEP_ELSE:
 			for (k = 0; k < t->nelse; k++)

@@ -138,6 +138,8 @@ struct route_decision {
 	uint32_t nemits;
 	const char *output;        /* the event with the sets applied (buf itself when none) */
 	size_t output_len;
+	uint32_t backpressure;     /* rules with `backpressure` that fired on this event: the
+	                            * service should push back (refuse with Retry-After) */
 };
 
 /*

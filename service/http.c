@@ -89,7 +89,7 @@ reply_json(struct rd_http *h, struct MHD_Connection *c, unsigned code, struct rd
 	if (b->oom)
 		return MHD_NO;
 	return reply(h, c, code, "application/json", b->p ? b->p : "", b->len,
-		code == MHD_HTTP_SERVICE_UNAVAILABLE ? REPLY_RETRY_AFTER : 0);
+		code == MHD_HTTP_SERVICE_UNAVAILABLE || code == MHD_HTTP_TOO_MANY_REQUESTS ? REPLY_RETRY_AFTER : 0);
 }
 
 /* {"error":"msg"} with code. */
@@ -274,6 +274,13 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 		rd_count(&h->metrics->rejected[RD_REJ_INVALID], ninvalid);
 		rd_count(&h->metrics->rejected[RD_REJ_BATCH], in.n - ninvalid);
 		ret = reply_json(h, c, MHD_HTTP_BAD_REQUEST, &b);
+		goto out;
+	}
+	if (rd_pipeline_backpressure(h->pl)) {
+		rd_count(&h->metrics->rejected[RD_REJ_BACKPRESSURE], in.n);
+		rd_buf_printf(&b, "{\"error\":\"backpressure: a rule asks to slow down\",\"accepted\":0,"
+			"\"retry_after\":%u}", h->conf->retry_after);
+		ret = reply_json(h, c, MHD_HTTP_TOO_MANY_REQUESTS, &b);
 		goto out;
 	}
 	if (atomic_load(&h->draining) || rd_pipeline_submit(h->pl, refs, in.n) < 0) {

@@ -26,7 +26,8 @@
 	X(TOO_LARGE, "too_large")              /* body over max_body_bytes (413) */ \
 	X(MEDIA_TYPE, "unsupported_media_type") /* (415) */ \
 	X(OVERLOADED, "overloaded")            /* memory cap or shutdown (503) */ \
-	X(UNAUTHORIZED, "unauthorized")        /* a [source]'s authentication failed (401) */
+	X(UNAUTHORIZED, "unauthorized")        /* a [source]'s authentication failed (401) */ \
+	X(BACKPRESSURE, "backpressure")        /* a rule with `backpressure` fired (429) */
 enum rd_reject {
 #define X(id, s) RD_REJ_##id,
 	RD_REJECT_REASONS(X)
@@ -61,7 +62,7 @@ struct rd_metrics {
 	atomic_uint_fast64_t *sink_lat_sum_ns; /* owns: [ndests] */
 	atomic_uint_fast64_t lat_bucket[RD_LAT_BUCKETS + 1]; /* non-cumulative; the last: over all bounds */
 	atomic_uint_fast64_t lat_sum_ns;
-	atomic_uint_fast64_t http_requests[9]; /* by the index of the code in metrics.c's http_codes */
+	atomic_uint_fast64_t http_requests[10]; /* by the index of the code in metrics.c's http_codes */
 };
 
 /* Allocates the arrays for p. Returns 0, or -1 on out-of-memory. */

@@ -165,6 +165,12 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int
+rd_pipeline_backpressure(struct rd_pipeline *pl)
+{
+	return now_ns() < atomic_load(&pl->backpressure_until);
+}
+
 /*
  * Queues buf[0..len) (borrowed) as one NDJSON line for destination dest: raw
  * newlines (whitespace between tokens in valid JSON: inside strings they
@@ -232,6 +238,8 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 
 	st = route_match(sh->m, buf, len, &d);
 	rd_metrics_latency(mt, now_ns() - t0);
+	if (st == ROUTE_OK && d.backpressure > 0) /* push back for retry_after seconds from now */
+		atomic_store(&pl->backpressure_until, now_ns() + (uint64_t)pl->conf->retry_after * 1000000000u);
 	if (depth > 0)
 		rd_count(&mt->emitted, 1);
 	if (st == ROUTE_REJECTED) {

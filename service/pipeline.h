@@ -102,12 +102,21 @@ struct rd_pipeline {
 	/* A program with tables routes on one shard, whose matcher uses this
 	 * state (its tables); see rd_pipeline_start. */
 	route_state *state;        /* owns, or NULL: the program keeps no state */
+	/* until when (CLOCK_MONOTONIC ns) ingest pushes back: a rule with
+	 * `backpressure` fired on a routed event (rd_pipeline_backpressure) */
+	atomic_uint_fast64_t backpressure_until;
 };
 
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */
 	const char *p;
 	size_t len;
 };
+
+/*
+ * Is ingest to push back now? After a rule with `backpressure` fired on a
+ * routed event, for [http] retry_after seconds (each firing renews it).
+ */
+int rd_pipeline_backpressure(struct rd_pipeline *pl);
 
 /*
  * Opens every destination's sink and starts the lane and worker threads.

@@ -511,6 +511,7 @@ START_TEST(test_temporal_rules_compile)
 		"rule t on e dedup within 1h route d",
 		"rule t on e when x > 1 throttle 5 per 1s route d",
 		"rule t on e when rate() > 10/s within 1m throttle 1 per 1m else route d route d",
+		"rule t on e when count() > 3 within 1m backpressure",
 	};
 	size_t i;
 
@@ -531,7 +532,6 @@ START_TEST(test_temporal_rule_fails_compile_passes_check)
 		"rule t on e when count() > 3 every 10m by s route d",
 		"rule t on e as a then e where s == a.s within 1h route d",
 		"rule t on e unless e where s == \"x\" within 1m route d",
-		"rule t on e when count() > 3 within 1m backpressure",
 	};
 	size_t i;
 

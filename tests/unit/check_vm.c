@@ -1082,7 +1082,8 @@ START_TEST(test_state_temporal)
 		"event e v1 { k?: string, x?: number, id?: string }\n"
 		"destination d\ndestination other\n"
 		"rule w on e when x > 0 and count() >= 2 by k within 1s throttle 1 per 1s else route other route d\n"
-		"rule u on e dedup within 1m route other\n";
+		"rule u on e dedup within 1m route other\n"
+		"rule b on e when count() > 2 within 1s backpressure\n";
 	size_t len;
 	unsigned char *rbc = compile(src, 2, &len);
 	char err[256];
@@ -1119,7 +1120,22 @@ START_TEST(test_state_temporal)
 	ck_assert_int_eq(route_state_rule_stats(st, 1, &rs), 0);
 	ck_assert_uint_eq(rs.duplicates, 1);
 	ck_assert_uint_eq(rs.fired, 2);
-	ck_assert_int_eq(route_state_rule_stats(st, 2, &rs), -1);
+	ck_assert_int_eq(route_state_rule_stats(st, 3, &rs), -1);
+	/* backpressure: the decision says so when the rule fires */
+	{
+		struct route_decision d;
+		const char *ev = "{\"event_type\":\"e\",\"k\":\"z\",\"x\":-1}";
+		int i, seen = 0;
+
+		route_state_advance(st, 2000); /* the earlier events leave rule b's window */
+		for (i = 0; i < 4; i++) {
+			ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_OK);
+			if (i < 2)
+				ck_assert_uint_eq(d.backpressure, 0);
+			seen += d.backpressure > 0;
+		}
+		ck_assert_int_eq(seen, 2); /* the 3rd and 4th event within 1s */
+	}
 	route_matcher_free(m);
 	route_state_free(st);
 	route_prog_free(p);
