@@ -418,7 +418,8 @@ recover(struct rd_wal *w, char *err, size_t errlen)
 		firsts[nf++] = strtoull(s, NULL, 10);
 	}
 	closedir(d);
-	qsort(firsts, nf, sizeof *firsts, cmp_u64);
+	if (nf)
+		qsort(firsts, nf, sizeof *firsts, cmp_u64);
 	uint64_t prev = 0;
 	for (size_t i = 0; i < nf; i++) {
 		int is_last = i + 1 == nf;
