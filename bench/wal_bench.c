@@ -2,7 +2,9 @@
  * wal_bench.c -- the durable log's micro-benchmark (issue 7; not part of
  * make check): appends per second and p99 append latency of 1 KiB records
  * with the sync policy `always` (group commit + fdatasync) and `none` (no
- * fsync), with 1 and 8 appending threads; each cell is the median of REPS
+ * fsync), with 1, 8 and 64 appending threads, one record per call, and 8
+ * threads appending 32 records per call (rd_wal_append_many: an NDJSON
+ * request's shape); latency is per call; each cell is the median of REPS
  * runs of SECONDS each, on a fresh log directory under DIR.
  *
  *   make bench/wal_bench && bench/wal_bench [DIR [SECONDS [REPS]]]
@@ -21,11 +23,12 @@
 
 #include "wal.h"
 
-#define MAX_SAMPLES (1u << 20) /* per thread: latencies kept (the rest only counted) */
+#define MAX_SAMPLES (1u << 18) /* per thread: latencies kept (the rest only counted) */
 
 struct worker {                /* one appending thread */
 	struct rd_wal *w;      /* borrows */
 	double stop_at;        /* monotonic seconds */
+	int per_call;          /* records per append call */
 	uint64_t n;            /* appends done */
 	uint64_t nlat;         /* latencies kept */
 	double *lat;           /* owns: latencies in microseconds */
@@ -43,20 +46,23 @@ static void *
 worker_main(void *p)
 {
 	struct worker *k = p;
-	char rec[1024];
+	static char rec[1024];
+	struct rd_wal_rec r[32];
 	memset(rec, 'b', sizeof rec);
+	for (int i = 0; i < 32; i++)
+		r[i] = (struct rd_wal_rec){rec, sizeof rec};
 	for (;;) {
 		double t0 = now_s();
 		if (t0 >= k->stop_at)
 			break;
-		if (rd_wal_append(k->w, rec, sizeof rec, NULL) < 0) {
-			perror("rd_wal_append");
+		if (rd_wal_append_many(k->w, r, (size_t)k->per_call, NULL) < 0) {
+			perror("rd_wal_append_many");
 			exit(1);
 		}
 		double t1 = now_s();
 		if (k->nlat < MAX_SAMPLES)
 			k->lat[k->nlat++] = (t1 - t0) * 1e6;
-		k->n++;
+		k->n += (uint64_t)k->per_call;
 	}
 	return NULL;
 }
@@ -70,7 +76,8 @@ cmp_d(const void *a, const void *b)
 
 /* One run: returns appends/s, sets *p99 (us) and *syncs_s. */
 static double
-run(const char *base, enum rd_wal_sync pol, int nthreads, double secs, double *p99, double *syncs_s)
+run(const char *base, enum rd_wal_sync pol, int nthreads, int per_call, double secs, double *p99,
+	double *syncs_s)
 {
 	static int nrun;
 	char dir[512], err[256], cmd[600];
@@ -84,11 +91,11 @@ run(const char *base, enum rd_wal_sync pol, int nthreads, double secs, double *p
 		fprintf(stderr, "rd_wal_open: %s\n", err);
 		exit(1);
 	}
-	struct worker k[8];
-	pthread_t th[8];
+	struct worker k[64];
+	pthread_t th[64];
 	double t0 = now_s();
 	for (int i = 0; i < nthreads; i++) {
-		k[i] = (struct worker){w, t0 + secs, 0, 0, malloc(MAX_SAMPLES * sizeof(double))};
+		k[i] = (struct worker){w, t0 + secs, per_call, 0, 0, malloc(MAX_SAMPLES * sizeof(double))};
 		if (!k[i].lat || pthread_create(&th[i], NULL, worker_main, &k[i]) != 0)
 			exit(1);
 	}
@@ -139,21 +146,23 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: wal_bench [DIR [SECONDS [REPS<=15]]]\n");
 		return 2;
 	}
-	int threads[2] = {1, 8};
+	int threads[4] = {1, 8, 64, 8}, per_call[4] = {1, 1, 1, 32};
 	printf("wal_bench: 1 KiB records, %s, %.1f s x %d runs per cell (medians)\n", base, secs, reps);
-	printf("%-8s %7s %12s %12s %10s\n", "policy", "threads", "appends/s", "p99 us", "fsync/s");
-	for (int ti = 0; ti < 2; ti++) {
+	printf("%-8s %7s %8s %12s %14s %10s\n", "policy", "threads", "recs/call", "records/s", "p99 us/call",
+		"fsync/s");
+	for (int ti = 0; ti < 4; ti++) {
 		double thr[2] = {0, 0};
 		for (int pi = 0; pi < 2; pi++) {
 			enum rd_wal_sync pol = pi == 0 ? RD_WAL_SYNC_ALWAYS : RD_WAL_SYNC_NONE;
 			double a[15], p[15], s[15];
 			for (int r = 0; r < reps; r++)
-				a[r] = run(base, pol, threads[ti], secs, &p[r], &s[r]);
+				a[r] = run(base, pol, threads[ti], per_call[ti], secs, &p[r], &s[r]);
 			thr[pi] = median(a, reps);
-			printf("%-8s %7d %12.0f %12.1f %10.0f\n", pi == 0 ? "always" : "none", threads[ti], thr[pi],
-				median(p, reps), median(s, reps));
+			printf("%-8s %7d %8d %12.0f %14.1f %10.0f\n", pi == 0 ? "always" : "none", threads[ti],
+				per_call[ti], thr[pi], median(p, reps), median(s, reps));
 		}
-		printf("%-8s %7d %12.3f   (always / none throughput)\n", "ratio", threads[ti], thr[0] / thr[1]);
+		printf("%-8s %7d %8d %12.3f   (always / none throughput)\n", "ratio", threads[ti], per_call[ti],
+			thr[0] / thr[1]);
 	}
 	return 0;
 }

@@ -953,14 +953,38 @@ outcome(struct rd_wal *w, uint64_t seq)
 int
 rd_wal_append(struct rd_wal *w, const void *buf, size_t len, uint64_t *seq)
 {
-	if (len == 0 || len > w->o.max_record) {
+	struct rd_wal_rec r = {buf, len};
+	return rd_wal_append_many(w, &r, 1, seq);
+}
+
+int
+rd_wal_append_many(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *first)
+{
+	uint32_t crc_small[64], *crcs = crc_small;
+	size_t flen = 0;
+	int e = 0;
+	if (n == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].len == 0 || recs[i].len > w->o.max_record) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		flen += RD_WAL_HDR + recs[i].len;
+	}
+	if (flen > w->o.max_pending) { /* could never be queued whole */
 		errno = EMSGSIZE;
 		return -1;
 	}
-	uint32_t pcrc = rd_crc32c(0, buf, len); /* outside the lock */
-	size_t flen = RD_WAL_HDR + len;
+	if (n > 64 && !(crcs = malloc(n * sizeof *crcs))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) /* checksums outside the lock */
+		crcs[i] = rd_crc32c(0, recs[i].buf, recs[i].len);
 	struct timespec dl = deadline_ms(w->o.append_timeout_ms);
-	int e = 0;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop && w->pend_len > 0 && w->pend_len + flen > w->o.max_pending)
 		if (pthread_cond_timedwait(&w->done, &w->mu, &dl) == ETIMEDOUT) {
@@ -983,31 +1007,38 @@ rd_wal_append(struct rd_wal *w, const void *buf, size_t len, uint64_t *seq)
 		w->pend = p;
 		w->pend_cap = cap;
 	}
-	uint64_t s = w->next_seq++;
-	unsigned char *h = (unsigned char *)w->pend + w->pend_len;
-	put32(h, (uint32_t)len);
-	put64(h + 8, s);
-	put32(h + 4, frame_crc(pcrc, h));
-	memcpy(h + RD_WAL_HDR, buf, len);
-	w->pend_len += flen;
+	/* framed in one critical section: the syncer takes all n in one batch,
+	 * so they share one outcome */
+	uint64_t s0 = w->next_seq, s1 = s0 + n - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *h = (unsigned char *)w->pend + w->pend_len;
+		put32(h, (uint32_t)recs[i].len);
+		put64(h + 8, s0 + i);
+		put32(h + 4, frame_crc(crcs[i], h));
+		memcpy(h + RD_WAL_HDR, recs[i].buf, recs[i].len);
+		w->pend_len += RD_WAL_HDR + recs[i].len;
+	}
+	w->next_seq = s1 + 1;
 	pthread_cond_signal(&w->work);
-	while (w->done_seq < s)
-		if (pthread_cond_timedwait(&w->done, &w->mu, &dl) == ETIMEDOUT && w->done_seq < s) {
-			e = ETIMEDOUT; /* it may still become durable: at-least-once */
+	while (w->done_seq < s1)
+		if (pthread_cond_timedwait(&w->done, &w->mu, &dl) == ETIMEDOUT && w->done_seq < s1) {
+			e = ETIMEDOUT; /* they may still become durable: at-least-once */
 			goto out;
 		}
-	e = outcome(w, s);
-	if (e == 0 && seq)
-		*seq = s;
+	e = outcome(w, s1);
+	if (e == 0 && first)
+		*first = s0;
 out:
 	if (e == 0) {
-		w->st.appends++;
+		w->st.appends += n;
 	} else {
 		w->st.append_errors++;
 		if (rd_wal_error_is_full(e))
 			w->st.full_errors++;
 	}
 	pthread_mutex_unlock(&w->mu);
+	if (crcs != crc_small)
+		free(crcs);
 	if (e) {
 		errno = e;
 		return -1;

@@ -74,8 +74,8 @@ struct rd_wal_opts {                    /* borrowed by rd_wal_open, copied */
 };
 
 struct rd_wal_stats {                   /* counters since rd_wal_open (a copy) */
-	uint64_t appends;               /* records acknowledged (append returned 0) */
-	uint64_t append_errors;         /* appends that returned -1 */
+	uint64_t appends;               /* records acknowledged (an append returned 0) */
+	uint64_t append_errors;         /* append calls that returned -1 */
 	uint64_t full_errors;           /* ... of which ENOSPC, EDQUOT or EFBIG */
 	uint64_t batches;               /* batches written (one pwrite each, looped on short writes) */
 	uint64_t syncs;                 /* fdatasync() calls on segments */
@@ -123,6 +123,18 @@ void rd_wal_close(struct rd_wal *w);
  * Thread-safe; blocks (bounded by append_timeout_ms).
  */
 int rd_wal_append(struct rd_wal *w, const void *buf, size_t len, uint64_t *seq);
+/*
+ * Appends recs[0..n) (borrowed) as consecutive records that are written in
+ * one batch and share one outcome: all durable (returns 0, *first = the
+ * first one's seq; may be NULL) or none acknowledged (-1, errno as above;
+ * EMSGSIZE also when they would not fit in max_pending together). For an
+ * NDJSON request: one wait for the whole request.
+ */
+struct rd_wal_rec {                     /* one record to append */
+	const void *buf;                /* borrows: the payload */
+	size_t len;                     /* its bytes, 1..max_record */
+};
+int rd_wal_append_many(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *first);
 /* 1 when errno value e means "disk full, retry later" (ENOSPC, EDQUOT, EFBIG). */
 int rd_wal_error_is_full(int e);
 

@@ -190,6 +190,46 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* Many records in one call: consecutive seqs, one outcome, all read back. */
+START_TEST(test_append_many)
+{
+	char dir[300];
+	fresh_dir(dir, sizeof dir);
+	struct rd_wal *w = open_or_die(dir, NULL);
+	struct rd_wal_rec r[100];
+	char txt[100][16];
+	uint64_t first;
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < 100; i++) {
+			r[i].len = (size_t)snprintf(txt[i], sizeof txt[i], "b%d-%d", k, i);
+			r[i].buf = txt[i];
+		}
+		ck_assert_int_eq(rd_wal_append_many(w, r, 100, &first), 0);
+		ck_assert_uint_eq(first, (uint64_t)k * 100 + 1);
+	}
+	r[50].len = 0;
+	ck_assert_int_eq(rd_wal_append_many(w, r, 100, &first), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	ck_assert_uint_eq(rd_wal_next_seq(w), 301); /* nothing of the refused call was queued */
+	struct rd_wal_stats st;
+	rd_wal_stats(w, &st);
+	ck_assert_uint_eq(st.appends, 300);
+	ck_assert_uint_le(st.batches, 3);
+	rd_wal_close(w);
+	w = open_or_die(dir, NULL);
+	struct rd_wal_iter *it = rd_wal_iter_open(w, 150);
+	uint64_t s;
+	const void *b;
+	size_t len;
+	ck_assert_int_eq(rd_wal_iter_next(it, &s, &b, &len), 1);
+	ck_assert_uint_eq(s, 150);
+	ck_assert(len == 5 && memcmp(b, "b1-49", 5) == 0);
+	rd_wal_iter_free(it);
+	ck_assert_uint_eq(count_records(w, 1, NULL, NULL), 300);
+	rd_wal_close(w);
+}
+END_TEST
+
 /* The other policies keep the same records (their crash promises differ; docs/durability.md). */
 START_TEST(test_policies)
 {
@@ -746,6 +786,7 @@ wal_suite(void)
 	tcase_add_test(tc, test_crc32c_sse42);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_policies);
+	tcase_add_test(tc, test_append_many);
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_roll_and_trim);
 	tcase_add_test(tc, test_torn_tail);
