@@ -34,7 +34,7 @@
 
 #define FAIL_RING 64 /* failed batches remembered for late-waking appenders */
 
-struct wal_seg {                 /* one segment file */
+struct wal_seg {                 /* one segment file (plain values, owned by w->segs) */
 	uint64_t first;          /* the sequence in its name */
 	uint64_t last;           /* last valid record's seq (first - 1 when none) */
 	uint64_t size;           /* bytes readers may read (the active one: durable_size) */
@@ -45,12 +45,12 @@ struct wal_fail {                /* a failed batch: seqs [lo, hi] not acknowledg
 	int err;                 /* its errno */
 };
 
-struct wal_cursor {              /* an in-memory copy of DIR/cursors/NAME */
+struct wal_cursor {              /* an in-memory copy of DIR/cursors/NAME (owned by w->curs) */
 	char name[RD_WAL_CURSOR_NAME_MAX + 1];
 	uint64_t seq;
 };
 
-struct rd_wal {
+struct rd_wal {                  /* owned by the caller of rd_wal_open; owns everything below */
 	char *dir;               /* owns: the directory path */
 	int dirfd;               /* owns: the directory, for fsync after create/rename/unlink */
 	struct rd_wal_opts o;    /* the options, defaults applied */
@@ -79,7 +79,7 @@ struct rd_wal {
 	struct rd_wal_stats st;  /* counters */
 };
 
-struct rd_wal_iter {
+struct rd_wal_iter {             /* owned by the caller of rd_wal_iter_open */
 	struct rd_wal *w;        /* borrows: the log (must outlive the iterator) */
 	uint64_t next;           /* the next seq wanted */
 	uint64_t seg_first;      /* the segment loaded (0: none) */
@@ -90,6 +90,7 @@ struct rd_wal_iter {
 
 /* ---- encoding --------------------------------------------------------- */
 
+/* Little-endian stores and loads of the frame header (wal.h); p is borrowed. */
 static void
 put32(unsigned char *p, uint32_t v)
 {
@@ -174,6 +175,7 @@ frame_resync(const unsigned char *b, size_t n, size_t pos, uint32_t max_record, 
 
 /* ---- small file helpers ----------------------------------------------- */
 
+/* Writes the segment file name of first ("%020llu.log") into out[0..n). */
 static void
 seg_name(char *out, size_t n, uint64_t first)
 {
@@ -267,6 +269,7 @@ mkdir_durable(const char *path)
 	return 0;
 }
 
+/* The monotonic clock (pacing of RD_WAL_SYNC_BATCH). */
 static void
 ts_now(struct timespec *t)
 {
@@ -288,6 +291,7 @@ deadline_ms(unsigned ms)
 	return t;
 }
 
+/* Appends a segment to w->segs (the caller holds mu, or is rd_wal_open). 0, or -1 on ENOMEM. */
 static int
 seg_push(struct rd_wal *w, uint64_t first, uint64_t last, uint64_t size)
 {
@@ -381,6 +385,7 @@ scan_segment(struct rd_wal *w, uint64_t first, int is_last, uint64_t *prev, uint
 	return 0;
 }
 
+/* qsort order of segment first sequences. */
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -462,6 +467,7 @@ recover(struct rd_wal *w, char *err, size_t errlen)
 
 /* ---- cursors ------------------------------------------------------------ */
 
+/* 1 when s is a valid cursor name (wal.h): it is then a safe file name. */
 static int
 cursor_name_ok(const char *s)
 {
@@ -470,6 +476,7 @@ cursor_name_ok(const char *s)
 		strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
+/* The cursor called name, borrowed from w->curs (under mu), or NULL. */
 static struct wal_cursor *
 cursor_find(struct rd_wal *w, const char *name)
 {
@@ -479,6 +486,7 @@ cursor_find(struct rd_wal *w, const char *name)
 	return NULL;
 }
 
+/* Adds a cursor (under mu, or at open); returns it (borrowed), or NULL on ENOMEM. */
 static struct wal_cursor *
 cursor_add(struct rd_wal *w, const char *name, uint64_t seq)
 {
@@ -1127,6 +1135,7 @@ iter_load(struct rd_wal_iter *it)
 			i++;
 		}
 		uint64_t first = w->segs[i].first, limit = w->segs[i].size;
+		uint64_t after = i + 1 < n ? w->segs[i + 1].first : 0; /* 0: i is the active one */
 		pthread_mutex_unlock(&w->mu);
 		char name[32];
 		seg_name(name, sizeof name, first);
@@ -1136,6 +1145,16 @@ iter_load(struct rd_wal_iter *it)
 			if (errno == ENOENT)
 				continue; /* trimmed meanwhile */
 			return -1;
+		}
+		if (it->seg_first == first && len <= it->len) {
+			/* the file is shorter than the log says (changed behind our
+			 * back): give up on it rather than loop */
+			free(b);
+			if (!after)
+				return 0;
+			if (it->next < after)
+				it->next = after;
+			continue;
 		}
 		if (it->seg_first != first) {
 			it->pos = 0;
@@ -1176,7 +1195,7 @@ rd_wal_iter_next(struct rd_wal_iter *it, uint64_t *seq, const void **buf, size_t
 			*len = fl - RD_WAL_HDR;
 			return 1;
 		}
-		/* each load brings new bytes or a later segment, so this ends */
+		/* each load brings new bytes or a later segment (iter_load), so this ends */
 		int r = iter_load(it);
 		if (r <= 0)
 			return r;
