@@ -276,12 +276,13 @@ ts_now(struct timespec *t)
 	clock_gettime(CLOCK_MONOTONIC, t);
 }
 
-/* t + ms on CLOCK_REALTIME (the default clock of our condition variables' timedwait). */
+/* Now + ms on CLOCK_MONOTONIC, the clock of w->work and w->done (rd_wal_open),
+ * so a wall-clock step neither stretches nor cuts a wait. */
 static struct timespec
 deadline_ms(unsigned ms)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
+	clock_gettime(CLOCK_MONOTONIC, &t);
 	t.tv_sec += ms / 1000;
 	t.tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (t.tv_nsec >= 1000000000L) {
@@ -858,8 +859,12 @@ rd_wal_open(const char *dir, const struct rd_wal_opts *opts, char *err, size_t e
 	w->act_fd = -1;
 	w->dirfd = -1;
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->work, NULL);
-	pthread_cond_init(&w->done, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->work, &ca);
+	pthread_cond_init(&w->done, &ca);
+	pthread_condattr_destroy(&ca);
 	w->dir = strdup(dir);
 	if (!w->dir) {
 		snprintf(err, errlen, "out of memory");
