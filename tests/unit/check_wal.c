@@ -281,6 +281,17 @@ gc_main(void *p)
 	return NULL;
 }
 
+/* 10 appends per thread, for the batch-policy test. */
+static void *
+gc_batch_main(void *p)
+{
+	struct gc_arg *a = p;
+	for (int i = 0; i < 10; i++)
+		if (rd_wal_append(a->w, "paced", 5, &a->seqs[i]) < 0)
+			a->seqs[i] = 0;
+	return NULL;
+}
+
 START_TEST(test_group_commit)
 {
 	char dir[300];
@@ -313,6 +324,39 @@ START_TEST(test_group_commit)
 				ck_assert_uint_gt(s, args[t].seqs[i - 1]);
 		}
 	ck_assert_uint_eq(count_records(w, 1, NULL, NULL), GC_THREADS * GC_PER);
+	rd_wal_close(w);
+}
+END_TEST
+
+/* RD_WAL_SYNC_BATCH: at most one fdatasync per batch_ms, appenders still answered after it. */
+START_TEST(test_batch_pacing)
+{
+	char dir[300];
+	fresh_dir(dir, sizeof dir);
+	struct rd_wal_opts o;
+	rd_wal_opts_default(&o);
+	o.sync = RD_WAL_SYNC_BATCH;
+	o.batch_ms = 20;
+	struct rd_wal *w = open_or_die(dir, &o);
+	static struct gc_arg args[GC_THREADS];
+	pthread_t th[GC_THREADS];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int t = 0; t < GC_THREADS; t++) {
+		args[t].w = w;
+		args[t].t = t;
+		ck_assert_int_eq(pthread_create(&th[t], NULL, gc_batch_main, &args[t]), 0);
+	}
+	for (int t = 0; t < GC_THREADS; t++)
+		pthread_join(th[t], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	struct rd_wal_stats st;
+	rd_wal_stats(w, &st);
+	fprintf(stderr, "check_wal: batch 20 ms: %" PRIu64 " appends, %" PRIu64 " fdatasync in %.0f ms\n",
+		st.appends, st.syncs, ms);
+	ck_assert_uint_eq(st.appends, GC_THREADS * 10);
+	ck_assert_uint_le(st.syncs, (uint64_t)(ms / 20) + 1);
 	rd_wal_close(w);
 }
 END_TEST
@@ -788,6 +832,7 @@ wal_suite(void)
 	tcase_add_test(tc, test_policies);
 	tcase_add_test(tc, test_append_many);
 	tcase_add_test(tc, test_group_commit);
+	tcase_add_test(tc, test_batch_pacing);
 	tcase_add_test(tc, test_roll_and_trim);
 	tcase_add_test(tc, test_torn_tail);
 	tcase_add_test(tc, test_corruption);
