@@ -4,21 +4,8 @@
 # with Retry-After for [http] retry_after seconds, counts the refusals, and
 # accepts again afterwards. Real process on loopback, every wait bounded.
 set -u
-ROUTED=${ROUTED:-./routed}
-top=${top_srcdir:-.}
-command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
-tmp=$(mktemp -d) || exit 99
-pid=""
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "PASS: $*"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL: $*"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+. "${top_srcdir:-.}/tests/routed/common.sh"
+need curl
 
 cat >"$tmp/bp.route" <<'ROUTE'
 event tick v1 { n: number }
@@ -30,14 +17,7 @@ printf '[http]\nretry_after = 2\n' >"$tmp/bp.conf"
 "$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$tmp/data" "$tmp/bp.route" \
 	>"$tmp/stdout" 2>"$tmp/log" &
 pid=$!
-port=""
-i=0
-while [ $i -lt 200 ] && [ -z "$port" ]; do # 20 s at most
-	port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$tmp/log")
-	[ -z "$port" ] && sleep 0.1
-	i=$((i + 1))
-done
-[ -n "$port" ] || { echo "FAIL: routed did not start"; cat "$tmp/log"; exit 1; }
+wait_port "$tmp/log"
 U=http://127.0.0.1:$port
 
 post() { # n -> prints the status code; headers in $tmp/h

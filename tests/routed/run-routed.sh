@@ -11,28 +11,8 @@
 # `promtool check metrics` when promtool is installed; SIGTERM exiting 0.
 # Every wait is bounded; nothing listens beyond 127.0.0.1.
 set -u
-ROUTED=${ROUTED:-./routed}
-ROUTEC=${ROUTEC:-./routec}
-top=${top_srcdir:-.}
-for tool in curl jq; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-tmp=$(mktemp -d) || exit 99
-pid=""
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "PASS: $*"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL: $*"; }
-check() { # description command...: passes when the command succeeds
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else bad "$d"; fi
-}
+. "${top_srcdir:-.}/tests/routed/common.sh"
+need curl jq
 RULES="$top/examples/support.route $top/examples/leads.route $top/examples/orders.route"
 . "$top/tests/routed/deliveries.sh"
 

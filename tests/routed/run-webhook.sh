@@ -13,30 +13,13 @@
 # pass promtool; SIGTERM with messages still retrying dead-letters them
 # after drain_timeout and exits 0. Every wait is bounded.
 set -u
-ROUTED=${ROUTED:-./routed}
-top=${top_srcdir:-.}
-for tool in curl jq python3 openssl; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-tmp=$(mktemp -d) || exit 99
-pid=""
+. "${top_srcdir:-.}/tests/routed/common.sh"
+need curl jq python3 openssl
 rpid=""
 tpid=""
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+cleanup_more() { # the recorders
 	[ -n "$rpid" ] && kill -TERM "$rpid" 2>/dev/null
 	[ -n "$tpid" ] && kill -TERM "$tpid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "PASS: $*"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL: $*"; }
-check() { # description command...: passes when the command succeeds
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else bad "$d"; fi
 }
 RULES="$top/tests/routed/webhook.route"
 N=8 # events per phase

@@ -1,0 +1,46 @@
+# common.sh -- sourced by routed's end-to-end scripts (run-*.sh): the tools,
+# a temporary directory removed at exit together with routed ($pid; a script
+# that starts more processes defines cleanup_more), and the PASS/FAIL counts.
+#   need TOOL...            exit 77 (skipped) when a tool is missing
+#   ok TEXT / bad TEXT      count and print a PASS / FAIL line
+#   check TEXT COMMAND...   PASS when the command succeeds, else FAIL
+#   wait_port LOG           sets $port from routed's "listening" log line (20 s at most)
+ROUTED=${ROUTED:-./routed}
+ROUTEC=${ROUTEC:-./routec}
+top=${top_srcdir:-.}
+need() {
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+	done
+}
+tmp=$(mktemp -d) || exit 99
+pid=""
+cleanup() {
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	type cleanup_more >/dev/null 2>&1 && cleanup_more
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+npass=0
+nfail=0
+ok() { npass=$((npass + 1)); echo "PASS: $*"; }
+bad() { nfail=$((nfail + 1)); echo "FAIL: $*"; }
+check() { # description command...: passes when the command succeeds
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else bad "$d"; fi
+}
+wait_port() { # LOG
+	port=""
+	i=0
+	while [ $i -lt 200 ] && [ -z "$port" ]; do # ASan builds start slower
+		port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$1")
+		[ -z "$port" ] && sleep 0.1
+		i=$((i + 1))
+	done
+	if [ -z "$port" ]; then
+		bad "routed did not start"
+		cat "$1"
+		exit 1
+	fi
+}
