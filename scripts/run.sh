@@ -77,7 +77,9 @@ demo() {
 	R=build/routec
 	step "routec check examples/*.route"
 	$R check examples/support.route examples/leads.route examples/orders.route
-	$R check examples/temporal.route
+	$R check examples/temporal.route examples/planned.route
+	step "routec test examples/*.route (the test blocks, on a virtual clock)"
+	$R test examples/support.route examples/leads.route examples/orders.route examples/temporal.route
 	for ex in support leads orders; do
 		step "routec compile examples/$ex.route -o build/$ex.rbc"
 		$R compile -v -o "build/$ex.rbc" "examples/$ex.route"
