@@ -907,14 +907,14 @@ route_state_restore(route_state *st, const void *buf, size_t len, struct route_r
 	char *err, size_t errlen)
 {
 	struct snapr r = { buf, len, 0, 0 };
-	struct route_restore_report dummy;
+	struct route_restore_report unused; /* where the counts go when the caller wants none */
 	uint32_t i, n;
 	uint64_t sum;
 	int64_t now;
 	int virt;
 
 	if (rep == NULL)
-		rep = &dummy;
+		rep = &unused;
 	memset(rep, 0, sizeof *rep);
 	if (len < 8 + 8 + 8 + 8 + 8 + 8 || memcmp(buf, SNAP_MAGIC, 8) != 0) {
 		snprintf(err, errlen, "not a state snapshot");

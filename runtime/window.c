@@ -18,10 +18,10 @@
  * compensated sum (SUM, AVG), a deque (MIN, MAX) or a multiset of hashes
  * (DISTINCT: open addressing, linear probing, backward-shift deletion).
  *
- * XXX rings and hash sets grow but never shrink while their key lives: a key
- * that once held max_events keeps that capacity until it is evicted or
- * expired. Halving them when a quarter full would make memory follow the
- * live events too.
+ * A ring doubles when full and is halved when an add leaves it a quarter
+ * full. The DISTINCT hash sets only grow while their key lives: a key that
+ * once held many distinct values keeps that set's capacity until the key is
+ * evicted or expired (a known limit).
  *
  * Ownership: the window owns its spec copy, pool, buckets and per key the
  * key bytes, ring block, aggregate states and hash sets. Callers' key and
@@ -151,7 +151,7 @@ num_bits(double d)
 	return u;
 }
 
-/* Re-lays the ring out at capacity cap (>= n): -1 on OOM (nothing changed). */
+/* Re-lays the ring out at capacity cap (>= n; larger or smaller): -1 on OOM (nothing changed). */
 static int
 ring_grow(struct rv_window *w, struct wkey *k, uint32_t cap)
 {
@@ -765,6 +765,10 @@ rv_window_add(struct rv_window *w, const void *key, size_t keylen, int64_t now_m
 	w->now = now_ms;
 	push_event(w, k, now_ms, in);
 	results(w, k, out, out_has);
+	/* memory follows the live events: a ring a quarter full is halved (after
+	 * the add succeeded; if the re-layout cannot allocate, nothing changes) */
+	if (k->cap > RING_MIN && k->n <= k->cap / 4)
+		(void)ring_grow(w, k, k->cap / 2);
 	return 0;
 }
 

@@ -760,9 +760,10 @@ write_batch(struct rd_wal *w, const char *buf, size_t len, uint64_t first)
 	}
 	if (rc < 0) {
 		/* cut the partial batch off: nothing after act_size was acknowledged.
-		 * XXX after a failed fdatasync the kernel may have dropped dirty pages
-		 * of earlier data too (the "fsyncgate" semantics); those earlier
-		 * batches were synced already, so only this batch is at stake. */
+		 * After a failed fdatasync the kernel may have dropped dirty pages
+		 * (the "fsyncgate" semantics); earlier batches were synced already,
+		 * so only this batch is at stake. The segment is not reopened
+		 * (docs/durability.md lists it as a limit). */
 		int e = errno;
 		if (ftruncate(w->act_fd, (off_t)w->act_size) < 0)
 			w->need_truncate = 1;

@@ -619,6 +619,34 @@ START_TEST(test_window_boundary)
 }
 END_TEST
 
+/* A key's ring shrinks back when its events leave, and counting stays right. */
+START_TEST(test_window_ring_shrinks)
+{
+	uint8_t kind = RV_AGG_COUNT;
+	struct rv_wspec spec = { 1000, 1, &kind, 10, 100000 };
+	struct rv_window *w = rv_window_new(&spec);
+	struct rv_window_stats st;
+	double out;
+	uint8_t has;
+	uint64_t peak;
+	int i;
+
+	for (i = 0; i < 4096; i++)
+		ck_assert_int_eq(rv_window_add(w, "k", 1, 10, NULL, &out, &has), 0);
+	ck_assert(out == 4096);
+	rv_window_stats(w, &st);
+	peak = st.bytes;
+	/* every event left: each add halves the ring until it fits the live ones */
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(rv_window_add(w, "k", 1, 5000 + i, NULL, &out, &has), 0);
+	ck_assert(out == 20);
+	rv_window_stats(w, &st);
+	ck_assert_msg(st.bytes + 4000 * sizeof(int64_t) < peak, "bytes %llu, peak %llu",
+		(unsigned long long)st.bytes, (unsigned long long)peak);
+	rv_window_free(w);
+}
+END_TEST
+
 START_TEST(test_window_aggregates)
 {
 	struct rv_wspec spec = { 10000, NALL, all_kinds, 10, 100 };
@@ -1283,6 +1311,7 @@ temporal_suite(void)
 	tcase_add_test(tw, test_twheel_snapshot_refuses_bad_bytes);
 	suite_add_tcase(s, tw);
 	tcase_add_test(tn, test_window_boundary);
+	tcase_add_test(tn, test_window_ring_shrinks);
 	tcase_add_test(tn, test_window_aggregates);
 	tcase_add_test(tn, test_window_bounds_and_expiry);
 	tcase_add_test(tn, test_window_memory_follows_keys);
