@@ -21,7 +21,7 @@
 #include "conf.h"
 #include "log.h"
 
-enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE }; /* K_SIZE: unsigned; K_SIZET: size_t */
+enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE, K_SYNC }; /* K_SIZE: unsigned; K_SIZET: size_t */
 
 struct conf_key {
 	const char *section, *name;
@@ -54,6 +54,14 @@ static const struct conf_key conf_keys[] = {
 	{ "rules", "type_field", K_STR, U(type_field), 0, 0 },
 	{ "tcp", "listen", K_STR, U(tcp_listen), 0, 0 },
 	{ "tcp", "max_connections", K_UINT, U(tcp_max_connections), 1, 10000 },
+	{ "durability", "sync", K_SYNC, U(sync), 0, 0 },
+	{ "durability", "sync_batch_ms", K_UINT, U(sync_batch_ms), 1, 10000 },
+	{ "durability", "segment_bytes", K_SIZET, U(segment_bytes), 65536, 1ull << 34 },
+	{ "durability", "cursor_interval_ms", K_UINT, U(cursor_interval_ms), 10, 60000 },
+	{ "durability", "checkpoint_interval", K_UINT, U(checkpoint_interval), 1, 86400 },
+	{ "durability", "dedup_window", K_UINT, U(dedup_window), 0, 7 * 86400 },
+	{ "durability", "dedup_id_member", K_STR, U(dedup_id_member), 0, 0 },
+	{ "durability", "dedup_max_entries", K_UINT, U(dedup_max_entries), 1, 100000000 },
 };
 #undef U
 #define NKEYS (sizeof conf_keys / sizeof conf_keys[0])
@@ -85,7 +93,15 @@ rd_conf_init(struct rd_conf *c)
 	c->envelope = ROUTE_ENV_AUTO;
 	c->type_field = strdup("event_type");
 	c->tcp_max_connections = 64;
-	if (!c->data_dir || !c->listen || !c->shard_key || !c->type_field) {
+	c->sync = 0; /* always */
+	c->sync_batch_ms = 5;
+	c->segment_bytes = 16u << 20;
+	c->cursor_interval_ms = 100;
+	c->checkpoint_interval = 10;
+	c->dedup_window = 60;
+	c->dedup_id_member = strdup("id");
+	c->dedup_max_entries = 1000000;
+	if (!c->data_dir || !c->listen || !c->shard_key || !c->type_field || !c->dedup_id_member) {
 		rd_conf_fini(c);
 		return -1;
 	}
@@ -119,6 +135,7 @@ rd_conf_fini(struct rd_conf *c)
 	free(c->dests);
 	rd_conf_sources_fini(c);
 	free(c->tcp_listen);
+	free(c->dedup_id_member);
 	free(c->file);
 	free(c->data_dir);
 	free(c->listen);
@@ -233,6 +250,18 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 			*(int *)base = ROUTE_ENV_CLOUDEVENTS;
 		else {
 			snprintf(why, whylen, "envelope must be auto, plain or cloudevents, not '%s'", val);
+			return -1;
+		}
+		return 0;
+	case K_SYNC:
+		if (strcmp(val, "always") == 0)
+			*(int *)base = 0;
+		else if (strcmp(val, "batch") == 0)
+			*(int *)base = 1;
+		else if (strcmp(val, "none") == 0)
+			*(int *)base = 2;
+		else {
+			snprintf(why, whylen, "sync must be always, batch or none, not '%s'", val);
 			return -1;
 		}
 		return 0;
@@ -723,7 +752,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 					break;
 			if (i == NKEYS) {
 				fprintf(err, "%s:%u: unknown section [%s] (sections: service, http, pipeline, "
-					"limits, rules, tcp, destination NAME, source NAME)\n", path, lineno, s);
+					"limits, rules, tcp, durability, destination NAME, source NAME)\n", path, lineno, s);
 				nerr++;
 				section[0] = '\0';
 				continue;

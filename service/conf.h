@@ -89,6 +89,15 @@ struct rd_conf {
 	/* [tcp] */
 	char *tcp_listen;          /* owns: "ADDR:PORT" of the JSON-lines listener, or NULL (off) */
 	unsigned tcp_max_connections; /* connections (threads) served at once */
+	/* [durability] (durable.h, docs/durability.md) */
+	int sync;                  /* enum rd_wal_sync: 0 always, 1 batch, 2 none */
+	unsigned sync_batch_ms;    /* sync = batch: the sync period */
+	size_t segment_bytes;      /* log segment roll size */
+	unsigned cursor_interval_ms; /* how often cursors are stored and the log trimmed */
+	unsigned checkpoint_interval; /* seconds between state snapshots (programs with state) */
+	unsigned dedup_window;     /* seconds a (source, id) is remembered; 0: no dedup */
+	char *dedup_id_member;     /* owns: plain events' id member */
+	unsigned dedup_max_entries; /* cap on remembered keys */
 	/* [destination NAME] sections, in file order */
 	struct rd_dest_conf *dests; /* owns */
 	unsigned ndests;

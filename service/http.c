@@ -32,6 +32,7 @@
 #include "log.h"
 #include "store.h"
 #include "tcp.h"
+#include "wal.h"
 
 #define MAX_HEADERS 64             /* request headers looked at for binary mode */
 #define ACK_BODY_MAX 4096          /* POST /queues/NAME/ack body limit */
@@ -214,7 +215,7 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	struct route_decision d;
 	route_matcher *m;
 	struct rd_buf b;
-	size_t i, ninvalid = 0;
+	size_t i, ninvalid = 0, ndup = 0;
 	enum MHD_Result ret;
 	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
@@ -283,16 +284,35 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 		ret = reply_json(h, c, MHD_HTTP_TOO_MANY_REQUESTS, &b);
 		goto out;
 	}
-	if (atomic_load(&h->draining) || rd_pipeline_submit(h->pl, refs, in.n) < 0) {
+	if (atomic_load(&h->draining)) {
 		rd_count(&h->metrics->rejected[RD_REJ_OVERLOADED], in.n);
-		rd_buf_printf(&b, "{\"error\":\"%s\",\"accepted\":0,\"retry_after\":%u}",
-			atomic_load(&h->draining) ? "shutting down" : "overloaded: memory limit reached",
+		rd_buf_printf(&b, "{\"error\":\"shutting down\",\"accepted\":0,\"retry_after\":%u}",
 			h->conf->retry_after);
 		ret = reply_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, &b);
 		goto out;
 	}
+	/* with the durable log this returns once the events are synced (the policy's promise) */
+	if (rd_pipeline_submit(h->pl, refs, in.n, &ndup) < 0) {
+		int e = errno;
+		rd_count(&h->metrics->rejected[RD_REJ_OVERLOADED], in.n);
+		rd_buf_puts(&b, "{\"error\":");
+		if (e == ENOBUFS)
+			rd_buf_puts(&b, "\"overloaded: memory limit reached\"");
+		else if (e == ESHUTDOWN)
+			rd_buf_puts(&b, "\"shutting down\"");
+		else if (rd_wal_error_is_full(e))
+			rd_buf_puts(&b, "\"disk full: events not logged\"");
+		else
+			rd_buf_printf(&b, "\"cannot log the events: %s\"", strerror(e));
+		rd_buf_printf(&b, ",\"accepted\":0,\"retry_after\":%u}", h->conf->retry_after);
+		ret = reply_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, &b);
+		goto out;
+	}
 	rd_count(&h->metrics->accepted, in.n);
-	rd_buf_printf(&b, "{\"accepted\":%zu}", in.n);
+	if (ndup)
+		rd_buf_printf(&b, "{\"accepted\":%zu,\"duplicates\":%zu}", in.n, ndup);
+	else
+		rd_buf_printf(&b, "{\"accepted\":%zu}", in.n);
 	ret = reply_json(h, c, MHD_HTTP_ACCEPTED, &b);
 out:
 	free(refs);

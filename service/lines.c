@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -97,9 +98,14 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 		refuse(l, RD_REJ_OVERLOADED, res, ud, line, "event larger than max_inflight_bytes", -1);
 		return 0;
 	}
-	while (rd_pipeline_submit(l->pl, &ref, 1) < 0) {
+	while (rd_pipeline_submit(l->pl, &ref, 1, NULL) < 0) {
+		int e = errno;
 		if (atomic_load(l->stop) || atomic_load(&l->pl->stopping)) {
 			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "shutting down", -1);
+			goto out;
+		}
+		if (e != ENOBUFS && e != ENOSPC && e != EDQUOT && e != EFBIG && e != ENOMEM) {
+			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "cannot log the event", -1);
 			goto out;
 		}
 		if (!t0) {
@@ -109,7 +115,13 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 			if (fl(ud) < 0)
 				rc = -1; /* the peer is gone: still take this line (it was read) */
 		}
-		rd_pipeline_wait_room(l->pl, charge, WAIT_SLICE_MS);
+		if (e == ENOBUFS) {
+			rd_pipeline_wait_room(l->pl, charge, WAIT_SLICE_MS);
+		} else {
+			/* the disk is full (or memory ran out): stop reading, retry the log shortly */
+			struct timespec ts = { 0, 200 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
 	}
 	rd_count(&l->metrics->received, 1);
 	rd_count(&l->metrics->accepted, 1);

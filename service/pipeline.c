@@ -14,6 +14,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "durable.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -66,6 +67,38 @@ fifo_pop(struct rd_fifo *q)
 	pthread_mutex_lock(&q->mu);
 	while (!q->head && !q->closed)
 		pthread_cond_wait(&q->cv, &q->mu);
+	it = q->head;
+	if (it) {
+		q->head = it->next;
+		if (!q->head)
+			q->tail = NULL;
+		atomic_fetch_sub(&q->depth, 1);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return it;
+}
+
+/* Like fifo_pop, but gives up after ms milliseconds: NULL with *timeout set. */
+static struct rd_item *
+fifo_pop_timed(struct rd_fifo *q, unsigned ms, int *timeout)
+{
+	struct rd_item *it;
+	struct timespec ts;
+
+	*timeout = 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&q->mu);
+	while (!q->head && !q->closed)
+		if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT) {
+			*timeout = !q->head && !q->closed;
+			break;
+		}
 	it = q->head;
 	if (it) {
 		q->head = it->next;
@@ -177,10 +210,13 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
  * must be escaped) become spaces. The message carries the event's
  * acceptance time and the rules it matched (rules[0..nrules), copied) for
  * the retry policy and the dead-letter envelope; dead marks an envelope.
+ * lsn is the log record it comes from: with the durable log, a message a
+ * destination got before the restart is not queued again (replay), and a
+ * queued one holds the destination's cursor until lane_release.
  */
 static void
 deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ms,
-	const uint32_t *rules, uint32_t nrules, int dead)
+	const uint32_t *rules, uint32_t nrules, int dead, uint64_t lsn)
 {
 	size_t i, roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
 		~(sizeof(uint32_t) - 1);
@@ -190,6 +226,10 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	size_t dlen;
 	const char *dname;
 
+	if (pl->dur && !rd_durable_deliver(pl->dur, dest, lsn)) {
+		free(it);
+		return;
+	}
 	if (!it) {
 		/* counted and logged: the one way a message can be lost in this increment */
 		rd_count(&pl->metrics->delivery_errors[dest], 1);
@@ -211,6 +251,8 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	if (nrules)
 		memcpy(it->rules, rules, (size_t)nrules * sizeof(uint32_t));
 	it->dead = dead;
+	it->undone = 0;
+	it->lsn = lsn;
 	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
 	fifo_push(&ln->q, it);
@@ -225,7 +267,8 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
  * the event (or the one that emitted it).
  */
 static void
-route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms)
+route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms,
+	uint64_t lsn)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct rd_metrics *mt = pl->metrics;
@@ -254,7 +297,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	for (i = 0; i < d.ndests; i++)
-		deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0);
+		deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0, lsn);
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -282,7 +325,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			route_one(sh, emits[i], elens[i], depth + 1, accept_ms);
+			route_one(sh, emits[i], elens[i], depth + 1, accept_ms, lsn);
 			free(emits[i]);
 		}
 	}
@@ -290,27 +333,62 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	free(elens);
 }
 
+/*
+ * A shard's router: matches its events in fifo order. With the durable log
+ * it reports each record matched (after its messages are queued, so no
+ * cursor can pass them in between), and the worker of a program with state
+ * (the only one) takes the state snapshots, between two matches, also when
+ * idle and once more when the fifo is closed.
+ */
 static void *
 worker_main(void *arg)
 {
 	struct rd_shard *sh = arg;
+	struct rd_pipeline *pl = sh->pl;
 	struct rd_item *it;
+	int timeout;
 
-	while ((it = fifo_pop(&sh->q))) {
-		budget_wait_under_cap(&sh->pl->budget);
-		route_one(sh, it->data, it->len, 0, it->accept_ms);
-		budget_release(&sh->pl->budget, it->charge);
+	for (;;) {
+		if (pl->state && pl->dur) {
+			it = fifo_pop_timed(&sh->q, 250, &timeout);
+			if (!it && timeout) {
+				rd_durable_maybe_checkpoint(pl->dur, 0);
+				continue;
+			}
+		} else {
+			it = fifo_pop(&sh->q);
+		}
+		if (!it)
+			break;
+		budget_wait_under_cap(&pl->budget);
+		route_one(sh, it->data, it->len, 0, it->accept_ms, it->lsn);
+		if (pl->dur) {
+			rd_durable_matched(pl->dur, it->lsn);
+			if (pl->state)
+				rd_durable_maybe_checkpoint(pl->dur, 0);
+		}
+		budget_release(&pl->budget, it->charge);
 		free(it);
 	}
+	if (pl->state && pl->dur)
+		rd_durable_maybe_checkpoint(pl->dur, 1);
 	return NULL;
 }
 
 /* ---- lanes ------------------------------------------------------------------------ */
 
-/* A message's lane work is over: releases its memory and its pending count. */
+/*
+ * A message's lane work is over (written, delivered, dead-lettered, or lost
+ * at shutdown with it->undone set): releases its memory and its pending
+ * count, and tells the durable log, which moves the destination's cursor
+ * past its record (not for an undone one: it is routed again after the
+ * restart).
+ */
 static void
-lane_release(struct rd_pipeline *pl, struct rd_item *it)
+lane_release(struct rd_pipeline *pl, struct rd_lane *ln, struct rd_item *it)
 {
+	if (pl->dur && !it->undone)
+		rd_durable_done(pl->dur, ln->dest, it->lsn);
 	budget_release(&pl->budget, it->charge);
 	free(it);
 	atomic_fetch_sub(&pl->pending, 1);
@@ -382,13 +460,14 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 		rd_log(RD_LOG_ERROR, "out of memory: dead-letter envelope lost", "\"destination\":\"%.*s\"",
 			(int)nlen, name);
 	} else if (chained) {
-		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1);
+		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1, it->lsn);
 	} else if (!ln->dlq || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
 			"\"destination\":\"%.*s\"", (int)nlen, name);
+		it->undone = 1; /* with the durable log: routed again after a restart */
 	}
 	rd_buf_fini(&b);
-	lane_release(pl, it);
+	lane_release(pl, ln, it);
 }
 
 /* rd_wh_done_fn of webhook lanes: a message delivered or given up. */
@@ -398,7 +477,7 @@ webhook_done(void *ud, const struct rd_wh_outcome *o)
 	struct rd_lane *ln = ud;
 
 	if (o->delivered)
-		lane_release(ln->pl, o->msg);
+		lane_release(ln->pl, ln, o->msg);
 	else
 		dead_letter(ln, o->msg, o);
 }
@@ -482,8 +561,10 @@ lane_main(void *arg)
 					"\"sink\":\"%s\",\"error\":\"%s\"", (int)nlen, name,
 					rd_sink_kind_name(ln->sink.kind), strerror(e));
 			if (atomic_load(&pl->stopping) && tries > 3) {
-				rd_log(RD_LOG_ERROR, "sink still failing at shutdown: message lost",
+				rd_log(RD_LOG_ERROR, pl->dur ? "sink still failing at shutdown: message left in "
+					"the log for the next start" : "sink still failing at shutdown: message lost",
 					"\"destination\":\"%.*s\"", (int)nlen, name);
+				it->undone = 1;
 				ok = 0;
 				break;
 			}
@@ -495,7 +576,7 @@ lane_main(void *arg)
 		}
 		if (ok)
 			rd_count(&mt->deliveries[ln->dest], 1);
-		lane_release(pl, it);
+		lane_release(pl, ln, it);
 	}
 	return NULL;
 }
@@ -631,43 +712,110 @@ shard_of(struct rd_pipeline *pl, const char *ev, size_t len)
 	return atomic_fetch_add(&pl->rr, 1) % pl->nshards;
 }
 
+/* A new event item for ev[0..len) (copied), or NULL (out of memory). */
+static struct rd_item *
+event_item(const char *ev, size_t len, uint64_t accept_ms, uint64_t lsn)
+{
+	struct rd_item *it = malloc(sizeof(struct rd_item) + len);
+
+	if (!it)
+		return NULL;
+	memcpy(it->data, ev, len);
+	it->len = len;
+	it->charge = sizeof(struct rd_item) + len;
+	it->accept_ms = accept_ms;
+	it->rules = NULL;
+	it->nrules = 0;
+	it->dead = 0;
+	it->undone = 0;
+	it->lsn = lsn;
+	return it;
+}
+
 int
-rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n)
+rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n, size_t *ndup)
 {
 	struct rd_item **items;
-	size_t i, total = 0;
+	uint64_t *lsn = NULL;
+	size_t i, total = 0, dups = 0, unused = 0;
 	uint64_t now = rd_mono_ms();
+	int e = ENOMEM;
 
-	if (atomic_load(&pl->stopping))
+	if (ndup)
+		*ndup = 0;
+	if (atomic_load(&pl->stopping)) {
+		errno = ESHUTDOWN;
 		return -1;
-	for (i = 0; i < n; i++)
-		total += sizeof(struct rd_item) + ev[i].len;
-	if (budget_try(&pl->budget, total) < 0)
-		return -1;
-	if (!(items = calloc(n ? n : 1, sizeof *items)))
-		goto fail;
-	for (i = 0; i < n; i++) {
-		if (!(items[i] = malloc(sizeof(struct rd_item) + ev[i].len)))
-			goto fail;
-		memcpy(items[i]->data, ev[i].p, ev[i].len);
-		items[i]->len = ev[i].len;
-		items[i]->charge = sizeof(struct rd_item) + ev[i].len;
-		items[i]->accept_ms = now;
-		items[i]->rules = NULL;
-		items[i]->nrules = 0;
-		items[i]->dead = 0;
 	}
 	for (i = 0; i < n; i++)
+		total += sizeof(struct rd_item) + ev[i].len;
+	if (budget_try(&pl->budget, total) < 0) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	if (!(items = calloc(n ? n : 1, sizeof *items)) || !(lsn = calloc(n ? n : 1, sizeof *lsn)))
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (!(items[i] = event_item(ev[i].p, ev[i].len, now, 0)))
+			goto fail;
+	if (pl->dur) {
+		/* durable before anyone is answered; the LSNs are then in the unmatched set */
+		if (rd_durable_log(pl->dur, ev, n, lsn, &dups) < 0) {
+			e = errno;
+			goto fail;
+		}
+		for (i = 0; i < n; i++)
+			items[i]->lsn = lsn[i];
+	}
+	for (i = 0; i < n; i++) {
+		if (pl->dur && !lsn[i]) { /* a duplicate: not logged, not routed */
+			unused += items[i]->charge;
+			free(items[i]);
+			continue;
+		}
 		fifo_push(&pl->shards[shard_of(pl, ev[i].p, ev[i].len)].q, items[i]);
+	}
+	if (unused)
+		budget_release(&pl->budget, unused);
 	free(items);
+	free(lsn);
+	if (ndup)
+		*ndup = dups;
 	return 0;
 fail:
 	if (items)
 		for (i = 0; i < n; i++)
 			free(items[i]);
 	free(items);
+	free(lsn);
 	budget_release(&pl->budget, total);
+	errno = e;
 	return -1;
+}
+
+int
+rd_pipeline_route_logged(struct rd_pipeline *pl, const char *ev, size_t len, uint64_t lsn)
+{
+	size_t charge = sizeof(struct rd_item) + len;
+	struct rd_item *it;
+
+	for (;;) {
+		if (atomic_load(&pl->stopping))
+			return -1;
+		if (budget_try(&pl->budget, charge) == 0)
+			break;
+		if (charge > pl->budget.cap) { /* bigger than the whole budget: take it anyway */
+			budget_force(&pl->budget, charge);
+			break;
+		}
+		rd_pipeline_wait_room(pl, charge, 100);
+	}
+	if (!(it = event_item(ev, len, rd_mono_ms(), lsn))) {
+		budget_release(&pl->budget, charge);
+		return -1;
+	}
+	fifo_push(&pl->shards[shard_of(pl, ev, len)].q, it);
+	return 0;
 }
 
 int
@@ -813,6 +961,8 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 	for (i = 0; i < pl->nshards; i++)
 		rd_buf_printf(o, "routed_shard_queue_depth{shard=\"%u\"} %zu\n", i,
 			atomic_load(&pl->shards[i].q.depth));
+	if (pl->dur)
+		rd_durable_render(pl->dur, o);
 	rd_buf_printf(o, "# HELP routed_inflight_bytes Bytes of events and messages held in memory.\n"
 		"# TYPE routed_inflight_bytes gauge\nrouted_inflight_bytes %zu\n"
 		"# HELP routed_inflight_bytes_limit The configured cap on routed_inflight_bytes "

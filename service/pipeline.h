@@ -6,9 +6,12 @@
  *     destination --> lane thread --> sink (queue | stdout | file | webhook)
  *                                       \--given up--> dead_letter lane | NAME.dlq
  *
- * The durable log (a later issue) slots in between submit and the shard
- * fifos: submit will append and the shards will read from cursors; nothing
- * else changes. Events with the same shard key (the first configured
+ * The durable log (durable.h) sits between submit and the shard fifos:
+ * submit appends the request's events (one group-committed append_many)
+ * before it queues them, each item carries its record's LSN, and
+ * lane_release() -- every message's one terminal point -- tells the log that
+ * the message reached its destination, which moves that destination's
+ * cursor. Events with the same shard key (the first configured
  * top-level member present, e.g. "subject") go to one shard, so they are
  * matched and handed to each destination in order; events without a key are
  * spread round-robin.
@@ -43,6 +46,8 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	                            * allocation after data; an event: NULL */
 	uint32_t nrules;
 	int dead;                  /* a message: a dead-letter envelope (given up, it is not chained on) */
+	int undone;                /* a message lost at shutdown: its cursor must not pass it */
+	uint64_t lsn;              /* the log record it comes from (a message: its event's); 0: not logged */
 	char data[];               /* owns: the event, or the message line ending in '\n' */
 };
 
@@ -62,6 +67,7 @@ struct rd_budget {
 };
 
 struct rd_pipeline;
+struct rd_durable;
 
 struct rd_shard {
 	struct rd_pipeline *pl;    /* borrows: the owner */
@@ -105,6 +111,7 @@ struct rd_pipeline {
 	/* until when (CLOCK_MONOTONIC ns) ingest pushes back: a rule with
 	 * `backpressure` fired on a routed event (rd_pipeline_backpressure) */
 	atomic_uint_fast64_t backpressure_until;
+	struct rd_durable *dur;    /* borrows, or NULL: no durable log (--replay) */
 };
 
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */
@@ -126,11 +133,21 @@ int rd_pipeline_backpressure(struct rd_pipeline *pl);
 int rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_prog *p,
 	struct rd_metrics *m, char *err, size_t errlen);
 /*
- * Hands ev[0..n) to the shards (copies them), all or none. Returns 0, or -1
- * when the memory budget cannot take them, memory ran out, or the pipeline
- * is draining (nothing was taken).
+ * Hands ev[0..n) to the shards (copies them), all or none. With the durable
+ * log (pl->dur), returns only once they are logged under the sync policy,
+ * leaving out duplicates of (source, id) seen within the window (*ndup, may
+ * be NULL: how many). Returns 0, or -1 with errno, nothing acknowledged:
+ * ENOBUFS the memory budget cannot take them, ENOMEM, ESHUTDOWN draining,
+ * ENOSPC/EDQUOT/EFBIG the disk is full (rd_wal_error_is_full), or the log's
+ * write error.
  */
-int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n);
+int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n, size_t *ndup);
+/*
+ * Queues logged record lsn (ev[0..len), copied) for matching, waiting for
+ * room in the budget (restart replay). Returns 0, or -1 when draining or
+ * out of memory.
+ */
+int rd_pipeline_route_logged(struct rd_pipeline *pl, const char *ev, size_t len, uint64_t lsn);
 /*
  * Waits up to ms milliseconds until n more bytes of items (an event of len
  * bytes costs sizeof(struct rd_item) + len) would fit under the memory cap.

@@ -7,7 +7,10 @@
  * server (http.c), then waits for a signal: SIGTERM or SIGINT stops
  * accepting, drains every queue into the sinks and exits 0. With --replay it
  * starts neither server: it feeds the file through the pipeline (replay.c),
- * drains and exits. main() owns everything it creates and frees it in
+ * drains and exits. Otherwise the durable log (durable.c) is opened and
+ * replayed into the pipeline before any server starts (start_durable);
+ * nothing under the data directory is touched before the configuration and
+ * the rules have loaded. main() owns everything it creates and frees it in
  * reverse order.
  */
 #include "config.h"
@@ -26,6 +29,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "driver.h"
+#include "durable.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,7 +51,8 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE      read the configuration from FILE (see examples/routed.conf)\n"
-	"  -d, --data-dir DIR     keep built-in queues under DIR (overrides [service] data_dir)\n"
+	"  -d, --data-dir DIR     keep the durable log and built-in queues under DIR\n"
+	"                         (overrides [service] data_dir)\n"
 	"  -l, --listen ADDR:PORT listen there (overrides [http] listen; default 127.0.0.1:8080;\n"
 	"                         port 0 picks a free port, logged at start)\n"
 	"      --log-level LEVEL  debug, info, warn or error (overrides [service] log_level)\n"
@@ -156,6 +161,31 @@ run_replay(struct rd_pipeline *pl, struct rd_metrics *m, const route_prog *p, co
 	return rc;
 }
 
+/*
+ * Opens the durable log under the data directory and replays it into the
+ * started pipeline (durable.h). Returns 0, or -1 after logging why (the
+ * directory cannot be used; never because of a record).
+ */
+static int
+start_durable(struct rd_durable *dur, const struct rd_conf *c, struct rd_pipeline *pl)
+{
+	char err[512];
+
+	if (rd_durable_start(dur, c, pl, err, sizeof err) < 0) {
+		rd_log_str(RD_LOG_ERROR, "cannot open the durable log", "error", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* After the pipeline drained: stores the last cursors and checkpoint, closes the log. */
+static void
+stop_durable(struct rd_durable *dur, struct rd_pipeline *pl)
+{
+	rd_durable_stop(dur);
+	pl->dur = NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -179,7 +209,8 @@ main(int argc, char **argv)
 	struct rd_pipeline pl;
 	struct rd_http http;
 	struct rd_tcp tcp;
-	int metrics_ok = 0, pl_ok = 0, tcp_ok = 0;
+	struct rd_durable dur;
+	int metrics_ok = 0, pl_ok = 0, tcp_ok = 0, dur_ok = 0;
 	char err[512];
 	sigset_t sigs;
 	struct rd_buf esc;
@@ -271,6 +302,9 @@ main(int argc, char **argv)
 		rc = run_replay(&pl, &metrics, prog, &conf, replay);
 		goto out;
 	}
+	if (start_durable(&dur, &conf, &pl) < 0)
+		goto out;
+	dur_ok = 1;
 	if (conf.tcp_listen) {
 		if (rd_tcp_start(&tcp, &conf, prog, &metrics, &pl, err, sizeof err) < 0) {
 			rd_log_str(RD_LOG_ERROR, "cannot start the TCP listener", "error", err);
@@ -310,6 +344,8 @@ main(int argc, char **argv)
 		tcp_ok = 0;
 	}
 	rd_pipeline_drain(&pl);
+	stop_durable(&dur, &pl);
+	dur_ok = 0;
 	rd_log(RD_LOG_INFO, "stopped", "\"received\":%" PRIuFAST64 ",\"accepted\":%" PRIuFAST64
 		",\"matched\":%" PRIuFAST64 ",\"unmatched\":%" PRIuFAST64, atomic_load(&metrics.received),
 		atomic_load(&metrics.accepted), atomic_load(&metrics.matched), atomic_load(&metrics.unmatched));
@@ -319,6 +355,8 @@ out:
 		rd_tcp_stop(&tcp);
 	if (pl_ok) {
 		rd_pipeline_drain(&pl);
+		if (dur_ok)
+			stop_durable(&dur, &pl);
 		rd_pipeline_free(&pl);
 	}
 	if (metrics_ok)

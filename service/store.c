@@ -305,3 +305,10 @@ rd_store_pending(struct rd_store *q)
 	pthread_mutex_unlock(&q->mu);
 	return n;
 }
+
+int
+rd_store_sync(struct rd_store *q)
+{
+	/* no lock: fdatasync covers every write that returned before it began */
+	return fdatasync(q->fd);
+}

@@ -11,7 +11,10 @@
  * GET reads a batch starting at the acknowledged offset and hands back the
  * offset after it as the ack token; until that token is acknowledged, the
  * same messages are returned again (at-least-once, one consumer per queue).
- * Not durable yet: nothing is fsync'ed (the durable log is a later issue).
+ * Durability: appends are not synced one by one; the durable log's thread
+ * calls rd_store_sync before it moves the destination's cursor past what
+ * was appended (sync policies always and batch; durable.h), so a message
+ * is on disk before its log record may be trimmed.
  * One mutex per queue orders appends (the destination's lane thread) with
  * acknowledgements (HTTP threads); reads need no lock because the file only
  * grows.
@@ -58,6 +61,8 @@ int rd_store_read(struct rd_store *q, unsigned max, size_t max_bytes, struct rd_
  * current acknowledged offset (why says so); -2 on an I/O error.
  */
 int rd_store_ack(struct rd_store *q, uint64_t offset, char *why, size_t whylen);
+/* fdatasync()s the messages file: everything appended before is on disk. Returns 0, or -1 (errno). */
+int rd_store_sync(struct rd_store *q);
 /* Messages stored and not acknowledged. */
 uint64_t rd_store_pending(struct rd_store *q);
 

@@ -455,7 +455,7 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 		ev[i].p = bufs[i];
 		ev[i].len = strlen(bufs[i]);
 	}
-	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 200), 0);
+	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 200, NULL), 0);
 	rd_pipeline_drain(&pl);
 	ck_assert_uint_eq(atomic_load(&m.matched), 200);
 	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 189); /* n > 10 */
@@ -472,7 +472,7 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 	fclose(f);
 	ck_assert_uint_eq(n, 200);
 	/* draining: nothing more is taken */
-	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 1), -1);
+	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 1, NULL), -1);
 	rd_pipeline_free(&pl);
 	rd_metrics_fini(&m);
 	rd_conf_fini(&c);
@@ -487,10 +487,10 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 		static char big[70000];
 		struct rd_event_ref r = { big, sizeof big };
 		memset(big, ' ', sizeof big);
-		ck_assert_int_eq(rd_pipeline_submit(&pl, &r, 1), -1);
+		ck_assert_int_eq(rd_pipeline_submit(&pl, &r, 1, NULL), -1);
 		ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
 	}
-	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 10), 0);
+	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 10, NULL), 0);
 	rd_pipeline_drain(&pl);
 	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 10);
 	rd_pipeline_free(&pl);
@@ -516,7 +516,7 @@ run_one(struct rd_pipeline *pl, struct rd_conf *c, struct rd_metrics *m, route_p
 	*p = load_src(emit_src, &ro);
 	ck_assert_int_eq(rd_metrics_init(m, *p), 0);
 	ck_assert_msg(rd_pipeline_start(pl, c, *p, m, err, sizeof err) == 0, "%s", err);
-	ck_assert_int_eq(rd_pipeline_submit(pl, &r, 1), 0);
+	ck_assert_int_eq(rd_pipeline_submit(pl, &r, 1, NULL), 0);
 	rd_pipeline_drain(pl);
 }
 

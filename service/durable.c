@@ -1,0 +1,997 @@
+/*
+ * durable.c -- the log between ingest and the shards, cursors, replay,
+ * dedup and checkpoints (see durable.h for the shape and the invariants).
+ *
+ * Why the unmatched set takes a reservation before each append: records
+ * get their LSNs inside rd_wal_append_many, and a lane computing a cursor
+ * must not pass a record whose submitter has not registered it yet. The
+ * submitter adds rd_wal_next_seq() (a bound below anything it will get)
+ * under the set's lock first, and removes it once its real LSNs are in.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "durable.h"
+#include "log.h"
+#include "pipeline.h"
+
+/* ---- lsnset ------------------------------------------------------------------ */
+
+int
+rd_lsnset_init(struct rd_lsnset *s)
+{
+	memset(s, 0, sizeof *s);
+	pthread_mutex_init(&s->mu, NULL);
+	return 0;
+}
+
+void
+rd_lsnset_fini(struct rd_lsnset *s)
+{
+	free(s->add);
+	free(s->del);
+	pthread_mutex_destroy(&s->mu);
+	memset(s, 0, sizeof *s);
+}
+
+/* Pushes v on the min-heap h[0..*n) (cap *cap, grown). Returns 0 or -1 (OOM). */
+static int
+heap_push(uint64_t **h, size_t *n, size_t *cap, uint64_t v)
+{
+	size_t i, p;
+	uint64_t *a = *h;
+
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		if (!(a = realloc(*h, nc * sizeof *a)))
+			return -1;
+		*h = a;
+		*cap = nc;
+	}
+	i = (*n)++;
+	while (i > 0 && a[p = (i - 1) / 2] > v) {
+		a[i] = a[p];
+		i = p;
+	}
+	a[i] = v;
+	return 0;
+}
+
+/* Pops the minimum of h[0..*n) (not empty). */
+static void
+heap_pop(uint64_t *a, size_t *n)
+{
+	size_t i = 0, c;
+	uint64_t v = a[--(*n)];
+
+	while ((c = 2 * i + 1) < *n) {
+		if (c + 1 < *n && a[c + 1] < a[c])
+			c++;
+		if (a[c] >= v)
+			break;
+		a[i] = a[c];
+		i = c;
+	}
+	if (*n)
+		a[i] = v;
+}
+
+/* Cancels equal tops (the lock held). */
+static void
+settle(struct rd_lsnset *s)
+{
+	while (s->nadd && s->ndel && s->add[0] == s->del[0]) {
+		heap_pop(s->add, &s->nadd);
+		heap_pop(s->del, &s->ndel);
+	}
+}
+
+static int
+lsnset_add_locked(struct rd_lsnset *s, uint64_t lsn)
+{
+	return heap_push(&s->add, &s->nadd, &s->capadd, lsn);
+}
+
+int
+rd_lsnset_add(struct rd_lsnset *s, uint64_t lsn)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = lsnset_add_locked(s, lsn);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static void
+lsnset_del_locked(struct rd_lsnset *s, uint64_t lsn)
+{
+	if (s->nadd && s->add[0] == lsn) {
+		heap_pop(s->add, &s->nadd);
+		settle(s);
+		return;
+	}
+	if (heap_push(&s->del, &s->ndel, &s->capdel, lsn) < 0)
+		/* out of memory: the LSN stays, holding the cursor back (never ahead) */
+		return;
+	settle(s);
+}
+
+void
+rd_lsnset_del(struct rd_lsnset *s, uint64_t lsn)
+{
+	pthread_mutex_lock(&s->mu);
+	lsnset_del_locked(s, lsn);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int
+rd_lsnset_min(struct rd_lsnset *s, uint64_t *lsn)
+{
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	r = s->nadd > 0;
+	if (r)
+		*lsn = s->add[0];
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+put_le64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t
+get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The lowest record not matched yet (a reservation counts); the lock of d->unmatched held. */
+static uint64_t
+frontier_locked(struct rd_durable *d)
+{
+	return d->unmatched.nadd ? d->unmatched.add[0] : rd_wal_next_seq(d->wal);
+}
+
+static uint64_t
+frontier(struct rd_durable *d)
+{
+	uint64_t f;
+
+	pthread_mutex_lock(&d->unmatched.mu);
+	f = frontier_locked(d);
+	pthread_mutex_unlock(&d->unmatched.mu);
+	return f;
+}
+
+/* ---- ingest --------------------------------------------------------------------- */
+
+int
+rd_durable_log(struct rd_durable *d, const struct rd_event_ref *ev, size_t n, uint64_t *lsn, size_t *ndup)
+{
+	struct rd_dedup_req *rq = NULL;
+	struct rd_wal_rec *recs = NULL;
+	uint64_t *rl = NULL, now = wall_ms(), first = 0, resv;
+	char *keys = NULL, *payload = NULL;
+	size_t i, k, nrec = 0, total = 0, off = 0, dups = 0;
+	int rc = -1, e = ENOMEM;
+
+	*ndup = 0;
+	if (mono_ms() < atomic_load(&d->full_until_ms)) {
+		/* the disk was full a moment ago: refuse without writing (retried after the pause) */
+		rd_count(&d->full_refusals, 1);
+		errno = ENOSPC;
+		return -1;
+	}
+	if (!(recs = calloc(n ? n : 1, sizeof *recs)) || !(rl = calloc(n ? n : 1, sizeof *rl)))
+		goto out;
+	if (d->dedup_on) {
+		if (!(rq = calloc(n, sizeof *rq)) || !(keys = malloc(n * RD_DEDUP_KEY_MAX)))
+			goto out;
+		for (i = 0; i < n; i++) {
+			rq[i].key = keys + i * RD_DEDUP_KEY_MAX;
+			rq[i].klen = rd_dedup_key(ev[i].p, ev[i].len, d->conf->dedup_id_member,
+				keys + i * RD_DEDUP_KEY_MAX, RD_DEDUP_KEY_MAX);
+		}
+		dups = rd_dedup_reserve(&d->dedup, rq, n, now);
+	}
+	for (i = 0; i < n; i++)
+		if (!rq || !rq[i].dup)
+			total += RD_REC_HDR + ev[i].len;
+	if (total && !(payload = malloc(total)))
+		goto rollback;
+	for (i = 0; i < n; i++) {
+		lsn[i] = 0;
+		if (rq && rq[i].dup)
+			continue;
+		put_le64((unsigned char *)payload + off, now << 8 | 1u);
+		memcpy(payload + off + RD_REC_HDR, ev[i].p, ev[i].len);
+		recs[nrec].buf = payload + off;
+		recs[nrec].len = RD_REC_HDR + ev[i].len;
+		off += recs[nrec].len;
+		nrec++;
+	}
+	if (nrec == 0) {
+		rc = 0;
+		goto done;
+	}
+	/* reserve a bound below our LSNs in the unmatched set (see the file comment) */
+	pthread_mutex_lock(&d->unmatched.mu);
+	resv = rd_wal_next_seq(d->wal);
+	if (lsnset_add_locked(&d->unmatched, resv) < 0) {
+		pthread_mutex_unlock(&d->unmatched.mu);
+		goto rollback;
+	}
+	pthread_mutex_unlock(&d->unmatched.mu);
+	if (rd_wal_append_many(d->wal, recs, nrec, &first) < 0) {
+		e = errno;
+		rd_lsnset_del(&d->unmatched, resv);
+		if (rd_wal_error_is_full(e))
+			atomic_store(&d->full_until_ms, mono_ms() + 200);
+		goto rollback;
+	}
+	pthread_mutex_lock(&d->unmatched.mu);
+	for (i = 0, k = 0; i < n; i++) {
+		if (rq && rq[i].dup)
+			continue;
+		lsn[i] = first + k++;
+		rl[i] = lsn[i];
+		if (lsnset_add_locked(&d->unmatched, lsn[i]) < 0)
+			rd_log(RD_LOG_ERROR, "out of memory tracking a logged record: its cursor may move "
+				"past it before delivery", "\"lsn\":%" PRIu64, lsn[i]);
+	}
+	lsnset_del_locked(&d->unmatched, resv);
+	pthread_mutex_unlock(&d->unmatched.mu);
+	rc = 0;
+done:
+	if (rq)
+		rd_dedup_commit(&d->dedup, rq, n, rl);
+	*ndup = dups;
+	rd_count(&d->duplicates, dups);
+	goto out;
+rollback:
+	if (rq)
+		rd_dedup_rollback(&d->dedup, rq, n);
+out:
+	free(recs);
+	free(rl);
+	free(rq);
+	free(keys);
+	free(payload);
+	if (rc < 0)
+		errno = e;
+	return rc;
+}
+
+void
+rd_durable_matched(struct rd_durable *d, uint64_t lsn)
+{
+	if (lsn)
+		rd_lsnset_del(&d->unmatched, lsn);
+}
+
+int
+rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn)
+{
+	if (!lsn)
+		return 1;
+	if (lsn < d->start[dest])
+		return 0;
+	if (rd_lsnset_add(&d->dest[dest], lsn) < 0)
+		rd_log(RD_LOG_ERROR, "out of memory tracking a message: its cursor may move past it",
+			"\"lsn\":%" PRIu64, lsn);
+	return 1;
+}
+
+void
+rd_durable_done(struct rd_durable *d, uint32_t dest, uint64_t lsn)
+{
+	if (lsn && lsn >= d->start[dest])
+		rd_lsnset_del(&d->dest[dest], lsn);
+}
+
+/* ---- checkpoints -------------------------------------------------------------------- */
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+ckpt_free(struct rd_ckpt *c)
+{
+	free(c->snap);
+	free(c->extra);
+	memset(c, 0, sizeof *c);
+}
+
+void
+rd_durable_maybe_checkpoint(struct rd_durable *d, int force)
+{
+	struct rd_ckpt c = { 0 };
+	uint64_t now = mono_ms();
+	size_t need, i;
+
+	if (!d->state_on || (!force && now < d->ckpt_next_ms))
+		return;
+	d->ckpt_next_ms = now + 1000u * d->conf->checkpoint_interval;
+	need = route_state_snapshot(d->pl->state, NULL, 0);
+	if (!(c.snap = malloc(need ? need : 1)) ||
+	    route_state_snapshot(d->pl->state, c.snap, need) > need)
+		goto fail;
+	c.len = need;
+	/* the only worker calls this between two matches: the state holds every
+	 * record below the frontier, plus those removed above it (the del heap) */
+	pthread_mutex_lock(&d->unmatched.mu);
+	c.from = frontier_locked(d);
+	c.nextra = d->unmatched.ndel;
+	if (c.nextra && !(c.extra = malloc(c.nextra * sizeof *c.extra))) {
+		pthread_mutex_unlock(&d->unmatched.mu);
+		goto fail;
+	}
+	if (c.nextra)
+		memcpy(c.extra, d->unmatched.del, c.nextra * sizeof *c.extra);
+	pthread_mutex_unlock(&d->unmatched.mu);
+	if (c.nextra)
+		qsort(c.extra, c.nextra, sizeof *c.extra, cmp_u64);
+	c.covers = c.from;
+	for (i = 0; i < c.nextra; i++)
+		if (c.extra[i] + 1 > c.covers)
+			c.covers = c.extra[i] + 1;
+	pthread_mutex_lock(&d->mu);
+	ckpt_free(&d->ckpt);
+	d->ckpt = c;
+	pthread_mutex_unlock(&d->mu);
+	return;
+fail:
+	rd_count(&d->checkpoint_errors, 1);
+	rd_log(RD_LOG_ERROR, "out of memory taking a state snapshot", NULL);
+	ckpt_free(&c);
+}
+
+/* fsyncs the directory holding path. */
+static int
+sync_parent(const char *path)
+{
+	char dir[4096];
+	char *sl;
+	int fd, rc;
+
+	snprintf(dir, sizeof dir, "%s", path);
+	if (!(sl = strrchr(dir, '/')))
+		return 0;
+	*sl = 0;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+	ssize_t w;
+
+	while (n) {
+		if ((w = write(fd, b, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Checkpoint file:
+ *   "RDCKPT01" | from u64 | nextra u64 | extra[nextra] u64 | len u64 | snapshot | crc32c u32
+ * (the CRC covers everything before it). Written to PATH.tmp, fsync'ed,
+ * renamed over PATH, directory fsync'ed. Returns 0 or -1 (errno).
+ */
+static int
+ckpt_write(struct rd_durable *d, const struct rd_ckpt *c)
+{
+	char tmp[4200];
+	unsigned char h[24], t[8];
+	uint32_t crc;
+	size_t i;
+	int fd, e;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", d->state_path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return -1;
+	memcpy(h, "RDCKPT01", 8);
+	put_le64(h + 8, c->from);
+	put_le64(h + 16, c->nextra);
+	crc = rd_crc32c(0, h, sizeof h);
+	if (write_all(fd, h, sizeof h) < 0)
+		goto fail;
+	for (i = 0; i < c->nextra; i++) {
+		put_le64(t, c->extra[i]);
+		crc = rd_crc32c(crc, t, 8);
+		if (write_all(fd, t, 8) < 0)
+			goto fail;
+	}
+	put_le64(t, c->len);
+	crc = rd_crc32c(crc, t, 8);
+	crc = rd_crc32c(crc, c->snap, c->len);
+	if (write_all(fd, t, 8) < 0 || write_all(fd, c->snap, c->len) < 0)
+		goto fail;
+	for (i = 0; i < 4; i++)
+		t[i] = (unsigned char)(crc >> (8 * i));
+	if (write_all(fd, t, 4) < 0 || fsync(fd) < 0)
+		goto fail;
+	close(fd);
+	if (rename(tmp, d->state_path) < 0)
+		return -1;
+	return sync_parent(d->state_path);
+fail:
+	e = errno;
+	close(fd);
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
+
+/*
+ * Reads the checkpoint into *c (owned by the caller). Returns 1, 0 when there
+ * is none, -1 when it is damaged (why says how).
+ */
+static int
+ckpt_read(const char *path, struct rd_ckpt *c, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *b = NULL;
+	long sz;
+	size_t n, off, i;
+	uint32_t crc;
+
+	memset(c, 0, sizeof *c);
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (fseek(f, 0, SEEK_END) < 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0 ||
+	    !(b = malloc((size_t)sz + 1)) || fread(b, 1, (size_t)sz, f) != (size_t)sz) {
+		snprintf(why, whylen, "cannot read it");
+		goto bad;
+	}
+	n = (size_t)sz;
+	if (n < 24 + 8 + 4 || memcmp(b, "RDCKPT01", 8) != 0) {
+		snprintf(why, whylen, "not a checkpoint (bad header or too short)");
+		goto bad;
+	}
+	crc = (uint32_t)b[n - 4] | (uint32_t)b[n - 3] << 8 | (uint32_t)b[n - 2] << 16 | (uint32_t)b[n - 1] << 24;
+	if (rd_crc32c(0, b, n - 4) != crc) {
+		snprintf(why, whylen, "checksum mismatch");
+		goto bad;
+	}
+	c->from = get_le64(b + 8);
+	c->nextra = get_le64(b + 16);
+	if (c->nextra > (n - 36) / 8) {
+		snprintf(why, whylen, "impossible count");
+		goto bad;
+	}
+	off = 24 + 8 * c->nextra;
+	if (c->nextra && !(c->extra = malloc(c->nextra * sizeof *c->extra)))
+		goto oom;
+	for (i = 0; i < c->nextra; i++)
+		c->extra[i] = get_le64(b + 24 + 8 * i);
+	c->len = get_le64(b + off);
+	off += 8;
+	if (c->len != n - 4 - off) {
+		snprintf(why, whylen, "length mismatch");
+		goto bad;
+	}
+	if (!(c->snap = malloc(c->len ? c->len : 1)))
+		goto oom;
+	memcpy(c->snap, b + off, c->len);
+	free(b);
+	fclose(f);
+	return 1;
+oom:
+	snprintf(why, whylen, "out of memory");
+bad:
+	free(b);
+	fclose(f);
+	ckpt_free(c);
+	return -1;
+}
+
+/* ---- the durability thread ------------------------------------------------------------ */
+
+/* Syncs what destination i's sinks wrote (policies always, batch). Returns 0 or -1. */
+static int
+sync_dest(struct rd_durable *d, uint32_t i)
+{
+	struct rd_lane *ln = &d->pl->lanes[i];
+	int rc = 0;
+
+	if (d->conf->sync == RD_WAL_SYNC_NONE)
+		return 0;
+	if (ln->sink.kind == RD_SINK_QUEUE && ln->sink.store)
+		rc |= rd_store_sync(ln->sink.store);
+	else if (ln->sink.kind == RD_SINK_FILE && ln->sink.fd >= 0)
+		rc |= fdatasync(ln->sink.fd);
+	if (ln->dlq)
+		rc |= rd_store_sync(ln->dlq);
+	return rc ? -1 : 0;
+}
+
+/* Stores a cursor, logging (once per error burst) when it fails. */
+static void
+set_cursor(struct rd_durable *d, const char *name, uint64_t v)
+{
+	if (rd_wal_cursor_set(d->wal, name, v) < 0) {
+		if (atomic_fetch_add(&d->cursor_errors, 1) % 100 == 0)
+			rd_log(RD_LOG_ERROR, "cannot store a log cursor", "\"cursor\":\"%s\",\"error\":\"%s\"",
+				name, strerror(errno));
+	}
+}
+
+/* Stores every cursor that moved, writes a checkpoint every destination is past, trims. */
+static void
+pass(struct rd_durable *d)
+{
+	uint64_t f = frontier(d), m, lo = UINT64_MAX, v;
+	uint32_t i;
+	struct rd_ckpt c = { 0 };
+
+	for (i = 0; i < d->ndest; i++) {
+		m = f;
+		if (rd_lsnset_min(&d->dest[i], &v) && v < m)
+			m = v;
+		if (m > d->saved[i]) {
+			if (sync_dest(d, i) < 0) {
+				if (atomic_fetch_add(&d->sync_errors, 1) % 100 == 0)
+					rd_log(RD_LOG_ERROR, "cannot sync a destination's sink: its cursor waits",
+						"\"cursor\":\"%s\",\"error\":\"%s\"", d->cname[i], strerror(errno));
+			} else if (rd_wal_cursor_set(d->wal, d->cname[i], m) == 0) {
+				d->saved[i] = m;
+			} else if (atomic_fetch_add(&d->cursor_errors, 1) % 100 == 0) {
+				rd_log(RD_LOG_ERROR, "cannot store a log cursor", "\"cursor\":\"%s\",\"error\":\"%s\"",
+					d->cname[i], strerror(errno));
+			}
+		}
+		if (d->saved[i] < lo)
+			lo = d->saved[i];
+	}
+	if (d->ndest == 0) {
+		set_cursor(d, "matched", f);
+		lo = f;
+	}
+	if (d->dedup_on) {
+		if (!rd_dedup_oldest(&d->dedup, wall_ms(), &v) || v > f)
+			v = f;
+		set_cursor(d, "dedup", v);
+	}
+	if (d->state_on) {
+		pthread_mutex_lock(&d->mu);
+		if (d->ckpt.snap && lo >= d->ckpt.covers) {
+			c = d->ckpt;
+			memset(&d->ckpt, 0, sizeof d->ckpt);
+		}
+		pthread_mutex_unlock(&d->mu);
+		if (c.snap) {
+			if (ckpt_write(d, &c) == 0) {
+				rd_count(&d->checkpoints, 1);
+				d->ckpt_lsn = c.from;
+				set_cursor(d, "state", c.from);
+			} else {
+				rd_count(&d->checkpoint_errors, 1);
+				rd_log(RD_LOG_ERROR, "cannot write the state checkpoint", "\"error\":\"%s\"",
+					strerror(errno));
+			}
+			ckpt_free(&c);
+		}
+	}
+	if (rd_wal_trim(d->wal) < 0)
+		rd_log(RD_LOG_WARN, "cannot trim the log", "\"error\":\"%s\"", strerror(errno));
+}
+
+static void *
+durable_main(void *arg)
+{
+	struct rd_durable *d = arg;
+	struct timespec ts;
+	unsigned ms = d->conf->cursor_interval_ms;
+
+	pthread_mutex_lock(&d->mu);
+	while (!d->stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+		if (d->stop)
+			break;
+		pthread_mutex_unlock(&d->mu);
+		pass(d);
+		pthread_mutex_lock(&d->mu);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* ---- start: cursors, checkpoint, replay ------------------------------------------------- */
+
+static int
+mkdir_p1(const char *path)
+{
+	return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static int
+in_sorted(const uint64_t *a, size_t n, uint64_t v)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a[mid] == v)
+			return 1;
+		if (a[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/*
+ * Replays the log: rebuilds the dedup table from `dfrom` and routes again
+ * every record from `mfrom` that some destination (or the state) still
+ * needs. Returns 0, or -1 on a read error (logged; start goes on).
+ */
+static int
+replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckpt *ck)
+{
+	uint64_t from = mfrom < dfrom ? mfrom : dfrom, seq, now = wall_ms(), t0 = mono_ms();
+	struct rd_wal_iter *it = rd_wal_iter_open(d->wal, from);
+	const void *buf;
+	size_t len, klen;
+	char key[RD_DEDUP_KEY_MAX];
+	uint32_t i;
+	int r;
+
+	if (!it)
+		return -1;
+	while ((r = rd_wal_iter_next(it, &seq, &buf, &len)) == 1) {
+		const unsigned char *p = buf;
+		const char *ev = (const char *)p + RD_REC_HDR;
+		size_t evlen = len - RD_REC_HDR;
+		uint64_t ms;
+		if (len <= RD_REC_HDR || p[0] != 1) {
+			rd_count(&d->replay_skipped, 1);
+			continue;
+		}
+		ms = get_le64(p) >> 8;
+		if (d->dedup_on && seq >= dfrom &&
+		    (klen = rd_dedup_key(ev, evlen, d->conf->dedup_id_member, key, sizeof key)))
+			rd_dedup_insert(&d->dedup, key, klen, seq, ms, now);
+		if (seq < mfrom)
+			continue;
+		if (d->state_on && ck && in_sorted(ck->extra, ck->nextra, seq))
+			continue; /* already in the checkpoint's state */
+		if (!d->state_on) {
+			/* without state, a record every destination is past needs no matching */
+			int needed = 0;
+			for (i = 0; i < d->ndest && !needed; i++)
+				needed = seq >= d->start[i];
+			if (!needed)
+				continue;
+		}
+		rd_lsnset_add(&d->unmatched, seq);
+		if (rd_pipeline_route_logged(d->pl, ev, evlen, seq) < 0) {
+			rd_lsnset_del(&d->unmatched, seq);
+			rd_log(RD_LOG_ERROR, "replay: cannot route a record (out of memory or stopping)",
+				"\"lsn\":%" PRIu64, seq);
+			break;
+		}
+		rd_count(&d->replayed, 1);
+	}
+	rd_wal_iter_free(it);
+	rd_log(RD_LOG_INFO, "log replayed", "\"from\":%" PRIu64 ",\"routed\":%" PRIuFAST64 ",\"skipped\":%"
+		PRIuFAST64 ",\"dedup_keys\":%zu,\"ms\":%" PRIu64, from, atomic_load(&d->replayed),
+		atomic_load(&d->replay_skipped), d->dedup_on ? rd_dedup_size(&d->dedup) : (size_t)0,
+		mono_ms() - t0);
+	return r < 0 ? -1 : 0;
+}
+
+int
+rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeline *pl, char *err,
+	size_t errlen)
+{
+	struct rd_wal_opts o;
+	struct rd_wal_stats st;
+	struct rd_ckpt ck = { 0 };
+	char path[4096], why[256];
+	uint64_t v, mfrom = UINT64_MAX, dfrom = UINT64_MAX, lo_existing = UINT64_MAX;
+	uint32_t i;
+	int *missing = NULL, have_ck = 0, r;
+	size_t nlen;
+	const char *name;
+
+	memset(d, 0, sizeof *d);
+	d->conf = c;
+	d->pl = pl;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	rd_lsnset_init(&d->unmatched);
+	d->ndest = pl->nlanes;
+	d->dest = calloc(d->ndest ? d->ndest : 1, sizeof *d->dest);
+	d->start = calloc(d->ndest ? d->ndest : 1, sizeof *d->start);
+	d->saved = calloc(d->ndest ? d->ndest : 1, sizeof *d->saved);
+	d->cname = calloc(d->ndest ? d->ndest : 1, sizeof *d->cname);
+	missing = calloc(d->ndest ? d->ndest : 1, sizeof *missing);
+	if (!d->dest || !d->start || !d->saved || !d->cname || !missing)
+		goto oom;
+	for (i = 0; i < d->ndest; i++) {
+		rd_lsnset_init(&d->dest[i]);
+		name = route_dest_name(pl->prog, i, &nlen);
+		if (!(d->cname[i] = malloc(nlen + 6)))
+			goto oom;
+		snprintf(d->cname[i], nlen + 6, "dest.%.*s", (int)nlen, name);
+	}
+	d->state_on = pl->state != NULL;
+	if (c->dedup_window) {
+		if (rd_dedup_init(&d->dedup, 1000ull * c->dedup_window, c->dedup_max_entries) < 0)
+			goto oom;
+		d->dedup_on = 1;
+	}
+	snprintf(path, sizeof path, "%s", c->data_dir);
+	if (mkdir_p1(path) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	snprintf(path, sizeof path, "%s/state", c->data_dir);
+	if (d->state_on && mkdir_p1(path) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	snprintf(path, sizeof path, "%s/state/checkpoint", c->data_dir);
+	if (!(d->state_path = strdup(path)))
+		goto oom;
+	rd_wal_opts_default(&o);
+	o.sync = (enum rd_wal_sync)c->sync;
+	o.batch_ms = c->sync_batch_ms;
+	o.segment_bytes = c->segment_bytes;
+	if (c->max_event_bytes + RD_REC_HDR > o.max_record)
+		o.max_record = c->max_event_bytes + RD_REC_HDR;
+	snprintf(path, sizeof path, "%s/log", c->data_dir);
+	if (!(d->wal = rd_wal_open(path, &o, err, errlen)))
+		goto fail;
+	rd_wal_stats(d->wal, &st);
+	if (st.torn_tails || st.quarantined)
+		rd_log(RD_LOG_WARN, "log recovered with damage", "\"torn_tails\":%" PRIu64 ",\"torn_bytes\":%"
+			PRIu64 ",\"quarantined\":%" PRIu64 ",\"quarantined_bytes\":%" PRIu64 ",\"records\":%" PRIu64,
+			st.torn_tails, st.torn_bytes, st.quarantined, st.quarantined_bytes, st.records_recovered);
+	/* destination cursors; a destination new to this log starts where the others are */
+	for (i = 0; i < d->ndest; i++) {
+		if (rd_wal_cursor_get(d->wal, d->cname[i], &v) == 0) {
+			d->start[i] = v;
+			if (v < lo_existing)
+				lo_existing = v;
+		} else {
+			missing[i] = 1;
+		}
+	}
+	for (i = 0; i < d->ndest; i++) {
+		if (missing[i]) {
+			d->start[i] = lo_existing != UINT64_MAX ? lo_existing : 1;
+			set_cursor(d, d->cname[i], d->start[i]);
+		}
+		d->saved[i] = d->start[i];
+		if (d->start[i] < mfrom)
+			mfrom = d->start[i];
+	}
+	if (d->ndest == 0)
+		mfrom = rd_wal_cursor_get(d->wal, "matched", &v) == 0 ? v : 1;
+	if (d->dedup_on)
+		dfrom = rd_wal_cursor_get(d->wal, "dedup", &v) == 0 ? v : 1;
+	if (d->state_on) {
+		r = ckpt_read(d->state_path, &ck, why, sizeof why);
+		if (r > 0) {
+			struct route_restore_report rep;
+			char rerr[256];
+			if (route_state_restore(pl->state, ck.snap, ck.len, &rep, rerr, sizeof rerr) < 0) {
+				rd_log_str(RD_LOG_ERROR, "state checkpoint does not restore: starting with empty "
+					"state, replaying the whole log", "error", rerr);
+				rd_count(&d->checkpoint_errors, 1);
+				ckpt_free(&ck);
+				route_state_free(pl->state);
+				if (!(pl->state = route_state_new(pl->prog)))
+					goto oom;
+				for (i = 0; i < pl->nshards; i++)
+					route_matcher_set_state(pl->shards[i].m, pl->state);
+				mfrom = 1;
+			} else {
+				have_ck = 1;
+				d->ckpt_lsn = ck.from;
+				mfrom = ck.from;
+				rd_log(RD_LOG_INFO, "state checkpoint restored", "\"from\":%" PRIu64 ",\"bytes\":%zu,"
+					"\"tables\":%u,\"rules\":%u", ck.from, ck.len, rep.tables, rep.rules);
+			}
+		} else {
+			if (r < 0) {
+				rd_log_str(RD_LOG_ERROR, "state checkpoint unusable: replaying the whole log",
+					"error", why);
+				rd_count(&d->checkpoint_errors, 1);
+			}
+			mfrom = 1;
+			if (rd_wal_cursor_get(d->wal, "state", &v) < 0)
+				set_cursor(d, "state", 1);
+		}
+	}
+	d->ckpt_next_ms = mono_ms() + 1000u * c->checkpoint_interval;
+	pl->dur = d;
+	if (replay(d, mfrom, dfrom, have_ck ? &ck : NULL) < 0)
+		rd_log(RD_LOG_ERROR, "replay stopped on a read error; later records are not routed until "
+			"the next start", "\"error\":\"%s\"", strerror(errno));
+	ckpt_free(&ck);
+	free(missing);
+	missing = NULL;
+	if (pthread_create(&d->thr, NULL, durable_main, d) != 0) {
+		snprintf(err, errlen, "cannot start a thread");
+		pl->dur = NULL;
+		goto fail;
+	}
+	d->started = 1;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	free(missing);
+	ckpt_free(&ck);
+	pl->dur = NULL;
+	rd_durable_stop(d);
+	return -1;
+}
+
+void
+rd_durable_stop(struct rd_durable *d)
+{
+	uint32_t i;
+
+	if (d->started) {
+		pthread_mutex_lock(&d->mu);
+		d->stop = 1;
+		pthread_cond_broadcast(&d->cv);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->thr, NULL);
+		d->started = 0;
+	}
+	if (d->wal) {
+		pass(d);
+		rd_wal_close(d->wal);
+		d->wal = NULL;
+	}
+	for (i = 0; d->dest && i < d->ndest; i++)
+		rd_lsnset_fini(&d->dest[i]);
+	for (i = 0; d->cname && i < d->ndest; i++)
+		free(d->cname[i]);
+	free(d->dest);
+	free(d->start);
+	free(d->saved);
+	free(d->cname);
+	d->dest = NULL;
+	d->cname = NULL;
+	d->start = d->saved = NULL;
+	if (d->dedup_on)
+		rd_dedup_fini(&d->dedup);
+	d->dedup_on = 0;
+	ckpt_free(&d->ckpt);
+	free(d->state_path);
+	d->state_path = NULL;
+	rd_lsnset_fini(&d->unmatched);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
+}
+
+void
+rd_durable_render(struct rd_durable *d, struct rd_buf *o)
+{
+	struct rd_wal_stats st;
+	uint32_t i;
+
+	rd_wal_stats(d->wal, &st);
+	rd_buf_printf(o,
+		"# HELP routed_log_appends_total Records written to the durable log and acknowledged.\n"
+		"# TYPE routed_log_appends_total counter\nrouted_log_appends_total %" PRIu64 "\n"
+		"# HELP routed_log_append_errors_total Log appends that failed (nothing acknowledged).\n"
+		"# TYPE routed_log_append_errors_total counter\nrouted_log_append_errors_total %" PRIu64 "\n"
+		"# HELP routed_log_disk_full_total Log appends that failed because the disk was full, and "
+		"requests refused during the pause after one.\n"
+		"# TYPE routed_log_disk_full_total counter\nrouted_log_disk_full_total %" PRIu64 "\n"
+		"# HELP routed_log_batches_total Group-commit batches written.\n"
+		"# TYPE routed_log_batches_total counter\nrouted_log_batches_total %" PRIu64 "\n"
+		"# HELP routed_log_syncs_total fdatasync calls on log segments.\n"
+		"# TYPE routed_log_syncs_total counter\nrouted_log_syncs_total %" PRIu64 "\n"
+		"# HELP routed_log_bytes_total Frame bytes written to the log.\n"
+		"# TYPE routed_log_bytes_total counter\nrouted_log_bytes_total %" PRIu64 "\n"
+		"# HELP routed_log_segments Log segment files present.\n"
+		"# TYPE routed_log_segments gauge\nrouted_log_segments %" PRIu64 "\n"
+		"# HELP routed_log_segments_deleted_total Segments deleted once every cursor was past them.\n"
+		"# TYPE routed_log_segments_deleted_total counter\nrouted_log_segments_deleted_total %" PRIu64 "\n"
+		"# HELP routed_log_torn_tails_total Torn tails truncated when the log was opened.\n"
+		"# TYPE routed_log_torn_tails_total counter\nrouted_log_torn_tails_total %" PRIu64 "\n"
+		"# HELP routed_log_quarantined_total Corrupt log regions moved to quarantine when the log was opened.\n"
+		"# TYPE routed_log_quarantined_total counter\nrouted_log_quarantined_total %" PRIu64 "\n"
+		"# HELP routed_log_quarantined_bytes_total Bytes of those regions.\n"
+		"# TYPE routed_log_quarantined_bytes_total counter\nrouted_log_quarantined_bytes_total %" PRIu64 "\n"
+		"# HELP routed_log_replayed_total Records routed again from the log at start.\n"
+		"# TYPE routed_log_replayed_total counter\nrouted_log_replayed_total %" PRIuFAST64 "\n"
+		"# HELP routed_log_next_seq The sequence number the next record will get.\n"
+		"# TYPE routed_log_next_seq gauge\nrouted_log_next_seq %" PRIu64 "\n"
+		"# HELP routed_events_duplicates_total Events answered 202 without being logged again: "
+		"their (source, id) was seen within dedup_window.\n"
+		"# TYPE routed_events_duplicates_total counter\nrouted_events_duplicates_total %" PRIuFAST64 "\n"
+		"# HELP routed_checkpoints_total State checkpoints written.\n"
+		"# TYPE routed_checkpoints_total counter\nrouted_checkpoints_total %" PRIuFAST64 "\n"
+		"# HELP routed_checkpoint_errors_total State checkpoints that could not be taken, written or restored.\n"
+		"# TYPE routed_checkpoint_errors_total counter\nrouted_checkpoint_errors_total %" PRIuFAST64 "\n",
+		st.appends, st.append_errors, st.full_errors + atomic_load(&d->full_refusals), st.batches,
+		st.syncs, st.bytes, st.segments, st.segments_deleted, st.torn_tails, st.quarantined,
+		st.quarantined_bytes, atomic_load(&d->replayed), rd_wal_next_seq(d->wal),
+		atomic_load(&d->duplicates), atomic_load(&d->checkpoints), atomic_load(&d->checkpoint_errors));
+	rd_buf_puts(o, "# HELP routed_log_cursor The stored cursor of each destination: the next log "
+		"record it still needs.\n# TYPE routed_log_cursor gauge\n");
+	for (i = 0; i < d->ndest; i++)
+		rd_buf_printf(o, "routed_log_cursor{destination=\"%s\"} %" PRIu64 "\n", d->cname[i] + 5,
+			d->saved[i]);
+}

@@ -1,0 +1,134 @@
+/*
+ * durable.h -- routed's durability glue (issue #7): the log (wal.h) between
+ * ingest and the shards, per-destination durable cursors, restart replay,
+ * the (source, id) dedup filter (dedup.h) and temporal state checkpoints.
+ *
+ *   submit --append_many + sync--> log --LSN--> shard --match--> lane --sink--> lane_release
+ *                                  |                 |                      |
+ *                       unmatched set (LSNs)    dest set += LSN     dest set -= LSN
+ *
+ * Cursor of destination d = min(lowest unmatched LSN, lowest LSN with a
+ * message for d still in flight): every record before it has been matched,
+ * and each of its messages for d written to the sink (or dead-lettered, or
+ * not meant for d). Before a cursor is stored, the destination's queue,
+ * file and DLQ are fdatasync'ed (policies always and batch). A segment is
+ * trimmed once every cursor is past it.
+ *
+ * Record payload (inside a wal frame), little-endian:
+ *    0        1                          8
+ *   +--------+--------------------------+----------------+
+ *   | fmt=1  | accept wall ms (56 bits) | event bytes... |
+ *   +--------+--------------------------+----------------+
+ *
+ * Threads: submitters (HTTP pool, TCP connections), workers, lanes, and one
+ * durability thread of its own that stores cursors, trims and writes
+ * checkpoints every cursor_interval_ms.
+ */
+#ifndef RD_DURABLE_H
+#define RD_DURABLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "dedup.h"
+#include "wal.h"
+
+#define RD_REC_HDR 8u              /* bytes before the event in a record */
+
+/*
+ * A multiset of LSNs with its minimum: two binary heaps, the added and the
+ * removed ones, cancelled while their tops are equal. Thread-safe.
+ */
+struct rd_lsnset {
+	pthread_mutex_t mu;
+	uint64_t *add, *del;       /* owns: heaps */
+	size_t nadd, ndel, capadd, capdel;
+};
+
+struct rd_pipeline;
+struct rd_metrics;
+
+struct rd_ckpt {               /* a state snapshot waiting until every destination is past it */
+	void *snap;                /* owns: route_state_snapshot bytes */
+	size_t len;
+	uint64_t from;             /* every record below this was matched into it */
+	uint64_t *extra;           /* owns: records at or above from also in it, sorted [nextra] */
+	size_t nextra;
+	uint64_t covers;           /* 1 + the highest record in it */
+};
+
+struct rd_durable {
+	const struct rd_conf *conf;    /* borrows */
+	struct rd_pipeline *pl;        /* borrows */
+	struct rd_wal *wal;            /* owns */
+	char *state_path;              /* owns: DATA_DIR/state/checkpoint */
+	struct rd_lsnset unmatched;    /* logged records (or reservations) not matched yet */
+	struct rd_lsnset *dest;        /* owns: [ndest] LSNs with messages in flight per destination */
+	uint64_t *start;               /* owns: [ndest] cursors at start: earlier records are not delivered again */
+	uint64_t *saved;               /* owns: [ndest] cursors stored */
+	char **cname;                  /* owns: [ndest] cursor names "dest.NAME" */
+	uint32_t ndest;
+	struct rd_dedup dedup;         /* dedup_window > 0 */
+	int dedup_on;
+	int state_on;                  /* the program keeps state: checkpoints */
+	pthread_t thr;
+	int started;
+	pthread_mutex_t mu;            /* guards stop, ckpt */
+	pthread_cond_t cv;
+	int stop;
+	struct rd_ckpt ckpt;           /* the newest snapshot not written yet (snap NULL: none) */
+	uint64_t ckpt_next_ms;         /* worker: when to take the next snapshot */
+	atomic_uint_fast64_t full_until_ms; /* after a full disk, refuse without trying until then */
+	atomic_uint_fast64_t duplicates, full_refusals, replayed, replay_skipped, checkpoints,
+		checkpoint_errors, cursor_errors, sync_errors;
+	uint64_t ckpt_lsn;             /* the written checkpoint's from (0: none) */
+};
+
+/*
+ * Opens the log under c->data_dir/log, reads the cursors and the checkpoint
+ * (restoring pl->state), replays the log into the pipeline (which must be
+ * started, with no producer yet), and starts the durability thread. Sets
+ * pl->dur. Returns 0, or -1 with a reason in err (the log directory cannot
+ * be used; never because of a record's content).
+ */
+int rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeline *pl,
+	char *err, size_t errlen);
+/* After rd_pipeline_drain: stores the final cursors and checkpoint, closes the log. */
+void rd_durable_stop(struct rd_durable *d);
+
+/*
+ * Logs ev[0..n) (the pipeline's submit): dedup, one append_many, sync.
+ * Returns 0 with lsn[i] set (0 for a duplicate, which must not be routed)
+ * and *ndup; or -1 with errno (ENOSPC/EDQUOT/EFBIG: disk full; others:
+ * write error, ETIMEDOUT, ESHUTDOWN), nothing acknowledged. Each logged
+ * LSN is in the unmatched set on return: the caller must route it, then
+ * call rd_durable_matched.
+ */
+struct rd_event_ref;
+int rd_durable_log(struct rd_durable *d, const struct rd_event_ref *ev, size_t n, uint64_t *lsn,
+	size_t *ndup);
+/* Worker: record lsn is matched (its messages are in the destination sets). */
+void rd_durable_matched(struct rd_durable *d, uint64_t lsn);
+/* Worker: a message of record lsn is queued for destination dest. 0 when it is to be skipped
+ * (replay: dest already had it). */
+int rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn);
+/* Lane: the message of record lsn for destination dest reached its terminal point. */
+void rd_durable_done(struct rd_durable *d, uint32_t dest, uint64_t lsn);
+/* Worker (the only one, with state): takes a snapshot when one is due (force: now). */
+void rd_durable_maybe_checkpoint(struct rd_durable *d, int force);
+/* Appends the routed_log_* metrics. */
+void rd_durable_render(struct rd_durable *d, struct rd_buf *out);
+
+/* The lsnset (exposed for tests). */
+int rd_lsnset_init(struct rd_lsnset *s);
+void rd_lsnset_fini(struct rd_lsnset *s);
+int rd_lsnset_add(struct rd_lsnset *s, uint64_t lsn);
+void rd_lsnset_del(struct rd_lsnset *s, uint64_t lsn);
+/* 1 with the minimum in *lsn, 0 when empty. */
+int rd_lsnset_min(struct rd_lsnset *s, uint64_t *lsn);
+
+#endif
