@@ -560,7 +560,9 @@ lane_main(void *arg)
 				rd_log(RD_LOG_ERROR, "sink write failed: retrying", "\"destination\":\"%.*s\","
 					"\"sink\":\"%s\",\"error\":\"%s\"", (int)nlen, name,
 					rd_sink_kind_name(ln->sink.kind), strerror(e));
-			if (atomic_load(&pl->stopping) && tries > 3) {
+			/* at shutdown, give up: with the durable log the message is routed
+			 * again at the next start (it->undone), without it after 3 more tries */
+			if (atomic_load(&pl->stopping) && (pl->dur || tries > 3)) {
 				rd_log(RD_LOG_ERROR, pl->dur ? "sink still failing at shutdown: message left in "
 					"the log for the next start" : "sink still failing at shutdown: message lost",
 					"\"destination\":\"%.*s\"", (int)nlen, name);

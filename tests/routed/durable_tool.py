@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """durable_tool.py -- helpers of routed's durability tests (run-durable*.sh).
 
-  load URL ACKED SECONDS THREADS BATCH PREFIX
+  load URL ACKED SECONDS THREADS BATCH PREFIX [MAXBATCHES]
       Posts NDJSON batches of BATCH t.ev events (ids PREFIX-T-N, unique) from
       THREADS threads for at most SECONDS, appending each id to ACKED as soon
       as its request is answered 202 (flushed at once: the file is the
       producer's memory of what routed promised). Stops at the first
-      connection error (routed gone) or at the time limit. Prints the counts
+      connection error (routed gone), at the time limit, or after MAXBATCHES
+      acknowledged batches per thread. Prints the counts
       by status on stdout ("status 202 N", ...) and, with a 503, whether it
       carried Retry-After.
   check ACKED_GLOB QUEUE_FILE...
@@ -32,7 +33,7 @@ import threading
 import time
 
 
-def load(url, acked, seconds, nthreads, batch, prefix):
+def load(url, acked, seconds, nthreads, batch, prefix, maxbatches=0):
     host, port = url.split("//")[1].split("/")[0].split(":")
     stop_at = time.monotonic() + float(seconds)
     counts = {}
@@ -43,7 +44,7 @@ def load(url, acked, seconds, nthreads, batch, prefix):
     def worker(t):
         n = 0
         conn = None
-        while time.monotonic() < stop_at and not flags["gone"]:
+        while time.monotonic() < stop_at and not flags["gone"] and not (maxbatches and n >= maxbatches * batch):
             ids = ["%s-%d-%d" % (prefix, t, n + i) for i in range(batch)]
             body = "".join(json.dumps({"event_type": "t.ev", "id": i, "n": n}) + "\n" for i in ids)
             try:
@@ -134,7 +135,7 @@ def main():
     cmd = sys.argv[1]
     a = sys.argv[2:]
     if cmd == "load":
-        load(a[0], a[1], a[2], a[3], int(a[4]), a[5])
+        load(a[0], a[1], a[2], a[3], int(a[4]), a[5], int(a[6]) if len(a) > 6 else 0)
     elif cmd == "check":
         check(a[0], a[1:])
     elif cmd == "ids":
