@@ -2,8 +2,9 @@
  * wal.h -- routed's durable log (issue #7): a segmented, append-only record
  * log in one directory, with group commit, named durable cursors, recovery
  * that truncates torn tails and quarantines corrupt frames, and clean
- * failure on a full disk. Not wired into ingest yet (pipeline.h says where
- * it goes); docs/durability.md describes the format and the promises.
+ * failure on a full disk. routed uses it through durable.h (ingest appends,
+ * cursors per destination, replay); docs/durability.md describes the
+ * format and the promises.
  *
  * Directory layout (DIR given to rd_wal_open):
  *   DIR/NNNNNNNNNNNNNNNNNNNN.log   segments; the 20-digit name is the sequence
