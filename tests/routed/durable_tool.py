@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """durable_tool.py -- helpers of routed's durability tests (run-durable*.sh).
 
-  load URL ACKED SECONDS THREADS BATCH PREFIX [MAXBATCHES]
+  load URL ACKED SECONDS THREADS BATCH PREFIX [MAXBATCHES [PAUSE_MS]]
       Posts NDJSON batches of BATCH t.ev events (ids PREFIX-T-N, unique) from
       THREADS threads for at most SECONDS, appending each id to ACKED as soon
       as its request is answered 202 (flushed at once: the file is the
       producer's memory of what routed promised). Stops at the first
       connection error (routed gone), at the time limit, or after MAXBATCHES
-      acknowledged batches per thread. Prints the counts
+      acknowledged batches per thread (0: no limit). Each thread pauses
+      PAUSE_MS between requests (a steady load rather than the most it can). Prints the counts
       by status on stdout ("status 202 N", ...) and, with a 503, whether it
       carried Retry-After.
   check ACKED_GLOB QUEUE_FILE...
+  check-hook ACKED_GLOB RECORDER_LOG BATCH [DLQ_FILE]
+      The same for the webhook recorder's log (recorder.py), which gets the
+      first event of each batch (an id ending in a multiple of BATCH); an
+      event dead-lettered into DLQ_FILE (the built-in DEST.dlq queue) counts
+      as delivered.
       Reads every acknowledged id and every message in the queue files;
       prints acknowledged, delivered, lost and duplicated counts per queue;
       exits 1 when any acknowledged id is lost from a queue.
@@ -33,7 +39,7 @@ import threading
 import time
 
 
-def load(url, acked, seconds, nthreads, batch, prefix, maxbatches=0):
+def load(url, acked, seconds, nthreads, batch, prefix, maxbatches=0, pause_ms=0):
     host, port = url.split("//")[1].split("/")[0].split(":")
     stop_at = time.monotonic() + float(seconds)
     counts = {}
@@ -46,7 +52,8 @@ def load(url, acked, seconds, nthreads, batch, prefix, maxbatches=0):
         conn = None
         while time.monotonic() < stop_at and not flags["gone"] and not (maxbatches and n >= maxbatches * batch):
             ids = ["%s-%d-%d" % (prefix, t, n + i) for i in range(batch)]
-            body = "".join(json.dumps({"event_type": "t.ev", "id": i, "n": n}) + "\n" for i in ids)
+            body = "".join(json.dumps({"event_type": "t.ev", "id": ids[i], "n": i}) + "\n"
+                           for i in range(batch))
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -68,6 +75,8 @@ def load(url, acked, seconds, nthreads, batch, prefix, maxbatches=0):
                         flags["retry_after_missing"] += 1
             if st != 202:
                 time.sleep(0.05)
+            elif pause_ms:
+                time.sleep(pause_ms / 1000.0)
 
     ths = [threading.Thread(target=worker, args=(t,)) for t in range(int(nthreads))]
     for th in ths:
@@ -111,6 +120,42 @@ def check(acked_glob, queues):
     sys.exit(bad)
 
 
+def check_hook(acked_glob, reclog, batch, dlq=None):
+    acked = set()
+    for f in glob.glob(acked_glob):
+        with open(f) as fh:
+            for line in fh:
+                line = line.strip()
+                if line and int(line.rsplit("-", 1)[1]) % batch == 0:
+                    acked.add(line)
+    seen = {}
+    with open(reclog) as fh:
+        for line in fh:
+            try:
+                i = json.loads(json.loads(line)["body"])["id"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            seen[i] = seen.get(i, 0) + 1
+    ndlq = 0
+    if dlq and os.path.exists(dlq):
+        with open(dlq) as fh:
+            for line in fh:
+                try:
+                    i = json.loads(line)["event"]["id"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                ndlq += 1
+                seen[i] = seen.get(i, 0) + 1
+    print("hook: dead-lettered %d" % ndlq)
+    lost = [i for i in acked if i not in seen]
+    print("hook: acknowledged %d delivered %d lost %d duplicated %d (max copies %d)" % (
+        len(acked), len(acked) - len(lost), len(lost), sum(1 for c in seen.values() if c > 1),
+        max(seen.values()) if seen else 0))
+    if lost:
+        print("  lost e.g.: %s" % " ".join(sorted(lost)[:5]))
+    sys.exit(1 if lost else 0)
+
+
 def frames(path):
     with open(path, "rb") as fh:
         data = fh.read()
@@ -135,9 +180,12 @@ def main():
     cmd = sys.argv[1]
     a = sys.argv[2:]
     if cmd == "load":
-        load(a[0], a[1], a[2], a[3], int(a[4]), a[5], int(a[6]) if len(a) > 6 else 0)
+        load(a[0], a[1], a[2], a[3], int(a[4]), a[5], int(a[6]) if len(a) > 6 else 0,
+             int(a[7]) if len(a) > 7 else 0)
     elif cmd == "check":
         check(a[0], a[1:])
+    elif cmd == "check-hook":
+        check_hook(a[0], a[1], int(a[2]), a[3] if len(a) > 3 else None)
     elif cmd == "ids":
         for off, ln, seq, eid in frames(a[0]):
             print(seq, eid)
