@@ -47,8 +47,12 @@ rd_lines_fini(struct rd_lines *l)
 {
 	route_matcher_free(l->m);
 	free(l->buf);
+	free(l->pend);
+	free(l->pend_line);
 	l->m = NULL;
 	l->buf = NULL;
+	l->pend = NULL;
+	l->pend_line = NULL;
 }
 
 static uint64_t
@@ -133,6 +137,63 @@ out:
 	return rc;
 }
 
+/* Queues line p[0..n) (borrowed from buf) for take_batch. Returns 0, or -1 (out of memory). */
+static int
+pend_add(struct rd_lines *l, const char *p, size_t n, uint64_t line)
+{
+	if (l->npend == l->cappend) {
+		size_t nc = l->cappend ? 2 * l->cappend : 64;
+		struct rd_event_ref *np = realloc(l->pend, nc * sizeof *np);
+		uint64_t *nl;
+		if (!np)
+			return -1;
+		l->pend = np;
+		if (!(nl = realloc(l->pend_line, nc * sizeof *nl)))
+			return -1;
+		l->pend_line = nl;
+		l->cappend = nc;
+	}
+	l->pend[l->npend].p = p;
+	l->pend[l->npend].len = n;
+	l->pend_line[l->npend++] = line;
+	return 0;
+}
+
+/*
+ * Takes the queued lines: all in one submit (one log append) when every one
+ * is valid and the pipeline takes them at once; otherwise one by one with
+ * take() (which waits, and gives each refusal its reason). Returns 0, or -1
+ * when flush_fn asked to stop.
+ */
+static int
+take_batch(struct rd_lines *l, rd_lines_result_fn *res, rd_lines_flush_fn *fl, void *ud)
+{
+	struct route_decision d;
+	size_t i, n = l->npend;
+	int ok = n > 1;
+
+	l->npend = 0;
+	for (i = 0; ok && i < n; i++)
+		ok = l->pend[i].len <= l->max_line &&
+			route_match(l->m, l->pend[i].p, l->pend[i].len, &d) != ROUTE_REJECTED;
+	if (ok && !atomic_load(l->stop) && rd_pipeline_submit(l->pl, l->pend, n, NULL) == 0) {
+		rd_count(&l->metrics->received, n);
+		rd_count(&l->metrics->accepted, n);
+		l->accepted += n;
+		for (i = 0; i < n; i++)
+			res(ud, l->pend_line[i], NULL, -1);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (take(l, l->pend[i].p, l->pend[i].len, l->pend_line[i], res, fl, ud) < 0) {
+			/* the peer is gone: the lines already read are still taken */
+			for (i++; i < n; i++)
+				take(l, l->pend[i].p, l->pend[i].len, l->pend_line[i], res, fl, ud);
+			return -1;
+		}
+	return 0;
+}
+
 /* Whether p[0..n) is blank (spaces, tabs, '\r'). */
 static int
 blank(const char *p, size_t n)
@@ -179,12 +240,16 @@ rd_lines_run(struct rd_lines *l, rd_lines_read_fn *rd, rd_lines_result_fn *res,
 				l->lines++;
 				if (n && l->buf[start + n - 1] == '\r')
 					n--;
-				if (!blank(l->buf + start, n) &&
-				    take(l, l->buf + start, n, l->lines, res, fl, ud) < 0)
+				/* out of memory for the batch: take what is queued, then this line alone */
+				if (!blank(l->buf + start, n) && pend_add(l, l->buf + start, n, l->lines) < 0 &&
+				    (take_batch(l, res, fl, ud) < 0 ||
+				     take(l, l->buf + start, n, l->lines, res, fl, ud) < 0))
 					return -1;
 			}
 			start = e + 1;
 		}
+		if (take_batch(l, res, fl, ud) < 0)
+			return -1;
 		memmove(l->buf, l->buf + start, len - start);
 		len -= start;
 		if (skipping) {

@@ -4,7 +4,10 @@
  *
  * A reader pulls bytes (read_fn), splits them into lines of at most
  * max_line bytes, validates each non-blank line with its own route_matcher
- * (the flattener, as HTTP ingest does), and submits it. When the memory
+ * (the flattener, as HTTP ingest does), and submits it -- the complete
+ * lines of one read together, as one request (one durable-log append, one
+ * sync), falling back to one line at a time when one of them is refused or
+ * the pipeline cannot take them all at once. When the memory
  * budget is full it calls flush_fn (so the producer sees the acks of what
  * was taken), then waits for room -- it does not read meanwhile, so a TCP
  * producer's writes stall once the socket buffers fill. Nothing is dropped
@@ -45,6 +48,9 @@ struct rd_lines {
 	struct rd_lines_stats *stats; /* borrows */
 	char *buf;                 /* owns: [cap] */
 	size_t cap;
+	struct rd_event_ref *pend; /* owns the array: complete lines of the last read (borrowing buf) */
+	uint64_t *pend_line;       /* owns: their line numbers */
+	size_t npend, cappend;
 	uint64_t lines, accepted, rejected; /* this reader's counts */
 };
 
