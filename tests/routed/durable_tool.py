@@ -11,6 +11,9 @@
       PAUSE_MS between requests (a steady load rather than the most it can). Prints the counts
       by status on stdout ("status 202 N", ...) and, with a 503, whether it
       carried Retry-After.
+  tcpload PORT ACKED SECONDS PREFIX
+      The same over the TCP JSON-lines listener on 127.0.0.1:PORT: chunks of
+      20 lines, 20 ms apart; an id is recorded once its "ok N" came back.
   check ACKED_GLOB QUEUE_FILE...
   check-hook ACKED_GLOB RECORDER_LOG BATCH [DLQ_FILE]
       The same for the webhook recorder's log (recorder.py), which gets the
@@ -87,6 +90,49 @@ def load(url, acked, seconds, nthreads, batch, prefix, maxbatches=0, pause_ms=0)
     for st in sorted(counts):
         print("status %d %d" % (st, counts[st]))
     print("retry_after_missing %d" % flags["retry_after_missing"])
+
+
+def tcpload(port, acked, seconds, prefix):
+    import socket
+    stop_at = time.monotonic() + float(seconds)
+    out = open(acked, "a")
+    try:
+        s = socket.create_connection(("127.0.0.1", int(port)), timeout=30)
+    except OSError:
+        return
+    line = 0
+    ids = {}
+    buf = b""
+    nok = 0
+    try:
+        while time.monotonic() < stop_at:
+            chunk = []
+            for _ in range(20):
+                line += 1
+                ids[line] = "%s-%d" % (prefix, line)
+                chunk.append(json.dumps({"event_type": "t.ev", "id": ids[line], "n": 1}) + "\n")
+            s.sendall("".join(chunk).encode())
+            want = line
+            got = 0
+            while got < 20:
+                b = s.recv(65536)
+                if not b:
+                    raise OSError("closed")
+                buf += b
+                while b"\n" in buf:
+                    ans, buf = buf.split(b"\n", 1)
+                    parts = ans.decode().split(" ")
+                    got += 1
+                    if parts[0] == "ok":
+                        out.write(ids.pop(int(parts[1])) + "\n")
+                        nok += 1
+                out.flush()
+            assert want == line
+            time.sleep(0.02)
+    except OSError:
+        pass
+    out.close()
+    print("tcp ok %d" % nok)
 
 
 def check(acked_glob, queues):
@@ -184,6 +230,8 @@ def main():
              int(a[7]) if len(a) > 7 else 0)
     elif cmd == "check":
         check(a[0], a[1:])
+    elif cmd == "tcpload":
+        tcpload(a[0], a[1], a[2], a[3])
     elif cmd == "check-hook":
         check_hook(a[0], a[1], int(a[2]), a[3] if len(a) > 3 else None)
     elif cmd == "ids":

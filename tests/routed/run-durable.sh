@@ -2,7 +2,8 @@
 # run-durable.sh -- nothing acknowledged is lost (issue #7), with real
 # processes on loopback: routed is SIGKILLed 12 times at random moments
 # while a load generator (durable_tool.py load, 4 threads, NDJSON batches of
-# 20, 20 ms apart: ~4,000 events/s) records every id it got a 202 for, and restarted each time on the
+# 20, 20 ms apart: ~4,000 events/s) records every id it got a 202 for, and
+# a TCP loader every id it got "ok N" for, and restarted each time on the
 # same data directory; then SIGTERMed at peak load (exit 0) and restarted.
 # Every event goes to two built-in queues, the first of each batch also to a
 # webhook (recorder.py, 8 in flight: out-of-order completion). Once the last
@@ -22,6 +23,8 @@ i=0
 while [ ! -s "$tmp/recport" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -s "$tmp/recport" ] || { bad "recorder.py did not start"; exit 1; }
 cat >"$tmp/conf" <<CONF
+[tcp]
+listen = 127.0.0.1:0
 [durability]
 sync = always
 segment_bytes = 256k
@@ -38,6 +41,7 @@ start() { # starts routed on $DATA, sets pid and U
 	pid=$!
 	wait_port "$tmp/log"
 	U=http://127.0.0.1:$port
+	TP=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
 }
 metric() { # NAME: its value on /metrics
 	curl -s --max-time 5 "$U/metrics" | awk -v n="$1" '$1 == n { print $2 }'
@@ -62,23 +66,28 @@ while [ $r -le 12 ]; do
 	start
 	$TOOL load "$U/events" "$tmp/acked.$r" 10 4 20 "k$r" 0 20 >"$tmp/load.$r" &
 	lpid=$!
+	$TOOL tcpload "$TP" "$tmp/tcpacked.$r" 10 "t$r" >"$tmp/tcpload.$r" &
+	tpid=$!
 	# a random moment 0.3 .. 1.2 s into the load
 	sleep "$(awk -v s="$r$$" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 0.9 }')"
 	kill -KILL "$pid" && kills=$((kills + 1))
 	wait "$pid" 2>/dev/null
 	pid=""
 	wait "$lpid"
+	wait "$tpid"
 	r=$((r + 1))
 done
-acked=$(cat "$tmp"/acked.* | wc -l)
-check "SIGKILLed routed $kills times under load ($acked events acknowledged)" [ "$kills" -eq 12 ] && [ "$acked" -gt 0 ]
+acked=$(cat "$tmp"/*acked.* | wc -l)
+tacked=$(cat "$tmp"/tcpacked.* | wc -l)
+check "SIGKILLed routed $kills times under load ($acked events acknowledged, $tacked of them over TCP)" \
+	[ "$kills" -eq 12 ] && [ "$acked" -gt 0 ] && [ "$tacked" -gt 0 ]
 
 start
 check "restart after the last SIGKILL: the log is replayed" grep -q '"msg":"log replayed"' "$tmp/log"
 check "restart after the last SIGKILL: every cursor reaches the end of the log" drained
 replayed=$(metric routed_log_replayed_total)
 echo "replayed at the last start: $replayed"
-if $TOOL check "$tmp/acked.*" "$DATA/queues/q1/messages.ndjson" "$DATA/queues/q2/messages.ndjson"; then
+if $TOOL check "$tmp/*acked.*" "$DATA/queues/q1/messages.ndjson" "$DATA/queues/q2/messages.ndjson"; then
 	ok "SIGKILL x12: 0 acknowledged events lost (both queues)"
 else
 	bad "SIGKILL x12: acknowledged events lost"
@@ -104,7 +113,7 @@ check "SIGTERM at peak load: exit 0 (got $rc)" [ "$rc" -eq 0 ]
 check "SIGTERM: the drain is logged as stopped" grep -q '"msg":"stopped"' "$tmp/log"
 start
 check "restart after SIGTERM: every cursor reaches the end of the log" drained
-if $TOOL check "$tmp/acked.*" "$DATA/queues/q1/messages.ndjson" "$DATA/queues/q2/messages.ndjson"; then
+if $TOOL check "$tmp/*acked.*" "$DATA/queues/q1/messages.ndjson" "$DATA/queues/q2/messages.ndjson"; then
 	ok "SIGTERM at peak load: 0 acknowledged events lost"
 else
 	bad "SIGTERM at peak load: acknowledged events lost"
