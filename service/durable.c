@@ -314,11 +314,11 @@ rd_durable_matched(struct rd_durable *d, uint64_t lsn)
 }
 
 int
-rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn)
+rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn, int force)
 {
 	if (!lsn)
 		return 1;
-	if (lsn < d->start[dest])
+	if (lsn < d->start[dest] && !force)
 		return 0;
 	if (rd_lsnset_add(&d->dest[dest], lsn) < 0)
 		rd_log(RD_LOG_ERROR, "out of memory tracking a message: its cursor may move past it",
@@ -329,7 +329,7 @@ rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn)
 void
 rd_durable_done(struct rd_durable *d, uint32_t dest, uint64_t lsn)
 {
-	if (lsn && lsn >= d->start[dest])
+	if (lsn)
 		rd_lsnset_del(&d->dest[dest], lsn);
 }
 
@@ -813,6 +813,10 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 	o.segment_bytes = c->segment_bytes;
 	if (c->max_event_bytes + RD_REC_HDR > o.max_record)
 		o.max_record = c->max_event_bytes + RD_REC_HDR;
+	/* one request's records must fit in the syncer's queue together (a body's events,
+	 * plus a header each) */
+	if (o.max_pending < 2 * c->max_body_bytes + (1u << 20))
+		o.max_pending = 2 * c->max_body_bytes + (1u << 20);
 	snprintf(path, sizeof path, "%s/log", c->data_dir);
 	if (!(d->wal = rd_wal_open(path, &o, err, errlen)))
 		goto fail;

@@ -113,9 +113,10 @@ int rd_durable_log(struct rd_durable *d, const struct rd_event_ref *ev, size_t n
 	size_t *ndup);
 /* Worker: record lsn is matched (its messages are in the destination sets). */
 void rd_durable_matched(struct rd_durable *d, uint64_t lsn);
-/* Worker: a message of record lsn is queued for destination dest. 0 when it is to be skipped
- * (replay: dest already had it). */
-int rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn);
+/* Worker or lane: a message of record lsn is queued for destination dest. Returns 0 when it
+ * is to be skipped (replay: dest's cursor was past lsn at start; never when force is set, for
+ * dead-letter envelopes). */
+int rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn, int force);
 /* Lane: the message of record lsn for destination dest reached its terminal point. */
 void rd_durable_done(struct rd_durable *d, uint32_t dest, uint64_t lsn);
 /* Worker (the only one, with state): takes a snapshot when one is due (force: now). */

@@ -212,11 +212,13 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
  * the retry policy and the dead-letter envelope; dead marks an envelope.
  * lsn is the log record it comes from: with the durable log, a message a
  * destination got before the restart is not queued again (replay), and a
- * queued one holds the destination's cursor until lane_release.
+ * queued one holds the destination's cursor until lane_release. chain_from
+ * is it->chain_from (envelopes). Returns 0 when queued (or skipped), -1 when
+ * out of memory.
  */
-static void
+static int
 deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ms,
-	const uint32_t *rules, uint32_t nrules, int dead, uint64_t lsn)
+	const uint32_t *rules, uint32_t nrules, int dead, uint64_t lsn, uint32_t chain_from)
 {
 	size_t i, roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
 		~(sizeof(uint32_t) - 1);
@@ -226,9 +228,10 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	size_t dlen;
 	const char *dname;
 
-	if (pl->dur && !rd_durable_deliver(pl->dur, dest, lsn)) {
+	/* an envelope is never skipped: the message it stands for was routed in this run */
+	if (pl->dur && !rd_durable_deliver(pl->dur, dest, lsn, dead)) {
 		free(it);
-		return;
+		return 0;
 	}
 	if (!it) {
 		/* counted and logged: the one way a message can be lost in this increment */
@@ -236,7 +239,7 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 		dname = route_dest_name(pl->prog, dest, &dlen);
 		rd_log(RD_LOG_ERROR, "out of memory: message not delivered", "\"destination\":\"%.*s\"",
 			(int)dlen, dname);
-		return;
+		return -1;
 	}
 	memcpy(it->data, buf, len);
 	for (i = 0; i < len; i++)
@@ -253,11 +256,13 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	it->dead = dead;
 	it->undone = 0;
 	it->lsn = lsn;
+	it->chain_from = chain_from;
 	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
 	fifo_push(&ln->q, it);
 	if (ln->sink.wh)
 		rd_webhook_wake(ln->sink.wh);
+	return 0;
 }
 
 /*
@@ -297,7 +302,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	for (i = 0; i < d.ndests; i++)
-		deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0, lsn);
+		deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0, lsn, 0);
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -387,8 +392,11 @@ worker_main(void *arg)
 static void
 lane_release(struct rd_pipeline *pl, struct rd_lane *ln, struct rd_item *it)
 {
-	if (pl->dur && !it->undone)
+	if (pl->dur && !it->undone) {
 		rd_durable_done(pl->dur, ln->dest, it->lsn);
+		if (it->chain_from)
+			rd_durable_done(pl->dur, it->chain_from - 1, it->lsn);
+	}
 	budget_release(&pl->budget, it->charge);
 	free(it);
 	atomic_fetch_sub(&pl->pending, 1);
@@ -460,7 +468,12 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 		rd_log(RD_LOG_ERROR, "out of memory: dead-letter envelope lost", "\"destination\":\"%.*s\"",
 			(int)nlen, name);
 	} else if (chained) {
-		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1, it->lsn);
+		/* with the log, this destination's cursor waits for the envelope too
+		 * (chain_from; the dead_letter destination's cursor may be past the
+		 * record already, after a restart) -- for ever when it could not be queued */
+		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1,
+			it->lsn, ln->dest + 1);
+		it->undone = pl->dur != NULL;
 	} else if (!ln->dlq || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
 			"\"destination\":\"%.*s\"", (int)nlen, name);
@@ -731,6 +744,7 @@ event_item(const char *ev, size_t len, uint64_t accept_ms, uint64_t lsn)
 	it->dead = 0;
 	it->undone = 0;
 	it->lsn = lsn;
+	it->chain_from = 0;
 	return it;
 }
 

@@ -48,6 +48,8 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	int dead;                  /* a message: a dead-letter envelope (given up, it is not chained on) */
 	int undone;                /* a message lost at shutdown: its cursor must not pass it */
 	uint64_t lsn;              /* the log record it comes from (a message: its event's); 0: not logged */
+	uint32_t chain_from;       /* a chained dead-letter envelope: 1 + the destination whose message
+	                            * it stands for (that cursor waits for this one too); else 0 */
 	char data[];               /* owns: the event, or the message line ending in '\n' */
 };
 
