@@ -8,8 +8,8 @@
 #   B: with no checkpoint yet (checkpoint_interval = 1 h): the state is
 #      rebuilt by replaying the log in state-only mode -- the failures are
 #      not delivered to `all` a second time.
-# A bad rule file, then a bad config, must exit 1 without touching the
-# data directory. Bounded: ~15 s.
+# A damaged checkpoint is counted and does not stop the start. A bad rule
+# file, then a bad config, must exit 1 without touching the data directory. Bounded: ~15 s.
 set -u
 . "${top_srcdir:-.}/tests/routed/common.sh"
 need curl python3
@@ -82,6 +82,21 @@ for mode in A B; do
 	pid=""
 	check "$mode: SIGTERM exits 0" [ $rc -eq 0 ]
 done
+
+# a damaged checkpoint: logged, counted, routed starts anyway
+D="$tmp/dataA"
+printf 'garbage' | dd of="$D/state/checkpoint" bs=1 seek=30 conv=notrunc 2>/dev/null
+start "$D" "$tmp/confA"
+check "a damaged checkpoint: routed starts, says so" grep -q '"msg":"state checkpoint unusable' "$tmp/log"
+check "a damaged checkpoint: counted in routed_checkpoint_errors_total" \
+	[ "$(metric routed_checkpoint_errors_total)" = 1 ]
+s4=$(fail f4)
+check "a damaged checkpoint: events are still accepted ($s4)" [ "$s4" = 202 ]
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=""
+check "a damaged checkpoint: SIGTERM exits 0" [ $rc -eq 0 ]
 
 # a bad rule file, then a bad config: exit 1, the data directory untouched
 D="$tmp/untouched"
