@@ -26,7 +26,7 @@ SECONDS_=${SECONDS:-3}
 PROCS=${PROCS:-2}
 THREADS=${THREADS:-4}
 BATCH=${BATCH:-100}
-tmp=$(mktemp -d "${DATA_PARENT:-${TMPDIR:-/tmp}}/ingest-bench.XXXXXX") || exit 1
+tmp=$(mktemp -d -p "${DATA_PARENT:-${TMPDIR:-/tmp}}") || exit 1
 pid=""
 trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 

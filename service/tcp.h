@@ -1,7 +1,8 @@
 /*
  * tcp.h -- the TCP listener for JSON lines ([tcp] listen): one event per
  * line, each answered with one acknowledgement line once the pipeline has
- * taken it (later: once it is durable):
+ * taken it and the durable log has synced it (the lines of one read
+ * together, lines.h):
  *
  *   ok LINE                     accepted
  *   error LINE REASON           refused (invalid, too long, shutting down);
