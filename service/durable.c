@@ -609,13 +609,19 @@ pass(struct rd_durable *d)
 			lo = d->saved[i];
 	}
 	if (d->ndest == 0) {
-		set_cursor(d, "matched", f);
+		if (f > d->saved_matched) {
+			set_cursor(d, "matched", f);
+			d->saved_matched = f;
+		}
 		lo = f;
 	}
 	if (d->dedup_on) {
 		if (!rd_dedup_oldest(&d->dedup, wall_ms(), &v) || v > f)
 			v = f;
-		set_cursor(d, "dedup", v);
+		if (v > d->saved_dedup) { /* a stored cursor never moves back: only store a move forward */
+			set_cursor(d, "dedup", v);
+			d->saved_dedup = v;
+		}
 	}
 	if (d->state_on) {
 		pthread_mutex_lock(&d->mu);
@@ -845,9 +851,9 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 			mfrom = d->start[i];
 	}
 	if (d->ndest == 0)
-		mfrom = rd_wal_cursor_get(d->wal, "matched", &v) == 0 ? v : 1;
+		d->saved_matched = mfrom = rd_wal_cursor_get(d->wal, "matched", &v) == 0 ? v : 1;
 	if (d->dedup_on)
-		dfrom = rd_wal_cursor_get(d->wal, "dedup", &v) == 0 ? v : 1;
+		d->saved_dedup = dfrom = rd_wal_cursor_get(d->wal, "dedup", &v) == 0 ? v : 1;
 	if (d->state_on) {
 		r = ckpt_read(d->state_path, &ck, why, sizeof why);
 		if (r > 0) {

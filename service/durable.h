@@ -86,6 +86,7 @@ struct rd_durable {
 	atomic_uint_fast64_t duplicates, full_refusals, replayed, replay_skipped, checkpoints,
 		checkpoint_errors, cursor_errors, sync_errors;
 	uint64_t ckpt_lsn;             /* the written checkpoint's from (0: none) */
+	uint64_t saved_dedup, saved_matched; /* the dedup and matched cursors last stored */
 };
 
 /*
