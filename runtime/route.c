@@ -1213,6 +1213,25 @@ route_prog_partition(const route_prog *rp, const char **why)
 	return rp->part.split;
 }
 
+int
+route_type_partition(const route_prog *rp, uint32_t t, uint32_t *field)
+{
+	const struct rv_partition *pt = &rp->part;
+
+	*field = ROUTE_NONE;
+	if (t >= pt->ntypes)
+		return ROUTE_PART_ANY;
+	switch (pt->kind[t]) {
+	case RV_PART_FIELD:
+		*field = pt->field[t];
+		return ROUTE_PART_KEY;
+	case RV_PART_ONE:
+		return ROUTE_PART_ONE;
+	default:
+		return ROUTE_PART_ANY;
+	}
+}
+
 /* The first scalar of a field, hashed as the index and the state key it. */
 struct keyhash {
 	int have;

@@ -255,6 +255,8 @@ struct route_class {
 	uint64_t key;              /* ROUTE_PART_KEY: the key's hash */
 };
 int route_prog_partition(const route_prog *p, const char **why);
+/* How events of type t are placed: enum route_part; *field (ROUTE_PART_KEY) gets the key field. */
+int route_type_partition(const route_prog *p, uint32_t t, uint32_t *field);
 int route_classify(route_matcher *m, const char *buf, size_t len, struct route_class *c);
 
 /*
