@@ -99,9 +99,8 @@ rd_conf_init(struct rd_conf *c)
 	c->cursor_interval_ms = 100;
 	c->checkpoint_interval = 10;
 	c->dedup_window = 60;
-	c->dedup_id_member = strdup("id");
 	c->dedup_max_entries = 1000000;
-	if (!c->data_dir || !c->listen || !c->shard_key || !c->type_field || !c->dedup_id_member) {
+	if (!c->data_dir || !c->listen || !c->shard_key || !c->type_field) {
 		rd_conf_fini(c);
 		return -1;
 	}

@@ -96,7 +96,7 @@ struct rd_conf {
 	unsigned cursor_interval_ms; /* how often cursors are stored and the log trimmed */
 	unsigned checkpoint_interval; /* seconds between state snapshots (programs with state) */
 	unsigned dedup_window;     /* seconds a (source, id) is remembered; 0: no dedup */
-	char *dedup_id_member;     /* owns: plain events' id member */
+	char *dedup_id_member;     /* owns, or NULL (plain events are not deduplicated): their id member */
 	unsigned dedup_max_entries; /* cap on remembered keys */
 	/* [destination NAME] sections, in file order */
 	struct rd_dest_conf *dests; /* owns */

@@ -60,7 +60,7 @@ rd_dedup_key(const char *ev, size_t len, const char *id_member, char *out, size_
 
 	if (rd_json_member(ev, len, "specversion", &x, &xl))
 		id_member = "id";
-	if (!rd_json_member(ev, len, id_member, &iv, &ilen))
+	if (!id_member || !rd_json_member(ev, len, id_member, &iv, &ilen))
 		return 0;
 	if (!rd_json_member(ev, len, "source", &sv, &slen))
 		slen = 0;

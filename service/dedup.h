@@ -3,7 +3,9 @@
  *
  * A key is built from an event's JSON (rd_dedup_key): a CloudEvent (it has a
  * "specversion" member) gives its "source" and "id"; a plain event gives its
- * "source" member (when present) and the configured id member. An event
+ * "source" member (when present) and the configured id member (none
+ * configured: plain events have no key -- an "id" member of a plain event
+ * may well be an entity's id, not the event's). An event
  * without an id has no key and is never a duplicate. Keys are remembered
  * for a window of seconds after they were accepted; the table keeps them in
  * acceptance order, so expiry takes from the head. Survives a restart
@@ -45,7 +47,8 @@ int rd_dedup_init(struct rd_dedup *d, uint64_t window_ms, size_t max_entries);
 void rd_dedup_fini(struct rd_dedup *d);
 /*
  * Writes event ev[0..len)'s key into out[0..cap) and returns its length, or
- * 0 when the event has no id (or the key is longer than cap).
+ * 0 when the event has no id (or the key is longer than cap). id_member:
+ * plain events' id member, or NULL.
  */
 size_t rd_dedup_key(const char *ev, size_t len, const char *id_member, char *out, size_t cap);
 

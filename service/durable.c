@@ -307,6 +307,13 @@ out:
 }
 
 void
+rd_durable_hold(struct rd_durable *d, uint64_t lsn)
+{
+	if (lsn && rd_lsnset_add(&d->unmatched, lsn) < 0)
+		rd_log(RD_LOG_ERROR, "out of memory holding a record for an emitted event", "\"lsn\":%" PRIu64, lsn);
+}
+
+void
 rd_durable_matched(struct rd_durable *d, uint64_t lsn)
 {
 	if (lsn)
@@ -352,22 +359,22 @@ ckpt_free(struct rd_ckpt *c)
 }
 
 void
-rd_durable_maybe_checkpoint(struct rd_durable *d, int force)
+rd_durable_maybe_checkpoint(struct rd_durable *d, unsigned k, route_state *st, int force)
 {
 	struct rd_ckpt c = { 0 };
 	uint64_t now = mono_ms();
 	size_t need, i;
 
-	if (!d->state_on || (!force && now < d->ckpt_next_ms))
+	if (!d->state_on || k >= d->nstate || (!force && now < d->ckpt_next_ms[k]))
 		return;
-	d->ckpt_next_ms = now + 1000u * d->conf->checkpoint_interval;
-	need = route_state_snapshot(d->pl->state, NULL, 0);
-	if (!(c.snap = malloc(need ? need : 1)) ||
-	    route_state_snapshot(d->pl->state, c.snap, need) > need)
+	d->ckpt_next_ms[k] = now + 1000u * d->conf->checkpoint_interval;
+	need = route_state_snapshot(st, NULL, 0);
+	if (!(c.snap = malloc(need ? need : 1)) || route_state_snapshot(st, c.snap, need) > need)
 		goto fail;
 	c.len = need;
-	/* the only worker calls this between two matches: the state holds every
-	 * record below the frontier, plus those removed above it (the del heap) */
+	/* worker K calls this between two matches: its state holds every record of
+	 * its shard below the frontier, plus those removed above it (the del heap;
+	 * records of other shards there do not touch this state) */
 	pthread_mutex_lock(&d->unmatched.mu);
 	c.from = frontier_locked(d);
 	c.nextra = d->unmatched.ndel;
@@ -385,8 +392,8 @@ rd_durable_maybe_checkpoint(struct rd_durable *d, int force)
 		if (c.extra[i] + 1 > c.covers)
 			c.covers = c.extra[i] + 1;
 	pthread_mutex_lock(&d->mu);
-	ckpt_free(&d->ckpt);
-	d->ckpt = c;
+	ckpt_free(&d->ckpt[k]);
+	d->ckpt[k] = c;
 	pthread_mutex_unlock(&d->mu);
 	return;
 fail:
@@ -395,18 +402,12 @@ fail:
 	ckpt_free(&c);
 }
 
-/* fsyncs the directory holding path. */
+/* fsyncs directory dir (a rename in it is then durable). Returns 0 or -1. */
 static int
-sync_parent(const char *path)
+sync_dir(const char *dir)
 {
-	char dir[4096];
-	char *sl;
 	int fd, rc;
 
-	snprintf(dir, sizeof dir, "%s", path);
-	if (!(sl = strrchr(dir, '/')))
-		return 0;
-	*sl = 0;
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
 	rc = fsync(fd);
@@ -433,26 +434,32 @@ write_all(int fd, const void *p, size_t n)
 }
 
 /*
- * Checkpoint file:
- *   "RDCKPT01" | from u64 | nextra u64 | extra[nextra] u64 | len u64 | snapshot | crc32c u32
+ * Checkpoint file DATA_DIR/state/checkpoint.K (the state of shard K of N):
+ *   "RDCKPT02" | K u32 | N u32 | from u64 | nextra u64 | extra[nextra] u64 | len u64 |
+ *   snapshot | crc32c u32
  * (the CRC covers everything before it). Written to PATH.tmp, fsync'ed,
  * renamed over PATH, directory fsync'ed. Returns 0 or -1 (errno).
  */
 static int
-ckpt_write(struct rd_durable *d, const struct rd_ckpt *c)
+ckpt_write(struct rd_durable *d, unsigned k, const struct rd_ckpt *c)
 {
-	char tmp[4200];
-	unsigned char h[24], t[8];
+	char tmp[4300], path[4200];
+	unsigned char h[32], t[8];
 	uint32_t crc;
 	size_t i;
 	int fd, e;
 
-	snprintf(tmp, sizeof tmp, "%s.tmp", d->state_path);
+	snprintf(path, sizeof path, "%s/checkpoint.%u", d->state_dir, k);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		return -1;
-	memcpy(h, "RDCKPT01", 8);
-	put_le64(h + 8, c->from);
-	put_le64(h + 16, c->nextra);
+	memcpy(h, "RDCKPT02", 8);
+	for (i = 0; i < 4; i++) {
+		h[8 + i] = (unsigned char)(k >> (8 * i));
+		h[12 + i] = (unsigned char)(d->nstate >> (8 * i));
+	}
+	put_le64(h + 16, c->from);
+	put_le64(h + 24, c->nextra);
 	crc = rd_crc32c(0, h, sizeof h);
 	if (write_all(fd, h, sizeof h) < 0)
 		goto fail;
@@ -472,9 +479,9 @@ ckpt_write(struct rd_durable *d, const struct rd_ckpt *c)
 	if (write_all(fd, t, 4) < 0 || fsync(fd) < 0)
 		goto fail;
 	close(fd);
-	if (rename(tmp, d->state_path) < 0)
+	if (rename(tmp, path) < 0)
 		return -1;
-	return sync_parent(d->state_path);
+	return sync_dir(d->state_dir);
 fail:
 	e = errno;
 	close(fd);
@@ -488,7 +495,7 @@ fail:
  * is none, -1 when it is damaged (why says how).
  */
 static int
-ckpt_read(const char *path, struct rd_ckpt *c, char *why, size_t whylen)
+ckpt_read(const char *path, unsigned k, unsigned n_expect, struct rd_ckpt *c, char *why, size_t whylen)
 {
 	FILE *f = fopen(path, "rb");
 	unsigned char *b = NULL;
@@ -509,7 +516,7 @@ ckpt_read(const char *path, struct rd_ckpt *c, char *why, size_t whylen)
 		goto bad;
 	}
 	n = (size_t)sz;
-	if (n < 24 + 8 + 4 || memcmp(b, "RDCKPT01", 8) != 0) {
+	if (n < 32 + 8 + 4 || memcmp(b, "RDCKPT02", 8) != 0) {
 		snprintf(why, whylen, "not a checkpoint (bad header or too short)");
 		goto bad;
 	}
@@ -518,17 +525,22 @@ ckpt_read(const char *path, struct rd_ckpt *c, char *why, size_t whylen)
 		snprintf(why, whylen, "checksum mismatch");
 		goto bad;
 	}
-	c->from = get_le64(b + 8);
-	c->nextra = get_le64(b + 16);
-	if (c->nextra > (n - 36) / 8) {
+	if ((get_le64(b + 8) & 0xffffffffu) != k || get_le64(b + 8) >> 32 != n_expect) {
+		snprintf(why, whylen, "written for shard %u of %u, not %u of %u (workers changed)",
+			(unsigned)(get_le64(b + 8) & 0xffffffffu), (unsigned)(get_le64(b + 8) >> 32), k, n_expect);
+		goto bad;
+	}
+	c->from = get_le64(b + 16);
+	c->nextra = get_le64(b + 24);
+	if (c->nextra > (n - 44) / 8) {
 		snprintf(why, whylen, "impossible count");
 		goto bad;
 	}
-	off = 24 + 8 * c->nextra;
+	off = 32 + 8 * c->nextra;
 	if (c->nextra && !(c->extra = malloc(c->nextra * sizeof *c->extra)))
 		goto oom;
 	for (i = 0; i < c->nextra; i++)
-		c->extra[i] = get_le64(b + 24 + 8 * i);
+		c->extra[i] = get_le64(b + 32 + 8 * i);
 	c->len = get_le64(b + off);
 	off += 8;
 	if (c->len != n - 4 - off) {
@@ -587,6 +599,7 @@ pass(struct rd_durable *d)
 {
 	uint64_t f = frontier(d), m, lo = UINT64_MAX, v;
 	uint32_t i;
+	unsigned k;
 	struct rd_ckpt c = { 0 };
 
 	for (i = 0; i < d->ndest; i++) {
@@ -623,24 +636,33 @@ pass(struct rd_durable *d)
 			d->saved_dedup = v;
 		}
 	}
-	if (d->state_on) {
+	for (k = 0; d->state_on && k < d->nstate; k++) {
 		pthread_mutex_lock(&d->mu);
-		if (d->ckpt.snap && lo >= d->ckpt.covers) {
-			c = d->ckpt;
-			memset(&d->ckpt, 0, sizeof d->ckpt);
+		if (d->ckpt[k].snap && lo >= d->ckpt[k].covers) {
+			c = d->ckpt[k];
+			memset(&d->ckpt[k], 0, sizeof d->ckpt[k]);
 		}
 		pthread_mutex_unlock(&d->mu);
 		if (c.snap) {
-			if (ckpt_write(d, &c) == 0) {
+			if (ckpt_write(d, k, &c) == 0) {
 				rd_count(&d->checkpoints, 1);
-				d->ckpt_lsn = c.from;
-				set_cursor(d, "state", c.from);
+				d->ckpt_written[k] = c.from;
 			} else {
 				rd_count(&d->checkpoint_errors, 1);
 				rd_log(RD_LOG_ERROR, "cannot write the state checkpoint", "\"error\":\"%s\"",
 					strerror(errno));
 			}
 			ckpt_free(&c);
+		}
+	}
+	if (d->state_on) {
+		/* the log is needed from the oldest checkpoint on, once every state has one */
+		for (k = 0, v = UINT64_MAX; k < d->nstate; k++)
+			if (d->ckpt_written[k] < v)
+				v = d->ckpt_written[k];
+		if (v && v != UINT64_MAX && v > d->ckpt_lsn) {
+			set_cursor(d, "state", v);
+			d->ckpt_lsn = v;
 		}
 	}
 	if (rd_wal_trim(d->wal) < 0)
@@ -707,6 +729,10 @@ in_sorted(const uint64_t *a, size_t n, uint64_t v)
 static int
 replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckpt *ck)
 {
+	route_matcher *cls = d->pl->split ? route_matcher_new(d->pl->prog) : NULL;
+	struct route_class rc;
+	struct rd_event_ref ref;
+	unsigned t;
 	uint64_t from = mfrom < dfrom ? mfrom : dfrom, seq, now = wall_ms(), t0 = mono_ms();
 	struct rd_wal_iter *it = rd_wal_iter_open(d->wal, from);
 	const void *buf;
@@ -715,8 +741,11 @@ replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckp
 	uint32_t i;
 	int r;
 
-	if (!it)
+	if (!it || (d->pl->split && !cls)) {
+		rd_wal_iter_free(it);
+		route_matcher_free(cls);
 		return -1;
+	}
 	while ((r = rd_wal_iter_next(it, &seq, &buf, &len)) == 1) {
 		const unsigned char *p = buf;
 		const char *ev = (const char *)p + RD_REC_HDR;
@@ -732,8 +761,19 @@ replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckp
 			rd_dedup_insert(&d->dedup, key, klen, seq, ms, now);
 		if (seq < mfrom)
 			continue;
-		if (d->state_on && ck && in_sorted(ck->extra, ck->nextra, seq))
-			continue; /* already in the checkpoint's state */
+		/* the shard it goes to: with the state split, by its state's key */
+		ref.p = ev;
+		ref.len = evlen;
+		ref.part = 0;
+		ref.key = 0;
+		if (cls && route_classify(cls, ev, evlen, &rc) == ROUTE_OK) {
+			ref.part = rc.part;
+			ref.key = rc.key;
+		}
+		t = rd_pipeline_shard_of(d->pl, &ref);
+		if (d->state_on && ck && t < d->nstate &&
+		    (seq < ck[t].from || in_sorted(ck[t].extra, ck[t].nextra, seq)))
+			continue; /* already in that shard's checkpoint (and delivered everywhere) */
 		if (!d->state_on) {
 			/* without state, a record every destination is past needs no matching */
 			int needed = 0;
@@ -743,7 +783,7 @@ replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckp
 				continue;
 		}
 		rd_lsnset_add(&d->unmatched, seq);
-		if (rd_pipeline_route_logged(d->pl, ev, evlen, seq) < 0) {
+		if (rd_pipeline_route_logged(d->pl, &ref, t, seq) < 0) {
 			rd_lsnset_del(&d->unmatched, seq);
 			rd_log(RD_LOG_ERROR, "replay: cannot route a record (out of memory or stopping)",
 				"\"lsn\":%" PRIu64, seq);
@@ -752,11 +792,80 @@ replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckp
 		rd_count(&d->replayed, 1);
 	}
 	rd_wal_iter_free(it);
+	route_matcher_free(cls);
 	rd_log(RD_LOG_INFO, "log replayed", "\"from\":%" PRIu64 ",\"routed\":%" PRIuFAST64 ",\"skipped\":%"
 		PRIuFAST64 ",\"dedup_keys\":%zu,\"ms\":%" PRIu64, from, atomic_load(&d->replayed),
 		atomic_load(&d->replay_skipped), d->dedup_on ? rd_dedup_size(&d->dedup) : (size_t)0,
 		mono_ms() - t0);
 	return r < 0 ? -1 : 0;
+}
+
+/* The state shard k matches against (its part when split, else the one state). */
+static route_state *
+state_of(struct rd_pipeline *pl, unsigned k)
+{
+	return pl->split ? pl->shards[k].state : pl->state;
+}
+
+/*
+ * Reads and restores checkpoint.K of every state into ck[0..nstate). Returns
+ * 1 when all were restored; 0 when there is none or one is missing, damaged
+ * or does not restore (every state is then fresh and ck empty, logged and
+ * counted); -1 on out-of-memory.
+ */
+static int
+restore_state(struct rd_durable *d, struct rd_ckpt *ck)
+{
+	struct rd_pipeline *pl = d->pl;
+	struct route_restore_report rep;
+	char path[4200], why[256];
+	unsigned k, nfound = 0, bad = 0;
+	int r;
+
+	for (k = 0; k < d->nstate; k++) {
+		snprintf(path, sizeof path, "%s/checkpoint.%u", d->state_dir, k);
+		r = ckpt_read(path, k, d->nstate, &ck[k], why, sizeof why);
+		if (r > 0 && route_state_restore(state_of(pl, k), ck[k].snap, ck[k].len, &rep, why,
+			sizeof why) < 0)
+			r = -1;
+		if (r < 0) {
+			rd_log(RD_LOG_ERROR, "state checkpoint unusable: replaying the whole log",
+				"\"file\":\"%s\",\"error\":\"%s\"", path, why);
+			bad++;
+		} else if (r > 0) {
+			nfound++;
+			rd_log(RD_LOG_INFO, "state checkpoint restored", "\"shard\":%u,\"from\":%" PRIu64
+				",\"bytes\":%zu,\"tables\":%u,\"rules\":%u", k, ck[k].from, ck[k].len,
+				rep.tables, rep.rules);
+		}
+	}
+	if (nfound == d->nstate)
+		return 1;
+	if (bad)
+		rd_count(&d->checkpoint_errors, bad);
+	if (nfound)
+		rd_log(RD_LOG_ERROR, "state checkpoints incomplete: replaying the whole log", "\"found\":%u,"
+			"\"shards\":%u", nfound, d->nstate);
+	if (!nfound && !bad)
+		return 0; /* a first start: the states are fresh already */
+	/* all or nothing: a state restored in part would be applied twice by the replay */
+	for (k = 0; k < d->nstate; k++) {
+		ckpt_free(&ck[k]);
+		if (pl->split) {
+			route_state_free(pl->shards[k].state);
+			if (!(pl->shards[k].state = route_state_new(pl->prog)))
+				return -1;
+			route_matcher_set_state(pl->shards[k].m, pl->shards[k].state);
+		}
+	}
+	if (!pl->split && (nfound || bad)) {
+		route_state_free(pl->state);
+		if (!(pl->state = route_state_new(pl->prog)))
+			return -1;
+		for (k = 0; k < pl->nshards; k++)
+			route_matcher_set_state(pl->shards[k].m, pl->state);
+	}
+	return 0;
 }
 
 int
@@ -765,11 +874,12 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 {
 	struct rd_wal_opts o;
 	struct rd_wal_stats st;
-	struct rd_ckpt ck = { 0 };
-	char path[4096], why[256];
+	struct rd_ckpt *ck = NULL;
+	char path[4096];
 	uint64_t v, mfrom = UINT64_MAX, dfrom = UINT64_MAX, lo_existing = UINT64_MAX;
 	uint32_t i;
 	int *missing = NULL, have_ck = 0, r;
+	unsigned k;
 	size_t nlen;
 	const char *name;
 
@@ -794,7 +904,13 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 			goto oom;
 		snprintf(d->cname[i], nlen + 6, "dest.%.*s", (int)nlen, name);
 	}
-	d->state_on = pl->state != NULL;
+	d->state_on = pl->state != NULL || pl->split;
+	d->nstate = !d->state_on ? 0 : pl->split ? pl->nshards : 1;
+	if (d->state_on &&
+	    (!(d->ckpt = calloc(d->nstate, sizeof *d->ckpt)) || !(ck = calloc(d->nstate, sizeof *ck)) ||
+	     !(d->ckpt_next_ms = calloc(d->nstate, sizeof *d->ckpt_next_ms)) ||
+	     !(d->ckpt_written = calloc(d->nstate, sizeof *d->ckpt_written))))
+		goto oom;
 	if (c->dedup_window) {
 		if (rd_dedup_init(&d->dedup, 1000ull * c->dedup_window, c->dedup_max_entries) < 0)
 			goto oom;
@@ -810,8 +926,7 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	snprintf(path, sizeof path, "%s/state/checkpoint", c->data_dir);
-	if (!(d->state_path = strdup(path)))
+	if (!(d->state_dir = strdup(path)))
 		goto oom;
 	rd_wal_opts_default(&o);
 	o.sync = (enum rd_wal_sync)c->sync;
@@ -855,45 +970,30 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 	if (d->dedup_on)
 		d->saved_dedup = dfrom = rd_wal_cursor_get(d->wal, "dedup", &v) == 0 ? v : 1;
 	if (d->state_on) {
-		r = ckpt_read(d->state_path, &ck, why, sizeof why);
+		if ((r = restore_state(d, ck)) < 0)
+			goto oom;
 		if (r > 0) {
-			struct route_restore_report rep;
-			char rerr[256];
-			if (route_state_restore(pl->state, ck.snap, ck.len, &rep, rerr, sizeof rerr) < 0) {
-				rd_log_str(RD_LOG_ERROR, "state checkpoint does not restore: starting with empty "
-					"state, replaying the whole log", "error", rerr);
-				rd_count(&d->checkpoint_errors, 1);
-				ckpt_free(&ck);
-				route_state_free(pl->state);
-				if (!(pl->state = route_state_new(pl->prog)))
-					goto oom;
-				for (i = 0; i < pl->nshards; i++)
-					route_matcher_set_state(pl->shards[i].m, pl->state);
-				mfrom = 1;
-			} else {
-				have_ck = 1;
-				d->ckpt_lsn = ck.from;
-				mfrom = ck.from;
-				rd_log(RD_LOG_INFO, "state checkpoint restored", "\"from\":%" PRIu64 ",\"bytes\":%zu,"
-					"\"tables\":%u,\"rules\":%u", ck.from, ck.len, rep.tables, rep.rules);
-			}
+			have_ck = 1;
+			mfrom = UINT64_MAX;
+			for (i = 0; i < d->nstate; i++)
+				if (ck[i].from < mfrom)
+					mfrom = ck[i].from;
 		} else {
-			if (r < 0) {
-				rd_log_str(RD_LOG_ERROR, "state checkpoint unusable: replaying the whole log",
-					"error", why);
-				rd_count(&d->checkpoint_errors, 1);
-			}
 			mfrom = 1;
 			if (rd_wal_cursor_get(d->wal, "state", &v) < 0)
 				set_cursor(d, "state", 1);
 		}
 	}
-	d->ckpt_next_ms = mono_ms() + 1000u * c->checkpoint_interval;
+	for (i = 0; i < d->nstate; i++)
+		d->ckpt_next_ms[i] = mono_ms() + 1000u * c->checkpoint_interval;
 	pl->dur = d;
-	if (replay(d, mfrom, dfrom, have_ck ? &ck : NULL) < 0)
+	if (replay(d, mfrom, dfrom, have_ck ? ck : NULL) < 0)
 		rd_log(RD_LOG_ERROR, "replay stopped on a read error; later records are not routed until "
 			"the next start", "\"error\":\"%s\"", strerror(errno));
-	ckpt_free(&ck);
+	for (k = 0; k < d->nstate; k++)
+		ckpt_free(&ck[k]);
+	free(ck);
+	ck = NULL;
 	free(missing);
 	missing = NULL;
 	if (pthread_create(&d->thr, NULL, durable_main, d) != 0) {
@@ -907,7 +1007,9 @@ oom:
 	snprintf(err, errlen, "out of memory");
 fail:
 	free(missing);
-	ckpt_free(&ck);
+	for (k = 0; ck && k < d->nstate; k++)
+		ckpt_free(&ck[k]);
+	free(ck);
 	pl->dur = NULL;
 	rd_durable_stop(d);
 	return -1;
@@ -945,9 +1047,15 @@ rd_durable_stop(struct rd_durable *d)
 	if (d->dedup_on)
 		rd_dedup_fini(&d->dedup);
 	d->dedup_on = 0;
-	ckpt_free(&d->ckpt);
-	free(d->state_path);
-	d->state_path = NULL;
+	for (i = 0; d->ckpt && i < d->nstate; i++)
+		ckpt_free(&d->ckpt[i]);
+	free(d->ckpt);
+	free(d->ckpt_next_ms);
+	free(d->ckpt_written);
+	d->ckpt = NULL;
+	d->ckpt_next_ms = d->ckpt_written = NULL;
+	free(d->state_dir);
+	d->state_dir = NULL;
 	rd_lsnset_fini(&d->unmatched);
 	pthread_mutex_destroy(&d->mu);
 	pthread_cond_destroy(&d->cv);

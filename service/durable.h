@@ -34,6 +34,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "route.h"
 #include "dedup.h"
 #include "wal.h"
 
@@ -65,7 +66,7 @@ struct rd_durable {
 	const struct rd_conf *conf;    /* borrows */
 	struct rd_pipeline *pl;        /* borrows */
 	struct rd_wal *wal;            /* owns */
-	char *state_path;              /* owns: DATA_DIR/state/checkpoint */
+	char *state_dir;               /* owns: DATA_DIR/state (checkpoint.K: shard K's state) */
 	struct rd_lsnset unmatched;    /* logged records (or reservations) not matched yet */
 	struct rd_lsnset *dest;        /* owns: [ndest] LSNs with messages in flight per destination */
 	uint64_t *start;               /* owns: [ndest] cursors at start: earlier records are not delivered again */
@@ -75,17 +76,19 @@ struct rd_durable {
 	struct rd_dedup dedup;         /* dedup_window > 0 */
 	int dedup_on;
 	int state_on;                  /* the program keeps state: checkpoints */
+	unsigned nstate;               /* states checkpointed: every shard's part when split, else 1 */
 	pthread_t thr;
 	int started;
 	pthread_mutex_t mu;            /* guards stop, ckpt */
 	pthread_cond_t cv;
 	int stop;
-	struct rd_ckpt ckpt;           /* the newest snapshot not written yet (snap NULL: none) */
-	uint64_t ckpt_next_ms;         /* worker: when to take the next snapshot */
+	struct rd_ckpt *ckpt;          /* owns: [nstate] the newest snapshot not written yet (snap NULL: none) */
+	uint64_t *ckpt_next_ms;        /* owns: [nstate] worker K: when to take its next snapshot */
+	uint64_t *ckpt_written;        /* owns: [nstate] from of K's written checkpoint (0: none yet) */
 	atomic_uint_fast64_t full_until_ms; /* after a full disk, refuse without trying until then */
 	atomic_uint_fast64_t duplicates, full_refusals, replayed, replay_skipped, checkpoints,
 		checkpoint_errors, cursor_errors, sync_errors;
-	uint64_t ckpt_lsn;             /* the written checkpoint's from (0: none) */
+	uint64_t ckpt_lsn;             /* the state cursor stored: min over the written checkpoints */
 	uint64_t saved_dedup, saved_matched; /* the dedup and matched cursors last stored */
 };
 
@@ -120,8 +123,11 @@ void rd_durable_matched(struct rd_durable *d, uint64_t lsn);
 int rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn, int force);
 /* Lane: the message of record lsn for destination dest reached its terminal point. */
 void rd_durable_done(struct rd_durable *d, uint32_t dest, uint64_t lsn);
-/* Worker (the only one, with state): takes a snapshot when one is due (force: now). */
-void rd_durable_maybe_checkpoint(struct rd_durable *d, int force);
+/* Worker of shard K owning state st: takes a snapshot when one is due (force: now). */
+void rd_durable_maybe_checkpoint(struct rd_durable *d, unsigned k, route_state *st, int force);
+/* A shard sends an event emitted by record lsn to another shard: lsn stays unmatched until
+ * that shard calls rd_durable_matched for it too. */
+void rd_durable_hold(struct rd_durable *d, uint64_t lsn);
 /* Appends the routed_log_* metrics. */
 void rd_durable_render(struct rd_durable *d, struct rd_buf *out);
 

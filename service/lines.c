@@ -84,8 +84,8 @@ static int
 take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result_fn *res,
 	rd_lines_flush_fn *fl, void *ud)
 {
-	struct route_decision d;
-	struct rd_event_ref ref = { p, n };
+	struct route_class d;
+	struct rd_event_ref ref = { p, n, 0, 0 };
 	size_t charge = sizeof(struct rd_item) + n;
 	uint64_t t0 = 0;
 	int rc = 0;
@@ -94,10 +94,12 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 		refuse(l, RD_REJ_TOO_LARGE, res, ud, line, "line longer than max_event_bytes", -1);
 		return 0;
 	}
-	if (route_match(l->m, p, n, &d) == ROUTE_REJECTED) {
+	if (route_classify(l->m, p, n, &d) == ROUTE_REJECTED) {
 		refuse(l, RD_REJ_INVALID, res, ud, line, d.reason ? d.reason : "invalid", (long)d.offset);
 		return 0;
 	}
+	ref.part = d.part;
+	ref.key = d.key;
 	if (charge > l->pl->budget.cap) {
 		refuse(l, RD_REJ_OVERLOADED, res, ud, line, "event larger than max_inflight_bytes", -1);
 		return 0;
@@ -155,6 +157,8 @@ pend_add(struct rd_lines *l, const char *p, size_t n, uint64_t line)
 	}
 	l->pend[l->npend].p = p;
 	l->pend[l->npend].len = n;
+	l->pend[l->npend].part = 0;
+	l->pend[l->npend].key = 0;
 	l->pend_line[l->npend++] = line;
 	return 0;
 }
@@ -168,14 +172,17 @@ pend_add(struct rd_lines *l, const char *p, size_t n, uint64_t line)
 static int
 take_batch(struct rd_lines *l, rd_lines_result_fn *res, rd_lines_flush_fn *fl, void *ud)
 {
-	struct route_decision d;
+	struct route_class d;
 	size_t i, n = l->npend;
 	int ok = n > 1;
 
 	l->npend = 0;
-	for (i = 0; ok && i < n; i++)
+	for (i = 0; ok && i < n; i++) {
 		ok = l->pend[i].len <= l->max_line &&
-			route_match(l->m, l->pend[i].p, l->pend[i].len, &d) != ROUTE_REJECTED;
+			route_classify(l->m, l->pend[i].p, l->pend[i].len, &d) != ROUTE_REJECTED;
+		l->pend[i].part = d.part;
+		l->pend[i].key = d.key;
+	}
 	if (ok && !atomic_load(l->stop) && rd_pipeline_submit(l->pl, l->pend, n, NULL) == 0) {
 		rd_count(&l->metrics->received, n);
 		rd_count(&l->metrics->accepted, n);

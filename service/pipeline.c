@@ -257,12 +257,67 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	it->undone = 0;
 	it->lsn = lsn;
 	it->chain_from = chain_from;
+	it->depth = 0;
 	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
 	fifo_push(&ln->q, it);
 	if (ln->sink.wh)
 		rd_webhook_wake(ln->sink.wh);
 	return 0;
+}
+
+static unsigned shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
+static void fifo_push(struct rd_fifo *q, struct rd_item *it);
+
+/*
+ * With the state split by key, an emitted event whose state lives on another
+ * shard is handed to that shard (copied, charged to the budget, carrying the
+ * LSN of the record it comes from, which stays unmatched until the receiving
+ * shard has matched it). Returns 1
+ * when it was (or was lost to out-of-memory, counted), 0 when it is this
+ * shard's to route.
+ */
+static int
+send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms,
+	uint64_t lsn)
+{
+	struct rd_pipeline *pl = sh->pl;
+	struct route_class c;
+	struct rd_event_ref ref = { buf, len, 0, 0 };
+	struct rd_item *it;
+	unsigned to;
+
+	if (!pl->split)
+		return 0;
+	route_classify(sh->m, buf, len, &c);
+	if (c.status != ROUTE_OK || c.part == ROUTE_PART_ANY)
+		return 0;
+	ref.part = c.part;
+	ref.key = c.key;
+	if ((to = shard_of(pl, &ref)) == (unsigned)(sh - pl->shards))
+		return 0;
+	if (!(it = malloc(sizeof *it + len))) {
+		rd_count(&pl->metrics->emit_unrouted[RD_EMIT_OOM], 1);
+		rd_log(RD_LOG_ERROR, "out of memory: emitted event not routed", NULL);
+		return 1;
+	}
+	memcpy(it->data, buf, len);
+	it->len = len;
+	it->charge = sizeof *it + len;
+	it->accept_ms = accept_ms;
+	it->rules = NULL;
+	it->nrules = 0;
+	it->dead = 0;
+	it->depth = depth;
+	it->undone = 0;
+	it->lsn = lsn;
+	it->chain_from = 0;
+	/* the record stays unmatched until this emitted event is matched too */
+	if (pl->dur)
+		rd_durable_hold(pl->dur, lsn);
+	budget_force(&pl->budget, it->charge);
+	fifo_push(&pl->shards[to].q, it);
+	return 1;
 }
 
 /*
@@ -330,7 +385,8 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			route_one(sh, emits[i], elens[i], depth + 1, accept_ms, lsn);
+			if (!send_over(sh, emits[i], elens[i], depth + 1, accept_ms, lsn))
+				route_one(sh, emits[i], elens[i], depth + 1, accept_ms, lsn);
 			free(emits[i]);
 		}
 	}
@@ -341,9 +397,10 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 /*
  * A shard's router: matches its events in fifo order. With the durable log
  * it reports each record matched (after its messages are queued, so no
- * cursor can pass them in between), and the worker of a program with state
- * (the only one) takes the state snapshots, between two matches, also when
- * idle and once more when the fifo is closed.
+ * cursor can pass them in between), and a worker that owns state (its part
+ * when the state is split, else shard 0's whole state) takes that state's
+ * snapshots, between two matches, also when idle and once more when the
+ * fifo is closed.
  */
 static void *
 worker_main(void *arg)
@@ -351,13 +408,21 @@ worker_main(void *arg)
 	struct rd_shard *sh = arg;
 	struct rd_pipeline *pl = sh->pl;
 	struct rd_item *it;
+	unsigned idx = (unsigned)(sh - pl->shards);
+	/* this worker checkpoints a state: its part when split, else shard 0 the one state */
+	int owner = pl->split || (idx == 0 && pl->state);
+	route_state *st;
 	int timeout;
 
 	for (;;) {
-		if (pl->state && pl->dur) {
+		/* read each time: the durable log replaces a state it cannot restore in
+		 * full before it sets pl->dur (and before any event comes) */
+		st = pl->split ? sh->state : pl->state;
+		if (owner) {
 			it = fifo_pop_timed(&sh->q, 250, &timeout);
 			if (!it && timeout) {
-				rd_durable_maybe_checkpoint(pl->dur, 0);
+				if (pl->dur)
+					rd_durable_maybe_checkpoint(pl->dur, idx, st, 0);
 				continue;
 			}
 		} else {
@@ -366,17 +431,17 @@ worker_main(void *arg)
 		if (!it)
 			break;
 		budget_wait_under_cap(&pl->budget);
-		route_one(sh, it->data, it->len, 0, it->accept_ms, it->lsn);
+		route_one(sh, it->data, it->len, it->depth, it->accept_ms, it->lsn);
 		if (pl->dur) {
 			rd_durable_matched(pl->dur, it->lsn);
-			if (pl->state)
-				rd_durable_maybe_checkpoint(pl->dur, 0);
+			if (owner)
+				rd_durable_maybe_checkpoint(pl->dur, idx, st, 0);
 		}
 		budget_release(&pl->budget, it->charge);
 		free(it);
 	}
-	if (pl->state && pl->dur)
-		rd_durable_maybe_checkpoint(pl->dur, 1);
+	if (owner && pl->dur)
+		rd_durable_maybe_checkpoint(pl->dur, idx, pl->split ? sh->state : pl->state, 1);
 	return NULL;
 }
 
@@ -625,14 +690,44 @@ parse_keys(struct rd_pipeline *pl, const char *spec)
 	return 0;
 }
 
+/* Logs how the state is split: "keyed" lists TYPE:FIELD, "one_shard" the types kept on shard 0. */
+static void
+log_split(const route_prog *p, unsigned nshards)
+{
+	struct rd_buf keyed, one;
+	uint32_t t, f;
+	size_t tl, fl;
+	const char *tn, *fn;
+
+	rd_buf_init(&keyed);
+	rd_buf_init(&one);
+	for (t = 0; t < route_prog_ntypes(p); t++) {
+		int k = route_type_partition(p, t, &f);
+
+		tn = route_type_name(p, t, &tl);
+		if (k == ROUTE_PART_KEY) {
+			fn = route_field_name(p, f, &fl);
+			rd_buf_printf(&keyed, "%s%.*s:%.*s", keyed.len ? "," : "", (int)tl, tn, (int)fl, fn);
+		} else if (k == ROUTE_PART_ONE) {
+			rd_buf_printf(&one, "%s%.*s", one.len ? "," : "", (int)tl, tn);
+		}
+	}
+	rd_log(RD_LOG_INFO, "state split by key over the shards", "\"shards\":%u,\"keyed\":\"%.*s\","
+		"\"one_shard\":\"%.*s\"", nshards, (int)keyed.len, keyed.p ? keyed.p : "", (int)one.len,
+		one.p ? one.p : "");
+	rd_buf_fini(&keyed);
+	rd_buf_fini(&one);
+}
+
 int
 rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_prog *p,
 	struct rd_metrics *m, char *err, size_t errlen)
 {
 	uint32_t i;
 	size_t nlen;
-	const char *name;
+	const char *name, *pwhy = NULL;
 	char why[512];
+	int stateful;
 
 	memset(pl, 0, sizeof *pl);
 	pl->conf = c;
@@ -644,11 +739,19 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	if (parse_keys(pl, c->shard_key) < 0)
 		goto oom;
 	pl->nlanes = route_prog_ndests(p);
-	/* a program with tables or temporal rules routes on one shard, in arrival order: a table's
-	 * updates and lookups come from events of different types, which the
-	 * shard key would spread over shards running in parallel (sharding the
-	 * state by the tables' keys is the next step) */
-	pl->nshards = route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0 ? 1 : c->workers;
+	/* a program with state (tables, temporal rules) splits it by key over
+	 * the shards when route_prog_partition() says it can: every event that
+	 * touches a key's state goes to the shard holding it (a table's updates
+	 * and lookups by the same customer, a window's events of one key).
+	 * Otherwise it routes on one shard, in arrival order. */
+	stateful = route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0;
+	pl->split = stateful && c->workers > 1 && route_prog_partition(p, &pwhy);
+	pl->nshards = stateful && !pl->split ? 1 : c->workers;
+	if (stateful && pl->split)
+		log_split(p, pl->nshards);
+	else if (stateful && c->workers > 1)
+		rd_log_str(RD_LOG_WARN, "state cannot be split by key: all events route on one shard", "reason",
+			pwhy && pwhy[0] ? pwhy : "no event type is keyed");
 	pl->lanes = calloc(pl->nlanes ? pl->nlanes : 1, sizeof *pl->lanes);
 	pl->shards = calloc(pl->nshards, sizeof *pl->shards);
 	if (!pl->lanes || !pl->shards)
@@ -690,14 +793,16 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 		}
 		ln->started = 1;
 	}
-	if ((route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0) && !(pl->state = route_state_new(p)))
+	if (stateful && !pl->split && !(pl->state = route_state_new(p)))
 		goto oom;
 	for (i = 0; i < pl->nshards; i++) {
 		struct rd_shard *sh = &pl->shards[i];
 		if (!(sh->m = route_matcher_new(p)))
 			goto oom;
-		if (pl->state)
-			route_matcher_set_state(sh->m, pl->state);
+		if (pl->split && !(sh->state = route_state_new(p)))
+			goto oom;
+		if (pl->state || sh->state)
+			route_matcher_set_state(sh->m, pl->state ? pl->state : sh->state);
 		if (pthread_create(&sh->thr, NULL, worker_main, sh) != 0) {
 			snprintf(err, errlen, "cannot start a thread");
 			goto fail;
@@ -713,16 +818,24 @@ fail:
 	return -1;
 }
 
-/* The shard of event ev: the hash of its first key member present, else round-robin. */
+/*
+ * The shard of event ev: with the state split, the shard of its state's key
+ * (or shard 0 for a type whose state cannot be split); otherwise the hash of
+ * its first key member present, else round-robin.
+ */
 static unsigned
-shard_of(struct rd_pipeline *pl, const char *ev, size_t len)
+shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev)
 {
 	const char *v;
 	size_t vlen;
 	unsigned i;
 
+	if (pl->split && ev->part == ROUTE_PART_KEY)
+		return (unsigned)(ev->key % pl->nshards);
+	if (pl->split && ev->part == ROUTE_PART_ONE)
+		return 0;
 	for (i = 0; i < pl->nkeys; i++)
-		if (rd_json_member(ev, len, pl->keys[i], &v, &vlen))
+		if (rd_json_member(ev->p, ev->len, pl->keys[i], &v, &vlen))
 			return (unsigned)(XXH64(v, vlen, 0) % pl->nshards);
 	return atomic_fetch_add(&pl->rr, 1) % pl->nshards;
 }
@@ -745,6 +858,7 @@ event_item(const char *ev, size_t len, uint64_t accept_ms, uint64_t lsn)
 	it->undone = 0;
 	it->lsn = lsn;
 	it->chain_from = 0;
+	it->depth = 0;
 	return it;
 }
 
@@ -789,7 +903,7 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 			free(items[i]);
 			continue;
 		}
-		fifo_push(&pl->shards[shard_of(pl, ev[i].p, ev[i].len)].q, items[i]);
+		fifo_push(&pl->shards[shard_of(pl, &ev[i])].q, items[i]);
 	}
 	if (unused)
 		budget_release(&pl->budget, unused);
@@ -809,10 +923,17 @@ fail:
 	return -1;
 }
 
-int
-rd_pipeline_route_logged(struct rd_pipeline *pl, const char *ev, size_t len, uint64_t lsn)
+unsigned
+rd_pipeline_shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev)
 {
-	size_t charge = sizeof(struct rd_item) + len;
+	return shard_of(pl, ev);
+}
+
+int
+rd_pipeline_route_logged(struct rd_pipeline *pl, const struct rd_event_ref *ev, unsigned shard,
+	uint64_t lsn)
+{
+	size_t charge = sizeof(struct rd_item) + ev->len;
 	struct rd_item *it;
 
 	for (;;) {
@@ -826,11 +947,11 @@ rd_pipeline_route_logged(struct rd_pipeline *pl, const char *ev, size_t len, uin
 		}
 		rd_pipeline_wait_room(pl, charge, 100);
 	}
-	if (!(it = event_item(ev, len, rd_mono_ms(), lsn))) {
+	if (!(it = event_item(ev->p, ev->len, rd_mono_ms(), lsn))) {
 		budget_release(&pl->budget, charge);
 		return -1;
 	}
-	fifo_push(&pl->shards[shard_of(pl, ev, len)].q, it);
+	fifo_push(&pl->shards[shard % pl->nshards].q, it);
 	return 0;
 }
 
@@ -907,6 +1028,7 @@ rd_pipeline_free(struct rd_pipeline *pl)
 	for (i = 0; pl->shards && i < pl->nshards; i++) {
 		fifo_fini(&pl->shards[i].q);
 		route_matcher_free(pl->shards[i].m);
+		route_state_free(pl->shards[i].state);
 	}
 	route_state_free(pl->state);
 	pl->state = NULL;

@@ -50,6 +50,8 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	uint64_t lsn;              /* the log record it comes from (a message: its event's); 0: not logged */
 	uint32_t chain_from;       /* a chained dead-letter envelope: 1 + the destination whose message
 	                            * it stands for (that cursor waits for this one too); else 0 */
+	unsigned depth;            /* an event: 0 accepted by ingest, deeper: emitted (sent over from
+	                            * another shard, which holds its state's key) */
 	char data[];               /* owns: the event, or the message line ending in '\n' */
 };
 
@@ -75,6 +77,7 @@ struct rd_shard {
 	struct rd_pipeline *pl;    /* borrows: the owner */
 	struct rd_fifo q;
 	route_matcher *m;          /* owns */
+	route_state *state;        /* owns: this shard's part of the state when it is split by key, else NULL */
 	pthread_t thr;
 	int started;
 };
@@ -107,9 +110,13 @@ struct rd_pipeline {
 	atomic_int warned_envelope; /* the envelope = cloudevents emit warning was logged */
 	atomic_long pending;       /* messages in the lanes (queued, being delivered, waiting to retry) */
 	atomic_uint_fast64_t drain_deadline_ms; /* monotonic ms after which webhook lanes give up; 0: running */
-	/* A program with tables routes on one shard, whose matcher uses this
-	 * state (its tables); see rd_pipeline_start. */
-	route_state *state;        /* owns, or NULL: the program keeps no state */
+	/* A program with state (tables, temporal rules) either splits it by key
+	 * over the shards (split: each shard owns its part, sh->state; events go
+	 * to the shard of their key, route_classify) or, when it cannot
+	 * (route_prog_partition says why), routes on one shard whose matcher
+	 * uses this state; see rd_pipeline_start. */
+	route_state *state;        /* owns, or NULL: no state, or split */
+	int split;                 /* the state is split by key over the shards */
 	/* until when (CLOCK_MONOTONIC ns) ingest pushes back: a rule with
 	 * `backpressure` fired on a routed event (rd_pipeline_backpressure) */
 	atomic_uint_fast64_t backpressure_until;
@@ -119,6 +126,12 @@ struct rd_pipeline {
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */
 	const char *p;
 	size_t len;
+	/* where its state lives, from route_classify(): when the pipeline's
+	 * state is split, ROUTE_PART_KEY goes to shard key % n and
+	 * ROUTE_PART_ONE to shard 0; ROUTE_PART_ANY (0, the default) goes by the
+	 * shard key members */
+	int part;
+	uint64_t key;
 };
 
 /*
@@ -144,12 +157,15 @@ int rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const rou
  * write error.
  */
 int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n, size_t *ndup);
+/* The shard event ev goes to (the same answer every time unless it goes round-robin). */
+unsigned rd_pipeline_shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
 /*
- * Queues logged record lsn (ev[0..len), copied) for matching, waiting for
- * room in the budget (restart replay). Returns 0, or -1 when draining or
- * out of memory.
+ * Queues logged record lsn (ev's bytes, copied) to shard (from
+ * rd_pipeline_shard_of) for matching, waiting for room in the budget
+ * (restart replay). Returns 0, or -1 when draining or out of memory.
  */
-int rd_pipeline_route_logged(struct rd_pipeline *pl, const char *ev, size_t len, uint64_t lsn);
+int rd_pipeline_route_logged(struct rd_pipeline *pl, const struct rd_event_ref *ev, unsigned shard,
+	uint64_t lsn);
 /*
  * Waits up to ms milliseconds until n more bytes of items (an event of len
  * bytes costs sizeof(struct rd_item) + len) would fit under the memory cap.

@@ -85,7 +85,7 @@ done
 
 # a damaged checkpoint: logged, counted, routed starts anyway
 D="$tmp/dataA"
-printf 'garbage' | dd of="$D/state/checkpoint" bs=1 seek=30 conv=notrunc 2>/dev/null
+printf 'garbage' | dd of="$D/state/checkpoint.0" bs=1 seek=30 conv=notrunc 2>/dev/null
 start "$D" "$tmp/confA"
 check "a damaged checkpoint: routed starts, says so" grep -q '"msg":"state checkpoint unusable' "$tmp/log"
 check "a damaged checkpoint: counted in routed_checkpoint_errors_total" \

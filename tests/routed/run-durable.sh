@@ -29,6 +29,7 @@ listen = 127.0.0.1:0
 sync = always
 segment_bytes = 256k
 cursor_interval_ms = 50
+dedup_id_member = id
 [destination hook]
 sink = webhook
 url = http://127.0.0.1:$(cat "$tmp/recport")/ok/

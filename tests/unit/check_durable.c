@@ -117,6 +117,9 @@ START_TEST(test_dedup_keys)
 	ck_assert(na != nb || memcmp(a, b, na) != 0); /* same id, other source: another key */
 	ck_assert_uint_eq(key_of("{\"event_type\":\"x\",\"id\":\"1\"}", "event_id", a), 0); /* no event_id */
 	ck_assert_uint_gt(key_of("{\"event_type\":\"x\",\"event_id\":\"1\"}", "event_id", a), 0);
+	/* no id member configured: plain events have no key, CloudEvents still do */
+	ck_assert_uint_eq(rd_dedup_key("{\"event_type\":\"x\",\"id\":\"1\"}", 27, NULL, a, sizeof a), 0);
+	ck_assert_uint_gt(rd_dedup_key("{\"specversion\":\"1.0\",\"id\":\"1\"}", 30, NULL, a, sizeof a), 0);
 }
 END_TEST
 
