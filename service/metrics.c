@@ -23,7 +23,7 @@ static const double sink_le_s[RD_SINK_LAT_BUCKETS] = {
 };
 
 /* The status codes routed answers, for routed_http_requests_total. */
-static const unsigned http_codes[10] = { 200, 202, 400, 401, 404, 405, 413, 415, 429, 503 };
+static const unsigned http_codes[12] = { 200, 202, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503 };
 #define NCODES (sizeof http_codes / sizeof http_codes[0])
 
 static const char *const emit_reasons[RD_EMIT__COUNT] = {

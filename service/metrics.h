@@ -82,7 +82,7 @@ struct rd_metrics {
 	atomic_uint_fast64_t *sink_lat_sum_ns; /* owns: [ndests] */
 	atomic_uint_fast64_t lat_bucket[RD_LAT_BUCKETS + 1]; /* non-cumulative; the last: over all bounds */
 	atomic_uint_fast64_t lat_sum_ns;
-	atomic_uint_fast64_t http_requests[10]; /* by the index of the code in metrics.c's http_codes */
+	atomic_uint_fast64_t http_requests[12]; /* by the index of the code in metrics.c's http_codes */
 };
 
 /* Allocates the arrays for p. Returns 0, or -1 on out-of-memory. */
