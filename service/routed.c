@@ -4,8 +4,9 @@
  * Loads the configuration (conf.c) and the rules (a .rbc, or .route sources
  * compiled in-process by compiler/driver.c), starts the pipeline
  * (pipeline.c), the TCP listener (tcp.c, with [tcp] listen) and the HTTP
- * server (http.c), then waits for a signal: SIGTERM or SIGINT stops
- * accepting, drains every queue into the sinks and exits 0. With --replay it
+ * server (http.c), then waits for a signal: SIGHUP reloads the rules
+ * (reload.c), SIGTERM or SIGINT stops accepting, drains every queue into the
+ * sinks and exits 0; systemd is notified of each (notify.c). With --replay it
  * starts neither server: it feeds the file through the pipeline (replay.c),
  * drains and exits. main() owns everything it creates and frees it in
  * reverse order.
@@ -61,10 +62,12 @@ static const char usage_text[] =
 	"\n"
 	"HTTP: POST /events (or each [source NAME]'s path, with its bearer or HMAC\n"
 	"authentication), GET /queues/NAME, POST /queues/NAME/ack, GET /metrics,\n"
-	"/healthz, /readyz. TCP: one JSON event per line, each answered 'ok LINE' or\n"
-	"'error LINE REASON' (docs/routed.md). SIGTERM or SIGINT: drain and exit 0.\n"
-	"\n"
-	"Exit status: 0 success, 1 bad configuration or rules, 2 usage error,\n"
+	"/healthz, /readyz, POST /admin/reload (with [admin] token). TCP: one JSON\n"
+	"event per line, each answered 'ok LINE' or 'error LINE REASON'\n"
+	"(docs/routed.md). SIGHUP: reload the rules (not the configuration).\n"
+	"SIGTERM or SIGINT: drain and exit 0. With NOTIFY_SOCKET set, systemd is\n"
+	"told READY=1, RELOADING=1 and STOPPING=1.\n"
+	"\n"	"Exit status: 0 success, 1 bad configuration or rules, 2 usage error,\n"
 	"3 could not start (address in use, data directory not writable, ...).\n";
 
 /* Replaces *field (owned) with a copy of value. Returns 0 or -1. */
