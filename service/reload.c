@@ -65,7 +65,6 @@ rd_reload_init(struct rd_reloader *r, char *const *paths, int npaths, const stru
 	r->paths = paths;
 	r->npaths = npaths;
 	r->conf = c;
-	rd_conf_route_options(c, &r->ro);
 	r->pl = pl;
 	r->metrics = m;
 }
@@ -90,6 +89,7 @@ rd_reload_run(struct rd_reloader *r, const char *trigger, struct rd_buf *msg, un
 	FILE *f;
 	route_prog *p = NULL, **np;
 	struct rd_swap_report rep;
+	struct route_options ro;
 	struct rd_buf esc;
 	struct timespec t0, t1, now;
 	int rc = -1;
@@ -105,7 +105,8 @@ rd_reload_run(struct rd_reloader *r, const char *trigger, struct rd_buf *msg, un
 		rd_buf_puts(msg, "out of memory");
 		goto out;
 	}
-	p = rd_rules_load(r->paths, r->npaths, &r->ro, f);
+	rd_conf_route_options(r->conf, &ro); /* borrows strings of the configuration */
+	p = rd_rules_load(r->paths, r->npaths, &ro, f);
 	if (p && rd_conf_check_rules(r->conf, p, f) < 0) {
 		route_prog_free(p);
 		p = NULL;

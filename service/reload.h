@@ -31,8 +31,7 @@ struct rd_reloader {
 	pthread_mutex_t mu;        /* one reload at a time */
 	char *const *paths;        /* borrows: the RULES arguments */
 	int npaths;
-	const struct rd_conf *conf; /* borrows */
-	struct route_options ro;
+	const struct rd_conf *conf; /* borrows: route options and destination bindings */
 	struct rd_pipeline *pl;    /* borrows */
 	struct rd_metrics *metrics; /* borrows */
 	route_prog **progs;        /* owns: [nprogs], every program a reload loaded */
