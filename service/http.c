@@ -420,8 +420,10 @@ list_queues(struct rd_http *h, struct MHD_Connection *c)
 	for (i = 0; i < 2 * h->pl->nlanes; i++) {
 		/* each destination's built-in queue, then its dead-letter queue */
 		struct rd_lane *ln = &h->pl->lanes[i / 2];
-		struct rd_store *q = i % 2 ? ln->dlq : ln->sink.store;
-		if (!q)
+		struct rd_store *q;
+		if (!atomic_load(&ln->ready)) /* a lane a reload is opening */
+			continue;
+		if (!(q = i % 2 ? ln->dlq : ln->sink.store))
 			continue;
 		rd_buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
 		rd_buf_json_str(&b, q->name, strlen(q->name));

@@ -580,6 +580,7 @@ lane_run(struct rd_lane *ln, const route_prog *p, uint32_t dest, char *err, size
 			return -1;
 		}
 	}
+	atomic_store(&ln->ready, 1); /* publishes sink and dlq to the HTTP threads */
 	if (pthread_create(&ln->thr, NULL, ln->sink.wh ? webhook_lane_main : lane_main, ln) != 0) {
 		snprintf(err, errlen, "cannot start a thread");
 		return -1;
@@ -1121,7 +1122,7 @@ rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len)
 	const char *n;
 
 	for (i = 0; i < pl->nlanes; i++) {
-		if (!(n = pl->lanes[i].name))
+		if (!(n = pl->lanes[i].name) || !atomic_load(&pl->lanes[i].ready))
 			continue;
 		nlen = strlen(n);
 		if (nlen == len && memcmp(n, name, len) == 0)
@@ -1152,7 +1153,7 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 	rd_buf_puts(o, "# HELP routed_queue_pending_messages Messages stored in a built-in queue and "
 		"not acknowledged.\n# TYPE routed_queue_pending_messages gauge\n");
 	for (i = 0; i < pl->nlanes; i++) {
-		if (!(n = pl->lanes[i].name))
+		if (!(n = pl->lanes[i].name) || !atomic_load(&pl->lanes[i].ready))
 			continue;
 		nlen = strlen(n);
 		if (pl->lanes[i].sink.store)

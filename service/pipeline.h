@@ -98,6 +98,8 @@ struct rd_lane {
 	char *name;                /* owns: the destination's name */
 	_Atomic uint32_t dl_slot;  /* lane slot of its dead_letter destination, or ROUTE_NONE */
 	atomic_int retired;        /* the rules in use no longer name it: fifo closed, drains, thread ends */
+	atomic_int ready;          /* sink and dlq are open (they stay so until rd_pipeline_free): HTTP
+	                            * threads may read them (rd_pipeline_queue, rd_pipeline_render) */
 	struct rd_fifo q;
 	struct rd_sink sink;       /* owns */
 	int sink_open;
