@@ -11,7 +11,8 @@
 #    one version), and in seq order the version changes at most once per
 #    reload;
 #  - an invalid rule file is refused (422 with FILE:LINE:COL and a caret),
-#    the rules in use stay; the admin endpoint wants its token (401);
+#    the rules in use stay; the admin endpoint wants its token (401), and
+#    without [admin] token it does not exist (404);
 #  - NOTIFY_SOCKET (an abstract socket): READY=1, then RELOADING=1 with
 #    MONOTONIC_USEC and READY=1 around each reload, STOPPING=1 at SIGTERM;
 #  - SIGTERM under load drains and exits 0.
@@ -225,5 +226,17 @@ check "sd_notify: READY=1, RELOADING=1/READY=1 per reload, STOPPING=1, in order"
 check "... each RELOADING=1 carries MONOTONIC_USEC" \
 	[ "$(grep -c '^RELOADING=1|MONOTONIC_USEC=[0-9][0-9]*|' "$tmp/notify")" = $((reloads + 4)) ]
 npid=""
+
+# ---- without [admin] token the endpoint does not exist ----------------------------------------
+"$ROUTED" --listen 127.0.0.1:0 --data-dir "$tmp/data2" "$tmp/A.route" >/dev/null 2>"$tmp/log2" &
+pid=$!
+wait_port "$tmp/log2"
+code=$(curl -s -m 10 -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+	"http://127.0.0.1:$port/admin/reload")
+check "without [admin] token, POST /admin/reload is 404" [ "$code" = 404 ]
+kill -TERM "$pid"
+wait "$pid"
+check "... and that routed stops with 0 too" [ $? -eq 0 ]
+pid=""
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
