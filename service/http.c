@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
+#include "reload.h"
 #include "store.h"
 #include "tcp.h"
 
@@ -190,14 +193,36 @@ collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *
 	return MHD_YES;
 }
 
-/* The calling HTTP thread's matcher (made on first use), or NULL on out-of-memory. */
+struct thread_matcher {         /* an HTTP thread's matcher and the program it was made for */
+	route_matcher *m;          /* owns */
+	const route_prog *p;       /* borrows (programs live until exit: reload.h) */
+};
+
+/*
+ * The calling HTTP thread's matcher of the newest rules (made on first use,
+ * remade after a reload), or NULL on out-of-memory.
+ */
 static route_matcher *
 thread_matcher(struct rd_http *h)
 {
-	route_matcher *m = pthread_getspecific(h->matcher_key);
+	struct thread_matcher *tm = pthread_getspecific(h->matcher_key);
+	const route_prog *p = rd_pipeline_prog(h->pl);
+	route_matcher *m;
 
-	if (!m && (m = route_matcher_new(h->prog)))
-		pthread_setspecific(h->matcher_key, m);
+	if (tm && tm->p == p)
+		return tm->m;
+	if (!(m = route_matcher_new(p)))
+		return NULL;
+	if (!tm) {
+		if (!(tm = calloc(1, sizeof *tm))) {
+			route_matcher_free(m);
+			return NULL;
+		}
+		pthread_setspecific(h->matcher_key, tm);
+	}
+	route_matcher_free(tm->m);
+	tm->m = m;
+	tm->p = p;
 	return m;
 }
 
@@ -398,8 +423,10 @@ list_queues(struct rd_http *h, struct MHD_Connection *c)
 	for (i = 0; i < 2 * h->pl->nlanes; i++) {
 		/* each destination's built-in queue, then its dead-letter queue */
 		struct rd_lane *ln = &h->pl->lanes[i / 2];
-		struct rd_store *q = i % 2 ? ln->dlq : ln->sink.store;
-		if (!q)
+		struct rd_store *q;
+		if (!atomic_load(&ln->ready)) /* a lane a reload is opening */
+			continue;
+		if (!(q = i % 2 ? ln->dlq : ln->sink.store))
 			continue;
 		rd_buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
 		rd_buf_json_str(&b, q->name, strlen(q->name));
@@ -449,6 +476,58 @@ get_metrics(struct rd_http *h, struct MHD_Connection *c)
 	return ret;
 }
 
+/*
+ * POST /admin/reload: without [admin] token the endpoint does not exist
+ * (404, as any unknown path); a missing or wrong bearer token is 401; then
+ * the rules are reloaded in this thread (reload.h): 200 with the new
+ * generation, 422 with the compiler's messages, 500 when they could not be
+ * put to use, 503 while routed is stopping.
+ */
+static enum MHD_Result
+admin_reload(struct rd_http *h, struct MHD_Connection *c, int is_post)
+{
+	struct rd_reloader *r = atomic_load(&h->reloader);
+	const char *auth;
+	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH] = { 0 };
+	struct rd_buf msg, b;
+	unsigned status = 500;
+	enum MHD_Result ret;
+
+	if (!h->conf->admin_token)
+		return reply_error(h, c, MHD_HTTP_NOT_FOUND, "no such resource");
+	if (!is_post)
+		return reply_405(h, c, 1);
+	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	/* digests of both, compared in constant time (as auth.c does for sources) */
+	SHA256((const unsigned char *)h->conf->admin_token, strlen(h->conf->admin_token), want);
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+		SHA256((const unsigned char *)auth + 7, strlen(auth + 7), got);
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || CRYPTO_memcmp(want, got, sizeof want) != 0) {
+		rd_log(RD_LOG_WARN, "admin: unauthorized reload request", "\"reason\":\"%s\"",
+			!auth ? "no Authorization header" : "wrong bearer token");
+		return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, !auth ? "an Authorization: Bearer header is needed"
+			: "wrong bearer token");
+	}
+	if (!r || atomic_load(&h->draining)) {
+		static const char busy[] = "{\"error\":\"routed is starting or stopping\"}";
+		return reply(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", busy, sizeof busy - 1,
+			REPLY_RETRY_AFTER);
+	}
+	rd_buf_init(&msg);
+	if (rd_reload_run(r, "admin", &msg, &status) == 0) {
+		ret = reply_json(h, c, MHD_HTTP_OK, &msg);
+	} else {
+		rd_buf_init(&b);
+		rd_buf_puts(&b, "{\"error\":\"reload failed: the rules in use are kept\",\"detail\":");
+		rd_buf_json_str(&b, msg.p ? msg.p : "", msg.p ? msg.len : 0);
+		rd_buf_puts(&b, "}");
+		ret = reply_json(h, c, status, &b);
+		rd_buf_fini(&b);
+	}
+	rd_buf_fini(&msg);
+	return ret;
+}
+
 /* First call of a request (headers only): answer now, or set up *ctx for the body. */
 static enum MHD_Result
 begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *method, void **ctx)
@@ -473,6 +552,8 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 	}
 	if (strcmp(url, "/metrics") == 0)
 		return is_get ? get_metrics(h, c) : reply_405(h, c, 0);
+	if (strcmp(url, "/admin/reload") == 0)
+		return admin_reload(h, c, is_post);
 	if (strcmp(url, "/queues") == 0 || strcmp(url, "/queues/") == 0)
 		return is_get ? list_queues(h, c) : reply_405(h, c, 0);
 	if (strncmp(url, "/queues/", 8) == 0) {
@@ -603,9 +684,12 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 static void
-free_matcher(void *m)
+free_matcher(void *v)
 {
-	route_matcher_free(m);
+	struct thread_matcher *tm = v;
+
+	route_matcher_free(tm->m);
+	free(tm);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------- */
