@@ -179,7 +179,7 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
  * the retry policy and the dead-letter envelope; dead marks an envelope.
  */
 static void
-deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ms,
+deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ns,
 	const uint32_t *rules, uint32_t nrules, int dead)
 {
 	size_t i, roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
@@ -205,7 +205,8 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	it->data[len] = '\n';
 	it->len = len + 1;
 	it->charge = charge;
-	it->accept_ms = accept_ms;
+	it->accept_ms = accept_ns / 1000000u;
+	it->accept_ns = accept_ns;
 	it->rules = (uint32_t *)(void *)((char *)it + roff);
 	it->nrules = nrules;
 	if (nrules)
@@ -221,11 +222,11 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 /*
  * Matches one event (depth 0: accepted by ingest; deeper: emitted), counts,
  * queues its output to each destination, then feeds its emitted events back
- * in, up to emit_depth. buf is borrowed; accept_ms is when ingest accepted
+ * in, up to emit_depth. buf is borrowed; accept_ns is when ingest accepted
  * the event (or the one that emitted it).
  */
 static void
-route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms)
+route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ns)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct rd_metrics *mt = pl->metrics;
@@ -254,7 +255,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	for (i = 0; i < d.ndests; i++)
-		deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0);
+		deliver(pl, d.dests[i], d.output, d.output_len, accept_ns, d.rules, d.nrules, 0);
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -282,7 +283,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			route_one(sh, emits[i], elens[i], depth + 1, accept_ms);
+			route_one(sh, emits[i], elens[i], depth + 1, accept_ns);
 			free(emits[i]);
 		}
 	}
@@ -298,7 +299,7 @@ worker_main(void *arg)
 
 	while ((it = fifo_pop(&sh->q))) {
 		budget_wait_under_cap(&sh->pl->budget);
-		route_one(sh, it->data, it->len, 0, it->accept_ms);
+		route_one(sh, it->data, it->len, 0, it->accept_ns);
 		budget_release(&sh->pl->budget, it->charge);
 		free(it);
 	}
@@ -382,7 +383,7 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 		rd_log(RD_LOG_ERROR, "out of memory: dead-letter envelope lost", "\"destination\":\"%.*s\"",
 			(int)nlen, name);
 	} else if (chained) {
-		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1);
+		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ns, it->rules, it->nrules, 1);
 	} else if (!ln->dlq || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
 			"\"destination\":\"%.*s\"", (int)nlen, name);
@@ -397,8 +398,12 @@ webhook_done(void *ud, const struct rd_wh_outcome *o)
 {
 	struct rd_lane *ln = ud;
 
-	if (o->delivered)
-		lane_release(ln->pl, o->msg);
+	if (o->delivered) {
+		struct rd_item *it = o->msg;
+		if (!it->dead)
+			rd_metrics_e2e(ln->pl->metrics, now_ns() - it->accept_ns);
+		lane_release(ln->pl, it);
+	}
 	else
 		dead_letter(ln, o->msg, o);
 }
@@ -495,6 +500,8 @@ lane_main(void *arg)
 		}
 		if (ok)
 			rd_count(&mt->deliveries[ln->dest], 1);
+		if (ok && !it->dead) /* a dead-letter envelope's time is its retries' */
+			rd_metrics_e2e(mt, now_ns() - it->accept_ns);
 		lane_release(pl, it);
 	}
 	return NULL;
@@ -636,7 +643,7 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 {
 	struct rd_item **items;
 	size_t i, total = 0;
-	uint64_t now = rd_mono_ms();
+	uint64_t now = now_ns();
 
 	if (atomic_load(&pl->stopping))
 		return -1;
@@ -652,7 +659,8 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		memcpy(items[i]->data, ev[i].p, ev[i].len);
 		items[i]->len = ev[i].len;
 		items[i]->charge = sizeof(struct rd_item) + ev[i].len;
-		items[i]->accept_ms = now;
+		items[i]->accept_ms = now / 1000000u;
+		items[i]->accept_ns = now;
 		items[i]->rules = NULL;
 		items[i]->nrules = 0;
 		items[i]->dead = 0;

@@ -39,6 +39,7 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	size_t charge;             /* bytes charged to the budget for this item */
 	size_t len;                /* bytes in data */
 	uint64_t accept_ms;        /* monotonic ms the (originating) event was accepted: max_age */
+	uint64_t accept_ns;        /* the same in monotonic ns: routed_end_to_end_duration_seconds */
 	uint32_t *rules;           /* a message: the rules its event matched, [nrules], in this
 	                            * allocation after data; an event: NULL */
 	uint32_t nrules;
