@@ -75,6 +75,24 @@ rd_ingest_fini(struct rd_ingest *in)
 	memset(in, 0, sizeof *in);
 }
 
+void
+rd_ingest_reset(struct rd_ingest *in)
+{
+	struct rd_ingest_event *ev = in->ev;
+	size_t cap = in->cap;
+
+	rd_buf_fini(&in->built);
+	if (cap > RD_INGEST_KEEP) {
+		free(ev);
+		ev = NULL;
+		cap = 0;
+	}
+	memset(in, 0, sizeof *in);
+	rd_buf_init(&in->built);
+	in->ev = ev;
+	in->cap = cap;
+}
+
 /* Appends an event. Returns 0, or -1 (error set) on out-of-memory. */
 static int
 add(struct rd_ingest *in, const char *p, size_t len, size_t off, unsigned line)

@@ -57,6 +57,24 @@ fifo_push(struct rd_fifo *q, struct rd_item *it)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/*
+ * Takes ownership of the n items linked from head to tail (tail->next is
+ * NULL): one lock and one wake-up for a whole request's events of a shard.
+ */
+static void
+fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->next = head;
+	else
+		q->head = head;
+	q->tail = tail;
+	atomic_fetch_add(&q->depth, n);
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 /* Waits for an item (the caller takes ownership); NULL once closed and empty. */
 static struct rd_item *
 fifo_pop(struct rd_fifo *q)
@@ -182,7 +200,8 @@ static void
 deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ns,
 	const uint32_t *rules, uint32_t nrules, int dead)
 {
-	size_t i, roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
+	char *p;
+	size_t roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
 		~(sizeof(uint32_t) - 1);
 	size_t charge = roff + (size_t)nrules * sizeof(uint32_t);
 	struct rd_item *it = malloc(charge);
@@ -199,9 +218,11 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 		return;
 	}
 	memcpy(it->data, buf, len);
-	for (i = 0; i < len; i++)
-		if (it->data[i] == '\n' || it->data[i] == '\r')
-			it->data[i] = ' ';
+	/* memchr rather than a byte loop: this was 6 % of routed's profile under wrk (1.2 KB events) */
+	for (p = it->data; (p = memchr(p, '\n', len - (size_t)(p - it->data))); )
+		*p = ' ';
+	for (p = it->data; (p = memchr(p, '\r', len - (size_t)(p - it->data))); )
+		*p = ' ';
 	it->data[len] = '\n';
 	it->len = len + 1;
 	it->charge = charge;
@@ -638,11 +659,26 @@ shard_of(struct rd_pipeline *pl, const char *ev, size_t len)
 	return atomic_fetch_add(&pl->rr, 1) % pl->nshards;
 }
 
+/* A request's events for one shard, in order (rd_pipeline_submit). */
+struct chain {
+	struct rd_item *head, *tail; /* owns the items until pushed */
+	size_t n;
+};
+#define SUBMIT_STACK_SHARDS 16     /* chains kept on the stack up to this many shards */
+
+/*
+ * The events are copied into items (one allocation each: the worker frees
+ * them one by one), linked per shard in request order, and each shard's
+ * chain is pushed with one lock and one wake-up, so a batch of 100 events
+ * costs the shards' locks once rather than 100 times.
+ */
 int
 rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n)
 {
-	struct rd_item **items;
+	struct chain stack_ch[SUBMIT_STACK_SHARDS], *ch = stack_ch;
+	struct rd_item *it, *next;
 	size_t i, total = 0;
+	unsigned s;
 	uint64_t now = now_ns();
 
 	if (atomic_load(&pl->stopping))
@@ -651,29 +687,46 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		total += sizeof(struct rd_item) + ev[i].len;
 	if (budget_try(&pl->budget, total) < 0)
 		return -1;
-	if (!(items = calloc(n ? n : 1, sizeof *items)))
-		goto fail;
-	for (i = 0; i < n; i++) {
-		if (!(items[i] = malloc(sizeof(struct rd_item) + ev[i].len)))
-			goto fail;
-		memcpy(items[i]->data, ev[i].p, ev[i].len);
-		items[i]->len = ev[i].len;
-		items[i]->charge = sizeof(struct rd_item) + ev[i].len;
-		items[i]->accept_ms = now / 1000000u;
-		items[i]->accept_ns = now;
-		items[i]->rules = NULL;
-		items[i]->nrules = 0;
-		items[i]->dead = 0;
+	if (pl->nshards > SUBMIT_STACK_SHARDS && !(ch = calloc(pl->nshards, sizeof *ch))) {
+		budget_release(&pl->budget, total);
+		return -1;
 	}
-	for (i = 0; i < n; i++)
-		fifo_push(&pl->shards[shard_of(pl, ev[i].p, ev[i].len)].q, items[i]);
-	free(items);
+	if (ch == stack_ch)
+		memset(ch, 0, sizeof stack_ch);
+	for (i = 0; i < n; i++) {
+		if (!(it = malloc(sizeof(struct rd_item) + ev[i].len)))
+			goto fail;
+		memcpy(it->data, ev[i].p, ev[i].len);
+		it->next = NULL;
+		it->len = ev[i].len;
+		it->charge = sizeof(struct rd_item) + ev[i].len;
+		it->accept_ms = now / 1000000u;
+		it->accept_ns = now;
+		it->rules = NULL;
+		it->nrules = 0;
+		it->dead = 0;
+		s = shard_of(pl, ev[i].p, ev[i].len);
+		if (ch[s].tail)
+			ch[s].tail->next = it;
+		else
+			ch[s].head = it;
+		ch[s].tail = it;
+		ch[s].n++;
+	}
+	for (s = 0; s < pl->nshards; s++)
+		if (ch[s].n)
+			fifo_push_chain(&pl->shards[s].q, ch[s].head, ch[s].tail, ch[s].n);
+	if (ch != stack_ch)
+		free(ch);
 	return 0;
 fail:
-	if (items)
-		for (i = 0; i < n; i++)
-			free(items[i]);
-	free(items);
+	for (s = 0; s < pl->nshards; s++)
+		for (it = ch[s].head; it; it = next) {
+			next = it->next;
+			free(it);
+		}
+	if (ch != stack_ch)
+		free(ch);
 	budget_release(&pl->budget, total);
 	return -1;
 }
