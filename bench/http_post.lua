@@ -9,8 +9,8 @@
 -- connections x 1000 / (WRK_DELAY_MS + latency) requests/s (wrk has no
 -- constant-rate mode; wrk2 is not packaged). done() prints one line that
 -- http.sh parses:
---   RESULT requests=N duration_us=D rps=R p50_us=A p99_us=B status_errors=S errors=E
--- (status_errors: answers with a status >= 400, wrk's own count; no response()
+--   RESULT requests=N duration_us=D rps=R ok_rps=K p50_us=A p99_us=B status_errors=S errors=E
+-- (ok_rps: answers below 400 per second; status_errors: answers with a status >= 400, wrk's own count; no response()
 -- hook, which would make wrk parse every answer and cost it CPU)
 local req
 
@@ -37,8 +37,9 @@ end
 
 function done(summary, latency, requests)
 	local e = summary.errors
-	io.write(string.format("RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d status_errors=%d errors=%d\n",
+	io.write(string.format("RESULT requests=%d duration_us=%d rps=%.1f ok_rps=%.1f p50_us=%d p99_us=%d status_errors=%d errors=%d\n",
 		summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+		(summary.requests - e.status) / (summary.duration / 1e6),
 		latency:percentile(50), latency:percentile(99), e.status,
 		e.connect + e.read + e.write + e.timeout))
 end

@@ -50,6 +50,7 @@ struct rd_req {
 	int body_kind;             /* enum rd_body_kind (REQ_EVENTS) */
 	struct rd_buf body;        /* owns: the request body as received */
 	size_t limit;              /* body bytes allowed */
+	size_t expect;             /* the Content-Length when it was given (reserved at once), else 0 */
 	int too_large;             /* the body went over limit: the rest is discarded */
 	struct rd_store *queue;    /* borrows (REQ_ACK) */
 	struct rd_source *src;     /* borrows (REQ_EVENTS): the [source], NULL without sources */
@@ -547,6 +548,7 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 	/* without [source] sections: POST /events; with them: each source's path only */
 	if (h->auth.n ? (src = rd_auth_find(&h->auth, url)) != NULL : strcmp(url, "/events") == 0) {
 		const char *ct, *cl, *spec;
+		uint64_t clen;
 		int kind;
 		enum MHD_Result ret;
 		if (!is_post)
@@ -565,9 +567,12 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 				"or ce-* headers (binary mode)");
 		}
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		clen = 0;
 		if (cl) {
 			uint64_t n;
-			if (parse_u64(cl, strlen(cl), &n) == 0 && n > h->conf->max_body_bytes) {
+			if (parse_u64(cl, strlen(cl), &n) == 0)
+				clen = n;
+			if (clen > h->conf->max_body_bytes) {
 				/* answered before the body is read: libmicrohttpd then closes the connection */
 				count_refused(h, RD_REJ_TOO_LARGE, 1);
 				return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than max_body_bytes");
@@ -579,6 +584,7 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 		rq->body_kind = kind;
 		rq->src = src;
 		rq->limit = h->conf->max_body_bytes;
+		rq->expect = (size_t)clen;
 		*ctx = rq;
 		return MHD_YES;
 	}
@@ -603,6 +609,9 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 			rq->too_large = 1;
 			rd_buf_fini(&rq->body);
 		}
+		/* the whole announced body at once, rather than doubling from 256 bytes */
+		if (!rq->too_large && !rq->body.p && rq->expect && rd_buf_reserve(&rq->body, rq->expect) < 0)
+			return MHD_NO;
 		if (!rq->too_large && rd_buf_append(&rq->body, upload, *upload_size) < 0)
 			return MHD_NO;
 		*upload_size = 0;
