@@ -95,6 +95,23 @@ fifo_pop(struct rd_fifo *q)
 	return it;
 }
 
+/* Waits for items and takes all of them (the caller owns the chain, linked
+ * by next); NULL once closed and empty. */
+static struct rd_item *
+fifo_pop_all(struct rd_fifo *q)
+{
+	struct rd_item *it;
+
+	pthread_mutex_lock(&q->mu);
+	while (!q->head && !q->closed)
+		pthread_cond_wait(&q->cv, &q->mu);
+	it = q->head;
+	q->head = q->tail = NULL;
+	atomic_store(&q->depth, 0);
+	pthread_mutex_unlock(&q->mu);
+	return it;
+}
+
 /* Takes the head item without waiting (the caller owns it), or NULL; *done is set
  * when the fifo is closed and empty. */
 static struct rd_item *
@@ -197,8 +214,8 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
  * the retry policy and the dead-letter envelope; dead marks an envelope.
  */
 static void
-deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ns,
-	const uint32_t *rules, uint32_t nrules, int dead)
+deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *buf, size_t len,
+	uint64_t accept_ns, const uint32_t *rules, uint32_t nrules, int dead)
 {
 	char *p;
 	size_t roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
@@ -235,9 +252,41 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	it->dead = dead;
 	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
+	if (sh && sh->out) {
+		struct rd_outq *o = &sh->out[dest];
+		it->next = NULL;
+		if (o->tail)
+			o->tail->next = it;
+		else {
+			o->head = it;
+			sh->touched[sh->ntouched++] = dest;
+		}
+		o->tail = it;
+		o->n++;
+		return;
+	}
 	fifo_push(&ln->q, it);
 	if (ln->sink.wh)
 		rd_webhook_wake(ln->sink.wh);
+}
+
+/* Pushes the messages worker sh collected to their lanes (see struct rd_shard). */
+static void
+flush_out(struct rd_shard *sh)
+{
+	struct rd_pipeline *pl = sh->pl;
+	uint32_t i;
+
+	for (i = 0; i < sh->ntouched; i++) {
+		struct rd_outq *o = &sh->out[sh->touched[i]];
+		struct rd_lane *ln = &pl->lanes[sh->touched[i]];
+		fifo_push_chain(&ln->q, o->head, o->tail, o->n);
+		if (ln->sink.wh)
+			rd_webhook_wake(ln->sink.wh);
+		o->head = o->tail = NULL;
+		o->n = 0;
+	}
+	sh->ntouched = 0;
 }
 
 /*
@@ -276,7 +325,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	for (i = 0; i < d.ndests; i++)
-		deliver(pl, d.dests[i], d.output, d.output_len, accept_ns, d.rules, d.nrules, 0);
+		deliver(pl, sh, d.dests[i], d.output, d.output_len, accept_ns, d.rules, d.nrules, 0);
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -312,17 +361,36 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	free(elens);
 }
 
+#define WORKER_FLUSH_EVERY 64  /* events routed between two pushes to the lanes, at most */
+
+/*
+ * Takes every event queued for the shard at once, routes them, and pushes
+ * the messages to the lanes after each WORKER_FLUSH_EVERY events and at the
+ * end of the batch (so a lone event is pushed at once). Before waiting for
+ * the budget it pushes what it holds: the lanes must be able to release it.
+ */
 static void *
 worker_main(void *arg)
 {
 	struct rd_shard *sh = arg;
-	struct rd_item *it;
+	struct rd_budget *b = &sh->pl->budget;
+	struct rd_item *it, *next;
+	unsigned k;
 
-	while ((it = fifo_pop(&sh->q))) {
-		budget_wait_under_cap(&sh->pl->budget);
-		route_one(sh, it->data, it->len, 0, it->accept_ns);
-		budget_release(&sh->pl->budget, it->charge);
-		free(it);
+	while ((it = fifo_pop_all(&sh->q))) {
+		for (k = 1; it; it = next, k++) {
+			next = it->next;
+			if (atomic_load(&b->used_view) > b->cap) {
+				flush_out(sh);
+				budget_wait_under_cap(b);
+			}
+			route_one(sh, it->data, it->len, 0, it->accept_ns);
+			budget_release(b, it->charge);
+			free(it);
+			if (k % WORKER_FLUSH_EVERY == 0)
+				flush_out(sh);
+		}
+		flush_out(sh);
 	}
 	return NULL;
 }
@@ -404,7 +472,7 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 		rd_log(RD_LOG_ERROR, "out of memory: dead-letter envelope lost", "\"destination\":\"%.*s\"",
 			(int)nlen, name);
 	} else if (chained) {
-		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ns, it->rules, it->nrules, 1);
+		deliver(pl, NULL, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ns, it->rules, it->nrules, 1);
 	} else if (!ln->dlq || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
 			"\"destination\":\"%.*s\"", (int)nlen, name);
@@ -628,6 +696,10 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 		struct rd_shard *sh = &pl->shards[i];
 		if (!(sh->m = route_matcher_new(p)))
 			goto oom;
+		sh->out = calloc(pl->nlanes ? pl->nlanes : 1, sizeof *sh->out);
+		sh->touched = calloc(pl->nlanes ? pl->nlanes : 1, sizeof *sh->touched);
+		if (!sh->out || !sh->touched)
+			goto oom;
 		if (pl->state)
 			route_matcher_set_state(sh->m, pl->state);
 		if (pthread_create(&sh->thr, NULL, worker_main, sh) != 0) {
@@ -804,6 +876,8 @@ rd_pipeline_free(struct rd_pipeline *pl)
 	for (i = 0; pl->shards && i < pl->nshards; i++) {
 		fifo_fini(&pl->shards[i].q);
 		route_matcher_free(pl->shards[i].m);
+		free(pl->shards[i].out);
+		free(pl->shards[i].touched);
 	}
 	route_state_free(pl->state);
 	pl->state = NULL;

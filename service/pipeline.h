@@ -64,10 +64,22 @@ struct rd_budget {
 
 struct rd_pipeline;
 
+struct rd_outq {               /* a worker's messages for one lane, not pushed yet */
+	struct rd_item *head, *tail; /* owns */
+	size_t n;
+};
+
 struct rd_shard {
 	struct rd_pipeline *pl;    /* borrows: the owner */
 	struct rd_fifo q;
 	route_matcher *m;          /* owns */
+	/* The worker collects its messages per lane while it routes the events it
+	 * took in one go, and pushes each lane's chain once (one lock, one
+	 * wake-up) rather than once per message: on a loaded core each wake-up was
+	 * a context switch (see docs/routed.md, Performance). */
+	struct rd_outq *out;       /* owns: [nlanes] */
+	uint32_t *touched;         /* owns: [nlanes] lanes with a non-empty out, in first-use order */
+	uint32_t ntouched;
 	pthread_t thr;
 	int started;
 };
