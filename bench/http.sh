@@ -21,7 +21,8 @@
 # (-l 127.0.0.1:0, -d TMP). Environment: BUILD (build directory with routed),
 # ROUTED, DURATION (s per run, 5), REPEATS (3), CONNS (32), WRK_THREADS (2),
 # NGINX_WORKERS (routed's [http] threads), PIN_CPU (routed's CPU in step 2,
-# the last one), SKIP (steps to leave out, e.g. "ndjson latency"), KEEP=1.
+# the last one), SKIP (steps to leave out: "single", "ndjson", "latency";
+# latency needs single), KEEP=1.
 # Installs nothing: it needs wrk, nginx (nginx-light), curl and python3.
 set -u
 
@@ -185,6 +186,8 @@ echo
 
 # ---- 1. single events --------------------------------------------------------------
 : >"$work/results"
+n_rps=- r_rps=- n_p99=- r_p99=- n_p50=- r_p50=- r_err=- r_serr=0
+if [[ " $SKIP " != *" single "* ]]; then
 start_nginx
 start_routed
 R=http://127.0.0.1:$rport/events N=http://127.0.0.1:$nport/
@@ -210,6 +213,7 @@ n_p99=$(col nginx p99_us | median); r_p99=$(col routed p99_us | median)
 n_p50=$(col nginx p50_us | median); r_p50=$(col routed p50_us | median)
 r_err=$(col routed status_errors | awk '{ n += $1 } END { print n + 0 }')
 r_serr=$(col routed errors | awk '{ n += $1 } END { print n + 0 }')
+fi
 
 # ---- 2. NDJSON batches, routed on one CPU -----------------------------------------
 nd_eps=- nd_rps=- nd_err=-
@@ -253,7 +257,7 @@ quantile() {
 		}' "$3" "$4"
 }
 lat_rate=- e2e_p50=- e2e_p99=- dec_p50=- dec_p99=- lat_rps=- lat_n=-
-if [[ " $SKIP " != *" latency "* ]]; then
+if [[ " $SKIP " != *" latency "* ]] && [ "$r_rps" != - ]; then
 	# a paced wrk: c connections, each waiting a mean of 10 ms between requests
 	target=$(awk -v r="$r_rps" 'BEGIN { printf "%.0f", r / 2 }')
 	lconns=$(awk -v t="$target" 'BEGIN { c = int(t * 0.010 + 0.5); if (c < 1) c = 1; print c }')
@@ -283,8 +287,8 @@ rr=$(ratio "$r_rps" "$n_rps"); pr=$(ratio "$r_p99" "$n_p99")
 echo
 echo "single 1.2 KB events (medians of $REPEATS runs)"
 printf '  %-8s %12s %10s %10s\n' server 'req/s' 'p50 us' 'p99 us'
-printf '  %-8s %12.0f %10s %10s\n' nginx "$n_rps" "$n_p50" "$n_p99"
-printf '  %-8s %12.0f %10s %10s   (answers >= 400: %s, socket errors: %s)\n' routed "$r_rps" "$r_p50" "$r_p99" "$r_err" "$r_serr"
+printf '  %-8s %12s %10s %10s\n' nginx "$n_rps" "$n_p50" "$n_p99"
+printf '  %-8s %12s %10s %10s   (answers >= 400: %s, socket errors: %s)\n' routed "$r_rps" "$r_p50" "$r_p99" "$r_err" "$r_serr"
 echo
 echo "NDJSON batches of 100 events, routed on one cpu (medians of $REPEATS runs)"
 echo "  $nd_eps events/s accepted ($nd_rps requests/s; answers >= 400: $nd_err)"

@@ -615,6 +615,53 @@ START_TEST(test_pipeline_batch_over_shards)
 }
 END_TEST
 
+/* A worker holding more messages than the cap allows (a batch's fan-out)
+ * pushes them to the lanes before it waits for the budget, so the lanes can
+ * release them: 1,000 events of 1 KB in requests of 40 under a 64 KiB cap
+ * all arrive (without that push, the worker waits for bytes only it holds
+ * and the test times out). */
+START_TEST(test_pipeline_worker_flushes_before_waiting)
+{
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	struct rd_event_ref ev[40];
+	static char bufs[40][1100];
+	char err[256], *msgs = NULL, line[512];
+	route_prog *p = load_prog();
+	unsigned i, r;
+	size_t need = 0;
+
+	snprintf(line, sizeof line, "[service]\ndata_dir = %s/plf\n[pipeline]\nworkers = 1\n"
+		"[limits]\nmax_inflight_bytes = 64k\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	for (i = 0; i < 40; i++) {
+		int n = snprintf(bufs[i], sizeof bufs[i], "{\"event_type\":\"t.ev\",\"k\":\"x\",\"n\":%u,\"pad\":\"", 100 + i);
+		memset(bufs[i] + n, 'p', 1000);
+		memcpy(bufs[i] + n + 1000, "\"}", 3);
+		ev[i].p = bufs[i];
+		ev[i].len = strlen(bufs[i]);
+		need += sizeof(struct rd_item) + ev[i].len;
+	}
+	for (r = 0; r < 25; r++) {
+		ck_assert_int_eq(rd_pipeline_wait_room(&pl, need, 3000), 1);
+		ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 40), 0);
+	}
+	rd_pipeline_drain(&pl);
+	ck_assert_uint_eq(atomic_load(&m.matched), 1000);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 1000);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 1000);
+	ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	rd_conf_fini(&c);
+	free(msgs);
+	route_prog_free(p);
+}
+END_TEST
+
 /* Runs one event through a pipeline configured by conf_text; returns it drained (caller frees). */
 static void
 run_one(struct rd_pipeline *pl, struct rd_conf *c, struct rd_metrics *m, route_prog **p,
@@ -700,6 +747,7 @@ routed_suite(void)
 	tcase_add_test(tc, test_store_read_ack_reopen);
 	tcase_add_test(tc, test_pipeline_routes_in_order_and_bounds_memory);
 	tcase_add_test(tc, test_pipeline_batch_over_shards);
+	tcase_add_test(tc, test_pipeline_worker_flushes_before_waiting);
 	tcase_add_test(tc, test_pipeline_emitted_events);
 	suite_add_tcase(s, tc);
 	return s;
