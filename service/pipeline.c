@@ -212,6 +212,8 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
  * must be escaped) become spaces. The message carries the event's
  * acceptance time and the rules it matched (rules[0..nrules), copied) for
  * the retry policy and the dead-letter envelope; dead marks an envelope.
+ * sh is the worker routing the event: the message joins its per-lane chain
+ * (pushed by flush_out); NULL (a lane dead-lettering) pushes it at once.
  */
 static void
 deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *buf, size_t len,
