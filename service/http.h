@@ -27,7 +27,8 @@ struct rd_http {
 	struct rd_metrics *metrics; /* borrows */
 	struct rd_pipeline *pl;    /* borrows */
 	struct MHD_Daemon *d;      /* owns */
-	pthread_key_t matcher_key; /* per-thread route_matcher (freed when the thread exits) */
+	pthread_key_t matcher_key; /* per-thread scratch: matcher and arrays (http.c struct http_tls) */
+	struct MHD_Response *accepted_one; /* owns: the prebuilt 202 {"accepted":1}, or NULL */
 	int key_made;
 	unsigned port;             /* the port bound (useful with port 0) */
 	atomic_int draining;       /* /readyz says 503 and /events refuses */

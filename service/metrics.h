@@ -45,6 +45,7 @@ enum rd_emit_unrouted {
 
 #define RD_LAT_BUCKETS 14      /* routing decision latency buckets, +Inf apart */
 #define RD_SINK_LAT_BUCKETS 15 /* sink attempt latency buckets, +Inf apart */
+#define RD_E2E_BUCKETS 24      /* end-to-end latency buckets, +Inf apart */
 
 /*
  * Per-rule and per-destination counters live in slots named by the rule or
@@ -82,6 +83,8 @@ struct rd_metrics {
 	atomic_uint_fast64_t *sink_lat_sum_ns; /* owns: [ndests] */
 	atomic_uint_fast64_t lat_bucket[RD_LAT_BUCKETS + 1]; /* non-cumulative; the last: over all bounds */
 	atomic_uint_fast64_t lat_sum_ns;
+	atomic_uint_fast64_t e2e_bucket[RD_E2E_BUCKETS + 1]; /* non-cumulative; the last: over all bounds */
+	atomic_uint_fast64_t e2e_sum_ns;
 	atomic_uint_fast64_t http_requests[12]; /* by the index of the code in metrics.c's http_codes */
 };
 
@@ -97,6 +100,11 @@ int rd_metrics_rule_slot(struct rd_metrics *m, const char *name, size_t len);
 int rd_metrics_dest_slot(struct rd_metrics *m, const char *name, size_t len);
 /* Records one routing decision that took ns nanoseconds. */
 void rd_metrics_latency(struct rd_metrics *m, uint64_t ns);
+/*
+ * Records one message written by its sink (a webhook: answered 2xx) ns
+ * nanoseconds after ingest accepted its event (rd_pipeline_submit).
+ */
+void rd_metrics_e2e(struct rd_metrics *m, uint64_t ns);
 /* Records one attempt to deliver to destination dest that took ns nanoseconds. */
 void rd_metrics_sink_latency(struct rd_metrics *m, uint32_t dest, uint64_t ns);
 /* Counts one answered HTTP request with status code. */

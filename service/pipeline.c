@@ -57,6 +57,24 @@ fifo_push(struct rd_fifo *q, struct rd_item *it)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/*
+ * Takes ownership of the n items linked from head to tail (tail->next is
+ * NULL): one lock and one wake-up for a whole request's events of a shard.
+ */
+static void
+fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->next = head;
+	else
+		q->head = head;
+	q->tail = tail;
+	atomic_fetch_add(&q->depth, n);
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 /* Waits for an item (the caller takes ownership); NULL once closed and empty. */
 static struct rd_item *
 fifo_pop(struct rd_fifo *q)
@@ -178,12 +196,17 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
  * acceptance time and the rules it matched (rules[0..nrules), copied) for
  * the retry policy and the dead-letter envelope: rule indexes of g's
  * program, or metrics slots already when g is NULL); dead marks an envelope.
+ * dest is a lane slot. sh is the worker routing the event: the message
+ * joins its per-lane chain (pushed by flush_out); NULL (a lane
+ * dead-lettering) pushes it at once.
  */
 static void
-deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ms,
-	const struct rd_gen *g, const uint32_t *rules, uint32_t nrules, int dead)
+deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *buf, size_t len,
+	uint64_t accept_ns, const struct rd_gen *g, const uint32_t *rules, uint32_t nrules, int dead)
 {
-	size_t i, roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
+	char *p;
+	uint32_t i;
+	size_t roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
 		~(sizeof(uint32_t) - 1);
 	size_t charge = roff + (size_t)nrules * sizeof(uint32_t);
 	struct rd_item *it = malloc(charge);
@@ -201,13 +224,16 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 		return;
 	}
 	memcpy(it->data, buf, len);
-	for (i = 0; i < len; i++)
-		if (it->data[i] == '\n' || it->data[i] == '\r')
-			it->data[i] = ' ';
+	/* memchr rather than a byte loop: this was 6 % of routed's profile under wrk (1.2 KB events) */
+	for (p = it->data; (p = memchr(p, '\n', len - (size_t)(p - it->data))); )
+		*p = ' ';
+	for (p = it->data; (p = memchr(p, '\r', len - (size_t)(p - it->data))); )
+		*p = ' ';
 	it->data[len] = '\n';
 	it->len = len + 1;
 	it->charge = charge;
-	it->accept_ms = accept_ms;
+	it->accept_ms = accept_ns / 1000000u;
+	it->accept_ns = accept_ns;
 	it->rules = (uint32_t *)(void *)((char *)it + roff);
 	it->nrules = nrules;
 	/* rule indexes of g's program become metrics slots (names outlive reloads) */
@@ -217,6 +243,19 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	it->depth = 0;
 	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
+	if (sh && sh->out) {
+		struct rd_outq *o = &sh->out[dest];
+		it->next = NULL;
+		if (o->tail)
+			o->tail->next = it;
+		else {
+			o->head = it;
+			sh->touched[sh->ntouched++] = dest;
+		}
+		o->tail = it;
+		o->n++;
+		return;
+	}
 	fifo_push(&ln->q, it);
 	if (ln->sink.wh)
 		rd_webhook_wake(ln->sink.wh);
@@ -231,7 +270,7 @@ static unsigned shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
  * shard's to route.
  */
 static int
-send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms)
+send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ns)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct route_class c;
@@ -256,7 +295,8 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	memcpy(it->data, buf, len);
 	it->len = len;
 	it->charge = sizeof *it + len;
-	it->accept_ms = accept_ms;
+	it->accept_ms = accept_ns / 1000000u;
+	it->accept_ns = accept_ns;
 	it->rules = NULL;
 	it->nrules = 0;
 	it->dead = 0;
@@ -266,14 +306,33 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	return 1;
 }
 
+/* Pushes the messages worker sh collected to their lanes (see struct rd_shard). */
+static void
+flush_out(struct rd_shard *sh)
+{
+	struct rd_pipeline *pl = sh->pl;
+	uint32_t i;
+
+	for (i = 0; i < sh->ntouched; i++) {
+		struct rd_outq *o = &sh->out[sh->touched[i]];
+		struct rd_lane *ln = &pl->lanes[sh->touched[i]];
+		fifo_push_chain(&ln->q, o->head, o->tail, o->n);
+		if (ln->sink.wh)
+			rd_webhook_wake(ln->sink.wh);
+		o->head = o->tail = NULL;
+		o->n = 0;
+	}
+	sh->ntouched = 0;
+}
+
 /*
  * Matches one event (depth 0: accepted by ingest; deeper: emitted), counts,
  * queues its output to each destination, then feeds its emitted events back
- * in, up to emit_depth. buf is borrowed; accept_ms is when ingest accepted
+ * in, up to emit_depth. buf is borrowed; accept_ns is when ingest accepted
  * the event (or the one that emitted it).
  */
 static void
-route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms)
+route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ns)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct rd_metrics *mt = pl->metrics;
@@ -303,7 +362,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	for (i = 0; i < d.ndests; i++)
-		deliver(pl, g->lane_of[d.dests[i]], d.output, d.output_len, accept_ms, g, d.rules, d.nrules, 0);
+		deliver(pl, sh, g->lane_of[d.dests[i]], d.output, d.output_len, accept_ns, g, d.rules, d.nrules, 0);
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -331,8 +390,8 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			if (!send_over(sh, emits[i], elens[i], depth + 1, accept_ms))
-				route_one(sh, emits[i], elens[i], depth + 1, accept_ms);
+			if (!send_over(sh, emits[i], elens[i], depth + 1, accept_ns))
+				route_one(sh, emits[i], elens[i], depth + 1, accept_ns);
 			free(emits[i]);
 		}
 	}
@@ -340,19 +399,41 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	free(elens);
 }
 
-static struct rd_item *shard_pop(struct rd_shard *sh);
+static struct rd_item *shard_pop_all(struct rd_shard *sh);
+static void shard_pick_up(struct rd_shard *sh);
 
+#define WORKER_FLUSH_EVERY 64  /* events routed between two pushes to the lanes, at most */
+
+/*
+ * Takes every event queued for the shard at once, routes them, and pushes
+ * the messages to the lanes after each WORKER_FLUSH_EVERY events and at the
+ * end of the batch (so a lone event is pushed at once). Before waiting for
+ * the budget it pushes what it holds: the lanes must be able to release it.
+ * A newer generation (a reload) is taken up before each event.
+ */
 static void *
 worker_main(void *arg)
 {
 	struct rd_shard *sh = arg;
-	struct rd_item *it;
+	struct rd_budget *b = &sh->pl->budget;
+	struct rd_item *it, *next;
+	unsigned k;
 
-	while ((it = shard_pop(sh))) {
-		budget_wait_under_cap(&sh->pl->budget);
-		route_one(sh, it->data, it->len, it->depth, it->accept_ms);
-		budget_release(&sh->pl->budget, it->charge);
-		free(it);
+	while ((it = shard_pop_all(sh))) {
+		for (k = 1; it; it = next, k++) {
+			next = it->next;
+			if (atomic_load(&b->used_view) > b->cap) {
+				flush_out(sh);
+				budget_wait_under_cap(b);
+			}
+			shard_pick_up(sh);
+			route_one(sh, it->data, it->len, it->depth, it->accept_ns);
+			budget_release(b, it->charge);
+			free(it);
+			if (k % WORKER_FLUSH_EVERY == 0)
+				flush_out(sh);
+		}
+		flush_out(sh);
 	}
 	return NULL;
 }
@@ -434,7 +515,7 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 		rd_log(RD_LOG_ERROR, "out of memory: dead-letter envelope lost", "\"destination\":\"%.*s\"",
 			(int)nlen, name);
 	} else if (chained) {
-		deliver(pl, dl, b.p, b.len - 1, it->accept_ms, NULL, it->rules, it->nrules, 1);
+		deliver(pl, NULL, dl, b.p, b.len - 1, it->accept_ns, NULL, it->rules, it->nrules, 1);
 	} else if (!ln->dlq || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
 			"\"destination\":\"%.*s\"", (int)nlen, name);
@@ -449,8 +530,12 @@ webhook_done(void *ud, const struct rd_wh_outcome *o)
 {
 	struct rd_lane *ln = ud;
 
-	if (o->delivered)
-		lane_release(ln->pl, o->msg);
+	if (o->delivered) {
+		struct rd_item *it = o->msg;
+		if (!it->dead)
+			rd_metrics_e2e(ln->pl->metrics, now_ns() - it->accept_ns);
+		lane_release(ln->pl, it);
+	}
 	else
 		dead_letter(ln, o->msg, o);
 }
@@ -547,6 +632,8 @@ lane_main(void *arg)
 		}
 		if (ok)
 			rd_count(&mt->deliveries[ln->dest], 1);
+		if (ok && !it->dead) /* a dead-letter envelope's time is its retries' */
+			rd_metrics_e2e(mt, now_ns() - it->accept_ns);
 		lane_release(pl, it);
 	}
 	return NULL;
@@ -901,6 +988,8 @@ shard_pick_up(struct rd_shard *sh)
 
 	if (g == old)
 		return;
+	/* messages of the old generation go to their lanes before it can retire any */
+	flush_out(sh);
 	if (!(m = route_matcher_new(g->prog))) {
 		rd_log(RD_LOG_ERROR, "out of memory: the worker keeps the previous rules for now", NULL);
 		return;
@@ -935,12 +1024,12 @@ shard_pick_up(struct rd_shard *sh)
 }
 
 /*
- * The worker's pop: waits for an event, taking a new generation up while
- * idle and before matching each event. NULL once the fifo is closed and
- * empty.
+ * The worker's pop: waits for events and takes all of them (the caller owns
+ * the chain, linked by next), taking a new generation up while idle. NULL
+ * once the fifo is closed and empty.
  */
 static struct rd_item *
-shard_pop(struct rd_shard *sh)
+shard_pop_all(struct rd_shard *sh)
 {
 	struct rd_fifo *q = &sh->q;
 	struct rd_item *it;
@@ -951,12 +1040,8 @@ shard_pop(struct rd_shard *sh)
 		while (!q->head && !q->closed && atomic_load(&sh->pl->gen) == sh->gen)
 			pthread_cond_wait(&q->cv, &q->mu);
 		it = q->head;
-		if (it) {
-			q->head = it->next;
-			if (!q->head)
-				q->tail = NULL;
-			atomic_fetch_sub(&q->depth, 1);
-		}
+		q->head = q->tail = NULL;
+		atomic_store(&q->depth, 0);
 		closed = q->closed;
 		pthread_mutex_unlock(&q->mu);
 		shard_pick_up(sh);
@@ -1071,6 +1156,10 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 		struct rd_shard *sh = &pl->shards[i];
 		if (!(sh->m = route_matcher_new(p)))
 			goto oom;
+		sh->out = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->out);
+		sh->touched = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->touched);
+		if (!sh->out || !sh->touched)
+			goto oom;
 		if (g->states)
 			route_matcher_set_state(sh->m, g->states[i]);
 		sh->gen = g;
@@ -1112,12 +1201,27 @@ shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev)
 	return atomic_fetch_add(&pl->rr, 1) % pl->nshards;
 }
 
+/* A request's events for one shard, in order (rd_pipeline_submit). */
+struct chain {
+	struct rd_item *head, *tail; /* owns the items until pushed */
+	size_t n;
+};
+#define SUBMIT_STACK_SHARDS 16     /* chains kept on the stack up to this many shards */
+
+/*
+ * The events are copied into items (one allocation each: the worker frees
+ * them one by one), linked per shard in request order, and each shard's
+ * chain is pushed with one lock and one wake-up, so a batch of 100 events
+ * costs the shards' locks once rather than 100 times.
+ */
 int
 rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n)
 {
-	struct rd_item **items;
+	struct chain stack_ch[SUBMIT_STACK_SHARDS], *ch = stack_ch;
+	struct rd_item *it, *next;
 	size_t i, total = 0;
-	uint64_t now = rd_mono_ms();
+	unsigned s;
+	uint64_t now = now_ns();
 
 	if (atomic_load(&pl->stopping))
 		return -1;
@@ -1125,29 +1229,47 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		total += sizeof(struct rd_item) + ev[i].len;
 	if (budget_try(&pl->budget, total) < 0)
 		return -1;
-	if (!(items = calloc(n ? n : 1, sizeof *items)))
-		goto fail;
-	for (i = 0; i < n; i++) {
-		if (!(items[i] = malloc(sizeof(struct rd_item) + ev[i].len)))
-			goto fail;
-		memcpy(items[i]->data, ev[i].p, ev[i].len);
-		items[i]->len = ev[i].len;
-		items[i]->charge = sizeof(struct rd_item) + ev[i].len;
-		items[i]->accept_ms = now;
-		items[i]->rules = NULL;
-		items[i]->nrules = 0;
-		items[i]->dead = 0;
-		items[i]->depth = 0;
+	if (pl->nshards > SUBMIT_STACK_SHARDS && !(ch = calloc(pl->nshards, sizeof *ch))) {
+		budget_release(&pl->budget, total);
+		return -1;
 	}
-	for (i = 0; i < n; i++)
-		fifo_push(&pl->shards[shard_of(pl, &ev[i])].q, items[i]);
-	free(items);
+	if (ch == stack_ch)
+		memset(ch, 0, sizeof stack_ch);
+	for (i = 0; i < n; i++) {
+		if (!(it = malloc(sizeof(struct rd_item) + ev[i].len)))
+			goto fail;
+		memcpy(it->data, ev[i].p, ev[i].len);
+		it->next = NULL;
+		it->len = ev[i].len;
+		it->charge = sizeof(struct rd_item) + ev[i].len;
+		it->accept_ms = now / 1000000u;
+		it->accept_ns = now;
+		it->rules = NULL;
+		it->nrules = 0;
+		it->dead = 0;
+		it->depth = 0;
+		s = shard_of(pl, &ev[i]);
+		if (ch[s].tail)
+			ch[s].tail->next = it;
+		else
+			ch[s].head = it;
+		ch[s].tail = it;
+		ch[s].n++;
+	}
+	for (s = 0; s < pl->nshards; s++)
+		if (ch[s].n)
+			fifo_push_chain(&pl->shards[s].q, ch[s].head, ch[s].tail, ch[s].n);
+	if (ch != stack_ch)
+		free(ch);
 	return 0;
 fail:
-	if (items)
-		for (i = 0; i < n; i++)
-			free(items[i]);
-	free(items);
+	for (s = 0; s < pl->nshards; s++)
+		for (it = ch[s].head; it; it = next) {
+			next = it->next;
+			free(it);
+		}
+	if (ch != stack_ch)
+		free(ch);
 	budget_release(&pl->budget, total);
 	return -1;
 }
@@ -1227,6 +1349,8 @@ rd_pipeline_free(struct rd_pipeline *pl)
 	for (i = 0; pl->shards && i < pl->nshards; i++) {
 		fifo_fini(&pl->shards[i].q);
 		route_matcher_free(pl->shards[i].m);
+		free(pl->shards[i].out);
+		free(pl->shards[i].touched);
 	}
 	for (g = pl->gens; g; g = older) {
 		older = g->older;

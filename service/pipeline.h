@@ -39,6 +39,7 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	size_t charge;             /* bytes charged to the budget for this item */
 	size_t len;                /* bytes in data */
 	uint64_t accept_ms;        /* monotonic ms the (originating) event was accepted: max_age */
+	uint64_t accept_ns;        /* the same in monotonic ns: routed_end_to_end_duration_seconds */
 	uint32_t *rules;           /* a message: the rules its event matched, [nrules], in this
 	                            * allocation after data; an event: NULL */
 	uint32_t nrules;
@@ -89,6 +90,11 @@ struct rd_gen {
 	struct rd_gen *older;      /* owns: the previous generation (kept until rd_pipeline_free) */
 };
 
+struct rd_outq {               /* a worker's messages for one lane, not pushed yet */
+	struct rd_item *head, *tail; /* owns */
+	size_t n;
+};
+
 struct rd_shard {
 	struct rd_pipeline *pl;    /* borrows: the owner */
 	struct rd_fifo q;
@@ -97,6 +103,13 @@ struct rd_shard {
 	atomic_uint_fast64_t gen_id; /* gen->id, for the reload to see the switch */
 	struct route_restore_report carried; /* what the last switch carried over (see rd_pipeline_swap) */
 	int carry_failed;          /* the last switch could not carry the state (logged) */
+	/* The worker collects its messages per lane while it routes the events it
+	 * took in one go, and pushes each lane's chain once (one lock, one
+	 * wake-up) rather than once per message: on a loaded core each wake-up was
+	 * a context switch (see docs/routed.md, Performance). */
+	struct rd_outq *out;       /* owns: [lane_cap] (lane slots) */
+	uint32_t *touched;         /* owns: [lane_cap] lanes with a non-empty out, in first-use order */
+	uint32_t ntouched;
 	pthread_t thr;
 	int started;
 };
