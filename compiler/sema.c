@@ -1040,12 +1040,14 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 	s->temporal = 0;
 	s->have_aggregate = 0;
 	s->first_temporal = NULL;
+	s->second_scope = 0;
 	/* the other event of a sequence/absence, if any, gets its own alias */
 	for (it = d->c; it; it = it->next) {
 		if ((it->kind == RL_N_THEN || it->kind == RL_N_UNLESS) && it->b
 		    && resolve_pattern(s, it->a, &alias_cs, &alias_evs) > 0) {
 			s->scopes[s->nscopes].alias = it->b->name;
 			s->scopes[s->nscopes].contracts = &alias_cs;
+			s->second_scope = s->nscopes;
 			s->nscopes++;
 			break;
 		}
@@ -1119,9 +1121,12 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 			if (it->c) {
 				/* plain names in `where` refer to the other event */
 				s->scopes[0].contracts = &cs;
+				s->in_where = 1;
 				rc_sema_cond(s, it->c, "the 'where' condition");
+				s->in_where = 0;
 				s->scopes[0] = save;
 			}
+			r->seq_contracts = cs;
 			break;
 		}
 		case RL_N_THROTTLE:

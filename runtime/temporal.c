@@ -32,6 +32,7 @@
 
 #include "alloc.h"
 #include "state.h"
+#include "twheel.h"
 #include "window.h"
 
 #define RV_TEMPORAL_MAX_KEYS 1000000u   /* keys per rule (windows, dedup, throttle) */
@@ -46,6 +47,8 @@ struct trec {
 	struct rv_window *win;        /* owns, or NULL */
 	struct rv_kv *dedup;          /* owns, or NULL */
 	struct rv_kv *throttle;       /* owns, or NULL */
+	const struct rv_tseq *q;      /* borrows: a sequence's or absence's TSEQ record, or NULL */
+	struct rv_kv *seq;            /* owns, or NULL: key -> pending first event (seq_value) */
 	struct route_rule_stats st;
 };
 
@@ -56,6 +59,13 @@ struct rv_tstate {
 	char key[RV_KEY_MAX + 64];    /* scratch: the key being built */
 	char key2[RV_KEY_MAX + 64];   /* scratch: the dedup key */
 	int64_t *times;               /* owns: scratch for a throttle's firing times */
+	struct rv_twheel *wheel;      /* owns, or NULL until the first deadline: absence timers */
+	uint64_t *due;                /* owns: timers fired by the wheel, not yet handled ... */
+	size_t ndue, due_pos, due_cap;/* ... [due_pos, ndue) are left */
+	char *buf;                    /* owns: scratch for a pending match's value, then its captures */
+	size_t buf_cap, buf_len;
+	char *ev;                     /* owns: a fired absence's first event (RV_SQ_KEEP_EVENT) */
+	size_t ev_cap;
 };
 
 struct rv_tstate *
@@ -96,6 +106,16 @@ rv_tstate_new(const struct rv_prog *p)
 			if ((r->win = rv_window_new(&r->spec)) == NULL)
 				goto oom;
 		}
+		if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT)) {
+			uint32_t k;
+
+			for (k = 0; k < p->ntseq; k++)
+				if (p->tseq[k].temporal == i)
+					r->q = &p->tseq[k];
+			/* a pending `then` lives within_ms; an absence until its timer fires */
+			if ((r->seq = rv_kv_new((t->flags & RV_TF_SEQ) ? t->within_ms : 0, RV_TEMPORAL_MAX_KEYS)) == NULL)
+				goto oom;
+		}
 		if ((t->flags & RV_TF_DEDUP)
 		    && (r->dedup = rv_kv_new(t->dedup_ms, RV_TEMPORAL_MAX_KEYS)) == NULL)
 			goto oom;
@@ -120,7 +140,12 @@ rv_tstate_free(struct rv_tstate *ts)
 		rv_window_free(ts->r[i].win);
 		rv_kv_free(ts->r[i].dedup);
 		rv_kv_free(ts->r[i].throttle);
+		rv_kv_free(ts->r[i].seq);
 	}
+	rv_twheel_free(ts->wheel);
+	ru_free(ts->due);
+	ru_free(ts->buf);
+	ru_free(ts->ev);
 	ru_free(ts->r);
 	ru_free(ts->times);
 	ru_free(ts);
@@ -283,6 +308,348 @@ throttle_allows(struct rv_tstate *ts, struct trec *r, const char *key, size_t kl
 	return 1;
 }
 
+/* ---- sequences and absences ------------------------------------------------------------
+ *
+ * A pending first event is one entry of the record's seq map, keyed by the
+ * correlation (akeys on the first event, bkeys on the second): a new first
+ * event with the same key replaces it. Its value:
+ *
+ *   i64 deadline | u32 contract | u32 ncaps | ncaps x capture | [u32 len, event bytes]
+ *   capture = u8 kind (0 missing), then STR: u32 len + bytes | NUM: f64 | BOOL: u8
+ *
+ * A `then` entry expires with the map's ttl (within); an absence's entry
+ * has a wheel timer whose id is (record << 32 | entry index): when it
+ * fires, the entry still there with that deadline is the one that is due
+ * (a replaced or cancelled entry has another deadline or is gone).
+ */
+
+/* Appends n bytes to ts->buf; -1 on OOM. */
+static int
+buf_put(struct rv_tstate *ts, const void *b, size_t n)
+{
+	if (ts->buf_len + n > ts->buf_cap) {
+		size_t cap = ts->buf_cap ? ts->buf_cap : 256;
+		char *nb;
+
+		while (cap < ts->buf_len + n)
+			cap *= 2;
+		if ((nb = ru_realloc(ts->buf, cap)) == NULL)
+			return -1;
+		ts->buf = nb;
+		ts->buf_cap = cap;
+	}
+	if (n > 0)
+		memcpy(ts->buf + ts->buf_len, b, n);
+	ts->buf_len += n;
+	return 0;
+}
+
+struct capture {
+	struct rv_tstate *ts;
+	int have, bad;
+};
+
+/* The first scalar of a field, appended to ts->buf as a capture. */
+static void
+capture_first(void *ud, const struct rv_val *x, const char *s, size_t n)
+{
+	struct capture *c = ud;
+	uint8_t k = x->k;
+	uint32_t n32 = (uint32_t)n;
+
+	if (c->have)
+		return;
+	c->have = 1;
+	if (k != RV_V_STR && k != RV_V_NUM && k != RV_V_BOOL)
+		k = RV_V_NULL;
+	c->bad |= buf_put(c->ts, &k, 1);
+	if (k == RV_V_STR) {
+		c->bad |= buf_put(c->ts, &n32, 4);
+		c->bad |= buf_put(c->ts, s, n);
+	} else if (k == RV_V_NUM) {
+		c->bad |= buf_put(c->ts, &x->u.num, 8);
+	} else if (k == RV_V_BOOL) {
+		uint8_t b = x->u.b != 0;
+
+		c->bad |= buf_put(c->ts, &b, 1);
+	}
+}
+
+/* Adds the timer of entry i of record ti for deadline; creates the wheel at now. */
+static void
+arm(struct rv_tstate *ts, uint32_t ti, uint32_t i, int64_t deadline, int64_t now)
+{
+	if (ts->wheel == NULL && (ts->wheel = rv_twheel_new(now)) == NULL)
+		return; /* out of memory: the entry stays until evicted (counted) */
+	(void)rv_twheel_add(ts->wheel, deadline, (uint64_t)ti << 32 | i);
+}
+
+/*
+ * The first event of a sequence or absence passed the rule's filter: keep
+ * it (with the captures its actions read) under its correlation key, and
+ * for an absence arm the deadline. Never fires by itself.
+ */
+static int
+seq_first(struct rv_tstate *ts, struct trec *r, uint32_t ti, struct rv_vm *vm, int64_t now)
+{
+	const struct rv_tseq *q = r->q;
+	const uint32_t *tr = ts->p->trefs;
+	int64_t deadline = now + (int64_t)r->t->within_ms;
+	uint32_t i, contract = vm->contract, nc = q->ncaps;
+	size_t klen = 0;
+	int bad = 0;
+
+	if (build_key(ts, vm, q->akeys, q->nkeys, ts->key, &klen) < 0) {
+		r->st.no_key++;
+		return RV_TSTEP_NO;
+	}
+	ts->buf_len = 0;
+	bad |= buf_put(ts, &deadline, 8);
+	bad |= buf_put(ts, &contract, 4);
+	bad |= buf_put(ts, &nc, 4);
+	for (i = 0; i < nc; i++) {
+		struct capture c = { ts, 0, 0 };
+		uint8_t none = 0;
+
+		rv_field_scalars(vm, tr[q->caps + 2 * i], capture_first, &c);
+		if (!c.have)
+			bad |= buf_put(ts, &none, 1);
+		bad |= c.bad;
+	}
+	if (q->flags & RV_SQ_KEEP_EVENT) {
+		uint32_t n32 = (uint32_t)vm->len;
+
+		bad |= buf_put(ts, &n32, 4);
+		bad |= buf_put(ts, vm->buf, vm->len);
+	}
+	if (bad) {
+		r->st.no_key++; /* out of memory: not kept */
+		return RV_TSTEP_NO;
+	}
+	if (rv_kv_put(r->seq, ts->key, klen, ts->buf, ts->buf_len, now) < 0)
+		return RV_TSTEP_NO;
+	if (r->t->flags & RV_TF_ABSENT) {
+		uint32_t e = rv_kv_find(r->seq, ts->key, klen, now);
+
+		if (e != RV_NONE)
+			arm(ts, ti, e, deadline, now);
+	}
+	return RV_TSTEP_NO;
+}
+
+/*
+ * Loads the captures of a pending value v (vlen bytes) into vm's overrides
+ * of the capture fields, from a copy in ts->buf (the entry is deleted
+ * next); *contract gets the first event's contract, and a kept event is
+ * copied to ts->ev (*evlen its length, 0: none). -1 when v is malformed.
+ */
+static int
+load_captures(struct rv_tstate *ts, const struct rv_tseq *q, struct rv_vm *vm, const char *v, size_t vlen,
+	uint32_t *contract, size_t *evlen)
+{
+	const uint32_t *tr = ts->p->trefs;
+	size_t pos = 16;
+	uint32_t nc, i;
+
+	*evlen = 0;
+	ts->buf_len = 0;
+	if (vlen < 16 || buf_put(ts, v, vlen) < 0)
+		return -1;
+	v = ts->buf;
+	memcpy(contract, v + 8, 4);
+	memcpy(&nc, v + 12, 4);
+	if (nc != q->ncaps || *contract >= ts->p->ncontracts)
+		return -1;
+	for (i = 0; i < nc; i++) {
+		struct rv_val x;
+		uint32_t n32;
+
+		memset(&x, 0, sizeof x);
+		if (pos >= vlen)
+			return -1;
+		x.k = (uint8_t)v[pos++];
+		switch (x.k) {
+		case RV_V_STR:
+			if (vlen - pos < 4)
+				return -1;
+			memcpy(&n32, v + pos, 4);
+			pos += 4;
+			if (vlen - pos < n32)
+				return -1;
+			x.u.s = v + pos;
+			x.n = n32;
+			pos += n32;
+			break;
+		case RV_V_NUM:
+			if (vlen - pos < 8)
+				return -1;
+			memcpy(&x.u.num, v + pos, 8);
+			pos += 8;
+			break;
+		case RV_V_BOOL:
+			if (vlen - pos < 1)
+				return -1;
+			x.u.b = v[pos++] != 0;
+			break;
+		case RV_V_NULL:
+		case RV_V_MISSING:
+			break;
+		default:
+			return -1;
+		}
+		vm->override[tr[q->caps + 2 * i + 1]] = x;
+	}
+	if (q->flags & RV_SQ_KEEP_EVENT) {
+		uint32_t n32;
+
+		if (vlen - pos < 4)
+			return -1;
+		memcpy(&n32, v + pos, 4);
+		pos += 4;
+		if (vlen - pos < n32)
+			return -1;
+		if (n32 > ts->ev_cap) {
+			char *nb = ru_realloc(ts->ev, n32);
+
+			if (nb == NULL)
+				return -1;
+			ts->ev = nb;
+			ts->ev_cap = n32;
+		}
+		memcpy(ts->ev, v + pos, n32);
+		*evlen = n32;
+	}
+	return 0;
+}
+
+void
+rv_tstate_clear_captures(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi)
+{
+	const struct rv_tseq *q = &ts->p->tseq[qi];
+	uint32_t i;
+
+	for (i = 0; i < q->ncaps; i++)
+		vm->override[ts->p->trefs[q->caps + 2 * i + 1]].k = RV_V_MISSING;
+}
+
+int
+rv_tstate_second(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi, int64_t now)
+{
+	const struct rv_tseq *q = &ts->p->tseq[qi];
+	struct trec *r = &ts->r[q->temporal];
+	size_t klen = 0, vlen, evlen;
+	uint32_t e, contract;
+	const char *v;
+
+	if (build_key(ts, vm, q->bkeys, q->nkeys, ts->key, &klen) < 0)
+		return 0;
+	if ((e = rv_kv_find(r->seq, ts->key, klen, now)) == RV_NONE)
+		return 0;
+	if (r->t->flags & RV_TF_ABSENT) {
+		/* the awaited event came: the deadline's timer finds no entry */
+		rv_kv_del_at(r->seq, e);
+		r->st.cancelled++;
+		return 0;
+	}
+	v = rv_kv_at(r->seq, e, NULL, NULL, &vlen);
+	if (v == NULL || load_captures(ts, q, vm, v, vlen, &contract, &evlen) < 0) {
+		rv_kv_del_at(r->seq, e);
+		return 0;
+	}
+	rv_kv_del_at(r->seq, e); /* each first event completes once */
+	r->st.fired++;
+	return 1;
+}
+
+/* Wheel callback: queues a fired timer's id. */
+static void
+queue_due(void *ud, uint64_t id, int64_t deadline)
+{
+	struct rv_tstate *ts = ud;
+
+	(void)deadline;
+	if (ts->ndue == ts->due_cap) {
+		size_t cap = ts->due_cap ? ts->due_cap * 2 : 64;
+		uint64_t *nd = ru_realloc(ts->due, cap * sizeof *nd);
+
+		if (nd == NULL)
+			return; /* out of memory: this deadline is lost (its entry is evicted later) */
+		ts->due = nd;
+		ts->due_cap = cap;
+	}
+	ts->due[ts->ndue++] = id;
+}
+
+int
+rv_tstate_fire_next(struct rv_tstate *ts, struct rv_vm *vm, int64_t now, uint32_t *qi, uint32_t *contract,
+	const char **ev, size_t *evlen)
+{
+	if (ts->due_pos == ts->ndue) {
+		ts->ndue = ts->due_pos = 0;
+		if (ts->wheel == NULL || rv_twheel_next(ts->wheel) > now)
+			return 0;
+		rv_twheel_advance(ts->wheel, now, queue_due, ts);
+	}
+	while (ts->due_pos < ts->ndue) {
+		uint64_t id = ts->due[ts->due_pos++];
+		uint32_t ti = (uint32_t)(id >> 32), e = (uint32_t)id;
+		struct trec *r;
+		const char *v;
+		size_t vlen;
+		int64_t deadline;
+
+		if (ti >= ts->n || (r = &ts->r[ti])->q == NULL)
+			continue;
+		v = rv_kv_at(r->seq, e, NULL, NULL, &vlen);
+		if (v == NULL || vlen < 8)
+			continue; /* cancelled or evicted */
+		memcpy(&deadline, v, 8);
+		if (deadline > now)
+			continue; /* replaced by a later first event: its own timer is pending */
+		if (load_captures(ts, r->q, vm, v, vlen, contract, evlen) < 0) {
+			rv_kv_del_at(r->seq, e);
+			continue;
+		}
+		rv_kv_del_at(r->seq, e);
+		r->st.fired++;
+		*qi = (uint32_t)(r->q - ts->p->tseq);
+		*ev = *evlen ? ts->ev : NULL;
+		return 1;
+	}
+	return 0;
+}
+
+int64_t
+rv_tstate_next_deadline(const struct rv_tstate *ts)
+{
+	if (ts->due_pos < ts->ndue)
+		return INT64_MIN;
+	return ts->wheel ? rv_twheel_next(ts->wheel) : INT64_MAX;
+}
+
+void
+rv_tstate_rearm(struct rv_tstate *ts, int64_t now)
+{
+	uint32_t ti, e;
+
+	for (ti = 0; ti < ts->n; ti++) {
+		struct trec *r = &ts->r[ti];
+
+		if (r->q == NULL || !(r->t->flags & RV_TF_ABSENT))
+			continue;
+		for (e = rv_kv_next(r->seq, RV_NONE); e != RV_NONE; e = rv_kv_next(r->seq, e)) {
+			size_t vlen;
+			const char *v = rv_kv_at(r->seq, e, NULL, NULL, &vlen);
+			int64_t deadline;
+
+			if (v == NULL || vlen < 8)
+				continue;
+			memcpy(&deadline, v, 8);
+			arm(ts, ti, e, deadline, now);
+		}
+	}
+}
+
 /* ---- one step ------------------------------------------------------------------------- */
 
 int
@@ -294,6 +661,8 @@ rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now)
 	uint32_t i;
 
 	r->st.entered++;
+	if (r->q)
+		return seq_first(ts, r, ti, vm, now);
 	if (build_key(ts, vm, t->by, t->nby, ts->key, &klen) < 0) {
 		r->st.no_key++;
 		return RV_TSTEP_NO;
@@ -347,6 +716,8 @@ rv_tstate_sweep(struct rv_tstate *ts, int64_t now)
 			rv_kv_expire(ts->r[i].dedup, now);
 		if (ts->r[i].throttle)
 			rv_kv_expire(ts->r[i].throttle, now);
+		if (ts->r[i].seq && (ts->r[i].t->flags & RV_TF_SEQ))
+			rv_kv_expire(ts->r[i].seq, now);
 	}
 }
 
@@ -380,6 +751,13 @@ rv_tstate_stats(const struct rv_tstate *ts, uint32_t ti, struct route_rule_stats
 		if (!r->win)
 			s->keys = ks.entries;
 	}
+	if (r->seq) {
+		rv_kv_stats(r->seq, &ks);
+		s->bytes += ks.bytes;
+		s->evicted += ks.evicted;
+		s->expired += ks.expired;
+		s->keys = s->pending = ks.entries;
+	}
 	return 0;
 }
 
@@ -403,6 +781,12 @@ rv_tstate_parts(struct rv_tstate *ts, uint32_t ti, const struct rv_temporal **t,
 	*dedup = r->dedup;
 	*throttle = r->throttle;
 	*st = &r->st;
+}
+
+struct rv_kv *
+rv_tstate_seq_map(struct rv_tstate *ts, uint32_t ti)
+{
+	return ts->r[ti].seq;
 }
 
 int

@@ -484,7 +484,7 @@ START_TEST(test_empty_program_loads)
 	ck_assert_uint_eq(p->ncode + p->nrules + p->nstrs + p->nconsts, 0);
 	ck_assert_ptr_nonnull(p->code);
 	text = disasm(p);
-	ck_assert_str_eq(text, "; rbc 1.1, max_regs 0, 0 instructions, 0 constants, 0 fields, 0 types, "
+	ck_assert_str_eq(text, "; rbc 1.2, max_regs 0, 0 instructions, 0 constants, 0 fields, 0 types, "
 		"0 destinations, 0 tables, 0 rules, 0 actions, 0 builtins, 0 files\n");
 	free(text);
 	rv_prog_free(p);
@@ -498,7 +498,7 @@ START_TEST(test_disasm_listing)
 	struct img m;
 	char *text;
 	static const char *const want[] = {
-		"; rbc 1.1, max_regs 6, 33 instructions, ",
+		"; rbc 1.2, max_regs 6, 33 instructions, ",
 		"\ntypes (3):\n  type 0 payment.created\n    v1\n      amount: number\n"
 		"      currency: string enum [\"EUR\", \"USD\"]\n      note: string optional\n",
 		"      tags: [string] optional\n",
@@ -932,10 +932,10 @@ START_TEST(test_refuses_too_many_sections)
 	struct img m;
 
 	img_init(&m);
-	img_header(&m)->nsections = 20;
-	expect_refused(&m, "20 entries, more than the 19");
+	img_header(&m)->nsections = 21;
+	expect_refused(&m, "21 entries, more than the 20");
 	img_header(&m)->nsections = 0x10000000;
-	expect_refused(&m, "more than the 19");
+	expect_refused(&m, "more than the 20");
 	img_fini(&m);
 }
 END_TEST
