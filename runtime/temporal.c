@@ -60,7 +60,8 @@ struct rv_tstate {
 	char key2[RV_KEY_MAX + 64];   /* scratch: the dedup key */
 	int64_t *times;               /* owns: scratch for a throttle's firing times */
 	struct rv_twheel *wheel;      /* owns, or NULL until the first deadline: absence timers */
-	uint64_t *due;                /* owns: timers fired by the wheel, not yet handled ... */
+	uint64_t *due;                /* owns: timers fired by the wheel, not yet handled, as
+	                               * (id, deadline) pairs ... */
 	size_t ndue, due_pos, due_cap;/* ... [due_pos, ndue) are left */
 	char *buf;                    /* owns: scratch for a pending match's value, then its captures */
 	size_t buf_cap, buf_len;
@@ -567,8 +568,7 @@ queue_due(void *ud, uint64_t id, int64_t deadline)
 {
 	struct rv_tstate *ts = ud;
 
-	(void)deadline;
-	if (ts->ndue == ts->due_cap) {
+	if (ts->ndue + 2 > ts->due_cap) {
 		size_t cap = ts->due_cap ? ts->due_cap * 2 : 64;
 		uint64_t *nd = ru_realloc(ts->due, cap * sizeof *nd);
 
@@ -578,6 +578,7 @@ queue_due(void *ud, uint64_t id, int64_t deadline)
 		ts->due_cap = cap;
 	}
 	ts->due[ts->ndue++] = id;
+	ts->due[ts->ndue++] = (uint64_t)deadline;
 }
 
 int
@@ -591,21 +592,23 @@ rv_tstate_fire_next(struct rv_tstate *ts, struct rv_vm *vm, int64_t now, uint32_
 		rv_twheel_advance(ts->wheel, now, queue_due, ts);
 	}
 	while (ts->due_pos < ts->ndue) {
-		uint64_t id = ts->due[ts->due_pos++];
+		uint64_t id = ts->due[ts->due_pos];
+		int64_t fired = (int64_t)ts->due[ts->due_pos + 1];
 		uint32_t ti = (uint32_t)(id >> 32), e = (uint32_t)id;
 		struct trec *r;
 		const char *v;
 		size_t vlen;
 		int64_t deadline;
 
+		ts->due_pos += 2;
 		if (ti >= ts->n || (r = &ts->r[ti])->q == NULL)
 			continue;
 		v = rv_kv_at(r->seq, e, NULL, NULL, &vlen);
 		if (v == NULL || vlen < 8)
 			continue; /* cancelled or evicted */
 		memcpy(&deadline, v, 8);
-		if (deadline > now)
-			continue; /* replaced by a later first event: its own timer is pending */
+		if (deadline != fired)
+			continue; /* replaced by a later first event: its own timer fires it */
 		if (load_captures(ts, r->q, vm, v, vlen, contract, evlen) < 0) {
 			rv_kv_del_at(r->seq, e);
 			continue;
