@@ -338,13 +338,118 @@ split_when(struct emitter *E, struct rl_node *e, struct rl_node **filter, struct
 		*filter = mk_and(E, *filter, e);
 }
 
-/* The first clause of r that the code generator does not handle yet, or NULL. */
+/* The first clause of tumbling-window rule r that cannot go with `every`, or NULL. */
 static struct rl_node *
-temporal_unsupported(struct rc_rule *r)
+every_incompatible(struct rc_rule *r)
 {
-	if (r->c_every)
-		return r->c_every;
+	if (r->c_within)
+		return r->c_within;
+	if (r->c_throttle)
+		return r->c_throttle;
+	if (r->c_dedup)
+		return r->c_dedup;
+	if (r->c_backpressure)
+		return r->c_backpressure;
+	if (r->c_then)
+		return r->c_then;
+	if (r->c_unless)
+		return r->c_unless;
 	return NULL;
+}
+
+/* The first path under e that is not one of the `by` paths of r, or NULL. */
+static const struct rl_node *
+non_key_path(const struct rc_rule *r, const struct rl_node *e)
+{
+	const struct rl_node *kids[5], *k, *bad;
+	unsigned i;
+
+	if (e == NULL)
+		return NULL;
+	if (e->kind == RL_N_PATH && e->sema) {
+		const struct rc_fieldref *fr = e->sema;
+		const struct rl_node *b;
+
+		for (b = r->c_by ? r->c_by->a : NULL; b; b = b->next) {
+			const struct rc_fieldref *kr = b->sema;
+
+			if (kr && kr->meta == fr->meta && strcmp(kr->name, fr->name) == 0)
+				return NULL;
+		}
+		return e;
+	}
+	kids[0] = e->a;
+	kids[1] = e->b;
+	kids[2] = e->c;
+	kids[3] = e->x;
+	kids[4] = e->y;
+	for (i = 0; i < 5; i++)
+		for (k = kids[i]; k; k = k->next)
+			if ((bad = non_key_path(r, k)) != NULL)
+				return bad;
+	return NULL;
+}
+
+/* Does e call distinct()? */
+static int
+has_distinct(const struct rl_node *e)
+{
+	const struct rl_node *kids[3], *k;
+	unsigned i;
+
+	if (e == NULL)
+		return 0;
+	if (rc_is_aggregate(e) && strcmp(e->name, "distinct") == 0)
+		return 1;
+	kids[0] = e->a;
+	kids[1] = e->b;
+	kids[2] = e->c;
+	for (i = 0; i < 3; i++)
+		for (k = kids[i]; k; k = k->next)
+			if (has_distinct(k))
+				return 1;
+	return 0;
+}
+
+/*
+ * A tumbling-window rule's limits: no current event at a period's end, so
+ * only `emit` with values from the `by` keys (and literals); no throttle,
+ * dedup, backpressure or sequence; no distinct(). Reports the first
+ * problem and returns 1.
+ */
+static int
+every_refused(struct emitter *E, struct rc_rule *r)
+{
+	struct rl_node *bad;
+	size_t i, j;
+
+	if ((bad = every_incompatible(r)) != NULL) {
+		rl_diag(E->p->diag, RL_E_EVERY_WITH, bad->span, rl_kind_name(bad->kind));
+		return 1;
+	}
+	if (has_distinct(r->when)) {
+		rl_diag(E->p->diag, RL_E_EVERY_WITH, r->when->span, "distinct()");
+		return 1;
+	}
+	if (r->routes.n > 0 || r->sets.n > 0) {
+		for (bad = r->decl->c; bad && bad->kind != RL_N_ROUTE && bad->kind != RL_N_SET; bad = bad->next)
+			;
+		rl_diag(E->p->diag, RL_E_EVERY_WITH, bad ? bad->span : r->decl->span, bad ? rl_kind_name(bad->kind) : "route");
+		return 1;
+	}
+	for (i = 0; i < r->emits.n; i++) {
+		struct rc_emit *em = &RU_VEC_AT(r->emits, struct rc_emit, i);
+
+		for (j = 0; j < em->fields.n; j++) {
+			const struct rl_node *p = non_key_path(r, RU_VEC_AT(em->fields, struct rc_assign, j).value);
+
+			if (p != NULL) {
+				rl_diag(E->p->diag, RL_E_EVERY_VALUE, p->span, ((const struct rc_fieldref *)p->sema)->name);
+				return 1;
+			}
+		}
+	}
+	return 0;
 }
 
 /* The first clause of sequence/absence rule r that cannot go with it, or NULL. */
@@ -514,6 +619,9 @@ emit_temporal(struct emitter *E, struct rc_rule *r, uint32_t idx, uint32_t agg_p
 	if (r->c_within) {
 		t.flags |= r->c_then ? RV_TF_SEQ : r->c_unless ? RV_TF_ABSENT : RV_TF_WINDOW;
 		t.within_ms = r->c_within->a->v->ms;
+	} else if (r->c_every) {
+		t.flags |= RV_TF_TUMBLE;
+		t.within_ms = r->c_every->a->v->ms;
 	}
 	t.aggs = rc_rbc_count(E->b, RV_SEC_TREFS);
 	t.naggs = aggs->n;
@@ -605,7 +713,7 @@ emit_tseq(struct emitter *E, struct rc_rule *r, uint32_t ti, uint32_t bcond_pc, 
 	memset(&q, 0, sizeof q);
 	q.temporal = ti;
 	q.bcond_pc = bcond_pc;
-	q.btypes = trefs_contracts(E, &r->seq_contracts);
+	q.btypes = trefs_contracts(E, &r->seq_contracts); /* none for `every` */
 	q.nbtypes = rc_rbc_count(E->b, RV_SEC_TREFS) - q.btypes;
 	for (pth = r->c_by ? r->c_by->a : NULL; pth; pth = pth->next)
 		nby++;
@@ -648,6 +756,7 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 	struct rl_node *when = r->when, *aggc = NULL, *bad;
 	struct rc_aggs aggs;
 	struct rl_node *seqc = r->c_then ? r->c_then : r->c_unless;
+	int tumble = r->c_every != NULL && seqc == NULL;
 	struct seq_where sw;
 	uint32_t bcond_pc = RV_NONE;
 
@@ -671,10 +780,7 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 			E->failed = 1;
 			return;
 		}
-		if ((bad = temporal_unsupported(r)) != NULL) {
-			rl_diag(E->p->diag, RL_E_TEMPORAL_CODEGEN, bad->span,
-				bad->kind == RL_N_CALL ? ru_arena_printf(E->p->arena, "%s()", bad->name)
-				: rl_kind_name(bad->kind));
+		if (r->c_every && every_refused(E, r)) {
 			E->failed = 1;
 			return;
 		}
@@ -739,7 +845,7 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 			*(uint32_t *)rc_rbc_push(E->b, RV_SEC_RTYPES, NULL) = cs[i];
 	}
 	first_action = rc_rbc_count(E->b, RV_SEC_ACTIONS);
-	if (seqc) {
+	if (seqc || tumble) {
 		E->in_seq = 1;
 		memset(&E->L.caps, 0, sizeof E->L.caps);
 		E->L.caps_arena = E->L.arena;
@@ -805,6 +911,8 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 		emit_temporal(E, r, idx, agg_pc, &aggs);
 		if (seqc)
 			emit_tseq(E, r, ti, bcond_pc, &sw);
+		else if (tumble)
+			emit_tseq(E, r, ti, cond_pc, &sw); /* no second event: keys are `by` */
 	}
 }
 

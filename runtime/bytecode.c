@@ -806,7 +806,7 @@ ld_temporal(struct rv_ld *l)
 {
 	const struct rv_prog *p = l->p;
 	const unsigned known = RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_ELSE | RV_TF_DEDUP | RV_TF_BACKPRESSURE
-		| RV_TF_SEQ | RV_TF_ABSENT;
+		| RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE;
 	uint32_t nseq = 0;
 	uint32_t i, j;
 
@@ -822,16 +822,23 @@ ld_temporal(struct rv_ld *l)
 			return ld_fail(l, "section TEMPORAL: entry %u: rule %u is not a routing rule", i, t->rule);
 		if ((t->flags & ~known) != 0)
 			return ld_fail(l, "section TEMPORAL: entry %u: unknown flags 0x%x", i, t->flags);
-		if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT)) {
-			/* a sequence or an absence: its own window, nothing else */
-			if ((t->flags & ~(RV_TF_SEQ | RV_TF_ABSENT)) != 0 || (t->flags & RV_TF_SEQ && t->flags & RV_TF_ABSENT)
-			    || t->within_ms == 0 || t->naggs != 0 || t->agg_pc != RV_NONE)
-				return ld_fail(l, "section TEMPORAL: entry %u: a sequence or absence with other clauses", i);
-			if (nseq >= p->ntseq || p->tseq[nseq].temporal != i)
+		if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE)) {
+			/* a sequence, an absence or a tumbling window: its own period, nothing else */
+			unsigned kind = t->flags & (RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE);
+
+			if ((t->flags & ~kind) != 0 || (kind & (kind - 1)) != 0 || t->within_ms == 0
+			    || (kind != RV_TF_TUMBLE && (t->naggs != 0 || t->agg_pc != RV_NONE)))
+				return ld_fail(l, "section TEMPORAL: entry %u: a sequence, absence or tumbling window "
+					"with other clauses", i);
+			if (nseq >= p->ntseq || p->tseq[nseq].temporal != i
+			    || (kind == RV_TF_TUMBLE) != (p->tseq[nseq].nbtypes == 0))
 				return ld_fail(l, "section TEMPORAL: entry %u: no TSEQ record (in order)", i);
+			for (j = 0; kind == RV_TF_TUMBLE && j < t->naggs && ld_trefs_ok(p, t->aggs, t->naggs, 2); j++)
+				if (p->trefs[t->aggs + 2 * j] == RV_AGGK_DISTINCT)
+					return ld_fail(l, "section TEMPORAL: entry %u: distinct() over a tumbling window", i);
 			nseq++;
 		}
-		if ((t->flags & (RV_TF_WINDOW | RV_TF_SEQ | RV_TF_ABSENT)) ? t->within_ms == 0
+		if ((t->flags & (RV_TF_WINDOW | RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE)) ? t->within_ms == 0
 		    : (t->naggs != 0 || t->agg_pc != RV_NONE))
 			return ld_fail(l, "section TEMPORAL: entry %u: window and aggregates disagree", i);
 		if ((t->flags & RV_TF_THROTTLE) && (t->throttle_n == 0 || t->throttle_ms == 0))
@@ -880,7 +887,7 @@ ld_temporal(struct rv_ld *l)
 		if (q->bcond_pc >= p->ncode)
 			return ld_fail(l, "section TSEQ: entry %u: condition block %u beyond end of code (%u)", i,
 				q->bcond_pc, p->ncode);
-		if (q->nbtypes == 0 || !ld_trefs_ok(p, q->btypes, q->nbtypes, 1) || !ld_trefs_ok(p, q->akeys, q->nkeys, 1)
+		if (!ld_trefs_ok(p, q->btypes, q->nbtypes, 1) || !ld_trefs_ok(p, q->akeys, q->nkeys, 1)
 		    || !ld_trefs_ok(p, q->bkeys, q->nkeys, 1) || !ld_trefs_ok(p, q->caps, q->ncaps, 2))
 			return ld_fail(l, "section TSEQ: entry %u: a list runs outside TREFS (%u)", i, p->ntrefs);
 		for (j = 0; j < q->nbtypes; j++)

@@ -297,6 +297,9 @@ enum rv_aggkind { RV_AGGK_COUNT, RV_AGGK_SUM, RV_AGGK_AVG, RV_AGGK_MIN, RV_AGGK_
 #define RV_TF_BACKPRESSURE 0x10u /* backpressure: a firing asks the service to push back (WINDOW) */
 #define RV_TF_SEQ      0x20u /* then: a TSEQ record; within_ms bounds a pending first event (1.2) */
 #define RV_TF_ABSENT   0x40u /* unless: a TSEQ record; within_ms is the deadline (1.2) */
+#define RV_TF_TUMBLE   0x80u /* every: tumbling periods of within_ms, aggregates reported at each
+                              * period's end; a TSEQ record (no second event) holds its key
+                              * fields and captures (1.2) */
 
 /*
  * The temporal clauses of one rule (TEMPORAL is sorted by rule, one record
@@ -328,9 +331,12 @@ struct rv_temporal {
 _Static_assert(sizeof(struct rv_temporal) == 80, "rv_temporal is 80 bytes");
 
 /*
- * A sequence (`A then B within D where ...`) or an absence (`A unless B
- * within D where ...`), format 1.2: one per TEMPORAL record with RV_TF_SEQ
- * or RV_TF_ABSENT, sorted by that record. The rule's condition block
+ * A sequence (`A then B within D where ...`), an absence (`A unless B
+ * within D where ...`) or a tumbling window (`every D`), format 1.2: one per
+ * TEMPORAL record with RV_TF_SEQ, RV_TF_ABSENT or RV_TF_TUMBLE, sorted by
+ * that record. A tumbling window has no second event (nbtypes 0, bcond_pc
+ * the rule's condition block): its keys are the `by` fields and its
+ * captures the `by` values its `emit` reads. The rule's condition block
  * filters A; bcond_pc filters B (the `where` conjuncts on B alone). The
  * correlation key is the first value of akeys[i] on A and of bkeys[i] on B
  * (the `where` equalities, then the rule's `by` on both events). caps are
@@ -347,7 +353,7 @@ struct rv_tseq {
 	uint32_t flags;       /* RV_SQ_* */
 	uint32_t bcond_pc;    /* condition block on B (MATCH/MISS) */
 	uint32_t btypes;      /* first TREFS entry: CONTRACTS indices of B, ascending */
-	uint32_t nbtypes;     /* >= 1 */
+	uint32_t nbtypes;     /* >= 1; 0 for a tumbling window */
 	uint32_t akeys;       /* first TREFS entry of A's key fields */
 	uint32_t bkeys;       /* first TREFS entry of B's key fields */
 	uint32_t nkeys;

@@ -605,13 +605,21 @@ dis_temporal(FILE *out, const struct rv_prog *p, const struct rv_temporal *t)
 {
 	uint32_t i;
 
-	if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT)) {
+	if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE)) {
 		const struct rv_tseq *q = NULL;
 
 		for (i = 0; i < p->ntseq; i++)
 			if (&p->temporal[p->tseq[i].temporal] == t)
 				q = &p->tseq[i];
-		if (q != NULL) {
+		if (q != NULL && (t->flags & RV_TF_TUMBLE)) {
+			for (i = 0; i < q->ncaps; i++) {
+				fputs("  capture ", out);
+				dis_field(out, p, p->trefs[q->caps + 2 * i]);
+				fputs(" -> ", out);
+				dis_field(out, p, p->trefs[q->caps + 2 * i + 1]);
+				fputc('\n', out);
+			}
+		} else if (q != NULL) {
 			fputs(t->flags & RV_TF_SEQ ? "  then " : "  unless ", out);
 			for (i = 0; i < q->nbtypes; i++) {
 				const struct rv_contract *c = &p->contracts[p->trefs[q->btypes + i]];
@@ -637,7 +645,7 @@ dis_temporal(FILE *out, const struct rv_prog *p, const struct rv_temporal *t)
 				fputc('\n', out);
 			}
 		}
-		fputs("  within ", out);
+		fputs(t->flags & RV_TF_TUMBLE ? "  every " : "  within ", out);
 		dis_ms(out, t->within_ms);
 		fputc('\n', out);
 	}
@@ -745,7 +753,7 @@ dis_rule(FILE *out, const struct rv_prog *p, uint32_t ri)
 		fputs("aggregate condition:\n", out);
 		dis_block(out, p, t->agg_pc);
 	}
-	for (i = 0; t != NULL && i < p->ntseq; i++)
+	for (i = 0; t != NULL && !(t->flags & RV_TF_TUMBLE) && i < p->ntseq; i++)
 		if (&p->temporal[p->tseq[i].temporal] == t) {
 			fputs("second event condition:\n", out);
 			dis_block(out, p, p->tseq[i].bcond_pc);

@@ -48,7 +48,9 @@ struct trec {
 	struct rv_kv *dedup;          /* owns, or NULL */
 	struct rv_kv *throttle;       /* owns, or NULL */
 	const struct rv_tseq *q;      /* borrows: a sequence's or absence's TSEQ record, or NULL */
-	struct rv_kv *seq;            /* owns, or NULL: key -> pending first event (seq_value) */
+	struct rv_kv *seq;            /* owns, or NULL: key -> pending first event, or (every)
+	                               * key + period end -> the period's aggregates */
+	int64_t armed;                /* every: the last period end a wheel timer was added for */
 	struct route_rule_stats st;
 };
 
@@ -107,7 +109,14 @@ rv_tstate_new(const struct rv_prog *p)
 			if ((r->win = rv_window_new(&r->spec)) == NULL)
 				goto oom;
 		}
-		if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT)) {
+		if (t->flags & RV_TF_TUMBLE) {
+			uint32_t j;
+
+			for (j = 0; j < t->naggs; j++)
+				r->kinds[j] = (uint8_t)p->trefs[t->aggs + 2 * j];
+			r->armed = INT64_MIN;
+		}
+		if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE)) {
 			uint32_t k;
 
 			for (k = 0; k < p->ntseq; k++)
@@ -562,6 +571,162 @@ rv_tstate_second(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi, int64_t no
 	return 1;
 }
 
+/* ---- tumbling windows ------------------------------------------------------------------
+ *
+ * `every D`: periods [k*D, (k+1)*D) of Unix time. Per key and period one
+ * entry of the record's map, keyed by the `by` key and the period's end:
+ *
+ *   i64 period end | u32 contract | u32 ncaps | captures (the `by` values) |
+ *   f64 events | naggs x { f64 n, f64 sum, f64 min, f64 max }
+ *
+ * The first entry of a period adds a wheel timer (id: record << 32 |
+ * TUMBLE_MARK) at the period's end; when it fires, the period's entries are
+ * queued in its place, and each is then evaluated (the aggregate block over
+ * its values) and fires or not, and is freed either way.
+ */
+
+#define TUMBLE_MARK 0xffffffffu
+#define TUMBLE_AGG 32u /* bytes per aggregate */
+
+static int
+tumble_add(struct rv_tstate *ts, struct trec *r, uint32_t ti, struct rv_vm *vm, int64_t now)
+{
+	const struct rv_temporal *t = r->t;
+	const struct rv_tseq *q = r->q;
+	int64_t per = (int64_t)t->within_ms, end = now - (((now % per) + per) % per) + per;
+	size_t klen = 0, vlen, accum = 8 + (size_t)t->naggs * TUMBLE_AGG;
+	struct rv_agg_in in[RV_MAX_AGGS];
+	uint32_t e, i;
+	char *v;
+	double *a;
+
+	if (build_key(ts, vm, q->akeys, q->nkeys, ts->key, &klen) < 0 || klen + 8 > sizeof ts->key) {
+		r->st.no_key++;
+		return RV_TSTEP_NO;
+	}
+	memcpy(ts->key + klen, &end, 8);
+	klen += 8;
+	if ((e = rv_kv_find(r->seq, ts->key, klen, now)) == RV_NONE) {
+		uint32_t contract = vm->contract, nc = q->ncaps;
+		int bad = 0;
+
+		ts->buf_len = 0;
+		bad |= buf_put(ts, &end, 8);
+		bad |= buf_put(ts, &contract, 4);
+		bad |= buf_put(ts, &nc, 4);
+		for (i = 0; i < nc; i++) {
+			struct capture c = { ts, 0, 0 };
+			uint8_t none = 0;
+
+			rv_field_scalars(vm, ts->p->trefs[q->caps + 2 * i], capture_first, &c);
+			if (!c.have)
+				bad |= buf_put(ts, &none, 1);
+			bad |= c.bad;
+		}
+		{
+			double zero[4] = { 0, 0, INFINITY, -INFINITY };
+
+			bad |= buf_put(ts, zero, 8);
+			for (i = 0; i < t->naggs; i++)
+				bad |= buf_put(ts, zero, TUMBLE_AGG);
+		}
+		if (bad || rv_kv_put(r->seq, ts->key, klen, ts->buf, ts->buf_len, now) < 0
+		    || (e = rv_kv_find(r->seq, ts->key, klen, now)) == RV_NONE) {
+			r->st.no_key++; /* out of memory: not counted */
+			return RV_TSTEP_NO;
+		}
+		if (end != r->armed) {
+			arm(ts, ti, TUMBLE_MARK, end, now);
+			r->armed = end;
+		}
+	}
+	v = (char *)(uintptr_t)rv_kv_at(r->seq, e, NULL, NULL, &vlen);
+	if (v == NULL || vlen < 16 + accum)
+		return RV_TSTEP_NO;
+	agg_inputs(ts, vm, t, in);
+	a = (double *)(void *)(v + vlen - accum); /* entry bytes come from malloc: aligned */
+	a[0] += 1;
+	for (i = 0; i < t->naggs; i++) {
+		double *g = a + 1 + 4 * i;
+
+		if (!in[i].has)
+			continue;
+		g[0] += 1;
+		g[1] += in[i].num;
+		if (in[i].num < g[2])
+			g[2] = in[i].num;
+		if (in[i].num > g[3])
+			g[3] = in[i].num;
+	}
+	return RV_TSTEP_NO;
+}
+
+/* The aggregates of a period's entry (value v, vlen bytes) into vm->agg_*. */
+static void
+tumble_results(const struct trec *r, struct rv_vm *vm, const char *v, size_t vlen)
+{
+	const struct rv_temporal *t = r->t;
+	size_t accum = 8 + (size_t)t->naggs * TUMBLE_AGG;
+	double a[1 + 4 * RV_MAX_AGGS];
+	uint32_t i;
+
+	memcpy(a, v + vlen - accum, accum);
+	for (i = 0; i < RV_MAX_AGGS; i++) {
+		const double *g = a + 1 + 4 * i;
+
+		vm->agg_has[i] = 0;
+		vm->agg_out[i] = 0;
+		if (i >= t->naggs)
+			continue;
+		vm->agg_has[i] = 1;
+		switch (r->kinds[i]) {
+		case RV_AGGK_COUNT: vm->agg_out[i] = a[0]; break;
+		case RV_AGGK_RATE: vm->agg_out[i] = a[0] / ((double)t->within_ms / 1000.0); break;
+		case RV_AGGK_SUM: vm->agg_out[i] = g[1]; break;
+		case RV_AGGK_AVG: vm->agg_has[i] = g[0] > 0; vm->agg_out[i] = g[0] > 0 ? g[1] / g[0] : 0; break;
+		case RV_AGGK_MIN: vm->agg_has[i] = g[0] > 0; vm->agg_out[i] = g[0] > 0 ? g[2] : 0; break;
+		case RV_AGGK_MAX: vm->agg_has[i] = g[0] > 0; vm->agg_out[i] = g[0] > 0 ? g[3] : 0; break;
+		default: vm->agg_has[i] = 0; break;
+		}
+	}
+}
+
+/* Queues, at due_pos, the entries of record ti whose period ended at end. */
+static void
+tumble_expand(struct rv_tstate *ts, uint32_t ti, int64_t end)
+{
+	struct trec *r = &ts->r[ti];
+	uint32_t e, n = 0;
+
+	for (e = rv_kv_next(r->seq, RV_NONE); e != RV_NONE; e = rv_kv_next(r->seq, e)) {
+		size_t vlen;
+		const char *v = rv_kv_at(r->seq, e, NULL, NULL, &vlen);
+		int64_t d;
+
+		if (v == NULL || vlen < 8)
+			continue;
+		memcpy(&d, v, 8);
+		if (d != end)
+			continue;
+		if (ts->ndue + 2 > ts->due_cap) {
+			size_t cap = ts->due_cap ? ts->due_cap * 2 : 64;
+			uint64_t *nd = ru_realloc(ts->due, cap * sizeof *nd);
+
+			if (nd == NULL)
+				return; /* out of memory: the rest stay until evicted */
+			ts->due = nd;
+			ts->due_cap = cap;
+		}
+		/* in deadline order: before what the wheel queued after this timer */
+		memmove(ts->due + ts->due_pos + 2 * n + 2, ts->due + ts->due_pos + 2 * n,
+			(ts->ndue - ts->due_pos - 2 * n) * sizeof *ts->due);
+		ts->due[ts->due_pos + 2 * n] = (uint64_t)ti << 32 | e;
+		ts->due[ts->due_pos + 2 * n + 1] = (uint64_t)end;
+		ts->ndue += 2;
+		n++;
+	}
+}
+
 /* Wheel callback: queues a fired timer's id. */
 static void
 queue_due(void *ud, uint64_t id, int64_t deadline)
@@ -603,12 +768,26 @@ rv_tstate_fire_next(struct rv_tstate *ts, struct rv_vm *vm, int64_t now, uint32_
 		ts->due_pos += 2;
 		if (ti >= ts->n || (r = &ts->r[ti])->q == NULL)
 			continue;
+		if ((r->t->flags & RV_TF_TUMBLE) && e == TUMBLE_MARK) {
+			tumble_expand(ts, ti, fired);
+			continue;
+		}
 		v = rv_kv_at(r->seq, e, NULL, NULL, &vlen);
 		if (v == NULL || vlen < 8)
 			continue; /* cancelled or evicted */
 		memcpy(&deadline, v, 8);
 		if (deadline != fired)
 			continue; /* replaced by a later first event: its own timer fires it */
+		if (r->t->flags & RV_TF_TUMBLE) {
+			/* a period ended: its aggregate condition decides */
+			tumble_results(r, vm, v, vlen);
+			if (r->t->agg_pc != RV_NONE && vm->run(vm, r->t->agg_pc, NULL) != RV_VM_MATCH) {
+				rv_kv_del_at(r->seq, e);
+				r->st.below++;
+				continue;
+			}
+			v = rv_kv_at(r->seq, e, NULL, NULL, &vlen); /* the VM does not touch the map */
+		}
 		if (load_captures(ts, r->q, vm, v, vlen, contract, evlen) < 0) {
 			rv_kv_del_at(r->seq, e);
 			continue;
@@ -638,7 +817,7 @@ rv_tstate_rearm(struct rv_tstate *ts, int64_t now)
 	for (ti = 0; ti < ts->n; ti++) {
 		struct trec *r = &ts->r[ti];
 
-		if (r->q == NULL || !(r->t->flags & RV_TF_ABSENT))
+		if (r->q == NULL || !(r->t->flags & (RV_TF_ABSENT | RV_TF_TUMBLE)))
 			continue;
 		for (e = rv_kv_next(r->seq, RV_NONE); e != RV_NONE; e = rv_kv_next(r->seq, e)) {
 			size_t vlen;
@@ -648,7 +827,27 @@ rv_tstate_rearm(struct rv_tstate *ts, int64_t now)
 			if (v == NULL || vlen < 8)
 				continue;
 			memcpy(&deadline, v, 8);
-			arm(ts, ti, e, deadline, now);
+			if (!(r->t->flags & RV_TF_TUMBLE)) {
+				arm(ts, ti, e, deadline, now);
+			} else if (deadline != r->armed) { /* one timer per period end */
+				uint32_t e2;
+				int seen = 0;
+
+				for (e2 = rv_kv_next(r->seq, RV_NONE); e2 != e && !seen; e2 = rv_kv_next(r->seq, e2)) {
+					size_t l2;
+					const char *v2 = rv_kv_at(r->seq, e2, NULL, NULL, &l2);
+					int64_t d2;
+
+					if (v2 != NULL && l2 >= 8) {
+						memcpy(&d2, v2, 8);
+						seen = d2 == deadline;
+					}
+				}
+				if (!seen)
+					arm(ts, ti, TUMBLE_MARK, deadline, now);
+				if (deadline > r->armed)
+					r->armed = deadline;
+			}
 		}
 	}
 }
@@ -664,6 +863,8 @@ rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now)
 	uint32_t i;
 
 	r->st.entered++;
+	if (r->q && (t->flags & RV_TF_TUMBLE))
+		return tumble_add(ts, r, ti, vm, now);
 	if (r->q)
 		return seq_first(ts, r, ti, vm, now);
 	if (build_key(ts, vm, t->by, t->nby, ts->key, &klen) < 0) {

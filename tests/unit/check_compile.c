@@ -518,6 +518,8 @@ START_TEST(test_temporal_rules_compile)
 		"emit e { x: a.x, y: b.y, s: s, p: \"low\", tags: [], obj: { c: b.s } }",
 		"rule t on e as a unless e where s == a.s within 15m emit e { x: x, y: 1, s: a.s, p: p, tags: [], "
 		"obj: { c: @id } }",
+		"rule t on e when x > 1 and count() > 3 and avg(y) < 2 by s, p every 10m "
+		"emit e { x: 1, y: 2, s: s, p: p, tags: [], obj: { c: s } }",
 	};
 	size_t i;
 
@@ -564,22 +566,31 @@ END_TEST
 
 START_TEST(test_temporal_rule_fails_compile_passes_check)
 {
-	static const char *const rules[] = {
-		"rule t on e when count() > 3 every 10m by s route d",
+	static const struct {
+		const char *rule;
+		int id;
+	} cases[] = {
+		{ "rule t on e when count() > 3 every 10m by s route d", RL_E_EVERY_WITH },
+		{ "rule t on e when distinct(s) > 3 every 10m by s emit e { x: 1, y: 1, s: s, p: \"low\", tags: [], "
+		  "obj: { c: s } }", RL_E_EVERY_WITH },
+		{ "rule t on e when count() > 3 every 10m by s throttle 1 per 1h emit e { x: 1, y: 1, s: s, p: \"low\", "
+		  "tags: [], obj: { c: s } }", RL_E_EVERY_WITH },
+		{ "rule t on e when count() > 3 every 10m by s emit e { x: x, y: 1, s: s, p: \"low\", tags: [], "
+		  "obj: { c: s } }", RL_E_EVERY_VALUE },
+		{ "rule t on e when count() > 3 within 10m set x = 1", RL_E_TEMPORAL_CODEGEN },
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct tu_result r;
 
-		compile_with_rule(&r, rules[i], 0);
+		compile_with_rule(&r, cases[i].rule, 0);
 		ck_assert_int_eq(r.rc, RC_EXIT_RULES);
 		ck_assert_ptr_null(r.rbc);
-		ck_assert_msg(r.counts[RL_E_TEMPORAL_CODEGEN] == 1, "'%s':\n%s", rules[i], r.text);
-		ck_assert_uint_eq(r.nerrors, 1);
+		ck_assert_msg(r.counts[cases[i].id] == 1 && r.nerrors == 1, "'%s':\n%s", cases[i].rule, r.text);
 		tu_free(&r);
-		compile_with_rule(&r, rules[i], 1);
-		ck_assert_msg(r.rc == RC_EXIT_OK && r.nerrors == 0, "'%s':\n%s", rules[i], r.text);
+		compile_with_rule(&r, cases[i].rule, 1);
+		ck_assert_msg(r.rc == RC_EXIT_OK && r.nerrors == 0, "'%s':\n%s", cases[i].rule, r.text);
 		ck_assert_uint_eq(r.st.nrules, 2);
 		tu_free(&r);
 	}

@@ -1476,6 +1476,44 @@ START_TEST(test_seq_snapshot_restore_fires)
 }
 END_TEST
 
+/* every: each key's period is evaluated at the period's end, once, in its own period. */
+START_TEST(test_every_reports_at_period_end)
+{
+	struct seqrun r;
+	struct route_decision d;
+	struct route_rule_stats rs;
+	int fired = 0;
+
+	seq_open(&r, SEQ_EV "rule t on a when n > 0 and count() >= 2 and sum(n) > 10 and avg(n) >= 5 by k every 1m\n"
+		"  emit out { k: k, n: 1, m: 2 }\n");
+	route_state_advance(r.st, 30000); /* 00:00:30 */
+	seq_send(&r, "a", "x", "n", 6, &d);
+	seq_send(&r, "a", "x", "n", 6, &d);   /* x: 2 events, sum 12: fires */
+	seq_send(&r, "a", "y", "n", 20, &d);  /* y: 1 event: below */
+	seq_send(&r, "a", "z", "n", 0, &d);   /* filtered out */
+	ck_assert_uint_eq(d.nrules, 0);
+	route_state_advance(r.st, 29999);     /* 00:00:59.999 */
+	ck_assert_int_eq(route_matcher_tick(r.m, &d), 0);
+	seq_send(&r, "a", "y", "n", 1, &d);   /* y: now 2 events, sum 21, avg 10.5: fires */
+	route_state_advance(r.st, 1);         /* 00:01:00: the period ends */
+	seq_send(&r, "a", "x", "n", 9, &d);   /* the next period, before the tick: its own entry */
+	while (route_matcher_tick(r.m, &d) > 0) {
+		ck_assert_uint_eq(d.nemits, 1);
+		ck_assert(emitted(&d, "\"k\":\"x\"") || emitted(&d, "\"k\":\"y\""));
+		fired++;
+	}
+	ck_assert_int_eq(fired, 2);
+	ck_assert_int_eq(route_state_next_deadline(r.st), T0 + 120000);
+	route_state_advance(r.st, 60000);
+	ck_assert_int_eq(route_matcher_tick(r.m, &d), 0); /* x had 1 event in the second period */
+	ck_assert_int_eq(route_state_rule_stats(r.st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.fired, 2);
+	ck_assert_uint_eq(rs.below, 1);
+	ck_assert_uint_eq(rs.pending, 0);
+	seq_close(&r);
+}
+END_TEST
+
 /*
  * Property: random streams of first and second events over a few keys,
  * with ticks before each event (as a service runs them), against a
@@ -1598,6 +1636,7 @@ temporal_suite(void)
 	tcase_add_test(tq, test_seq_unless_fires_at_deadline);
 	tcase_add_test(tq, test_seq_snapshot_restore_fires);
 	tcase_add_loop_test(tq, test_seq_property, 0, NSEEDS);
+	tcase_add_test(tq, test_every_reports_at_period_end);
 	suite_add_tcase(s, tq);
 	return s;
 }
