@@ -68,6 +68,7 @@ struct rv_tstate {
 	char *buf;                    /* owns: scratch for a pending match's value, then its captures */
 	size_t buf_cap, buf_len;
 	char *ev;                     /* owns: a fired absence's first event (RV_SQ_KEEP_EVENT) */
+	double acc[1 + 4 * RV_MAX_AGGS]; /* scratch: a tumbling period's aggregates */
 	size_t ev_cap;
 };
 
@@ -644,7 +645,8 @@ tumble_add(struct rv_tstate *ts, struct trec *r, uint32_t ti, struct rv_vm *vm, 
 	if (v == NULL || vlen < 16 + accum)
 		return RV_TSTEP_NO;
 	agg_inputs(ts, vm, t, in);
-	a = (double *)(void *)(v + vlen - accum); /* entry bytes come from malloc: aligned */
+	a = ts->acc; /* the entry's bytes follow its key: not aligned, so copied */
+	memcpy(a, v + vlen - accum, accum);
 	a[0] += 1;
 	for (i = 0; i < t->naggs; i++) {
 		double *g = a + 1 + 4 * i;
@@ -658,6 +660,7 @@ tumble_add(struct rv_tstate *ts, struct trec *r, uint32_t ti, struct rv_vm *vm, 
 		if (in[i].num > g[3])
 			g[3] = in[i].num;
 	}
+	memcpy(v + vlen - accum, a, accum);
 	return RV_TSTEP_NO;
 }
 
