@@ -780,6 +780,11 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 			E->failed = 1;
 			return;
 		}
+		if (r->c_timestamp && (r->c_unless || r->c_every)) {
+			rl_diag(E->p->diag, RL_E_TIMESTAMP_WITH, r->c_timestamp->span, r->c_unless ? "unless" : "every");
+			E->failed = 1;
+			return;
+		}
 		if (r->c_every && every_refused(E, r)) {
 			E->failed = 1;
 			return;
@@ -913,6 +918,15 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 			emit_tseq(E, r, ti, bcond_pc, &sw);
 		else if (tumble)
 			emit_tseq(E, r, ti, cond_pc, &sw); /* no second event: keys are `by` */
+		if (r->c_timestamp) {
+			struct rv_ttime tt;
+
+			memset(&tt, 0, sizeof tt);
+			tt.temporal = ti;
+			tt.field = rc_lower_field(&E->L, r->c_timestamp->a->sema);
+			tt.lateness_ms = r->c_timestamp->b ? r->c_timestamp->b->v->ms : 0;
+			memcpy(rc_rbc_push(E->b, RV_SEC_TTIME, NULL), &tt, sizeof tt);
+		}
 	}
 }
 

@@ -997,7 +997,7 @@ static int
 is_temporal_item(enum rl_kind k)
 {
 	return k == RL_N_WITHIN || k == RL_N_EVERY || k == RL_N_BY || k == RL_N_THEN
-		|| k == RL_N_UNLESS || k == RL_N_THROTTLE || k == RL_N_DEDUP
+		|| k == RL_N_UNLESS || k == RL_N_THROTTLE || k == RL_N_DEDUP || k == RL_N_TIMESTAMP
 		|| k == RL_N_BACKPRESSURE;
 }
 
@@ -1137,6 +1137,15 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 			if (it->c)
 				check_route(s, NULL, it->c->a);
 			break;
+		case RL_N_TIMESTAMP: {
+			unsigned ty = rc_sema_expr(s, it->a);
+
+			if (ty != RC_T_ERROR && ty != RV_T_TIME && ty != RV_T_NUMBER)
+				ERR(s, E_TIMESTAMP_TYPE, it->a->span, rl_path_str(s->arena, it->a), rc_sema_tname(s, ty));
+			if (it->b && !lit_duration(it->b, 1, DAY_MS, &v))
+				ERR(s, E_POLICY_RANGE, it->b->span, "lateness", "1ms", "1d");
+			break;
+		}
 		case RL_N_DEDUP:
 			if (it->a)
 				for (p = it->a->a; p; p = p->next)
@@ -1185,6 +1194,10 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 	r->c_throttle = single[RL_N_THROTTLE];
 	r->c_dedup = single[RL_N_DEDUP];
 	r->c_backpressure = single[RL_N_BACKPRESSURE];
+	r->c_timestamp = single[RL_N_TIMESTAMP];
+	if (single[RL_N_TIMESTAMP] && !have_window && !single[RL_N_THROTTLE] && !single[RL_N_DEDUP])
+		ERR(s, E_CLAUSE_NEEDS, single[RL_N_TIMESTAMP]->span, "timestamp",
+			"a window, a sequence, an absence, a throttle or a dedup");
 	s->nscopes = 0;
 	s->rule = NULL;
 }

@@ -142,7 +142,7 @@ struct rc_rule {
 	struct rl_node *temporal;  /* first temporal item, for the codegen error */
 	/* the temporal clauses (each at most once; NULL when absent) */
 	struct rl_node *c_within, *c_every, *c_by, *c_then, *c_unless, *c_throttle, *c_dedup,
-		*c_backpressure;
+		*c_backpressure, *c_timestamp;
 	struct ru_vec seq_contracts; /* struct rc_contract *: the `then`/`unless` event's */
 	uint32_t index;
 };

@@ -218,6 +218,7 @@ ld_set(struct rv_prog *p, unsigned id, const unsigned char *ptr, uint32_t n)
 	case RV_SEC_TEMPORAL: p->temporal = (const void *)ptr; p->ntemporal = n; break;
 	case RV_SEC_TREFS: p->trefs = (const void *)ptr; p->ntrefs = n; break;
 	case RV_SEC_TSEQ: p->tseq = (const void *)ptr; p->ntseq = n; break;
+	case RV_SEC_TTIME: p->ttime = (const void *)ptr; p->nttime = n; break;
 	default: break;
 	}
 }
@@ -879,6 +880,16 @@ ld_temporal(struct rv_ld *l)
 	}
 	if (nseq != p->ntseq)
 		return ld_fail(l, "section TSEQ: %u records for %u sequences and absences", p->ntseq, nseq);
+	for (i = 0; i < p->nttime; i++) {
+		const struct rv_ttime *tt = &p->ttime[i];
+
+		if (tt->temporal >= p->ntemporal || (i > 0 && tt->temporal <= p->ttime[i - 1].temporal))
+			return ld_fail(l, "section TTIME: entry %u: record %u out of range or order", i, tt->temporal);
+		if (p->temporal[tt->temporal].flags & (RV_TF_ABSENT | RV_TF_TUMBLE))
+			return ld_fail(l, "section TTIME: entry %u: event time on an absence or tumbling window", i);
+		if (tt->field >= p->nfields || p->fields[tt->field].where == RV_FW_CAPTURE)
+			return ld_fail(l, "section TTIME: entry %u: field %u is not an event field", i, tt->field);
+	}
 	for (i = 0; i < p->ntseq; i++) {
 		const struct rv_tseq *q = &p->tseq[i];
 

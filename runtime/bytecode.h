@@ -99,7 +99,7 @@ extern const struct rv_opinfo rv_opinfo[RV_NUM_OPS];
  */
 #define RV_RBC_MAGIC "\x89RBC\r\n\x1a\n"
 #define RV_RBC_VERSION_MAJOR 1
-#define RV_RBC_VERSION_MINOR 2 /* 1.1: TEMPORAL, TREFS, AGG; 1.2: TSEQ, capture fields */
+#define RV_RBC_VERSION_MINOR 2 /* 1.1: TEMPORAL, TREFS, AGG; 1.2: TSEQ, TTIME, capture fields */
 #define RV_RBC_HEADER_SIZE 48u
 #define RV_NONE 0xffffffffu /* "no index" in any u32 reference */
 
@@ -145,7 +145,8 @@ struct rv_rbc_section {
 	SEC(BUILTINS,  17, sizeof(struct rv_str),     "names of builtins called (CALL B)") \
 	SEC(TEMPORAL,  18, sizeof(struct rv_temporal),"temporal clauses of rules (windows, keys, throttle, dedup)") \
 	SEC(TREFS,     19, sizeof(uint32_t),          "lists of TEMPORAL: aggregates (kind, field), key fields, destinations") \
-	SEC(TSEQ,      20, sizeof(struct rv_tseq),    "sequences (then) and absences (unless) of TEMPORAL records")
+	SEC(TSEQ,      20, sizeof(struct rv_tseq),    "sequences (then) and absences (unless) of TEMPORAL records") \
+	SEC(TTIME,     21, sizeof(struct rv_ttime),   "event time (timestamp field, lateness) of TEMPORAL records")
 
 /* A string in STRS: bytes [off, off+len). Not NUL-terminated. */
 struct rv_str {
@@ -362,6 +363,21 @@ struct rv_tseq {
 };
 _Static_assert(sizeof(struct rv_tseq) == 40, "rv_tseq is 40 bytes");
 
+/*
+ * Event time (`timestamp FIELD lateness D`), format 1.2: the TEMPORAL
+ * record's state ages by the event's own time (a time field, RFC 3339, or a
+ * number of Unix milliseconds) instead of the router's clock; an event more
+ * than lateness_ms older than the newest one seen by the rule is late (not
+ * counted). Sorted by temporal, at most one per record; not on an absence or
+ * a tumbling window (their deadlines fire on the processing clock).
+ */
+struct rv_ttime {
+	uint32_t temporal;    /* TEMPORAL index */
+	uint32_t field;       /* FIELDS index of the timestamp (not CAPTURE) */
+	uint64_t lateness_ms; /* 0: none allowed */
+};
+_Static_assert(sizeof(struct rv_ttime) == 16, "rv_ttime is 16 bytes");
+
 enum rv_akind {
 	RV_A_ROUTE = 1,  /* a: DESTS index */
 	RV_A_SET = 2,    /* a: FIELDS index written; b: value block pc (ends in YIELD) */
@@ -387,7 +403,7 @@ enum rv_sec {
 #define RV_SEC_ENUM(name, id, rsize, desc) RV_SEC_##name = id,
 	RV_SECTIONS(RV_SEC_ENUM)
 #undef RV_SEC_ENUM
-	RV_SEC_MAX = 20
+	RV_SEC_MAX = 21
 };
 
 /* ---- a loaded program -------------------------------------------------
@@ -420,6 +436,7 @@ struct rv_prog {
 	const struct rv_temporal *temporal; uint32_t ntemporal;
 	const uint32_t *trefs;             uint32_t ntrefs;
 	const struct rv_tseq *tseq;        uint32_t ntseq;
+	const struct rv_ttime *ttime;      uint32_t nttime;
 	const int *builtin_ids;            /* borrows: enum rb_builtin per BUILTINS entry */
 };
 

@@ -649,6 +649,14 @@ dis_temporal(FILE *out, const struct rv_prog *p, const struct rv_temporal *t)
 		dis_ms(out, t->within_ms);
 		fputc('\n', out);
 	}
+	for (i = 0; i < p->nttime; i++)
+		if (&p->temporal[p->ttime[i].temporal] == t) {
+			fputs("  timestamp ", out);
+			dis_field(out, p, p->ttime[i].field);
+			fputs(" lateness ", out);
+			dis_ms(out, p->ttime[i].lateness_ms);
+			fputc('\n', out);
+		}
 	if (t->flags & RV_TF_WINDOW) {
 		fputs("  within ", out);
 		dis_ms(out, t->within_ms);

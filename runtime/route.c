@@ -1045,10 +1045,14 @@ eval_seconds(route_matcher *m, struct route_decision *d, uint32_t c, int *routed
 	const struct rv_rt *rt = &m->rp->rt;
 	const struct rv_prog *p = rt->p;
 	struct rv_tstate *ts = rv_state_tstate(m->state);
-	uint32_t i;
+	const uint32_t *cand;
+	uint32_t i, n;
 
-	for (i = rt->seq_first[c]; i < rt->seq_first[c + 1]; i++) {
-		uint32_t qi = rt->seq_list[i], ri = p->temporal[p->tseq[qi].temporal].rule, k;
+	if (ts == NULL || rt->seq_first[c] == rt->seq_first[c + 1])
+		return 0;
+	n = rv_tstate_candidates(ts, c, &cand);
+	for (i = 0; i < n; i++) {
+		uint32_t qi = cand[i], ri = p->temporal[p->tseq[qi].temporal].rule, k;
 		int rc;
 
 		m->vm.scratch_used = m->vm.scratch_mark;

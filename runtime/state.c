@@ -699,7 +699,8 @@ route_state_rule_stats(const route_state *st, uint32_t rule, struct route_rule_s
  *               u64 window bytes + the window's own snapshot (0: none),
  *               u8 has dedup [map], u8 has throttle [map],
  *               u8 has pending first events (then/unless) [map]: their values hold
- *               the deadlines, so a restore re-arms every absence's timer
+ *               the deadlines, so a restore re-arms every absence's timer,
+ *               i64 newest event time seen (event time; INT64_MIN: none)
  *   u64 XXH64 of everything before it.
  * A map: struct route_table_stats, u32 entries, then each entry oldest first:
  *   u8 key kind, u8 value kind, u16 0, u32 key bytes, u32 value bytes,
@@ -813,6 +814,7 @@ route_state_snapshot(route_state *st, void *out, size_t cap)
 			w_u8(&w, seq != NULL);
 			if (seq)
 				w_map(&w, &seq->t);
+			w_u64(&w, (uint64_t)*rv_tstate_event_clock(st->ts, i));
 		}
 	}
 	len = w.len;
@@ -1056,8 +1058,13 @@ route_state_restore(route_state *st, const void *buf, size_t len, struct route_r
 		{
 			struct rv_kv *seq = ti != RV_NONE ? rv_tstate_seq_map(st->ts, ti) : NULL;
 
+			int64_t clk;
+
 			if (r_u8(&r) && r_map(&r, seq ? &seq->t : NULL) < 0)
 				break;
+			clk = (int64_t)r_u64(&r);
+			if (ti != RV_NONE)
+				*rv_tstate_event_clock(st->ts, ti) = clk;
 		}
 		if (rs) {
 			*rs = sst;

@@ -51,6 +51,8 @@ struct trec {
 	struct rv_kv *seq;            /* owns, or NULL: key -> pending first event, or (every)
 	                               * key + period end -> the period's aggregates */
 	int64_t armed;                /* every: the last period end a wheel timer was added for */
+	const struct rv_ttime *tt;    /* borrows: event time (timestamp, lateness), or NULL */
+	int64_t max_seen;             /* event time: the newest event time seen (INT64_MIN: none) */
 	struct route_rule_stats st;
 };
 
@@ -69,6 +71,11 @@ struct rv_tstate {
 	size_t buf_cap, buf_len;
 	char *ev;                     /* owns: a fired absence's first event (RV_SQ_KEEP_EVENT) */
 	double acc[1 + 4 * RV_MAX_AGGS]; /* scratch: a tumbling period's aggregates */
+	uint32_t *active;             /* owns: TSEQ indices of sequences/absences that may have
+	                               * pending first events (one each; compacted lazily) ... */
+	uint8_t *is_active;           /* owns: ... and, per TSEQ index, whether it is listed */
+	uint32_t nactive;
+	uint32_t *cand;               /* owns: scratch for rv_tstate_candidates (ntseq) */
 	size_t ev_cap;
 };
 
@@ -92,6 +99,12 @@ rv_tstate_new(const struct rv_prog *p)
 		return NULL;
 	}
 	memset(ts->r, 0, ((size_t)p->ntemporal + 1) * sizeof *ts->r);
+	ts->active = ru_malloc(((size_t)p->ntseq + 1) * sizeof *ts->active);
+	ts->cand = ru_malloc(((size_t)p->ntseq + 1) * sizeof *ts->cand);
+	ts->is_active = ru_malloc((size_t)p->ntseq + 1);
+	if (ts->active == NULL || ts->cand == NULL || ts->is_active == NULL)
+		goto oom;
+	memset(ts->is_active, 0, (size_t)p->ntseq + 1);
 	for (i = 0; i < p->ntemporal; i++) {
 		const struct rv_temporal *t = &p->temporal[i];
 		struct trec *r = &ts->r[i];
@@ -109,6 +122,14 @@ rv_tstate_new(const struct rv_prog *p)
 			r->spec.max_events = RV_WINDOW_MAX_EVENTS;
 			if ((r->win = rv_window_new(&r->spec)) == NULL)
 				goto oom;
+		}
+		r->max_seen = INT64_MIN;
+		{
+			uint32_t k;
+
+			for (k = 0; k < p->nttime; k++)
+				if (p->ttime[k].temporal == i)
+					r->tt = &p->ttime[k];
 		}
 		if (t->flags & RV_TF_TUMBLE) {
 			uint32_t j;
@@ -154,6 +175,9 @@ rv_tstate_free(struct rv_tstate *ts)
 		rv_kv_free(ts->r[i].seq);
 	}
 	rv_twheel_free(ts->wheel);
+	ru_free(ts->active);
+	ru_free(ts->cand);
+	ru_free(ts->is_active);
 	ru_free(ts->due);
 	ru_free(ts->buf);
 	ru_free(ts->ev);
@@ -319,6 +343,125 @@ throttle_allows(struct rv_tstate *ts, struct trec *r, const char *key, size_t kl
 	return 1;
 }
 
+/* ---- event time ------------------------------------------------------------------------ */
+
+/* n digits of s as a number; -1 if one is not a digit. */
+static int
+digits(const char *s, int n)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * RFC 3339 date-time -> Unix ms: YYYY-MM-DD('T'|'t'|' ')HH:MM:SS[.frac]
+ * ('Z'|'z'|+HH:MM|-HH:MM); fractions past milliseconds are cut. Returns 0,
+ * or -1 when s is not one (ranges checked: month 1-12, day 1-31, hour
+ * 0-23, minute 0-59, second 0-60).
+ */
+static int
+parse_rfc3339(const char *s, size_t n, int64_t *ms)
+{
+	int y, mo, d, h, mi, sec, frac = 0, fd = 0, off = 0;
+	size_t i = 19;
+	int64_t days, yy;
+	unsigned mp;
+
+	if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
+	    || s[13] != ':' || s[16] != ':')
+		return -1;
+	y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+	h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
+		return -1;
+	if (s[i] == '.') {
+		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, fd++)
+			if (fd < 3)
+				frac = frac * 10 + (s[i] - '0');
+		if (fd == 0)
+			return -1;
+		for (; fd < 3; fd++)
+			frac *= 10;
+	}
+	if (i == n - 1 && (s[i] == 'Z' || s[i] == 'z')) {
+		off = 0;
+	} else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+		int oh = digits(s + i + 1, 2), om = digits(s + i + 4, 2);
+
+		if (oh < 0 || oh > 23 || om < 0 || om > 59)
+			return -1;
+		off = (oh * 60 + om) * (s[i] == '+' ? 1 : -1);
+	} else {
+		return -1;
+	}
+	/* days from 1970-01-01 (civil calendar, H. Hinnant's days_from_civil) */
+	yy = y - (mo <= 2);
+	mp = (unsigned)(mo + (mo > 2 ? -3 : 9));
+	days = (yy >= 0 ? yy : yy - 399) / 400 * 146097
+		+ ((yy - ((yy >= 0 ? yy : yy - 399) / 400) * 400) * 365
+		   + (yy - ((yy >= 0 ? yy : yy - 399) / 400) * 400) / 4
+		   - (yy - ((yy >= 0 ? yy : yy - 399) / 400) * 400) / 100
+		   + (153 * mp + 2) / 5 + d - 1)
+		- 719468;
+	*ms = ((days * 24 + h) * 60 + mi - off) * 60000 + (int64_t)sec * 1000 + frac;
+	return 0;
+}
+
+/*
+ * The event time of vm's event for record r (its timestamp field: a time
+ * string or Unix ms). Returns 0 with *et, -1 when the event has none (not
+ * counted: no_key), -2 when it is late: older than the newest time seen
+ * minus the lateness (not counted: late). Updates the newest time seen.
+ */
+static int
+event_time(struct trec *r, struct rv_vm *vm, int64_t *et)
+{
+	char tmp[64];
+	struct first fs = { 0, { 0 }, tmp, sizeof tmp, 0 };
+
+	rv_field_scalars(vm, r->tt->field, take_first, &fs);
+	if (!fs.have)
+		return -1;
+	if (fs.v.k == RV_V_NUM) {
+		if (!(fs.v.u.num > -9.2e15 && fs.v.u.num < 9.2e15))
+			return -1;
+		*et = (int64_t)fs.v.u.num;
+	} else if (fs.v.k != RV_V_STR || parse_rfc3339(tmp, fs.n, et) < 0) {
+		return -1;
+	}
+	if (r->max_seen != INT64_MIN && *et < r->max_seen - (int64_t)r->tt->lateness_ms)
+		return -2;
+	if (*et > r->max_seen)
+		r->max_seen = *et;
+	return 0;
+}
+
+/* Event time for record r in place of now: 1 to go on (with *now set), 0 not counted. */
+static int
+use_event_time(struct trec *r, struct rv_vm *vm, int64_t *now)
+{
+	int64_t et;
+	int rc;
+
+	if (r->tt == NULL)
+		return 1;
+	if ((rc = event_time(r, vm, &et)) < 0) {
+		if (rc == -2)
+			r->st.late++;
+		else
+			r->st.no_key++;
+		return 0;
+	}
+	*now = et;
+	return 1;
+}
+
 /* ---- sequences and absences ------------------------------------------------------------
  *
  * A pending first event is one entry of the record's seq map, keyed by the
@@ -395,6 +538,60 @@ arm(struct rv_tstate *ts, uint32_t ti, uint32_t i, int64_t deadline, int64_t now
 	(void)rv_twheel_add(ts->wheel, deadline, (uint64_t)ti << 32 | i);
 }
 
+/* Lists TSEQ record qi among those that may hold pending first events. */
+static void
+mark_active(struct rv_tstate *ts, uint32_t qi)
+{
+	if (!ts->is_active[qi]) {
+		ts->is_active[qi] = 1;
+		ts->active[ts->nactive++] = qi;
+	}
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+uint32_t
+rv_tstate_candidates(struct rv_tstate *ts, uint32_t contract, const uint32_t **out)
+{
+	const struct rv_prog *p = ts->p;
+	uint32_t i, n = 0, keep = 0;
+
+	for (i = 0; i < ts->nactive; i++) {
+		uint32_t qi = ts->active[i], lo = 0, hi;
+		const struct rv_tseq *q = &p->tseq[qi];
+		struct route_table_stats ks;
+
+		rv_kv_stats(ts->r[q->temporal].seq, &ks);
+		if (ks.entries == 0) { /* nothing pending: off the list until the next first event */
+			ts->is_active[qi] = 0;
+			continue;
+		}
+		ts->active[keep++] = qi;
+		hi = q->nbtypes;
+		while (lo < hi) { /* btypes are ascending */
+			uint32_t mid = lo + (hi - lo) / 2;
+
+			if (p->trefs[q->btypes + mid] < contract)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < q->nbtypes && p->trefs[q->btypes + lo] == contract)
+			ts->cand[n++] = qi;
+	}
+	ts->nactive = keep;
+	if (n > 1)
+		qsort(ts->cand, n, sizeof *ts->cand, cmp_u32);
+	*out = ts->cand;
+	return n;
+}
+
 /*
  * The first event of a sequence or absence passed the rule's filter: keep
  * it (with the captures its actions read) under its correlation key, and
@@ -439,6 +636,7 @@ seq_first(struct rv_tstate *ts, struct trec *r, uint32_t ti, struct rv_vm *vm, i
 	}
 	if (rv_kv_put(r->seq, ts->key, klen, ts->buf, ts->buf_len, now) < 0)
 		return RV_TSTEP_NO;
+	mark_active(ts, (uint32_t)(q - ts->p->tseq));
 	if (r->t->flags & RV_TF_ABSENT) {
 		uint32_t e = rv_kv_find(r->seq, ts->key, klen, now);
 
@@ -552,6 +750,8 @@ rv_tstate_second(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi, int64_t no
 	uint32_t e, contract;
 	const char *v;
 
+	if (r->tt && !use_event_time(r, vm, &now))
+		return 0;
 	if (build_key(ts, vm, q->bkeys, q->nkeys, ts->key, &klen) < 0)
 		return 0;
 	if ((e = rv_kv_find(r->seq, ts->key, klen, now)) == RV_NONE)
@@ -820,6 +1020,8 @@ rv_tstate_rearm(struct rv_tstate *ts, int64_t now)
 	for (ti = 0; ti < ts->n; ti++) {
 		struct trec *r = &ts->r[ti];
 
+		if (r->q != NULL && (r->t->flags & (RV_TF_SEQ | RV_TF_ABSENT)))
+			mark_active(ts, (uint32_t)(r->q - ts->p->tseq));
 		if (r->q == NULL || !(r->t->flags & (RV_TF_ABSENT | RV_TF_TUMBLE)))
 			continue;
 		for (e = rv_kv_next(r->seq, RV_NONE); e != RV_NONE; e = rv_kv_next(r->seq, e)) {
@@ -866,6 +1068,8 @@ rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now)
 	uint32_t i;
 
 	r->st.entered++;
+	if (!use_event_time(r, vm, &now))
+		return RV_TSTEP_NO;
 	if (r->q && (t->flags & RV_TF_TUMBLE))
 		return tumble_add(ts, r, ti, vm, now);
 	if (r->q)
@@ -911,12 +1115,28 @@ rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now)
 	return RV_TSTEP_FIRE;
 }
 
+static void rv_tstate_sweep_one(struct rv_tstate *ts, uint32_t i, int64_t now);
+
 void
 rv_tstate_sweep(struct rv_tstate *ts, int64_t now)
 {
 	uint32_t i;
 
 	for (i = 0; i < ts->n; i++) {
+		if (ts->r[i].tt) { /* event time: the rule's own clock */
+			if (ts->r[i].max_seen == INT64_MIN)
+				continue;
+			rv_tstate_sweep_one(ts, i, ts->r[i].max_seen);
+			continue;
+		}
+		rv_tstate_sweep_one(ts, i, now);
+	}
+}
+
+static void
+rv_tstate_sweep_one(struct rv_tstate *ts, uint32_t i, int64_t now)
+{
+	{
 		if (ts->r[i].win)
 			rv_window_expire(ts->r[i].win, now);
 		if (ts->r[i].dedup)
@@ -994,6 +1214,12 @@ struct rv_kv *
 rv_tstate_seq_map(struct rv_tstate *ts, uint32_t ti)
 {
 	return ts->r[ti].seq;
+}
+
+int64_t *
+rv_tstate_event_clock(struct rv_tstate *ts, uint32_t ti)
+{
+	return &ts->r[ti].max_seen;
 }
 
 int

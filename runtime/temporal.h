@@ -40,6 +40,13 @@ int rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t 
  * pending first event is cancelled (returns 0).
  */
 int rv_tstate_second(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi, int64_t now);
+/*
+ * The TSEQ records awaiting an event of contract that have pending first
+ * events, ascending (borrowed until the next call): an event costs the
+ * sequences that wait for something, not every one that could. Records
+ * whose pending events are all gone leave the list here.
+ */
+uint32_t rv_tstate_candidates(struct rv_tstate *ts, uint32_t contract, const uint32_t **out);
 void rv_tstate_clear_captures(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi);
 /*
  * The next absence whose deadline is <= now: returns 1 with its TSEQ index
@@ -53,6 +60,8 @@ int rv_tstate_fire_next(struct rv_tstate *ts, struct rv_vm *vm, int64_t now, uin
 int64_t rv_tstate_next_deadline(const struct rv_tstate *ts);
 /* After a restore: arms the timers of every pending absence (overdue ones fire at the next tick). */
 void rv_tstate_rearm(struct rv_tstate *ts, int64_t now);
+/* Record ti's newest event time seen (event time; INT64_MIN: none), for snapshot and restore. */
+int64_t *rv_tstate_event_clock(struct rv_tstate *ts, uint32_t ti);
 /* Record ti's map of pending first events (snapshot, restore), or NULL. */
 struct rv_kv *rv_tstate_seq_map(struct rv_tstate *ts, uint32_t ti);
 

@@ -518,6 +518,8 @@ START_TEST(test_temporal_rules_compile)
 		"emit e { x: a.x, y: b.y, s: s, p: \"low\", tags: [], obj: { c: b.s } }",
 		"rule t on e as a unless e where s == a.s within 15m emit e { x: x, y: 1, s: a.s, p: p, tags: [], "
 		"obj: { c: @id } }",
+		"rule t on e when count() > 3 by s within 10m timestamp x lateness 30s route d",
+		"rule t on e dedup by s within 1h timestamp x route d",
 		"rule t on e when x > 1 and count() > 3 and avg(y) < 2 by s, p every 10m "
 		"emit e { x: 1, y: 2, s: s, p: p, tags: [], obj: { c: s } }",
 	};
@@ -549,6 +551,9 @@ START_TEST(test_sequence_limits)
 		{ "rule t on e as a unless e as b where b.s == a.s within 1h "
 		  "emit e { x: b.x, y: 1, s: \"\", p: \"low\", tags: [], obj: { c: \"\" } }", RL_E_SEQ_SECOND },
 		{ "rule t on e as a then e as b where b.s == a.s when b.x > 1 within 1h route d", RL_E_SEQ_SECOND },
+		{ "rule t on e as a unless e where s == a.s within 1h timestamp x route d", RL_E_TIMESTAMP_WITH },
+		{ "rule t on e when count() > 1 by s every 1h timestamp x emit e { x: 1, y: 1, s: s, p: \"low\", "
+		  "tags: [], obj: { c: s } }", RL_E_TIMESTAMP_WITH },
 	};
 	size_t i;
 
