@@ -1514,6 +1514,40 @@ START_TEST(test_every_reports_at_period_end)
 }
 END_TEST
 
+/* Event time: late events are counted and not counted in; the newest time survives a snapshot. */
+START_TEST(test_event_time_late_and_snapshot)
+{
+	static const char src[] = SEQ_EV "rule w on a when count() >= 2 by k within 10s timestamp n lateness 2s route d\n";
+	struct seqrun r, r2;
+	struct route_decision d;
+	struct route_rule_stats rs;
+	unsigned char *snap;
+	size_t n;
+	char err[256];
+
+	seq_open(&r, src);
+	seq_send(&r, "a", "x", "n", 100000, &d);
+	seq_send(&r, "a", "x", "n", 97000, &d);  /* 3 s late: not counted */
+	ck_assert_uint_eq(d.nrules, 0);
+	seq_send(&r, "a", "x", "n", 99000, &d);  /* 1 s late: counted */
+	ck_assert_uint_eq(d.nrules, 1);
+	ck_assert_int_eq(route_state_rule_stats(r.st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.late, 1);
+	ck_assert_uint_eq(rs.entered, 3);
+	n = route_state_snapshot(r.st, NULL, 0);
+	snap = ru_malloc(n);
+	ck_assert_uint_eq(route_state_snapshot(r.st, snap, n), n);
+	seq_open(&r2, src);
+	ck_assert_msg(route_state_restore(r2.st, snap, n, NULL, err, sizeof err) == 0, "%s", err);
+	seq_send(&r2, "a", "y", "n", 97000, &d); /* still late after the restore */
+	ck_assert_int_eq(route_state_rule_stats(r2.st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.late, 2);
+	ru_free(snap);
+	seq_close(&r);
+	seq_close(&r2);
+}
+END_TEST
+
 /*
  * Property: random streams of first and second events over a few keys,
  * with ticks before each event (as a service runs them), against a
@@ -1637,6 +1671,7 @@ temporal_suite(void)
 	tcase_add_test(tq, test_seq_snapshot_restore_fires);
 	tcase_add_loop_test(tq, test_seq_property, 0, NSEEDS);
 	tcase_add_test(tq, test_every_reports_at_period_end);
+	tcase_add_test(tq, test_event_time_late_and_snapshot);
 	suite_add_tcase(s, tq);
 	return s;
 }
