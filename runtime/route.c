@@ -1130,6 +1130,17 @@ route_matcher_tick(route_matcher *m, struct route_decision *d)
 	if (!rv_tstate_fire_next(ts, &m->vm, now, &qi, &contract, &ev, &evlen))
 		return 0;
 	ri = p->temporal[p->tseq[qi].temporal].rule;
+	{
+		/* a state restored into a reloaded program may carry another program's
+		 * contract index: the rule's own first contract stands in for it */
+		const struct rv_rule *r = &p->rules[ri];
+		uint32_t k;
+
+		for (k = 0; k < r->nrtype && p->rtypes[r->rtype + k] != contract; k++)
+			;
+		if (k == r->nrtype)
+			contract = p->rtypes[r->rtype];
+	}
 	d->status = ROUTE_OK;
 	d->type = p->contracts[contract].type;
 	d->version = p->contracts[contract].version;
@@ -1203,7 +1214,7 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	const struct rv_rt *rt = &m->rp->rt;
 	const struct rv_prog *p = rt->p;
 	struct rv_scan_error se;
-	uint32_t contract, i, end;
+	uint32_t contract, i, end, seq_rules = 0;
 	int routed = 0;
 
 	memset(d, 0, sizeof *d);
@@ -1266,8 +1277,10 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	/* 1b. sequences and absences awaiting this event: completed (the rule's
 	 * actions run on it) or cancelled, before any rule of this event starts
 	 * a new one */
+	seq_rules = d->nrules;
 	if (rt->seq_first && m->state && eval_seconds(m, d, contract, &routed) < 0)
 		return d->status;
+	seq_rules = d->nrules - seq_rules;
 	/* 2. routing rules: through the index when there is one; from here on
 	 * the fields are fixed, so shared predicates are evaluated once */
 	m->vm.pred = rt->pred;
@@ -1282,6 +1295,17 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	for (i = rt->phase_first[2 * contract + 1]; i < end && !routed; i++)
 		if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
 			return d->status;
+	if (seq_rules > 0 && d->nrules > seq_rules) {
+		/* sequences completed before the routing phase: back into program order */
+		uint32_t a, b, x;
+
+		for (a = 1; a < d->nrules; a++) {
+			x = m->rules[a];
+			for (b = a; b > 0 && m->rules[b - 1] > x; b--)
+				m->rules[b] = m->rules[b - 1];
+			m->rules[b] = x;
+		}
+	}
 	m->nmatched = d->nrules;
 	if (d->nsets > 0 && apply_sets(m, d) < 0)
 		return d->status;
