@@ -54,6 +54,7 @@ static const struct conf_key conf_keys[] = {
 	{ "rules", "type_field", K_STR, U(type_field), 0, 0 },
 	{ "tcp", "listen", K_STR, U(tcp_listen), 0, 0 },
 	{ "tcp", "max_connections", K_UINT, U(tcp_max_connections), 1, 10000 },
+	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
 	{ "durability", "sync", K_SYNC, U(sync), 0, 0 },
 	{ "durability", "sync_batch_ms", K_UINT, U(sync_batch_ms), 1, 10000 },
 	{ "durability", "segment_bytes", K_SIZET, U(segment_bytes), 65536, 1ull << 34 },
@@ -135,6 +136,7 @@ rd_conf_fini(struct rd_conf *c)
 	rd_conf_sources_fini(c);
 	free(c->tcp_listen);
 	free(c->dedup_id_member);
+	free(c->admin_token);
 	free(c->file);
 	free(c->data_dir);
 	free(c->listen);
@@ -751,7 +753,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 					break;
 			if (i == NKEYS) {
 				fprintf(err, "%s:%u: unknown section [%s] (sections: service, http, pipeline, "
-					"limits, rules, tcp, durability, destination NAME, source NAME)\n", path, lineno, s);
+					"limits, rules, tcp, admin, durability, destination NAME, source NAME)\n", path, lineno, s);
 				nerr++;
 				section[0] = '\0';
 				continue;

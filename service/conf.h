@@ -98,6 +98,8 @@ struct rd_conf {
 	unsigned dedup_window;     /* seconds a (source, id) is remembered; 0: no dedup */
 	char *dedup_id_member;     /* owns, or NULL (plain events are not deduplicated): their id member */
 	unsigned dedup_max_entries; /* cap on remembered keys */
+	/* [admin] */
+	char *admin_token;         /* owns, or NULL: bearer token of POST /admin/reload (off without it) */
 	/* [destination NAME] sections, in file order */
 	struct rd_dest_conf *dests; /* owns */
 	unsigned ndests;

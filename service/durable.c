@@ -571,7 +571,7 @@ sync_dest(struct rd_durable *d, uint32_t i)
 	struct rd_lane *ln = &d->pl->lanes[i];
 	int rc = 0;
 
-	if (d->conf->sync == RD_WAL_SYNC_NONE)
+	if (d->conf->sync == RD_WAL_SYNC_NONE || !atomic_load(&ln->ready))
 		return 0;
 	if (ln->sink.kind == RD_SINK_QUEUE && ln->sink.store)
 		rc |= rd_store_sync(ln->sink.store);
@@ -593,6 +593,30 @@ set_cursor(struct rd_durable *d, const char *name, uint64_t v)
 	}
 }
 
+/* Lane slots in use (a reload can add lanes; they never move). */
+static uint32_t
+nlanes(struct rd_durable *d)
+{
+	uint32_t n = atomic_load(&d->pl->nlanes);
+
+	return n < d->ndest ? n : d->ndest;
+}
+
+/* The cursor name of lane slot i, "dest.NAME" (made on first use), or NULL (out of memory). */
+static const char *
+cursor_name(struct rd_durable *d, uint32_t i)
+{
+	const char *name = d->pl->lanes[i].name;
+	size_t n;
+
+	if (!d->cname[i] && name) {
+		n = strlen(name) + 6;
+		if ((d->cname[i] = malloc(n)))
+			snprintf(d->cname[i], n, "dest.%s", name);
+	}
+	return d->cname[i];
+}
+
 /* Stores every cursor that moved, writes a checkpoint every destination is past, trims. */
 static void
 pass(struct rd_durable *d)
@@ -602,7 +626,9 @@ pass(struct rd_durable *d)
 	unsigned k;
 	struct rd_ckpt c = { 0 };
 
-	for (i = 0; i < d->ndest; i++) {
+	for (i = 0; i < nlanes(d); i++) {
+		if (!cursor_name(d, i))
+			continue;
 		m = f;
 		if (rd_lsnset_min(&d->dest[i], &v) && v < m)
 			m = v;
@@ -621,7 +647,7 @@ pass(struct rd_durable *d)
 		if (d->saved[i] < lo)
 			lo = d->saved[i];
 	}
-	if (d->ndest == 0) {
+	if (nlanes(d) == 0) {
 		if (f > d->saved_matched) {
 			set_cursor(d, "matched", f);
 			d->saved_matched = f;
@@ -729,7 +755,7 @@ in_sorted(const uint64_t *a, size_t n, uint64_t v)
 static int
 replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckpt *ck)
 {
-	route_matcher *cls = d->pl->split ? route_matcher_new(d->pl->prog) : NULL;
+	route_matcher *cls = route_matcher_new(d->pl->prog);
 	struct route_class rc;
 	struct rd_event_ref ref;
 	unsigned t;
@@ -741,7 +767,7 @@ replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckp
 	uint32_t i;
 	int r;
 
-	if (!it || (d->pl->split && !cls)) {
+	if (!it || !cls) {
 		rd_wal_iter_free(it);
 		route_matcher_free(cls);
 		return -1;
@@ -777,7 +803,7 @@ replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckp
 		if (!d->state_on) {
 			/* without state, a record every destination is past needs no matching */
 			int needed = 0;
-			for (i = 0; i < d->ndest && !needed; i++)
+			for (i = 0; i < d->nstart && !needed; i++)
 				needed = seq >= d->start[i];
 			if (!needed)
 				continue;
@@ -804,7 +830,7 @@ replay(struct rd_durable *d, uint64_t mfrom, uint64_t dfrom, const struct rd_ckp
 static route_state *
 state_of(struct rd_pipeline *pl, unsigned k)
 {
-	return pl->split ? pl->shards[k].state : pl->state;
+	return atomic_load(&pl->gen)->states[k];
 }
 
 /*
@@ -850,20 +876,12 @@ restore_state(struct rd_durable *d, struct rd_ckpt *ck)
 		return 0; /* a first start: the states are fresh already */
 	/* all or nothing: a state restored in part would be applied twice by the replay */
 	for (k = 0; k < d->nstate; k++) {
+		struct rd_gen *g = atomic_load(&pl->gen);
 		ckpt_free(&ck[k]);
-		if (pl->split) {
-			route_state_free(pl->shards[k].state);
-			if (!(pl->shards[k].state = route_state_new(pl->prog)))
-				return -1;
-			route_matcher_set_state(pl->shards[k].m, pl->shards[k].state);
-		}
-	}
-	if (!pl->split && (nfound || bad)) {
-		route_state_free(pl->state);
-		if (!(pl->state = route_state_new(pl->prog)))
+		route_state_free(g->states[k]);
+		if (!(g->states[k] = route_state_new(g->prog)))
 			return -1;
-		for (k = 0; k < pl->nshards; k++)
-			route_matcher_set_state(pl->shards[k].m, pl->state);
+		route_matcher_set_state(pl->shards[k].m, g->states[k]);
 	}
 	return 0;
 }
@@ -880,8 +898,6 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 	uint32_t i;
 	int *missing = NULL, have_ck = 0, r;
 	unsigned k;
-	size_t nlen;
-	const char *name;
 
 	memset(d, 0, sizeof *d);
 	d->conf = c;
@@ -889,7 +905,8 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
 	rd_lsnset_init(&d->unmatched);
-	d->ndest = pl->nlanes;
+	d->ndest = pl->lane_cap;
+	d->nstart = atomic_load(&pl->nlanes);
 	d->dest = calloc(d->ndest ? d->ndest : 1, sizeof *d->dest);
 	d->start = calloc(d->ndest ? d->ndest : 1, sizeof *d->start);
 	d->saved = calloc(d->ndest ? d->ndest : 1, sizeof *d->saved);
@@ -897,15 +914,13 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 	missing = calloc(d->ndest ? d->ndest : 1, sizeof *missing);
 	if (!d->dest || !d->start || !d->saved || !d->cname || !missing)
 		goto oom;
-	for (i = 0; i < d->ndest; i++) {
+	for (i = 0; i < d->ndest; i++)
 		rd_lsnset_init(&d->dest[i]);
-		name = route_dest_name(pl->prog, i, &nlen);
-		if (!(d->cname[i] = malloc(nlen + 6)))
+	for (i = 0; i < d->nstart; i++)
+		if (!cursor_name(d, i))
 			goto oom;
-		snprintf(d->cname[i], nlen + 6, "dest.%.*s", (int)nlen, name);
-	}
-	d->state_on = pl->state != NULL || pl->split;
-	d->nstate = !d->state_on ? 0 : pl->split ? pl->nshards : 1;
+	d->state_on = atomic_load(&pl->gen)->states != NULL;
+	d->nstate = d->state_on ? pl->nshards : 0;
 	if (d->state_on &&
 	    (!(d->ckpt = calloc(d->nstate, sizeof *d->ckpt)) || !(ck = calloc(d->nstate, sizeof *ck)) ||
 	     !(d->ckpt_next_ms = calloc(d->nstate, sizeof *d->ckpt_next_ms)) ||
@@ -947,7 +962,7 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 			PRIu64 ",\"quarantined\":%" PRIu64 ",\"quarantined_bytes\":%" PRIu64 ",\"records\":%" PRIu64,
 			st.torn_tails, st.torn_bytes, st.quarantined, st.quarantined_bytes, st.records_recovered);
 	/* destination cursors; a destination new to this log starts where the others are */
-	for (i = 0; i < d->ndest; i++) {
+	for (i = 0; i < d->nstart; i++) {
 		if (rd_wal_cursor_get(d->wal, d->cname[i], &v) == 0) {
 			d->start[i] = v;
 			if (v < lo_existing)
@@ -956,7 +971,7 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 			missing[i] = 1;
 		}
 	}
-	for (i = 0; i < d->ndest; i++) {
+	for (i = 0; i < d->nstart; i++) {
 		if (missing[i]) {
 			d->start[i] = lo_existing != UINT64_MAX ? lo_existing : 1;
 			set_cursor(d, d->cname[i], d->start[i]);
@@ -965,7 +980,7 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 		if (d->start[i] < mfrom)
 			mfrom = d->start[i];
 	}
-	if (d->ndest == 0)
+	if (d->nstart == 0)
 		d->saved_matched = mfrom = rd_wal_cursor_get(d->wal, "matched", &v) == 0 ? v : 1;
 	if (d->dedup_on)
 		d->saved_dedup = dfrom = rd_wal_cursor_get(d->wal, "dedup", &v) == 0 ? v : 1;
@@ -1109,7 +1124,8 @@ rd_durable_render(struct rd_durable *d, struct rd_buf *o)
 		atomic_load(&d->duplicates), atomic_load(&d->checkpoints), atomic_load(&d->checkpoint_errors));
 	rd_buf_puts(o, "# HELP routed_log_cursor The stored cursor of each destination: the next log "
 		"record it still needs.\n# TYPE routed_log_cursor gauge\n");
-	for (i = 0; i < d->ndest; i++)
-		rd_buf_printf(o, "routed_log_cursor{destination=\"%s\"} %" PRIu64 "\n", d->cname[i] + 5,
-			d->saved[i]);
+	for (i = 0; i < nlanes(d); i++)
+		if (d->cname[i])
+			rd_buf_printf(o, "routed_log_cursor{destination=\"%s\"} %" PRIu64 "\n", d->cname[i] + 5,
+				d->saved[i]);
 }

@@ -72,7 +72,8 @@ struct rd_durable {
 	uint64_t *start;               /* owns: [ndest] cursors at start: earlier records are not delivered again */
 	uint64_t *saved;               /* owns: [ndest] cursors stored */
 	char **cname;                  /* owns: [ndest] cursor names "dest.NAME" */
-	uint32_t ndest;
+	uint32_t ndest;                /* lane slots (pl->lane_cap); the first nlanes are in use */
+	uint32_t nstart;               /* lanes in use at start (a reload may add more) */
 	struct rd_dedup dedup;         /* dedup_window > 0 */
 	int dedup_on;
 	int state_on;                  /* the program keeps state: checkpoints */

@@ -34,6 +34,7 @@ rd_lines_init(struct rd_lines *l, struct rd_pipeline *pl, struct rd_metrics *m, 
 	l->stats = stats;
 	l->cap = max_line + 1 + READ_CHUNK;
 	l->m = route_matcher_new(p);
+	l->mp = p;
 	l->buf = malloc(l->cap);
 	if (!l->m || !l->buf) {
 		rd_lines_fini(l);
@@ -85,6 +86,7 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 	rd_lines_flush_fn *fl, void *ud)
 {
 	struct route_class d;
+	const route_prog *np;
 	struct rd_event_ref ref = { p, n, 0, 0 };
 	size_t charge = sizeof(struct rd_item) + n;
 	uint64_t t0 = 0;
@@ -93,6 +95,15 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 	if (n > l->max_line) {
 		refuse(l, RD_REJ_TOO_LARGE, res, ud, line, "line longer than max_event_bytes", -1);
 		return 0;
+	}
+	if (l->pl && (np = rd_pipeline_prog(l->pl)) != l->mp) {
+		/* the rules were reloaded: validate with the newest (programs live until exit, reload.h) */
+		route_matcher *nm = route_matcher_new(np);
+		if (nm) {
+			route_matcher_free(l->m);
+			l->m = nm;
+			l->mp = np;
+		}
 	}
 	if (route_classify(l->m, p, n, &d) == ROUTE_REJECTED) {
 		refuse(l, RD_REJ_INVALID, res, ud, line, d.reason ? d.reason : "invalid", (long)d.offset);
@@ -103,6 +114,24 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 	if (charge > l->pl->budget.cap) {
 		refuse(l, RD_REJ_OVERLOADED, res, ud, line, "event larger than max_inflight_bytes", -1);
 		return 0;
+	}
+	/* a rule with `backpressure` fired: like a full budget, let the producer
+	 * see what was taken, then stop reading until the push-back lapses */
+	while (rd_pipeline_backpressure(l->pl)) {
+		if (atomic_load(l->stop) || atomic_load(&l->pl->stopping)) {
+			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "shutting down", -1);
+			goto out;
+		}
+		if (!t0) {
+			t0 = mono_ns();
+			rd_count(&l->stats->waits, 1);
+			if (fl(ud) < 0)
+				rc = -1;
+		}
+		{
+			struct timespec ts = { 0, (long)WAIT_SLICE_MS * 1000000L };
+			nanosleep(&ts, NULL);
+		}
 	}
 	while (rd_pipeline_submit(l->pl, &ref, 1, NULL) < 0) {
 		int e = errno;
@@ -165,16 +194,16 @@ pend_add(struct rd_lines *l, const char *p, size_t n, uint64_t line)
 
 /*
  * Takes the queued lines: all in one submit (one log append) when every one
- * is valid and the pipeline takes them at once; otherwise one by one with
- * take() (which waits, and gives each refusal its reason). Returns 0, or -1
- * when flush_fn asked to stop.
+ * is valid, no push-back holds and the pipeline takes them at once;
+ * otherwise one by one with take() (which waits, follows a reload, and gives
+ * each refusal its reason). Returns 0, or -1 when flush_fn asked to stop.
  */
 static int
 take_batch(struct rd_lines *l, rd_lines_result_fn *res, rd_lines_flush_fn *fl, void *ud)
 {
 	struct route_class d;
 	size_t i, n = l->npend;
-	int ok = n > 1;
+	int ok = n > 1 && l->pl && rd_pipeline_prog(l->pl) == l->mp && !rd_pipeline_backpressure(l->pl);
 
 	l->npend = 0;
 	for (i = 0; ok && i < n; i++) {
