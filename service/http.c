@@ -395,7 +395,7 @@ list_queues(struct rd_http *h, struct MHD_Connection *c)
 	for (i = 0; i < 2 * h->pl->nlanes; i++) {
 		/* each destination's built-in queue, then its dead-letter queue */
 		struct rd_lane *ln = &h->pl->lanes[i / 2];
-		struct rd_store *q = i % 2 ? ln->dlq : ln->sink.store;
+		struct rd_store *q = i % 2 ? __atomic_load_n(&ln->dlq, __ATOMIC_ACQUIRE) : ln->sink.store;
 		if (!q)
 			continue;
 		rd_buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");

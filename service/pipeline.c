@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -97,6 +98,50 @@ fifo_trypop(struct rd_fifo *q, int *done)
 	return it;
 }
 
+/*
+ * Waits up to ms for an item (the caller owns it); NULL on timeout, or once
+ * the fifo is closed and empty (*closed set), or when wake is set.
+ */
+static struct rd_item *
+fifo_pop_timed(struct rd_fifo *q, uint64_t ms, int *closed, atomic_int *wake)
+{
+	struct rd_item *it;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ms > 86400000u * 2)
+		ms = 86400000u * 2;
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&q->mu);
+	while (!q->head && !q->closed && !atomic_load(wake))
+		if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
+			break;
+	it = q->head;
+	if (it) {
+		q->head = it->next;
+		if (!q->head)
+			q->tail = NULL;
+		atomic_fetch_sub(&q->depth, 1);
+	}
+	*closed = !q->head && q->closed;
+	pthread_mutex_unlock(&q->mu);
+	return it;
+}
+
+/* Wakes every thread waiting on q (the drain started). */
+static void
+fifo_wake(struct rd_fifo *q)
+{
+	pthread_mutex_lock(&q->mu);
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 static void
 fifo_close(struct rd_fifo *q)
 {
@@ -171,6 +216,73 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
 	return now_ns() < atomic_load(&pl->backpressure_until);
 }
 
+/* Makes *worst at least fate (a fan-out keeps its worst status). */
+static void
+fan_worsen(struct rd_fanout *f, int fate)
+{
+	int w = atomic_load(&f->worst);
+
+	while (w < fate && !atomic_compare_exchange_weak(&f->worst, &w, fate))
+		;
+}
+
+/*
+ * Drops one reference to f (freed with the last): the last one counts the
+ * event's outcome, the worst fate of its messages (unrouted when it had
+ * none), and logs it at warn when it is not "delivered".
+ */
+static void
+fan_put(struct rd_pipeline *pl, struct rd_fanout *f)
+{
+	int w;
+
+	if (atomic_fetch_sub(&f->refs, 1) != 1)
+		return;
+	w = atomic_load(&f->worst);
+	if (w < 0)
+		w = RD_FATE_UNROUTED;
+	rd_count(&pl->outcomes[w], 1);
+	if (w == RD_FATE_DEAD_LETTERED || w == RD_FATE_LOST)
+		rd_log(RD_LOG_WARN, "event not delivered to every destination", "\"outcome\":\"%s\"",
+			w == RD_FATE_LOST ? "lost" : "dead_lettered");
+	free(f);
+}
+
+/*
+ * Waits, for a worker about to queue a message to lane ln, until ln's fifo
+ * is below its bound (the bound pushes back: the worker stops, its shard
+ * fills, then the memory budget, then ingest answers 503). Not for
+ * dead-letter envelopes (lanes hand those on, and must not wait on each
+ * other), nor once the drain started.
+ */
+static void
+lane_wait_room(struct rd_pipeline *pl, struct rd_lane *ln)
+{
+	uint64_t t0;
+
+	if (!ln->queue_max || atomic_load(&ln->q.depth) < ln->queue_max)
+		return;
+	t0 = now_ns();
+	pthread_mutex_lock(&ln->q.mu);
+	while (atomic_load(&ln->q.depth) >= ln->queue_max && !atomic_load(&pl->stopping) && !ln->q.closed)
+		pthread_cond_wait(&ln->room, &ln->q.mu);
+	pthread_mutex_unlock(&ln->q.mu);
+	rd_count(&ln->full_waits, 1);
+	rd_count(&ln->full_ns, now_ns() - t0);
+}
+
+/* A lane took an item off its fifo: a worker waiting for room may go on. */
+static void
+lane_popped(struct rd_lane *ln)
+{
+	if (!ln->queue_max)
+		return;
+	pthread_mutex_lock(&ln->q.mu);
+	if (atomic_load(&ln->q.depth) < ln->queue_max)
+		pthread_cond_broadcast(&ln->room);
+	pthread_mutex_unlock(&ln->q.mu);
+}
+
 /*
  * Queues buf[0..len) (borrowed) as one NDJSON line for destination dest: raw
  * newlines (whitespace between tokens in valid JSON: inside strings they
@@ -180,7 +292,7 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
  */
 static void
 deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ms,
-	const uint32_t *rules, uint32_t nrules, int dead)
+	const uint32_t *rules, uint32_t nrules, int dead, struct rd_fanout *fan)
 {
 	size_t i, roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
 		~(sizeof(uint32_t) - 1);
@@ -196,6 +308,8 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 		dname = route_dest_name(pl->prog, dest, &dlen);
 		rd_log(RD_LOG_ERROR, "out of memory: message not delivered", "\"destination\":\"%.*s\"",
 			(int)dlen, dname);
+		if (fan)
+			fan_worsen(fan, RD_FATE_LOST);
 		return;
 	}
 	memcpy(it->data, buf, len);
@@ -211,6 +325,14 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	if (nrules)
 		memcpy(it->rules, rules, (size_t)nrules * sizeof(uint32_t));
 	it->dead = dead;
+	it->fan = fan;
+	it->fate = RD_FATE_LOST;
+	if (fan) {
+		atomic_fetch_add(&fan->refs, 1);
+		fan_worsen(fan, RD_FATE_DELIVERED);
+	}
+	if (!dead)
+		lane_wait_room(pl, ln);
 	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
 	fifo_push(&ln->q, it);
@@ -225,7 +347,8 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
  * the event (or the one that emitted it).
  */
 static void
-route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms)
+route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms,
+	struct rd_fanout *fan)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct rd_metrics *mt = pl->metrics;
@@ -233,7 +356,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	uint64_t t0 = now_ns();
 	char **emits = NULL;
 	size_t *elens = NULL;
-	uint32_t i, nemits = 0;
+	uint32_t i, nemits = 0, prio;
 	int st;
 
 	st = route_match(sh->m, buf, len, &d);
@@ -253,8 +376,13 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 		rd_count(&mt->rule_matches[d.rules[i]], 1);
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
-	for (i = 0; i < d.ndests; i++)
-		deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0);
+	/* the destinations in priority order (0 first), so a full low-priority lane holds the
+	 * worker only after the higher ones have their message */
+	for (prio = 0; prio < 10; prio++)
+		for (i = 0; i < d.ndests; i++)
+			if (pl->lanes[d.dests[i]].pol.priority == prio ||
+				(prio == 9 && pl->lanes[d.dests[i]].pol.priority > 9))
+				deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0, fan);
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -282,7 +410,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			route_one(sh, emits[i], elens[i], depth + 1, accept_ms);
+			route_one(sh, emits[i], elens[i], depth + 1, accept_ms, fan);
 			free(emits[i]);
 		}
 	}
@@ -297,8 +425,15 @@ worker_main(void *arg)
 	struct rd_item *it;
 
 	while ((it = fifo_pop(&sh->q))) {
+		struct rd_fanout *fan = malloc(sizeof *fan);
 		budget_wait_under_cap(&sh->pl->budget);
-		route_one(sh, it->data, it->len, 0, it->accept_ms);
+		if (fan) {             /* without it (out of memory) the event has no outcome counted */
+			atomic_init(&fan->refs, 1);
+			atomic_init(&fan->worst, -1);
+		}
+		route_one(sh, it->data, it->len, 0, it->accept_ms, fan);
+		if (fan)
+			fan_put(sh->pl, fan);
 		budget_release(&sh->pl->budget, it->charge);
 		free(it);
 	}
@@ -307,12 +442,24 @@ worker_main(void *arg)
 
 /* ---- lanes ------------------------------------------------------------------------ */
 
-/* A message's lane work is over: releases its memory and its pending count. */
+/*
+ * A message's lane work is over: releases its memory and its pending count,
+ * and settles its event's outcome with it->fate. The one terminal point of
+ * every message, called once per message (for a batch: once for each of
+ * its messages, after the batch is delivered or dead-lettered).
+ */
 static void
 lane_release(struct rd_pipeline *pl, struct rd_item *it)
 {
+	struct rd_fanout *fan = it->fan;
+	int fate = it->fate;
+
 	budget_release(&pl->budget, it->charge);
 	free(it);
+	if (fan) {
+		fan_worsen(fan, fate);
+		fan_put(pl, fan);
+	}
 	atomic_fetch_sub(&pl->pending, 1);
 }
 
@@ -331,6 +478,51 @@ put_time(struct rd_buf *b, uint64_t ms)
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 	rd_buf_printf(b, "\"%s.%03uZ\"", ts, (unsigned)(ms % 1000));
+}
+
+/* 1 when DATA_DIR/queues/NAME.dlq exists (made by an earlier run). */
+static int
+dlq_exists(const struct rd_conf *c, const char *name, size_t nlen)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/queues/%.*s.dlq", c->data_dir, (int)nlen, name);
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * The lane's NAME.dlq queue, opened at its first use (other threads read
+ * ln->dlq: it is published with a release store once open). NULL when it
+ * cannot be opened (logged).
+ */
+static struct rd_store *
+lane_dlq(struct rd_lane *ln)
+{
+	struct rd_store *q = __atomic_load_n(&ln->dlq, __ATOMIC_ACQUIRE);
+	char dname[300], why[512];
+	size_t nlen;
+	const char *name;
+
+	if (q)
+		return q;
+	pthread_mutex_lock(&ln->thr_mu);
+	if (!(q = ln->dlq)) {
+		name = route_dest_name(ln->pl->prog, ln->dest, &nlen);
+		snprintf(dname, sizeof dname, "%.*s.dlq", (int)nlen, name);
+		if (!(q = malloc(sizeof *q))) {
+			rd_log(RD_LOG_ERROR, "out of memory opening a dead-letter queue", "\"queue\":\"%s\"", dname);
+		} else if (rd_store_open(q, ln->pl->conf->data_dir, dname, strlen(dname), why, sizeof why) < 0) {
+			rd_log(RD_LOG_ERROR, "cannot open a dead-letter queue", "\"queue\":\"%s\",\"error\":\"%s\"",
+				dname, why);
+			free(q);
+			q = NULL;
+		} else {
+			__atomic_store_n(&ln->dlq, q, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&ln->thr_mu);
+	return q;
 }
 
 /*
@@ -378,32 +570,124 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 	rd_log(RD_LOG_WARN, "message given up: dead-lettered", "\"destination\":\"%.*s\",\"reason\":"
 		"\"%s\",\"status\":%ld,\"attempts\":%u,\"to\":\"%s\"", (int)nlen, name,
 		rd_giveup_name(o->giveup), o->status, o->attempts, chained ? "dead_letter" : "dlq");
+	it->fate = RD_FATE_DEAD_LETTERED;
 	if (b.oom) {
 		rd_log(RD_LOG_ERROR, "out of memory: dead-letter envelope lost", "\"destination\":\"%.*s\"",
 			(int)nlen, name);
+		it->fate = RD_FATE_LOST;
 	} else if (chained) {
-		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1);
-	} else if (!ln->dlq || rd_store_append(ln->dlq, b.p, b.len) < 0) {
+		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1, NULL);
+	} else if (!lane_dlq(ln) || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
 			"\"destination\":\"%.*s\"", (int)nlen, name);
+		it->fate = RD_FATE_LOST;
 	}
 	rd_buf_fini(&b);
 	lane_release(pl, it);
 }
 
-/* rd_wh_done_fn of webhook lanes: a message delivered or given up. */
+/* A delivery: one message, or a batch of them (`batch every T or N`). */
+struct lane_batch {
+	struct rd_item **items;    /* owns the items (until released or dead-lettered) and the array */
+	size_t n, cap;
+	uint64_t first_ms;         /* monotonic ms the first item was taken (the batch timer) */
+	uint64_t accept_ms;        /* the oldest item's acceptance (max_age) */
+	char *body;                /* owns: the items' lines one after the other (n > 1), or NULL */
+	size_t len;
+};
+
+/* Adds it to b (taking it). Returns 0, or -1 (out of memory: the caller still owns it). */
+static int
+batch_add(struct lane_batch *b, struct rd_item *it)
+{
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 8;
+		struct rd_item **ni = realloc(b->items, nc * sizeof *ni);
+		if (!ni)
+			return -1;
+		b->items = ni;
+		b->cap = nc;
+	}
+	if (!b->n) {
+		b->first_ms = rd_mono_ms();
+		b->accept_ms = it->accept_ms;
+	} else if (it->accept_ms < b->accept_ms) {
+		b->accept_ms = it->accept_ms;
+	}
+	b->items[b->n++] = it;
+	return 0;
+}
+
+/* Points *p, *len at b's bytes (the one message, or all of them concatenated). Returns 0 or -1 (OOM). */
+static int
+batch_body(struct lane_batch *b, const char **p, size_t *len)
+{
+	size_t i, n = 0;
+
+	if (b->n == 1) {
+		*p = b->items[0]->data;
+		*len = b->items[0]->len;
+		return 0;
+	}
+	if (!b->body) {
+		for (i = 0; i < b->n; i++)
+			n += b->items[i]->len;
+		if (!(b->body = malloc(n ? n : 1)))
+			return -1;
+		for (i = 0, n = 0; i < b->n; i++) {
+			memcpy(b->body + n, b->items[i]->data, b->items[i]->len);
+			n += b->items[i]->len;
+		}
+		b->len = n;
+	}
+	*p = b->body;
+	*len = b->len;
+	return 0;
+}
+
+/* b's delivery is over: each message delivered (o NULL) or dead-lettered with o; b is emptied. */
+static void
+batch_end(struct rd_lane *ln, struct lane_batch *b, const struct rd_wh_outcome *o)
+{
+	size_t i;
+
+	if (!o)
+		rd_count(&ln->pl->metrics->deliveries[ln->dest], b->n);
+	for (i = 0; i < b->n; i++) {
+		if (o) {
+			dead_letter(ln, b->items[i], o);
+		} else {
+			b->items[i]->fate = RD_FATE_DELIVERED;
+			lane_release(ln->pl, b->items[i]);
+		}
+	}
+	free(b->body);
+	b->body = NULL;
+	b->n = 0;
+	b->len = 0;
+}
+
+/* rd_wh_done_fn of webhook lanes: a message (or a struct lane_batch when the lane batches)
+ * delivered or given up. */
 static void
 webhook_done(void *ud, const struct rd_wh_outcome *o)
 {
 	struct rd_lane *ln = ud;
 
-	if (o->delivered)
+	if (rd_batching(&ln->pol)) {
+		struct lane_batch *b = o->msg;
+		batch_end(ln, b, o->delivered ? NULL : o);
+		free(b->items);
+		free(b);
+	} else if (o->delivered) {
+		((struct rd_item *)o->msg)->fate = RD_FATE_DELIVERED;
 		lane_release(ln->pl, o->msg);
-	else
+	} else {
 		dead_letter(ln, o->msg, o);
+	}
 }
 
-/* 1 once the drain deadline has passed (webhook lanes then give everything up). */
+/* 1 once the drain deadline has passed (lanes then give everything up). */
 static int
 past_drain_deadline(struct rd_pipeline *pl)
 {
@@ -412,10 +696,22 @@ past_drain_deadline(struct rd_pipeline *pl)
 	return d && rd_mono_ms() >= d;
 }
 
+/* The outcome of a delivery given up at shutdown before (or between) its attempts. */
+static void
+shutdown_outcome(struct rd_wh_outcome *o, void *msg)
+{
+	memset(o, 0, sizeof *o);
+	o->msg = msg;
+	o->giveup = RD_GIVEUP_SHUTDOWN;
+	o->fail = -1;
+	o->error = "not attempted before drain_timeout";
+}
+
 /*
- * A webhook destination's lane: feeds the sink up to max_in_flight messages
- * and turns its loop (which sleeps in curl_multi_poll, woken by deliver and
- * by the drain); exits once the fifo is closed and every message handed back.
+ * A webhook destination's lane: feeds the sink up to its slots (a message,
+ * or a batch when the destination batches) and turns its loop (which
+ * sleeps in curl_multi_poll, woken by deliver and by the drain); exits once
+ * the fifo is closed and every message handed back.
  */
 static void *
 webhook_lane_main(void *arg)
@@ -424,79 +720,303 @@ webhook_lane_main(void *arg)
 	struct rd_pipeline *pl = ln->pl;
 	struct rd_webhook *wh = ln->sink.wh;
 	struct rd_item *it;
-	int done = 0, late;
+	struct lane_batch *b = NULL;      /* owns: the batch being filled (batching lanes) */
+	int done = 0, late, batching = rd_batching(&ln->pol), wait;
+	struct rd_wh_outcome o;
 
 	for (;;) {
 		late = past_drain_deadline(pl);
 		done = 0;
-		/* done is only set by a fifo_trypop that found the fifo empty */
-		while ((late || rd_webhook_room(wh)) && (it = fifo_trypop(&ln->q, &done))) {
-			if (late) {
-				struct rd_wh_outcome o = { it, 0, RD_GIVEUP_SHUTDOWN, -1, 0, 0, 0, 0,
-					"not attempted before drain_timeout" };
-				dead_letter(ln, it, &o);
-			} else {
-				rd_webhook_add(wh, it, it->data, it->len - 1, it->accept_ms);
+		wait = atomic_load(&pl->stopping) ? 50 : 1000;
+		if (batching) {
+			/* fill the batch; hand it to the sink when full, due, or the drain finds the fifo empty */
+			for (;;) {
+				uint64_t w;
+				if (!b && !(b = calloc(1, sizeof *b)))
+					break;
+				it = NULL;
+				if (!b->n || rd_batch_wait_ms(&ln->pol, b->n, b->first_ms, rd_mono_ms()) > 0)
+					it = fifo_trypop(&ln->q, &done);
+				if (it) {
+					lane_popped(ln);
+					if (batch_add(b, it) < 0) {
+						shutdown_outcome(&o, it);
+						o.giveup = RD_GIVEUP_RETRIES;
+						o.error = "out of memory";
+						dead_letter(ln, it, &o);
+					}
+					continue;
+				}
+				if (!b->n)
+					break;
+				w = rd_batch_wait_ms(&ln->pol, b->n, b->first_ms, rd_mono_ms());
+				if (w > 0 && !late && !done && !atomic_load(&pl->stopping)) {
+					if (w < (uint64_t)wait)
+						wait = (int)w;
+					break;
+				}
+				if (late) {
+					shutdown_outcome(&o, b);
+					batch_end(ln, b, &o);
+					continue;
+				}
+				if (!rd_webhook_room(wh))
+					break;
+				{
+					const char *body;
+					size_t len;
+					if (batch_body(b, &body, &len) < 0) {
+						shutdown_outcome(&o, b);
+						o.giveup = RD_GIVEUP_RETRIES;
+						o.error = "out of memory";
+						batch_end(ln, b, &o);
+						continue;
+					}
+					rd_webhook_add(wh, b, body, len, b->accept_ms);
+					b = NULL;
+				}
+			}
+			if (b && b->n)
+				done = 0;      /* a batch is still being filled */
+		} else {
+			/* done is only set by a fifo_trypop that found the fifo empty */
+			while ((late || rd_webhook_room(wh)) && (it = fifo_trypop(&ln->q, &done))) {
+				lane_popped(ln);
+				if (late) {
+					shutdown_outcome(&o, it);
+					dead_letter(ln, it, &o);
+				} else {
+					rd_webhook_add(wh, it, it->data, it->len - 1, it->accept_ms);
+				}
 			}
 		}
 		if (late)
 			rd_webhook_abort(wh, webhook_done, ln);
 		if (done && !rd_webhook_busy(wh))
 			break;
-		rd_webhook_run(wh, atomic_load(&pl->stopping) ? 50 : 1000, webhook_done, ln);
+		rd_webhook_run(wh, wait, webhook_done, ln);
+	}
+	if (b) {
+		free(b->items);
+		free(b);
 	}
 	return NULL;
 }
 
-/* A queue, stdout or file destination's lane: writes each message in order. */
+/* Takes a slot of the priority gate for a lane of priority prio (see struct rd_gate). */
+static void
+gate_acquire(struct rd_gate *g, unsigned prio)
+{
+	unsigned q;
+
+	if (!g->limit)
+		return;
+	if (prio > 9)
+		prio = 9;
+	pthread_mutex_lock(&g->mu);
+	g->waiting[prio]++;
+	for (;;) {
+		for (q = 0; q < prio && !g->waiting[q]; q++)
+			;
+		if (q == prio && g->used < g->limit)
+			break;
+		pthread_cond_wait(&g->cv, &g->mu);
+	}
+	g->waiting[prio]--;
+	g->used++;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void
+gate_release(struct rd_gate *g)
+{
+	if (!g->limit)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->used--;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Sleeps ms, or less once the drain deadline passes. Returns 1 when it has passed. */
+static int
+nap_until_deadline(struct rd_pipeline *pl, uint64_t ms)
+{
+	while (ms > 0) {
+		uint64_t step = ms < 100 ? ms : 100;
+		struct timespec ts = { (time_t)(step / 1000), (long)(step % 1000) * 1000000L };
+		if (past_drain_deadline(pl))
+			return 1;
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+	return past_drain_deadline(pl);
+}
+
+/* Waits for the lane's throttle to let one delivery start. Returns 0, or -1 once the drain deadline passed. */
+static int
+throttle_wait(struct rd_lane *ln)
+{
+	uint64_t t0 = 0, wait;
+
+	for (;;) {
+		pthread_mutex_lock(&ln->thr_mu);
+		wait = rd_throttle_take(&ln->throttle, now_ns());
+		pthread_mutex_unlock(&ln->thr_mu);
+		if (!wait)
+			break;
+		if (!t0)
+			t0 = now_ns();
+		if (nap_until_deadline(ln->pl, wait / 1000000u + 1)) {
+			rd_count(&ln->throttled_ns, now_ns() - t0);
+			return -1;
+		}
+	}
+	if (t0)
+		rd_count(&ln->throttled_ns, now_ns() - t0);
+	return 0;
+}
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Delivers batch b (one message or several) to a queue, stdout, file or
+ * exec sink on the destination's policy: each attempt waits for the
+ * throttle, then for a slot of the priority gate; a failed attempt is
+ * retried after the backoff (retry.h) or the batch is given up and each of
+ * its messages dead-lettered. Every message of b is released before this
+ * returns.
+ */
+static void
+deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
+{
+	struct rd_pipeline *pl = ln->pl;
+	struct rd_metrics *mt = pl->metrics;
+	struct rd_wh_outcome o;
+	char err[256];
+	const char *body;
+	size_t len, nlen;
+	const char *name = route_dest_name(pl->prog, ln->dest, &nlen);
+	uint64_t due;
+	int fail, why;
+
+	memset(&o, 0, sizeof o);
+	o.fail = -1;
+	o.error = "";
+	if (batch_body(b, &body, &len) < 0) {
+		o.giveup = RD_GIVEUP_RETRIES;
+		o.error = "out of memory";
+		batch_end(ln, b, &o);
+		return;
+	}
+	for (;;) {
+		uint64_t t0;
+		if (throttle_wait(ln) < 0) {
+			o.giveup = RD_GIVEUP_SHUTDOWN;
+			batch_end(ln, b, &o);
+			return;
+		}
+		gate_acquire(&pl->gate, ln->pol.priority);
+		o.attempts++;
+		o.last_ms = wall_ms();
+		if (o.attempts == 1)
+			o.first_ms = o.last_ms;
+		else
+			rd_count(&mt->sink_retries[ln->dest], 1);
+		rd_count(&mt->sink_attempts[ln->dest], 1);
+		t0 = now_ns();
+		err[0] = '\0';
+		if (rd_sink_write(&ln->sink, body, len, (unsigned)b->n, &fail, err, sizeof err) == 0)
+			fail = -1;
+		rd_metrics_sink_latency(mt, ln->dest, now_ns() - t0);
+		gate_release(&pl->gate);
+		if (fail < 0) {
+			batch_end(ln, b, NULL);
+			return;
+		}
+		o.fail = fail;
+		o.error = err;
+		rd_count(&mt->delivery_errors[ln->dest], 1);
+		rd_count(&mt->sink_failures[ln->dest * RD_FAIL__COUNT + (uint32_t)fail], 1);
+		if (o.attempts == 1)
+			rd_log(RD_LOG_ERROR, "sink delivery failed", "\"destination\":\"%.*s\",\"sink\":\"%s\","
+				"\"messages\":%zu,\"error\":\"%s\"", (int)nlen, name, rd_sink_kind_name(ln->sink.kind),
+				b->n, err);
+		why = rd_retry_next(&ln->pol, o.attempts, b->accept_ms, rd_mono_ms(), 0, rd_rand64(rng), &due);
+		if (why >= 0) {
+			o.giveup = why;
+			batch_end(ln, b, &o);
+			return;
+		}
+		{
+			uint64_t now = rd_mono_ms();
+			if (nap_until_deadline(pl, due > now ? due - now : 0)) {
+				o.giveup = RD_GIVEUP_SHUTDOWN;
+				batch_end(ln, b, &o);
+				return;
+			}
+		}
+	}
+}
+
+/*
+ * A queue, stdout, file or exec destination's lane thread (exec lanes run
+ * `workers` of them on one fifo): takes a message, or fills a batch until
+ * it is full or due (at the drain: until the fifo is empty), and delivers
+ * it. With one thread, messages are delivered in the order queued.
+ */
 static void *
 lane_main(void *arg)
 {
 	struct rd_lane *ln = arg;
 	struct rd_pipeline *pl = ln->pl;
-	struct rd_metrics *mt = pl->metrics;
+	struct lane_batch b;
 	struct rd_item *it;
-	size_t nlen;
-	const char *name = route_dest_name(pl->prog, ln->dest, &nlen);
+	uint64_t rng = now_ns() ^ ((uint64_t)ln->dest << 32) ^ (uint64_t)(uintptr_t)&b;
+	int closed = 0;
 
-	while ((it = fifo_pop(&ln->q))) {
-		unsigned tries = 0;
-		long backoff_ms = 10;
-		int ok = 1;
+	memset(&b, 0, sizeof b);
+	while (!closed && (it = fifo_pop(&ln->q))) {
+		lane_popped(ln);
+		if (batch_add(&b, it) < 0) {
+			/* out of memory for the batch's array: deliver this one alone */
+			struct rd_item *one[1] = { it };
+			struct lane_batch single = { one, 1, 1, rd_mono_ms(), it->accept_ms, NULL, 0 };
+			deliver_batch(ln, &single, &rng);
+			continue;
+		}
 		for (;;) {
-			uint64_t t0 = now_ns();
-			int rc, e;
-			struct timespec ts;
-			rd_count(&mt->sink_attempts[ln->dest], 1);
-			if (tries)
-				rd_count(&mt->sink_retries[ln->dest], 1);
-			rc = rd_sink_write(&ln->sink, it->data, it->len);
-			e = errno;
-			rd_metrics_sink_latency(mt, ln->dest, now_ns() - t0);
-			if (rc == 0)
+			uint64_t w = rd_batch_wait_ms(&ln->pol, b.n, b.first_ms, rd_mono_ms());
+			if (!w)
 				break;
-			rd_count(&mt->delivery_errors[ln->dest], 1);
-			rd_count(&mt->sink_failures[ln->dest * RD_FAIL__COUNT + RD_FAIL_WRITE], 1);
-			if (tries++ == 0)
-				rd_log(RD_LOG_ERROR, "sink write failed: retrying", "\"destination\":\"%.*s\","
-					"\"sink\":\"%s\",\"error\":\"%s\"", (int)nlen, name,
-					rd_sink_kind_name(ln->sink.kind), strerror(e));
-			if (atomic_load(&pl->stopping) && tries > 3) {
-				rd_log(RD_LOG_ERROR, "sink still failing at shutdown: message lost",
-					"\"destination\":\"%.*s\"", (int)nlen, name);
-				ok = 0;
+			if (atomic_load(&pl->stopping)) {
+				int done;
+				/* the drain flushes a partial batch as soon as the fifo is empty */
+				if (!(it = fifo_trypop(&ln->q, &done)))
+					break;
+			} else if (!(it = fifo_pop_timed(&ln->q, w, &closed, &pl->stopping))) {
+				if (closed)
+					break;
+				continue;
+			}
+			lane_popped(ln);
+			if (batch_add(&b, it) < 0) {
+				struct rd_item *one[1] = { it };
+				struct lane_batch single = { one, 1, 1, rd_mono_ms(), it->accept_ms, NULL, 0 };
+				deliver_batch(ln, &single, &rng);
 				break;
 			}
-			ts.tv_sec = backoff_ms / 1000;
-			ts.tv_nsec = (backoff_ms % 1000) * 1000000L;
-			nanosleep(&ts, NULL);
-			if (backoff_ms < 5000)
-				backoff_ms *= 2;
 		}
-		if (ok)
-			rd_count(&mt->deliveries[ln->dest], 1);
-		lane_release(pl, it);
+		deliver_batch(ln, &b, &rng);
 	}
+	free(b.items);
 	return NULL;
 }
 
@@ -545,6 +1065,9 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	pthread_mutex_init(&pl->budget.mu, NULL);
 	pthread_cond_init(&pl->budget.cv, NULL);
 	pl->budget.cap = c->max_inflight_bytes;
+	pthread_mutex_init(&pl->gate.mu, NULL);
+	pthread_cond_init(&pl->gate.cv, NULL);
+	pl->gate.limit = c->delivery_slots;
 	if (parse_keys(pl, c->shard_key) < 0)
 		goto oom;
 	pl->nlanes = route_prog_ndests(p);
@@ -562,6 +1085,8 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 		ln->pl = pl;
 		ln->dest = i;
 		fifo_init(&ln->q);
+		pthread_cond_init(&ln->room, NULL);
+		pthread_mutex_init(&ln->thr_mu, NULL);
 	}
 	for (i = 0; i < pl->nshards; i++) {
 		pl->shards[i].pl = pl;
@@ -571,12 +1096,17 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 		struct rd_lane *ln = &pl->lanes[i];
 		name = route_dest_name(p, i, &nlen);
 		route_dest_policy(p, i, &ln->pol);
+		ln->queue_max = ln->pol.queue_max ? ln->pol.queue_max : c->queue_max;
 		if (rd_sink_open(&ln->sink, c, p, i, m, why, sizeof why) < 0) {
 			snprintf(err, errlen, "destination %.*s: %s", (int)nlen, name, why);
 			goto fail;
 		}
 		ln->sink_open = 1;
-		if (ln->sink.wh) {
+		if (!ln->sink.wh && rd_throttle_init(&ln->throttle, ln->pol.throttle_n, ln->pol.throttle_per_ms) < 0)
+			goto oom;
+		/* a webhook's NAME.dlq is made at start, another sink's at its first dead letter
+		 * (lane_dlq), or at start when an earlier run made it */
+		if (ln->sink.wh || dlq_exists(c, name, nlen)) {
 			char dname[300];
 			snprintf(dname, sizeof dname, "%.*s.dlq", (int)nlen, name);
 			if (!(ln->dlq = malloc(sizeof *ln->dlq)))
@@ -588,11 +1118,19 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 				goto fail;
 			}
 		}
-		if (pthread_create(&ln->thr, NULL, ln->sink.wh ? webhook_lane_main : lane_main, ln) != 0) {
-			snprintf(err, errlen, "cannot start a thread");
-			goto fail;
+		/* exec runs `workers` commands at once; one thread keeps a file, stdout or queue in order,
+		 * and a webhook lane's one thread drives all its slots */
+		ln->nthr = ln->sink.kind == RD_SINK_EXEC && ln->pol.workers > 1 ? ln->pol.workers : 1;
+		if (!(ln->thr = calloc(ln->nthr, sizeof *ln->thr)))
+			goto oom;
+		while (ln->started < ln->nthr) {
+			if (pthread_create(&ln->thr[ln->started], NULL, ln->sink.wh ? webhook_lane_main : lane_main,
+				ln) != 0) {
+				snprintf(err, errlen, "cannot start a thread");
+				goto fail;
+			}
+			ln->started++;
 		}
-		ln->started = 1;
 	}
 	if ((route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0) && !(pl->state = route_state_new(p)))
 		goto oom;
@@ -656,6 +1194,8 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		items[i]->rules = NULL;
 		items[i]->nrules = 0;
 		items[i]->dead = 0;
+		items[i]->fan = NULL;
+		items[i]->fate = RD_FATE_LOST;
 	}
 	for (i = 0; i < n; i++)
 		fifo_push(&pl->shards[shard_of(pl, ev[i].p, ev[i].len)].q, items[i]);
@@ -701,6 +1241,15 @@ rd_pipeline_drain(struct rd_pipeline *pl)
 	atomic_store(&pl->stopping, 1);
 	if (pl->conf)
 		atomic_store(&pl->drain_deadline_ms, rd_mono_ms() + 1000u * pl->conf->drain_timeout);
+	/* lanes filling a batch flush it once their fifo is empty; workers waiting for room go on */
+	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
+		fifo_wake(&pl->lanes[i].q);
+		pthread_mutex_lock(&pl->lanes[i].q.mu);
+		pthread_cond_broadcast(&pl->lanes[i].room);
+		pthread_mutex_unlock(&pl->lanes[i].q.mu);
+		if (pl->lanes[i].sink.wh)
+			rd_webhook_wake(pl->lanes[i].sink.wh);
+	}
 	/* workers first (they feed the lanes), then the lanes */
 	for (i = 0; pl->shards && i < pl->nshards; i++)
 		fifo_close(&pl->shards[i].q);
@@ -728,11 +1277,10 @@ rd_pipeline_drain(struct rd_pipeline *pl)
 		if (pl->lanes[i].sink.wh)
 			rd_webhook_wake(pl->lanes[i].sink.wh);
 	}
-	for (i = 0; pl->lanes && i < pl->nlanes; i++)
-		if (pl->lanes[i].started) {
-			pthread_join(pl->lanes[i].thr, NULL);
-			pl->lanes[i].started = 0;
-		}
+	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
+		while (pl->lanes[i].started > 0)
+			pthread_join(pl->lanes[i].thr[--pl->lanes[i].started], NULL);
+	}
 }
 
 void
@@ -748,6 +1296,10 @@ rd_pipeline_free(struct rd_pipeline *pl)
 	pl->state = NULL;
 	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
 		fifo_fini(&pl->lanes[i].q);
+		pthread_cond_destroy(&pl->lanes[i].room);
+		pthread_mutex_destroy(&pl->lanes[i].thr_mu);
+		rd_throttle_fini(&pl->lanes[i].throttle);
+		free(pl->lanes[i].thr);
 		if (pl->lanes[i].sink_open)
 			rd_sink_close(&pl->lanes[i].sink);
 		if (pl->lanes[i].dlq) {
@@ -762,6 +1314,8 @@ rd_pipeline_free(struct rd_pipeline *pl)
 	free(pl->lanes);
 	pthread_mutex_destroy(&pl->budget.mu);
 	pthread_cond_destroy(&pl->budget.cv);
+	pthread_mutex_destroy(&pl->gate.mu);
+	pthread_cond_destroy(&pl->gate.cv);
 	memset(pl, 0, sizeof *pl);
 }
 
@@ -776,9 +1330,8 @@ rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len)
 		n = route_dest_name(pl->prog, i, &nlen);
 		if (nlen == len && memcmp(n, name, len) == 0)
 			return pl->lanes[i].sink.store;
-		if (pl->lanes[i].dlq && len == nlen + 4 && memcmp(n, name, nlen) == 0 &&
-			memcmp(name + nlen, ".dlq", 4) == 0)
-			return pl->lanes[i].dlq;
+		if (len == nlen + 4 && memcmp(n, name, nlen) == 0 && memcmp(name + nlen, ".dlq", 4) == 0)
+			return __atomic_load_n(&pl->lanes[i].dlq, __ATOMIC_ACQUIRE);
 	}
 	return NULL;
 }
@@ -804,9 +1357,38 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 		if (pl->lanes[i].sink.store)
 			rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s\"} %" PRIu64 "\n",
 				(int)nlen, n, rd_store_pending(pl->lanes[i].sink.store));
-		if (pl->lanes[i].dlq)
+		if (__atomic_load_n(&pl->lanes[i].dlq, __ATOMIC_ACQUIRE))
 			rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s.dlq\"} %" PRIu64 "\n",
 				(int)nlen, n, rd_store_pending(pl->lanes[i].dlq));
+	}
+	rd_buf_puts(o, "# HELP routed_events_outcome_total Accepted events by what became of all their "
+		"deliveries (the worst across a fan-out).\n# TYPE routed_events_outcome_total counter\n");
+#define X(id, str) rd_buf_printf(o, "routed_events_outcome_total{outcome=\"" str "\"} %" PRIu64 "\n", \
+	(uint64_t)atomic_load(&pl->outcomes[RD_FATE_##id]));
+	RD_FATES(X)
+#undef X
+	rd_buf_puts(o, "# HELP routed_destination_throttled_seconds_total Time deliveries waited for "
+		"the destination's throttle.\n# TYPE routed_destination_throttled_seconds_total counter\n");
+	for (i = 0; i < pl->nlanes; i++) {
+		uint64_t ns = pl->lanes[i].sink.wh ? rd_webhook_throttled_ns(pl->lanes[i].sink.wh)
+			: (uint64_t)atomic_load(&pl->lanes[i].throttled_ns);
+		n = route_dest_name(pl->prog, i, &nlen);
+		rd_buf_printf(o, "routed_destination_throttled_seconds_total{destination=\"%.*s\"} %.6f\n",
+			(int)nlen, n, (double)ns / 1e9);
+	}
+	rd_buf_puts(o, "# HELP routed_destination_queue_full_waits_total Times a worker waited for room "
+		"in a destination's bounded queue.\n# TYPE routed_destination_queue_full_waits_total counter\n");
+	for (i = 0; i < pl->nlanes; i++) {
+		n = route_dest_name(pl->prog, i, &nlen);
+		rd_buf_printf(o, "routed_destination_queue_full_waits_total{destination=\"%.*s\"} %" PRIu64 "\n",
+			(int)nlen, n, (uint64_t)atomic_load(&pl->lanes[i].full_waits));
+	}
+	rd_buf_puts(o, "# HELP routed_destination_queue_full_seconds_total Time workers waited for room "
+		"in a destination's bounded queue.\n# TYPE routed_destination_queue_full_seconds_total counter\n");
+	for (i = 0; i < pl->nlanes; i++) {
+		n = route_dest_name(pl->prog, i, &nlen);
+		rd_buf_printf(o, "routed_destination_queue_full_seconds_total{destination=\"%.*s\"} %.6f\n",
+			(int)nlen, n, (double)atomic_load(&pl->lanes[i].full_ns) / 1e9);
 	}
 	rd_buf_puts(o, "# HELP routed_shard_queue_depth Accepted events waiting for each router worker.\n"
 		"# TYPE routed_shard_queue_depth gauge\n");
