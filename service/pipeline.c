@@ -240,7 +240,7 @@ fan_put(struct rd_pipeline *pl, struct rd_fanout *f)
 		return;
 	w = atomic_load(&f->worst);
 	if (w < 0)
-		w = RD_FATE_UNROUTED;
+		w = f->nmsgs ? RD_FATE_DELIVERED : RD_FATE_UNROUTED;
 	rd_count(&pl->outcomes[w], 1);
 	if (w == RD_FATE_DEAD_LETTERED || w == RD_FATE_LOST)
 		rd_log(RD_LOG_WARN, "event not delivered to every destination", "\"outcome\":\"%s\"",
@@ -308,8 +308,10 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 		dname = route_dest_name(pl->prog, dest, &dlen);
 		rd_log(RD_LOG_ERROR, "out of memory: message not delivered", "\"destination\":\"%.*s\"",
 			(int)dlen, dname);
-		if (fan)
+		if (fan) {
+			fan->nmsgs++;
 			fan_worsen(fan, RD_FATE_LOST);
+		}
 		return;
 	}
 	memcpy(it->data, buf, len);
@@ -329,7 +331,7 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	it->fate = RD_FATE_LOST;
 	if (fan) {
 		atomic_fetch_add(&fan->refs, 1);
-		fan_worsen(fan, RD_FATE_DELIVERED);
+		fan->nmsgs++;
 	}
 	if (!dead)
 		lane_wait_room(pl, ln);
@@ -377,12 +379,22 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	/* the destinations in priority order (0 first), so a full low-priority lane holds the
-	 * worker only after the higher ones have their message */
-	for (prio = 0; prio < 10; prio++)
+	 * worker only after the higher ones have their message; one pass when the decision's
+	 * order already is (one destination, or equal priorities: the common case) */
+	for (i = 1; i < d.ndests && pl->lanes[d.dests[i - 1]].pol.priority <=
+		pl->lanes[d.dests[i]].pol.priority; i++)
+		;
+	if (i >= d.ndests) {
 		for (i = 0; i < d.ndests; i++)
-			if (pl->lanes[d.dests[i]].pol.priority == prio ||
-				(prio == 9 && pl->lanes[d.dests[i]].pol.priority > 9))
-				deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0, fan);
+			deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0, fan);
+	} else {
+		for (prio = 0; prio < 10; prio++)
+			for (i = 0; i < d.ndests; i++)
+				if (pl->lanes[d.dests[i]].pol.priority == prio ||
+					(prio == 9 && pl->lanes[d.dests[i]].pol.priority > 9))
+					deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0,
+						fan);
+	}
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -430,6 +442,7 @@ worker_main(void *arg)
 		if (fan) {             /* without it (out of memory) the event has no outcome counted */
 			atomic_init(&fan->refs, 1);
 			atomic_init(&fan->worst, -1);
+			fan->nmsgs = 0;
 		}
 		route_one(sh, it->data, it->len, 0, it->accept_ms, fan);
 		if (fan)
@@ -457,7 +470,8 @@ lane_release(struct rd_pipeline *pl, struct rd_item *it)
 	budget_release(&pl->budget, it->charge);
 	free(it);
 	if (fan) {
-		fan_worsen(fan, fate);
+		if (fate != RD_FATE_DELIVERED)
+			fan_worsen(fan, fate);
 		fan_put(pl, fan);
 	}
 	atomic_fetch_sub(&pl->pending, 1);
@@ -594,6 +608,7 @@ struct lane_batch {
 	uint64_t accept_ms;        /* the oldest item's acceptance (max_age) */
 	char *body;                /* owns: the items' lines one after the other (n > 1), or NULL */
 	size_t len;
+	int batching;              /* the lane batches (first_ms is kept) */
 };
 
 /* Adds it to b (taking it). Returns 0, or -1 (out of memory: the caller still owns it). */
@@ -609,7 +624,7 @@ batch_add(struct lane_batch *b, struct rd_item *it)
 		b->cap = nc;
 	}
 	if (!b->n) {
-		b->first_ms = rd_mono_ms();
+		b->first_ms = b->batching ? rd_mono_ms() : 0;
 		b->accept_ms = it->accept_ms;
 	} else if (it->accept_ms < b->accept_ms) {
 		b->accept_ms = it->accept_ms;
@@ -734,6 +749,7 @@ webhook_lane_main(void *arg)
 				uint64_t w;
 				if (!b && !(b = calloc(1, sizeof *b)))
 					break;
+				b->batching = 1;
 				it = NULL;
 				if (!b->n || rd_batch_wait_ms(&ln->pol, b->n, b->first_ms, rd_mono_ms()) > 0)
 					it = fifo_trypop(&ln->q, &done);
@@ -859,6 +875,8 @@ throttle_wait(struct rd_lane *ln)
 {
 	uint64_t t0 = 0, wait;
 
+	if (!ln->throttle.per_ns)      /* unthrottled: set once at start, read-only since */
+		return 0;
 	for (;;) {
 		pthread_mutex_lock(&ln->thr_mu);
 		wait = rd_throttle_take(&ln->throttle, now_ns());
@@ -925,10 +943,7 @@ deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
 		}
 		gate_acquire(&pl->gate, ln->pol.priority);
 		o.attempts++;
-		o.last_ms = wall_ms();
-		if (o.attempts == 1)
-			o.first_ms = o.last_ms;
-		else
+		if (o.attempts > 1)
 			rd_count(&mt->sink_retries[ln->dest], 1);
 		rd_count(&mt->sink_attempts[ln->dest], 1);
 		t0 = now_ns();
@@ -941,6 +956,10 @@ deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
 			batch_end(ln, b, NULL);
 			return;
 		}
+		/* the attempt's wall-clock start, for the envelope (read only when an attempt fails) */
+		o.last_ms = wall_ms() - (now_ns() - t0) / 1000000u;
+		if (o.attempts == 1)
+			o.first_ms = o.last_ms;
 		o.fail = fail;
 		o.error = err;
 		rd_count(&mt->delivery_errors[ln->dest], 1);
@@ -983,12 +1002,13 @@ lane_main(void *arg)
 	int closed = 0;
 
 	memset(&b, 0, sizeof b);
+	b.batching = rd_batching(&ln->pol);
 	while (!closed && (it = fifo_pop(&ln->q))) {
 		lane_popped(ln);
 		if (batch_add(&b, it) < 0) {
 			/* out of memory for the batch's array: deliver this one alone */
 			struct rd_item *one[1] = { it };
-			struct lane_batch single = { one, 1, 1, rd_mono_ms(), it->accept_ms, NULL, 0 };
+			struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
 			deliver_batch(ln, &single, &rng);
 			continue;
 		}
@@ -1009,7 +1029,7 @@ lane_main(void *arg)
 			lane_popped(ln);
 			if (batch_add(&b, it) < 0) {
 				struct rd_item *one[1] = { it };
-				struct lane_batch single = { one, 1, 1, rd_mono_ms(), it->accept_ms, NULL, 0 };
+				struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
 				deliver_batch(ln, &single, &rng);
 				break;
 			}

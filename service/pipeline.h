@@ -87,7 +87,9 @@ enum rd_fate {
 
 struct rd_fanout {             /* one accepted event's deliveries (its emitted events' included) */
 	atomic_uint refs;          /* messages not yet released, + 1 while the worker routes it */
-	atomic_int worst;          /* the worst enum rd_fate so far; -1: no message yet */
+	atomic_int worst;          /* the worst enum rd_fate of a message that is not delivered; -1: none */
+	uint32_t nmsgs;            /* messages made; written by the worker only, before it drops its
+	                            * reference, read by whoever drops the last one */
 };
 
 /*
