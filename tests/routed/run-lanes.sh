@@ -78,6 +78,9 @@ path = $tmp/missing/dir/out.ndjson
 [destination qdead]
 sink = file
 path = $tmp/missing/dir/q.ndjson
+[destination wbfail]
+sink = webhook
+url = $R/fail500/wbfail
 [destination bounded]
 sink = exec
 command = sleep 0.1; cat >>"$tmp/bounded.out"
@@ -216,18 +219,26 @@ check "bounded: all 10 delivered, in order" \
 w=$(metric 'routed_destination_queue_full_waits_total{destination="bounded"}')
 check "bounded: the router waited for room ($w times), counted" [ "${w:-0}" -ge 1 ]
 
+# ---- a webhook batch that fails: one POST per attempt, each message dead-lettered ----------
+post wbfail 1 3
+wait_for 10 '[ "$(curl -s "$U/queues/wbfail.dlq" | jq .count)" = 3 ]' || bad "webhook batch: 3 dead letters not seen within 10 s"
+check "webhook batch: 2 attempts (retry 1), each one POST of the 3 lines" \
+	sh -c "[ \$(jq -s '[.[] | select(.path == \"/fail500/wbfail\") | .body | split(\"\\n\") | map(select(. != \"\")) | length] == [3,3]' '$tmp/rec.ndjson') = true ]"
+got=$(curl -s "$U/queues/wbfail.dlq" | jq -c '[.messages[] | select(.failure == "http_5xx" and .attempts == 2 and .event.kind == "wbfail") | .event.n] | sort')
+check "webhook batch: each message in its own envelope (http_5xx, 2 attempts): $got" [ "$got" = "[1,2,3]" ]
+
 # ---- outcomes ----------------------------------------------------------------------
 post none 1 4
-# settled: 45 + 12 + 3 + 12 + 3 + 40 + 2 + 2 + 10 + 4 = 133 events, less the 2 batchn still held
-wait_for 10 '[ "$(curl -s "$U/metrics" | awk "/^routed_events_outcome_total/ { s += \$2 } END { print s }")" -eq 131 ]' ||
-	{ bad "outcomes: not 131 events settled within 10 s"; curl -s "$U/metrics" | grep '^routed_events_outcome_total'; }
-check "outcome: 7 events dead-lettered (3 exec fan-outs with one healthy destination, 2 file, 2 chained)" \
-	[ "$(metric 'routed_events_outcome_total{outcome="dead_lettered"}')" = 7 ]
+# settled: 45 + 12 + 3 + 12 + 3 + 40 + 2 + 2 + 10 + 3 + 4 = 136 events, less the 2 batchn still held
+wait_for 10 '[ "$(curl -s "$U/metrics" | awk "/^routed_events_outcome_total/ { s += \$2 } END { print s }")" -eq 134 ]' ||
+	{ bad "outcomes: not 134 events settled within 10 s"; curl -s "$U/metrics" | grep '^routed_events_outcome_total'; }
+check "outcome: 10 events dead-lettered (3 exec fan-outs with one healthy destination, 2 file, 2 chained, 3 webhook batch)" \
+	[ "$(metric 'routed_events_outcome_total{outcome="dead_lettered"}')" = 10 ]
 check "outcome: 4 events unrouted" [ "$(metric 'routed_events_outcome_total{outcome="unrouted"}')" = 4 ]
 check "outcome: 120 delivered, none lost" \
 	[ "$(metric 'routed_events_outcome_total{outcome="delivered"}') $(metric 'routed_events_outcome_total{outcome="lost"}')" = "120 0" ]
 check "outcome: not-delivered events are logged at warn" \
-	[ "$(grep -c '"level":"warn","msg":"event not delivered to every destination","outcome":"dead_lettered"' "$tmp/log")" -eq 7 ]
+	[ "$(grep -c '"level":"warn","msg":"event not delivered to every destination","outcome":"dead_lettered"' "$tmp/log")" -eq 10 ]
 if command -v promtool >/dev/null; then
 	curl -s "$U/metrics" >"$tmp/metrics"
 	check "promtool check metrics passes" sh -c "promtool check metrics <'$tmp/metrics' >'$tmp/promtool.out' 2>&1"
