@@ -35,6 +35,7 @@
 #include "state.h"
 #include "temporal.h"
 #include "json_out.h"
+#include "partition.h"
 #include "vm.h"
 
 struct route_prog {
@@ -42,6 +43,7 @@ struct route_prog {
 	struct rv_rt rt;            /* owns its arrays and databases */
 	struct route_options opt;   /* type_field points at type_field_copy */
 	char *type_field_copy;      /* owns */
+	struct rv_partition part;   /* owns: how the state splits by key (partition.h) */
 };
 
 struct route_matcher {
@@ -371,7 +373,8 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 	}
 	if ((rp->rt.scanner = rv_scanner_new(p, &sc)) == NULL || build_type_hash(&rp->rt) < 0
 	    || build_contract_lists(&rp->rt) < 0 || build_regexes(&rp->rt, err, errlen) < 0
-	    || (!rp->opt.no_index && (rv_index_build(&rp->rt, err, errlen) < 0 || rv_preds_build(&rp->rt) < 0))) {
+	    || (!rp->opt.no_index && (rv_index_build(&rp->rt, err, errlen) < 0 || rv_preds_build(&rp->rt) < 0))
+	    || rv_partition_build(p, &rp->part) < 0) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "out of memory");
 		route_prog_free(rp);
@@ -406,6 +409,7 @@ route_prog_free(route_prog *rp)
 	if (rp == NULL)
 		return;
 	rt_fini(&rp->rt);
+	rv_partition_free(&rp->part);
 	rv_prog_free(rp->p);
 	ru_free(rp->type_field_copy);
 	ru_free(rp);
@@ -1040,14 +1044,18 @@ eval_indexed(route_matcher *m, struct route_decision *d, uint32_t contract, int 
 	return 0;
 }
 
-int
-route_match(route_matcher *m, const char *buf, size_t len, struct route_decision *d)
+/*
+ * Starts an event: resets the decision and the matcher's per-event state,
+ * scans buf and finds its contract (with @version's override). Returns 0
+ * with *contract set, or -1 with d->status and d->reason saying why not.
+ */
+static int
+begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision *d, uint32_t *contract_out)
 {
 	const struct rv_rt *rt = &m->rp->rt;
 	const struct rv_prog *p = rt->p;
 	struct rv_scan_error se;
-	uint32_t contract, i, end;
-	int routed = 0;
+	uint32_t contract, i;
 
 	memset(d, 0, sizeof *d);
 	d->type = ROUTE_NONE;
@@ -1086,10 +1094,10 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 		d->status = ROUTE_REJECTED;
 		d->reason = se.reason;
 		d->offset = se.offset;
-		return d->status;
+		return -1;
 	}
 	if (find_contract(m, d, &contract) < 0)
-		return d->status;
+		return -1;
 	m->valid = 1;
 	m->contract = contract;
 	if (rt->version_field != RV_NONE) {
@@ -1100,6 +1108,19 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 		o->u.num = d->version;
 		m->set_fields[m->nset_fields++] = rt->version_field;
 	}
+	*contract_out = contract;
+	return 0;
+}
+
+int
+route_match(route_matcher *m, const char *buf, size_t len, struct route_decision *d)
+{
+	const struct rv_rt *rt = &m->rp->rt;
+	uint32_t contract, i, end;
+	int routed = 0;
+
+	if (begin_event(m, buf, len, d, &contract) < 0)
+		return d->status;
 	end = rt->contract_first[contract + 1];
 	/* 1. transform rules, in program order */
 	for (i = rt->contract_first[contract]; i < rt->phase_first[2 * contract]; i++)
@@ -1187,6 +1208,90 @@ explain_trace(void *ud, uint32_t pc, int result, const struct rv_val *operand)
 		if (ln->file < p->nfiles)
 			why->file = str(m->rp, p->files[ln->file], &why->file_len);
 	}
+}
+
+/* ---- partitioning (partition.h) ------------------------------------------ */
+
+int
+route_prog_partition(const route_prog *rp, const char **why)
+{
+	if (why)
+		*why = rp->part.why;
+	return rp->part.split;
+}
+
+int
+route_type_partition(const route_prog *rp, uint32_t t, uint32_t *field)
+{
+	const struct rv_partition *pt = &rp->part;
+
+	*field = ROUTE_NONE;
+	if (t >= pt->ntypes)
+		return ROUTE_PART_ANY;
+	switch (pt->kind[t]) {
+	case RV_PART_FIELD:
+		*field = pt->field[t];
+		return ROUTE_PART_KEY;
+	case RV_PART_ONE:
+		return ROUTE_PART_ONE;
+	default:
+		return ROUTE_PART_ANY;
+	}
+}
+
+/* The first scalar of a field, hashed as the index and the state key it. */
+struct keyhash {
+	int have;
+	uint64_t h;
+};
+
+static void
+first_hash(void *ud, const struct rv_val *x, const char *s, size_t n)
+{
+	struct keyhash *k = ud;
+
+	if (k->have)
+		return;
+	k->have = 1;
+	k->h = rv_scalar_key(x, s, n);
+}
+
+int
+route_classify(route_matcher *m, const char *buf, size_t len, struct route_class *c)
+{
+	const struct rv_partition *pt = &m->rp->part;
+	struct route_decision d;
+	struct keyhash k = { 0, 0 };
+	uint32_t contract;
+
+	memset(c, 0, sizeof *c);
+	c->part = ROUTE_PART_ANY;
+	if (begin_event(m, buf, len, &d, &contract) < 0) {
+		c->status = d.status;
+		c->reason = d.reason;
+		c->offset = d.offset;
+		c->type = d.type;
+		c->version = d.version;
+		return c->status;
+	}
+	c->status = ROUTE_OK;
+	c->type = d.type;
+	c->version = d.version;
+	switch (pt->kind[d.type]) {
+	case RV_PART_ONE:
+		c->part = ROUTE_PART_ONE;
+		break;
+	case RV_PART_FIELD:
+		rv_field_scalars(&m->vm, pt->field[d.type], first_hash, &k);
+		if (k.have) { /* without its key the event touches no state */
+			c->part = ROUTE_PART_KEY;
+			c->key = k.h;
+		}
+		break;
+	default:
+		break;
+	}
+	return c->status;
 }
 
 int

@@ -235,6 +235,38 @@ int route_state_restore(route_state *st, const void *buf, size_t len, struct rou
 int route_match(route_matcher *m, const char *buf, size_t len, struct route_decision *d);
 
 /*
+ * Splitting state over threads by key. A service that runs one matcher per
+ * thread, each with its own route_state, must send every event that touches
+ * a piece of state (a table entry; the window, throttle or dedup cell of one
+ * key) to the thread holding it. route_prog_partition() returns 1 when the
+ * program's state can be split that way (some event type is keyed by a
+ * field), else 0; *why (may be NULL) gets the first reason an event type
+ * touching state must stay on one thread ("" when none does), borrowed from
+ * the program.
+ *
+ * route_classify() validates and scans an event like route_match(), but
+ * runs no rule and touches no state (validation threads use it), and says
+ * where its state lives: ROUTE_PART_KEY with the hash of its key (equal keys,
+ * equal hashes: send it to thread key % n), ROUTE_PART_ONE (its type's state
+ * cannot be split: always the same thread, e.g. 0), or ROUTE_PART_ANY (it
+ * touches no state, or lacks its key: any thread). It replaces the
+ * matcher's last event. Returns c->status.
+ */
+enum route_part { ROUTE_PART_ANY = 0, ROUTE_PART_KEY = 1, ROUTE_PART_ONE = 2 };
+struct route_class {
+	int status;                /* enum route_status, as route_match() would say */
+	const char *reason;        /* ROUTE_REJECTED and the unknown ones: why (static) */
+	size_t offset;             /* ROUTE_REJECTED: byte offset of the problem */
+	uint32_t type, version;    /* the event's type (ROUTE_NONE when unknown) and version */
+	int part;                  /* enum route_part */
+	uint64_t key;              /* ROUTE_PART_KEY: the key's hash */
+};
+int route_prog_partition(const route_prog *p, const char **why);
+/* How events of type t are placed: enum route_part; *field (ROUTE_PART_KEY) gets the key field. */
+int route_type_partition(const route_prog *p, uint32_t t, uint32_t *field);
+int route_classify(route_matcher *m, const char *buf, size_t len, struct route_class *c);
+
+/*
  * Why a rule did or did not match the event of the last route_match().
  * Returns 1 (it matched), 0 (it missed), 2 (an `otherwise` rule that was not
  * evaluated because a routing rule matched) or -1 (the rule does not apply

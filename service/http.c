@@ -211,7 +211,7 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	struct header_list hl = { .n = 0 };
 	struct rd_ingest in;
 	struct rd_event_ref *refs = NULL;
-	struct route_decision d;
+	struct route_class d;
 	route_matcher *m;
 	struct rd_buf b;
 	size_t i, ninvalid = 0;
@@ -244,9 +244,12 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	/* validate every event with the flattener: a bad one refuses the whole request */
 	for (i = 0; i < in.n; i++) {
 		const struct rd_ingest_event *e = &in.ev[i];
-		if (route_match(m, e->p, e->len, &d) != ROUTE_REJECTED) {
+		/* validates without running the rules, and says which shard holds its state */
+		if (route_classify(m, e->p, e->len, &d) != ROUTE_REJECTED) {
 			refs[i].p = e->p;
 			refs[i].len = e->len;
+			refs[i].part = d.part;
+			refs[i].key = d.key;
 			continue;
 		}
 		if (ninvalid++ == 0)

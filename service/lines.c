@@ -79,8 +79,8 @@ static int
 take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result_fn *res,
 	rd_lines_flush_fn *fl, void *ud)
 {
-	struct route_decision d;
-	struct rd_event_ref ref = { p, n };
+	struct route_class d;
+	struct rd_event_ref ref = { p, n, 0, 0 };
 	size_t charge = sizeof(struct rd_item) + n;
 	uint64_t t0 = 0;
 	int rc = 0;
@@ -89,10 +89,12 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 		refuse(l, RD_REJ_TOO_LARGE, res, ud, line, "line longer than max_event_bytes", -1);
 		return 0;
 	}
-	if (route_match(l->m, p, n, &d) == ROUTE_REJECTED) {
+	if (route_classify(l->m, p, n, &d) == ROUTE_REJECTED) {
 		refuse(l, RD_REJ_INVALID, res, ud, line, d.reason ? d.reason : "invalid", (long)d.offset);
 		return 0;
 	}
+	ref.part = d.part;
+	ref.key = d.key;
 	if (charge > l->pl->budget.cap) {
 		refuse(l, RD_REJ_OVERLOADED, res, ud, line, "event larger than max_inflight_bytes", -1);
 		return 0;

@@ -240,7 +240,7 @@ fan_put(struct rd_pipeline *pl, struct rd_fanout *f)
 		return;
 	w = atomic_load(&f->worst);
 	if (w < 0)
-		w = f->nmsgs ? RD_FATE_DELIVERED : RD_FATE_UNROUTED;
+		w = atomic_load(&f->nmsgs) ? RD_FATE_DELIVERED : RD_FATE_UNROUTED;
 	rd_count(&pl->outcomes[w], 1);
 	if (w == RD_FATE_DEAD_LETTERED || w == RD_FATE_LOST)
 		rd_log(RD_LOG_WARN, "event not delivered to every destination", "\"outcome\":\"%s\"",
@@ -309,7 +309,7 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 		rd_log(RD_LOG_ERROR, "out of memory: message not delivered", "\"destination\":\"%.*s\"",
 			(int)dlen, dname);
 		if (fan) {
-			fan->nmsgs++;
+			atomic_fetch_add_explicit(&fan->nmsgs, 1, memory_order_relaxed);
 			fan_worsen(fan, RD_FATE_LOST);
 		}
 		return;
@@ -327,11 +327,12 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	if (nrules)
 		memcpy(it->rules, rules, (size_t)nrules * sizeof(uint32_t));
 	it->dead = dead;
+	it->depth = 0;
 	it->fan = fan;
 	it->fate = RD_FATE_LOST;
 	if (fan) {
 		atomic_fetch_add(&fan->refs, 1);
-		fan->nmsgs++;
+		atomic_fetch_add_explicit(&fan->nmsgs, 1, memory_order_relaxed);
 	}
 	if (!dead)
 		lane_wait_room(pl, ln);
@@ -340,6 +341,56 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	fifo_push(&ln->q, it);
 	if (ln->sink.wh)
 		rd_webhook_wake(ln->sink.wh);
+}
+
+static unsigned shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
+static void fifo_push(struct rd_fifo *q, struct rd_item *it);
+
+/*
+ * With the state split by key, an emitted event whose state lives on another
+ * shard is handed to that shard (copied, charged to the budget). Returns 1
+ * when it was (or was lost to out-of-memory, counted), 0 when it is this
+ * shard's to route.
+ */
+static int
+send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms,
+	struct rd_fanout *fan)
+{
+	struct rd_pipeline *pl = sh->pl;
+	struct route_class c;
+	struct rd_event_ref ref = { buf, len, 0, 0 };
+	struct rd_item *it;
+	unsigned to;
+
+	if (!pl->split)
+		return 0;
+	route_classify(sh->m, buf, len, &c);
+	if (c.status != ROUTE_OK || c.part == ROUTE_PART_ANY)
+		return 0;
+	ref.part = c.part;
+	ref.key = c.key;
+	if ((to = shard_of(pl, &ref)) == (unsigned)(sh - pl->shards))
+		return 0;
+	if (!(it = malloc(sizeof *it + len))) {
+		rd_count(&pl->metrics->emit_unrouted[RD_EMIT_OOM], 1);
+		rd_log(RD_LOG_ERROR, "out of memory: emitted event not routed", NULL);
+		return 1;
+	}
+	memcpy(it->data, buf, len);
+	it->len = len;
+	it->charge = sizeof *it + len;
+	it->accept_ms = accept_ms;
+	it->rules = NULL;
+	it->nrules = 0;
+	it->dead = 0;
+	it->depth = depth;
+	it->fan = fan;             /* a reference for the shard that routes it */
+	it->fate = RD_FATE_LOST;
+	if (fan)
+		atomic_fetch_add(&fan->refs, 1);
+	budget_force(&pl->budget, it->charge);
+	fifo_push(&pl->shards[to].q, it);
+	return 1;
 }
 
 /*
@@ -422,7 +473,8 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			route_one(sh, emits[i], elens[i], depth + 1, accept_ms, fan);
+			if (!send_over(sh, emits[i], elens[i], depth + 1, accept_ms, fan))
+				route_one(sh, emits[i], elens[i], depth + 1, accept_ms, fan);
 			free(emits[i]);
 		}
 	}
@@ -437,14 +489,16 @@ worker_main(void *arg)
 	struct rd_item *it;
 
 	while ((it = fifo_pop(&sh->q))) {
-		struct rd_fanout *fan = malloc(sizeof *fan);
 		budget_wait_under_cap(&sh->pl->budget);
-		if (fan) {             /* without it (out of memory) the event has no outcome counted */
+		/* an accepted event starts its outcome; an emitted one sent over from another shard
+		 * brings its event's (the item's reference is dropped below) */
+		struct rd_fanout *fan = it->depth ? it->fan : malloc(sizeof *fan);
+		if (fan && !it->depth) { /* without it (out of memory) the event has no outcome counted */
 			atomic_init(&fan->refs, 1);
 			atomic_init(&fan->worst, -1);
-			fan->nmsgs = 0;
+			atomic_init(&fan->nmsgs, 0);
 		}
-		route_one(sh, it->data, it->len, 0, it->accept_ms, fan);
+		route_one(sh, it->data, it->len, it->depth, it->accept_ms, fan);
 		if (fan)
 			fan_put(sh->pl, fan);
 		budget_release(&sh->pl->budget, it->charge);
@@ -1069,14 +1123,44 @@ parse_keys(struct rd_pipeline *pl, const char *spec)
 	return 0;
 }
 
+/* Logs how the state is split: "keyed" lists TYPE:FIELD, "one_shard" the types kept on shard 0. */
+static void
+log_split(const route_prog *p, unsigned nshards)
+{
+	struct rd_buf keyed, one;
+	uint32_t t, f;
+	size_t tl, fl;
+	const char *tn, *fn;
+
+	rd_buf_init(&keyed);
+	rd_buf_init(&one);
+	for (t = 0; t < route_prog_ntypes(p); t++) {
+		int k = route_type_partition(p, t, &f);
+
+		tn = route_type_name(p, t, &tl);
+		if (k == ROUTE_PART_KEY) {
+			fn = route_field_name(p, f, &fl);
+			rd_buf_printf(&keyed, "%s%.*s:%.*s", keyed.len ? "," : "", (int)tl, tn, (int)fl, fn);
+		} else if (k == ROUTE_PART_ONE) {
+			rd_buf_printf(&one, "%s%.*s", one.len ? "," : "", (int)tl, tn);
+		}
+	}
+	rd_log(RD_LOG_INFO, "state split by key over the shards", "\"shards\":%u,\"keyed\":\"%.*s\","
+		"\"one_shard\":\"%.*s\"", nshards, (int)keyed.len, keyed.p ? keyed.p : "", (int)one.len,
+		one.p ? one.p : "");
+	rd_buf_fini(&keyed);
+	rd_buf_fini(&one);
+}
+
 int
 rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_prog *p,
 	struct rd_metrics *m, char *err, size_t errlen)
 {
 	uint32_t i;
 	size_t nlen;
-	const char *name;
+	const char *name, *pwhy = NULL;
 	char why[512];
+	int stateful;
 
 	memset(pl, 0, sizeof *pl);
 	pl->conf = c;
@@ -1091,11 +1175,19 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	if (parse_keys(pl, c->shard_key) < 0)
 		goto oom;
 	pl->nlanes = route_prog_ndests(p);
-	/* a program with tables or temporal rules routes on one shard, in arrival order: a table's
-	 * updates and lookups come from events of different types, which the
-	 * shard key would spread over shards running in parallel (sharding the
-	 * state by the tables' keys is the next step) */
-	pl->nshards = route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0 ? 1 : c->workers;
+	/* a program with state (tables, temporal rules) splits it by key over
+	 * the shards when route_prog_partition() says it can: every event that
+	 * touches a key's state goes to the shard holding it (a table's updates
+	 * and lookups by the same customer, a window's events of one key).
+	 * Otherwise it routes on one shard, in arrival order. */
+	stateful = route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0;
+	pl->split = stateful && c->workers > 1 && route_prog_partition(p, &pwhy);
+	pl->nshards = stateful && !pl->split ? 1 : c->workers;
+	if (stateful && pl->split)
+		log_split(p, pl->nshards);
+	else if (stateful && c->workers > 1)
+		rd_log_str(RD_LOG_WARN, "state cannot be split by key: all events route on one shard", "reason",
+			pwhy && pwhy[0] ? pwhy : "no event type is keyed");
 	pl->lanes = calloc(pl->nlanes ? pl->nlanes : 1, sizeof *pl->lanes);
 	pl->shards = calloc(pl->nshards, sizeof *pl->shards);
 	if (!pl->lanes || !pl->shards)
@@ -1152,14 +1244,16 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 			ln->started++;
 		}
 	}
-	if ((route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0) && !(pl->state = route_state_new(p)))
+	if (stateful && !pl->split && !(pl->state = route_state_new(p)))
 		goto oom;
 	for (i = 0; i < pl->nshards; i++) {
 		struct rd_shard *sh = &pl->shards[i];
 		if (!(sh->m = route_matcher_new(p)))
 			goto oom;
-		if (pl->state)
-			route_matcher_set_state(sh->m, pl->state);
+		if (pl->split && !(sh->state = route_state_new(p)))
+			goto oom;
+		if (pl->state || sh->state)
+			route_matcher_set_state(sh->m, pl->state ? pl->state : sh->state);
 		if (pthread_create(&sh->thr, NULL, worker_main, sh) != 0) {
 			snprintf(err, errlen, "cannot start a thread");
 			goto fail;
@@ -1175,16 +1269,24 @@ fail:
 	return -1;
 }
 
-/* The shard of event ev: the hash of its first key member present, else round-robin. */
+/*
+ * The shard of event ev: with the state split, the shard of its state's key
+ * (or shard 0 for a type whose state cannot be split); otherwise the hash of
+ * its first key member present, else round-robin.
+ */
 static unsigned
-shard_of(struct rd_pipeline *pl, const char *ev, size_t len)
+shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev)
 {
 	const char *v;
 	size_t vlen;
 	unsigned i;
 
+	if (pl->split && ev->part == ROUTE_PART_KEY)
+		return (unsigned)(ev->key % pl->nshards);
+	if (pl->split && ev->part == ROUTE_PART_ONE)
+		return 0;
 	for (i = 0; i < pl->nkeys; i++)
-		if (rd_json_member(ev, len, pl->keys[i], &v, &vlen))
+		if (rd_json_member(ev->p, ev->len, pl->keys[i], &v, &vlen))
 			return (unsigned)(XXH64(v, vlen, 0) % pl->nshards);
 	return atomic_fetch_add(&pl->rr, 1) % pl->nshards;
 }
@@ -1214,11 +1316,12 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		items[i]->rules = NULL;
 		items[i]->nrules = 0;
 		items[i]->dead = 0;
+		items[i]->depth = 0;
 		items[i]->fan = NULL;
 		items[i]->fate = RD_FATE_LOST;
 	}
 	for (i = 0; i < n; i++)
-		fifo_push(&pl->shards[shard_of(pl, ev[i].p, ev[i].len)].q, items[i]);
+		fifo_push(&pl->shards[shard_of(pl, &ev[i])].q, items[i]);
 	free(items);
 	return 0;
 fail:
@@ -1311,6 +1414,7 @@ rd_pipeline_free(struct rd_pipeline *pl)
 	for (i = 0; pl->shards && i < pl->nshards; i++) {
 		fifo_fini(&pl->shards[i].q);
 		route_matcher_free(pl->shards[i].m);
+		route_state_free(pl->shards[i].state);
 	}
 	route_state_free(pl->state);
 	pl->state = NULL;

@@ -48,8 +48,12 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	                            * allocation after data; an event: NULL */
 	uint32_t nrules;
 	int dead;                  /* a message: a dead-letter envelope (given up, it is not chained on) */
-	struct rd_fanout *fan;     /* a message: holds one reference to its accepted event's outcome,
-	                            * dropped by lane_release; NULL for envelopes and events */
+	unsigned depth;            /* an event: 0 accepted by ingest, deeper: emitted (sent over from
+	                            * another shard, which holds its state's key) */
+	struct rd_fanout *fan;     /* a message, or an emitted event sent over to another shard: holds
+	                            * one reference to its accepted event's outcome, dropped by
+	                            * lane_release (by the worker for an event); NULL for envelopes
+	                            * and accepted events */
 	int fate;                  /* a message: enum rd_fate, set before lane_release */
 	char data[];               /* owns: the event, or the message line ending in '\n' */
 };
@@ -88,8 +92,8 @@ enum rd_fate {
 struct rd_fanout {             /* one accepted event's deliveries (its emitted events' included) */
 	atomic_uint refs;          /* messages not yet released, + 1 while the worker routes it */
 	atomic_int worst;          /* the worst enum rd_fate of a message that is not delivered; -1: none */
-	uint32_t nmsgs;            /* messages made; written by the worker only, before it drops its
-	                            * reference, read by whoever drops the last one */
+	atomic_uint nmsgs;         /* messages made (by the workers routing the event and what it
+	                            * emitted), read by whoever drops the last reference */
 };
 
 /*
@@ -109,6 +113,7 @@ struct rd_shard {
 	struct rd_pipeline *pl;    /* borrows: the owner */
 	struct rd_fifo q;
 	route_matcher *m;          /* owns */
+	route_state *state;        /* owns: this shard's part of the state when it is split by key, else NULL */
 	pthread_t thr;
 	int started;
 };
@@ -149,9 +154,13 @@ struct rd_pipeline {
 	atomic_int warned_envelope; /* the envelope = cloudevents emit warning was logged */
 	atomic_long pending;       /* messages in the lanes (queued, being delivered, waiting to retry) */
 	atomic_uint_fast64_t drain_deadline_ms; /* monotonic ms after which webhook lanes give up; 0: running */
-	/* A program with tables routes on one shard, whose matcher uses this
-	 * state (its tables); see rd_pipeline_start. */
-	route_state *state;        /* owns, or NULL: the program keeps no state */
+	/* A program with state (tables, temporal rules) either splits it by key
+	 * over the shards (split: each shard owns its part, sh->state; events go
+	 * to the shard of their key, route_classify) or, when it cannot
+	 * (route_prog_partition says why), routes on one shard whose matcher
+	 * uses this state; see rd_pipeline_start. */
+	route_state *state;        /* owns, or NULL: no state, or split */
+	int split;                 /* the state is split by key over the shards */
 	/* until when (CLOCK_MONOTONIC ns) ingest pushes back: a rule with
 	 * `backpressure` fired on a routed event (rd_pipeline_backpressure) */
 	atomic_uint_fast64_t backpressure_until;
@@ -162,6 +171,12 @@ struct rd_pipeline {
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */
 	const char *p;
 	size_t len;
+	/* where its state lives, from route_classify(): when the pipeline's
+	 * state is split, ROUTE_PART_KEY goes to shard key % n and
+	 * ROUTE_PART_ONE to shard 0; ROUTE_PART_ANY (0, the default) goes by the
+	 * shard key members */
+	int part;
+	uint64_t key;
 };
 
 /*

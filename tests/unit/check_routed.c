@@ -486,7 +486,7 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
 	{
 		static char big[70000];
-		struct rd_event_ref r = { big, sizeof big };
+		struct rd_event_ref r = { big, sizeof big, 0, 0 };
 		memset(big, ' ', sizeof big);
 		ck_assert_int_eq(rd_pipeline_submit(&pl, &r, 1), -1);
 		ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
@@ -508,7 +508,7 @@ run_one(struct rd_pipeline *pl, struct rd_conf *c, struct rd_metrics *m, route_p
 	const char *conf_text, const char *event)
 {
 	struct route_options ro;
-	struct rd_event_ref r = { event, strlen(event) };
+	struct rd_event_ref r = { event, strlen(event), 0, 0 };
 	char *msgs = NULL, err[256];
 
 	ck_assert_int_eq(load_conf(c, conf_text, &msgs), 0);
