@@ -52,6 +52,12 @@ oom:
 }
 
 int
+rd_buf_reserve(struct rd_buf *b, size_t n)
+{
+	return buf_reserve(b, n);
+}
+
+int
 rd_buf_append(struct rd_buf *b, const void *data, size_t n)
 {
 	if (buf_reserve(b, n) < 0)

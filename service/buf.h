@@ -24,6 +24,8 @@ struct rd_buf {
 void rd_buf_init(struct rd_buf *b);
 void rd_buf_fini(struct rd_buf *b);
 /* Appends; on out-of-memory sets b->oom and keeps what it had. Return 0 or -1. */
+/* Makes room for n more bytes (and a NUL) at once. Returns 0, or -1 (b->oom set). */
+int rd_buf_reserve(struct rd_buf *b, size_t n);
 int rd_buf_append(struct rd_buf *b, const void *data, size_t n);
 int rd_buf_puts(struct rd_buf *b, const char *s);
 int rd_buf_printf(struct rd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -56,6 +56,7 @@ static const struct conf_key conf_keys[] = {
 	{ "rules", "type_field", K_STR, U(type_field), 0, 0 },
 	{ "tcp", "listen", K_STR, U(tcp_listen), 0, 0 },
 	{ "tcp", "max_connections", K_UINT, U(tcp_max_connections), 1, 10000 },
+	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
 };
 #undef U
 #define NKEYS (sizeof conf_keys / sizeof conf_keys[0])
@@ -122,6 +123,7 @@ rd_conf_fini(struct rd_conf *c)
 	free(c->dests);
 	rd_conf_sources_fini(c);
 	free(c->tcp_listen);
+	free(c->admin_token);
 	free(c->file);
 	free(c->data_dir);
 	free(c->listen);
@@ -770,7 +772,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 					break;
 			if (i == NKEYS) {
 				fprintf(err, "%s:%u: unknown section [%s] (sections: service, http, pipeline, "
-					"limits, rules, tcp, destination NAME, source NAME)\n", path, lineno, s);
+					"limits, rules, tcp, admin, destination NAME, source NAME)\n", path, lineno, s);
 				nerr++;
 				section[0] = '\0';
 				continue;

@@ -97,6 +97,8 @@ struct rd_conf {
 	/* [tcp] */
 	char *tcp_listen;          /* owns: "ADDR:PORT" of the JSON-lines listener, or NULL (off) */
 	unsigned tcp_max_connections; /* connections (threads) served at once */
+	/* [admin] */
+	char *admin_token;         /* owns, or NULL: bearer token of POST /admin/reload (off without it) */
 	/* [destination NAME] sections, in file order */
 	struct rd_dest_conf *dests; /* owns */
 	unsigned ndests;

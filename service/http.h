@@ -1,7 +1,7 @@
 /*
  * http.h -- routed's HTTP server on libmicrohttpd: event ingest
  * (POST /events), the built-in queues (GET /queues/NAME, POST
- * /queues/NAME/ack), /metrics, /healthz and /readyz. docs/routed.md is the
+ * /queues/NAME/ack), /metrics, /healthz, /readyz and POST /admin/reload. docs/routed.md is the
  * reference for the API.
  */
 #ifndef RD_HTTP_H
@@ -18,19 +18,23 @@
 
 struct MHD_Daemon;
 struct rd_tcp;
+struct rd_reloader;
 
 struct rd_http {
 	const struct rd_conf *conf; /* borrows */
-	const route_prog *prog;    /* borrows: each HTTP thread validates with its own matcher */
+	const route_prog *prog;    /* borrows: the program at start; each HTTP thread validates with
+	                            * its own matcher of the pipeline's newest program (rd_pipeline_prog) */
 	struct rd_metrics *metrics; /* borrows */
 	struct rd_pipeline *pl;    /* borrows */
 	struct MHD_Daemon *d;      /* owns */
-	pthread_key_t matcher_key; /* per-thread route_matcher (freed when the thread exits) */
+	pthread_key_t matcher_key; /* per-thread scratch: matcher and arrays (http.c struct http_tls) */
+	struct MHD_Response *accepted_one; /* owns: the prebuilt 202 {"accepted":1}, or NULL */
 	int key_made;
 	unsigned port;             /* the port bound (useful with port 0) */
 	atomic_int draining;       /* /readyz says 503 and /events refuses */
 	struct rd_auth auth;       /* owns: the [source] sections' paths and credentials */
 	struct rd_tcp *_Atomic tcp; /* borrows, or NULL: the TCP listener, for /metrics */
+	struct rd_reloader *_Atomic reloader; /* borrows, or NULL: POST /admin/reload ([admin] token) */
 };
 
 /*

@@ -60,6 +60,14 @@ int rd_ingest_kind(const char *content_type, int has_ce_specversion);
 void rd_ingest_init(struct rd_ingest *in);
 void rd_ingest_fini(struct rd_ingest *in);
 /*
+ * Empties in for the next body, keeping its event array when it is small
+ * (at most RD_INGEST_KEEP entries; a bigger one, from a huge batch, is freed
+ * so an idle thread holds little), so a thread that reuses one rd_ingest
+ * allocates nothing per request.
+ */
+void rd_ingest_reset(struct rd_ingest *in);
+#define RD_INGEST_KEEP 1024
+/*
  * Splits body[0..len) (borrowed: must outlive in) of the given kind into
  * in->ev. For RD_BODY_CE_BINARY, headers[0..nh) are the request headers and
  * content_type its Content-Type. Returns 0, or -1 with in->error and

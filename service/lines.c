@@ -33,6 +33,7 @@ rd_lines_init(struct rd_lines *l, struct rd_pipeline *pl, struct rd_metrics *m, 
 	l->stats = stats;
 	l->cap = max_line + 1 + READ_CHUNK;
 	l->m = route_matcher_new(p);
+	l->mp = p;
 	l->buf = malloc(l->cap);
 	if (!l->m || !l->buf) {
 		rd_lines_fini(l);
@@ -80,6 +81,7 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 	rd_lines_flush_fn *fl, void *ud)
 {
 	struct route_class d;
+	const route_prog *np;
 	struct rd_event_ref ref = { p, n, 0, 0 };
 	size_t charge = sizeof(struct rd_item) + n;
 	uint64_t t0 = 0;
@@ -88,6 +90,15 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 	if (n > l->max_line) {
 		refuse(l, RD_REJ_TOO_LARGE, res, ud, line, "line longer than max_event_bytes", -1);
 		return 0;
+	}
+	if (l->pl && (np = rd_pipeline_prog(l->pl)) != l->mp) {
+		/* the rules were reloaded: validate with the newest (programs live until exit, reload.h) */
+		route_matcher *nm = route_matcher_new(np);
+		if (nm) {
+			route_matcher_free(l->m);
+			l->m = nm;
+			l->mp = np;
+		}
 	}
 	if (route_classify(l->m, p, n, &d) == ROUTE_REJECTED) {
 		refuse(l, RD_REJ_INVALID, res, ud, line, d.reason ? d.reason : "invalid", (long)d.offset);
@@ -98,6 +109,24 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 	if (charge > l->pl->budget.cap) {
 		refuse(l, RD_REJ_OVERLOADED, res, ud, line, "event larger than max_inflight_bytes", -1);
 		return 0;
+	}
+	/* a rule with `backpressure` fired: like a full budget, let the producer
+	 * see what was taken, then stop reading until the push-back lapses */
+	while (rd_pipeline_backpressure(l->pl)) {
+		if (atomic_load(l->stop) || atomic_load(&l->pl->stopping)) {
+			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "shutting down", -1);
+			goto out;
+		}
+		if (!t0) {
+			t0 = mono_ns();
+			rd_count(&l->stats->waits, 1);
+			if (fl(ud) < 0)
+				rc = -1;
+		}
+		{
+			struct timespec ts = { 0, (long)WAIT_SLICE_MS * 1000000L };
+			nanosleep(&ts, NULL);
+		}
 	}
 	while (rd_pipeline_submit(l->pl, &ref, 1) < 0) {
 		if (atomic_load(l->stop) || atomic_load(&l->pl->stopping)) {

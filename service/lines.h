@@ -39,7 +39,8 @@ struct rd_lines_stats {        /* shared by every reader of one producer kind */
 struct rd_lines {
 	struct rd_pipeline *pl;    /* borrows */
 	struct rd_metrics *metrics; /* borrows */
-	route_matcher *m;          /* owns */
+	route_matcher *m;          /* owns: validates lines, a matcher of mp */
+	const route_prog *mp;      /* borrows: the rules m was made for (remade after a reload) */
 	size_t max_line;           /* longer lines are refused (max_event_bytes) */
 	const atomic_int *stop;    /* borrows: when set, waiting lines are refused "shutting down" */
 	struct rd_lines_stats *stats; /* borrows */

@@ -58,6 +58,24 @@ fifo_push(struct rd_fifo *q, struct rd_item *it)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/*
+ * Takes ownership of the n items linked from head to tail (tail->next is
+ * NULL): one lock and one wake-up for a whole request's events of a shard.
+ */
+static void
+fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->next = head;
+	else
+		q->head = head;
+	q->tail = tail;
+	atomic_fetch_add(&q->depth, n);
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 /* Waits for an item (the caller takes ownership); NULL once closed and empty. */
 static struct rd_item *
 fifo_pop(struct rd_fifo *q)
@@ -288,13 +306,20 @@ lane_popped(struct rd_lane *ln)
  * newlines (whitespace between tokens in valid JSON: inside strings they
  * must be escaped) become spaces. The message carries the event's
  * acceptance time and the rules it matched (rules[0..nrules), copied) for
- * the retry policy and the dead-letter envelope; dead marks an envelope.
+ * the retry policy and the dead-letter envelope: rule indexes of g's
+ * program, or metrics slots already when g is NULL); dead marks an envelope.
+ * dest is a lane slot. sh is the worker routing the event: the message
+ * joins its per-lane chain (pushed by flush_out); NULL (a lane
+ * dead-lettering) pushes it at once.
  */
 static void
-deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint64_t accept_ms,
-	const uint32_t *rules, uint32_t nrules, int dead, struct rd_fanout *fan)
+deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *buf, size_t len,
+	uint64_t accept_ns, const struct rd_gen *g, const uint32_t *rules, uint32_t nrules, int dead,
+	struct rd_fanout *fan)
 {
-	size_t i, roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
+	char *p;
+	uint32_t i;
+	size_t roff = (sizeof(struct rd_item) + len + 1 + sizeof(uint32_t) - 1) &
 		~(sizeof(uint32_t) - 1);
 	size_t charge = roff + (size_t)nrules * sizeof(uint32_t);
 	struct rd_item *it = malloc(charge);
@@ -305,7 +330,8 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 	if (!it) {
 		/* counted and logged: the one way a message can be lost in this increment */
 		rd_count(&pl->metrics->delivery_errors[dest], 1);
-		dname = route_dest_name(pl->prog, dest, &dlen);
+		dname = ln->name;
+		dlen = strlen(dname);
 		rd_log(RD_LOG_ERROR, "out of memory: message not delivered", "\"destination\":\"%.*s\"",
 			(int)dlen, dname);
 		if (fan) {
@@ -315,17 +341,21 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 		return;
 	}
 	memcpy(it->data, buf, len);
-	for (i = 0; i < len; i++)
-		if (it->data[i] == '\n' || it->data[i] == '\r')
-			it->data[i] = ' ';
+	/* memchr rather than a byte loop: this was 6 % of routed's profile under wrk (1.2 KB events) */
+	for (p = it->data; (p = memchr(p, '\n', len - (size_t)(p - it->data))); )
+		*p = ' ';
+	for (p = it->data; (p = memchr(p, '\r', len - (size_t)(p - it->data))); )
+		*p = ' ';
 	it->data[len] = '\n';
 	it->len = len + 1;
 	it->charge = charge;
-	it->accept_ms = accept_ms;
+	it->accept_ms = accept_ns / 1000000u;
+	it->accept_ns = accept_ns;
 	it->rules = (uint32_t *)(void *)((char *)it + roff);
 	it->nrules = nrules;
-	if (nrules)
-		memcpy(it->rules, rules, (size_t)nrules * sizeof(uint32_t));
+	/* rule indexes of g's program become metrics slots (names outlive reloads) */
+	for (i = 0; i < nrules; i++)
+		it->rules[i] = g ? g->rule_slot[rules[i]] : rules[i];
 	it->dead = dead;
 	it->depth = 0;
 	it->fan = fan;
@@ -334,26 +364,40 @@ deliver(struct rd_pipeline *pl, uint32_t dest, const char *buf, size_t len, uint
 		atomic_fetch_add(&fan->refs, 1);
 		atomic_fetch_add_explicit(&fan->nmsgs, 1, memory_order_relaxed);
 	}
+	/* a lane with a bounded queue is pushed to at once, after waiting for room, so that the
+	 * bound holds (its messages skip the worker's chain) */
 	if (!dead)
 		lane_wait_room(pl, ln);
 	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
+	if (sh && sh->out && !ln->queue_max) {
+		struct rd_outq *o = &sh->out[dest];
+		it->next = NULL;
+		if (o->tail)
+			o->tail->next = it;
+		else {
+			o->head = it;
+			sh->touched[sh->ntouched++] = dest;
+		}
+		o->tail = it;
+		o->n++;
+		return;
+	}
 	fifo_push(&ln->q, it);
 	if (ln->sink.wh)
 		rd_webhook_wake(ln->sink.wh);
 }
 
 static unsigned shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
-static void fifo_push(struct rd_fifo *q, struct rd_item *it);
 
 /*
- * With the state split by key, an emitted event whose state lives on another
- * shard is handed to that shard (copied, charged to the budget). Returns 1
+ * An emitted event whose state lives on another shard (the state is split
+ * by key) is handed to that shard (copied, charged to the budget). Returns 1
  * when it was (or was lost to out-of-memory, counted), 0 when it is this
  * shard's to route.
  */
 static int
-send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms,
+send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ns,
 	struct rd_fanout *fan)
 {
 	struct rd_pipeline *pl = sh->pl;
@@ -362,7 +406,7 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	struct rd_item *it;
 	unsigned to;
 
-	if (!pl->split)
+	if (!sh->gen->states || pl->nshards < 2)
 		return 0;
 	route_classify(sh->m, buf, len, &c);
 	if (c.status != ROUTE_OK || c.part == ROUTE_PART_ANY)
@@ -379,7 +423,8 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	memcpy(it->data, buf, len);
 	it->len = len;
 	it->charge = sizeof *it + len;
-	it->accept_ms = accept_ms;
+	it->accept_ms = accept_ns / 1000000u;
+	it->accept_ns = accept_ns;
 	it->rules = NULL;
 	it->nrules = 0;
 	it->dead = 0;
@@ -393,18 +438,38 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	return 1;
 }
 
+/* Pushes the messages worker sh collected to their lanes (see struct rd_shard). */
+static void
+flush_out(struct rd_shard *sh)
+{
+	struct rd_pipeline *pl = sh->pl;
+	uint32_t i;
+
+	for (i = 0; i < sh->ntouched; i++) {
+		struct rd_outq *o = &sh->out[sh->touched[i]];
+		struct rd_lane *ln = &pl->lanes[sh->touched[i]];
+		fifo_push_chain(&ln->q, o->head, o->tail, o->n);
+		if (ln->sink.wh)
+			rd_webhook_wake(ln->sink.wh);
+		o->head = o->tail = NULL;
+		o->n = 0;
+	}
+	sh->ntouched = 0;
+}
+
 /*
  * Matches one event (depth 0: accepted by ingest; deeper: emitted), counts,
  * queues its output to each destination, then feeds its emitted events back
- * in, up to emit_depth. buf is borrowed; accept_ms is when ingest accepted
+ * in, up to emit_depth. buf is borrowed; accept_ns is when ingest accepted
  * the event (or the one that emitted it).
  */
 static void
-route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ms,
+route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ns,
 	struct rd_fanout *fan)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct rd_metrics *mt = pl->metrics;
+	const struct rd_gen *g = sh->gen;
 	struct route_decision d;
 	uint64_t t0 = now_ns();
 	char **emits = NULL;
@@ -426,25 +491,27 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 		rd_count(&mt->unknown, 1);
 	}
 	for (i = 0; i < d.nrules; i++)
-		rd_count(&mt->rule_matches[d.rules[i]], 1);
+		rd_count(&mt->rule_matches[g->rule_slot[d.rules[i]]], 1);
 	if (depth == 0)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	/* the destinations in priority order (0 first), so a full low-priority lane holds the
 	 * worker only after the higher ones have their message; one pass when the decision's
 	 * order already is (one destination, or equal priorities: the common case) */
-	for (i = 1; i < d.ndests && pl->lanes[d.dests[i - 1]].pol.priority <=
-		pl->lanes[d.dests[i]].pol.priority; i++)
+	for (i = 1; i < d.ndests && pl->lanes[g->lane_of[d.dests[i - 1]]].pol.priority <=
+		pl->lanes[g->lane_of[d.dests[i]]].pol.priority; i++)
 		;
 	if (i >= d.ndests) {
 		for (i = 0; i < d.ndests; i++)
-			deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0, fan);
+			deliver(pl, sh, g->lane_of[d.dests[i]], d.output, d.output_len, accept_ns, g, d.rules,
+				d.nrules, 0, fan);
 	} else {
 		for (prio = 0; prio < 10; prio++)
-			for (i = 0; i < d.ndests; i++)
-				if (pl->lanes[d.dests[i]].pol.priority == prio ||
-					(prio == 9 && pl->lanes[d.dests[i]].pol.priority > 9))
-					deliver(pl, d.dests[i], d.output, d.output_len, accept_ms, d.rules, d.nrules, 0,
-						fan);
+			for (i = 0; i < d.ndests; i++) {
+				uint32_t lp = pl->lanes[g->lane_of[d.dests[i]]].pol.priority;
+				if (lp == prio || (prio == 9 && lp > 9))
+					deliver(pl, sh, g->lane_of[d.dests[i]], d.output, d.output_len, accept_ns, g,
+						d.rules, d.nrules, 0, fan);
+			}
 	}
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
@@ -473,8 +540,8 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			if (!send_over(sh, emits[i], elens[i], depth + 1, accept_ms, fan))
-				route_one(sh, emits[i], elens[i], depth + 1, accept_ms, fan);
+			if (!send_over(sh, emits[i], elens[i], depth + 1, accept_ns, fan))
+				route_one(sh, emits[i], elens[i], depth + 1, accept_ns, fan);
 			free(emits[i]);
 		}
 	}
@@ -482,27 +549,53 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	free(elens);
 }
 
+static struct rd_item *shard_pop_all(struct rd_shard *sh);
+static void shard_pick_up(struct rd_shard *sh);
+
+#define WORKER_FLUSH_EVERY 64  /* events routed between two pushes to the lanes, at most */
+
+/*
+ * Takes every event queued for the shard at once, routes them, and pushes
+ * the messages to the lanes after each WORKER_FLUSH_EVERY events and at the
+ * end of the batch (so a lone event is pushed at once). Before waiting for
+ * the budget it pushes what it holds: the lanes must be able to release it.
+ * A newer generation (a reload) is taken up before each event.
+ */
 static void *
 worker_main(void *arg)
 {
 	struct rd_shard *sh = arg;
-	struct rd_item *it;
+	struct rd_budget *b = &sh->pl->budget;
+	struct rd_item *it, *next;
+	unsigned k;
 
-	while ((it = fifo_pop(&sh->q))) {
-		budget_wait_under_cap(&sh->pl->budget);
-		/* an accepted event starts its outcome; an emitted one sent over from another shard
-		 * brings its event's (the item's reference is dropped below) */
-		struct rd_fanout *fan = it->depth ? it->fan : malloc(sizeof *fan);
-		if (fan && !it->depth) { /* without it (out of memory) the event has no outcome counted */
-			atomic_init(&fan->refs, 1);
-			atomic_init(&fan->worst, -1);
-			atomic_init(&fan->nmsgs, 0);
+	while ((it = shard_pop_all(sh))) {
+		for (k = 1; it; it = next, k++) {
+			next = it->next;
+			if (atomic_load(&b->used_view) > b->cap) {
+				flush_out(sh);
+				budget_wait_under_cap(b);
+			}
+			shard_pick_up(sh);
+			{
+				/* an accepted event starts its outcome; an emitted one sent over from another
+				 * shard brings its event's (the item's reference is dropped here) */
+				struct rd_fanout *fan = it->depth ? it->fan : malloc(sizeof *fan);
+				if (fan && !it->depth) { /* without it (out of memory) no outcome is counted */
+					atomic_init(&fan->refs, 1);
+					atomic_init(&fan->worst, -1);
+					atomic_init(&fan->nmsgs, 0);
+				}
+				route_one(sh, it->data, it->len, it->depth, it->accept_ns, fan);
+				if (fan)
+					fan_put(sh->pl, fan);
+			}
+			budget_release(b, it->charge);
+			free(it);
+			if (k % WORKER_FLUSH_EVERY == 0)
+				flush_out(sh);
 		}
-		route_one(sh, it->data, it->len, it->depth, it->accept_ms, fan);
-		if (fan)
-			fan_put(sh->pl, fan);
-		budget_release(&sh->pl->budget, it->charge);
-		free(it);
+		flush_out(sh);
 	}
 	return NULL;
 }
@@ -569,15 +662,12 @@ lane_dlq(struct rd_lane *ln)
 {
 	struct rd_store *q = __atomic_load_n(&ln->dlq, __ATOMIC_ACQUIRE);
 	char dname[300], why[512];
-	size_t nlen;
-	const char *name;
 
 	if (q)
 		return q;
 	pthread_mutex_lock(&ln->thr_mu);
 	if (!(q = ln->dlq)) {
-		name = route_dest_name(ln->pl->prog, ln->dest, &nlen);
-		snprintf(dname, sizeof dname, "%.*s.dlq", (int)nlen, name);
+		snprintf(dname, sizeof dname, "%s.dlq", ln->name);
 		if (!(q = malloc(sizeof *q))) {
 			rd_log(RD_LOG_ERROR, "out of memory opening a dead-letter queue", "\"queue\":\"%s\"", dname);
 		} else if (rd_store_open(q, ln->pl->conf->data_dir, dname, strlen(dname), why, sizeof why) < 0) {
@@ -605,10 +695,10 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 {
 	struct rd_pipeline *pl = ln->pl;
 	struct rd_buf b;
-	size_t nlen, rlen;
-	const char *name = route_dest_name(pl->prog, ln->dest, &nlen), *rname;
-	uint32_t i;
-	int chained = !it->dead && ln->pol.dead_letter != ROUTE_NONE;
+	size_t nlen = strlen(ln->name);
+	const char *name = ln->name, *rname;
+	uint32_t i, dl = atomic_load(&ln->dl_slot);
+	int chained = !it->dead && dl != ROUTE_NONE && !atomic_load(&pl->lanes[dl].retired);
 
 	rd_count(&pl->metrics->dlq[ln->dest], 1);
 	rd_buf_init(&b);
@@ -623,10 +713,10 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 	rd_buf_json_str(&b, o->error, strlen(o->error));
 	rd_buf_puts(&b, ",\"rules\":[");
 	for (i = 0; i < it->nrules; i++) {
-		rname = route_rule_name(pl->prog, it->rules[i], &rlen);
+		rname = pl->metrics->rule_names[it->rules[i]];
 		if (i)
 			rd_buf_puts(&b, ",");
-		rd_buf_json_str(&b, rname ? rname : "", rname ? rlen : 0);
+		rd_buf_json_str(&b, rname, strlen(rname));
 	}
 	rd_buf_puts(&b, "],\"first_attempt\":");
 	put_time(&b, o->first_ms);
@@ -644,7 +734,7 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 			(int)nlen, name);
 		it->fate = RD_FATE_LOST;
 	} else if (chained) {
-		deliver(pl, ln->pol.dead_letter, b.p, b.len - 1, it->accept_ms, it->rules, it->nrules, 1, NULL);
+		deliver(pl, NULL, dl, b.p, b.len - 1, it->accept_ns, NULL, it->rules, it->nrules, 1, NULL);
 	} else if (!lane_dlq(ln) || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
 			"\"destination\":\"%.*s\"", (int)nlen, name);
@@ -720,12 +810,16 @@ batch_end(struct rd_lane *ln, struct lane_batch *b, const struct rd_wh_outcome *
 {
 	size_t i;
 
+	uint64_t now = o ? 0 : now_ns();
+
 	if (!o)
 		rd_count(&ln->pl->metrics->deliveries[ln->dest], b->n);
 	for (i = 0; i < b->n; i++) {
 		if (o) {
 			dead_letter(ln, b->items[i], o);
 		} else {
+			if (!b->items[i]->dead) /* a dead-letter envelope's time is its retries' */
+				rd_metrics_e2e(ln->pl->metrics, now - b->items[i]->accept_ns);
 			b->items[i]->fate = RD_FATE_DELIVERED;
 			lane_release(ln->pl, b->items[i]);
 		}
@@ -749,8 +843,11 @@ webhook_done(void *ud, const struct rd_wh_outcome *o)
 		free(b->items);
 		free(b);
 	} else if (o->delivered) {
-		((struct rd_item *)o->msg)->fate = RD_FATE_DELIVERED;
-		lane_release(ln->pl, o->msg);
+		struct rd_item *it = o->msg;
+		if (!it->dead)
+			rd_metrics_e2e(ln->pl->metrics, now_ns() - it->accept_ns);
+		it->fate = RD_FATE_DELIVERED;
+		lane_release(ln->pl, it);
 	} else {
 		dead_letter(ln, o->msg, o);
 	}
@@ -974,8 +1071,8 @@ deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
 	struct rd_wh_outcome o;
 	char err[256];
 	const char *body;
-	size_t len, nlen;
-	const char *name = route_dest_name(pl->prog, ln->dest, &nlen);
+	size_t len, nlen = strlen(ln->name);
+	const char *name = ln->name;
 	uint64_t due;
 	int fail, why;
 
@@ -1123,6 +1220,140 @@ parse_keys(struct rd_pipeline *pl, const char *spec)
 	return 0;
 }
 
+/* ---- lanes by name, generations (start and reload) ---------------------------- */
+
+/* The lane slot of destination name[0..len), or ROUTE_NONE. */
+static uint32_t
+lane_find(struct rd_pipeline *pl, const char *name, size_t len)
+{
+	uint32_t i, n = atomic_load(&pl->nlanes);
+
+	for (i = 0; i < n; i++)
+		if (pl->lanes[i].name && strlen(pl->lanes[i].name) == len && memcmp(pl->lanes[i].name, name, len) == 0)
+			return i;
+	return ROUTE_NONE;
+}
+
+/*
+ * Opens ln's sink (and a webhook's NAME.dlq) unless open, bound as
+ * destination dest of p, and starts its thread. Returns 0, or -1 with err.
+ */
+static int
+lane_run(struct rd_lane *ln, const route_prog *p, uint32_t dest, char *err, size_t errlen)
+{
+	struct rd_pipeline *pl = ln->pl;
+	char why[512];
+
+	if (!ln->sink_open) {
+		if (rd_sink_open_slot(&ln->sink, pl->conf, p, dest, ln->dest, pl->metrics, why, sizeof why) < 0) {
+			snprintf(err, errlen, "destination %s: %s", ln->name, why);
+			return -1;
+		}
+		ln->sink_open = 1;
+	}
+	ln->queue_max = ln->pol.queue_max ? ln->pol.queue_max : pl->conf->queue_max;
+	rd_throttle_fini(&ln->throttle);
+	if (!ln->sink.wh && rd_throttle_init(&ln->throttle, ln->pol.throttle_n, ln->pol.throttle_per_ms) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* a webhook's NAME.dlq is made at start, another sink's at its first dead letter
+	 * (lane_dlq), or at start when an earlier run made it */
+	if (!ln->dlq && (ln->sink.wh || dlq_exists(pl->conf, ln->name, strlen(ln->name)))) {
+		char dname[300];
+		snprintf(dname, sizeof dname, "%s.dlq", ln->name);
+		if (!(ln->dlq = malloc(sizeof *ln->dlq))) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		if (rd_store_open(ln->dlq, pl->conf->data_dir, dname, strlen(dname), why, sizeof why) < 0) {
+			free(ln->dlq);
+			ln->dlq = NULL;
+			snprintf(err, errlen, "destination %s: %s", ln->name, why);
+			return -1;
+		}
+	}
+	atomic_store(&ln->ready, 1); /* publishes sink and dlq to the HTTP threads */
+	/* exec runs `workers` commands at once; one thread keeps a file, stdout or queue in order,
+	 * and a webhook lane's one thread drives all its slots */
+	ln->nthr = ln->sink.kind == RD_SINK_EXEC && ln->pol.workers > 1 ? ln->pol.workers : 1;
+	free(ln->thr);
+	if (!(ln->thr = calloc(ln->nthr, sizeof *ln->thr))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	while (ln->started < ln->nthr) {
+		if (pthread_create(&ln->thr[ln->started], NULL, ln->sink.wh ? webhook_lane_main : lane_main, ln)
+			!= 0) {
+			snprintf(err, errlen, "cannot start a thread");
+			return -1;
+		}
+		ln->started++;
+	}
+	return 0;
+}
+
+/*
+ * Opens the lane in slot `slot` (the next free one) for destination dest of
+ * p. The lane is counted in nlanes before anything can fail, so drain and
+ * free find it. Returns 0, or -1 with err.
+ */
+static int
+lane_open(struct rd_pipeline *pl, uint32_t slot, const route_prog *p, uint32_t dest, char *err, size_t errlen)
+{
+	struct rd_lane *ln = &pl->lanes[slot];
+	size_t nlen;
+	const char *name = route_dest_name(p, dest, &nlen);
+
+	memset(ln, 0, sizeof *ln);
+	ln->pl = pl;
+	ln->dest = slot;
+	fifo_init(&ln->q);
+	pthread_cond_init(&ln->room, NULL);
+	pthread_mutex_init(&ln->thr_mu, NULL);
+	atomic_store(&ln->dl_slot, ROUTE_NONE);
+	ln->name = strndup(name, nlen);
+	atomic_store(&pl->nlanes, slot + 1);
+	if (!ln->name) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	route_dest_policy(p, dest, &ln->pol);
+	return lane_run(ln, p, dest, err, errlen);
+}
+
+/*
+ * A retired lane is named again (destination dest of p): waits for its
+ * thread to finish delivering what it held, reopens its fifo and starts it
+ * again (its sink stayed open). Returns 0, or -1 with err.
+ */
+static int
+lane_revive(struct rd_lane *ln, const route_prog *p, uint32_t dest, char *err, size_t errlen)
+{
+	while (ln->started > 0)
+		pthread_join(ln->thr[--ln->started], NULL);
+	pthread_mutex_lock(&ln->q.mu);
+	ln->q.closed = 0;
+	pthread_mutex_unlock(&ln->q.mu);
+	route_dest_policy(p, dest, &ln->pol); /* no thread reads it now */
+	if (lane_run(ln, p, dest, err, errlen) < 0)
+		return -1;
+	atomic_store(&ln->retired, 0);
+	return 0;
+}
+
+/* Whether two delivery policies differ (dead_letter apart: it is an index of each program). */
+static int
+policy_differs(const struct route_dest_policy *a, const struct route_dest_policy *b)
+{
+	return a->retry_max != b->retry_max || a->backoff_min_ms != b->backoff_min_ms ||
+		a->backoff_max_ms != b->backoff_max_ms || a->max_age_ms != b->max_age_ms ||
+		a->timeout_ms != b->timeout_ms || a->priority != b->priority || a->workers != b->workers ||
+		a->queue_max != b->queue_max || a->batch_every_ms != b->batch_every_ms ||
+		a->batch_max != b->batch_max || a->throttle_n != b->throttle_n ||
+		a->throttle_per_ms != b->throttle_per_ms;
+}
+
 /* Logs how the state is split: "keyed" lists TYPE:FIELD, "one_shard" the types kept on shard 0. */
 static void
 log_split(const route_prog *p, unsigned nshards)
@@ -1145,22 +1376,326 @@ log_split(const route_prog *p, unsigned nshards)
 			rd_buf_printf(&one, "%s%.*s", one.len ? "," : "", (int)tl, tn);
 		}
 	}
-	rd_log(RD_LOG_INFO, "state split by key over the shards", "\"shards\":%u,\"keyed\":\"%.*s\","
-		"\"one_shard\":\"%.*s\"", nshards, (int)keyed.len, keyed.p ? keyed.p : "", (int)one.len,
-		one.p ? one.p : "");
+	if (keyed.len)
+		rd_log(RD_LOG_INFO, "state split by key over the shards", "\"shards\":%u,\"keyed\":\"%.*s\","
+			"\"one_shard\":\"%.*s\"", nshards, (int)keyed.len, keyed.p, (int)one.len, one.p ? one.p : "");
+	if (one.len) {
+		const char *why = "";
+
+		route_prog_partition(p, &why);
+		rd_log(RD_LOG_INFO, "state kept on shard 0 for some event types", "\"types\":\"%.*s\","
+			"\"reason\":\"%s\"", (int)one.len, one.p, why);
+	}
 	rd_buf_fini(&keyed);
 	rd_buf_fini(&one);
+}
+
+/* Does every event type a and b both declare place its state alike (same kind, same key field)? */
+static int
+same_placement(const route_prog *a, const route_prog *b)
+{
+	uint32_t i, j, fa, fb;
+	size_t la, lb, lfa, lfb;
+	const char *na, *nb, *sfa, *sfb;
+
+	for (i = 0; i < route_prog_ntypes(b); i++) {
+		nb = route_type_name(b, i, &lb);
+		for (j = 0; j < route_prog_ntypes(a); j++) {
+			na = route_type_name(a, j, &la);
+			if (la == lb && memcmp(na, nb, la) == 0)
+				break;
+		}
+		if (j == route_prog_ntypes(a))
+			continue;
+		if (route_type_partition(a, j, &fa) != route_type_partition(b, i, &fb))
+			return 0;
+		if (fa == ROUTE_NONE)
+			continue;
+		sfa = route_field_name(a, fa, &lfa);
+		sfb = route_field_name(b, fb, &lfb);
+		if (lfa != lfb || memcmp(sfa, sfb, lfa) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+gen_free(struct rd_gen *g)
+{
+	unsigned i;
+
+	if (!g)
+		return;
+	for (i = 0; g->states && i < g->nstates; i++)
+		route_state_free(g->states[i]);
+	free(g->states);
+	free(g->lane_of);
+	free(g->rule_slot);
+	free(g);
+}
+
+/*
+ * Builds the generation of p: rule metric slots and destination lanes by
+ * name (opening the lanes of new names, reviving retired ones), the
+ * dead_letter links, a fresh state when p keeps one. Returns it (the
+ * caller owns it; id and older unset), or NULL with err (lanes opened by
+ * then stay, not named by any generation).
+ */
+static struct rd_gen *
+gen_new(struct rd_pipeline *pl, const route_prog *p, struct rd_swap_report *rep, char *err, size_t errlen)
+{
+	uint32_t i, slot, nr = route_prog_nrules(p), nd = route_prog_ndests(p);
+	struct route_dest_policy pol;
+	struct rd_gen *g = calloc(1, sizeof *g);
+	const char *name;
+	size_t nlen;
+	int ms;
+
+	if (!g || !(g->lane_of = calloc(nd ? nd : 1, sizeof *g->lane_of)) ||
+		!(g->rule_slot = calloc(nr ? nr : 1, sizeof *g->rule_slot)))
+		goto oom;
+	g->prog = p;
+	for (i = 0; i < nr; i++) {
+		name = route_rule_name(p, i, &nlen);
+		if ((ms = rd_metrics_rule_slot(pl->metrics, name ? name : "", name ? nlen : 0)) < 0) {
+			snprintf(err, errlen, "more rule names than routed keeps metrics for over one run (%u new "
+				"ones after start): restart routed to load these rules", RD_METRICS_SPARE_RULES);
+			goto fail;
+		}
+		g->rule_slot[i] = (uint32_t)ms;
+	}
+	for (i = 0; i < nd; i++) {
+		name = route_dest_name(p, i, &nlen);
+		route_dest_policy(p, i, &pol);
+		slot = lane_find(pl, name, nlen);
+		if (slot == ROUTE_NONE) {
+			ms = rd_metrics_dest_slot(pl->metrics, name, nlen);
+			if (ms < 0 || (uint32_t)ms != atomic_load(&pl->nlanes) || (uint32_t)ms >= pl->lane_cap) {
+				snprintf(err, errlen, "destination %.*s: no room for another destination (%u new ones "
+					"after start at most): restart routed to load these rules", (int)nlen, name,
+					RD_METRICS_SPARE_DESTS);
+				goto fail;
+			}
+			slot = (uint32_t)ms;
+			if (lane_open(pl, slot, p, i, err, errlen) < 0)
+				goto fail;
+			if (rep)
+				rep->lanes_opened++;
+		} else if (atomic_load(&pl->lanes[slot].retired)) {
+			if (lane_revive(&pl->lanes[slot], p, i, err, errlen) < 0)
+				goto fail;
+			if (rep)
+				rep->lanes_opened++;
+		} else if (policy_differs(&pol, &pl->lanes[slot].pol) && rep) {
+			rep->policy_kept++;
+			rd_log(RD_LOG_WARN, "reload: the delivery policy of a destination changed; it applies "
+				"after a restart", "\"destination\":\"%.*s\"", (int)nlen, name);
+		}
+		g->lane_of[i] = slot;
+	}
+	for (i = 0; i < nd; i++) {
+		route_dest_policy(p, i, &pol);
+		atomic_store(&pl->lanes[g->lane_of[i]].dl_slot,
+			pol.dead_letter == ROUTE_NONE ? ROUTE_NONE : g->lane_of[pol.dead_letter]);
+	}
+	if (route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0) {
+		if (!(g->states = calloc(pl->nshards, sizeof *g->states)))
+			goto oom;
+		g->nstates = pl->nshards;
+		for (i = 0; i < pl->nshards; i++)
+			if (!(g->states[i] = route_state_new(p)))
+				goto oom;
+		log_split(p, pl->nshards);
+	}
+	g->carry = 1;
+	return g;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	gen_free(g);
+	return NULL;
+}
+
+/*
+ * Retires every lane g does not name (all workers use g or a newer one):
+ * closes its fifo, so its thread delivers what is queued and ends.
+ */
+static void
+retire_unused(struct rd_pipeline *pl, const struct rd_gen *g, struct rd_swap_report *rep)
+{
+	uint32_t i, j, n = atomic_load(&pl->nlanes), nd = route_prog_ndests(g->prog);
+	struct rd_lane *ln;
+
+	for (i = 0; i < n; i++) {
+		ln = &pl->lanes[i];
+		for (j = 0; j < nd && g->lane_of[j] != i; j++)
+			;
+		if (j < nd || atomic_load(&ln->retired))
+			continue;
+		atomic_store(&ln->retired, 1);
+		fifo_close(&ln->q);
+		if (ln->sink.wh)
+			rd_webhook_wake(ln->sink.wh);
+		if (rep)
+			rep->lanes_retired++;
+		rd_log(RD_LOG_INFO, "reload: destination no longer named by the rules: delivering what is "
+			"queued, then stopping its lane", "\"destination\":\"%s\",\"queued\":%zu", ln->name,
+			atomic_load(&ln->q.depth));
+	}
+}
+
+/*
+ * Between two events: when a newer generation is out, the worker takes it
+ * up -- a matcher of its program and, when it keeps state, the old state
+ * carried over (snapshot, restore: tables by name, temporal rules by name
+ * and definition) -- and frees the old state. On failure it keeps the old
+ * generation and tries again before its next event.
+ */
+static void
+shard_pick_up(struct rd_shard *sh)
+{
+	struct rd_gen *g = atomic_load(&sh->pl->gen);
+	struct rd_gen *old = (struct rd_gen *)sh->gen;
+	route_matcher *m;
+	unsigned idx = (unsigned)(sh - sh->pl->shards);
+	char err[256];
+
+	if (g == old)
+		return;
+	/* messages of the old generation go to their lanes before it can retire any */
+	flush_out(sh);
+	if (!(m = route_matcher_new(g->prog))) {
+		rd_log(RD_LOG_ERROR, "out of memory: the worker keeps the previous rules for now", NULL);
+		return;
+	}
+	memset(&sh->carried, 0, sizeof sh->carried);
+	sh->carry_failed = 0;
+	if (g->states) {
+		route_state *ns = g->states[idx], *os = old && old->states ? old->states[idx] : NULL;
+
+		if (os && g->carry) {
+			size_t n = route_state_snapshot(os, NULL, 0);
+			void *buf = malloc(n ? n : 1);
+			if (!buf || route_state_snapshot(os, buf, n) > n ||
+				route_state_restore(ns, buf, n, &sh->carried, err, sizeof err) < 0) {
+				sh->carry_failed = 1;
+				rd_log_str(RD_LOG_ERROR, "reload: state not carried over; the new rules start empty",
+					"error", buf ? err : "out of memory");
+			}
+			free(buf);
+		}
+		route_matcher_set_state(m, ns);
+	}
+	route_matcher_free(sh->m);
+	sh->m = m;
+	if (old && old->states && old->states[idx]) {
+		/* only this worker used its part */
+		route_state_free(old->states[idx]);
+		old->states[idx] = NULL;
+	}
+	sh->gen = g;
+	atomic_store(&sh->gen_id, g->id);
+}
+
+/*
+ * The worker's pop: waits for events and takes all of them (the caller owns
+ * the chain, linked by next), taking a new generation up while idle. NULL
+ * once the fifo is closed and empty.
+ */
+static struct rd_item *
+shard_pop_all(struct rd_shard *sh)
+{
+	struct rd_fifo *q = &sh->q;
+	struct rd_item *it;
+	int closed;
+
+	for (;;) {
+		pthread_mutex_lock(&q->mu);
+		while (!q->head && !q->closed && atomic_load(&sh->pl->gen) == sh->gen)
+			pthread_cond_wait(&q->cv, &q->mu);
+		it = q->head;
+		q->head = q->tail = NULL;
+		atomic_store(&q->depth, 0);
+		closed = q->closed;
+		pthread_mutex_unlock(&q->mu);
+		shard_pick_up(sh);
+		if (it || closed)
+			return it;
+	}
+}
+
+const route_prog *
+rd_pipeline_prog(struct rd_pipeline *pl)
+{
+	return atomic_load(&pl->gen)->prog;
+}
+
+int
+rd_pipeline_swap(struct rd_pipeline *pl, const route_prog *p, unsigned wait_ms,
+	struct rd_swap_report *rep, char *err, size_t errlen)
+{
+	struct rd_gen *cur = atomic_load(&pl->gen), *g;
+	unsigned i, waited = 0;
+	int all = 0;
+
+	memset(rep, 0, sizeof *rep);
+	if (!(g = gen_new(pl, p, rep, err, errlen))) {
+		retire_unused(pl, cur, NULL);
+		return -1;
+	}
+	g->id = cur->id + 1;
+	if (g->states && !same_placement(cur->prog, p)) {
+		/* each worker carries its own part: keys would land on the wrong shards */
+		g->carry = 0;
+		rd_log(RD_LOG_WARN, "reload: an event type's state moved to another key; the state starts "
+			"empty", NULL);
+	}
+	g->older = pl->gens;
+	pl->gens = g;
+	atomic_store(&pl->gen, g);
+	/* under each fifo's lock, so a worker about to wait sees the new generation */
+	for (i = 0; i < pl->nshards; i++) {
+		pthread_mutex_lock(&pl->shards[i].q.mu);
+		pthread_cond_broadcast(&pl->shards[i].q.cv);
+		pthread_mutex_unlock(&pl->shards[i].q.mu);
+	}
+	for (;;) {
+		for (all = 1, i = 0; i < pl->nshards && all; i++)
+			all = atomic_load(&pl->shards[i].gen_id) == g->id;
+		if (all || waited >= wait_ms)
+			break;
+		{
+			struct timespec ts = { 0, 1000000L };
+			nanosleep(&ts, NULL);
+		}
+		waited++;
+	}
+	rep->gen = g->id;
+	rep->switched = all;
+	if (all) {
+		/* every shard's part holds every table and rule: report them once (the most any shard did) */
+		for (i = 0; i < pl->nshards; i++) {
+			const struct route_restore_report *r = &pl->shards[i].carried;
+
+			rep->carried.tables = r->tables > rep->carried.tables ? r->tables : rep->carried.tables;
+			rep->carried.tables_dropped = r->tables_dropped > rep->carried.tables_dropped ?
+				r->tables_dropped : rep->carried.tables_dropped;
+			rep->carried.rules = r->rules > rep->carried.rules ? r->rules : rep->carried.rules;
+			rep->carried.rules_dropped = r->rules_dropped > rep->carried.rules_dropped ?
+				r->rules_dropped : rep->carried.rules_dropped;
+		}
+		/* no worker routes with an older generation: lanes only they named can go */
+		retire_unused(pl, g, rep);
+	}
+	return 0;
 }
 
 int
 rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_prog *p,
 	struct rd_metrics *m, char *err, size_t errlen)
 {
+	struct rd_gen *g;
 	uint32_t i;
-	size_t nlen;
-	const char *name, *pwhy = NULL;
-	char why[512];
-	int stateful;
 
 	memset(pl, 0, sizeof *pl);
 	pl->conf = c;
@@ -1174,86 +1709,38 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	pl->gate.limit = c->delivery_slots;
 	if (parse_keys(pl, c->shard_key) < 0)
 		goto oom;
-	pl->nlanes = route_prog_ndests(p);
-	/* a program with state (tables, temporal rules) splits it by key over
-	 * the shards when route_prog_partition() says it can: every event that
-	 * touches a key's state goes to the shard holding it (a table's updates
-	 * and lookups by the same customer, a window's events of one key).
-	 * Otherwise it routes on one shard, in arrival order. */
-	stateful = route_prog_ntables(p) > 0 || route_prog_ntemporal(p) > 0;
-	pl->split = stateful && c->workers > 1 && route_prog_partition(p, &pwhy);
-	pl->nshards = stateful && !pl->split ? 1 : c->workers;
-	if (stateful && pl->split)
-		log_split(p, pl->nshards);
-	else if (stateful && c->workers > 1)
-		rd_log_str(RD_LOG_WARN, "state cannot be split by key: all events route on one shard", "reason",
-			pwhy && pwhy[0] ? pwhy : "no event type is keyed");
-	pl->lanes = calloc(pl->nlanes ? pl->nlanes : 1, sizeof *pl->lanes);
+	/* lane slot i is destination slot i of the metrics (the first program's in its order) */
+	pl->lane_cap = m->dest_cap;
+	/* a program with state (tables, temporal rules) splits it by key over the
+	 * shards: every event that touches the state of a key goes to the shard
+	 * holding it (route_classify), the types whose state cannot be split to
+	 * shard 0 (docs/routed.md) */
+	pl->nshards = c->workers;
+	pl->lanes = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *pl->lanes);
 	pl->shards = calloc(pl->nshards, sizeof *pl->shards);
 	if (!pl->lanes || !pl->shards)
 		goto oom;
-	for (i = 0; i < pl->nlanes; i++) {
-		struct rd_lane *ln = &pl->lanes[i];
-		ln->pl = pl;
-		ln->dest = i;
-		fifo_init(&ln->q);
-		pthread_cond_init(&ln->room, NULL);
-		pthread_mutex_init(&ln->thr_mu, NULL);
-	}
 	for (i = 0; i < pl->nshards; i++) {
 		pl->shards[i].pl = pl;
 		fifo_init(&pl->shards[i].q);
 	}
-	for (i = 0; i < pl->nlanes; i++) {
-		struct rd_lane *ln = &pl->lanes[i];
-		name = route_dest_name(p, i, &nlen);
-		route_dest_policy(p, i, &ln->pol);
-		ln->queue_max = ln->pol.queue_max ? ln->pol.queue_max : c->queue_max;
-		if (rd_sink_open(&ln->sink, c, p, i, m, why, sizeof why) < 0) {
-			snprintf(err, errlen, "destination %.*s: %s", (int)nlen, name, why);
-			goto fail;
-		}
-		ln->sink_open = 1;
-		if (!ln->sink.wh && rd_throttle_init(&ln->throttle, ln->pol.throttle_n, ln->pol.throttle_per_ms) < 0)
-			goto oom;
-		/* a webhook's NAME.dlq is made at start, another sink's at its first dead letter
-		 * (lane_dlq), or at start when an earlier run made it */
-		if (ln->sink.wh || dlq_exists(c, name, nlen)) {
-			char dname[300];
-			snprintf(dname, sizeof dname, "%.*s.dlq", (int)nlen, name);
-			if (!(ln->dlq = malloc(sizeof *ln->dlq)))
-				goto oom;
-			if (rd_store_open(ln->dlq, c->data_dir, dname, strlen(dname), why, sizeof why) < 0) {
-				free(ln->dlq);
-				ln->dlq = NULL;
-				snprintf(err, errlen, "destination %.*s: %s", (int)nlen, name, why);
-				goto fail;
-			}
-		}
-		/* exec runs `workers` commands at once; one thread keeps a file, stdout or queue in order,
-		 * and a webhook lane's one thread drives all its slots */
-		ln->nthr = ln->sink.kind == RD_SINK_EXEC && ln->pol.workers > 1 ? ln->pol.workers : 1;
-		if (!(ln->thr = calloc(ln->nthr, sizeof *ln->thr)))
-			goto oom;
-		while (ln->started < ln->nthr) {
-			if (pthread_create(&ln->thr[ln->started], NULL, ln->sink.wh ? webhook_lane_main : lane_main,
-				ln) != 0) {
-				snprintf(err, errlen, "cannot start a thread");
-				goto fail;
-			}
-			ln->started++;
-		}
-	}
-	if (stateful && !pl->split && !(pl->state = route_state_new(p)))
-		goto oom;
+	if (!(g = gen_new(pl, p, NULL, err, errlen)))
+		goto fail;
+	g->id = 1;
+	pl->gens = g;
+	atomic_store(&pl->gen, g);
 	for (i = 0; i < pl->nshards; i++) {
 		struct rd_shard *sh = &pl->shards[i];
 		if (!(sh->m = route_matcher_new(p)))
 			goto oom;
-		if (pl->split && !(sh->state = route_state_new(p)))
+		sh->out = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->out);
+		sh->touched = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->touched);
+		if (!sh->out || !sh->touched)
 			goto oom;
-		if (pl->state || sh->state)
-			route_matcher_set_state(sh->m, pl->state ? pl->state : sh->state);
+		if (g->states)
+			route_matcher_set_state(sh->m, g->states[i]);
+		sh->gen = g;
+		atomic_store(&sh->gen_id, g->id);
 		if (pthread_create(&sh->thr, NULL, worker_main, sh) != 0) {
 			snprintf(err, errlen, "cannot start a thread");
 			goto fail;
@@ -1270,9 +1757,9 @@ fail:
 }
 
 /*
- * The shard of event ev: with the state split, the shard of its state's key
- * (or shard 0 for a type whose state cannot be split); otherwise the hash of
- * its first key member present, else round-robin.
+ * The shard of event ev: the shard of its state's key, or shard 0 for a type
+ * whose state cannot be split; otherwise the hash of its first key member
+ * present, else round-robin.
  */
 static unsigned
 shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev)
@@ -1281,9 +1768,9 @@ shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev)
 	size_t vlen;
 	unsigned i;
 
-	if (pl->split && ev->part == ROUTE_PART_KEY)
+	if (ev->part == ROUTE_PART_KEY)
 		return (unsigned)(ev->key % pl->nshards);
-	if (pl->split && ev->part == ROUTE_PART_ONE)
+	if (ev->part == ROUTE_PART_ONE)
 		return 0;
 	for (i = 0; i < pl->nkeys; i++)
 		if (rd_json_member(ev->p, ev->len, pl->keys[i], &v, &vlen))
@@ -1291,12 +1778,27 @@ shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev)
 	return atomic_fetch_add(&pl->rr, 1) % pl->nshards;
 }
 
+/* A request's events for one shard, in order (rd_pipeline_submit). */
+struct chain {
+	struct rd_item *head, *tail; /* owns the items until pushed */
+	size_t n;
+};
+#define SUBMIT_STACK_SHARDS 16     /* chains kept on the stack up to this many shards */
+
+/*
+ * The events are copied into items (one allocation each: the worker frees
+ * them one by one), linked per shard in request order, and each shard's
+ * chain is pushed with one lock and one wake-up, so a batch of 100 events
+ * costs the shards' locks once rather than 100 times.
+ */
 int
 rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n)
 {
-	struct rd_item **items;
+	struct chain stack_ch[SUBMIT_STACK_SHARDS], *ch = stack_ch;
+	struct rd_item *it, *next;
 	size_t i, total = 0;
-	uint64_t now = rd_mono_ms();
+	unsigned s;
+	uint64_t now = now_ns();
 
 	if (atomic_load(&pl->stopping))
 		return -1;
@@ -1304,31 +1806,49 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		total += sizeof(struct rd_item) + ev[i].len;
 	if (budget_try(&pl->budget, total) < 0)
 		return -1;
-	if (!(items = calloc(n ? n : 1, sizeof *items)))
-		goto fail;
-	for (i = 0; i < n; i++) {
-		if (!(items[i] = malloc(sizeof(struct rd_item) + ev[i].len)))
-			goto fail;
-		memcpy(items[i]->data, ev[i].p, ev[i].len);
-		items[i]->len = ev[i].len;
-		items[i]->charge = sizeof(struct rd_item) + ev[i].len;
-		items[i]->accept_ms = now;
-		items[i]->rules = NULL;
-		items[i]->nrules = 0;
-		items[i]->dead = 0;
-		items[i]->depth = 0;
-		items[i]->fan = NULL;
-		items[i]->fate = RD_FATE_LOST;
+	if (pl->nshards > SUBMIT_STACK_SHARDS && !(ch = calloc(pl->nshards, sizeof *ch))) {
+		budget_release(&pl->budget, total);
+		return -1;
 	}
-	for (i = 0; i < n; i++)
-		fifo_push(&pl->shards[shard_of(pl, &ev[i])].q, items[i]);
-	free(items);
+	if (ch == stack_ch)
+		memset(ch, 0, sizeof stack_ch);
+	for (i = 0; i < n; i++) {
+		if (!(it = malloc(sizeof(struct rd_item) + ev[i].len)))
+			goto fail;
+		memcpy(it->data, ev[i].p, ev[i].len);
+		it->next = NULL;
+		it->len = ev[i].len;
+		it->charge = sizeof(struct rd_item) + ev[i].len;
+		it->accept_ms = now / 1000000u;
+		it->accept_ns = now;
+		it->rules = NULL;
+		it->nrules = 0;
+		it->dead = 0;
+		it->depth = 0;
+		it->fan = NULL;
+		it->fate = RD_FATE_LOST;
+		s = shard_of(pl, &ev[i]);
+		if (ch[s].tail)
+			ch[s].tail->next = it;
+		else
+			ch[s].head = it;
+		ch[s].tail = it;
+		ch[s].n++;
+	}
+	for (s = 0; s < pl->nshards; s++)
+		if (ch[s].n)
+			fifo_push_chain(&pl->shards[s].q, ch[s].head, ch[s].tail, ch[s].n);
+	if (ch != stack_ch)
+		free(ch);
 	return 0;
 fail:
-	if (items)
-		for (i = 0; i < n; i++)
-			free(items[i]);
-	free(items);
+	for (s = 0; s < pl->nshards; s++)
+		for (it = ch[s].head; it; it = next) {
+			next = it->next;
+			free(it);
+		}
+	if (ch != stack_ch)
+		free(ch);
 	budget_release(&pl->budget, total);
 	return -1;
 }
@@ -1411,14 +1931,22 @@ rd_pipeline_free(struct rd_pipeline *pl)
 {
 	uint32_t i;
 
+	struct rd_gen *g, *older;
+
 	for (i = 0; pl->shards && i < pl->nshards; i++) {
 		fifo_fini(&pl->shards[i].q);
 		route_matcher_free(pl->shards[i].m);
-		route_state_free(pl->shards[i].state);
+		free(pl->shards[i].out);
+		free(pl->shards[i].touched);
 	}
-	route_state_free(pl->state);
-	pl->state = NULL;
+	for (g = pl->gens; g; g = older) {
+		older = g->older;
+		gen_free(g);
+	}
+	pl->gens = NULL;
+	atomic_store(&pl->gen, NULL);
 	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
+		free(pl->lanes[i].name);
 		fifo_fini(&pl->lanes[i].q);
 		pthread_cond_destroy(&pl->lanes[i].room);
 		pthread_mutex_destroy(&pl->lanes[i].thr_mu);
@@ -1451,7 +1979,9 @@ rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len)
 	const char *n;
 
 	for (i = 0; i < pl->nlanes; i++) {
-		n = route_dest_name(pl->prog, i, &nlen);
+		if (!(n = pl->lanes[i].name) || !atomic_load(&pl->lanes[i].ready))
+			continue;
+		nlen = strlen(n);
 		if (nlen == len && memcmp(n, name, len) == 0)
 			return pl->lanes[i].sink.store;
 		if (len == nlen + 4 && memcmp(n, name, nlen) == 0 && memcmp(name + nlen, ".dlq", 4) == 0)
@@ -1470,14 +2000,18 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 	rd_buf_puts(o, "# HELP routed_destination_queue_depth Messages waiting in memory for each "
 		"destination's sink.\n# TYPE routed_destination_queue_depth gauge\n");
 	for (i = 0; i < pl->nlanes; i++) {
-		n = route_dest_name(pl->prog, i, &nlen);
+		if (!(n = pl->lanes[i].name))
+			continue;
+		nlen = strlen(n);
 		rd_buf_printf(o, "routed_destination_queue_depth{destination=\"%.*s\"} %zu\n", (int)nlen, n,
 			atomic_load(&pl->lanes[i].q.depth));
 	}
 	rd_buf_puts(o, "# HELP routed_queue_pending_messages Messages stored in a built-in queue and "
 		"not acknowledged.\n# TYPE routed_queue_pending_messages gauge\n");
 	for (i = 0; i < pl->nlanes; i++) {
-		n = route_dest_name(pl->prog, i, &nlen);
+		if (!(n = pl->lanes[i].name) || !atomic_load(&pl->lanes[i].ready))
+			continue;
+		nlen = strlen(n);
 		if (pl->lanes[i].sink.store)
 			rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s\"} %" PRIu64 "\n",
 				(int)nlen, n, rd_store_pending(pl->lanes[i].sink.store));
@@ -1494,26 +2028,26 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 	rd_buf_puts(o, "# HELP routed_destination_throttled_seconds_total Time deliveries waited for "
 		"the destination's throttle.\n# TYPE routed_destination_throttled_seconds_total counter\n");
 	for (i = 0; i < pl->nlanes; i++) {
-		uint64_t ns = pl->lanes[i].sink.wh ? rd_webhook_throttled_ns(pl->lanes[i].sink.wh)
+		uint64_t ns;
+		if (!(n = pl->lanes[i].name) || !atomic_load(&pl->lanes[i].ready))
+			continue;
+		ns = pl->lanes[i].sink.wh ? rd_webhook_throttled_ns(pl->lanes[i].sink.wh)
 			: (uint64_t)atomic_load(&pl->lanes[i].throttled_ns);
-		n = route_dest_name(pl->prog, i, &nlen);
-		rd_buf_printf(o, "routed_destination_throttled_seconds_total{destination=\"%.*s\"} %.6f\n",
-			(int)nlen, n, (double)ns / 1e9);
+		rd_buf_printf(o, "routed_destination_throttled_seconds_total{destination=\"%s\"} %.6f\n", n,
+			(double)ns / 1e9);
 	}
 	rd_buf_puts(o, "# HELP routed_destination_queue_full_waits_total Times a worker waited for room "
 		"in a destination's bounded queue.\n# TYPE routed_destination_queue_full_waits_total counter\n");
-	for (i = 0; i < pl->nlanes; i++) {
-		n = route_dest_name(pl->prog, i, &nlen);
-		rd_buf_printf(o, "routed_destination_queue_full_waits_total{destination=\"%.*s\"} %" PRIu64 "\n",
-			(int)nlen, n, (uint64_t)atomic_load(&pl->lanes[i].full_waits));
-	}
+	for (i = 0; i < pl->nlanes; i++)
+		if ((n = pl->lanes[i].name))
+			rd_buf_printf(o, "routed_destination_queue_full_waits_total{destination=\"%s\"} %" PRIu64 "\n",
+				n, (uint64_t)atomic_load(&pl->lanes[i].full_waits));
 	rd_buf_puts(o, "# HELP routed_destination_queue_full_seconds_total Time workers waited for room "
 		"in a destination's bounded queue.\n# TYPE routed_destination_queue_full_seconds_total counter\n");
-	for (i = 0; i < pl->nlanes; i++) {
-		n = route_dest_name(pl->prog, i, &nlen);
-		rd_buf_printf(o, "routed_destination_queue_full_seconds_total{destination=\"%.*s\"} %.6f\n",
-			(int)nlen, n, (double)atomic_load(&pl->lanes[i].full_ns) / 1e9);
-	}
+	for (i = 0; i < pl->nlanes; i++)
+		if ((n = pl->lanes[i].name))
+			rd_buf_printf(o, "routed_destination_queue_full_seconds_total{destination=\"%s\"} %.6f\n", n,
+				(double)atomic_load(&pl->lanes[i].full_ns) / 1e9);
 	rd_buf_puts(o, "# HELP routed_shard_queue_depth Accepted events waiting for each router worker.\n"
 		"# TYPE routed_shard_queue_depth gauge\n");
 	for (i = 0; i < pl->nshards; i++)

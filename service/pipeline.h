@@ -44,6 +44,7 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	size_t charge;             /* bytes charged to the budget for this item */
 	size_t len;                /* bytes in data */
 	uint64_t accept_ms;        /* monotonic ms the (originating) event was accepted: max_age */
+	uint64_t accept_ns;        /* the same in monotonic ns: routed_end_to_end_duration_seconds */
 	uint32_t *rules;           /* a message: the rules its event matched, [nrules], in this
 	                            * allocation after data; an event: NULL */
 	uint32_t nrules;
@@ -109,22 +110,67 @@ struct rd_gate {
 	unsigned waiting[10];      /* lanes waiting, by priority 0..9 */
 };
 
+/*
+ * One version of the rules (a generation): rd_pipeline_start makes the
+ * first, each rd_pipeline_swap (a reload) the next. Shard workers pick the
+ * newest one up between two events, so every event is matched by exactly
+ * one generation. A generation maps its program's destination indexes to
+ * lanes (by name) and its rule indexes to metric slots (by name).
+ */
+struct rd_gen {
+	uint64_t id;               /* 1, 2, ... */
+	const route_prog *prog;    /* borrows: the caller keeps it until rd_pipeline_free */
+	/* The state (tables, temporal rules) is split by key over the shards:
+	 * shard i matches with states[i], and an event goes to the shard of its
+	 * state's key (route_classify; types whose state cannot be split go to
+	 * shard 0). Each worker carries its part over into the next generation's
+	 * and frees it. */
+	route_state **states;      /* owns: [nstates], or NULL (no tables, no temporal rules) */
+	unsigned nstates;          /* = the pipeline's nshards */
+	int carry;                 /* 0: the placement of some event type changed since the
+	                            * previous generation: no state is carried over */
+	uint32_t *lane_of;         /* owns: [ndests] lane slot of each destination */
+	uint32_t *rule_slot;       /* owns: [nrules] metrics slot of each rule */
+	struct rd_gen *older;      /* owns: the previous generation (kept until rd_pipeline_free) */
+};
+
+struct rd_outq {               /* a worker's messages for one lane, not pushed yet */
+	struct rd_item *head, *tail; /* owns */
+	size_t n;
+};
+
 struct rd_shard {
 	struct rd_pipeline *pl;    /* borrows: the owner */
 	struct rd_fifo q;
-	route_matcher *m;          /* owns */
-	route_state *state;        /* owns: this shard's part of the state when it is split by key, else NULL */
+	route_matcher *m;          /* owns: a matcher of gen->prog */
+	const struct rd_gen *gen;  /* borrows: the generation this worker matches with */
+	atomic_uint_fast64_t gen_id; /* gen->id, for the reload to see the switch */
+	struct route_restore_report carried; /* what the last switch carried over (see rd_pipeline_swap) */
+	int carry_failed;          /* the last switch could not carry the state (logged) */
+	/* The worker collects its messages per lane while it routes the events it
+	 * took in one go, and pushes each lane's chain once (one lock, one
+	 * wake-up) rather than once per message: on a loaded core each wake-up was
+	 * a context switch (see docs/routed.md, Performance). */
+	struct rd_outq *out;       /* owns: [lane_cap] (lane slots) */
+	uint32_t *touched;         /* owns: [lane_cap] lanes with a non-empty out, in first-use order */
+	uint32_t ntouched;
 	pthread_t thr;
 	int started;
 };
 
 struct rd_lane {
 	struct rd_pipeline *pl;    /* borrows: the owner */
-	uint32_t dest;             /* destination index in the program */
+	uint32_t dest;             /* the lane's slot: its index in pl->lanes and its metrics slot */
+	char *name;                /* owns: the destination's name */
+	_Atomic uint32_t dl_slot;  /* lane slot of its dead_letter destination, or ROUTE_NONE */
+	atomic_int retired;        /* the rules in use no longer name it: fifo closed, drains, thread ends */
+	atomic_int ready;          /* sink and dlq are open (they stay so until rd_pipeline_free): HTTP
+	                            * threads may read them (rd_pipeline_queue, rd_pipeline_render) */
 	struct rd_fifo q;
 	struct rd_sink sink;       /* owns */
 	int sink_open;
-	struct route_dest_policy pol; /* the rules' delivery policy of this destination */
+	struct route_dest_policy pol; /* the rules' delivery policy of this destination when the lane
+	                            * opened (a reload does not change it; dead_letter: see dl_slot) */
 	struct rd_store *dlq;      /* owns: the built-in dead-letter queue NAME.dlq, or NULL until
 	                            * opened (webhooks: at start; others: at their first dead letter;
 	                            * set once, with a release store, under thr_mu) */
@@ -140,13 +186,17 @@ struct rd_lane {
 
 struct rd_pipeline {
 	const struct rd_conf *conf; /* borrows */
-	const route_prog *prog;    /* borrows */
+	const route_prog *prog;    /* borrows: the program routed started with (see gen) */
 	struct rd_metrics *metrics; /* borrows */
+	struct rd_gen *_Atomic gen; /* the newest generation of rules (owned through gens) */
+	struct rd_gen *gens;       /* owns: every generation, newest first (linked by older) */
 	struct rd_budget budget;
 	struct rd_shard *shards;   /* owns: [nshards] */
 	unsigned nshards;
-	struct rd_lane *lanes;     /* owns: [nlanes], one per destination of the program */
-	uint32_t nlanes;
+	struct rd_lane *lanes;     /* owns: [lane_cap], the first nlanes in use: one per destination
+	                            * name any generation had (lanes never move) */
+	_Atomic uint32_t nlanes;
+	uint32_t lane_cap;         /* = metrics->dest_cap: lane slot i is destination slot i */
 	char **keys;               /* owns: the shard key members */
 	unsigned nkeys;
 	atomic_uint rr;            /* round-robin cursor for events without a key */
@@ -154,13 +204,6 @@ struct rd_pipeline {
 	atomic_int warned_envelope; /* the envelope = cloudevents emit warning was logged */
 	atomic_long pending;       /* messages in the lanes (queued, being delivered, waiting to retry) */
 	atomic_uint_fast64_t drain_deadline_ms; /* monotonic ms after which webhook lanes give up; 0: running */
-	/* A program with state (tables, temporal rules) either splits it by key
-	 * over the shards (split: each shard owns its part, sh->state; events go
-	 * to the shard of their key, route_classify) or, when it cannot
-	 * (route_prog_partition says why), routes on one shard whose matcher
-	 * uses this state; see rd_pipeline_start. */
-	route_state *state;        /* owns, or NULL: no state, or split */
-	int split;                 /* the state is split by key over the shards */
 	/* until when (CLOCK_MONOTONIC ns) ingest pushes back: a rule with
 	 * `backpressure` fired on a routed event (rd_pipeline_backpressure) */
 	atomic_uint_fast64_t backpressure_until;
@@ -171,10 +214,9 @@ struct rd_pipeline {
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */
 	const char *p;
 	size_t len;
-	/* where its state lives, from route_classify(): when the pipeline's
-	 * state is split, ROUTE_PART_KEY goes to shard key % n and
-	 * ROUTE_PART_ONE to shard 0; ROUTE_PART_ANY (0, the default) goes by the
-	 * shard key members */
+	/* where its state lives, from route_classify(): ROUTE_PART_KEY goes to
+	 * shard key % n, ROUTE_PART_ONE to shard 0; ROUTE_PART_ANY (0, the
+	 * default) goes by the shard key members */
 	int part;
 	uint64_t key;
 };
@@ -215,6 +257,31 @@ void rd_pipeline_free(struct rd_pipeline *pl);
  * of a webhook destination when name is "DEST.dlq"; NULL when there is none.
  */
 struct rd_store *rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len);
+/* The program of the newest generation (for ingest validation). */
+const route_prog *rd_pipeline_prog(struct rd_pipeline *pl);
+
+struct rd_swap_report {
+	uint64_t gen;              /* the new generation's id */
+	uint32_t lanes_opened;     /* destinations new to the pipeline (or back after a removal) */
+	uint32_t lanes_retired;    /* destinations the new rules do not name: drained, then stopped */
+	uint32_t policy_kept;      /* destinations whose changed delivery policy waits for a restart */
+	int switched;              /* every worker took the new generation up within the wait */
+	struct route_restore_report carried; /* state carried over (stateful rules) */
+};
+/*
+ * Hot reload: makes p (borrowed; the caller keeps it until rd_pipeline_free)
+ * the rules every event accepted from now on is matched with. Maps p's
+ * destinations to lanes by name (a new name opens a lane and its sink),
+ * publishes the new generation, wakes the workers, which switch between two
+ * events (carrying the state of tables and unchanged temporal rules over),
+ * waits up to wait_ms for all of them, then retires the lanes p does not
+ * name (their fifos close: they deliver what is queued, then their threads
+ * end; sinks stay open until rd_pipeline_free). One caller at a time.
+ * Returns 0, or -1 with a reason in err (nothing changed but new lanes,
+ * which are retired again).
+ */
+int rd_pipeline_swap(struct rd_pipeline *pl, const route_prog *p, unsigned wait_ms,
+	struct rd_swap_report *rep, char *err, size_t errlen);
 /* Appends the pipeline's gauges (queue depths, bytes in flight) to out. */
 void rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *out);
 

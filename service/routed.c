@@ -4,8 +4,9 @@
  * Loads the configuration (conf.c) and the rules (a .rbc, or .route sources
  * compiled in-process by compiler/driver.c), starts the pipeline
  * (pipeline.c), the TCP listener (tcp.c, with [tcp] listen) and the HTTP
- * server (http.c), then waits for a signal: SIGTERM or SIGINT stops
- * accepting, drains every queue into the sinks and exits 0. With --replay it
+ * server (http.c), then waits for a signal: SIGHUP reloads the rules
+ * (reload.c), SIGTERM or SIGINT stops accepting, drains every queue into the
+ * sinks and exits 0; systemd is notified of each (notify.c). With --replay it
  * starts neither server: it feeds the file through the pipeline (replay.c),
  * drains and exits. main() owns everything it creates and frees it in
  * reverse order.
@@ -22,14 +23,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
 #include "buf.h"
 #include "conf.h"
-#include "driver.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "pipeline.h"
+#include "reload.h"
 #include "replay.h"
 #include "route.h"
 #include "tcp.h"
@@ -61,55 +62,13 @@ static const char usage_text[] =
 	"\n"
 	"HTTP: POST /events (or each [source NAME]'s path, with its bearer or HMAC\n"
 	"authentication), GET /queues/NAME, POST /queues/NAME/ack, GET /metrics,\n"
-	"/healthz, /readyz. TCP: one JSON event per line, each answered 'ok LINE' or\n"
-	"'error LINE REASON' (docs/routed.md). SIGTERM or SIGINT: drain and exit 0.\n"
-	"\n"
-	"Exit status: 0 success, 1 bad configuration or rules, 2 usage error,\n"
+	"/healthz, /readyz, POST /admin/reload (with [admin] token). TCP: one JSON\n"
+	"event per line, each answered 'ok LINE' or 'error LINE REASON'\n"
+	"(docs/routed.md). SIGHUP: reload the rules (not the configuration).\n"
+	"SIGTERM or SIGINT: drain and exit 0. With NOTIFY_SOCKET set, systemd is\n"
+	"told READY=1, RELOADING=1 and STOPPING=1.\n"
+	"\n"	"Exit status: 0 success, 1 bad configuration or rules, 2 usage error,\n"
 	"3 could not start (address in use, data directory not writable, ...).\n";
-
-/* Whether path ends in suffix. */
-static int
-ends_with(const char *path, const char *suffix)
-{
-	size_t n = strlen(path), m = strlen(suffix);
-
-	return n >= m && strcmp(path + n - m, suffix) == 0;
-}
-
-/*
- * Loads the rules: one .rbc, or .route files compiled in-process. Returns
- * the program (the caller owns it), or NULL after printing why.
- */
-static route_prog *
-load_rules(char *const *paths, int n, const struct route_options *o)
-{
-	struct rc_options rco;
-	unsigned char *rbc = NULL;
-	size_t rbclen = 0;
-	route_prog *p;
-	char err[512];
-	int i;
-
-	if (n == 1 && ends_with(paths[0], ".rbc")) {
-		if (!(p = route_prog_load_file(paths[0], o, err, sizeof err)))
-			fprintf(stderr, "routed: %s: %s\n", paths[0], err);
-		return p;
-	}
-	for (i = 0; i < n; i++)
-		if (!ends_with(paths[i], ".route")) {
-			fprintf(stderr, "routed: %s: RULES is one .rbc or .route files\n", paths[i]);
-			return NULL;
-		}
-	rc_options_default(&rco);
-	rco.diag = stderr;
-	if (rc_compile_files((const char *const *)paths, n, &rco, &rbc, &rbclen, NULL) != RC_EXIT_OK)
-		return NULL;
-	p = route_prog_load(rbc, rbclen, o, err, sizeof err);
-	ru_free(rbc);
-	if (!p)
-		fprintf(stderr, "routed: the compiled rules do not load: %s\n", err);
-	return p;
-}
 
 /* Replaces *field (owned) with a copy of value. Returns 0 or -1. */
 static int
@@ -179,7 +138,8 @@ main(int argc, char **argv)
 	struct rd_pipeline pl;
 	struct rd_http http;
 	struct rd_tcp tcp;
-	int metrics_ok = 0, pl_ok = 0, tcp_ok = 0;
+	struct rd_reloader reloader;
+	int metrics_ok = 0, pl_ok = 0, tcp_ok = 0, reloader_ok = 0;
 	char err[512];
 	sigset_t sigs;
 	struct rd_buf esc;
@@ -232,7 +192,7 @@ main(int argc, char **argv)
 		conf.log_level = lv;
 	rd_log_set_level(conf.log_level);
 	rd_conf_route_options(&conf, &ro);
-	if (!(prog = load_rules(argv + optind, argc - optind, &ro))) {
+	if (!(prog = rd_rules_load(argv + optind, argc - optind, &ro, stderr))) {
 		rc = EXIT_RULES;
 		goto out;
 	}
@@ -267,6 +227,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	pl_ok = 1;
+	rd_reload_init(&reloader, argv + optind, argc - optind, &conf, &pl, &metrics);
+	reloader_ok = 1;
 	if (replay) {
 		rc = run_replay(&pl, &metrics, prog, &conf, replay);
 		goto out;
@@ -286,6 +248,7 @@ main(int argc, char **argv)
 	}
 	if (tcp_ok)
 		atomic_store(&http.tcp, &tcp);
+	atomic_store(&http.reloader, &reloader);
 	rd_buf_init(&esc);
 	rd_buf_json_str(&esc, conf.data_dir, strlen(conf.data_dir));
 	rd_log(RD_LOG_INFO, "listening", "\"listen\":\"%s\",\"port\":%u,\"data_dir\":%s,\"rules\":%" PRIu32
@@ -293,15 +256,24 @@ main(int argc, char **argv)
 		esc.p ? esc.p : "\"\"", route_prog_nrules(prog), route_prog_ndests(prog), conf.workers,
 		(long)getpid());
 	rd_buf_fini(&esc);
+	if (rd_notify("READY=1\nSTATUS=routing with rules generation 1") < 0)
+		rd_log_str(RD_LOG_WARN, "sd_notify failed", "error", strerror(errno));
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			rd_log(RD_LOG_WARN, "SIGHUP: reload is not implemented yet; ignored", NULL);
+			struct rd_buf msg;
+			unsigned status;
+			/* logged, notified and counted by the reload; the rules in use stay on error */
+			rd_buf_init(&msg);
+			rd_reload_run(&reloader, "SIGHUP", &msg, &status);
+			rd_buf_fini(&msg);
 			continue;
 		}
 		break;
 	}
+	if (rd_notify("STOPPING=1\nSTATUS=stopping: draining the queues") < 0)
+		rd_log_str(RD_LOG_WARN, "sd_notify failed", "error", strerror(errno));
 	rd_log(RD_LOG_INFO, "stopping: no new requests, draining the queues", "\"signal\":\"%s\"",
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	rd_http_stop(&http, STOP_WAIT_MS);
@@ -323,6 +295,8 @@ out:
 	}
 	if (metrics_ok)
 		rd_metrics_fini(&metrics);
+	if (reloader_ok)
+		rd_reload_fini(&reloader); /* the programs of reloads, after everything that borrowed them */
 	route_prog_free(prog);
 	rd_conf_fini(&conf);
 	return rc;

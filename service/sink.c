@@ -50,6 +50,13 @@ int
 rd_sink_open(struct rd_sink *s, const struct rd_conf *c, const route_prog *p, uint32_t dest,
 	struct rd_metrics *m, char *err, size_t errlen)
 {
+	return rd_sink_open_slot(s, c, p, dest, dest, m, err, errlen);
+}
+
+int
+rd_sink_open_slot(struct rd_sink *s, const struct rd_conf *c, const route_prog *p, uint32_t dest,
+	uint32_t slot, struct rd_metrics *m, char *err, size_t errlen)
+{
 	size_t len;
 	const char *name = route_dest_name(p, dest, &len);
 	const struct rd_dest_conf *d = rd_conf_dest(c, name, len);
@@ -100,7 +107,7 @@ rd_sink_open(struct rd_sink *s, const struct rd_conf *c, const route_prog *p, ui
 			: RD_EXEC_TIMEOUT_MS;
 		return 0;
 	case RD_SINK_WEBHOOK:
-		return (s->wh = rd_webhook_new(d, &pol, m, dest, err, errlen)) ? 0 : -1;
+		return (s->wh = rd_webhook_new(d, &pol, m, slot, err, errlen)) ? 0 : -1;
 	}
 	snprintf(err, errlen, "unknown sink");
 	return -1;

@@ -50,6 +50,9 @@ struct rd_sink {
  */
 int rd_sink_open(struct rd_sink *s, const struct rd_conf *c, const route_prog *p, uint32_t dest,
 	struct rd_metrics *m, char *err, size_t errlen);
+/* The same, counting in metrics slot `slot` (rd_metrics_dest_slot) rather than dest. */
+int rd_sink_open_slot(struct rd_sink *s, const struct rd_conf *c, const route_prog *p, uint32_t dest,
+	uint32_t slot, struct rd_metrics *m, char *err, size_t errlen);
 void rd_sink_close(struct rd_sink *s);
 /*
  * Delivers buf[0..len): count messages, each a line ending in '\n' (not for

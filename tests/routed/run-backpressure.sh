@@ -2,10 +2,12 @@
 # run-backpressure.sh -- routed acts on the language's `backpressure`: once a
 # rule with it fires (here: more than 5 events in 2 s), ingest answers 429
 # with Retry-After for [http] retry_after seconds, counts the refusals, and
-# accepts again afterwards. Real process on loopback, every wait bounded.
+# accepts again afterwards; the TCP listener stops reading meanwhile (its
+# acknowledgement waits until the push-back lapses). Real process on
+# loopback, every wait bounded.
 set -u
 . "${top_srcdir:-.}/tests/routed/common.sh"
-need curl
+need curl python3
 
 cat >"$tmp/bp.route" <<'ROUTE'
 event tick v1 { n: number }
@@ -13,7 +15,7 @@ destination sink
 rule all on tick route sink
 rule overload on tick when count() > 5 within 2s backpressure
 ROUTE
-printf '[http]\nretry_after = 2\n' >"$tmp/bp.conf"
+printf '[http]\nretry_after = 2\n[tcp]\nlisten = 127.0.0.1:0\n' >"$tmp/bp.conf"
 "$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$tmp/data" "$tmp/bp.route" \
 	>"$tmp/stdout" 2>"$tmp/log" &
 pid=$!
@@ -44,6 +46,25 @@ done
 check "after the rule fired, ingest answers 429" [ "$code" = 429 ]
 check "... with Retry-After: 2" grep -qi '^Retry-After: 2' "$tmp/h"
 check "... and a JSON reason" grep -q '"error":"backpressure' "$tmp/body"
+# a TCP producer meanwhile: its line is read, but not acknowledged before the push-back lapses
+T=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
+ack_s=$(python3 - "$T" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+t0 = time.monotonic()
+s.sendall(b'{"event_type":"tick","n":200}\n')
+buf = b""
+while b"\n" not in buf:
+    d = s.recv(100)
+    if not d:
+        break
+    buf += d
+print("%.2f %s" % (time.monotonic() - t0, buf.decode().strip()))
+PY
+)
+check "TCP: the line is acknowledged ($ack_s)" [ "${ack_s#* }" = "ok 1" ]
+check "TCP: ... only after the push-back lapsed (over 0.5 s of the 2 s left)" \
+	awk -v t="${ack_s%% *}" 'BEGIN { exit !(t > 0.5) }'
 curl -s -m 10 "$U/metrics" >"$tmp/metrics"
 check "refusals counted under reason=backpressure" \
 	grep -q '^routed_events_rejected_total{reason="backpressure"} [1-9]' "$tmp/metrics"

@@ -226,6 +226,14 @@ check "metrics: rule critical matched twice" grep -q '^routed_rule_matches_total
 check "metrics: deliveries to support counted" \
 	grep -q "^routed_deliveries_total{destination=\"support\"} $pending\$" "$tmp/metrics"
 check "metrics: a decision latency histogram" grep -q '^routed_routing_decision_duration_seconds_count [1-9]' "$tmp/metrics"
+# every delivery counted so far wrote a message of an accepted event: one end-to-end sample each
+deliveries=$(awk '/^routed_deliveries_total/ { n += $2 } END { print n + 0 }' "$tmp/metrics")
+check "metrics: an end-to-end latency sample per delivery ($deliveries)" \
+	grep -q "^routed_end_to_end_duration_seconds_count $deliveries\$" "$tmp/metrics"
+check "metrics: end-to-end buckets are cumulative and end at +Inf = count" awk '
+	/^routed_end_to_end_duration_seconds_bucket/ { if ($2 < last) bad = 1; last = $2; if ($1 ~ /Inf/) inf = $2 }
+	$1 == "routed_end_to_end_duration_seconds_count" { cnt = $2 }
+	END { exit !(!bad && inf == cnt && cnt > 0) }' "$tmp/metrics"
 check "metrics: invalid events counted by reason" grep -q '^routed_events_rejected_total{reason="invalid_event"} [1-9]' "$tmp/metrics"
 if command -v promtool >/dev/null; then
 	check "promtool check metrics passes on a live /metrics" promtool check metrics <"$tmp/metrics"

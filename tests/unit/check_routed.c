@@ -386,6 +386,58 @@ START_TEST(test_ingest_binary_mode)
 }
 END_TEST
 
+/* One rd_ingest reused across bodies (what each HTTP thread does): every
+ * field starts afresh, a small event array is kept, a huge one is freed. */
+START_TEST(test_ingest_reset_reuses)
+{
+	struct rd_header h[] = {
+		{ "ce-specversion", "1.0" }, { "ce-id", "1" }, { "ce-source", "s" }, { "ce-type", "t" },
+	};
+	struct rd_ingest in;
+	struct rd_ingest_event *kept;
+	char *big;
+	size_t i, n = RD_INGEST_KEEP + 10;
+
+	rd_ingest_init(&in);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_NDJSON, "{\"a\":1}\n{\"a\":2}\n", 16, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(in.n, 2);
+	kept = in.ev;
+	rd_ingest_reset(&in);
+	ck_assert_uint_eq(in.n, 0);
+	ck_assert_ptr_eq(in.ev, kept);
+	/* an error, then a good body: nothing of the error stays */
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BATCH, "[1]", 3, NULL, 0, NULL), -1);
+	ck_assert_str_ne(in.error, "");
+	rd_ingest_reset(&in);
+	ck_assert_str_eq(in.error, "");
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_CE_BINARY, "{}", 2, h, 4, "application/json"), 0);
+	ck_assert_uint_eq(in.n, 1);
+	ck_assert_ptr_eq(in.ev[0].p, in.built.p);
+	ck_assert_uint_gt(in.data_start, 0);
+	rd_ingest_reset(&in);
+	ck_assert_uint_eq(in.data_start, 0);
+	ck_assert_uint_eq(in.built.len, 0);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_JSON, "{\"b\":1}", 7, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(in.n, 1);
+	ck_assert_int_eq(in.kind, RD_BODY_JSON);
+	ck_assert_uint_eq(in.ev[0].len, 7);
+	rd_ingest_reset(&in);
+	/* more than RD_INGEST_KEEP events: the array is freed at the reset */
+	big = malloc(n * 3);
+	ck_assert_ptr_nonnull(big);
+	for (i = 0; i < n; i++)
+		memcpy(big + 3 * i, "{}\n", 3);
+	ck_assert_int_eq(rd_ingest_parse(&in, RD_BODY_NDJSON, big, n * 3, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(in.n, n);
+	ck_assert_uint_eq(in.ev[n - 1].line, n);
+	rd_ingest_reset(&in);
+	ck_assert_ptr_null(in.ev);
+	ck_assert_uint_eq(in.cap, 0);
+	free(big);
+	rd_ingest_fini(&in);
+}
+END_TEST
+
 /* ---- the built-in queue ------------------------------------------------------------ */
 
 START_TEST(test_store_read_ack_reopen)
@@ -446,6 +498,7 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 	unsigned i, n;
 	FILE *f;
 
+	memset(ev, 0, sizeof ev);
 	snprintf(line, sizeof line, "[service]\ndata_dir = %s/pl\n[pipeline]\nworkers = 4\nshard_key = k\n", tmpdir);
 	ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
 	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
@@ -494,6 +547,117 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 10), 0);
 	rd_pipeline_drain(&pl);
 	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 10);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	rd_conf_fini(&c);
+	free(msgs);
+	route_prog_free(p);
+}
+END_TEST
+
+/* One request whose events spread over every shard (and more than
+ * SUBMIT_STACK_SHARDS shards): each key's events reach the sink in request
+ * order, every event is routed once, and each message written gives one
+ * end-to-end latency sample. */
+START_TEST(test_pipeline_batch_over_shards)
+{
+	static const unsigned workers[] = { 4, 20 };
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	struct rd_event_ref ev[300];
+	char bufs[300][80], err[256], *msgs = NULL, path[512], line[512];
+	route_prog *p = load_prog();
+	unsigned w, i, k, n, next[10];
+	uint64_t e2e;
+	FILE *f;
+
+	memset(ev, 0, sizeof ev);
+	for (w = 0; w < 2; w++) {
+		snprintf(line, sizeof line, "[service]\ndata_dir = %s/plb%u\n[pipeline]\nworkers = %u\n"
+			"shard_key = k\n", tmpdir, w, workers[w]);
+		ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
+		ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+		ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+		ck_assert_uint_eq(pl.nshards, workers[w]);
+		for (i = 0; i < 300; i++) {
+			snprintf(bufs[i], sizeof bufs[i], "{\"event_type\":\"t.ev\",\"k\":\"key%u\",\"n\":%u}", i % 10, i);
+			ev[i].p = bufs[i];
+			ev[i].len = strlen(bufs[i]);
+		}
+		ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 150), 0);
+		ck_assert_int_eq(rd_pipeline_submit(&pl, ev + 150, 150), 0);
+		rd_pipeline_drain(&pl);
+		ck_assert_uint_eq(atomic_load(&m.matched), 300);
+		ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 300);
+		for (e2e = 0, i = 0; i <= RD_E2E_BUCKETS; i++)
+			e2e += atomic_load(&m.e2e_bucket[i]);
+		ck_assert_uint_eq(e2e, atomic_load(&m.deliveries[0]) + atomic_load(&m.deliveries[1]));
+		ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
+		snprintf(path, sizeof path, "%s/plb%u/queues/b/messages.ndjson", tmpdir, w);
+		f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		for (k = 0; k < 10; k++)
+			next[k] = k;
+		for (n = 0; fgets(line, sizeof line, f); n++) {
+			unsigned key, got;
+			ck_assert_int_eq(sscanf(strstr(line, "\"k\":"), "\"k\":\"key%u\",\"n\":%u", &key, &got), 2);
+			ck_assert_uint_lt(key, 10);
+			ck_assert_uint_eq(got, next[key]); /* in request order within the key */
+			next[key] += 10;
+		}
+		fclose(f);
+		ck_assert_uint_eq(n, 300);
+		rd_pipeline_free(&pl);
+		rd_metrics_fini(&m);
+		rd_conf_fini(&c);
+		free(msgs);
+		msgs = NULL;
+	}
+	route_prog_free(p);
+}
+END_TEST
+
+/* A worker holding more messages than the cap allows (a batch's fan-out)
+ * pushes them to the lanes before it waits for the budget, so the lanes can
+ * release them: 1,000 events of 1 KB in requests of 40 under a 64 KiB cap
+ * all arrive (without that push, the worker waits for bytes only it holds
+ * and the test times out). */
+START_TEST(test_pipeline_worker_flushes_before_waiting)
+{
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	struct rd_event_ref ev[40];
+	static char bufs[40][1100];
+	char err[256], *msgs = NULL, line[512];
+	route_prog *p = load_prog();
+	unsigned i, r;
+	size_t need = 0;
+
+	memset(ev, 0, sizeof ev);
+	snprintf(line, sizeof line, "[service]\ndata_dir = %s/plf\n[pipeline]\nworkers = 1\n"
+		"[limits]\nmax_inflight_bytes = 64k\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	for (i = 0; i < 40; i++) {
+		int n = snprintf(bufs[i], sizeof bufs[i], "{\"event_type\":\"t.ev\",\"k\":\"x\",\"n\":%u,\"pad\":\"", 100 + i);
+		memset(bufs[i] + n, 'p', 1000);
+		memcpy(bufs[i] + n + 1000, "\"}", 3);
+		ev[i].p = bufs[i];
+		ev[i].len = strlen(bufs[i]);
+		need += sizeof(struct rd_item) + ev[i].len;
+	}
+	for (r = 0; r < 25; r++) {
+		ck_assert_int_eq(rd_pipeline_wait_room(&pl, need, 3000), 1);
+		ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 40), 0);
+	}
+	rd_pipeline_drain(&pl);
+	ck_assert_uint_eq(atomic_load(&m.matched), 1000);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 1000);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 1000);
+	ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
 	rd_pipeline_free(&pl);
 	rd_metrics_fini(&m);
 	rd_conf_fini(&c);
@@ -583,8 +747,11 @@ routed_suite(void)
 	tcase_add_test(tc, test_ingest_ndjson_lines);
 	tcase_add_test(tc, test_ingest_batches);
 	tcase_add_test(tc, test_ingest_binary_mode);
+	tcase_add_test(tc, test_ingest_reset_reuses);
 	tcase_add_test(tc, test_store_read_ack_reopen);
 	tcase_add_test(tc, test_pipeline_routes_in_order_and_bounds_memory);
+	tcase_add_test(tc, test_pipeline_batch_over_shards);
+	tcase_add_test(tc, test_pipeline_worker_flushes_before_waiting);
 	tcase_add_test(tc, test_pipeline_emitted_events);
 	suite_add_tcase(s, tc);
 	return s;

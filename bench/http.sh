@@ -1,0 +1,310 @@
+#!/bin/bash
+# http.sh -- HTTP ingest benchmark of routed against nginx (issue 6, Speed; not part of
+# `make check`). See bench/README.md, "HTTP ingest benchmark".
+#
+#   bench/http.sh [ROUTED-CONFIG]
+#
+# 1. single events: wrk POSTs one 1.2 KB JSON event to routed (POST /events,
+#    example rules, built-in queues in a temporary data directory) and the same
+#    request to nginx answering `return 204;`, same wrk threads, connections and
+#    duration, REPEATS times alternating; prints the medians of requests/s and
+#    p99 and the ratios routed / nginx against the targets (>= 0.7x, <= 1.5x).
+# 2. NDJSON: batches of 100 events, routed pinned to one CPU with taskset (wrk
+#    on the other ones); accepted events/s (from routed_events_accepted_total).
+# 3. latency at half load: wrk paced to about half of the single-event maximum
+#    of step 1; p50/p99 of routed_end_to_end_duration_seconds (acceptance ->
+#    written by the sink) and routed_routing_decision_duration_seconds, from
+#    the bucket deltas of /metrics before and after (linear within a bucket).
+#
+# ROUTED-CONFIG (optional; also $ROUTED_CONFIG) is passed to routed with
+# --config; the listen address and the data directory are always overridden
+# (-l 127.0.0.1:0, -d TMP). Environment: BUILD (build directory with routed),
+# ROUTED, DURATION (s per run, 5), REPEATS (3), CONNS (32), WRK_THREADS (2),
+# NGINX_WORKERS (routed's [http] threads), PIN_CPU (routed's CPU in step 2,
+# the last one), SKIP (steps to leave out: "single", "ndjson", "latency";
+# latency needs single), KEEP=1.
+# Installs nothing: it needs wrk, nginx (nginx-light), curl and python3.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/.." && pwd)
+die() { echo "http.sh: $*" >&2; exit 1; }
+
+for tool in wrk curl python3 taskset; do
+	command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install $tool)"
+done
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+[ -x "$NGINX" ] || die "nginx is needed (Debian: apt-get install nginx-light)"
+
+if [ -z "${BUILD:-}" ]; then
+	if [ -x ./routed ]; then BUILD=$(pwd)
+	elif [ -x "$src/routed" ]; then BUILD=$src
+	elif [ -x "$src/../build/routed" ]; then BUILD=$(cd "$src/../build" && pwd)
+	else die "no build directory found: set BUILD=/path/to/build (with routed)"
+	fi
+fi
+ROUTED=${ROUTED:-$BUILD/routed}
+[ -x "$ROUTED" ] || die "no routed at $ROUTED"
+CONF=${1:-${ROUTED_CONFIG:-}}
+[ -z "$CONF" ] || [ -r "$CONF" ] || die "cannot read the config file $CONF"
+DURATION=${DURATION:-5}
+REPEATS=${REPEATS:-3}
+CONNS=${CONNS:-32}
+WRK_THREADS=${WRK_THREADS:-2}
+SKIP=${SKIP:-}
+NCPU=$(nproc)
+PIN_CPU=${PIN_CPU:-$((NCPU - 1))}
+RULES=("$src/examples/support.route" "$src/examples/leads.route" "$src/examples/orders.route")
+case $REPEATS in ''|*[!0-9]*|0) die "REPEATS must be a positive integer" ;; esac
+
+# routed's HTTP threads: from the config's [http] threads, else the default 2
+http_threads=2
+if [ -n "$CONF" ]; then
+	t=$(awk '/^\[/ { s = $0 } s == "[http]" && $1 == "threads" { print $3 }' "$CONF")
+	[ -n "$t" ] && http_threads=$t
+fi
+NGINX_WORKERS=${NGINX_WORKERS:-$http_threads}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/routed-httpbench.XXXXXX") || die "mktemp failed"
+rpid="" npid=""
+cleanup() {
+	[ -n "$rpid" ] && kill -TERM "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null
+	[ -n "$npid" ] && kill -QUIT "$npid" 2>/dev/null
+	if [ "${KEEP:-0}" = 1 ]; then echo "http.sh: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+# ---- data -----------------------------------------------------------------------
+# one order.created event padded to 1200 bytes (a "note" member; contracts allow extra members)
+python3 - "$src/examples/orders.events" "$work" <<'EOF' || die "cannot generate the events"
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+ev = json.loads(lines[0])
+ev["note"] = ""
+base = len(json.dumps(ev, separators=(",", ":")))
+ev["note"] = "x" * (1200 - base)
+s = json.dumps(ev, separators=(",", ":"))
+assert len(s) == 1200
+open(sys.argv[2] + "/event.json", "w").write(s)
+# NDJSON: 100 events, the 58 example events cycled with their own ids made unique
+srcs = []
+for f in ("orders", "support", "leads"):
+    srcs += [json.loads(l) for l in open(sys.argv[1].replace("orders", f)) if l.strip()]
+out = []
+for i in range(100):
+    e = dict(srcs[i % len(srcs)])
+    if "event_id" in e:
+        e["event_id"] = "%s-%d" % (e["event_id"], i)
+    out.append(json.dumps(e, separators=(",", ":")))
+open(sys.argv[2] + "/batch.ndjson", "w").write("\n".join(out) + "\n")
+EOF
+batch_bytes=$(wc -c <"$work/batch.ndjson")
+
+# ---- servers ----------------------------------------------------------------------
+start_nginx() {
+	nport=$(free_port)
+	mkdir -p "$work/nginx/logs"
+	cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $work/nginx/body;
+	proxy_temp_path $work/nginx/proxy;
+	fastcgi_temp_path $work/nginx/fastcgi;
+	uwsgi_temp_path $work/nginx/uwsgi;
+	scgi_temp_path $work/nginx/scgi;
+	keepalive_requests 1000000;
+	server {
+		listen 127.0.0.1:$nport;
+		location / { return 204; }
+	}
+}
+EOF
+	"$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>"$work/nginx/stderr" &
+	npid=$!
+	local i=0
+	until curl -s -o /dev/null "http://127.0.0.1:$nport/"; do
+		i=$((i + 1)); [ $i -gt 100 ] && { cat "$work/nginx/stderr" >&2; die "nginx did not start"; }
+		sleep 0.1
+	done
+}
+
+# start_routed [taskset CPU-LIST]: a fresh data directory each time
+start_routed() {
+	local pre=() i=0
+	[ $# -gt 0 ] && pre=(taskset -c "$1")
+	rm -rf "$work/data"
+	: >"$work/routed.log"
+	"${pre[@]}" "$ROUTED" ${CONF:+--config "$CONF"} -d "$work/data" -l 127.0.0.1:0 --log-level info \
+		"${RULES[@]}" 2>"$work/routed.log" &
+	rpid=$!
+	rport=""
+	while [ -z "$rport" ]; do
+		i=$((i + 1)); [ $i -gt 200 ] && { cat "$work/routed.log" >&2; die "routed did not start"; }
+		kill -0 "$rpid" 2>/dev/null || { cat "$work/routed.log" >&2; die "routed exited"; }
+		rport=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$work/routed.log")
+		[ -z "$rport" ] && sleep 0.1
+	done
+	until curl -sf -o /dev/null "http://127.0.0.1:$rport/readyz"; do sleep 0.1; done
+}
+stop_routed() {
+	kill -TERM "$rpid" 2>/dev/null
+	wait "$rpid" 2>/dev/null
+	rpid=""
+}
+
+# run_wrk NAME URL BODY CTYPE [taskset CPUS]: one wrk run, appends "NAME RESULT..." to results
+run_wrk() {
+	local name=$1 url=$2 body=$3 ctype=$4 pre=() out
+	[ $# -gt 4 ] && pre=(taskset -c "$5")
+	out=$("${pre[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$here/http_post.lua" \
+		"$url" -- "$body" "$ctype" 2>&1)
+	line=$(grep '^RESULT' <<<"$out")
+	[ -n "$line" ] || { echo "$out" >&2; die "wrk failed on $url"; }
+	echo "$name $line" >>"$work/results"
+	printf '    %-8s %9.0f req/s  p50 %6d us  p99 %6d us  errors %s/%s\n' "$name" "$(kv ok_rps "$line")" \
+		"$(kv p50_us "$line")" "$(kv p99_us "$line")" "$(kv status_errors "$line")" "$(kv errors "$line")" >&2
+}
+col() { awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' "$work/results"; }
+metric() { curl -s "http://127.0.0.1:$rport/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+
+cpu_name=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
+echo "routed HTTP ingest benchmark"
+echo "  routed : $ROUTED ($("$ROUTED" --version 2>/dev/null | head -1))${CONF:+, config $CONF}"
+echo "  nginx  : $("$NGINX" -v 2>&1 | sed 's/.*: //'), worker_processes $NGINX_WORKERS (= routed's [http] threads $http_threads)"
+echo "  wrk    : $WRK_THREADS threads, $CONNS connections, ${DURATION}s per run, $REPEATS runs each, alternating"
+echo "  host   : ${cpu_name:-unknown cpu}, $NCPU cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  rules  : examples/{support,leads,orders}.route, built-in queues in a temporary data directory"
+echo
+
+# ---- 1. single events --------------------------------------------------------------
+: >"$work/results"
+n_rps=- r_rps=- n_p99=- r_p99=- n_p50=- r_p50=- r_err=- r_serr=0
+if [[ " $SKIP " != *" single "* ]]; then
+start_nginx
+start_routed
+R=http://127.0.0.1:$rport/events N=http://127.0.0.1:$nport/
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$work/event.json" "$R")
+[ "$code" = 202 ] || die "routed answered $code to the benchmark event"
+echo "1. single 1.2 KB events (POST, keep-alive)" >&2
+DURATION=1 run_wrk warmup "$N" "$work/event.json" application/json
+DURATION=1 run_wrk warmup "$R" "$work/event.json" application/json
+for r in $(seq 1 "$REPEATS"); do
+	if [ $((r % 2)) = 1 ]; then
+		run_wrk nginx "$N" "$work/event.json" application/json
+		run_wrk routed "$R" "$work/event.json" application/json
+	else
+		run_wrk routed "$R" "$work/event.json" application/json
+		run_wrk nginx "$N" "$work/event.json" application/json
+	fi
+done
+stop_routed
+kill -QUIT "$npid" 2>/dev/null; wait "$npid" 2>/dev/null; npid=""
+# requests/s counts the answers below 400 only: a 503 (memory cap full) is not a request served
+n_rps=$(col nginx ok_rps | median); r_rps=$(col routed ok_rps | median)
+n_p99=$(col nginx p99_us | median); r_p99=$(col routed p99_us | median)
+n_p50=$(col nginx p50_us | median); r_p50=$(col routed p50_us | median)
+r_err=$(col routed status_errors | awk '{ n += $1 } END { print n + 0 }')
+r_serr=$(col routed errors | awk '{ n += $1 } END { print n + 0 }')
+fi
+
+# ---- 2. NDJSON batches, routed on one CPU -----------------------------------------
+nd_eps=- nd_rps=- nd_err=-
+if [[ " $SKIP " != *" ndjson "* ]]; then
+	others=$(seq 0 $((NCPU - 1)) | grep -vx "$PIN_CPU" | paste -sd, -)
+	[ -n "$others" ] || others=$PIN_CPU
+	echo "2. NDJSON batches of 100 events ($batch_bytes bytes), routed pinned to cpu $PIN_CPU, wrk on $others" >&2
+	for r in $(seq 1 "$REPEATS"); do
+		start_routed "$PIN_CPU"
+		R=http://127.0.0.1:$rport/events
+		a0=$(metric routed_events_accepted_total)
+		run_wrk ndjson "$R" "$work/batch.ndjson" application/x-ndjson "$others"
+		a1=$(metric routed_events_accepted_total)
+		line=$(tail -1 "$work/results")
+		awk -v a="$a0" -v b="$a1" -v d="$(kv duration_us "$line")" \
+			'BEGIN { printf "%.0f\n", (b - a) / (d / 1e6) }' >>"$work/nd_eps"
+		stop_routed
+	done
+	nd_eps=$(median <"$work/nd_eps")
+	nd_rps=$(col ndjson ok_rps | median)
+	nd_err=$(col ndjson status_errors | awk '{ n += $1 } END { print n + 0 }')
+fi
+
+# ---- 3. latency at half of the maximum load ----------------------------------------
+# quantile Q METRIC BEFORE AFTER: from the bucket deltas, linear within the bucket
+quantile() {
+	awk -v q="$1" -v m="$2_bucket" '
+		FNR == 1 { f++ }
+		index($1, m "{") == 1 { match($1, /le="[^"]*"/); le = substr($1, RSTART + 4, RLENGTH - 5)
+			if (f == 1) { b0[le] = $2 } else { les[++n] = le; c[n] = $2 - b0[le] } }
+		END {
+			tot = c[n]; if (tot <= 0) { print "-"; exit }
+			want = q * tot; lo = 0; prev = 0
+			for (i = 1; i <= n; i++) {
+				if (c[i] >= want) {
+					if (les[i] == "+Inf") { printf ">%g\n", lo * 1e6; exit }
+					printf "%.1f\n", (lo + (les[i] - lo) * (want - prev) / (c[i] - prev)) * 1e6; exit
+				}
+				lo = les[i]; prev = c[i]
+			}
+		}' "$3" "$4"
+}
+lat_rate=- e2e_p50=- e2e_p99=- dec_p50=- dec_p99=- lat_rps=- lat_n=-
+if [[ " $SKIP " != *" latency "* ]] && [ "$r_rps" != - ]; then
+	# a paced wrk: c connections, each waiting a mean of 10 ms between requests
+	target=$(awk -v r="$r_rps" 'BEGIN { printf "%.0f", r / 2 }')
+	lconns=$(awk -v t="$target" 'BEGIN { c = int(t * 0.010 + 0.5); if (c < 1) c = 1; print c }')
+	echo "3. latency at half load: target $target req/s ($lconns connections, 10 ms mean pause each)" >&2
+	start_routed
+	R=http://127.0.0.1:$rport/events
+	curl -s "http://127.0.0.1:$rport/metrics" >"$work/m0"
+	WRK_DELAY_MS=10 CONNS=$lconns DURATION=$((DURATION * 2)) run_wrk paced "$R" "$work/event.json" application/json
+	# the sinks finish what was accepted before the second scrape
+	sleep 0.5
+	curl -s "http://127.0.0.1:$rport/metrics" >"$work/m1"
+	stop_routed
+	lat_rps=$(col paced ok_rps)
+	lat_n=$(awk '$1 == "routed_end_to_end_duration_seconds_count" { v[FILENAME] = $2 } END { print v[ARGV[2]] - v[ARGV[1]] }' "$work/m0" "$work/m1")
+	e2e_p50=$(quantile 0.50 routed_end_to_end_duration_seconds "$work/m0" "$work/m1")
+	e2e_p99=$(quantile 0.99 routed_end_to_end_duration_seconds "$work/m0" "$work/m1")
+	dec_p50=$(quantile 0.50 routed_routing_decision_duration_seconds "$work/m0" "$work/m1")
+	dec_p99=$(quantile 0.99 routed_routing_decision_duration_seconds "$work/m0" "$work/m1")
+	lat_rate=$target
+fi
+
+# ---- report -------------------------------------------------------------------------
+verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { if (v == "-" || v ~ />/) { print (v ~ />/ ? "MISSED" : "-"); exit }
+	ok = dir == "ge" ? v >= t : v <= t; print ok ? "met" : "MISSED" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+rr=$(ratio "$r_rps" "$n_rps"); pr=$(ratio "$r_p99" "$n_p99")
+echo
+echo "single 1.2 KB events (medians of $REPEATS runs)"
+printf '  %-8s %12s %10s %10s\n' server 'req/s' 'p50 us' 'p99 us'
+printf '  %-8s %12s %10s %10s\n' nginx "$n_rps" "$n_p50" "$n_p99"
+printf '  %-8s %12s %10s %10s   (answers >= 400: %s, socket errors: %s)\n' routed "$r_rps" "$r_p50" "$r_p99" "$r_err" "$r_serr"
+echo
+echo "NDJSON batches of 100 events, routed on one cpu (medians of $REPEATS runs)"
+echo "  $nd_eps events/s accepted ($nd_rps requests/s; answers >= 400: $nd_err)"
+echo
+echo "latency at half load (routed alone; buckets: 5,10,20,30,50,75,100,150,200,300,500 us, 1 ms, ...)"
+echo "  offered ~$lat_rate req/s, achieved $lat_rps req/s, $lat_n messages written"
+echo "  end-to-end (accepted -> written by the sink): p50 $e2e_p50 us, p99 $e2e_p99 us"
+echo "  routing decision (route_match in the worker): p50 $dec_p50 us, p99 $dec_p99 us"
+echo
+echo "targets (issue 6)"
+printf '  %-46s %8s  %s\n' "routed / nginx requests/s >= 0.70" "$rr" "$(verdict "$rr" 0.70 ge)"
+printf '  %-46s %8s  %s\n' "routed / nginx p99 <= 1.50" "$pr" "$(verdict "$pr" 1.50 le)"
+printf '  %-46s %8s  %s\n' "NDJSON events/s on one cpu >= 500000" "$nd_eps" "$(verdict "$nd_eps" 500000 ge)"
+printf '  %-46s %8s  %s\n' "matching + dispatch p50 <= 20 us (end-to-end)" "$e2e_p50" "$(verdict "$e2e_p50" 20 le)"
+printf '  %-46s %8s  %s\n' "matching + dispatch p99 <= 100 us (end-to-end)" "$e2e_p99" "$(verdict "$e2e_p99" 100 le)"
+# refusals (503 when the memory cap is full) are a result, reported above; a socket error is a failure
+status=0
+[ "$r_serr" = 0 ] || { echo "http.sh: socket errors against routed during the single-event runs" >&2; status=1; }
+exit $status
