@@ -371,6 +371,17 @@ put_rule(FILE *rt, FILE *sp, const struct ds *ds, const char *fam, unsigned k)
 		else
 			fprintf(rt, "%s == \"%s\" and %s", S, s, agg);
 		fprintf(sp, "P 0 temporal\n");
+	} else if (strcmp(fam, "sequence") == 0) {
+		/* a sequence (then) correlated on FROM_ST (1,000 keys): each event
+		 * completes its key's pending first event and starts the next one;
+		 * rule 0 takes every event, rule k the warm class k-1 */
+		const char *seq = " then Feature where properties.FROM_ST == a.properties.FROM_ST within 10m";
+
+		if (k == 0)
+			fprintf(rt, "%s != \"\"%s", S, seq);
+		else
+			fprintf(rt, "%s == \"%s\"%s", S, s, seq);
+		fprintf(sp, "P 0 temporal\n");
 	} else {
 		return -1;
 	}
@@ -505,7 +516,8 @@ main(int argc, char **argv)
 		}
 		fputs("\ndestination d0\n\n", rt);
 		for (k = 0; k < n; k++) {
-			fprintf(rt, "rule r%06u on %s when ", k, routing_ds ? type_names[k % NTYPES] : "Feature");
+			fprintf(rt, "rule r%06u on %s%s when ", k, routing_ds ? type_names[k % NTYPES] : "Feature",
+				strcmp(fam, "sequence") == 0 ? " as a" : "");
 			if (put_rule(rt, sp, ds, fam, k) != 0) {
 				fprintf(stderr, "gen_bench: unknown family '%s'\n", fam);
 				return 2;

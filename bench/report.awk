@@ -138,8 +138,8 @@ END {
 				ms(worst), verdict(worst <= lim[big[j]], sprintf("%.2fx of target", worst / lim[big[j]]))
 	}
 	# ---- issue 5: temporal rules over 1,000 keys, against the stateless exact rule ----
-	split("window rate", tf, " ")
-	for (j = 1; j <= 2; j++) {
+	split("window rate sequence", tf, " ")
+	for (j = 1; j <= 3; j++) {
 		k = key("citylots", tf[j], 1)
 		if (!(k in R_med)) continue
 		printf "%-62s %-16s %s\n", sprintf("issue 5: %s rule over 1,000 keys >= 1 M events/s", tf[j]), rate(R_med[k]),

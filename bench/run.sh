@@ -37,7 +37,7 @@ PASSES=${PASSES:-5}
 CALLGRIND=${CALLGRIND:-1}
 CC=${CC:-cc}
 CXX=${CXX:-g++}
-FAMILIES=${FAMILIES:-"exact prefix suffix ieq like range anybut contains regex mix window rate"}
+FAMILIES=${FAMILIES:-"exact prefix suffix ieq like range anybut contains regex mix window rate sequence"}
 if [ "$FULL" = 1 ]; then
 	SIZES=${SIZES:-"1 5 10 100 1000 10000 100000"}
 else
@@ -155,7 +155,7 @@ run_set() {
 	[ "$ds" = citylots ] && tf=(--type-field type)
 	[ "$ds" = routing ] && pl=(--payload data)
 	# temporal families: a fresh state per pass on a virtual clock (1 ms per event); no jansson
-	case $fam in window|rate) tf+=(--virtual-clock); jans=0 ;; esac
+	case $fam in window|rate|sequence) tf+=(--virtual-clock); jans=0 ;; esac
 	"$bin/gen_bench" rules "$ds" "$fam" "$n" -o "$base.route" -s "$base.spec" || die "gen_bench rules $ds $fam $n failed"
 	# compile: one warm-up run (shows any diagnostic), then 3 timed runs
 	if ! "$ROUTEC" compile -o "$base.rbc" "$base.route" >"$work/compile.log" 2>&1; then
@@ -218,7 +218,7 @@ fi
 # routing-shaped events: every family at 1, 10 and 1k rules (exact also at 10k), jansson at 10
 # (the temporal families run on citylots only)
 for fam in $FAMILIES; do
-	case $fam in window|rate) continue ;; esac
+	case $fam in window|rate|sequence) continue ;; esac
 	for n in 1 10 1000 $([ "$fam" = exact ] || [ "$FULL" = 1 ] && echo 10000); do
 		progress routing "$fam" "$n"
 		run_set routing "$fam" "$n" $([ "$n" = 10 ] && echo 1 || echo 0)

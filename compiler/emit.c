@@ -25,6 +25,7 @@ struct emitter {
 	int opt;
 	unsigned max_regs;
 	int failed;
+	int in_seq;     /* writing a sequence's or absence's actions */
 };
 
 /* Interns NUL-terminated s in STRS and returns where it lives. */
@@ -265,7 +266,9 @@ value_block(struct emitter *E, struct rl_node *e)
 {
 	struct rc_ir_block blk;
 
+	E->L.capture = E->in_seq; /* the first event's paths read its captured values */
 	rc_lower_value(&E->L, &blk, e);
+	E->L.capture = 0;
 	return emit_block(E, &blk);
 }
 
@@ -335,17 +338,232 @@ split_when(struct emitter *E, struct rl_node *e, struct rl_node **filter, struct
 		*filter = mk_and(E, *filter, e);
 }
 
-/* The first clause of r that the code generator does not handle yet, or NULL. */
+/* The first clause of tumbling-window rule r that cannot go with `every`, or NULL. */
 static struct rl_node *
-temporal_unsupported(struct rc_rule *r)
+every_incompatible(struct rc_rule *r)
 {
-	if (r->c_every)
-		return r->c_every;
+	if (r->c_within)
+		return r->c_within;
+	if (r->c_throttle)
+		return r->c_throttle;
+	if (r->c_dedup)
+		return r->c_dedup;
+	if (r->c_backpressure)
+		return r->c_backpressure;
 	if (r->c_then)
 		return r->c_then;
 	if (r->c_unless)
 		return r->c_unless;
 	return NULL;
+}
+
+/* The first path under e that is not one of the `by` paths of r, or NULL. */
+static const struct rl_node *
+non_key_path(const struct rc_rule *r, const struct rl_node *e)
+{
+	const struct rl_node *kids[5], *k, *bad;
+	unsigned i;
+
+	if (e == NULL)
+		return NULL;
+	if (e->kind == RL_N_PATH && e->sema) {
+		const struct rc_fieldref *fr = e->sema;
+		const struct rl_node *b;
+
+		for (b = r->c_by ? r->c_by->a : NULL; b; b = b->next) {
+			const struct rc_fieldref *kr = b->sema;
+
+			if (kr && kr->meta == fr->meta && strcmp(kr->name, fr->name) == 0)
+				return NULL;
+		}
+		return e;
+	}
+	kids[0] = e->a;
+	kids[1] = e->b;
+	kids[2] = e->c;
+	kids[3] = e->x;
+	kids[4] = e->y;
+	for (i = 0; i < 5; i++)
+		for (k = kids[i]; k; k = k->next)
+			if ((bad = non_key_path(r, k)) != NULL)
+				return bad;
+	return NULL;
+}
+
+/* Does e call distinct()? */
+static int
+has_distinct(const struct rl_node *e)
+{
+	const struct rl_node *kids[3], *k;
+	unsigned i;
+
+	if (e == NULL)
+		return 0;
+	if (rc_is_aggregate(e) && strcmp(e->name, "distinct") == 0)
+		return 1;
+	kids[0] = e->a;
+	kids[1] = e->b;
+	kids[2] = e->c;
+	for (i = 0; i < 3; i++)
+		for (k = kids[i]; k; k = k->next)
+			if (has_distinct(k))
+				return 1;
+	return 0;
+}
+
+/*
+ * A tumbling-window rule's limits: no current event at a period's end, so
+ * only `emit` with values from the `by` keys (and literals); no throttle,
+ * dedup, backpressure or sequence; no distinct(). Reports the first
+ * problem and returns 1.
+ */
+static int
+every_refused(struct emitter *E, struct rc_rule *r)
+{
+	struct rl_node *bad;
+	size_t i, j;
+
+	if ((bad = every_incompatible(r)) != NULL) {
+		rl_diag(E->p->diag, RL_E_EVERY_WITH, bad->span, rl_kind_name(bad->kind));
+		return 1;
+	}
+	if (has_distinct(r->when)) {
+		rl_diag(E->p->diag, RL_E_EVERY_WITH, r->when->span, "distinct()");
+		return 1;
+	}
+	if (r->routes.n > 0 || r->sets.n > 0) {
+		for (bad = r->decl->c; bad && bad->kind != RL_N_ROUTE && bad->kind != RL_N_SET; bad = bad->next)
+			;
+		rl_diag(E->p->diag, RL_E_EVERY_WITH, bad ? bad->span : r->decl->span, bad ? rl_kind_name(bad->kind) : "route");
+		return 1;
+	}
+	for (i = 0; i < r->emits.n; i++) {
+		struct rc_emit *em = &RU_VEC_AT(r->emits, struct rc_emit, i);
+
+		for (j = 0; j < em->fields.n; j++) {
+			const struct rl_node *p = non_key_path(r, RU_VEC_AT(em->fields, struct rc_assign, j).value);
+
+			if (p != NULL) {
+				rl_diag(E->p->diag, RL_E_EVERY_VALUE, p->span, ((const struct rc_fieldref *)p->sema)->name);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The first clause of sequence/absence rule r that cannot go with it, or NULL. */
+static struct rl_node *
+seq_incompatible(struct rc_rule *r)
+{
+	if (r->c_every)
+		return r->c_every;
+	if (r->c_throttle)
+		return r->c_throttle;
+	if (r->c_dedup)
+		return r->c_dedup;
+	if (r->c_backpressure)
+		return r->c_backpressure;
+	return NULL;
+}
+
+/*
+ * Finds the paths under e: *first when one reads the rule's own event,
+ * *second when one reads the `then`/`unless` event; *at is the first
+ * path of the second event met (for messages).
+ */
+static void
+event_refs(const struct rl_node *e, int *first, int *second, const struct rl_node **at)
+{
+	const struct rl_node *kids[5], *k;
+	unsigned i;
+
+	if (e == NULL)
+		return;
+	if (e->kind == RL_N_PATH && e->sema) {
+		const struct rc_fieldref *fr = e->sema;
+
+		if (fr->second) {
+			*second = 1;
+			if (*at == NULL)
+				*at = e;
+		} else {
+			*first = 1;
+		}
+	}
+	kids[0] = e->a;
+	kids[1] = e->b;
+	kids[2] = e->c;
+	kids[3] = e->x;
+	kids[4] = e->y;
+	for (i = 0; i < 5; i++)
+		for (k = kids[i]; k; k = k->next)
+			event_refs(k, first, second, at);
+}
+
+/* The parts of a sequence's `where`: correlation pairs, B's filter, A's extra filter. */
+struct seq_where {
+	struct rl_node *bcond;   /* conjuncts on the second event alone */
+	struct rl_node *acond;   /* conjuncts on the first event alone (added to `when`) */
+	struct rl_node *pairs[64][2]; /* borrows: (first event's path, second's) of each equality */
+	unsigned npairs;
+	int failed;
+};
+
+/*
+ * where -> conjunct { "and" conjunct }: each conjunct reads one event, or
+ * is `P == Q` with P on one event and Q on the other (a correlation).
+ */
+static void
+split_where(struct emitter *E, struct rl_node *e, struct seq_where *w)
+{
+	int first = 0, second = 0;
+	const struct rl_node *at = NULL;
+
+	if (e == NULL)
+		return;
+	if (e->kind == RL_N_AND) {
+		split_where(E, e->a, w);
+		split_where(E, e->b, w);
+		return;
+	}
+	event_refs(e, &first, &second, &at);
+	if (!first) {
+		w->bcond = mk_and(E, w->bcond, e);
+		return;
+	}
+	if (!second) {
+		w->acond = mk_and(E, w->acond, e);
+		return;
+	}
+	if (e->kind == RL_N_CMP && e->op == RL_EQ && e->a->kind == RL_N_PATH && e->b->kind == RL_N_PATH
+	    && e->a->sema && e->b->sema
+	    && ((const struct rc_fieldref *)e->a->sema)->second != ((const struct rc_fieldref *)e->b->sema)->second
+	    && w->npairs < 64) {
+		int a_second = ((const struct rc_fieldref *)e->a->sema)->second;
+
+		w->pairs[w->npairs][0] = a_second ? e->b : e->a;
+		w->pairs[w->npairs][1] = a_second ? e->a : e->b;
+		w->npairs++;
+		return;
+	}
+	rl_diag(E->p->diag, RL_E_SEQ_WHERE, e->span);
+	w->failed = 1;
+}
+
+/* Reports the first path of the second event under e (where it has no value); 1 if one was. */
+static int
+reject_second(struct emitter *E, const struct rl_node *e, const char *which, const char *where)
+{
+	int first = 0, second = 0;
+	const struct rl_node *at = NULL;
+
+	event_refs(e, &first, &second, &at);
+	if (!second)
+		return 0;
+	rl_diag(E->p->diag, RL_E_SEQ_SECOND, at->span, ((const struct rc_fieldref *)at->sema)->name, which, where);
+	E->failed = 1;
+	return 1;
 }
 
 /* The end of the source text of n and everything under it (same file). */
@@ -399,8 +617,11 @@ emit_temporal(struct emitter *E, struct rc_rule *r, uint32_t idx, uint32_t agg_p
 	t.rule = idx;
 	t.agg_pc = agg_pc;
 	if (r->c_within) {
-		t.flags |= RV_TF_WINDOW;
+		t.flags |= r->c_then ? RV_TF_SEQ : r->c_unless ? RV_TF_ABSENT : RV_TF_WINDOW;
 		t.within_ms = r->c_within->a->v->ms;
+	} else if (r->c_every) {
+		t.flags |= RV_TF_TUMBLE;
+		t.within_ms = r->c_every->a->v->ms;
 	}
 	t.aggs = rc_rbc_count(E->b, RV_SEC_TREFS);
 	t.naggs = aggs->n;
@@ -457,6 +678,65 @@ emit_temporal(struct emitter *E, struct rc_rule *r, uint32_t idx, uint32_t agg_p
 	memcpy(rc_rbc_push(E->b, RV_SEC_TEMPORAL, NULL), &t, sizeof t);
 }
 
+/* Appends the contracts of cs to TREFS in ascending order; returns the first entry. */
+static uint32_t
+trefs_contracts(struct emitter *E, const struct ru_vec *cs)
+{
+	uint32_t first = rc_rbc_count(E->b, RV_SEC_TREFS), *v, x;
+	size_t i, k;
+
+	v = ru_arena_alloc(E->L.arena, (cs->n + 1) * sizeof *v);
+	for (i = 0; i < cs->n; i++) {
+		x = RU_VEC_AT(*cs, struct rc_contract *, i)->index;
+		for (k = i; k > 0 && v[k - 1] > x; k--)
+			v[k] = v[k - 1];
+		v[k] = x;
+	}
+	for (i = 0; i < cs->n; i++)
+		if (i == 0 || v[i] != v[i - 1])
+			*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = v[i];
+	return first;
+}
+
+/*
+ * The TSEQ record of sequence/absence rule r (TEMPORAL record ti): B's
+ * contracts, the correlation keys (the `where` equalities, then `by` on
+ * both events), the captures the actions read.
+ */
+static void
+emit_tseq(struct emitter *E, struct rc_rule *r, uint32_t ti, uint32_t bcond_pc, const struct seq_where *w)
+{
+	struct rv_tseq q;
+	struct rl_node *pth;
+	uint32_t i, nby = 0;
+
+	memset(&q, 0, sizeof q);
+	q.temporal = ti;
+	q.bcond_pc = bcond_pc;
+	q.btypes = trefs_contracts(E, &r->seq_contracts); /* none for `every` */
+	q.nbtypes = rc_rbc_count(E->b, RV_SEC_TREFS) - q.btypes;
+	for (pth = r->c_by ? r->c_by->a : NULL; pth; pth = pth->next)
+		nby++;
+	q.nkeys = w->npairs + nby;
+	q.akeys = rc_rbc_count(E->b, RV_SEC_TREFS);
+	for (i = 0; i < w->npairs; i++)
+		*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = rc_lower_field(&E->L, w->pairs[i][0]->sema);
+	for (pth = r->c_by ? r->c_by->a : NULL; pth; pth = pth->next)
+		*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = rc_lower_field(&E->L, pth->sema);
+	q.bkeys = rc_rbc_count(E->b, RV_SEC_TREFS);
+	for (i = 0; i < w->npairs; i++)
+		*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = rc_lower_field(&E->L, w->pairs[i][1]->sema);
+	for (pth = r->c_by ? r->c_by->a : NULL; pth; pth = pth->next) /* the same path on the second event */
+		*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = rc_lower_field(&E->L, pth->sema);
+	q.caps = rc_rbc_count(E->b, RV_SEC_TREFS);
+	q.ncaps = (uint32_t)(E->L.caps.n / 2);
+	for (i = 0; i < E->L.caps.n; i++)
+		*(uint32_t *)rc_rbc_push(E->b, RV_SEC_TREFS, NULL) = RU_VEC_AT(E->L.caps, uint32_t, i);
+	if (r->c_unless && r->routes.n > 0)
+		q.flags |= RV_SQ_KEEP_EVENT;
+	memcpy(rc_rbc_push(E->b, RV_SEC_TSEQ, NULL), &q, sizeof q);
+}
+
 /*
  * Writes rule r: condition block, RTYPES (ascending), ACTIONS (sets, routes,
  * emits with their EMITF records) with their value blocks, then RULES, and
@@ -475,19 +755,70 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 	const struct rl_srcfile *f = rl_srcset_get(&E->p->src, r->decl->span.file);
 	struct rl_node *when = r->when, *aggc = NULL, *bad;
 	struct rc_aggs aggs;
+	struct rl_node *seqc = r->c_then ? r->c_then : r->c_unless;
+	int tumble = r->c_every != NULL && seqc == NULL;
+	struct seq_where sw;
+	uint32_t bcond_pc = RV_NONE;
 
 	memset(&aggs, 0, sizeof aggs);
+	memset(&sw, 0, sizeof sw);
 	if (r->flags & RC_RF_TEMPORAL) {
-		if ((bad = temporal_unsupported(r)) != NULL
-		    || ((r->flags & (RV_RF_OTHERWISE | RV_RF_TRANSFORM)) && (bad = r->temporal) != NULL)) {
+		if ((r->flags & (RV_RF_OTHERWISE | RV_RF_TRANSFORM)) && (bad = r->temporal) != NULL) {
 			rl_diag(E->p->diag, RL_E_TEMPORAL_CODEGEN, bad->span,
 				bad->kind == RL_N_CALL ? ru_arena_printf(E->p->arena, "%s()", bad->name)
 				: rl_kind_name(bad->kind));
 			E->failed = 1;
 			return;
 		}
+		if (seqc && (bad = seq_incompatible(r)) != NULL) {
+			rl_diag(E->p->diag, RL_E_SEQ_WITH, bad->span, rl_kind_name(bad->kind));
+			E->failed = 1;
+			return;
+		}
+		if (seqc && has_aggregate(r->when)) {
+			rl_diag(E->p->diag, RL_E_SEQ_WITH, r->when->span, "aggregate");
+			E->failed = 1;
+			return;
+		}
+		if (r->c_timestamp && (r->c_unless || r->c_every)) {
+			rl_diag(E->p->diag, RL_E_TIMESTAMP_WITH, r->c_timestamp->span, r->c_unless ? "unless" : "every");
+			E->failed = 1;
+			return;
+		}
+		if (r->c_every && every_refused(E, r)) {
+			E->failed = 1;
+			return;
+		}
 		when = NULL;
 		split_when(E, r->when, &when, &aggc);
+	}
+	if (seqc) {
+		/* a sequence or absence: `when` and the actions read the first event */
+		if (reject_second(E, r->when, seqc->kind == RL_N_THEN ? "'then'" : "'unless'",
+			"in 'when' (it filters the first event)"))
+			return;
+		if (seqc->kind == RL_N_UNLESS) {
+			for (i = 0; i < r->emits.n; i++) {
+				struct rc_emit *em = &RU_VEC_AT(r->emits, struct rc_emit, i);
+
+				for (j = 0; j < em->fields.n; j++)
+					if (reject_second(E, RU_VEC_AT(em->fields, struct rc_assign, j).value, "'unless'",
+						"at the deadline (it did not come)"))
+						return;
+			}
+		}
+		split_where(E, seqc->c, &sw);
+		if (sw.failed) {
+			E->failed = 1;
+			return;
+		}
+		when = mk_and(E, when, sw.acond);
+		{
+			struct rc_ir_block bblk;
+
+			rc_lower_cond(&E->L, &bblk, sw.bcond, seqc->span);
+			bcond_pc = emit_block(E, &bblk);
+		}
 	}
 	if (aggc) {
 		E->L.aggs = &aggs;
@@ -519,6 +850,11 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 			*(uint32_t *)rc_rbc_push(E->b, RV_SEC_RTYPES, NULL) = cs[i];
 	}
 	first_action = rc_rbc_count(E->b, RV_SEC_ACTIONS);
+	if (seqc || tumble) {
+		E->in_seq = 1;
+		memset(&E->L.caps, 0, sizeof E->L.caps);
+		E->L.caps_arena = E->L.arena;
+	}
 	for (i = 0; i < r->sets.n; i++) {
 		struct rc_assign *as = &RU_VEC_AT(r->sets, struct rc_assign, i);
 		uint32_t field = rc_lower_field(&E->L, as->target), pc = value_block(E, as->value);
@@ -573,8 +909,25 @@ emit_rule(struct emitter *E, struct rc_rule *r)
 	rr->span_start = r->decl->span.start;
 	rr->span_end = r->decl->span.end;
 	rr->cost = cost;
-	if (r->flags & RC_RF_TEMPORAL)
+	E->in_seq = 0;
+	if (r->flags & RC_RF_TEMPORAL) {
+		uint32_t ti = rc_rbc_count(E->b, RV_SEC_TEMPORAL);
+
 		emit_temporal(E, r, idx, agg_pc, &aggs);
+		if (seqc)
+			emit_tseq(E, r, ti, bcond_pc, &sw);
+		else if (tumble)
+			emit_tseq(E, r, ti, cond_pc, &sw); /* no second event: keys are `by` */
+		if (r->c_timestamp) {
+			struct rv_ttime tt;
+
+			memset(&tt, 0, sizeof tt);
+			tt.temporal = ti;
+			tt.field = rc_lower_field(&E->L, r->c_timestamp->a->sema);
+			tt.lateness_ms = r->c_timestamp->b ? r->c_timestamp->b->v->ms : 0;
+			memcpy(rc_rbc_push(E->b, RV_SEC_TTIME, NULL), &tt, sizeof tt);
+		}
+	}
 }
 
 int

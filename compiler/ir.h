@@ -54,6 +54,14 @@ struct rc_lower {
 	int fold;                 /* fold constant arithmetic while lowering (-O1 and up) */
 	int failed;               /* a limit was exceeded (reported) */
 	struct rc_aggs *aggs;     /* borrows: the aggregates of the block being lowered, or NULL */
+	/*
+	 * Actions of a sequence or absence (1.2): with capture set, paths of
+	 * the first event lower to CAPTURE fields, each recorded once in caps
+	 * as a (source field, capture field) pair (uint32_t, in caps_arena).
+	 */
+	int capture;
+	struct ru_vec caps;
+	struct ru_arena *caps_arena;
 };
 
 /*

@@ -84,10 +84,37 @@ rc_lower_field(struct rc_lower *L, const struct rc_fieldref *fr)
 	size_t *lens = ru_arena_alloc(L->arena, (fr->nseg + 1) * sizeof *lens);
 	unsigned i;
 
+	uint32_t src, dst;
+	size_t j;
+
 	for (i = 0; i < fr->nseg; i++)
 		lens[i] = strlen(fr->segs[i]);
-	return rc_rbc_field(L->rbc, fr->segs, lens, fr->nseg, fr->meta ? RV_FW_META : RV_FW_PAYLOAD,
-		fr->type);
+	src = rc_rbc_field(L->rbc, fr->segs, lens, fr->nseg, fr->meta ? RV_FW_META : RV_FW_PAYLOAD, fr->type);
+	if (!L->capture)
+		return src;
+	if (fr->second)
+		return src; /* the current event: the one that completes a sequence */
+	/*
+	 * The first event's value, kept with the pending match: a CAPTURE
+	 * field of the same path ("@id" for the envelope's id).
+	 */
+	{
+		const char **segs = ru_arena_alloc(L->arena, (fr->nseg + 1) * sizeof *segs);
+
+		for (i = 0; i < fr->nseg; i++)
+			segs[i] = fr->segs[i];
+		if (fr->meta) {
+			segs[0] = ru_arena_printf(L->arena, "@%s", fr->segs[0]);
+			lens[0]++;
+		}
+		dst = rc_rbc_field(L->rbc, segs, lens, fr->nseg, RV_FW_CAPTURE, fr->type);
+	}
+	for (j = 0; j < L->caps.n; j += 2)
+		if (RU_VEC_AT(L->caps, uint32_t, j + 1) == dst)
+			return dst;
+	*(uint32_t *)ru_vec_push(L->caps_arena, &L->caps, sizeof(uint32_t)) = src;
+	*(uint32_t *)ru_vec_push(L->caps_arena, &L->caps, sizeof(uint32_t)) = dst;
+	return dst;
 }
 
 /* The constant of a literal (numbers folded from unary minus by sema). */

@@ -997,7 +997,7 @@ static int
 is_temporal_item(enum rl_kind k)
 {
 	return k == RL_N_WITHIN || k == RL_N_EVERY || k == RL_N_BY || k == RL_N_THEN
-		|| k == RL_N_UNLESS || k == RL_N_THROTTLE || k == RL_N_DEDUP
+		|| k == RL_N_UNLESS || k == RL_N_THROTTLE || k == RL_N_DEDUP || k == RL_N_TIMESTAMP
 		|| k == RL_N_BACKPRESSURE;
 }
 
@@ -1040,12 +1040,14 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 	s->temporal = 0;
 	s->have_aggregate = 0;
 	s->first_temporal = NULL;
+	s->second_scope = 0;
 	/* the other event of a sequence/absence, if any, gets its own alias */
 	for (it = d->c; it; it = it->next) {
 		if ((it->kind == RL_N_THEN || it->kind == RL_N_UNLESS) && it->b
 		    && resolve_pattern(s, it->a, &alias_cs, &alias_evs) > 0) {
 			s->scopes[s->nscopes].alias = it->b->name;
 			s->scopes[s->nscopes].contracts = &alias_cs;
+			s->second_scope = s->nscopes;
 			s->nscopes++;
 			break;
 		}
@@ -1119,9 +1121,12 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 			if (it->c) {
 				/* plain names in `where` refer to the other event */
 				s->scopes[0].contracts = &cs;
+				s->in_where = 1;
 				rc_sema_cond(s, it->c, "the 'where' condition");
+				s->in_where = 0;
 				s->scopes[0] = save;
 			}
+			r->seq_contracts = cs;
 			break;
 		}
 		case RL_N_THROTTLE:
@@ -1132,6 +1137,15 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 			if (it->c)
 				check_route(s, NULL, it->c->a);
 			break;
+		case RL_N_TIMESTAMP: {
+			unsigned ty = rc_sema_expr(s, it->a);
+
+			if (ty != RC_T_ERROR && ty != RV_T_TIME && ty != RV_T_NUMBER)
+				ERR(s, E_TIMESTAMP_TYPE, it->a->span, rl_path_str(s->arena, it->a), rc_sema_tname(s, ty));
+			if (it->b && !lit_duration(it->b, 1, DAY_MS, &v))
+				ERR(s, E_POLICY_RANGE, it->b->span, "lateness", "1ms", "1d");
+			break;
+		}
 		case RL_N_DEDUP:
 			if (it->a)
 				for (p = it->a->a; p; p = p->next)
@@ -1180,6 +1194,10 @@ check_rule(struct rc_sema *s, struct rc_rule *r)
 	r->c_throttle = single[RL_N_THROTTLE];
 	r->c_dedup = single[RL_N_DEDUP];
 	r->c_backpressure = single[RL_N_BACKPRESSURE];
+	r->c_timestamp = single[RL_N_TIMESTAMP];
+	if (single[RL_N_TIMESTAMP] && !have_window && !single[RL_N_THROTTLE] && !single[RL_N_DEDUP])
+		ERR(s, E_CLAUSE_NEEDS, single[RL_N_TIMESTAMP]->span, "timestamp",
+			"a window, a sequence, an absence, a throttle or a dedup");
 	s->nscopes = 0;
 	s->rule = NULL;
 }

@@ -131,6 +131,7 @@ check_path(struct rc_sema *s, struct rl_node *e)
 			return RC_T_ERROR;
 		}
 		fr->meta = 1;
+		fr->second = s->in_where;
 		fr->name = rl_path_str(s->arena, e);
 		set_segs(s, fr, segs);
 		fr->type = strcmp(segs->name, "time") == 0 ? RV_T_TIME
@@ -148,6 +149,8 @@ check_path(struct rc_sema *s, struct rl_node *e)
 	}
 	if (sc->contracts == NULL || sc->contracts->n == 0)
 		return RC_T_ERROR;
+	fr->second = sc == &s->scopes[0] ? s->in_where
+		: s->second_scope != 0 && sc == &s->scopes[s->second_scope];
 	fr->required = 1;
 	for (i = 0; i < sc->contracts->n; i++) {
 		struct rc_contract *c = RU_VEC_AT(*sc->contracts, struct rc_contract *, i);

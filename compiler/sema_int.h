@@ -26,6 +26,8 @@ struct rc_sema {
 	int have_aggregate;       /* an aggregate call was seen in `when` */
 	struct rc_contract *object_contract; /* the contract an object literal belongs to */
 	struct rl_node *first_temporal;
+	int in_where;             /* checking a `where`: plain paths name the second event */
+	unsigned second_scope;    /* scopes[] index of the second event's alias, 0: none */
 };
 
 #define ERR(s, id, span, ...) rl_diag((s)->diag, RL_##id, (span), __VA_ARGS__)

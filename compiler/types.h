@@ -110,6 +110,9 @@ struct rc_fieldref {
 	int required;              /* present in every version without optionals or arrays */
 	struct rc_ctype *ctype;    /* the declared type (first contract) */
 	struct ru_vec ctypes;      /* struct rc_ctype *: the declared type in each contract */
+	int second;                /* names the second event of a sequence or absence (the
+	                            * `then`/`unless` event): plain paths in `where`, its alias
+	                            * elsewhere; 0: the rule's own (first) event */
 };
 
 #define RC_RF_TEMPORAL 0x100u  /* uses a temporal clause or an aggregate */
@@ -139,7 +142,8 @@ struct rc_rule {
 	struct rl_node *temporal;  /* first temporal item, for the codegen error */
 	/* the temporal clauses (each at most once; NULL when absent) */
 	struct rl_node *c_within, *c_every, *c_by, *c_then, *c_unless, *c_throttle, *c_dedup,
-		*c_backpressure;
+		*c_backpressure, *c_timestamp;
+	struct ru_vec seq_contracts; /* struct rc_contract *: the `then`/`unless` event's */
 	uint32_t index;
 };
 

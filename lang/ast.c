@@ -86,7 +86,7 @@ static const char *const kind_names[RL_N_NKINDS] = {
 	"import", "event", "cfield", "destination", "policy", "table", "rule", "test",
 	"tname", "tenum", "tarray", "tobject",
 	"when", "otherwise", "route", "set", "assign", "emit", "backpressure",
-	"within", "every", "by", "then", "unless", "throttle", "dedup",
+	"within", "every", "by", "then", "unless", "throttle", "dedup", "timestamp",
 	"send", "advance", "expect",
 	"or", "and", "not", "cmp", "in", "range", "strop", "exists", "arith", "neg",
 	"call", "index", "path", "lit", "list", "object", "member", "name", "pattern",

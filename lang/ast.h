@@ -49,6 +49,7 @@ enum rl_kind {
 	RL_N_UNLESS,   /* a: PATTERN, b: alias NAME or NULL, c: where condition or NULL */
 	RL_N_THROTTLE, /* a: LIT count, b: LIT duration, c: else ROUTE or NULL (keyed by the rule's `by`) */
 	RL_N_DEDUP,    /* a: BY or NULL, b: LIT duration */
+	RL_N_TIMESTAMP,/* a: PATH (the event time), b: LIT lateness or NULL */
 	/* ---- test steps ---- */
 	RL_N_SEND,     /* a: PATTERN, b: OBJECT */
 	RL_N_ADVANCE,  /* a: LIT duration */

@@ -71,6 +71,7 @@ void rl_yyerror(RL_YYLTYPE *loc, void *yyscanner, struct rl_parser *ps, const ch
 %token PRIORITY "'priority'" WORKERS "'workers'" QUEUE "'queue'" RETRY "'retry'"
 %token BACKOFF "'backoff'" DEAD_LETTER "'dead_letter'" BATCH "'batch'"
 %token THROTTLE "'throttle'" PER "'per'" TIMEOUT "'timeout'" MAX_AGE "'max_age'"
+%token TIMESTAMP "'timestamp'" LATENESS "'lateness'"
 %token DEDUP "'dedup'" FROM "'from'" DELETE "'delete'" TTL "'ttl'" MAX_KEYS "'max_keys'"
 %token SEND "'send'" EXPECT "'expect'" ADVANCE "'advance'" ROUTED "'routed'"
 %token EMITTED "'emitted'" DROPPED "'dropped'" ONLY "'only'"
@@ -125,7 +126,7 @@ cfield:
 	;
 
 ctype:
-	  IDENT                       { $$ = MK(TNAME, @$, NULL, NULL, NULL); $$->name = $1; }
+	  name                        { $$ = MK(TNAME, @$, NULL, NULL, NULL); $$->name = $1->name; }
 	| enum_list                   { $$ = MK(TENUM, @$, $1.head, NULL, NULL); }
 	| '[' ctype ']'               { $$ = MK(TARRAY, @$, $2, NULL, NULL); }
 	| '{' cfields '}'             { $$ = MK(TOBJECT, @$, $2.head, NULL, NULL); }
@@ -232,6 +233,8 @@ rule_item:
 	| THROTTLE lit PER lit opt_else { $$ = MK(THROTTLE, @1, $2, $4, $5); }
 	| DEDUP WITHIN lit            { $$ = MK(DEDUP, @1, NULL, $3, NULL); }
 	| DEDUP BY paths WITHIN lit   { $$ = MK(DEDUP, @1, MK(BY, @2, $3.head, NULL, NULL), $5, NULL); }
+	| TIMESTAMP path              { $$ = MK(TIMESTAMP, @1, $2, NULL, NULL); }
+	| TIMESTAMP path LATENESS lit { $$ = MK(TIMESTAMP, @1, $2, $4, NULL); }
 	;
 
 opt_where:
@@ -412,7 +415,7 @@ soft_kw:
 	| PRIORITY | WORKERS | QUEUE | RETRY | BACKOFF | DEAD_LETTER | BATCH
 	| THROTTLE | PER | TIMEOUT | MAX_AGE | DEDUP | FROM | DELETE | TTL
 	| MAX_KEYS | SEND | EXPECT | ADVANCE | ROUTED | EMITTED | DROPPED | ONLY
-	| BACKPRESSURE | ELSE | VERSION
+	| BACKPRESSURE | ELSE | VERSION | TIMESTAMP | LATENESS
 	;
 
 %%
@@ -443,6 +446,7 @@ is_soft(yysymbol_kind_t k)
 	case YYSYMBOL_MAX_KEYS: case YYSYMBOL_SEND: case YYSYMBOL_EXPECT: case YYSYMBOL_ADVANCE:
 	case YYSYMBOL_ROUTED: case YYSYMBOL_EMITTED: case YYSYMBOL_DROPPED: case YYSYMBOL_ONLY:
 	case YYSYMBOL_BACKPRESSURE: case YYSYMBOL_ELSE: case YYSYMBOL_VERSION:
+	case YYSYMBOL_TIMESTAMP: case YYSYMBOL_LATENESS:
 		return 1;
 	default:
 		return 0;

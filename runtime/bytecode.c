@@ -217,6 +217,8 @@ ld_set(struct rv_prog *p, unsigned id, const unsigned char *ptr, uint32_t n)
 	case RV_SEC_BUILTINS: p->builtins = (const void *)ptr; p->nbuiltins = n; break;
 	case RV_SEC_TEMPORAL: p->temporal = (const void *)ptr; p->ntemporal = n; break;
 	case RV_SEC_TREFS: p->trefs = (const void *)ptr; p->ntrefs = n; break;
+	case RV_SEC_TSEQ: p->tseq = (const void *)ptr; p->ntseq = n; break;
+	case RV_SEC_TTIME: p->ttime = (const void *)ptr; p->nttime = n; break;
 	default: break;
 	}
 }
@@ -445,7 +447,7 @@ ld_fields(struct rv_ld *l)
 		if (f->nseg == 0 || f->seg > p->nsegs || f->nseg > p->nsegs - f->seg)
 			return ld_fail(l, "section FIELDS: field %u: segments [%u, +%u) outside SEGS (%u)", i, f->seg,
 				f->nseg, p->nsegs);
-		if (f->where > RV_FW_META)
+		if (f->where > RV_FW_CAPTURE)
 			return ld_fail(l, "section FIELDS: field %u: unknown where %u", i, f->where);
 		if (!ld_vtype_ok(f->type))
 			return ld_fail(l, "section FIELDS: field %u: unknown type 0x%x", i, f->type);
@@ -804,7 +806,9 @@ static int
 ld_temporal(struct rv_ld *l)
 {
 	const struct rv_prog *p = l->p;
-	const unsigned known = RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_ELSE | RV_TF_DEDUP | RV_TF_BACKPRESSURE;
+	const unsigned known = RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_ELSE | RV_TF_DEDUP | RV_TF_BACKPRESSURE
+		| RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE;
+	uint32_t nseq = 0;
 	uint32_t i, j;
 
 	for (i = 0; i < p->ntemporal; i++) {
@@ -819,7 +823,24 @@ ld_temporal(struct rv_ld *l)
 			return ld_fail(l, "section TEMPORAL: entry %u: rule %u is not a routing rule", i, t->rule);
 		if ((t->flags & ~known) != 0)
 			return ld_fail(l, "section TEMPORAL: entry %u: unknown flags 0x%x", i, t->flags);
-		if ((t->flags & RV_TF_WINDOW) ? t->within_ms == 0 : (t->naggs != 0 || t->agg_pc != RV_NONE))
+		if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE)) {
+			/* a sequence, an absence or a tumbling window: its own period, nothing else */
+			unsigned kind = t->flags & (RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE);
+
+			if ((t->flags & ~kind) != 0 || (kind & (kind - 1)) != 0 || t->within_ms == 0
+			    || (kind != RV_TF_TUMBLE && (t->naggs != 0 || t->agg_pc != RV_NONE)))
+				return ld_fail(l, "section TEMPORAL: entry %u: a sequence, absence or tumbling window "
+					"with other clauses", i);
+			if (nseq >= p->ntseq || p->tseq[nseq].temporal != i
+			    || (kind == RV_TF_TUMBLE) != (p->tseq[nseq].nbtypes == 0))
+				return ld_fail(l, "section TEMPORAL: entry %u: no TSEQ record (in order)", i);
+			for (j = 0; kind == RV_TF_TUMBLE && j < t->naggs && ld_trefs_ok(p, t->aggs, t->naggs, 2); j++)
+				if (p->trefs[t->aggs + 2 * j] == RV_AGGK_DISTINCT)
+					return ld_fail(l, "section TEMPORAL: entry %u: distinct() over a tumbling window", i);
+			nseq++;
+		}
+		if ((t->flags & (RV_TF_WINDOW | RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE)) ? t->within_ms == 0
+		    : (t->naggs != 0 || t->agg_pc != RV_NONE))
 			return ld_fail(l, "section TEMPORAL: entry %u: window and aggregates disagree", i);
 		if ((t->flags & RV_TF_THROTTLE) && (t->throttle_n == 0 || t->throttle_ms == 0))
 			return ld_fail(l, "section TEMPORAL: entry %u: throttle of 0", i);
@@ -856,6 +877,46 @@ ld_temporal(struct rv_ld *l)
 			if (p->trefs[t->elses + j] >= p->ndests)
 				return ld_fail(l, "section TEMPORAL: entry %u: else destination %u beyond end", i,
 					p->trefs[t->elses + j]);
+	}
+	if (nseq != p->ntseq)
+		return ld_fail(l, "section TSEQ: %u records for %u sequences and absences", p->ntseq, nseq);
+	for (i = 0; i < p->nttime; i++) {
+		const struct rv_ttime *tt = &p->ttime[i];
+
+		if (tt->temporal >= p->ntemporal || (i > 0 && tt->temporal <= p->ttime[i - 1].temporal))
+			return ld_fail(l, "section TTIME: entry %u: record %u out of range or order", i, tt->temporal);
+		if (p->temporal[tt->temporal].flags & (RV_TF_ABSENT | RV_TF_TUMBLE))
+			return ld_fail(l, "section TTIME: entry %u: event time on an absence or tumbling window", i);
+		if (tt->field >= p->nfields || p->fields[tt->field].where == RV_FW_CAPTURE)
+			return ld_fail(l, "section TTIME: entry %u: field %u is not an event field", i, tt->field);
+	}
+	for (i = 0; i < p->ntseq; i++) {
+		const struct rv_tseq *q = &p->tseq[i];
+
+		if ((q->flags & ~RV_SQ_KEEP_EVENT) != 0)
+			return ld_fail(l, "section TSEQ: entry %u: unknown flags 0x%x", i, q->flags);
+		if (q->bcond_pc >= p->ncode)
+			return ld_fail(l, "section TSEQ: entry %u: condition block %u beyond end of code (%u)", i,
+				q->bcond_pc, p->ncode);
+		if (!ld_trefs_ok(p, q->btypes, q->nbtypes, 1) || !ld_trefs_ok(p, q->akeys, q->nkeys, 1)
+		    || !ld_trefs_ok(p, q->bkeys, q->nkeys, 1) || !ld_trefs_ok(p, q->caps, q->ncaps, 2))
+			return ld_fail(l, "section TSEQ: entry %u: a list runs outside TREFS (%u)", i, p->ntrefs);
+		for (j = 0; j < q->nbtypes; j++)
+			if (p->trefs[q->btypes + j] >= p->ncontracts
+			    || (j > 0 && p->trefs[q->btypes + j] <= p->trefs[q->btypes + j - 1]))
+				return ld_fail(l, "section TSEQ: entry %u: contract list not ascending inside CONTRACTS", i);
+		for (j = 0; j < q->nkeys; j++)
+			if (p->trefs[q->akeys + j] >= p->nfields || p->trefs[q->bkeys + j] >= p->nfields
+			    || p->fields[p->trefs[q->akeys + j]].where == RV_FW_CAPTURE
+			    || p->fields[p->trefs[q->bkeys + j]].where == RV_FW_CAPTURE)
+				return ld_fail(l, "section TSEQ: entry %u: key field %u is not an event field", i, j);
+		for (j = 0; j < q->ncaps; j++) {
+			uint32_t src = p->trefs[q->caps + 2 * j], dst = p->trefs[q->caps + 2 * j + 1];
+
+			if (src >= p->nfields || dst >= p->nfields || p->fields[src].where == RV_FW_CAPTURE
+			    || p->fields[dst].where != RV_FW_CAPTURE)
+				return ld_fail(l, "section TSEQ: entry %u: capture %u: fields %u -> %u", i, j, src, dst);
+		}
 	}
 	return 0;
 }
@@ -967,6 +1028,8 @@ ld_aggs(struct rv_ld *l)
 	for (i = 0; i < p->nactions; i++)
 		if (p->actions[i].kind == RV_A_SET || p->actions[i].kind == RV_A_EMITF)
 			plain[p->actions[i].b] = 1;
+	for (i = 0; i < p->ntseq; i++)
+		plain[p->tseq[i].bcond_pc] = 1;
 	for (i = 0; i < p->ntemporal; i++)
 		if (p->temporal[i].agg_pc != RV_NONE && p->temporal[i].naggs < least[p->temporal[i].agg_pc])
 			least[p->temporal[i].agg_pc] = p->temporal[i].naggs;
@@ -1057,6 +1120,10 @@ ld_blocks(struct rv_ld *l)
 			continue;
 		snprintf(what, sizeof what, "section TEMPORAL: entry %u: aggregate block", i);
 		rc = ld_block(l, ends, p->temporal[i].agg_pc, RV_END_COND, what);
+	}
+	for (i = 0; rc == 0 && i < p->ntseq; i++) {
+		snprintf(what, sizeof what, "section TSEQ: entry %u: condition block", i);
+		rc = ld_block(l, ends, p->tseq[i].bcond_pc, RV_END_COND, what);
 	}
 	ru_free(ends);
 	if (rc == 0)

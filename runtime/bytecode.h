@@ -99,7 +99,7 @@ extern const struct rv_opinfo rv_opinfo[RV_NUM_OPS];
  */
 #define RV_RBC_MAGIC "\x89RBC\r\n\x1a\n"
 #define RV_RBC_VERSION_MAJOR 1
-#define RV_RBC_VERSION_MINOR 1 /* 1.1: TEMPORAL, TREFS, AGG */
+#define RV_RBC_VERSION_MINOR 2 /* 1.1: TEMPORAL, TREFS, AGG; 1.2: TSEQ, TTIME, capture fields */
 #define RV_RBC_HEADER_SIZE 48u
 #define RV_NONE 0xffffffffu /* "no index" in any u32 reference */
 
@@ -144,7 +144,9 @@ struct rv_rbc_section {
 	SEC(FILES,     16, sizeof(struct rv_str),     "source file names") \
 	SEC(BUILTINS,  17, sizeof(struct rv_str),     "names of builtins called (CALL B)") \
 	SEC(TEMPORAL,  18, sizeof(struct rv_temporal),"temporal clauses of rules (windows, keys, throttle, dedup)") \
-	SEC(TREFS,     19, sizeof(uint32_t),          "lists of TEMPORAL: aggregates (kind, field), key fields, destinations")
+	SEC(TREFS,     19, sizeof(uint32_t),          "lists of TEMPORAL: aggregates (kind, field), key fields, destinations") \
+	SEC(TSEQ,      20, sizeof(struct rv_tseq),    "sequences (then) and absences (unless) of TEMPORAL records") \
+	SEC(TTIME,     21, sizeof(struct rv_ttime),   "event time (timestamp field, lateness) of TEMPORAL records")
 
 /* A string in STRS: bytes [off, off+len). Not NUL-terminated. */
 struct rv_str {
@@ -193,7 +195,10 @@ enum rv_vtype {            /* declared value types (contracts, fields) */
 
 enum rv_where {            /* where a field's value comes from */
 	RV_FW_PAYLOAD = 0,     /* a path inside the event's payload */
-	RV_FW_META = 1         /* an envelope attribute: @type @id @source @time @version @subject */
+	RV_FW_META = 1,        /* an envelope attribute: @type @id @source @time @version @subject */
+	RV_FW_CAPTURE = 2      /* a value captured from the first event of a sequence or absence
+	                        * (TSEQ caps): never read from the current event, only from the
+	                        * VM's overrides while that rule's actions run (1.2) */
 };
 
 struct rv_field {
@@ -291,6 +296,11 @@ enum rv_aggkind { RV_AGGK_COUNT, RV_AGGK_SUM, RV_AGGK_AVG, RV_AGGK_MIN, RV_AGGK_
 #define RV_TF_ELSE     0x04u /* throttle ... else route: elses lists the destinations */
 #define RV_TF_DEDUP    0x08u /* dedup: fires once per dedup key within dedup_ms */
 #define RV_TF_BACKPRESSURE 0x10u /* backpressure: a firing asks the service to push back (WINDOW) */
+#define RV_TF_SEQ      0x20u /* then: a TSEQ record; within_ms bounds a pending first event (1.2) */
+#define RV_TF_ABSENT   0x40u /* unless: a TSEQ record; within_ms is the deadline (1.2) */
+#define RV_TF_TUMBLE   0x80u /* every: tumbling periods of within_ms, aggregates reported at each
+                              * period's end; a TSEQ record (no second event) holds its key
+                              * fields and captures (1.2) */
 
 /*
  * The temporal clauses of one rule (TEMPORAL is sorted by rule, one record
@@ -321,6 +331,53 @@ struct rv_temporal {
 };
 _Static_assert(sizeof(struct rv_temporal) == 80, "rv_temporal is 80 bytes");
 
+/*
+ * A sequence (`A then B within D where ...`), an absence (`A unless B
+ * within D where ...`) or a tumbling window (`every D`), format 1.2: one per
+ * TEMPORAL record with RV_TF_SEQ, RV_TF_ABSENT or RV_TF_TUMBLE, sorted by
+ * that record. A tumbling window has no second event (nbtypes 0, bcond_pc
+ * the rule's condition block): its keys are the `by` fields and its
+ * captures the `by` values its `emit` reads. The rule's condition block
+ * filters A; bcond_pc filters B (the `where` conjuncts on B alone). The
+ * correlation key is the first value of akeys[i] on A and of bkeys[i] on B
+ * (the `where` equalities, then the rule's `by` on both events). caps are
+ * (source field of A, CAPTURE field) pairs: A's values kept with the pending
+ * match and given to the actions through the CAPTURE fields.
+ *
+ *   TREFS  btypes: [contract]...  akeys: [field]...  bkeys: [field]...
+ *          caps: [src field, capture field]...
+ */
+#define RV_SQ_KEEP_EVENT 0x01u /* keep A's bytes: an absence that routes delivers A at the deadline */
+
+struct rv_tseq {
+	uint32_t temporal;    /* TEMPORAL index */
+	uint32_t flags;       /* RV_SQ_* */
+	uint32_t bcond_pc;    /* condition block on B (MATCH/MISS) */
+	uint32_t btypes;      /* first TREFS entry: CONTRACTS indices of B, ascending */
+	uint32_t nbtypes;     /* >= 1; 0 for a tumbling window */
+	uint32_t akeys;       /* first TREFS entry of A's key fields */
+	uint32_t bkeys;       /* first TREFS entry of B's key fields */
+	uint32_t nkeys;
+	uint32_t caps;        /* first TREFS entry of the (source, capture) pairs */
+	uint32_t ncaps;
+};
+_Static_assert(sizeof(struct rv_tseq) == 40, "rv_tseq is 40 bytes");
+
+/*
+ * Event time (`timestamp FIELD lateness D`), format 1.2: the TEMPORAL
+ * record's state ages by the event's own time (a time field, RFC 3339, or a
+ * number of Unix milliseconds) instead of the router's clock; an event more
+ * than lateness_ms older than the newest one seen by the rule is late (not
+ * counted). Sorted by temporal, at most one per record; not on an absence or
+ * a tumbling window (their deadlines fire on the processing clock).
+ */
+struct rv_ttime {
+	uint32_t temporal;    /* TEMPORAL index */
+	uint32_t field;       /* FIELDS index of the timestamp (not CAPTURE) */
+	uint64_t lateness_ms; /* 0: none allowed */
+};
+_Static_assert(sizeof(struct rv_ttime) == 16, "rv_ttime is 16 bytes");
+
 enum rv_akind {
 	RV_A_ROUTE = 1,  /* a: DESTS index */
 	RV_A_SET = 2,    /* a: FIELDS index written; b: value block pc (ends in YIELD) */
@@ -346,7 +403,7 @@ enum rv_sec {
 #define RV_SEC_ENUM(name, id, rsize, desc) RV_SEC_##name = id,
 	RV_SECTIONS(RV_SEC_ENUM)
 #undef RV_SEC_ENUM
-	RV_SEC_MAX = 19
+	RV_SEC_MAX = 21
 };
 
 /* ---- a loaded program -------------------------------------------------
@@ -378,6 +435,8 @@ struct rv_prog {
 	const struct rv_str *builtins;     uint32_t nbuiltins;
 	const struct rv_temporal *temporal; uint32_t ntemporal;
 	const uint32_t *trefs;             uint32_t ntrefs;
+	const struct rv_tseq *tseq;        uint32_t ntseq;
+	const struct rv_ttime *ttime;      uint32_t nttime;
 	const int *builtin_ids;            /* borrows: enum rb_builtin per BUILTINS entry */
 };
 

@@ -240,6 +240,10 @@ dis_field(FILE *out, const struct rv_prog *p, uint32_t f)
 		fputc('@', out);
 		w++;
 	}
+	if (fd->where == RV_FW_CAPTURE) { /* a value kept from the first event of a sequence */
+		fputs("first:", out);
+		w += 6;
+	}
 	return w + dis_name(out, p, fd->name);
 }
 
@@ -555,7 +559,8 @@ dis_pools(FILE *out, const struct rv_prog *p)
 	for (i = 0; i < p->nfields; i++) {
 		const struct rv_field *f = &p->fields[i];
 
-		fprintf(out, "  f%-5u %-8s ", i, f->where == RV_FW_META ? "meta" : "payload");
+		fprintf(out, "  f%-5u %-8s ", i, f->where == RV_FW_META ? "meta"
+			: f->where == RV_FW_CAPTURE ? "capture" : "payload");
 		w = dis_name(out, p, f->name);
 		fprintf(out, "%*s %s\n", w < 24 ? 24 - w : 0, "", dis_vtype(f->type, tb));
 	}
@@ -600,6 +605,58 @@ dis_temporal(FILE *out, const struct rv_prog *p, const struct rv_temporal *t)
 {
 	uint32_t i;
 
+	if (t->flags & (RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE)) {
+		const struct rv_tseq *q = NULL;
+
+		for (i = 0; i < p->ntseq; i++)
+			if (&p->temporal[p->tseq[i].temporal] == t)
+				q = &p->tseq[i];
+		if (q != NULL && (t->flags & RV_TF_TUMBLE)) {
+			for (i = 0; i < q->ncaps; i++) {
+				fputs("  capture ", out);
+				dis_field(out, p, p->trefs[q->caps + 2 * i]);
+				fputs(" -> ", out);
+				dis_field(out, p, p->trefs[q->caps + 2 * i + 1]);
+				fputc('\n', out);
+			}
+		} else if (q != NULL) {
+			fputs(t->flags & RV_TF_SEQ ? "  then " : "  unless ", out);
+			for (i = 0; i < q->nbtypes; i++) {
+				const struct rv_contract *c = &p->contracts[p->trefs[q->btypes + i]];
+
+				fputs(i > 0 ? ", " : "", out);
+				dis_name(out, p, p->types[c->type].name);
+				fprintf(out, " v%u", c->version);
+			}
+			fprintf(out, " where block %04u", q->bcond_pc);
+			fputs(q->flags & RV_SQ_KEEP_EVENT ? " (keeps the first event)\n" : "\n", out);
+			for (i = 0; i < q->nkeys; i++) {
+				fputs("  correlate ", out);
+				dis_field(out, p, p->trefs[q->akeys + i]);
+				fputs(" == ", out);
+				dis_field(out, p, p->trefs[q->bkeys + i]);
+				fputc('\n', out);
+			}
+			for (i = 0; i < q->ncaps; i++) {
+				fputs("  capture ", out);
+				dis_field(out, p, p->trefs[q->caps + 2 * i]);
+				fputs(" -> ", out);
+				dis_field(out, p, p->trefs[q->caps + 2 * i + 1]);
+				fputc('\n', out);
+			}
+		}
+		fputs(t->flags & RV_TF_TUMBLE ? "  every " : "  within ", out);
+		dis_ms(out, t->within_ms);
+		fputc('\n', out);
+	}
+	for (i = 0; i < p->nttime; i++)
+		if (&p->temporal[p->ttime[i].temporal] == t) {
+			fputs("  timestamp ", out);
+			dis_field(out, p, p->ttime[i].field);
+			fputs(" lateness ", out);
+			dis_ms(out, p->ttime[i].lateness_ms);
+			fputc('\n', out);
+		}
 	if (t->flags & RV_TF_WINDOW) {
 		fputs("  within ", out);
 		dis_ms(out, t->within_ms);
@@ -704,6 +761,11 @@ dis_rule(FILE *out, const struct rv_prog *p, uint32_t ri)
 		fputs("aggregate condition:\n", out);
 		dis_block(out, p, t->agg_pc);
 	}
+	for (i = 0; t != NULL && !(t->flags & RV_TF_TUMBLE) && i < p->ntseq; i++)
+		if (&p->temporal[p->tseq[i].temporal] == t) {
+			fputs("second event condition:\n", out);
+			dis_block(out, p, p->tseq[i].bcond_pc);
+		}
 	for (i = r->action; i < end; i++) {
 		const struct rv_action *ac = &p->actions[i];
 

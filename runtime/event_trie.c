@@ -204,6 +204,8 @@ rv_scanner_new(const struct rv_prog *p, const struct rv_scan_config *cfg)
 	for (f = 0; f < p->nfields; f++) {
 		const struct rv_field *fd = &p->fields[f];
 
+		if (fd->where == RV_FW_CAPTURE)
+			continue; /* never in the event: only the VM's overrides give it a value */
 		if (fd->where == RV_FW_META) {
 			nmeta++;
 			continue;
@@ -249,6 +251,8 @@ rv_scanner_new(const struct rv_prog *p, const struct rv_scan_config *cfg)
 		const struct rv_field *fd = &p->fields[f];
 		uint32_t cur = PROOT;
 
+		if (fd->where == RV_FW_CAPTURE)
+			continue;
 		if (fd->where == RV_FW_META) {
 			struct rv_str s = p->segs[fd->seg];
 

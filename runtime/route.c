@@ -314,8 +314,43 @@ rt_fini(struct rv_rt *rt)
 	rv_index_free(rt->ix);
 	ru_free(rt->pred);
 	ru_free(rt->rule_temporal);
+	ru_free(rt->seq_first);
+	ru_free(rt->seq_list);
 	ru_free(rt->type_hash);
 	memset(rt, 0, sizeof *rt);
+}
+
+/*
+ * Per contract, the sequences and absences whose second event it can be
+ * (TSEQ btypes), in TSEQ order: counted, then filled. -1 on OOM.
+ */
+static int
+build_seq_lists(struct rv_rt *rt)
+{
+	const struct rv_prog *p = rt->p;
+	uint32_t i, j, n = 0, *fill;
+
+	rt->seq_first = ru_malloc(((size_t)p->ncontracts + 1) * sizeof *rt->seq_first);
+	fill = ru_malloc(((size_t)p->ncontracts + 1) * sizeof *fill);
+	for (i = 0; i < p->ntseq; i++)
+		n += p->tseq[i].nbtypes;
+	rt->seq_list = ru_malloc(((size_t)n + 1) * sizeof *rt->seq_list);
+	if (rt->seq_first == NULL || fill == NULL || rt->seq_list == NULL) {
+		ru_free(fill);
+		return -1;
+	}
+	memset(rt->seq_first, 0, ((size_t)p->ncontracts + 1) * sizeof *rt->seq_first);
+	for (i = 0; i < p->ntseq; i++)
+		for (j = 0; j < p->tseq[i].nbtypes; j++)
+			rt->seq_first[p->trefs[p->tseq[i].btypes + j] + 1]++;
+	for (i = 0; i < p->ncontracts; i++)
+		rt->seq_first[i + 1] += rt->seq_first[i];
+	memcpy(fill, rt->seq_first, ((size_t)p->ncontracts + 1) * sizeof *fill);
+	for (i = 0; i < p->ntseq; i++)
+		for (j = 0; j < p->tseq[i].nbtypes; j++)
+			rt->seq_list[fill[p->trefs[p->tseq[i].btypes + j]]++] = i;
+	ru_free(fill);
+	return 0;
 }
 
 /* Builds everything the runtime needs from a verified program; takes p. */
@@ -370,6 +405,11 @@ prog_setup(struct rv_prog *p, const struct route_options *o, char *err, size_t e
 		memset(rp->rt.rule_temporal, 0xff, (size_t)p->nrules * sizeof *rp->rt.rule_temporal);
 		for (i = 0; i < p->ntemporal; i++)
 			rp->rt.rule_temporal[p->temporal[i].rule] = i;
+	}
+	if (p->ntseq > 0 && build_seq_lists(&rp->rt) < 0) {
+		snprintf(err, errlen, "out of memory");
+		route_prog_free(rp);
+		return NULL;
 	}
 	if ((rp->rt.scanner = rv_scanner_new(p, &sc)) == NULL || build_type_hash(&rp->rt) < 0
 	    || build_contract_lists(&rp->rt) < 0 || build_regexes(&rp->rt, err, errlen) < 0
@@ -1004,6 +1044,141 @@ eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 	return 0;
 }
 
+/*
+ * The sequences and absences whose second event may be this one (of
+ * contract c): each whose `where` filter holds completes or cancels its
+ * pending first event (temporal.c). A completed sequence is a matched rule:
+ * its actions run with the first event's values in the capture fields.
+ */
+static int
+eval_seconds(route_matcher *m, struct route_decision *d, uint32_t c, int *routed)
+{
+	const struct rv_rt *rt = &m->rp->rt;
+	const struct rv_prog *p = rt->p;
+	struct rv_tstate *ts = rv_state_tstate(m->state);
+	const uint32_t *cand;
+	uint32_t i, n;
+
+	if (ts == NULL || rt->seq_first[c] == rt->seq_first[c + 1])
+		return 0;
+	n = rv_tstate_candidates(ts, c, &cand);
+	for (i = 0; i < n; i++) {
+		uint32_t qi = cand[i], ri = p->temporal[p->tseq[qi].temporal].rule, k;
+		int rc;
+
+		m->vm.scratch_used = m->vm.scratch_mark;
+		if (m->vm.run(&m->vm, p->tseq[qi].bcond_pc, NULL) != RV_VM_MATCH)
+			continue;
+		if (!rv_tstate_second(ts, &m->vm, qi, m->vm.now))
+			continue;
+		for (k = 0; k < d->nrules && m->rules[k] != ri; k++)
+			;
+		if (k == d->nrules) /* the same rule can be completed and re-started by one event */
+			m->rules[d->nrules++] = ri;
+		if (p->rules[ri].flags & RV_RF_ROUTES)
+			*routed = 1;
+		rc = run_actions(m, d, ri);
+		rv_tstate_clear_captures(ts, &m->vm, qi);
+		if (rc < 0) {
+			d->status = ROUTE_REJECTED;
+			d->reason = "the decision does not fit the matcher's buffers";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+route_matcher_tick(route_matcher *m, struct route_decision *d)
+{
+	const struct rv_prog *p = m->rp->p;
+	struct rv_tstate *ts;
+	uint32_t qi, contract, ri, i;
+	const char *ev = NULL;
+	size_t evlen = 0;
+	int64_t now;
+
+	memset(d, 0, sizeof *d);
+	d->type = ROUTE_NONE;
+	d->rules = m->rules;
+	d->dests = m->dests;
+	d->sets = m->sets;
+	d->emits = m->emits;
+	m->valid = 0; /* explain has no event to explain */
+	m->nmatched = 0;
+	if (m->state == NULL || (ts = rv_state_tstate(m->state)) == NULL || p->ntseq == 0)
+		return 0;
+	now = rv_state_now(m->state);
+	for (i = 0; i < m->nset_fields; i++)
+		m->vm.override[m->set_fields[i]].k = RV_V_MISSING;
+	m->nset_fields = 0;
+	m->vm.scratch_used = 0;
+	m->vm.scratch_mark = 0;
+	m->text_used = 0;
+	if (++m->stamp == 0) {
+		memset(m->dest_stamp, 0, p->ndests * sizeof *m->dest_stamp);
+		memset(m->evaluated, 0, p->nrules * sizeof *m->evaluated);
+		memset(m->cand_stamp, 0, p->nrules * sizeof *m->cand_stamp);
+		m->stamp = 1;
+	}
+	/* no current event: every field but the captures reads as missing */
+	m->vm.buf = "{}";
+	m->vm.len = 2;
+	m->vm.now = now;
+	m->vm.pred = NULL;
+	if (++m->vm.seq == 0) {
+		memset(m->vm.numv_seq, 0, m->rp->opt.max_values * sizeof *m->vm.numv_seq);
+		if (m->rp->rt.npred > 0)
+			memset(m->vm.memo_seq, 0, m->rp->rt.npred * sizeof *m->vm.memo_seq);
+		m->vm.seq = 1;
+	}
+	{
+		struct rv_scan_error se;
+
+		if (rv_event_scan(m->rp->rt.scanner, m->vm.buf, m->vm.len, &m->vm.ev, &se) < 0)
+			return 0;
+	}
+	if (!rv_tstate_fire_next(ts, &m->vm, now, &qi, &contract, &ev, &evlen))
+		return 0;
+	ri = p->temporal[p->tseq[qi].temporal].rule;
+	{
+		/* a state restored into a reloaded program may carry another program's
+		 * contract index: the rule's own first contract stands in for it */
+		const struct rv_rule *r = &p->rules[ri];
+		uint32_t k;
+
+		for (k = 0; k < r->nrtype && p->rtypes[r->rtype + k] != contract; k++)
+			;
+		if (k == r->nrtype)
+			contract = p->rtypes[r->rtype];
+	}
+	d->status = ROUTE_OK;
+	d->type = p->contracts[contract].type;
+	d->version = p->contracts[contract].version;
+	m->rules[d->nrules++] = ri;
+	if (run_actions(m, d, ri) < 0) {
+		d->status = ROUTE_REJECTED;
+		d->reason = "the decision does not fit the matcher's buffers";
+	}
+	rv_tstate_clear_captures(ts, &m->vm, qi);
+	if (ev != NULL && evlen <= m->out_cap) {
+		memcpy(m->out, ev, evlen);
+		d->output = m->out;
+		d->output_len = evlen;
+	} else {
+		d->ndests = 0; /* no first event kept: nothing to deliver, only the emits */
+	}
+	return 1;
+}
+
+int64_t
+route_state_next_deadline(route_state *st)
+{
+	struct rv_tstate *ts = st ? rv_state_tstate(st) : NULL;
+
+	return ts ? rv_tstate_next_deadline(ts) : INT64_MAX;
+}
+
 static int
 cmp_u32(const void *a, const void *b)
 {
@@ -1100,6 +1275,7 @@ begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision
 		return -1;
 	m->valid = 1;
 	m->contract = contract;
+	m->vm.contract = contract;
 	if (rt->version_field != RV_NONE) {
 		/* @version reads as the number the contract was chosen by ("v2" -> 2) */
 		struct rv_val *o = &m->vm.override[rt->version_field];
@@ -1116,7 +1292,7 @@ int
 route_match(route_matcher *m, const char *buf, size_t len, struct route_decision *d)
 {
 	const struct rv_rt *rt = &m->rp->rt;
-	uint32_t contract, i, end;
+	uint32_t contract, i, end, seq_rules = 0;
 	int routed = 0;
 
 	if (begin_event(m, buf, len, d, &contract) < 0)
@@ -1126,6 +1302,13 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	for (i = rt->contract_first[contract]; i < rt->phase_first[2 * contract]; i++)
 		if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
 			return d->status;
+	/* 1b. sequences and absences awaiting this event: completed (the rule's
+	 * actions run on it) or cancelled, before any rule of this event starts
+	 * a new one */
+	seq_rules = d->nrules;
+	if (rt->seq_first && m->state && eval_seconds(m, d, contract, &routed) < 0)
+		return d->status;
+	seq_rules = d->nrules - seq_rules;
 	/* 2. routing rules: through the index when there is one; from here on
 	 * the fields are fixed, so shared predicates are evaluated once */
 	m->vm.pred = rt->pred;
@@ -1140,6 +1323,17 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	for (i = rt->phase_first[2 * contract + 1]; i < end && !routed; i++)
 		if (eval_rule(m, d, rt->contract_rules[i], &routed) < 0)
 			return d->status;
+	if (seq_rules > 0 && d->nrules > seq_rules) {
+		/* sequences completed before the routing phase: back into program order */
+		uint32_t a, b, x;
+
+		for (a = 1; a < d->nrules; a++) {
+			x = m->rules[a];
+			for (b = a; b > 0 && m->rules[b - 1] > x; b--)
+				m->rules[b] = m->rules[b - 1];
+			m->rules[b] = x;
+		}
+	}
 	m->nmatched = d->nrules;
 	if (d->nsets > 0 && apply_sets(m, d) < 0)
 		return d->status;

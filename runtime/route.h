@@ -200,6 +200,10 @@ struct route_rule_stats {
 	uint64_t bytes;            /* memory held by the rule's state */
 	uint64_t evicted;          /* keys evicted at the key limit (1,000,000 per rule) */
 	uint64_t dropped;          /* events dropped from a full window (100,000 per key) */
+	uint64_t pending;          /* then/unless: first events waiting (partial matches, armed deadlines) */
+	uint64_t cancelled;        /* unless: deadlines cancelled by the awaited event */
+	uint64_t expired;          /* then: first events whose window ran out without the second */
+	uint64_t late;             /* event time: events older than the allowed lateness (not counted) */
 };
 /* -1 when rule has no temporal clause. */
 int route_state_rule_stats(const route_state *st, uint32_t rule, struct route_rule_stats *s);
@@ -226,6 +230,24 @@ struct route_restore_report {
 size_t route_state_snapshot(route_state *st, void *buf, size_t cap);
 int route_state_restore(route_state *st, const void *buf, size_t len, struct route_restore_report *rep,
 	char *err, size_t errlen);
+
+/*
+ * Timers: an absence (`A unless B within D`) fires at its deadline, with no
+ * event arriving. route_matcher_tick(m, &d) fires the next deadline that is
+ * due at the state's current time (virtual, or the real clock) and fills *d
+ * with that firing's decision: d->rules[0] is the rule, d->emits the events
+ * it emitted (with fields taken from the first event), and when the rule
+ * routes, d->dests with d->output the first event's bytes (kept since it
+ * arrived). d->type/version are the first event's. Returns 1 when a
+ * deadline fired, 0 when none is due; call it in a loop until it returns 0
+ * (deadlines fire in order). Emitted events are routed like ingested ones
+ * (route_match each). Lifetimes as for route_match. The service calls it
+ * when route_state_next_deadline() has passed (INT64_MIN: fired deadlines
+ * are still queued; INT64_MAX: none pending), e.g. from a timer of its
+ * event loop, on the thread that owns the matcher and its state.
+ */
+int route_matcher_tick(route_matcher *m, struct route_decision *d);
+int64_t route_state_next_deadline(route_state *st);
 
 /*
  * Matches one event: validates and scans buf[0..len), runs the transform

@@ -73,6 +73,12 @@ struct route_state {
 
 /* ---- clock -------------------------------------------------------------------- */
 
+struct rv_tstate *
+rv_state_tstate(struct route_state *st)
+{
+	return st->ts;
+}
+
 int64_t
 rv_state_now(struct route_state *st)
 {
@@ -441,6 +447,57 @@ rv_kv_put(struct rv_kv *kv, const char *key, size_t klen, const char *val, size_
 	return kv->t.st.updates > before ? 0 : -1;
 }
 
+uint32_t
+rv_kv_find(struct rv_kv *kv, const char *key, size_t klen, int64_t now)
+{
+	struct ttable *t = &kv->t;
+	struct rv_val k;
+	uint32_t i;
+
+	memset(&k, 0, sizeof k);
+	k.k = RV_V_STR;
+	i = find(t, rv_scalar_key(&k, key, klen), RV_V_STR, key, klen, 0);
+	if (i != RV_NONE && expired(t, i, now)) {
+		remove_entry(t, i);
+		t->st.expired++;
+		return RV_NONE;
+	}
+	return i;
+}
+
+const char *
+rv_kv_at(const struct rv_kv *kv, uint32_t i, const char **key, size_t *klen, size_t *vlen)
+{
+	const struct tentry *e;
+
+	if (i >= kv->t.ecap || kv->t.e[i].key_kind == 0)
+		return NULL;
+	e = &kv->t.e[i];
+	if (key)
+		*key = e->bytes;
+	if (klen)
+		*klen = e->key_len;
+	*vlen = e->val_len;
+	return e->bytes + e->key_len;
+}
+
+void
+rv_kv_del_at(struct rv_kv *kv, uint32_t i)
+{
+	if (i >= kv->t.ecap || kv->t.e[i].key_kind == 0)
+		return;
+	remove_entry(&kv->t, i);
+	kv->t.st.deletes++;
+}
+
+uint32_t
+rv_kv_next(const struct rv_kv *kv, uint32_t i)
+{
+	if (i == RV_NONE)
+		return kv->t.oldest;
+	return i < kv->t.ecap && kv->t.e[i].key_kind != 0 ? kv->t.e[i].newer : RV_NONE;
+}
+
 void
 rv_kv_expire(struct rv_kv *kv, int64_t now)
 {
@@ -634,13 +691,16 @@ route_state_rule_stats(const route_state *st, uint32_t rule, struct route_rule_s
 /* ---- snapshot and restore --------------------------------------------------------------
  *
  * Layout (host byte order, little-endian machines only, like the .rbc):
- *   "RTSTATE1"  u32 version 1, u32 0, u64 the program's .rbc checksum,
+ *   "RTSTATE1"  u32 version 2, u32 0, u64 the program's .rbc checksum,
  *   i64 clock ms, u32 virtual clock, u32 tables,
  *   per table: name (u32 length, bytes), u8 key type, u8 value type, u16 0, map
  *   u32 temporal records,
  *   per record: rule name, u64 definition hash, struct route_rule_stats,
  *               u64 window bytes + the window's own snapshot (0: none),
- *               u8 has dedup [map], u8 has throttle [map]
+ *               u8 has dedup [map], u8 has throttle [map],
+ *               u8 has pending first events (then/unless) [map]: their values hold
+ *               the deadlines, so a restore re-arms every absence's timer,
+ *               i64 newest event time seen (event time; INT64_MIN: none)
  *   u64 XXH64 of everything before it.
  * A map: struct route_table_stats, u32 entries, then each entry oldest first:
  *   u8 key kind, u8 value kind, u16 0, u32 key bytes, u32 value bytes,
@@ -706,7 +766,7 @@ route_state_snapshot(route_state *st, void *out, size_t cap)
 	size_t len;
 
 	w_bytes(&w, SNAP_MAGIC, 8);
-	w_u32(&w, 1);
+	w_u32(&w, 2);
 	w_u32(&w, 0);
 	w_u64(&w, ((const struct rv_rbc_header *)(const void *)p->image)->checksum);
 	w_u64(&w, (uint64_t)st->now_ms);
@@ -748,6 +808,14 @@ route_state_snapshot(route_state *st, void *out, size_t cap)
 		w_u8(&w, throttle != NULL);
 		if (throttle)
 			w_map(&w, &throttle->t);
+		{
+			struct rv_kv *seq = rv_tstate_seq_map(st->ts, i);
+
+			w_u8(&w, seq != NULL);
+			if (seq)
+				w_map(&w, &seq->t);
+			w_u64(&w, (uint64_t)*rv_tstate_event_clock(st->ts, i));
+		}
 	}
 	len = w.len;
 	if (w.buf && len + 8 <= cap)
@@ -927,7 +995,7 @@ route_state_restore(route_state *st, const void *buf, size_t len, struct route_r
 	}
 	r.len = len - 8;
 	r.pos = 8;
-	if (r_u32(&r) != 1) {
+	if (r_u32(&r) != 2) {
 		snprintf(err, errlen, "state snapshot: unsupported version");
 		return -1;
 	}
@@ -987,6 +1055,17 @@ route_state_restore(route_state *st, const void *buf, size_t len, struct route_r
 			break;
 		if (r_u8(&r) && r_map(&r, th ? &th->t : NULL) < 0)
 			break;
+		{
+			struct rv_kv *seq = ti != RV_NONE ? rv_tstate_seq_map(st->ts, ti) : NULL;
+
+			int64_t clk;
+
+			if (r_u8(&r) && r_map(&r, seq ? &seq->t : NULL) < 0)
+				break;
+			clk = (int64_t)r_u64(&r);
+			if (ti != RV_NONE)
+				*rv_tstate_event_clock(st->ts, ti) = clk;
+		}
 		if (rs) {
 			*rs = sst;
 			rep->rules++;
@@ -998,5 +1077,7 @@ route_state_restore(route_state *st, const void *buf, size_t len, struct route_r
 		snprintf(err, errlen, "state snapshot: malformed at byte %zu", r.pos);
 		return -1;
 	}
+	if (st->ts)
+		rv_tstate_rearm(st->ts, rv_state_now(st));
 	return 0;
 }

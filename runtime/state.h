@@ -16,6 +16,9 @@ struct route_prog;
 /* The verified program of a loaded route_prog (route.c). */
 const struct rv_prog *rv_route_prog(const struct route_prog *rp);
 
+/* The temporal rules' state of st (borrowed), or NULL when the program has none. */
+struct rv_tstate *rv_state_tstate(struct route_state *st);
+
 /* The state's current time in Unix milliseconds (virtual or the real clock). */
 int64_t rv_state_now(struct route_state *st);
 
@@ -55,6 +58,17 @@ const char *rv_kv_get(struct rv_kv *kv, const char *key, size_t klen, int64_t no
 /* Stores key -> val at now (the newest entry); 0, or -1 out of memory (counted as skipped). */
 int rv_kv_put(struct rv_kv *kv, const char *key, size_t klen, const char *val, size_t vlen, int64_t now);
 void rv_kv_expire(struct rv_kv *kv, int64_t now);
+/*
+ * Entries by index (stable while the entry lives; sequences keep it in
+ * their timers): the live entry of key at now or RV_NONE; entry i's value
+ * (borrowed until the next put or delete; its key in *key when key != NULL)
+ * or NULL when i is free; deletes entry i (counted as a delete); the entry
+ * after i in update order (i RV_NONE: the oldest), RV_NONE at the end.
+ */
+uint32_t rv_kv_find(struct rv_kv *kv, const char *key, size_t klen, int64_t now);
+const char *rv_kv_at(const struct rv_kv *kv, uint32_t i, const char **key, size_t *klen, size_t *vlen);
+void rv_kv_del_at(struct rv_kv *kv, uint32_t i);
+uint32_t rv_kv_next(const struct rv_kv *kv, uint32_t i);
 void rv_kv_stats(const struct rv_kv *kv, struct route_table_stats *s);
 
 #endif

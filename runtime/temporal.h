@@ -31,6 +31,40 @@ enum rv_tstep {
  */
 int rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now);
 
+/*
+ * Sequences and absences (TSEQ record qi). The event in vm is of one of the
+ * second event's contracts and passed bcond: rv_tstate_second looks up the
+ * pending first event of its correlation key. A `then` that completes
+ * returns 1 with the first event's captures in vm's overrides (the rule's
+ * actions run next; rv_tstate_clear_captures clears them); an absence's
+ * pending first event is cancelled (returns 0).
+ */
+int rv_tstate_second(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi, int64_t now);
+/*
+ * The TSEQ records awaiting an event of contract that have pending first
+ * events, ascending (borrowed until the next call): an event costs the
+ * sequences that wait for something, not every one that could. Records
+ * whose pending events are all gone leave the list here.
+ */
+uint32_t rv_tstate_candidates(struct rv_tstate *ts, uint32_t contract, const uint32_t **out);
+void rv_tstate_clear_captures(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi);
+/*
+ * The next absence whose deadline is <= now: returns 1 with its TSEQ index
+ * in *qi, the first event's contract, its captures in vm's overrides and,
+ * when kept (RV_SQ_KEEP_EVENT), its bytes in *ev (borrowed until the next
+ * call; NULL otherwise); 0 when none is due. Deadlines fire in order.
+ */
+int rv_tstate_fire_next(struct rv_tstate *ts, struct rv_vm *vm, int64_t now, uint32_t *qi, uint32_t *contract,
+	const char **ev, size_t *evlen);
+/* The earliest pending deadline (INT64_MIN: some already fired are queued; INT64_MAX: none). */
+int64_t rv_tstate_next_deadline(const struct rv_tstate *ts);
+/* After a restore: arms the timers of every pending absence (overdue ones fire at the next tick). */
+void rv_tstate_rearm(struct rv_tstate *ts, int64_t now);
+/* Record ti's newest event time seen (event time; INT64_MIN: none), for snapshot and restore. */
+int64_t *rv_tstate_event_clock(struct rv_tstate *ts, uint32_t ti);
+/* Record ti's map of pending first events (snapshot, restore), or NULL. */
+struct rv_kv *rv_tstate_seq_map(struct rv_tstate *ts, uint32_t ti);
+
 /* Frees the keys whose state has run out (called about once a second). */
 void rv_tstate_sweep(struct rv_tstate *ts, int64_t now);
 

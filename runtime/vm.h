@@ -68,6 +68,8 @@ struct rv_rt {
 	uint32_t *pred;                   /* owns: per pc, the memo slot of a shared predicate, or NULL */
 	uint32_t npred;                   /* memo slots */
 	uint32_t *rule_temporal;          /* owns: per rule, its TEMPORAL record, or NULL (none) */
+	uint32_t *seq_first;              /* owns: TSEQ records awaiting an event of contract c ... */
+	uint32_t *seq_list;               /* ... are seq_list[seq_first[c] .. seq_first[c+1]); NULL: none */
 };
 
 /* Called after each predicate when explaining (never on the fast path). */
@@ -93,6 +95,7 @@ struct rv_vm {
 	const uint32_t *pred;             /* borrows rt->pred while shared predicates are memoised, else NULL */
 	struct route_state *state;        /* borrows: tables for TGET, or NULL (no entries) */
 	int64_t now;                      /* the state's time of the event being matched */
+	uint32_t contract;                /* the event's contract (CONTRACTS index) once typed */
 	double agg_out[RV_MAX_AGGS];      /* the aggregates an aggregate block reads (AGG) ... */
 	uint8_t agg_has[RV_MAX_AGGS];     /* ... 0: undefined (avg of nothing): MISSING */
 	uint32_t *memo_seq;               /* owns: per memo slot, the seq its result is for ... */

@@ -78,7 +78,6 @@ demo() {
 	step "routec check examples/*.route"
 	$R check examples/support.route examples/leads.route examples/orders.route
 	$R check examples/temporal.route
-	$R check examples/planned.route # checked only: its rules are planned (sequences, absence, tumbling windows)
 	step "routec test examples/*.route (the test blocks, on a virtual clock)"
 	$R test examples/support.route examples/leads.route examples/orders.route examples/temporal.route
 	for ex in support leads orders; do

@@ -3,9 +3,8 @@
 # check without a warning, compile to a program that loads, and decide their
 # sample events exactly as examples/NAME.expected says (at -O0 and -O2), and
 # pass every one of their test blocks under `routec test`; temporal.route
-# compiles and passes its tests; planned.route (sequences, absence, tumbling
-# windows) checks and is refused by the code generator with
-# E_TEMPORAL_CODEGEN.
+# (windows, sequences, absences, tumbling windows) compiles and passes its
+# tests.
 set -u
 ROUTEC=${ROUTEC:-./routec}
 top=${top_srcdir:-.}
@@ -51,15 +50,5 @@ elif ! "$ROUTEC" test "$f" >"$tmp/t.test" || ! grep -qx "$ntests passed, 0 faile
 	echo "FAIL: the tests of $f (expected $ntests passed, 0 failed):"; cat "$tmp/t.test"; fail=1
 else
 	echo "PASS: $f (compiled; $ntests tests passed)"
-fi
-f=examples/planned.route
-if ! "$ROUTEC" check --Werror "$f"; then
-	echo "FAIL: $f does not check cleanly"; fail=1
-elif "$ROUTEC" compile -o "$tmp/p.rbc" "$f" 2>"$tmp/err"; then
-	echo "FAIL: $f compiled, but sequences, absence and tumbling windows have no code generation yet"; fail=1
-elif ! grep -q "is checked but not compiled yet" "$tmp/err"; then
-	echo "FAIL: $f was refused for another reason:"; cat "$tmp/err"; fail=1
-else
-	echo "PASS: $f (checked; code generation refused as documented)"
 fi
 exit $fail

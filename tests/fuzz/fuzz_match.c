@@ -4,8 +4,10 @@
  * The program (compiled once, in LLVMFuzzerInitialize, with
  * rc_compile_string) uses every predicate, arithmetic, every builtin, set,
  * emit, route, otherwise, versions, wildcards, envelope attributes, a table
- * and temporal rules (windows with every aggregate, throttle, dedup); the
- * two matchers keep their state on virtual clocks moved alike per input. It is
+ * and temporal rules (windows with every aggregate, throttle, dedup,
+ * sequences, absences, tumbling windows); the two matchers keep their state
+ * on virtual clocks moved alike per input, and after each input both fire
+ * their due deadlines (route_matcher_tick), which must give equal decisions. It is
  * loaded twice: with the computed-goto VM and the equality index, and with
  * the switch VM evaluating every rule (rules k1..k6 are indexed; k5 reads a
  * field a transform rule sets); each input is matched by both matchers, and their decisions (status, reason, offset,
@@ -91,7 +93,12 @@ static const char program[] =
 	"  throttle 2 per 1s else route d2 route d3\n"
 	"rule w3 on m dedup by k within 1m route d4\n"
 	"rule w4 on m when rate() > 5/s within 1s route d5\n"
-	"rule tl on m when tt[s] exists route d5\n";
+	"rule tl on m when tt[s] exists route d5\n"
+	/* sequences, absences, tumbling windows: due deadlines fire on a tick after each input */
+	"rule q1 on m as x when s exists then m.sub where s == x.s within 1m emit derived { s: x.s, n: x.n, x: {} } route d6\n"
+	"rule q2 on m as x when n > 0 unless m.sub where s == x.s within 100ms emit derived { s: x.s, n: x.n, x: { y: @id } }"
+	" route d7\n"
+	"rule q3 on m when count() >= 2 and avg(n) > 0 and max(k) < 9 by s every 1s emit derived { s: s, x: {} }\n";
 
 static route_prog *progs[2];
 static route_matcher *matchers[2];
@@ -212,6 +219,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    || !bytes_eq(w0.value, w0.value_len, w1.value, w1.value_len))
 				differ("explain");
 		}
+	}
+	/* deadlines and period ends due now: the same firings on both */
+	for (;;) {
+		int t0 = route_matcher_tick(matchers[0], &d[0]), t1 = route_matcher_tick(matchers[1], &d[1]);
+
+		if (t0 != t1)
+			differ("tick");
+		if (t0 == 0)
+			break;
+		if (d[0].nrules != 1 || d[1].nrules != 1 || d[0].rules[0] != d[1].rules[0] || d[0].ndests != d[1].ndests
+		    || d[0].nemits != d[1].nemits || d[0].type != d[1].type
+		    || !bytes_eq(d[0].output, d[0].output_len, d[1].output, d[1].output_len))
+			differ("a tick's decision");
+		for (i = 0; i < d[0].nemits; i++)
+			if (!bytes_eq(d[0].emits[i].json, d[0].emits[i].len, d[1].emits[i].json, d[1].emits[i].len))
+				differ("a tick's emits");
 	}
 	free(buf[0]);
 	free(buf[1]);

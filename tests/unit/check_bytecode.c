@@ -484,7 +484,7 @@ START_TEST(test_empty_program_loads)
 	ck_assert_uint_eq(p->ncode + p->nrules + p->nstrs + p->nconsts, 0);
 	ck_assert_ptr_nonnull(p->code);
 	text = disasm(p);
-	ck_assert_str_eq(text, "; rbc 1.1, max_regs 0, 0 instructions, 0 constants, 0 fields, 0 types, "
+	ck_assert_str_eq(text, "; rbc 1.2, max_regs 0, 0 instructions, 0 constants, 0 fields, 0 types, "
 		"0 destinations, 0 tables, 0 rules, 0 actions, 0 builtins, 0 files\n");
 	free(text);
 	rv_prog_free(p);
@@ -498,7 +498,7 @@ START_TEST(test_disasm_listing)
 	struct img m;
 	char *text;
 	static const char *const want[] = {
-		"; rbc 1.1, max_regs 6, 33 instructions, ",
+		"; rbc 1.2, max_regs 6, 33 instructions, ",
 		"\ntypes (3):\n  type 0 payment.created\n    v1\n      amount: number\n"
 		"      currency: string enum [\"EUR\", \"USD\"]\n      note: string optional\n",
 		"      tags: [string] optional\n",
@@ -932,10 +932,10 @@ START_TEST(test_refuses_too_many_sections)
 	struct img m;
 
 	img_init(&m);
-	img_header(&m)->nsections = 20;
-	expect_refused(&m, "20 entries, more than the 19");
+	img_header(&m)->nsections = 22;
+	expect_refused(&m, "22 entries, more than the 21");
 	img_header(&m)->nsections = 0x10000000;
-	expect_refused(&m, "more than the 19");
+	expect_refused(&m, "more than the 21");
 	img_fini(&m);
 }
 END_TEST
@@ -1591,6 +1591,82 @@ first_agg(const struct rv_prog *p)
 	return pc;
 }
 
+/*
+ * TSEQ (1.2): a sequence, an absence and a tumbling window, each with its
+ * record; corrupt lists, fields, flags and blocks are refused.
+ */
+START_TEST(test_refuses_bad_tseq)
+{
+	static const char src[] =
+		"event e v1 { k: string, x: number }\n"
+		"event f v1 { k: string }\n"
+		"destination d\n"
+		"rule s on e as a then f where k == a.k within 1m emit e { k: a.k, x: a.x }\n"
+		"rule u on e as a unless f where k == a.k within 1m route d\n"
+		"rule t on e when count() > 1 by k every 1m emit e { k: k, x: 1 }\n";
+	struct img m;
+	struct rc_options o;
+	char err[256];
+	struct rv_tseq *q;
+	struct rv_temporal *t;
+	uint32_t *w, save;
+
+	memset(&m, 0, sizeof m);
+	rc_options_default(&o);
+	o.diag = stderr;
+	ck_assert_int_eq(rc_compile_string("t.route", src, sizeof src - 1, &o, &m.buf, &m.len, NULL), RC_EXIT_OK);
+	ck_assert_msg(rv_prog_load(m.buf, m.len, &m.ref, err, sizeof err) == 0, "load: %s", err);
+	ck_assert_uint_eq(m.ref->ntseq, 3);
+	ck_assert_uint_eq(m.ref->tseq[1].flags, RV_SQ_KEEP_EVENT);
+	ck_assert_uint_eq(m.ref->tseq[2].nbtypes, 0);
+	q = IMG_AT(&m, struct rv_tseq, &m.ref->tseq[0]);
+	q->flags = 2;
+	expect_refused(&m, "section TSEQ: entry 0: unknown flags 0x2");
+	q->flags = 0;
+	q->bcond_pc = m.ref->ncode;
+	expect_refused(&m, "section TSEQ: entry 0: condition block");
+	q->bcond_pc = m.ref->tseq[0].bcond_pc;
+	q->nkeys = 1000;
+	expect_refused(&m, "section TSEQ: entry 0: a list runs outside TREFS");
+	q->nkeys = 1;
+	q->temporal = 1;
+	expect_refused(&m, "no TSEQ record (in order)");
+	q->temporal = 0;
+	q->nbtypes = 0; /* a sequence without a second event */
+	expect_refused(&m, "no TSEQ record (in order)");
+	q->nbtypes = 1;
+	/* a capture must land in a CAPTURE field, from an event field */
+	w = IMG_AT(&m, uint32_t, &m.ref->trefs[m.ref->tseq[0].caps + 1]);
+	save = *w;
+	*w = m.ref->trefs[m.ref->tseq[0].caps];
+	expect_refused(&m, "section TSEQ: entry 0: capture 0");
+	*w = save;
+	w = IMG_AT(&m, uint32_t, &m.ref->trefs[m.ref->tseq[0].akeys]);
+	save = *w;
+	*w = m.ref->trefs[m.ref->tseq[0].caps + 1];
+	expect_refused(&m, "key field 0 is not an event field");
+	*w = save;
+	t = IMG_AT(&m, struct rv_temporal, &m.ref->temporal[0]);
+	t->flags |= RV_TF_ABSENT;
+	expect_refused(&m, "a sequence, absence or tumbling window with other clauses");
+	t->flags &= ~RV_TF_ABSENT;
+	t = IMG_AT(&m, struct rv_temporal, &m.ref->temporal[2]);
+	w = IMG_AT(&m, uint32_t, &m.ref->trefs[m.ref->temporal[2].aggs]);
+	save = *w;
+	*w = RV_AGGK_DISTINCT;
+	expect_refused(&m, "distinct() over a tumbling window");
+	*w = save;
+	img_fix_checksum(m.buf, m.len);
+	{
+		struct rv_prog *p2 = NULL;
+
+		ck_assert_msg(rv_prog_load(m.buf, m.len, &p2, err, sizeof err) == 0, "restored image: %s", err);
+		rv_prog_free(p2);
+	}
+	img_fini(&m);
+}
+END_TEST
+
 START_TEST(test_refuses_bad_temporal)
 {
 	struct img m;
@@ -1602,9 +1678,9 @@ START_TEST(test_refuses_bad_temporal)
 	t->rule = 7;
 	expect_refused(&m, "section TEMPORAL: entry 0: rule 7 beyond end");
 	t->rule = 0;
-	t->flags |= 0x80;
-	expect_refused(&m, "unknown flags 0x8");
-	t->flags &= ~0x80u;
+	t->flags |= 0x100;
+	expect_refused(&m, "unknown flags 0x1");
+	t->flags &= ~0x100u;
 	t->flags &= ~RV_TF_THROTTLE;
 	expect_refused(&m, "else destinations without a throttle");
 	t->flags |= RV_TF_THROTTLE;
@@ -1762,6 +1838,7 @@ bytecode_suite(void)
 	tc = tcase_create("fault");
 	tcase_add_test(tc, test_load_out_of_memory);
 	tcase_add_test(tc, test_refuses_bad_temporal);
+	tcase_add_test(tc, test_refuses_bad_tseq);
 	suite_add_tcase(s, tc);
 	return s;
 }

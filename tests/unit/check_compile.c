@@ -512,6 +512,16 @@ START_TEST(test_temporal_rules_compile)
 		"rule t on e when x > 1 throttle 5 per 1s route d",
 		"rule t on e when rate() > 10/s within 1m throttle 1 per 1m else route d route d",
 		"rule t on e when count() > 3 within 1m backpressure",
+		"rule t on e as a then e where s == a.s within 1h route d",
+		"rule t on e unless e where s == \"x\" within 1m route d",
+		"rule t on e as a when x > 1 then e as b where b.s == a.s and y > 2 and a.y < 5 by p within 1h "
+		"emit e { x: a.x, y: b.y, s: s, p: \"low\", tags: [], obj: { c: b.s } }",
+		"rule t on e as a unless e where s == a.s within 15m emit e { x: x, y: 1, s: a.s, p: p, tags: [], "
+		"obj: { c: @id } }",
+		"rule t on e when count() > 3 by s within 10m timestamp x lateness 30s route d",
+		"rule t on e dedup by s within 1h timestamp x route d",
+		"rule t on e when x > 1 and count() > 3 and avg(y) < 2 by s, p every 10m "
+		"emit e { x: 1, y: 2, s: s, p: p, tags: [], obj: { c: s } }",
 	};
 	size_t i;
 
@@ -526,26 +536,66 @@ START_TEST(test_temporal_rules_compile)
 }
 END_TEST
 
-START_TEST(test_temporal_rule_fails_compile_passes_check)
+/* Sequences and absences the code generator refuses, each with its own message. */
+START_TEST(test_sequence_limits)
 {
-	static const char *const rules[] = {
-		"rule t on e when count() > 3 every 10m by s route d",
-		"rule t on e as a then e where s == a.s within 1h route d",
-		"rule t on e unless e where s == \"x\" within 1m route d",
+	static const struct {
+		const char *rule;
+		int id;
+	} cases[] = {
+		{ "rule t on e as a then e where s != a.s within 1h route d", RL_E_SEQ_WHERE },
+		{ "rule t on e as a then e where s == a.s or x > 1 within 1h route d", RL_E_SEQ_WHERE },
+		{ "rule t on e as a then e where s == a.s within 1h throttle 1 per 1m route d", RL_E_SEQ_WITH },
+		{ "rule t on e as a then e where s == a.s within 1h dedup within 1h route d", RL_E_SEQ_WITH },
+		{ "rule t on e as a when count() > 2 then e where s == a.s within 1h route d", RL_E_SEQ_WITH },
+		{ "rule t on e as a unless e as b where b.s == a.s within 1h "
+		  "emit e { x: b.x, y: 1, s: \"\", p: \"low\", tags: [], obj: { c: \"\" } }", RL_E_SEQ_SECOND },
+		{ "rule t on e as a then e as b where b.s == a.s when b.x > 1 within 1h route d", RL_E_SEQ_SECOND },
+		{ "rule t on e as a unless e where s == a.s within 1h timestamp x route d", RL_E_TIMESTAMP_WITH },
+		{ "rule t on e when count() > 1 by s every 1h timestamp x emit e { x: 1, y: 1, s: s, p: \"low\", "
+		  "tags: [], obj: { c: s } }", RL_E_TIMESTAMP_WITH },
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct tu_result r;
 
-		compile_with_rule(&r, rules[i], 0);
+		compile_with_rule(&r, cases[i].rule, 0);
+		ck_assert_msg(r.rc == RC_EXIT_RULES && r.counts[cases[i].id] == 1 && r.nerrors == 1, "'%s':\n%s",
+			cases[i].rule, r.text);
+		ck_assert_ptr_null(r.rbc);
+		tu_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(test_temporal_rule_fails_compile_passes_check)
+{
+	static const struct {
+		const char *rule;
+		int id;
+	} cases[] = {
+		{ "rule t on e when count() > 3 every 10m by s route d", RL_E_EVERY_WITH },
+		{ "rule t on e when distinct(s) > 3 every 10m by s emit e { x: 1, y: 1, s: s, p: \"low\", tags: [], "
+		  "obj: { c: s } }", RL_E_EVERY_WITH },
+		{ "rule t on e when count() > 3 every 10m by s throttle 1 per 1h emit e { x: 1, y: 1, s: s, p: \"low\", "
+		  "tags: [], obj: { c: s } }", RL_E_EVERY_WITH },
+		{ "rule t on e when count() > 3 every 10m by s emit e { x: x, y: 1, s: s, p: \"low\", tags: [], "
+		  "obj: { c: s } }", RL_E_EVERY_VALUE },
+		{ "rule t on e when count() > 3 within 10m set x = 1", RL_E_TEMPORAL_CODEGEN },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct tu_result r;
+
+		compile_with_rule(&r, cases[i].rule, 0);
 		ck_assert_int_eq(r.rc, RC_EXIT_RULES);
 		ck_assert_ptr_null(r.rbc);
-		ck_assert_msg(r.counts[RL_E_TEMPORAL_CODEGEN] == 1, "'%s':\n%s", rules[i], r.text);
-		ck_assert_uint_eq(r.nerrors, 1);
+		ck_assert_msg(r.counts[cases[i].id] == 1 && r.nerrors == 1, "'%s':\n%s", cases[i].rule, r.text);
 		tu_free(&r);
-		compile_with_rule(&r, rules[i], 1);
-		ck_assert_msg(r.rc == RC_EXIT_OK && r.nerrors == 0, "'%s':\n%s", rules[i], r.text);
+		compile_with_rule(&r, cases[i].rule, 1);
+		ck_assert_msg(r.rc == RC_EXIT_OK && r.nerrors == 0, "'%s':\n%s", cases[i].rule, r.text);
 		ck_assert_uint_eq(r.st.nrules, 2);
 		tu_free(&r);
 	}
@@ -682,6 +732,7 @@ compile_suite(void)
 
 	tc = tcase_create("driver");
 	tcase_add_test(tc, test_temporal_rule_fails_compile_passes_check);
+	tcase_add_test(tc, test_sequence_limits);
 	tcase_add_test(tc, test_temporal_rules_compile);
 	tcase_add_test(tc, test_errors_produce_no_image);
 	tcase_add_test(tc, test_werror_turns_warning_into_error);

@@ -24,6 +24,8 @@
 
 #include "alloc.h"
 #include "bytecode.h"
+#include "driver.h"
+#include "route.h"
 #include "twheel.h"
 #include "window.h"
 
@@ -1290,13 +1292,354 @@ START_TEST(test_window_snapshot_refuses_bad_bytes)
 }
 END_TEST
 
+
+/* ---- sequences and absences through libroute ---------------------------------------
+ *
+ * Programs compiled from source, run on a virtual clock: a `then` completes
+ * once per first event within its window, an `unless` fires at its deadline
+ * (route_matcher_tick) unless the awaited event cancelled it, and a restored
+ * snapshot still holds pending first events and fires armed deadlines.
+ */
+
+#define SEQ_EV \
+	"event a v1 { k: string, n: number }\n" \
+	"event b v1 { k: string, m: number }\n" \
+	"event out v1 { k: string, n: number, m: number }\n" \
+	"destination d\n"
+
+#define T0 1704067200000LL /* 2024-01-01T00:00:00Z */
+
+struct seqrun {
+	route_prog *p;
+	route_matcher *m;
+	route_state *st;
+};
+
+/* Compiles and loads src with a fresh state at T0; fails the test on errors. */
+static void
+seq_open(struct seqrun *r, const char *src)
+{
+	struct rc_options o;
+	unsigned char *rbc = NULL;
+	size_t len = 0;
+	char err[256];
+
+	rc_options_default(&o);
+	o.nowarn = 1;
+	o.diag = stderr;
+	ck_assert_int_eq(rc_compile_string("seq.route", src, strlen(src), &o, &rbc, &len, NULL), RC_EXIT_OK);
+	r->p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	ck_assert_msg(r->p != NULL, "load: %s", err);
+	ru_free(rbc);
+	r->m = route_matcher_new(r->p);
+	r->st = route_state_new(r->p);
+	ck_assert(r->m && r->st);
+	route_state_set_time(r->st, T0);
+	route_matcher_set_state(r->m, r->st);
+}
+
+static void
+seq_close(struct seqrun *r)
+{
+	route_matcher_free(r->m);
+	route_state_free(r->st);
+	route_prog_free(r->p);
+}
+
+/* Routes one event {"event_type":type, "k":k, field:v}; returns the decision. */
+static void
+seq_send(struct seqrun *r, const char *type, const char *k, const char *field, int v, struct route_decision *d)
+{
+	char ev[256];
+	int n = snprintf(ev, sizeof ev, "{\"event_type\":\"%s\",\"k\":\"%s\",\"%s\":%d}", type, k, field, v);
+
+	ck_assert_int_eq(route_match(r->m, ev, (size_t)n, d), ROUTE_OK);
+}
+
+/* Does the decision emit an `out` event containing the text want? */
+static int
+emitted(const struct route_decision *d, const char *want)
+{
+	uint32_t i;
+
+	for (i = 0; i < d->nemits; i++)
+		if (memmem(d->emits[i].json, d->emits[i].len, want, strlen(want)) != NULL)
+			return 1;
+	return 0;
+}
+
+START_TEST(test_seq_then_completes_once)
+{
+	struct seqrun r;
+	struct route_decision d;
+	struct route_rule_stats rs;
+
+	seq_open(&r, SEQ_EV "rule s on a as x then b as y where y.k == x.k within 10s\n"
+		"  emit out { k: x.k, n: x.n, m: y.m } route d\n");
+	seq_send(&r, "a", "1", "n", 5, &d);
+	ck_assert_uint_eq(d.nrules, 0); /* the first event waits */
+	route_state_advance(r.st, 5000);
+	seq_send(&r, "b", "2", "m", 6, &d); /* another key: nothing */
+	ck_assert_uint_eq(d.nrules, 0);
+	seq_send(&r, "b", "1", "m", 7, &d);
+	ck_assert_uint_eq(d.nrules, 1);
+	ck_assert_uint_eq(d.ndests, 1);
+	ck_assert_msg(emitted(&d, "\"k\":\"1\",\"n\":5,\"m\":7"), "%.*s", d.nemits ? (int)d.emits[0].len : 0,
+		d.nemits ? d.emits[0].json : "");
+	seq_send(&r, "b", "1", "m", 8, &d); /* completed: once per first event */
+	ck_assert_uint_eq(d.nrules, 0);
+	seq_send(&r, "a", "3", "n", 1, &d);
+	route_state_advance(r.st, 10000); /* the window ran out */
+	seq_send(&r, "b", "3", "m", 1, &d);
+	ck_assert_uint_eq(d.nrules, 0);
+	ck_assert_int_eq(route_matcher_tick(r.m, &d), 0); /* a sequence never fires on a tick */
+	ck_assert_int_eq(route_state_rule_stats(r.st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.entered, 2);
+	ck_assert_uint_eq(rs.fired, 1);
+	ck_assert_uint_eq(rs.expired, 1);
+	ck_assert_uint_eq(rs.pending, 0);
+	seq_close(&r);
+}
+END_TEST
+
+START_TEST(test_seq_unless_fires_at_deadline)
+{
+	struct seqrun r;
+	struct route_decision d;
+	struct route_rule_stats rs;
+
+	seq_open(&r, SEQ_EV "rule u on a as x when n > 0 unless b where k == x.k within 10s\n"
+		"  emit out { k: x.k, n: x.n, m: 0 } route d\n");
+	seq_send(&r, "a", "1", "n", 5, &d);
+	seq_send(&r, "a", "2", "n", 6, &d);
+	seq_send(&r, "a", "9", "n", 0, &d); /* filtered out by `when` */
+	ck_assert_int_eq(route_state_next_deadline(r.st), T0 + 10000);
+	route_state_advance(r.st, 3000);
+	seq_send(&r, "b", "2", "m", 1, &d); /* cancels key 2 */
+	ck_assert_uint_eq(d.nrules, 0);
+	route_state_advance(r.st, 6999);
+	ck_assert_int_eq(route_matcher_tick(r.m, &d), 0); /* 1 ms early */
+	route_state_advance(r.st, 1);
+	ck_assert_int_eq(route_matcher_tick(r.m, &d), 1);
+	ck_assert_uint_eq(d.nrules, 1);
+	ck_assert_uint_eq(d.rules[0], 0);
+	ck_assert(emitted(&d, "\"k\":\"1\",\"n\":5,\"m\":0"));
+	ck_assert_uint_eq(d.ndests, 1); /* `route d` delivers the first event, kept since it came */
+	ck_assert(memmem(d.output, d.output_len, "\"k\":\"1\"", 7) != NULL);
+	ck_assert_int_eq(route_matcher_tick(r.m, &d), 0); /* key 2 was cancelled */
+	ck_assert_int_eq(route_state_next_deadline(r.st), INT64_MAX);
+	ck_assert_int_eq(route_state_rule_stats(r.st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.fired, 1);
+	ck_assert_uint_eq(rs.cancelled, 1);
+	ck_assert_uint_eq(rs.pending, 0);
+	seq_close(&r);
+}
+END_TEST
+
+/* A snapshot taken with a pending `then` and an armed deadline restores both. */
+START_TEST(test_seq_snapshot_restore_fires)
+{
+	static const char src[] = SEQ_EV
+		"rule s on a as x then b as y where y.k == x.k within 1m emit out { k: x.k, n: x.n, m: y.m }\n"
+		"rule u on a as x unless b where k == x.k within 10s emit out { k: x.k, n: x.n, m: -1 }\n";
+	struct seqrun r, r2;
+	struct route_decision d;
+	struct route_restore_report rep;
+	unsigned char *snap;
+	size_t n;
+	char err[256];
+
+	seq_open(&r, src);
+	seq_send(&r, "a", "1", "n", 5, &d);
+	route_state_advance(r.st, 2000);
+	n = route_state_snapshot(r.st, NULL, 0);
+	snap = ru_malloc(n);
+	ck_assert_uint_eq(route_state_snapshot(r.st, snap, n), n);
+	seq_open(&r2, src);
+	route_state_set_time(r2.st, 0);
+	ck_assert_msg(route_state_restore(r2.st, snap, n, &rep, err, sizeof err) == 0, "%s", err);
+	ck_assert_uint_eq(rep.rules, 2);
+	ck_assert_int_eq(route_state_time(r2.st), T0 + 2000);
+	ck_assert_int_eq(route_state_next_deadline(r2.st), T0 + 10000);
+	route_state_advance(r2.st, 8000);
+	ck_assert_int_eq(route_matcher_tick(r2.m, &d), 1);
+	ck_assert(emitted(&d, "\"k\":\"1\",\"n\":5,\"m\":-1"));
+	ck_assert_int_eq(route_matcher_tick(r2.m, &d), 0);
+	seq_send(&r2, "b", "1", "m", 3, &d); /* the restored `then` completes */
+	ck_assert(emitted(&d, "\"k\":\"1\",\"n\":5,\"m\":3"));
+	/* a corrupt snapshot is refused */
+	snap[n / 2] ^= 1;
+	ck_assert_int_eq(route_state_restore(r2.st, snap, n, NULL, err, sizeof err), -1);
+	ru_free(snap);
+	seq_close(&r);
+	seq_close(&r2);
+}
+END_TEST
+
+/* every: each key's period is evaluated at the period's end, once, in its own period. */
+START_TEST(test_every_reports_at_period_end)
+{
+	struct seqrun r;
+	struct route_decision d;
+	struct route_rule_stats rs;
+	int fired = 0;
+
+	seq_open(&r, SEQ_EV "rule t on a when n > 0 and count() >= 2 and sum(n) > 10 and avg(n) >= 5 by k every 1m\n"
+		"  emit out { k: k, n: 1, m: 2 }\n");
+	route_state_advance(r.st, 30000); /* 00:00:30 */
+	seq_send(&r, "a", "x", "n", 6, &d);
+	seq_send(&r, "a", "x", "n", 6, &d);   /* x: 2 events, sum 12: fires */
+	seq_send(&r, "a", "y", "n", 20, &d);  /* y: 1 event: below */
+	seq_send(&r, "a", "z", "n", 0, &d);   /* filtered out */
+	ck_assert_uint_eq(d.nrules, 0);
+	route_state_advance(r.st, 29999);     /* 00:00:59.999 */
+	ck_assert_int_eq(route_matcher_tick(r.m, &d), 0);
+	seq_send(&r, "a", "y", "n", 1, &d);   /* y: now 2 events, sum 21, avg 10.5: fires */
+	route_state_advance(r.st, 1);         /* 00:01:00: the period ends */
+	seq_send(&r, "a", "x", "n", 9, &d);   /* the next period, before the tick: its own entry */
+	while (route_matcher_tick(r.m, &d) > 0) {
+		ck_assert_uint_eq(d.nemits, 1);
+		ck_assert(emitted(&d, "\"k\":\"x\"") || emitted(&d, "\"k\":\"y\""));
+		fired++;
+	}
+	ck_assert_int_eq(fired, 2);
+	ck_assert_int_eq(route_state_next_deadline(r.st), T0 + 120000);
+	route_state_advance(r.st, 60000);
+	ck_assert_int_eq(route_matcher_tick(r.m, &d), 0); /* x had 1 event in the second period */
+	ck_assert_int_eq(route_state_rule_stats(r.st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.fired, 2);
+	ck_assert_uint_eq(rs.below, 1);
+	ck_assert_uint_eq(rs.pending, 0);
+	seq_close(&r);
+}
+END_TEST
+
+/* Event time: late events are counted and not counted in; the newest time survives a snapshot. */
+START_TEST(test_event_time_late_and_snapshot)
+{
+	static const char src[] = SEQ_EV "rule w on a when count() >= 2 by k within 10s timestamp n lateness 2s route d\n";
+	struct seqrun r, r2;
+	struct route_decision d;
+	struct route_rule_stats rs;
+	unsigned char *snap;
+	size_t n;
+	char err[256];
+
+	seq_open(&r, src);
+	seq_send(&r, "a", "x", "n", 100000, &d);
+	seq_send(&r, "a", "x", "n", 97000, &d);  /* 3 s late: not counted */
+	ck_assert_uint_eq(d.nrules, 0);
+	seq_send(&r, "a", "x", "n", 99000, &d);  /* 1 s late: counted */
+	ck_assert_uint_eq(d.nrules, 1);
+	ck_assert_int_eq(route_state_rule_stats(r.st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.late, 1);
+	ck_assert_uint_eq(rs.entered, 3);
+	n = route_state_snapshot(r.st, NULL, 0);
+	snap = ru_malloc(n);
+	ck_assert_uint_eq(route_state_snapshot(r.st, snap, n), n);
+	seq_open(&r2, src);
+	ck_assert_msg(route_state_restore(r2.st, snap, n, NULL, err, sizeof err) == 0, "%s", err);
+	seq_send(&r2, "a", "y", "n", 97000, &d); /* still late after the restore */
+	ck_assert_int_eq(route_state_rule_stats(r2.st, 0, &rs), 0);
+	ck_assert_uint_eq(rs.late, 2);
+	ru_free(snap);
+	seq_close(&r);
+	seq_close(&r2);
+}
+END_TEST
+
+/*
+ * Property: random streams of first and second events over a few keys,
+ * with ticks before each event (as a service runs them), against a
+ * reference: per key the pending first event (replaced by a newer one);
+ * `then` completes when the second event comes less than `within` after
+ * the first; `unless` fires at deadline = first + within, in deadline order
+ * (ties in arrival order), unless a second event came strictly before it.
+ */
+#define SK 6
+struct sref {
+	int live;
+	int64_t t;       /* arrival of the first event */
+	int n;           /* its value */
+	uint64_t order;  /* arrival number (tie order of deadlines) */
+};
+
+START_TEST(test_seq_property)
+{
+	static const char src[] = SEQ_EV
+		"rule s on a as x then b as y where y.k == x.k within 7s emit out { k: x.k, n: x.n, m: y.m }\n"
+		"rule u on a as x unless b where k == x.k within 5s emit out { k: x.k, n: x.n, m: -1 }\n";
+	uint64_t seed = seeds[_i];
+	struct seqrun r;
+	struct sref then_ref[SK], unless_ref[SK];
+	struct route_decision d;
+	char want[96];
+	uint64_t order = 0;
+	int64_t now = T0;
+	int step, k;
+
+	memset(then_ref, 0, sizeof then_ref);
+	memset(unless_ref, 0, sizeof unless_ref);
+	seq_open(&r, src);
+	for (step = 0; step < 3000; step++) {
+		int64_t dt = (int64_t)below(&seed, 4) == 0 ? (int64_t)below(&seed, 9000) : (int64_t)below(&seed, 800);
+		int is_a = (int)below(&seed, 2), v = (int)below(&seed, 1000);
+		char key[4];
+
+		k = (int)below(&seed, SK);
+		snprintf(key, sizeof key, "k%d", k);
+		now += dt;
+		route_state_set_time(r.st, now);
+		/* every deadline <= now fires first, in order */
+		for (;;) {
+			int best = -1, j;
+
+			for (j = 0; j < SK; j++)
+				if (unless_ref[j].live && unless_ref[j].t + 5000 <= now
+				    && (best < 0 || unless_ref[j].t + 5000 < unless_ref[best].t + 5000
+					|| (unless_ref[j].t == unless_ref[best].t && unless_ref[j].order < unless_ref[best].order)))
+					best = j;
+			if (best < 0)
+				break;
+			ck_assert_int_eq(route_matcher_tick(r.m, &d), 1);
+			snprintf(want, sizeof want, "\"k\":\"k%d\",\"n\":%d,\"m\":-1", best, unless_ref[best].n);
+			ck_assert_msg(emitted(&d, want), "seed %llu step %d: want %s, got %.*s", (unsigned long long)seeds[_i],
+				step, want, d.nemits ? (int)d.emits[0].len : 0, d.nemits ? d.emits[0].json : "");
+			unless_ref[best].live = 0;
+		}
+		ck_assert_int_eq(route_matcher_tick(r.m, &d), 0);
+		if (is_a) {
+			seq_send(&r, "a", key, "n", v, &d);
+			ck_assert_uint_eq(d.nrules, 0);
+			then_ref[k] = (struct sref){ 1, now, v, order };
+			unless_ref[k] = (struct sref){ 1, now, v, order };
+			order++;
+		} else {
+			int fires = then_ref[k].live && now - then_ref[k].t < 7000;
+
+			seq_send(&r, "b", key, "m", v, &d);
+			ck_assert_msg(d.nrules == (uint32_t)fires, "seed %llu step %d: then fired %u, want %d",
+				(unsigned long long)seeds[_i], step, d.nrules, fires);
+			if (fires) {
+				snprintf(want, sizeof want, "\"k\":\"k%d\",\"n\":%d,\"m\":%d", k, then_ref[k].n, v);
+				ck_assert_msg(emitted(&d, want), "seed %llu step %d: want %s", (unsigned long long)seeds[_i],
+					step, want);
+			}
+			then_ref[k].live = 0;
+			unless_ref[k].live = 0; /* a pending deadline (> now) is cancelled */
+		}
+	}
+	seq_close(&r);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------------------- */
 
 static Suite *
 temporal_suite(void)
 {
 	Suite *s = suite_create("temporal");
-	TCase *tw = tcase_create("twheel"), *tn = tcase_create("window");
+	TCase *tw = tcase_create("twheel"), *tn = tcase_create("window"), *tq = tcase_create("sequence");
 
 	tcase_set_timeout(tw, 60);
 	tcase_set_timeout(tn, 60);
@@ -1322,6 +1665,14 @@ temporal_suite(void)
 	tcase_add_loop_test(tn, test_window_property_all_aggregates, 0, NSEEDS);
 	tcase_add_test(tn, test_window_snapshot_refuses_bad_bytes);
 	suite_add_tcase(s, tn);
+	tcase_set_timeout(tq, 60);
+	tcase_add_test(tq, test_seq_then_completes_once);
+	tcase_add_test(tq, test_seq_unless_fires_at_deadline);
+	tcase_add_test(tq, test_seq_snapshot_restore_fires);
+	tcase_add_loop_test(tq, test_seq_property, 0, NSEEDS);
+	tcase_add_test(tq, test_every_reports_at_period_end);
+	tcase_add_test(tq, test_event_time_late_and_snapshot);
+	suite_add_tcase(s, tq);
 	return s;
 }
 
