@@ -17,7 +17,8 @@
 #include "alloc.h"
 #include "partition.h"
 
-#define KNOWN_TF (RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_ELSE | RV_TF_DEDUP | RV_TF_BACKPRESSURE)
+#define KNOWN_TF (RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_ELSE | RV_TF_DEDUP | RV_TF_BACKPRESSURE | \
+	RV_TF_SEQ | RV_TF_ABSENT | RV_TF_TUMBLE)
 
 struct req {                   /* what the type's state asks for so far */
 	uint8_t kind;              /* enum rv_part_kind (ANY: nothing yet) */
@@ -34,7 +35,25 @@ struct pa {
 	uint8_t *reach;            /* owns: [ncode] block walk marks (1 reached, 2 jump target) */
 	uint32_t *touched;         /* owns: [ncode] pcs marked in the current walk */
 	int unknown;               /* a construct the analysis does not know: everything ONE */
+	uint32_t *seq_of_rule;     /* owns: [nrules] TSEQ index of the rule's sequence or absence, or RV_NONE */
 };
+
+/*
+ * The contracts a block runs on: the rule's (rtypes) or, for a sequence's
+ * second event, TREFS entries.
+ */
+struct on {
+	const uint32_t *c;         /* borrows: CONTRACTS indices */
+	uint32_t n;
+};
+
+static struct on
+rule_on(const struct rv_prog *p, uint32_t rule)
+{
+	struct on o = { p->rtypes + p->rules[rule].rtype, p->rules[rule].nrtype };
+
+	return o;
+}
 
 static void
 why(struct pa *a, const char *fmt, ...)
@@ -130,17 +149,16 @@ rule_src(struct pa *a, uint32_t rule, char *buf, size_t cap)
 	snprintf(buf, cap, "rule %.*s", l < 48 ? l : 48, n);
 }
 
-/* Every type rule listens on wants kind/f; they share the rule's state. */
+/* Every type of o wants kind/f; they share rule's state. */
 static void
-require_rule(struct pa *a, uint32_t rule, unsigned kind, uint32_t f)
+require_on(struct pa *a, uint32_t rule, struct on o, unsigned kind, uint32_t f)
 {
-	const struct rv_rule *r = &a->p->rules[rule];
 	uint32_t i, t0 = RV_NONE;
 	char src[64];
 
 	rule_src(a, rule, src, sizeof src);
-	for (i = 0; i < r->nrtype; i++) {
-		uint32_t t = a->p->contracts[a->p->rtypes[r->rtype + i]].type;
+	for (i = 0; i < o.n; i++) {
+		uint32_t t = a->p->contracts[o.c[i]].type;
 
 		require(a, t, kind, f, src);
 		if (t0 == RV_NONE)
@@ -150,13 +168,26 @@ require_rule(struct pa *a, uint32_t rule, unsigned kind, uint32_t f)
 	}
 }
 
-/* A lookup T[key] at pc of a block of rule. */
+/* The second events of rule's sequence or absence into *o; 0 when it has none. */
+static int
+b_on(const struct rv_prog *p, const uint32_t *seq_of_rule, uint32_t rule, struct on *o)
+{
+	const struct rv_tseq *q;
+
+	if (seq_of_rule[rule] == RV_NONE)
+		return 0;
+	q = &p->tseq[seq_of_rule[rule]];
+	o->c = p->trefs + q->btypes;
+	o->n = q->nbtypes;
+	return 1;
+}
+
+/* A lookup T[key] at pc of a block of rule, run on the events of o. */
 static void
-lookup(struct pa *a, uint32_t rule, uint32_t pc)
+lookup(struct pa *a, uint32_t rule, struct on o, uint32_t pc)
 {
 	const struct rv_prog *p = a->p;
 	uint32_t in = p->code[pc], c = RV_GET_C(in), tb = RV_GET_B(in), f = RV_NONE, prev;
-	const struct rv_rule *r = &p->rules[rule];
 	uint32_t i, t;
 	char src[64];
 
@@ -167,10 +198,13 @@ lookup(struct pa *a, uint32_t rule, uint32_t pc)
 		else if (RV_GET_OP(prev) == RV_OP_EXTRAARG && pc >= 2 &&
 		         RV_GET_OP(p->code[pc - 2]) == RV_OP_LOADFX && RV_GET_A(p->code[pc - 2]) == c)
 			f = RV_GET_Ax(prev);
+		/* a value captured from an earlier event is not on the event placed */
+		if (f != RV_NONE && (f >= p->nfields || p->fields[f].where == RV_FW_CAPTURE))
+			f = RV_NONE;
 	}
 	rule_src(a, rule, src, sizeof src);
-	for (i = 0; i < r->nrtype; i++) {
-		t = p->contracts[p->rtypes[r->rtype + i]].type;
+	for (i = 0; i < o.n; i++) {
+		t = p->contracts[o.c[i]].type;
 		if (f == RV_NONE) {
 			int tl;
 			const char *tn = str(p, p->tables[tb].name, &tl);
@@ -198,9 +232,9 @@ known_op(unsigned op)
 	}
 }
 
-/* Walks the code reachable from entry (jumps go forward only: one pass). */
+/* Walks the code reachable from entry (jumps go forward only: one pass), run on the events of o. */
 static void
-walk(struct pa *a, uint32_t rule, uint32_t entry)
+walk(struct pa *a, uint32_t rule, struct on o, uint32_t entry)
 {
 	const struct rv_prog *p = a->p;
 	uint32_t pc, maxpc = entry, nt = 0, i;
@@ -223,7 +257,7 @@ walk(struct pa *a, uint32_t rule, uint32_t entry)
 		}
 		oi = &rv_opinfo[op];
 		if (op == RV_OP_TGET)
-			lookup(a, rule, pc);
+			lookup(a, rule, o, pc);
 		if (oi->flags & RV_OPF_JUMP) {
 			int64_t t = rv_jump_target(in, pc);
 
@@ -247,6 +281,45 @@ walk(struct pa *a, uint32_t rule, uint32_t entry)
 	}
 	for (i = 0; i < nt; i++)
 		a->reach[a->touched[i]] = 0;
+}
+
+/* Every type rule listens on wants kind/f; they share the rule's state. */
+static void
+require_rule(struct pa *a, uint32_t rule, unsigned kind, uint32_t f)
+{
+	require_on(a, rule, rule_on(a->p, rule), kind, f);
+}
+
+/*
+ * A sequence, absence or tumbling window (TSEQ record q): the first events (the rule's types) by the first correlation key on
+ * them, the second events by the first on theirs, all in one group; no key:
+ * one thread.
+ */
+static void
+tseq(struct pa *a, const struct rv_tseq *q)
+{
+	const struct rv_prog *p = a->p;
+	const struct rv_temporal *t = &p->temporal[q->temporal];
+	struct on b;
+
+	if (t->flags & (RV_TF_WINDOW | RV_TF_THROTTLE | RV_TF_DEDUP)) {
+		/* a throttle or dedup of a sequence is checked on its second event, by
+		 * keys other than the correlation: no split */
+		require_rule(a, t->rule, RV_PART_ONE, RV_NONE);
+		if (q->nbtypes > 0) {
+			b.c = p->trefs + q->btypes;
+			b.n = q->nbtypes;
+			require_on(a, t->rule, b, RV_PART_ONE, RV_NONE);
+		}
+	}
+	require_rule(a, t->rule, q->nkeys ? RV_PART_FIELD : RV_PART_ONE, q->nkeys ? p->trefs[q->akeys] : RV_NONE);
+	if (q->nbtypes == 0)
+		return;
+	b.c = p->trefs + q->btypes;
+	b.n = q->nbtypes;
+	require_on(a, t->rule, b, q->nkeys ? RV_PART_FIELD : RV_PART_ONE, q->nkeys ? p->trefs[q->bkeys] : RV_NONE);
+	unite(a, p->contracts[b.c[0]].type, p->contracts[p->rtypes[p->rules[t->rule].rtype]].type);
+	walk(a, t->rule, b, q->bcond_pc);
 }
 
 static void
@@ -291,7 +364,19 @@ temporal(struct pa *a)
 			require_rule(a, t->rule, t->ndedup ? RV_PART_FIELD : RV_PART_ONE,
 				t->ndedup ? p->trefs[t->dedup] : RV_NONE);
 		if (t->agg_pc != RV_NONE)
-			walk(a, t->rule, t->agg_pc);
+			walk(a, t->rule, rule_on(p, t->rule), t->agg_pc);
+	}
+	for (i = 0; i < p->ntseq; i++) /* the verifier gave each SEQ, ABSENT, TUMBLE record one */
+		tseq(a, &p->tseq[i]);
+	/* event time: a rule's lateness is judged against the newest time it has
+	 * seen, over all its keys; split, each thread would judge by its own */
+	for (i = 0; i < p->nttime; i++) {
+		uint32_t rule = p->temporal[p->ttime[i].temporal].rule;
+		char src[64];
+
+		rule_src(a, rule, src, sizeof src);
+		why(a, "%s keeps event time: its lateness is judged over all its keys", src);
+		require_rule(a, rule, RV_PART_ONE, RV_NONE);
 	}
 }
 
@@ -303,13 +388,18 @@ rules(struct pa *a)
 
 	for (i = 0; i < p->nrules && !a->unknown; i++) {
 		const struct rv_rule *r = &p->rules[i];
+		struct on o;
 
-		walk(a, i, r->cond_pc);
+		walk(a, i, rule_on(p, i), r->cond_pc);
 		for (j = 0; j < r->naction && !a->unknown; j++) {
 			const struct rv_action *ac = &p->actions[r->action + j];
 
-			if (ac->kind == RV_A_SET || ac->kind == RV_A_EMITF)
-				walk(a, i, ac->b);
+			if (ac->kind == RV_A_SET || ac->kind == RV_A_EMITF) {
+				walk(a, i, rule_on(p, i), ac->b);
+				/* a sequence's actions run on its second event */
+				if (b_on(p, a->seq_of_rule, i, &o))
+					walk(a, i, o, ac->b);
+			}
 		}
 	}
 }
@@ -372,6 +462,13 @@ rv_partition_build(const struct rv_prog *p, struct rv_partition *pt)
 	memset(a.req, 0, (n + 1) * sizeof *a.req);
 	memset(a.reach, 0, p->ncode + 1);
 	memset(bad, 0, n + 1);
+	if (!(a.seq_of_rule = ru_malloc((p->nrules + 1) * sizeof *a.seq_of_rule)))
+		goto out;
+	for (i = 0; i < p->nrules; i++)
+		a.seq_of_rule[i] = RV_NONE;
+	for (i = 0; i < p->ntseq; i++)
+		if (p->tseq[i].nbtypes > 0)
+			a.seq_of_rule[p->temporal[p->tseq[i].temporal].rule] = i;
 	for (i = 0; i < n; i++)
 		a.parent[i] = i;
 	tables(&a);
@@ -411,6 +508,7 @@ out:
 	ru_free(a.req);
 	ru_free(a.reach);
 	ru_free(a.touched);
+	ru_free(a.seq_of_rule);
 	ru_free(bad);
 	if (rc < 0)
 		rv_partition_free(pt);

@@ -463,22 +463,41 @@ flush_out(struct rd_shard *sh)
  * in, up to emit_depth. buf is borrowed; accept_ns is when ingest accepted
  * the event (or the one that emitted it).
  */
+static void decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned depth,
+	int counted, uint64_t accept_ns, struct rd_fanout *fan);
+
 static void
 route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ns,
 	struct rd_fanout *fan)
 {
-	struct rd_pipeline *pl = sh->pl;
-	struct rd_metrics *mt = pl->metrics;
-	const struct rd_gen *g = sh->gen;
 	struct route_decision d;
 	uint64_t t0 = now_ns();
-	char **emits = NULL;
-	size_t *elens = NULL;
-	uint32_t i, nemits = 0, prio;
 	int st;
 
 	st = route_match(sh->m, buf, len, &d);
-	rd_metrics_latency(mt, now_ns() - t0);
+	rd_metrics_latency(sh->pl->metrics, now_ns() - t0);
+	decided(sh, &d, st, depth, depth == 0, accept_ns, fan);
+}
+
+/*
+ * What a decision of the shard's matcher leads to (dp borrows the
+ * matcher's decision): counts (counted: an ingested event, matched or
+ * not), queues the output to each destination, then routes the emitted
+ * events at depth + 1, up to emit_depth. A deadline's firing (shard_tick)
+ * is decided at depth 0 without being counted as an event.
+ */
+static void
+decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned depth, int counted,
+	uint64_t accept_ns, struct rd_fanout *fan)
+{
+	struct rd_pipeline *pl = sh->pl;
+	struct rd_metrics *mt = pl->metrics;
+	const struct rd_gen *g = sh->gen;
+	const struct route_decision d = *dp;
+	char **emits = NULL;
+	size_t *elens = NULL;
+	uint32_t i, nemits = 0, prio;
+
 	if (st == ROUTE_OK && d.backpressure > 0) /* push back for retry_after seconds from now */
 		atomic_store(&pl->backpressure_until, now_ns() + (uint64_t)pl->conf->retry_after * 1000000000u);
 	if (depth > 0)
@@ -487,12 +506,12 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 		/* ingest validated it with the same program: only an emitted event can get here */
 		rd_log_str(RD_LOG_ERROR, "event refused by the matcher after ingest", "reason",
 			d.reason ? d.reason : "");
-	} else if (st != ROUTE_OK && depth == 0) {
+	} else if (st != ROUTE_OK && counted) {
 		rd_count(&mt->unknown, 1);
 	}
 	for (i = 0; i < d.nrules; i++)
 		rd_count(&mt->rule_matches[g->rule_slot[d.rules[i]]], 1);
-	if (depth == 0)
+	if (counted)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
 	/* the destinations in priority order (0 first), so a full low-priority lane holds the
 	 * worker only after the higher ones have their message; one pass when the decision's
@@ -549,10 +568,35 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	free(elens);
 }
 
+/*
+ * Fires the deadlines of the shard's part of the state that are due
+ * (absences, tumbling windows: route_matcher_tick) and handles each firing
+ * like a decision: the first event delivered where the rule routes it, the
+ * emitted events routed.
+ */
+static void
+shard_tick(struct rd_shard *sh)
+{
+	route_state *st;
+	struct route_decision d;
+	int64_t next;
+
+	if (!sh->gen->states)
+		return;
+	st = sh->gen->states[sh - sh->pl->shards];
+	next = route_state_next_deadline(st);
+	if (next == INT64_MAX || (next != INT64_MIN && next > route_state_time(st)))
+		return;
+	/* a deadline's firing is no accepted event: its messages count toward no outcome */
+	while (route_matcher_tick(sh->m, &d) > 0)
+		decided(sh, &d, ROUTE_OK, 0, 0, now_ns(), NULL);
+}
+
 static struct rd_item *shard_pop_all(struct rd_shard *sh);
 static void shard_pick_up(struct rd_shard *sh);
 
 #define WORKER_FLUSH_EVERY 64  /* events routed between two pushes to the lanes, at most */
+#define TICK_MS 50             /* an idle worker whose rules keep state checks its deadlines this often */
 
 /*
  * Takes every event queued for the shard at once, routes them, and pushes
@@ -577,6 +621,7 @@ worker_main(void *arg)
 				budget_wait_under_cap(b);
 			}
 			shard_pick_up(sh);
+			shard_tick(sh);
 			{
 				/* an accepted event starts its outcome; an emitted one sent over from another
 				 * shard brings its event's (the item's reference is dropped here) */
@@ -1607,12 +1652,26 @@ shard_pop_all(struct rd_shard *sh)
 {
 	struct rd_fifo *q = &sh->q;
 	struct rd_item *it;
+	struct timespec ts;
 	int closed;
 
 	for (;;) {
 		pthread_mutex_lock(&q->mu);
-		while (!q->head && !q->closed && atomic_load(&sh->pl->gen) == sh->gen)
-			pthread_cond_wait(&q->cv, &q->mu);
+		while (!q->head && !q->closed && atomic_load(&sh->pl->gen) == sh->gen) {
+			if (!sh->gen->states) {
+				pthread_cond_wait(&q->cv, &q->mu);
+				continue;
+			}
+			/* deadlines come due while idle: wake up to fire them */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += TICK_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
+				break;
+		}
 		it = q->head;
 		q->head = q->tail = NULL;
 		atomic_store(&q->depth, 0);
@@ -1621,6 +1680,8 @@ shard_pop_all(struct rd_shard *sh)
 		shard_pick_up(sh);
 		if (it || closed)
 			return it;
+		shard_tick(sh);
+		flush_out(sh);
 	}
 }
 

@@ -4,7 +4,9 @@
 # dedup, and emitted events keyed by another field) posted in order to
 # routed with 4 workers must be delivered exactly as `routec run` decides
 # them with one state, event by event; the emitted events, which cross
-# shards, per region. Real routed on loopback, every wait bounded.
+# shards, per region. Then absences: deadlines fire on the shard holding
+# their key with no event arriving. Real routed on loopback, every wait
+# bounded.
 set -u
 . "${top_srcdir:-.}/tests/routed/common.sh"
 need curl jq python3
@@ -106,5 +108,41 @@ else
 	bad "emitted events' deliveries per region differ"
 	diff "$tmp/ewant" "$tmp/egot.c" | head -20
 fi
+# ---- deadlines: an absence fires on the shard holding its key, with no event arriving ----
+cat >"$tmp/sla.route" <<'ROUTE'
+event ticket.created v1 { ticket_id: string }
+event ticket.acked v1 { ticket_id: string }
+event ticket.breached v1 { ticket_id: string }
+destination breaches
+rule sla on ticket.created as t unless ticket.acked where ticket_id == t.ticket_id within 1s
+  emit ticket.breached { ticket_id: t.ticket_id }
+rule esc on ticket.breached route breaches
+ROUTE
+"$ROUTED" --config "$tmp/routed.conf" --listen 127.0.0.1:0 --data-dir "$tmp/data2" "$tmp/sla.route" \
+	>"$tmp/stdout2" 2>"$tmp/log2" &
+pid=$!
+wait_port "$tmp/log2"
+U=http://127.0.0.1:$port
+: >"$tmp/sla.ndjson"
+for i in $(seq 1 40); do
+	printf '{"event_type":"ticket.created","ticket_id":"T%s"}\n' "$i" >>"$tmp/sla.ndjson"
+done
+for i in $(seq 1 2 40); do # the odd tickets are acknowledged in time
+	printf '{"event_type":"ticket.acked","ticket_id":"T%s"}\n' "$i" >>"$tmp/sla.ndjson"
+done
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-ndjson' \
+	--data-binary @"$tmp/sla.ndjson" "$U/events")
+check "tickets and acknowledgements accepted ($code)" [ "$code" = 202 ]
+q="$tmp/data2/queues/breaches/messages.ndjson"
+i=0
+while [ $i -lt 100 ] && [ "$( [ -f "$q" ] && wc -l <"$q" || echo 0)" -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 1.2 # a second deadline period: nothing more may fire
+kill -TERM "$pid"
+wait "$pid"
+pid=""
+got=$(jq -r .ticket_id "$q" 2>/dev/null | sed 's/T//' | sort -n | tr '\n' ' ')
+want=$(seq 2 2 40 | tr '\n' ' ')
+check "the 20 unacknowledged tickets breached at their deadline, no other ($got)" [ "$got" = "$want" ]
+
 echo "$npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]

@@ -340,6 +340,176 @@ START_TEST(test_model)
 }
 END_TEST
 
+
+/* ---- sequences, absences, tumbling windows ------------------------------------ */
+
+static const char *seq_src =
+	"event t.created v1 { ticket_id: string, customer_id: string }\n"
+	"event t.acked v1 { ticket: string }\n"
+	"event o.shipped v1 { order_id: string, n: number }\n"
+	"event o.cancelled v1 { oid: string }\n"
+	"event sla.breach v1 { ticket_id: string }\n"
+	"event o.digest v1 { order_id: string, n: number }\n"
+	"destination esc\ndestination returns\n"
+	"rule sla on t.created as t unless t.acked where ticket == t.ticket_id within 15m\n"
+	"  emit sla.breach { ticket_id: t.ticket_id }\n"
+	"rule back on o.shipped as s then o.cancelled as c where c.oid == s.order_id within 1h route returns\n"
+	"rule per on o.shipped when count() >= 2 by order_id every 10m emit o.digest { order_id: order_id, n: 1 }\n"
+	"rule esc on sla.breach route esc\n";
+
+START_TEST(test_sequence_keys)
+{
+	route_prog *p = load(seq_src);
+	struct route_class a, b;
+
+	ck_assert_int_eq(route_prog_partition(p, NULL), 1);
+	a = classify(p, "{\"event_type\":\"t.created\",\"ticket_id\":\"T1\",\"customer_id\":\"c\"}");
+	b = classify(p, "{\"event_type\":\"t.acked\",\"ticket\":\"T1\"}");
+	ck_assert_int_eq(a.part, ROUTE_PART_KEY);
+	ck_assert(a.key == b.key);
+	a = classify(p, "{\"event_type\":\"o.shipped\",\"order_id\":\"O1\",\"n\":1}");
+	b = classify(p, "{\"event_type\":\"o.cancelled\",\"oid\":\"O1\"}");
+	ck_assert_int_eq(a.part, ROUTE_PART_KEY);
+	ck_assert(a.key == b.key);
+	route_prog_free(p);
+}
+END_TEST
+
+/* Event time keeps a rule's types on one thread (its lateness is judged over all keys). */
+START_TEST(test_event_time_one)
+{
+	const char *src =
+		"event a.x v1 { k: string, ts: time }\ndestination d\n"
+		"rule r on a.x when count() >= 2 by k within 1m timestamp ts lateness 10s route d\n";
+	route_prog *p = load(src);
+	const char *why;
+
+	ck_assert_int_eq(route_prog_partition(p, &why), 0);
+	ck_assert_msg(strstr(why, "event time") != NULL, "why: %s", why);
+	ck_assert_int_eq(classify(p, "{\"event_type\":\"a.x\",\"k\":\"1\",\"ts\":\"2026-01-01T00:00:00Z\"}").part,
+		ROUTE_PART_ONE);
+	route_prog_free(p);
+}
+END_TEST
+
+/* The outputs of one decision as a line: destinations, then emitted events. */
+static void
+put_decision(char *out, size_t cap, const struct route_decision *d)
+{
+	uint32_t j;
+
+	for (j = 0; j < d->ndests; j++)
+		snprintf(out + strlen(out), cap - strlen(out), "d%u,", d->dests[j]);
+	for (j = 0; j < d->nemits; j++)
+		snprintf(out + strlen(out), cap - strlen(out), "%.*s,", (int)d->emits[j].len, d->emits[j].json);
+	snprintf(out + strlen(out), cap - strlen(out), "\n");
+}
+
+static int
+cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Ticks m until nothing is due; appends each firing's outputs as a line to lines[*n]. */
+static void
+tick_all(route_matcher *m, char lines[][256], unsigned *n, unsigned cap)
+{
+	struct route_decision d;
+
+	while (route_matcher_tick(m, &d) > 0) {
+		ck_assert_uint_lt(*n, cap);
+		lines[*n][0] = 0;
+		put_decision(lines[*n], sizeof lines[*n], &d);
+		(*n)++;
+	}
+}
+
+START_TEST(test_sequence_model)
+{
+	route_prog *p = load(seq_src);
+	route_matcher *one = route_matcher_new(p), *sh[NSH];
+	route_state *st1 = route_state_new(p), *sts[NSH];
+	static char l1[4096][256], l2[4096][256];
+	char *s1[4096], *s2[4096];
+	char ev[256], got1[512], got2[512];
+	unsigned i, j, n1, n2, fired = 0, routed = 0;
+	int64_t t = 1700000000000;
+
+	route_matcher_set_state(one, st1);
+	route_state_set_time(st1, t);
+	for (i = 0; i < NSH; i++) {
+		sh[i] = route_matcher_new(p);
+		sts[i] = route_state_new(p);
+		route_matcher_set_state(sh[i], sts[i]);
+		route_state_set_time(sts[i], t);
+	}
+	for (i = 0; i < 6000; i++) {
+		struct route_decision d;
+		struct route_class c;
+		unsigned k = rnd(30), s;
+		size_t len;
+
+		switch (rnd(4)) {
+		case 0:
+			snprintf(ev, sizeof ev, "{\"event_type\":\"t.created\",\"ticket_id\":\"T%u\",\"customer_id\":\"c\"}", k);
+			break;
+		case 1:
+			snprintf(ev, sizeof ev, "{\"event_type\":\"t.acked\",\"ticket\":\"T%u\"}", k);
+			break;
+		case 2:
+			snprintf(ev, sizeof ev, "{\"event_type\":\"o.shipped\",\"order_id\":\"O%u\",\"n\":%u}", k, rnd(9));
+			break;
+		default:
+			snprintf(ev, sizeof ev, "{\"event_type\":\"o.cancelled\",\"oid\":\"O%u\"}", k);
+			break;
+		}
+		len = strlen(ev);
+		route_classify(sh[0], ev, len, &c);
+		ck_assert_int_eq(c.status, ROUTE_OK);
+		ck_assert_int_eq(c.part, ROUTE_PART_KEY);
+		s = (unsigned)(c.key % NSH);
+		got1[0] = got2[0] = 0;
+		route_match(one, ev, len, &d);
+		put_decision(got1, sizeof got1, &d);
+		routed += d.ndests > 0;
+		route_match(sh[s], ev, len, &d);
+		put_decision(got2, sizeof got2, &d);
+		ck_assert_msg(strcmp(got1, got2) == 0, "event %u %s: one state %s, split %s", i, ev, got1, got2);
+		if (rnd(8) == 0) { /* time passes: every state fires what is due; the same firings, in any order */
+			unsigned adv = 1000 * (1 + rnd(600));
+
+			route_state_advance(st1, adv);
+			n1 = n2 = 0;
+			tick_all(one, l1, &n1, 4096);
+			for (j = 0; j < NSH; j++) {
+				route_state_advance(sts[j], adv);
+				tick_all(sh[j], l2, &n2, 4096);
+			}
+			ck_assert_uint_eq(n1, n2);
+			for (j = 0; j < n1; j++) {
+				s1[j] = l1[j];
+				s2[j] = l2[j];
+			}
+			qsort(s1, n1, sizeof *s1, cmp_lines);
+			qsort(s2, n2, sizeof *s2, cmp_lines);
+			for (j = 0; j < n1; j++)
+				ck_assert_str_eq(s1[j], s2[j]);
+			fired += n1;
+		}
+	}
+	ck_assert_uint_gt(fired, 200);  /* absences and tumbling windows fired */
+	ck_assert_uint_gt(routed, 100); /* sequences completed */
+	for (i = 0; i < NSH; i++) {
+		route_matcher_free(sh[i]);
+		route_state_free(sts[i]);
+	}
+	route_matcher_free(one);
+	route_state_free(st1);
+	route_prog_free(p);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -356,6 +526,9 @@ suite(void)
 	tcase_add_test(tc, test_set_rewrites_key);
 	tcase_add_test(tc, test_rejected);
 	tcase_add_test(tc, test_model);
+	tcase_add_test(tc, test_sequence_keys);
+	tcase_add_test(tc, test_event_time_one);
+	tcase_add_test(tc, test_sequence_model);
 	suite_add_tcase(s, tc);
 	return s;
 }
