@@ -515,6 +515,13 @@ route_dest_policy(const route_prog *rp, uint32_t dest, struct route_dest_policy 
 	pol->max_age_ms = d->max_age_ms;
 	pol->timeout_ms = d->timeout_ms;
 	pol->dead_letter = d->dead_letter == RV_NONE ? ROUTE_NONE : d->dead_letter;
+	pol->priority = d->priority;
+	pol->workers = d->workers ? d->workers : 1;
+	pol->queue_max = d->queue_max;
+	pol->batch_every_ms = d->batch_every_ms;
+	pol->batch_max = d->batch_max;
+	pol->throttle_n = d->throttle_n;
+	pol->throttle_per_ms = d->throttle_n ? d->throttle_per_ms : 0;
 	return 0;
 }
 

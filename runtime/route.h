@@ -90,6 +90,13 @@ struct route_dest_policy {
 	uint32_t max_age_ms;       /* give up once the event is this old; 0 = no limit */
 	uint32_t timeout_ms;       /* per attempt; 0 = the service's default */
 	uint32_t dead_letter;      /* destination index, or ROUTE_NONE */
+	uint32_t priority;         /* delivery lane: 0 is served first, 9 last (default 5) */
+	uint32_t workers;          /* concurrent deliveries (default 1) */
+	uint32_t queue_max;        /* bounded queue length; 0 = the service's default */
+	uint32_t batch_every_ms;   /* batch: deliver every T ms ... (0: no time trigger) */
+	uint32_t batch_max;        /* ... or N messages, whichever first (0: no count trigger) */
+	uint32_t throttle_n;       /* at most N deliveries ... */
+	uint32_t throttle_per_ms;  /* ... per T ms; 0 = unthrottled */
 };
 /* Fills *pol with destination dest's policy. Returns 0, or -1 if dest is out of range. */
 int route_dest_policy(const route_prog *p, uint32_t dest, struct route_dest_policy *pol);

@@ -45,6 +45,8 @@ static const struct conf_key conf_keys[] = {
 	{ "pipeline", "shard_key", K_STR, U(shard_key), 0, 0 },
 	{ "pipeline", "emit_depth", K_UINT, U(emit_depth), 0, 64 },
 	{ "pipeline", "drain_timeout", K_UINT, U(drain_timeout), 0, 3600 },
+	{ "pipeline", "delivery_slots", K_UINT, U(delivery_slots), 0, 4096 },
+	{ "pipeline", "queue_max", K_UINT, U(queue_max), 0, 100000000 },
 	{ "limits", "max_inflight_bytes", K_SIZET, U(max_inflight_bytes), 65536, 1ull << 40 },
 	{ "limits", "max_event_bytes", K_SIZE, U(max_event_bytes), 64, 1u << 30 },
 	{ "limits", "max_depth", K_UINT, U(max_depth), 1, 10000 },
@@ -116,6 +118,7 @@ dest_fini(struct rd_dest_conf *d)
 
 	free(d->name);
 	free(d->path);
+	free(d->command);
 	free(d->url);
 	for (i = 0; i < d->nheaders; i++)
 		free(d->headers[i]);
@@ -321,7 +324,7 @@ set_str(char **dst, const char *key, const char *val, char *why, size_t whylen)
 /* The keys of a [destination NAME] section; bit i of the seen mask is dest_keys[i]. */
 static const char *const dest_keys[] = {
 	"sink", "path", "url", "header", "bearer_token", "basic_auth", "ca_file", "timeout",
-	"max_in_flight"
+	"max_in_flight", "command", "rotate_bytes", "rotate_keep"
 };
 #define NDEST_KEYS (sizeof dest_keys / sizeof dest_keys[0])
 #define DEST_KEY_HEADER 3      /* the one key that may repeat */
@@ -341,8 +344,10 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 			d->sink = RD_SINK_FILE;
 		else if (strcmp(val, "webhook") == 0)
 			d->sink = RD_SINK_WEBHOOK;
+		else if (strcmp(val, "exec") == 0)
+			d->sink = RD_SINK_EXEC;
 		else {
-			snprintf(why, whylen, "sink must be queue, stdout, file or webhook, not '%s'", val);
+			snprintf(why, whylen, "sink must be queue, stdout, file, webhook or exec, not '%s'", val);
 			return -1;
 		}
 		return 0;
@@ -407,8 +412,33 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 		d->max_in_flight = (unsigned)v;
 		return 0;
 	}
-	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path, url, header, "
-		"bearer_token, basic_auth, ca_file, timeout, max_in_flight)", key, d->name);
+	if (strcmp(key, "command") == 0) {
+		if (!*val) {
+			snprintf(why, whylen, "command must not be empty");
+			return -1;
+		}
+		return set_str(&d->command, key, val, why, whylen);
+	}
+	if (strcmp(key, "rotate_bytes") == 0) {
+		if (parse_size(val, &v, 1) < 0 || (v != 0 && v < 1024) || v > (1ull << 40)) {
+			snprintf(why, whylen, "rotate_bytes must be 0 (never) or a size from 1k to 1T, not '%s'",
+				val);
+			return -1;
+		}
+		d->rotate_bytes = v;
+		return 0;
+	}
+	if (strcmp(key, "rotate_keep") == 0) {
+		if (parse_size(val, &v, 0) < 0 || v < 1 || v > 1000) {
+			snprintf(why, whylen, "rotate_keep must be a number from 1 to 1000, not '%s'", val);
+			return -1;
+		}
+		d->rotate_keep = (unsigned)v;
+		return 0;
+	}
+	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path, rotate_bytes, "
+		"rotate_keep, command, url, header, bearer_token, basic_auth, ca_file, timeout, max_in_flight)",
+		key, d->name);
 	return -1;
 }
 
@@ -429,9 +459,26 @@ check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
 		return -1;
 	}
 	if (d->sink != RD_SINK_WEBHOOK && (d->url || d->nheaders || d->bearer_token || d->basic_auth ||
-		d->ca_file || d->timeout_ms || d->max_in_flight)) {
+		d->ca_file || d->max_in_flight || (d->timeout_ms && d->sink != RD_SINK_EXEC))) {
 		snprintf(why, whylen, "[destination %s]: url, header, bearer_token, basic_auth, ca_file, "
-			"timeout and max_in_flight are only for sink = webhook", d->name);
+			"timeout and max_in_flight are only for sink = webhook (timeout also for exec)", d->name);
+		return -1;
+	}
+	if (d->sink == RD_SINK_EXEC && !d->command) {
+		snprintf(why, whylen, "[destination %s]: sink = exec needs command", d->name);
+		return -1;
+	}
+	if (d->sink != RD_SINK_EXEC && d->command) {
+		snprintf(why, whylen, "[destination %s]: command is only for sink = exec", d->name);
+		return -1;
+	}
+	if (d->sink != RD_SINK_FILE && (d->rotate_bytes || d->rotate_keep)) {
+		snprintf(why, whylen, "[destination %s]: rotate_bytes and rotate_keep are only for sink = file",
+			d->name);
+		return -1;
+	}
+	if (d->rotate_keep && !d->rotate_bytes) {
+		snprintf(why, whylen, "[destination %s]: rotate_keep needs rotate_bytes", d->name);
 		return -1;
 	}
 	if (d->bearer_token && d->basic_auth) {

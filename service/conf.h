@@ -17,7 +17,9 @@
 
 #include "route.h"
 
-enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE, RD_SINK_WEBHOOK };
+enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE, RD_SINK_WEBHOOK, RD_SINK_EXEC };
+
+#define RD_EXEC_TIMEOUT_MS 30000 /* an exec command's limit when neither the rules nor the file give one */
 
 #define RD_WEBHOOK_TIMEOUT_MS 5000 /* an attempt's limit when neither the rules nor the file give one */
 
@@ -25,6 +27,9 @@ struct rd_dest_conf {          /* a [destination NAME] section */
 	char *name;                /* owns */
 	int sink;                  /* enum rd_sink_kind */
 	char *path;                /* owns: the file sink's path; NULL for the others */
+	unsigned long long rotate_bytes; /* file: rotate once the file would pass this size; 0 = never */
+	unsigned rotate_keep;      /* file: rotated files kept (PATH.1 newest .. PATH.K); 0 = not set (5) */
+	char *command;             /* owns: the exec sink's command line (run by /bin/sh -c); NULL for the others */
 	unsigned line;             /* line of the section header (for messages) */
 	/* sink = webhook only (the parser refuses them with another sink) */
 	char *url;                 /* owns: http:// or https:// URL POSTed to */
@@ -33,7 +38,7 @@ struct rd_dest_conf {          /* a [destination NAME] section */
 	char *bearer_token;        /* owns, or NULL: sent as Authorization: Bearer ... */
 	char *basic_auth;          /* owns, or NULL: "user:password" for HTTP basic auth */
 	char *ca_file;             /* owns, or NULL: CA bundle verifying the server (else the system's) */
-	unsigned timeout_ms;       /* per attempt when the rules give no timeout; 0 = not set */
+	unsigned timeout_ms;       /* webhook, exec: per attempt when the rules give no timeout; 0 = not set */
 	unsigned max_in_flight;    /* messages being delivered (or waiting to retry) at once */
 };
 
@@ -76,7 +81,10 @@ struct rd_conf {
 	unsigned workers;          /* router shards, each a thread with its own matcher */
 	char *shard_key;           /* owns: comma-separated top-level members giving the key */
 	unsigned emit_depth;       /* how deep emitted events are fed back */
-	unsigned drain_timeout;    /* seconds webhook lanes keep retrying after SIGTERM */
+	unsigned drain_timeout;    /* seconds lanes keep retrying after SIGTERM */
+	unsigned delivery_slots;   /* deliveries (queue, stdout, file, exec attempts) at once over all
+	                            * lanes, granted by priority; 0 = no limit */
+	unsigned queue_max;        /* a destination's queue length when the rules give no `queue`; 0 = no limit */
 	/* [limits] */
 	size_t max_inflight_bytes; /* cap on event and delivery bytes held in memory */
 	unsigned max_event_bytes, max_depth, max_string, max_values; /* route_options */

@@ -491,7 +491,7 @@ list_queues(struct rd_http *h, struct MHD_Connection *c)
 		struct rd_store *q;
 		if (!atomic_load(&ln->ready)) /* a lane a reload is opening */
 			continue;
-		if (!(q = i % 2 ? ln->dlq : ln->sink.store))
+		if (!(q = i % 2 ? __atomic_load_n(&ln->dlq, __ATOMIC_ACQUIRE) : ln->sink.store))
 			continue;
 		rd_buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
 		rd_buf_json_str(&b, q->name, strlen(q->name));

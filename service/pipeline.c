@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -116,6 +117,50 @@ fifo_trypop(struct rd_fifo *q, int *done)
 	return it;
 }
 
+/*
+ * Waits up to ms for an item (the caller owns it); NULL on timeout, or once
+ * the fifo is closed and empty (*closed set), or when wake is set.
+ */
+static struct rd_item *
+fifo_pop_timed(struct rd_fifo *q, uint64_t ms, int *closed, atomic_int *wake)
+{
+	struct rd_item *it;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ms > 86400000u * 2)
+		ms = 86400000u * 2;
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&q->mu);
+	while (!q->head && !q->closed && !atomic_load(wake))
+		if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
+			break;
+	it = q->head;
+	if (it) {
+		q->head = it->next;
+		if (!q->head)
+			q->tail = NULL;
+		atomic_fetch_sub(&q->depth, 1);
+	}
+	*closed = !q->head && q->closed;
+	pthread_mutex_unlock(&q->mu);
+	return it;
+}
+
+/* Wakes every thread waiting on q (the drain started). */
+static void
+fifo_wake(struct rd_fifo *q)
+{
+	pthread_mutex_lock(&q->mu);
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 static void
 fifo_close(struct rd_fifo *q)
 {
@@ -190,6 +235,73 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
 	return now_ns() < atomic_load(&pl->backpressure_until);
 }
 
+/* Makes *worst at least fate (a fan-out keeps its worst status). */
+static void
+fan_worsen(struct rd_fanout *f, int fate)
+{
+	int w = atomic_load(&f->worst);
+
+	while (w < fate && !atomic_compare_exchange_weak(&f->worst, &w, fate))
+		;
+}
+
+/*
+ * Drops one reference to f (freed with the last): the last one counts the
+ * event's outcome, the worst fate of its messages (unrouted when it had
+ * none), and logs it at warn when it is not "delivered".
+ */
+static void
+fan_put(struct rd_pipeline *pl, struct rd_fanout *f)
+{
+	int w;
+
+	if (atomic_fetch_sub(&f->refs, 1) != 1)
+		return;
+	w = atomic_load(&f->worst);
+	if (w < 0)
+		w = atomic_load(&f->nmsgs) ? RD_FATE_DELIVERED : RD_FATE_UNROUTED;
+	rd_count(&pl->outcomes[w], 1);
+	if (w == RD_FATE_DEAD_LETTERED || w == RD_FATE_LOST)
+		rd_log(RD_LOG_WARN, "event not delivered to every destination", "\"outcome\":\"%s\"",
+			w == RD_FATE_LOST ? "lost" : "dead_lettered");
+	free(f);
+}
+
+/*
+ * Waits, for a worker about to queue a message to lane ln, until ln's fifo
+ * is below its bound (the bound pushes back: the worker stops, its shard
+ * fills, then the memory budget, then ingest answers 503). Not for
+ * dead-letter envelopes (lanes hand those on, and must not wait on each
+ * other), nor once the drain started.
+ */
+static void
+lane_wait_room(struct rd_pipeline *pl, struct rd_lane *ln)
+{
+	uint64_t t0;
+
+	if (!ln->queue_max || atomic_load(&ln->q.depth) < ln->queue_max)
+		return;
+	t0 = now_ns();
+	pthread_mutex_lock(&ln->q.mu);
+	while (atomic_load(&ln->q.depth) >= ln->queue_max && !atomic_load(&pl->stopping) && !ln->q.closed)
+		pthread_cond_wait(&ln->room, &ln->q.mu);
+	pthread_mutex_unlock(&ln->q.mu);
+	rd_count(&ln->full_waits, 1);
+	rd_count(&ln->full_ns, now_ns() - t0);
+}
+
+/* A lane took an item off its fifo: a worker waiting for room may go on. */
+static void
+lane_popped(struct rd_lane *ln)
+{
+	if (!ln->queue_max)
+		return;
+	pthread_mutex_lock(&ln->q.mu);
+	if (atomic_load(&ln->q.depth) < ln->queue_max)
+		pthread_cond_broadcast(&ln->room);
+	pthread_mutex_unlock(&ln->q.mu);
+}
+
 /*
  * Queues buf[0..len) (borrowed) as one NDJSON line for destination dest: raw
  * newlines (whitespace between tokens in valid JSON: inside strings they
@@ -203,12 +315,11 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
  * with the durable log, a message a destination got before the restart is
  * not queued again (replay), and a queued one holds the destination's
  * cursor until lane_release. chain_from is it->chain_from (envelopes).
- * Returns 0 when queued (or skipped), -1 when out of memory.
  */
-static int
+static void
 deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *buf, size_t len,
 	uint64_t accept_ns, const struct rd_gen *g, const uint32_t *rules, uint32_t nrules, int dead,
-	uint64_t lsn, uint32_t chain_from)
+	struct rd_fanout *fan, uint64_t lsn, uint32_t chain_from)
 {
 	char *p;
 	uint32_t i;
@@ -223,7 +334,7 @@ deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *
 	/* an envelope is never skipped: the message it stands for was routed in this run */
 	if (pl->dur && !rd_durable_deliver(pl->dur, dest, lsn, dead)) {
 		free(it);
-		return 0;
+		return;
 	}
 	if (!it) {
 		/* counted and logged: the one way a message can be lost in this increment */
@@ -232,7 +343,11 @@ deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *
 		dlen = strlen(dname);
 		rd_log(RD_LOG_ERROR, "out of memory: message not delivered", "\"destination\":\"%.*s\"",
 			(int)dlen, dname);
-		return -1;
+		if (fan) {
+			atomic_fetch_add_explicit(&fan->nmsgs, 1, memory_order_relaxed);
+			fan_worsen(fan, RD_FATE_LOST);
+		}
+		return;
 	}
 	memcpy(it->data, buf, len);
 	/* memchr rather than a byte loop: this was 6 % of routed's profile under wrk (1.2 KB events) */
@@ -252,12 +367,22 @@ deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *
 		it->rules[i] = g ? g->rule_slot[rules[i]] : rules[i];
 	it->dead = dead;
 	it->depth = 0;
+	it->fan = fan;
+	it->fate = RD_FATE_LOST;
 	it->undone = 0;
 	it->lsn = lsn;
 	it->chain_from = chain_from;
+	if (fan) {
+		atomic_fetch_add(&fan->refs, 1);
+		atomic_fetch_add_explicit(&fan->nmsgs, 1, memory_order_relaxed);
+	}
+	/* a lane with a bounded queue is pushed to at once, after waiting for room, so that the
+	 * bound holds (its messages skip the worker's chain) */
+	if (!dead)
+		lane_wait_room(pl, ln);
 	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
-	if (sh && sh->out) {
+	if (sh && sh->out && !ln->queue_max) {
 		struct rd_outq *o = &sh->out[dest];
 		it->next = NULL;
 		if (o->tail)
@@ -268,12 +393,11 @@ deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *
 		}
 		o->tail = it;
 		o->n++;
-		return 0;
+		return;
 	}
 	fifo_push(&ln->q, it);
 	if (ln->sink.wh)
 		rd_webhook_wake(ln->sink.wh);
-	return 0;
 }
 
 static unsigned shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
@@ -288,7 +412,7 @@ static unsigned shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
  */
 static int
 send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ns,
-	uint64_t lsn)
+	struct rd_fanout *fan, uint64_t lsn)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct route_class c;
@@ -319,9 +443,13 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	it->nrules = 0;
 	it->dead = 0;
 	it->depth = depth;
+	it->fan = fan;             /* a reference for the shard that routes it */
+	it->fate = RD_FATE_LOST;
 	it->undone = 0;
 	it->lsn = lsn;
 	it->chain_from = 0;
+	if (fan)
+		atomic_fetch_add(&fan->refs, 1);
 	/* the record stays unmatched until this emitted event is matched too */
 	if (pl->dur)
 		rd_durable_hold(pl->dur, lsn);
@@ -356,11 +484,11 @@ flush_out(struct rd_shard *sh)
  * the event (or the one that emitted it).
  */
 static void decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned depth,
-	int counted, uint64_t accept_ns, uint64_t lsn);
+	int counted, uint64_t accept_ns, struct rd_fanout *fan, uint64_t lsn);
 
 static void
 route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint64_t accept_ns,
-	uint64_t lsn)
+	struct rd_fanout *fan, uint64_t lsn)
 {
 	struct route_decision d;
 	uint64_t t0 = now_ns();
@@ -368,7 +496,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 
 	st = route_match(sh->m, buf, len, &d);
 	rd_metrics_latency(sh->pl->metrics, now_ns() - t0);
-	decided(sh, &d, st, depth, depth == 0, accept_ns, lsn);
+	decided(sh, &d, st, depth, depth == 0, accept_ns, fan, lsn);
 }
 
 /*
@@ -382,7 +510,7 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
  */
 static void
 decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned depth, int counted,
-	uint64_t accept_ns, uint64_t lsn)
+	uint64_t accept_ns, struct rd_fanout *fan, uint64_t lsn)
 {
 	struct rd_pipeline *pl = sh->pl;
 	struct rd_metrics *mt = pl->metrics;
@@ -390,7 +518,7 @@ decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned d
 	const struct route_decision d = *dp;
 	char **emits = NULL;
 	size_t *elens = NULL;
-	uint32_t i, nemits = 0;
+	uint32_t i, nemits = 0, prio;
 
 	if (st == ROUTE_OK && d.backpressure > 0) /* push back for retry_after seconds from now */
 		atomic_store(&pl->backpressure_until, now_ns() + (uint64_t)pl->conf->retry_after * 1000000000u);
@@ -407,9 +535,25 @@ decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned d
 		rd_count(&mt->rule_matches[g->rule_slot[d.rules[i]]], 1);
 	if (counted)
 		rd_count(d.ndests ? &mt->matched : &mt->unmatched, 1);
-	for (i = 0; i < d.ndests; i++)
-		deliver(pl, sh, g->lane_of[d.dests[i]], d.output, d.output_len, accept_ns, g, d.rules, d.nrules, 0,
-			lsn, 0);
+	/* the destinations in priority order (0 first), so a full low-priority lane holds the
+	 * worker only after the higher ones have their message; one pass when the decision's
+	 * order already is (one destination, or equal priorities: the common case) */
+	for (i = 1; i < d.ndests && pl->lanes[g->lane_of[d.dests[i - 1]]].pol.priority <=
+		pl->lanes[g->lane_of[d.dests[i]]].pol.priority; i++)
+		;
+	if (i >= d.ndests) {
+		for (i = 0; i < d.ndests; i++)
+			deliver(pl, sh, g->lane_of[d.dests[i]], d.output, d.output_len, accept_ns, g, d.rules,
+				d.nrules, 0, fan, lsn, 0);
+	} else {
+		for (prio = 0; prio < 10; prio++)
+			for (i = 0; i < d.ndests; i++) {
+				uint32_t lp = pl->lanes[g->lane_of[d.dests[i]]].pol.priority;
+				if (lp == prio || (prio == 9 && lp > 9))
+					deliver(pl, sh, g->lane_of[d.dests[i]], d.output, d.output_len, accept_ns, g,
+						d.rules, d.nrules, 0, fan, lsn, 0);
+			}
+	}
 	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
 		/* derived events use the plain envelope, which this program would refuse */
 		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
@@ -437,8 +581,8 @@ decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned d
 				d.nemits - nemits);
 		}
 		for (i = 0; i < nemits; i++) {
-			if (!send_over(sh, emits[i], elens[i], depth + 1, accept_ns, lsn))
-				route_one(sh, emits[i], elens[i], depth + 1, accept_ns, lsn);
+			if (!send_over(sh, emits[i], elens[i], depth + 1, accept_ns, fan, lsn))
+				route_one(sh, emits[i], elens[i], depth + 1, accept_ns, fan, lsn);
 			free(emits[i]);
 		}
 	}
@@ -465,8 +609,9 @@ shard_tick(struct rd_shard *sh)
 	next = route_state_next_deadline(st);
 	if (next == INT64_MAX || (next != INT64_MIN && next > route_state_time(st)))
 		return;
+	/* a deadline's firing is no accepted event: its messages count toward no outcome */
 	while (route_matcher_tick(sh->m, &d) > 0)
-		decided(sh, &d, ROUTE_OK, 0, 0, now_ns(), 0); /* no log record: see docs/durability.md */
+		decided(sh, &d, ROUTE_OK, 0, 0, now_ns(), NULL, 0); /* no log record: docs/durability.md */
 }
 
 static struct rd_item *shard_pop_all(struct rd_shard *sh);
@@ -499,7 +644,19 @@ worker_main(void *arg)
 			}
 			shard_pick_up(sh);
 			shard_tick(sh);
-			route_one(sh, it->data, it->len, it->depth, it->accept_ns, it->lsn);
+			{
+				/* an accepted event starts its outcome; an emitted one sent over from another
+				 * shard brings its event's (the item's reference is dropped here) */
+				struct rd_fanout *fan = it->depth ? it->fan : malloc(sizeof *fan);
+				if (fan && !it->depth) { /* without it (out of memory) no outcome is counted */
+					atomic_init(&fan->refs, 1);
+					atomic_init(&fan->worst, -1);
+					atomic_init(&fan->nmsgs, 0);
+				}
+				route_one(sh, it->data, it->len, it->depth, it->accept_ns, fan, it->lsn);
+				if (fan)
+					fan_put(sh->pl, fan);
+			}
 			if (sh->pl->dur) {
 				/* after its messages are in the destinations' sets (deliver) */
 				rd_durable_matched(sh->pl->dur, it->lsn);
@@ -522,22 +679,33 @@ worker_main(void *arg)
 /* ---- lanes ------------------------------------------------------------------------ */
 
 /*
- * A message's lane work is over (written, delivered, dead-lettered, or lost
- * at shutdown with it->undone set): releases its memory and its pending
- * count, and tells the durable log, which moves the destination's cursor
- * past its record (not for an undone one: it is routed again after the
- * restart).
+ * A message's lane work is over: releases its memory and its pending count,
+ * and settles its event's outcome with it->fate. The one terminal point of
+ * every message, called once per message (for a batch: once for each of
+ * its messages, after the batch is delivered or dead-lettered); with the
+ * durable log also where the destination's cursor moves (durable.h).
  */
 static void
 lane_release(struct rd_pipeline *pl, struct rd_lane *ln, struct rd_item *it)
 {
-	if (pl->dur && !it->undone) {
+	struct rd_fanout *fan = it->fan;
+	int fate = it->fate;
+
+	/* the durable log moves the destination's cursor past the message's record --
+	 * not for a lost one (routed again after a restart) nor for one whose
+	 * dead-letter envelope is still on its way (it->undone) */
+	if (pl->dur && !it->undone && fate != RD_FATE_LOST) {
 		rd_durable_done(pl->dur, ln->dest, it->lsn);
 		if (it->chain_from)
 			rd_durable_done(pl->dur, it->chain_from - 1, it->lsn);
 	}
 	budget_release(&pl->budget, it->charge);
 	free(it);
+	if (fan) {
+		if (fate != RD_FATE_DELIVERED)
+			fan_worsen(fan, fate);
+		fan_put(pl, fan);
+	}
 	atomic_fetch_sub(&pl->pending, 1);
 }
 
@@ -556,6 +724,48 @@ put_time(struct rd_buf *b, uint64_t ms)
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 	rd_buf_printf(b, "\"%s.%03uZ\"", ts, (unsigned)(ms % 1000));
+}
+
+/* 1 when DATA_DIR/queues/NAME.dlq exists (made by an earlier run). */
+static int
+dlq_exists(const struct rd_conf *c, const char *name, size_t nlen)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/queues/%.*s.dlq", c->data_dir, (int)nlen, name);
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * The lane's NAME.dlq queue, opened at its first use (other threads read
+ * ln->dlq: it is published with a release store once open). NULL when it
+ * cannot be opened (logged).
+ */
+static struct rd_store *
+lane_dlq(struct rd_lane *ln)
+{
+	struct rd_store *q = __atomic_load_n(&ln->dlq, __ATOMIC_ACQUIRE);
+	char dname[300], why[512];
+
+	if (q)
+		return q;
+	pthread_mutex_lock(&ln->thr_mu);
+	if (!(q = ln->dlq)) {
+		snprintf(dname, sizeof dname, "%s.dlq", ln->name);
+		if (!(q = malloc(sizeof *q))) {
+			rd_log(RD_LOG_ERROR, "out of memory opening a dead-letter queue", "\"queue\":\"%s\"", dname);
+		} else if (rd_store_open(q, ln->pl->conf->data_dir, dname, strlen(dname), why, sizeof why) < 0) {
+			rd_log(RD_LOG_ERROR, "cannot open a dead-letter queue", "\"queue\":\"%s\",\"error\":\"%s\"",
+				dname, why);
+			free(q);
+			q = NULL;
+		} else {
+			__atomic_store_n(&ln->dlq, q, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&ln->thr_mu);
+	return q;
 }
 
 /*
@@ -603,42 +813,137 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 	rd_log(RD_LOG_WARN, "message given up: dead-lettered", "\"destination\":\"%.*s\",\"reason\":"
 		"\"%s\",\"status\":%ld,\"attempts\":%u,\"to\":\"%s\"", (int)nlen, name,
 		rd_giveup_name(o->giveup), o->status, o->attempts, chained ? "dead_letter" : "dlq");
+	it->fate = RD_FATE_DEAD_LETTERED;
 	if (b.oom) {
 		rd_log(RD_LOG_ERROR, "out of memory: dead-letter envelope lost", "\"destination\":\"%.*s\"",
 			(int)nlen, name);
+		it->fate = RD_FATE_LOST;
 	} else if (chained) {
 		/* with the log, this destination's cursor waits for the envelope too
 		 * (chain_from; the dead_letter destination's cursor may be past the
 		 * record already, after a restart) -- for ever when it could not be queued */
-		deliver(pl, NULL, dl, b.p, b.len - 1, it->accept_ns, NULL, it->rules, it->nrules, 1, it->lsn,
-			ln->dest + 1);
+		deliver(pl, NULL, dl, b.p, b.len - 1, it->accept_ns, NULL, it->rules, it->nrules, 1, NULL,
+			it->lsn, ln->dest + 1);
 		it->undone = pl->dur != NULL;
-	} else if (!ln->dlq || rd_store_append(ln->dlq, b.p, b.len) < 0) {
+	} else if (!lane_dlq(ln) || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
 			"\"destination\":\"%.*s\"", (int)nlen, name);
-		it->undone = 1; /* with the durable log: routed again after a restart */
+		it->fate = RD_FATE_LOST;
 	}
 	rd_buf_fini(&b);
 	lane_release(pl, ln, it);
 }
 
-/* rd_wh_done_fn of webhook lanes: a message delivered or given up. */
+/* A delivery: one message, or a batch of them (`batch every T or N`). */
+struct lane_batch {
+	struct rd_item **items;    /* owns the items (until released or dead-lettered) and the array */
+	size_t n, cap;
+	uint64_t first_ms;         /* monotonic ms the first item was taken (the batch timer) */
+	uint64_t accept_ms;        /* the oldest item's acceptance (max_age) */
+	char *body;                /* owns: the items' lines one after the other (n > 1), or NULL */
+	size_t len;
+	int batching;              /* the lane batches (first_ms is kept) */
+};
+
+/* Adds it to b (taking it). Returns 0, or -1 (out of memory: the caller still owns it). */
+static int
+batch_add(struct lane_batch *b, struct rd_item *it)
+{
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 8;
+		struct rd_item **ni = realloc(b->items, nc * sizeof *ni);
+		if (!ni)
+			return -1;
+		b->items = ni;
+		b->cap = nc;
+	}
+	if (!b->n) {
+		b->first_ms = b->batching ? rd_mono_ms() : 0;
+		b->accept_ms = it->accept_ms;
+	} else if (it->accept_ms < b->accept_ms) {
+		b->accept_ms = it->accept_ms;
+	}
+	b->items[b->n++] = it;
+	return 0;
+}
+
+/* Points *p, *len at b's bytes (the one message, or all of them concatenated). Returns 0 or -1 (OOM). */
+static int
+batch_body(struct lane_batch *b, const char **p, size_t *len)
+{
+	size_t i, n = 0;
+
+	if (b->n == 1) {
+		*p = b->items[0]->data;
+		*len = b->items[0]->len;
+		return 0;
+	}
+	if (!b->body) {
+		for (i = 0; i < b->n; i++)
+			n += b->items[i]->len;
+		if (!(b->body = malloc(n ? n : 1)))
+			return -1;
+		for (i = 0, n = 0; i < b->n; i++) {
+			memcpy(b->body + n, b->items[i]->data, b->items[i]->len);
+			n += b->items[i]->len;
+		}
+		b->len = n;
+	}
+	*p = b->body;
+	*len = b->len;
+	return 0;
+}
+
+/* b's delivery is over: each message delivered (o NULL) or dead-lettered with o; b is emptied. */
+static void
+batch_end(struct rd_lane *ln, struct lane_batch *b, const struct rd_wh_outcome *o)
+{
+	size_t i;
+
+	uint64_t now = o ? 0 : now_ns();
+
+	if (!o)
+		rd_count(&ln->pl->metrics->deliveries[ln->dest], b->n);
+	for (i = 0; i < b->n; i++) {
+		if (o) {
+			dead_letter(ln, b->items[i], o);
+		} else {
+			if (!b->items[i]->dead) /* a dead-letter envelope's time is its retries' */
+				rd_metrics_e2e(ln->pl->metrics, now - b->items[i]->accept_ns);
+			b->items[i]->fate = RD_FATE_DELIVERED;
+			lane_release(ln->pl, ln, b->items[i]);
+		}
+	}
+	free(b->body);
+	b->body = NULL;
+	b->n = 0;
+	b->len = 0;
+}
+
+/* rd_wh_done_fn of webhook lanes: a message (or a struct lane_batch when the lane batches)
+ * delivered or given up. */
 static void
 webhook_done(void *ud, const struct rd_wh_outcome *o)
 {
 	struct rd_lane *ln = ud;
 
-	if (o->delivered) {
+	if (rd_batching(&ln->pol)) {
+		struct lane_batch *b = o->msg;
+		batch_end(ln, b, o->delivered ? NULL : o);
+		free(b->items);
+		free(b);
+	} else if (o->delivered) {
 		struct rd_item *it = o->msg;
 		if (!it->dead)
 			rd_metrics_e2e(ln->pl->metrics, now_ns() - it->accept_ns);
+		it->fate = RD_FATE_DELIVERED;
 		lane_release(ln->pl, ln, it);
-	}
-	else
+	} else {
 		dead_letter(ln, o->msg, o);
+	}
 }
 
-/* 1 once the drain deadline has passed (webhook lanes then give everything up). */
+/* 1 once the drain deadline has passed (lanes then give everything up). */
 static int
 past_drain_deadline(struct rd_pipeline *pl)
 {
@@ -647,10 +952,22 @@ past_drain_deadline(struct rd_pipeline *pl)
 	return d && rd_mono_ms() >= d;
 }
 
+/* The outcome of a delivery given up at shutdown before (or between) its attempts. */
+static void
+shutdown_outcome(struct rd_wh_outcome *o, void *msg)
+{
+	memset(o, 0, sizeof *o);
+	o->msg = msg;
+	o->giveup = RD_GIVEUP_SHUTDOWN;
+	o->fail = -1;
+	o->error = "not attempted before drain_timeout";
+}
+
 /*
- * A webhook destination's lane: feeds the sink up to max_in_flight messages
- * and turns its loop (which sleeps in curl_multi_poll, woken by deliver and
- * by the drain); exits once the fifo is closed and every message handed back.
+ * A webhook destination's lane: feeds the sink up to its slots (a message,
+ * or a batch when the destination batches) and turns its loop (which
+ * sleeps in curl_multi_poll, woken by deliver and by the drain); exits once
+ * the fifo is closed and every message handed back.
  */
 static void *
 webhook_lane_main(void *arg)
@@ -659,85 +976,308 @@ webhook_lane_main(void *arg)
 	struct rd_pipeline *pl = ln->pl;
 	struct rd_webhook *wh = ln->sink.wh;
 	struct rd_item *it;
-	int done = 0, late;
+	struct lane_batch *b = NULL;      /* owns: the batch being filled (batching lanes) */
+	int done = 0, late, batching = rd_batching(&ln->pol), wait;
+	struct rd_wh_outcome o;
 
 	for (;;) {
 		late = past_drain_deadline(pl);
 		done = 0;
-		/* done is only set by a fifo_trypop that found the fifo empty */
-		while ((late || rd_webhook_room(wh)) && (it = fifo_trypop(&ln->q, &done))) {
-			if (late) {
-				struct rd_wh_outcome o = { it, 0, RD_GIVEUP_SHUTDOWN, -1, 0, 0, 0, 0,
-					"not attempted before drain_timeout" };
-				dead_letter(ln, it, &o);
-			} else {
-				rd_webhook_add(wh, it, it->data, it->len - 1, it->accept_ms);
+		wait = atomic_load(&pl->stopping) ? 50 : 1000;
+		if (batching) {
+			/* fill the batch; hand it to the sink when full, due, or the drain finds the fifo empty */
+			for (;;) {
+				uint64_t w;
+				if (!b && !(b = calloc(1, sizeof *b)))
+					break;
+				b->batching = 1;
+				it = NULL;
+				if (!b->n || rd_batch_wait_ms(&ln->pol, b->n, b->first_ms, rd_mono_ms()) > 0)
+					it = fifo_trypop(&ln->q, &done);
+				if (it) {
+					lane_popped(ln);
+					if (batch_add(b, it) < 0) {
+						shutdown_outcome(&o, it);
+						o.giveup = RD_GIVEUP_RETRIES;
+						o.error = "out of memory";
+						dead_letter(ln, it, &o);
+					}
+					continue;
+				}
+				if (!b->n)
+					break;
+				w = rd_batch_wait_ms(&ln->pol, b->n, b->first_ms, rd_mono_ms());
+				if (w > 0 && !late && !done && !atomic_load(&pl->stopping)) {
+					if (w < (uint64_t)wait)
+						wait = (int)w;
+					break;
+				}
+				if (late) {
+					shutdown_outcome(&o, b);
+					batch_end(ln, b, &o);
+					continue;
+				}
+				if (!rd_webhook_room(wh))
+					break;
+				{
+					const char *body;
+					size_t len;
+					if (batch_body(b, &body, &len) < 0) {
+						shutdown_outcome(&o, b);
+						o.giveup = RD_GIVEUP_RETRIES;
+						o.error = "out of memory";
+						batch_end(ln, b, &o);
+						continue;
+					}
+					rd_webhook_add(wh, b, body, len, b->accept_ms);
+					b = NULL;
+				}
+			}
+			if (b && b->n)
+				done = 0;      /* a batch is still being filled */
+		} else {
+			/* done is only set by a fifo_trypop that found the fifo empty */
+			while ((late || rd_webhook_room(wh)) && (it = fifo_trypop(&ln->q, &done))) {
+				lane_popped(ln);
+				if (late) {
+					shutdown_outcome(&o, it);
+					dead_letter(ln, it, &o);
+				} else {
+					rd_webhook_add(wh, it, it->data, it->len - 1, it->accept_ms);
+				}
 			}
 		}
 		if (late)
 			rd_webhook_abort(wh, webhook_done, ln);
 		if (done && !rd_webhook_busy(wh))
 			break;
-		rd_webhook_run(wh, atomic_load(&pl->stopping) ? 50 : 1000, webhook_done, ln);
+		rd_webhook_run(wh, wait, webhook_done, ln);
+	}
+	if (b) {
+		free(b->items);
+		free(b);
 	}
 	return NULL;
 }
 
-/* A queue, stdout or file destination's lane: writes each message in order. */
+/* Takes a slot of the priority gate for a lane of priority prio (see struct rd_gate). */
+static void
+gate_acquire(struct rd_gate *g, unsigned prio)
+{
+	unsigned q;
+
+	if (!g->limit)
+		return;
+	if (prio > 9)
+		prio = 9;
+	pthread_mutex_lock(&g->mu);
+	g->waiting[prio]++;
+	for (;;) {
+		for (q = 0; q < prio && !g->waiting[q]; q++)
+			;
+		if (q == prio && g->used < g->limit)
+			break;
+		pthread_cond_wait(&g->cv, &g->mu);
+	}
+	g->waiting[prio]--;
+	g->used++;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void
+gate_release(struct rd_gate *g)
+{
+	if (!g->limit)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->used--;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Sleeps ms, or less once the drain deadline passes. Returns 1 when it has passed. */
+static int
+nap_until_deadline(struct rd_pipeline *pl, uint64_t ms)
+{
+	while (ms > 0) {
+		uint64_t step = ms < 100 ? ms : 100;
+		struct timespec ts = { (time_t)(step / 1000), (long)(step % 1000) * 1000000L };
+		if (past_drain_deadline(pl))
+			return 1;
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+	return past_drain_deadline(pl);
+}
+
+/* Waits for the lane's throttle to let one delivery start. Returns 0, or -1 once the drain deadline passed. */
+static int
+throttle_wait(struct rd_lane *ln)
+{
+	uint64_t t0 = 0, wait;
+
+	if (!ln->throttle.per_ns)      /* unthrottled: set once at start, read-only since */
+		return 0;
+	for (;;) {
+		pthread_mutex_lock(&ln->thr_mu);
+		wait = rd_throttle_take(&ln->throttle, now_ns());
+		pthread_mutex_unlock(&ln->thr_mu);
+		if (!wait)
+			break;
+		if (!t0)
+			t0 = now_ns();
+		if (nap_until_deadline(ln->pl, wait / 1000000u + 1)) {
+			rd_count(&ln->throttled_ns, now_ns() - t0);
+			return -1;
+		}
+	}
+	if (t0)
+		rd_count(&ln->throttled_ns, now_ns() - t0);
+	return 0;
+}
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Delivers batch b (one message or several) to a queue, stdout, file or
+ * exec sink on the destination's policy: each attempt waits for the
+ * throttle, then for a slot of the priority gate; a failed attempt is
+ * retried after the backoff (retry.h) or the batch is given up and each of
+ * its messages dead-lettered. Every message of b is released before this
+ * returns.
+ */
+static void
+deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
+{
+	struct rd_pipeline *pl = ln->pl;
+	struct rd_metrics *mt = pl->metrics;
+	struct rd_wh_outcome o;
+	char err[256];
+	const char *body;
+	size_t len, nlen = strlen(ln->name);
+	const char *name = ln->name;
+	uint64_t due;
+	int fail, why;
+
+	memset(&o, 0, sizeof o);
+	o.fail = -1;
+	o.error = "";
+	if (batch_body(b, &body, &len) < 0) {
+		o.giveup = RD_GIVEUP_RETRIES;
+		o.error = "out of memory";
+		batch_end(ln, b, &o);
+		return;
+	}
+	for (;;) {
+		uint64_t t0;
+		if (throttle_wait(ln) < 0) {
+			o.giveup = RD_GIVEUP_SHUTDOWN;
+			batch_end(ln, b, &o);
+			return;
+		}
+		gate_acquire(&pl->gate, ln->pol.priority);
+		o.attempts++;
+		if (o.attempts > 1)
+			rd_count(&mt->sink_retries[ln->dest], 1);
+		rd_count(&mt->sink_attempts[ln->dest], 1);
+		t0 = now_ns();
+		err[0] = '\0';
+		if (rd_sink_write(&ln->sink, body, len, (unsigned)b->n, &fail, err, sizeof err) == 0)
+			fail = -1;
+		rd_metrics_sink_latency(mt, ln->dest, now_ns() - t0);
+		gate_release(&pl->gate);
+		if (fail < 0) {
+			batch_end(ln, b, NULL);
+			return;
+		}
+		/* the attempt's wall-clock start, for the envelope (read only when an attempt fails) */
+		o.last_ms = wall_ms() - (now_ns() - t0) / 1000000u;
+		if (o.attempts == 1)
+			o.first_ms = o.last_ms;
+		o.fail = fail;
+		o.error = err;
+		rd_count(&mt->delivery_errors[ln->dest], 1);
+		rd_count(&mt->sink_failures[ln->dest * RD_FAIL__COUNT + (uint32_t)fail], 1);
+		if (o.attempts == 1)
+			rd_log(RD_LOG_ERROR, "sink delivery failed", "\"destination\":\"%.*s\",\"sink\":\"%s\","
+				"\"messages\":%zu,\"error\":\"%s\"", (int)nlen, name, rd_sink_kind_name(ln->sink.kind),
+				b->n, err);
+		why = rd_retry_next(&ln->pol, o.attempts, b->accept_ms, rd_mono_ms(), 0, rd_rand64(rng), &due);
+		if (why >= 0) {
+			o.giveup = why;
+			batch_end(ln, b, &o);
+			return;
+		}
+		{
+			uint64_t now = rd_mono_ms();
+			if (nap_until_deadline(pl, due > now ? due - now : 0)) {
+				o.giveup = RD_GIVEUP_SHUTDOWN;
+				batch_end(ln, b, &o);
+				return;
+			}
+		}
+	}
+}
+
+/*
+ * A queue, stdout, file or exec destination's lane thread (exec lanes run
+ * `workers` of them on one fifo): takes a message, or fills a batch until
+ * it is full or due (at the drain: until the fifo is empty), and delivers
+ * it. With one thread, messages are delivered in the order queued.
+ */
 static void *
 lane_main(void *arg)
 {
 	struct rd_lane *ln = arg;
 	struct rd_pipeline *pl = ln->pl;
-	struct rd_metrics *mt = pl->metrics;
+	struct lane_batch b;
 	struct rd_item *it;
-	size_t nlen = strlen(ln->name);
-	const char *name = ln->name;
+	uint64_t rng = now_ns() ^ ((uint64_t)ln->dest << 32) ^ (uint64_t)(uintptr_t)&b;
+	int closed = 0;
 
-	while ((it = fifo_pop(&ln->q))) {
-		unsigned tries = 0;
-		long backoff_ms = 10;
-		int ok = 1;
+	memset(&b, 0, sizeof b);
+	b.batching = rd_batching(&ln->pol);
+	while (!closed && (it = fifo_pop(&ln->q))) {
+		lane_popped(ln);
+		if (batch_add(&b, it) < 0) {
+			/* out of memory for the batch's array: deliver this one alone */
+			struct rd_item *one[1] = { it };
+			struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
+			deliver_batch(ln, &single, &rng);
+			continue;
+		}
 		for (;;) {
-			uint64_t t0 = now_ns();
-			int rc, e;
-			struct timespec ts;
-			rd_count(&mt->sink_attempts[ln->dest], 1);
-			if (tries)
-				rd_count(&mt->sink_retries[ln->dest], 1);
-			rc = rd_sink_write(&ln->sink, it->data, it->len);
-			e = errno;
-			rd_metrics_sink_latency(mt, ln->dest, now_ns() - t0);
-			if (rc == 0)
+			uint64_t w = rd_batch_wait_ms(&ln->pol, b.n, b.first_ms, rd_mono_ms());
+			if (!w)
 				break;
-			rd_count(&mt->delivery_errors[ln->dest], 1);
-			rd_count(&mt->sink_failures[ln->dest * RD_FAIL__COUNT + RD_FAIL_WRITE], 1);
-			if (tries++ == 0)
-				rd_log(RD_LOG_ERROR, "sink write failed: retrying", "\"destination\":\"%.*s\","
-					"\"sink\":\"%s\",\"error\":\"%s\"", (int)nlen, name,
-					rd_sink_kind_name(ln->sink.kind), strerror(e));
-			/* at shutdown, give up: with the durable log the message is routed
-			 * again at the next start (it->undone), without it after 3 more tries */
-			if (atomic_load(&pl->stopping) && (pl->dur || tries > 3)) {
-				rd_log(RD_LOG_ERROR, pl->dur ? "sink still failing at shutdown: message left in "
-					"the log for the next start" : "sink still failing at shutdown: message lost",
-					"\"destination\":\"%.*s\"", (int)nlen, name);
-				it->undone = 1;
-				ok = 0;
+			if (atomic_load(&pl->stopping)) {
+				int done;
+				/* the drain flushes a partial batch as soon as the fifo is empty */
+				if (!(it = fifo_trypop(&ln->q, &done)))
+					break;
+			} else if (!(it = fifo_pop_timed(&ln->q, w, &closed, &pl->stopping))) {
+				if (closed)
+					break;
+				continue;
+			}
+			lane_popped(ln);
+			if (batch_add(&b, it) < 0) {
+				struct rd_item *one[1] = { it };
+				struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
+				deliver_batch(ln, &single, &rng);
 				break;
 			}
-			ts.tv_sec = backoff_ms / 1000;
-			ts.tv_nsec = (backoff_ms % 1000) * 1000000L;
-			nanosleep(&ts, NULL);
-			if (backoff_ms < 5000)
-				backoff_ms *= 2;
 		}
-		if (ok)
-			rd_count(&mt->deliveries[ln->dest], 1);
-		if (ok && !it->dead) /* a dead-letter envelope's time is its retries' */
-			rd_metrics_e2e(mt, now_ns() - it->accept_ns);
-		lane_release(pl, ln, it);
+		deliver_batch(ln, &b, &rng);
 	}
+	free(b.items);
 	return NULL;
 }
 
@@ -801,7 +1341,15 @@ lane_run(struct rd_lane *ln, const route_prog *p, uint32_t dest, char *err, size
 		}
 		ln->sink_open = 1;
 	}
-	if (ln->sink.wh && !ln->dlq) {
+	ln->queue_max = ln->pol.queue_max ? ln->pol.queue_max : pl->conf->queue_max;
+	rd_throttle_fini(&ln->throttle);
+	if (!ln->sink.wh && rd_throttle_init(&ln->throttle, ln->pol.throttle_n, ln->pol.throttle_per_ms) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* a webhook's NAME.dlq is made at start, another sink's at its first dead letter
+	 * (lane_dlq), or at start when an earlier run made it */
+	if (!ln->dlq && (ln->sink.wh || dlq_exists(pl->conf, ln->name, strlen(ln->name)))) {
 		char dname[300];
 		snprintf(dname, sizeof dname, "%s.dlq", ln->name);
 		if (!(ln->dlq = malloc(sizeof *ln->dlq))) {
@@ -816,11 +1364,22 @@ lane_run(struct rd_lane *ln, const route_prog *p, uint32_t dest, char *err, size
 		}
 	}
 	atomic_store(&ln->ready, 1); /* publishes sink and dlq to the HTTP threads */
-	if (pthread_create(&ln->thr, NULL, ln->sink.wh ? webhook_lane_main : lane_main, ln) != 0) {
-		snprintf(err, errlen, "cannot start a thread");
+	/* exec runs `workers` commands at once; one thread keeps a file, stdout or queue in order,
+	 * and a webhook lane's one thread drives all its slots */
+	ln->nthr = ln->sink.kind == RD_SINK_EXEC && ln->pol.workers > 1 ? ln->pol.workers : 1;
+	free(ln->thr);
+	if (!(ln->thr = calloc(ln->nthr, sizeof *ln->thr))) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	ln->started = 1;
+	while (ln->started < ln->nthr) {
+		if (pthread_create(&ln->thr[ln->started], NULL, ln->sink.wh ? webhook_lane_main : lane_main, ln)
+			!= 0) {
+			snprintf(err, errlen, "cannot start a thread");
+			return -1;
+		}
+		ln->started++;
+	}
 	return 0;
 }
 
@@ -840,6 +1399,8 @@ lane_open(struct rd_pipeline *pl, uint32_t slot, const route_prog *p, uint32_t d
 	ln->pl = pl;
 	ln->dest = slot;
 	fifo_init(&ln->q);
+	pthread_cond_init(&ln->room, NULL);
+	pthread_mutex_init(&ln->thr_mu, NULL);
 	atomic_store(&ln->dl_slot, ROUTE_NONE);
 	ln->name = strndup(name, nlen);
 	atomic_store(&pl->nlanes, slot + 1);
@@ -859,10 +1420,8 @@ lane_open(struct rd_pipeline *pl, uint32_t slot, const route_prog *p, uint32_t d
 static int
 lane_revive(struct rd_lane *ln, const route_prog *p, uint32_t dest, char *err, size_t errlen)
 {
-	if (ln->started) {
-		pthread_join(ln->thr, NULL);
-		ln->started = 0;
-	}
+	while (ln->started > 0)
+		pthread_join(ln->thr[--ln->started], NULL);
 	pthread_mutex_lock(&ln->q.mu);
 	ln->q.closed = 0;
 	pthread_mutex_unlock(&ln->q.mu);
@@ -879,7 +1438,10 @@ policy_differs(const struct route_dest_policy *a, const struct route_dest_policy
 {
 	return a->retry_max != b->retry_max || a->backoff_min_ms != b->backoff_min_ms ||
 		a->backoff_max_ms != b->backoff_max_ms || a->max_age_ms != b->max_age_ms ||
-		a->timeout_ms != b->timeout_ms;
+		a->timeout_ms != b->timeout_ms || a->priority != b->priority || a->workers != b->workers ||
+		a->queue_max != b->queue_max || a->batch_every_ms != b->batch_every_ms ||
+		a->batch_max != b->batch_max || a->throttle_n != b->throttle_n ||
+		a->throttle_per_ms != b->throttle_per_ms;
 }
 
 /* Logs how the state is split: "keyed" lists TYPE:FIELD, "one_shard" the types kept on shard 0. */
@@ -1254,6 +1816,9 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	pthread_mutex_init(&pl->budget.mu, NULL);
 	pthread_cond_init(&pl->budget.cv, NULL);
 	pl->budget.cap = c->max_inflight_bytes;
+	pthread_mutex_init(&pl->gate.mu, NULL);
+	pthread_cond_init(&pl->gate.cv, NULL);
+	pl->gate.limit = c->delivery_slots;
 	if (parse_keys(pl, c->shard_key) < 0)
 		goto oom;
 	/* lane slot i is destination slot i of the metrics (the first program's in its order) */
@@ -1356,6 +1921,8 @@ event_item(const char *ev, size_t len, uint64_t accept_ns, uint64_t lsn)
 	it->nrules = 0;
 	it->dead = 0;
 	it->depth = 0;
+	it->fan = NULL;
+	it->fate = RD_FATE_LOST;
 	it->undone = 0;
 	it->lsn = lsn;
 	it->chain_from = 0;
@@ -1513,6 +2080,15 @@ rd_pipeline_drain(struct rd_pipeline *pl)
 	atomic_store(&pl->stopping, 1);
 	if (pl->conf)
 		atomic_store(&pl->drain_deadline_ms, rd_mono_ms() + 1000u * pl->conf->drain_timeout);
+	/* lanes filling a batch flush it once their fifo is empty; workers waiting for room go on */
+	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
+		fifo_wake(&pl->lanes[i].q);
+		pthread_mutex_lock(&pl->lanes[i].q.mu);
+		pthread_cond_broadcast(&pl->lanes[i].room);
+		pthread_mutex_unlock(&pl->lanes[i].q.mu);
+		if (pl->lanes[i].sink.wh)
+			rd_webhook_wake(pl->lanes[i].sink.wh);
+	}
 	/* workers first (they feed the lanes), then the lanes */
 	for (i = 0; pl->shards && i < pl->nshards; i++)
 		fifo_close(&pl->shards[i].q);
@@ -1540,11 +2116,10 @@ rd_pipeline_drain(struct rd_pipeline *pl)
 		if (pl->lanes[i].sink.wh)
 			rd_webhook_wake(pl->lanes[i].sink.wh);
 	}
-	for (i = 0; pl->lanes && i < pl->nlanes; i++)
-		if (pl->lanes[i].started) {
-			pthread_join(pl->lanes[i].thr, NULL);
-			pl->lanes[i].started = 0;
-		}
+	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
+		while (pl->lanes[i].started > 0)
+			pthread_join(pl->lanes[i].thr[--pl->lanes[i].started], NULL);
+	}
 }
 
 void
@@ -1569,6 +2144,10 @@ rd_pipeline_free(struct rd_pipeline *pl)
 	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
 		free(pl->lanes[i].name);
 		fifo_fini(&pl->lanes[i].q);
+		pthread_cond_destroy(&pl->lanes[i].room);
+		pthread_mutex_destroy(&pl->lanes[i].thr_mu);
+		rd_throttle_fini(&pl->lanes[i].throttle);
+		free(pl->lanes[i].thr);
 		if (pl->lanes[i].sink_open)
 			rd_sink_close(&pl->lanes[i].sink);
 		if (pl->lanes[i].dlq) {
@@ -1583,6 +2162,8 @@ rd_pipeline_free(struct rd_pipeline *pl)
 	free(pl->lanes);
 	pthread_mutex_destroy(&pl->budget.mu);
 	pthread_cond_destroy(&pl->budget.cv);
+	pthread_mutex_destroy(&pl->gate.mu);
+	pthread_cond_destroy(&pl->gate.cv);
 	memset(pl, 0, sizeof *pl);
 }
 
@@ -1599,9 +2180,8 @@ rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len)
 		nlen = strlen(n);
 		if (nlen == len && memcmp(n, name, len) == 0)
 			return pl->lanes[i].sink.store;
-		if (pl->lanes[i].dlq && len == nlen + 4 && memcmp(n, name, nlen) == 0 &&
-			memcmp(name + nlen, ".dlq", 4) == 0)
-			return pl->lanes[i].dlq;
+		if (len == nlen + 4 && memcmp(n, name, nlen) == 0 && memcmp(name + nlen, ".dlq", 4) == 0)
+			return __atomic_load_n(&pl->lanes[i].dlq, __ATOMIC_ACQUIRE);
 	}
 	return NULL;
 }
@@ -1631,10 +2211,39 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 		if (pl->lanes[i].sink.store)
 			rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s\"} %" PRIu64 "\n",
 				(int)nlen, n, rd_store_pending(pl->lanes[i].sink.store));
-		if (pl->lanes[i].dlq)
+		if (__atomic_load_n(&pl->lanes[i].dlq, __ATOMIC_ACQUIRE))
 			rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s.dlq\"} %" PRIu64 "\n",
 				(int)nlen, n, rd_store_pending(pl->lanes[i].dlq));
 	}
+	rd_buf_puts(o, "# HELP routed_events_outcome_total Accepted events by what became of all their "
+		"deliveries (the worst across a fan-out).\n# TYPE routed_events_outcome_total counter\n");
+#define X(id, str) rd_buf_printf(o, "routed_events_outcome_total{outcome=\"" str "\"} %" PRIu64 "\n", \
+	(uint64_t)atomic_load(&pl->outcomes[RD_FATE_##id]));
+	RD_FATES(X)
+#undef X
+	rd_buf_puts(o, "# HELP routed_destination_throttled_seconds_total Time deliveries waited for "
+		"the destination's throttle.\n# TYPE routed_destination_throttled_seconds_total counter\n");
+	for (i = 0; i < pl->nlanes; i++) {
+		uint64_t ns;
+		if (!(n = pl->lanes[i].name) || !atomic_load(&pl->lanes[i].ready))
+			continue;
+		ns = pl->lanes[i].sink.wh ? rd_webhook_throttled_ns(pl->lanes[i].sink.wh)
+			: (uint64_t)atomic_load(&pl->lanes[i].throttled_ns);
+		rd_buf_printf(o, "routed_destination_throttled_seconds_total{destination=\"%s\"} %.6f\n", n,
+			(double)ns / 1e9);
+	}
+	rd_buf_puts(o, "# HELP routed_destination_queue_full_waits_total Times a worker waited for room "
+		"in a destination's bounded queue.\n# TYPE routed_destination_queue_full_waits_total counter\n");
+	for (i = 0; i < pl->nlanes; i++)
+		if ((n = pl->lanes[i].name))
+			rd_buf_printf(o, "routed_destination_queue_full_waits_total{destination=\"%s\"} %" PRIu64 "\n",
+				n, (uint64_t)atomic_load(&pl->lanes[i].full_waits));
+	rd_buf_puts(o, "# HELP routed_destination_queue_full_seconds_total Time workers waited for room "
+		"in a destination's bounded queue.\n# TYPE routed_destination_queue_full_seconds_total counter\n");
+	for (i = 0; i < pl->nlanes; i++)
+		if ((n = pl->lanes[i].name))
+			rd_buf_printf(o, "routed_destination_queue_full_seconds_total{destination=\"%s\"} %.6f\n", n,
+				(double)atomic_load(&pl->lanes[i].full_ns) / 1e9);
 	rd_buf_puts(o, "# HELP routed_shard_queue_depth Accepted events waiting for each router worker.\n"
 		"# TYPE routed_shard_queue_depth gauge\n");
 	for (i = 0; i < pl->nshards; i++)

@@ -3,15 +3,18 @@
  *
  *   ingest (HTTP threads) --submit--> shard fifo [key hash] --> router worker
  *     (one per shard, owns a route_matcher) --decision--> lane fifo per
- *     destination --> lane thread --> sink (queue | stdout | file | webhook)
- *                                       \--given up--> dead_letter lane | NAME.dlq
+ *     destination (bounded by `queue`) --> lane thread(s) [batch, throttle,
+ *     priority gate] --> sink (queue | stdout | file | exec | webhook)
+ *                          \--given up--> dead_letter lane | NAME.dlq
+ *
+ * Every message ends at lane_release (pipeline.c), once, with its fate;
+ * the last message of an accepted event settles the event's outcome.
  *
  * The durable log (durable.h) sits between submit and the shard fifos:
  * submit appends the request's events (one group-committed append_many)
  * before it queues them, each item carries its record's LSN, and
- * lane_release() -- every message's one terminal point -- tells the log that
- * the message reached its destination, which moves that destination's
- * cursor. Events with the same shard key (the first configured
+ * lane_release() tells the log that the message reached its terminal
+ * point, which moves that destination's cursor. Events with the same shard key (the first configured
  * top-level member present, e.g. "subject") go to one shard, so they are
  * matched and handed to each destination in order; events without a key are
  * spread round-robin.
@@ -34,6 +37,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "metrics.h"
+#include "retry.h"
 #include "route.h"
 #include "sink.h"
 
@@ -47,12 +51,17 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	                            * allocation after data; an event: NULL */
 	uint32_t nrules;
 	int dead;                  /* a message: a dead-letter envelope (given up, it is not chained on) */
-	int undone;                /* a message lost at shutdown: its cursor must not pass it */
-	uint64_t lsn;              /* the log record it comes from (a message: its event's); 0: not logged */
-	uint32_t chain_from;       /* a chained dead-letter envelope: 1 + the destination whose message
-	                            * it stands for (that cursor waits for this one too); else 0 */
 	unsigned depth;            /* an event: 0 accepted by ingest, deeper: emitted (sent over from
 	                            * another shard, which holds its state's key) */
+	struct rd_fanout *fan;     /* a message, or an emitted event sent over to another shard: holds
+	                            * one reference to its accepted event's outcome, dropped by
+	                            * lane_release (by the worker for an event); NULL for envelopes
+	                            * and accepted events */
+	int fate;                  /* a message: enum rd_fate, set before lane_release */
+	int undone;                /* a message whose record's cursor must not move (durable log) */
+	uint64_t lsn;              /* the log record it comes from (a message: its event's); 0: none */
+	uint32_t chain_from;       /* a chained dead-letter envelope: 1 + the destination whose message
+	                            * it stands for (that cursor waits for this one too); else 0 */
 	char data[];               /* owns: the event, or the message line ending in '\n' */
 };
 
@@ -73,6 +82,40 @@ struct rd_budget {
 
 struct rd_pipeline;
 struct rd_durable;
+
+/* What became of a message, and of an accepted event: the worst of its messages' fates
+ * (a fan-out reports its worst status). In order, best first. */
+#define RD_FATES(X) \
+	X(DELIVERED, "delivered")         /* every message delivered */ \
+	X(DEAD_LETTERED, "dead_lettered") /* some given up, to a dead_letter destination or DEST.dlq */ \
+	X(LOST, "lost")                   /* some lost: out of memory, or the DLQ could not be written */ \
+	X(UNROUTED, "unrouted")           /* the event (and what it emitted) went to no destination */
+enum rd_fate {
+#define X(id, s) RD_FATE_##id,
+	RD_FATES(X)
+#undef X
+	RD_FATE__COUNT
+};
+
+struct rd_fanout {             /* one accepted event's deliveries (its emitted events' included) */
+	atomic_uint refs;          /* messages not yet released, + 1 while the worker routes it */
+	atomic_int worst;          /* the worst enum rd_fate of a message that is not delivered; -1: none */
+	atomic_uint nmsgs;         /* messages made (by the workers routing the event and what it
+	                            * emitted), read by whoever drops the last reference */
+};
+
+/*
+ * The priority gate: at most `limit` deliveries of queue, stdout, file and
+ * exec lanes at once ([pipeline] delivery_slots; 0 = no gate); a lane
+ * waiting for a slot gets it before any lane of a lower priority (a higher
+ * number) that waits too.
+ */
+struct rd_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned limit, used;
+	unsigned waiting[10];      /* lanes waiting, by priority 0..9 */
+};
 
 /*
  * One version of the rules (a generation): rd_pipeline_start makes the
@@ -135,9 +178,17 @@ struct rd_lane {
 	int sink_open;
 	struct route_dest_policy pol; /* the rules' delivery policy of this destination when the lane
 	                            * opened (a reload does not change it; dead_letter: see dl_slot) */
-	struct rd_store *dlq;      /* owns: the built-in dead-letter queue NAME.dlq (webhook lanes), or NULL */
-	pthread_t thr;
-	int started;
+	struct rd_store *dlq;      /* owns: the built-in dead-letter queue NAME.dlq, or NULL until
+	                            * opened (webhooks: at start; others: at their first dead letter;
+	                            * set once, with a release store, under thr_mu) */
+	pthread_t *thr;            /* owns: [nthr] lane threads (exec: `workers`; others: 1) */
+	unsigned nthr, started;    /* threads wanted, threads started */
+	size_t queue_max;          /* messages the fifo holds before deliver waits; 0 = no bound */
+	pthread_cond_t room;       /* with q.mu: signalled when the fifo goes below queue_max */
+	pthread_mutex_t thr_mu;    /* guards throttle (exec lanes share it between threads) and dlq's opening */
+	struct rd_throttle throttle; /* `throttle N per T` of queue, stdout, file and exec lanes */
+	atomic_uint_fast64_t throttled_ns; /* time deliveries waited for the throttle */
+	atomic_uint_fast64_t full_waits, full_ns; /* workers that waited for room in the fifo, and how long */
 };
 
 struct rd_pipeline {
@@ -164,6 +215,8 @@ struct rd_pipeline {
 	 * `backpressure` fired on a routed event (rd_pipeline_backpressure) */
 	atomic_uint_fast64_t backpressure_until;
 	struct rd_durable *dur;    /* borrows, or NULL: no durable log (--replay) */
+	struct rd_gate gate;       /* delivery slots by priority */
+	atomic_uint_fast64_t outcomes[RD_FATE__COUNT]; /* accepted events by outcome */
 };
 
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "retry.h"
@@ -127,4 +128,73 @@ rd_rand64(uint64_t *state)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+int
+rd_throttle_init(struct rd_throttle *t, uint32_t n, uint32_t per_ms)
+{
+	memset(t, 0, sizeof *t);
+	if (!n || !per_ms)
+		return 0;
+	t->n = n;
+	t->per_ns = (uint64_t)per_ms * 1000000u;
+	if (n <= RD_THROTTLE_RING && !(t->ring = calloc(n, sizeof *t->ring)))
+		return -1;
+	return 0;
+}
+
+void
+rd_throttle_fini(struct rd_throttle *t)
+{
+	free(t->ring);
+	memset(t, 0, sizeof *t);
+}
+
+uint64_t
+rd_throttle_take(struct rd_throttle *t, uint64_t now_ns)
+{
+	uint64_t oldest, gap;
+
+	if (!t->per_ns)
+		return 0;
+	if (t->ring) {
+		if (t->count < t->n) {
+			t->ring[(t->head + t->count++) % t->n] = now_ns;
+			return 0;
+		}
+		oldest = t->ring[t->head];
+		if (now_ns < oldest + t->per_ns)
+			return oldest + t->per_ns - now_ns;
+		/* the oldest start leaves the window: the new one takes its place */
+		t->ring[t->head] = now_ns;
+		t->head = (t->head + 1) % t->n;
+		return 0;
+	}
+	if (now_ns < t->next_ns)
+		return t->next_ns - now_ns;
+	gap = (t->per_ns + t->n - 1) / t->n;
+	t->next_ns = now_ns + gap;
+	return 0;
+}
+
+int
+rd_batching(const struct route_dest_policy *p)
+{
+	return p->batch_every_ms != 0 || p->batch_max != 0;
+}
+
+uint64_t
+rd_batch_wait_ms(const struct route_dest_policy *p, size_t count, uint64_t first_ms, uint64_t now_ms)
+{
+	if (!rd_batching(p))
+		return 0;
+	if (p->batch_max && count >= p->batch_max)
+		return 0;
+	if (!p->batch_max && count >= RD_BATCH_CAP)
+		return 0;
+	if (!p->batch_every_ms)
+		return UINT64_MAX;
+	if (now_ms >= first_ms + p->batch_every_ms)
+		return 0;
+	return first_ms + p->batch_every_ms - now_ms;
 }

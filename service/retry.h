@@ -2,7 +2,8 @@
  * retry.h -- the delivery policy's arithmetic, apart from any transport so
  * that it can be unit-tested: which attempt outcomes are retried, the
  * backoff of the k-th retry (exponential, full jitter), Retry-After, and
- * when a message is given up. Used by webhook.c; the policy itself comes
+ * when a message is given up; also the throttle and the batch timing of a
+ * destination. Used by webhook.c and pipeline.c; the policy itself comes
  * from the compiled rules (route_dest_policy in route.h).
  *
  *   retry k (k = 1 .. retry_max) is due at
@@ -31,6 +32,7 @@
 	X(HTTP_4XX, "http_4xx")        /* any other 4xx: dead-lettered at once */ \
 	X(HTTP_OTHER, "http_other")    /* 1xx, 3xx (redirects are not followed): dead-lettered at once */ \
 	X(WRITE, "write")              /* a queue, stdout or file sink's write failed (retried) */ \
+	X(EXEC, "exec")                /* an exec sink's command exited non-zero, or by a signal (retried) */ \
 	X(OTHER, "other")              /* any other transfer error (retried) */
 enum rd_fail {
 #define X(id, s) RD_FAIL_##id,
@@ -87,5 +89,44 @@ int rd_retry_next(const struct route_dest_policy *p, unsigned attempts, uint64_t
 
 /* A 64-bit pseudo-random number from *state (splitmix64; not for secrets). */
 uint64_t rd_rand64(uint64_t *state);
+
+/*
+ * The destination throttle `throttle N per T`: at most N deliveries start in
+ * any window of T (half-open, [t, t + T)); the excess waits, nothing is
+ * dropped. For N up to RD_THROTTLE_RING the start times of the last N
+ * deliveries are kept (a sliding log: bursts of N are allowed, exact); above
+ * that, deliveries are spaced ceil(T / N) apart (no burst, still at most N
+ * per T). Not thread-safe: the caller locks. Times are monotonic ns.
+ */
+#define RD_THROTTLE_RING 1024
+struct rd_throttle {
+	uint64_t per_ns;           /* T; 0: unthrottled (every take succeeds) */
+	uint32_t n;                /* N */
+	uint64_t *ring;            /* owns: [n] start times (sliding log), or NULL (spacing) */
+	uint32_t head, count;      /* the oldest entry, entries held */
+	uint64_t next_ns;          /* spacing: when the next delivery may start */
+};
+/* Sets t up for n per per_ms (n or per_ms 0: unthrottled). Returns 0, or -1 (out of memory). */
+int rd_throttle_init(struct rd_throttle *t, uint32_t n, uint32_t per_ms);
+void rd_throttle_fini(struct rd_throttle *t);
+/*
+ * One delivery wants to start at now_ns: returns 0 and counts it, or returns
+ * how many ns to wait before asking again (nothing counted).
+ */
+uint64_t rd_throttle_take(struct rd_throttle *t, uint64_t now_ns);
+
+/* A batch holds at most this many messages when only `batch every T` bounds it. */
+#define RD_BATCH_CAP 10000
+/*
+ * Batching, `batch every T or N`: how long a batch of count messages
+ * (count >= 1), whose first message was taken at first_ms, may still wait
+ * for more at now_ms (monotonic ms): 0 when it is to be delivered now (no
+ * batching, N reached, T passed, or RD_BATCH_CAP reached), UINT64_MAX when
+ * only a count bounds it.
+ */
+uint64_t rd_batch_wait_ms(const struct route_dest_policy *p, size_t count, uint64_t first_ms,
+	uint64_t now_ms);
+/* 1 when the policy batches (batch every T and/or batch N), else 0. */
+int rd_batching(const struct route_dest_policy *p);
 
 #endif

@@ -192,7 +192,9 @@ rd_store_append(struct rd_store *q, const char *line, size_t len)
 		done += (size_t)w;
 	}
 	q->size += len;
-	q->nmsgs++;
+	/* a batch is several lines in one append */
+	for (done = 0; done < len; done++)
+		q->nmsgs += line[done] == '\n';
 	pthread_mutex_unlock(&q->mu);
 	return 0;
 }

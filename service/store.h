@@ -46,7 +46,8 @@ struct rd_store {
 int rd_store_open(struct rd_store *q, const char *data_dir, const char *name, size_t len,
 	char *err, size_t errlen);
 void rd_store_close(struct rd_store *q);
-/* Appends one message (len bytes, the last one '\n'). Returns 0, or -1 (errno). */
+/* Appends one or more messages (len bytes of whole lines, the last byte '\n') in one write.
+ * Returns 0, or -1 (errno; a partial write is cut off again). */
 int rd_store_append(struct rd_store *q, const char *line, size_t len);
 /*
  * Appends to out the JSON answer of GET: up to max messages (and about

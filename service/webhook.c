@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -53,6 +54,9 @@ struct rd_webhook {
 	uint64_t rng;              /* rd_rand64 state: the jitter */
 	struct wh_slot *slots;     /* owns: [nslots] */
 	unsigned nslots, nbusy;
+	struct rd_throttle thr;    /* the destination's `throttle N per T` over attempts */
+	uint64_t blocked_since_ns; /* monotonic ns an attempt was first held by the throttle; 0: none */
+	atomic_uint_fast64_t throttled_ns; /* total time attempts were held by the throttle */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -169,12 +173,17 @@ rd_webhook_new(const struct rd_dest_conf *dc, const struct route_dest_policy *po
 	wh->timeout_ms = pol->timeout_ms ? pol->timeout_ms : dc->timeout_ms ? dc->timeout_ms
 		: RD_WEBHOOK_TIMEOUT_MS;
 	wh->nslots = dc->max_in_flight ? dc->max_in_flight : 1;
+	if (pol->workers > wh->nslots)
+		wh->nslots = pol->workers;
+	if (rd_throttle_init(&wh->thr, pol->throttle_n, pol->throttle_per_ms) < 0)
+		goto oom;
 	wh->rng = mono_ns() ^ ((uint64_t)getpid() << 32) ^ dest;
 	if (!(wh->url = strdup(dc->url)) || (dc->basic_auth && !(wh->basic_auth = strdup(dc->basic_auth))) ||
 		(dc->ca_file && !(wh->ca_file = strdup(dc->ca_file))))
 		goto oom;
 	/* "Expect:" turns off 100-continue: one round trip per message */
-	if (!(l = curl_slist_append(NULL, "Content-Type: application/json")))
+	if (!(l = curl_slist_append(NULL, rd_batching(pol) ? "Content-Type: application/x-ndjson"
+		: "Content-Type: application/json")))
 		goto oom;
 	wh->headers = l;
 	if (!(l = curl_slist_append(wh->headers, "Expect:")))
@@ -227,10 +236,35 @@ rd_webhook_free(struct rd_webhook *wh)
 	if (wh->multi)
 		curl_multi_cleanup(wh->multi);
 	curl_slist_free_all(wh->headers);
+	rd_throttle_fini(&wh->thr);
 	free(wh->url);
 	free(wh->basic_auth);
 	free(wh->ca_file);
 	free(wh);
+}
+
+uint64_t
+rd_webhook_throttled_ns(const struct rd_webhook *wh)
+{
+	return atomic_load(&wh->throttled_ns);
+}
+
+/*
+ * May an attempt start now (the throttle)? Returns 0 when it may (counted),
+ * else the ns to wait; keeps the time attempts were held back.
+ */
+static uint64_t
+throttle_take(struct rd_webhook *wh)
+{
+	uint64_t now = mono_ns(), wait = rd_throttle_take(&wh->thr, now);
+
+	if (wait && !wh->blocked_since_ns)
+		wh->blocked_since_ns = now;
+	if (!wait && wh->blocked_since_ns) {
+		atomic_fetch_add(&wh->throttled_ns, now - wh->blocked_since_ns);
+		wh->blocked_since_ns = 0;
+	}
+	return wait;
 }
 
 unsigned
@@ -424,7 +458,10 @@ rd_webhook_run(struct rd_webhook *wh, int max_wait_ms, rd_wh_done_fn *done, void
 		if (!s->msg || s->active)
 			continue;
 		if (s->due_ms <= now) {
-			if (start(wh, s) < 0)
+			uint64_t wait = throttle_take(wh);
+			if (wait)       /* held by the throttle: due when it lets one through */
+				s->due_ms = now + wait / 1000000u + 1;
+			else if (start(wh, s) < 0)
 				failed(wh, s, RD_FAIL_OTHER, done, ud);
 		}
 		if (s->msg && !s->active && s->due_ms < next)

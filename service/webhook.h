@@ -1,6 +1,7 @@
 /*
  * webhook.h -- the webhook sink: POSTs each message (Content-Type
- * application/json) to one URL with libcurl's multi interface, retries
+ * application/json; a batch, several NDJSON lines, as application/x-ndjson
+ * when the destination batches) to one URL with libcurl's multi interface, retries
  * failed attempts on the destination's policy (retry.h) and hands back
  * every message once it is delivered or given up.
  *
@@ -41,7 +42,8 @@ typedef void rd_wh_done_fn(void *ud, const struct rd_wh_outcome *o);
 
 /*
  * Creates the sink of destination dest (index in the program) configured by
- * dc, with the rules' policy pol (its timeout wins over dc's). Borrows m for
+ * dc, with the rules' policy pol (its timeout wins over dc's; its workers
+ * raise the slots to at least that many; its throttle spaces the attempts). Borrows m for
  * the attempt metrics. Returns it, or NULL with a reason in err.
  */
 struct rd_webhook *rd_webhook_new(const struct rd_dest_conf *dc, const struct route_dest_policy *pol,
@@ -69,6 +71,8 @@ void rd_webhook_run(struct rd_webhook *wh, int max_wait_ms, rd_wh_done_fn *done,
 void rd_webhook_abort(struct rd_webhook *wh, rd_wh_done_fn *done, void *ud);
 /* Makes the current or the next rd_webhook_run return at once (any thread). */
 void rd_webhook_wake(struct rd_webhook *wh);
+/* Nanoseconds attempts were held back by the destination's throttle (any thread). */
+uint64_t rd_webhook_throttled_ns(const struct rd_webhook *wh);
 /* Monotonic milliseconds (the clock of accept_ms and of the retry timers). */
 uint64_t rd_mono_ms(void);
 

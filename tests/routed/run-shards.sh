@@ -74,6 +74,12 @@ got_all() {
 }
 i=0
 while ! got_all && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+# every accepted event gets one outcome, also when what it emitted was routed on another shard
+outcomes() { curl -sS --max-time 10 "$U/metrics" | awk '/^routed_events_outcome_total/ { s += $2 } END { print s + 0 }'; }
+accepted=$(curl -sS --max-time 10 "$U/metrics" | awk '$1 == "routed_events_accepted_total" { print $2 }')
+i=0
+while [ "$(outcomes)" != "$accepted" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "one outcome per accepted event across the shards ($(outcomes) of $accepted)" [ "$(outcomes)" = "$accepted" ]
 kill -TERM "$pid"
 wait "$pid"
 rc=$?

@@ -136,7 +136,7 @@ START_TEST(test_conf_errors_name_file_and_line)
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:4: max_body_bytes must be a size"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:5: listen must be ADDR:PORT"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:7: log_level must be"));
-	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout, file or webhook, not 'kafka'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout, file, webhook or exec, not 'kafka'"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:10: destination 'a' is already configured at line 8"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:11: [destination b]: path is only for sink = file"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:14: envelope must be"));
@@ -208,7 +208,8 @@ END_TEST
 
 START_TEST(test_retry_policy)
 {
-	struct route_dest_policy p = { 3, 50, 400, 0, 0, ROUTE_NONE };
+	struct route_dest_policy p = { .retry_max = 3, .backoff_min_ms = 50, .backoff_max_ms = 400,
+		.dead_letter = ROUTE_NONE };
 	uint64_t ms, due, r, maxseen[6] = { 0 }, seed = 42;
 	unsigned k, i;
 

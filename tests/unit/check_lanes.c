@@ -1,0 +1,262 @@
+/*
+ * check_lanes.c -- unit tests of the delivery policies' pure logic
+ * (service/retry.c): the destination throttle (at most N starts in any
+ * window of T, both the sliding log and the spacing mode, waits that are
+ * exact) and the batch timer (N, T, whichever first, the cap); plus the
+ * exec sink's outcomes (exit 0, exit status, timeout) and the file sink's
+ * rotation (sizes, the K files kept), on real processes and files under a
+ * fresh directory in $TMPDIR, removed at the end. The lanes themselves are
+ * tested end to end by tests/routed/run-lanes.sh.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "conf.h"
+#include "driver.h"
+#include "exec.h"
+#include "retry.h"
+#include "route.h"
+#include "sink.h"
+
+static char tmpdir[256];
+
+#define MS 1000000ull          /* ns per ms */
+
+/* Counts the starts in the half-open window [from, from + per) of times t[0..n). */
+static unsigned
+in_window(const uint64_t *t, unsigned n, uint64_t from, uint64_t per)
+{
+	unsigned i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += t[i] >= from && t[i] < from + per;
+	return c;
+}
+
+/* Drives t with a caller that asks every step ns and retries after the wait it is told;
+ * records the start times in out[0..n). */
+static void
+drive(struct rd_throttle *t, uint64_t *out, unsigned n, uint64_t step)
+{
+	uint64_t now = 1000 * MS, w;
+	unsigned got = 0;
+
+	while (got < n) {
+		if ((w = rd_throttle_take(t, now)) == 0) {
+			out[got++] = now;
+			now += step;
+		} else {
+			now += w;
+		}
+	}
+}
+
+START_TEST(test_throttle_sliding_log)
+{
+	struct rd_throttle t;
+	uint64_t times[40];
+	unsigned i;
+
+	ck_assert_int_eq(rd_throttle_init(&t, 4, 1000), 0);
+	ck_assert_ptr_nonnull(t.ring);
+	/* a burst of 4 passes at once, the 5th waits exactly until the first leaves the window */
+	for (i = 0; i < 4; i++)
+		ck_assert_uint_eq(rd_throttle_take(&t, 5000 * MS), 0);
+	ck_assert_uint_eq(rd_throttle_take(&t, 5000 * MS), 1000 * MS);
+	ck_assert_uint_eq(rd_throttle_take(&t, 5999 * MS), 1 * MS);
+	ck_assert_uint_eq(rd_throttle_take(&t, 6000 * MS), 0);
+	rd_throttle_fini(&t);
+	/* whatever the caller's pace, no window of 1 s holds more than 4 starts, and the rate is met */
+	ck_assert_int_eq(rd_throttle_init(&t, 4, 1000), 0);
+	drive(&t, times, 40, 7 * MS);
+	for (i = 0; i < 40; i++)
+		ck_assert_uint_le(in_window(times, 40, times[i], 1000 * MS), 4);
+	ck_assert_uint_ge(times[39] - times[0], 9000 * MS);
+	ck_assert_uint_le(times[39] - times[0], 9000 * MS + 7 * MS * 4);
+	rd_throttle_fini(&t);
+}
+END_TEST
+
+START_TEST(test_throttle_spacing_and_off)
+{
+	struct rd_throttle t;
+	uint64_t *times = calloc(3000, sizeof *times);
+	unsigned i;
+
+	ck_assert_ptr_nonnull(times);
+	/* above RD_THROTTLE_RING: spaced ceil(T / N) apart */
+	ck_assert_int_eq(rd_throttle_init(&t, 2000, 1000), 0);
+	ck_assert_ptr_null(t.ring);
+	ck_assert_uint_eq(rd_throttle_take(&t, 10 * MS), 0);
+	ck_assert_uint_eq(rd_throttle_take(&t, 10 * MS), 500000);
+	drive(&t, times, 3000, 0);
+	for (i = 0; i < 3000; i += 97)
+		ck_assert_uint_le(in_window(times, 3000, times[i], 1000 * MS), 2000);
+	rd_throttle_fini(&t);
+	/* unthrottled: every take passes */
+	ck_assert_int_eq(rd_throttle_init(&t, 0, 0), 0);
+	for (i = 0; i < 100; i++)
+		ck_assert_uint_eq(rd_throttle_take(&t, 1), 0);
+	rd_throttle_fini(&t);
+	free(times);
+}
+END_TEST
+
+START_TEST(test_batch_timing)
+{
+	struct route_dest_policy p = { .dead_letter = ROUTE_NONE };
+
+	/* no batching: every message goes at once */
+	ck_assert(!rd_batching(&p));
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, 1, 100, 100), 0);
+	/* batch every 1s or 3: the count or the time, whichever first */
+	p.batch_every_ms = 1000;
+	p.batch_max = 3;
+	ck_assert(rd_batching(&p));
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, 1, 100, 100), 1000);
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, 2, 100, 600), 500);
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, 3, 100, 101), 0);
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, 2, 100, 1100), 0);
+	/* batch 3: only the count */
+	p.batch_every_ms = 0;
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, 2, 100, 1000000), UINT64_MAX);
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, 3, 100, 100), 0);
+	/* batch every 1s: the time, and the cap */
+	p.batch_every_ms = 1000;
+	p.batch_max = 0;
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, 500, 100, 900), 200);
+	ck_assert_uint_eq(rd_batch_wait_ms(&p, RD_BATCH_CAP, 100, 100), 0);
+}
+END_TEST
+
+START_TEST(test_exec_outcomes)
+{
+	char err[256], cmd[600], line[300];
+	const char in[] = "{\"a\":1}\n{\"a\":2}\n";
+	FILE *f;
+
+	snprintf(cmd, sizeof cmd, "cat > '%s/exec.out'; echo \"$ROUTED_DESTINATION $ROUTED_MESSAGES\" > "
+		"'%s/exec.env'", tmpdir, tmpdir);
+	ck_assert_int_eq(rd_exec_run(cmd, "dst", in, sizeof in - 1, 2, 5000, err, sizeof err), 0);
+	snprintf(line, sizeof line, "%s/exec.out", tmpdir);
+	f = fopen(line, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+	ck_assert_str_eq(line, "{\"a\":1}\n");
+	fclose(f);
+	snprintf(line, sizeof line, "%s/exec.env", tmpdir);
+	f = fopen(line, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+	ck_assert_str_eq(line, "dst 2\n");
+	fclose(f);
+	ck_assert_int_eq(rd_exec_run("exit 3", "dst", in, sizeof in - 1, 2, 5000, err, sizeof err),
+		RD_FAIL_EXEC);
+	ck_assert_str_eq(err, "command exited with status 3");
+	/* a command that neither reads nor exits is killed at the timeout */
+	ck_assert_int_eq(rd_exec_run("sleep 5", "dst", in, sizeof in - 1, 2, 200, err, sizeof err),
+		RD_FAIL_TIMEOUT);
+}
+END_TEST
+
+START_TEST(test_file_rotation)
+{
+	struct rd_conf c;
+	struct rd_sink s;
+	route_prog *p;
+	char path[300], conf[300], err[256], line[120], name[320];
+	struct stat st;
+	unsigned i;
+	int fail;
+	FILE *f;
+	const char src[] = "event t.ev v1 { n: number }\ndestination out\nrule r on t.ev route out\n";
+	struct rc_options o;
+	unsigned char *rbc = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof path, "%s/rot.ndjson", tmpdir);
+	snprintf(conf, sizeof conf, "%s/rot.conf", tmpdir);
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[destination out]\nsink = file\npath = %s\nrotate_bytes = 1k\nrotate_keep = 2\n", path);
+	fclose(f);
+	ck_assert_int_eq(rd_conf_init(&c), 0);
+	ck_assert_int_eq(rd_conf_load(&c, conf, stderr), 0);
+	rc_options_default(&o);
+	o.diag = stderr;
+	ck_assert_int_eq(rc_compile_string("rot.route", src, strlen(src), &o, &rbc, &len, NULL), RC_EXIT_OK);
+	p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	ru_free(rbc);
+	ck_assert_msg(p != NULL, "%s", err);
+	ck_assert_int_eq(rd_sink_open(&s, &c, p, 0, NULL, err, sizeof err), 0);
+	/* 50 lines of 100 bytes: 10 per file, the last 30 kept in rot.ndjson, .1 and .2 */
+	for (i = 0; i < 50; i++) {
+		snprintf(line, sizeof line, "{\"n\":%02u,\"pad\":\"%*s\"}\n", i, 82, "");
+		ck_assert_uint_eq(strlen(line), 100);
+		ck_assert_int_eq(rd_sink_write(&s, line, 100, 1, &fail, err, sizeof err), 0);
+	}
+	rd_sink_close(&s);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 1000);
+	snprintf(name, sizeof name, "%s.1", path);
+	ck_assert_int_eq(stat(name, &st), 0);
+	ck_assert_int_eq(st.st_size, 1000);
+	snprintf(name, sizeof name, "%s.2", path);
+	ck_assert_int_eq(stat(name, &st), 0);
+	f = fopen(name, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+	ck_assert_int_eq(strncmp(line, "{\"n\":20,", 8), 0);
+	fclose(f);
+	snprintf(name, sizeof name, "%s.3", path);
+	ck_assert_int_ne(stat(name, &st), 0);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+}
+END_TEST
+
+static Suite *
+lanes_suite(void)
+{
+	Suite *s = suite_create("lanes");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_throttle_sliding_log);
+	tcase_add_test(tc, test_throttle_spacing_and_off);
+	tcase_add_test(tc, test_batch_timing);
+	tcase_add_test(tc, test_exec_outcomes);
+	tcase_add_test(tc, test_file_rotation);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMPDIR");
+	char cmd[300];
+	SRunner *sr;
+	int nfail;
+
+	signal(SIGPIPE, SIG_IGN); /* as routed does: rd_exec_run needs it (exec.h) */
+	snprintf(tmpdir, sizeof tmpdir, "%s/check_lanes.XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(tmpdir))
+		return 99;
+	sr = srunner_create(lanes_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	nfail = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return nfail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
