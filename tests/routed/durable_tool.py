@@ -154,6 +154,20 @@ def check(acked_glob, queues):
                     except (ValueError, KeyError, TypeError):
                         continue
                     seen[i] = seen.get(i, 0) + 1
+        # an event dead-lettered into the queue's DEST.dlq counts as delivered
+        dlq = os.path.dirname(q) + ".dlq/messages.ndjson"
+        ndlq = 0
+        if os.path.exists(dlq):
+            with open(dlq, errors="replace") as fh:
+                for line in fh:
+                    try:
+                        i = json.loads(line)["event"]["id"]
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    ndlq += 1
+                    seen[i] = seen.get(i, 0) + 1
+        if ndlq:
+            print("%s: %d dead-lettered (counted as delivered)" % (os.path.basename(os.path.dirname(q)), ndlq))
         lost = [i for i in acked if i not in seen]
         dups = sum(1 for i in seen if seen[i] > 1)
         extra = sum(c - 1 for c in seen.values() if c > 1)

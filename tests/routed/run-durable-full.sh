@@ -92,6 +92,28 @@ wait "$pid"
 rc=$?
 pid=""
 check "SIGTERM exits 0 (got $rc)" [ $rc -eq 0 ]
+# a message its sink gave up while the disk was full and could not dead-letter either stays
+# in the log (its cursor did not move): a restart routes it again
+: >"$tmp/log"
+"$ROUTED" --config "$tmp/conf" --listen 127.0.0.1:0 --data-dir "$DATA" $RULES 2>"$tmp/log" &
+pid=$!
+wait_port "$tmp/log"
+U=http://127.0.0.1:$port
+echo "restart: $(grep -o '"msg":"log replayed"[^}]*' "$tmp/log")"
+i=0
+while [ $i -lt 200 ]; do
+	m=$(curl -s --max-time 5 "$U/metrics")
+	next=$(echo "$m" | awk '$1 == "routed_log_next_seq" { print $2 }')
+	behind=$(echo "$m" | awk -v n="$next" '$1 ~ /^routed_log_cursor/ && $2 != n' | wc -l)
+	[ -n "$next" ] && [ "$behind" -eq 0 ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=""
+check "restart after the full disk: SIGTERM exits 0 (got $rc)" [ $rc -eq 0 ]
 if $TOOL check "$tmp/acked.*" "$DATA/queues/q1/messages.ndjson" "$DATA/queues/q2/messages.ndjson"; then
 	ok "full disk: 0 acknowledged events lost"
 else
