@@ -110,37 +110,29 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 		refuse(l, RD_REJ_OVERLOADED, res, ud, line, "event larger than max_inflight_bytes", -1);
 		return 0;
 	}
-	/* a rule with `backpressure` fired: like a full budget, let the producer
-	 * see what was taken, then stop reading until the push-back lapses */
-	while (rd_pipeline_backpressure(l->pl)) {
+	/* a rule's backpressure holds, or the budget cannot take the line: let
+	 * the producer see what was taken, then stop reading until it can */
+	for (;;) {
+		int bp = rd_pipeline_backpressure(l->pl);
+
+		if (!bp && rd_pipeline_submit(l->pl, &ref, 1) == 0)
+			break;
 		if (atomic_load(l->stop) || atomic_load(&l->pl->stopping)) {
 			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "shutting down", -1);
 			goto out;
 		}
 		if (!t0) {
-			t0 = mono_ns();
-			rd_count(&l->stats->waits, 1);
-			if (fl(ud) < 0)
-				rc = -1;
-		}
-		{
-			struct timespec ts = { 0, (long)WAIT_SLICE_MS * 1000000L };
-			nanosleep(&ts, NULL);
-		}
-	}
-	while (rd_pipeline_submit(l->pl, &ref, 1) < 0) {
-		if (atomic_load(l->stop) || atomic_load(&l->pl->stopping)) {
-			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "shutting down", -1);
-			goto out;
-		}
-		if (!t0) {
-			/* backpressure: let the producer see what was taken, then stop reading */
 			t0 = mono_ns();
 			rd_count(&l->stats->waits, 1);
 			if (fl(ud) < 0)
 				rc = -1; /* the peer is gone: still take this line (it was read) */
 		}
-		rd_pipeline_wait_room(l->pl, charge, WAIT_SLICE_MS);
+		if (bp) {
+			struct timespec ts = { 0, (long)WAIT_SLICE_MS * 1000000L };
+			nanosleep(&ts, NULL);
+		} else {
+			rd_pipeline_wait_room(l->pl, charge, WAIT_SLICE_MS);
+		}
 	}
 	rd_count(&l->metrics->received, 1);
 	rd_count(&l->metrics->accepted, 1);
