@@ -1044,6 +1044,27 @@ eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 	return 0;
 }
 
+/* Forgets the last event's overrides and scratch, and starts a new stamp. */
+static void
+forget_event(route_matcher *m)
+{
+	const struct rv_prog *p = m->rp->p;
+	uint32_t i;
+
+	for (i = 0; i < m->nset_fields; i++)
+		m->vm.override[m->set_fields[i]].k = RV_V_MISSING;
+	m->nset_fields = 0;
+	m->vm.scratch_used = 0;
+	m->vm.scratch_mark = 0;
+	m->text_used = 0;
+	if (++m->stamp == 0) {
+		memset(m->dest_stamp, 0, p->ndests * sizeof *m->dest_stamp);
+		memset(m->evaluated, 0, p->nrules * sizeof *m->evaluated);
+		memset(m->cand_stamp, 0, p->nrules * sizeof *m->cand_stamp);
+		m->stamp = 1;
+	}
+}
+
 /*
  * The sequences and absences whose second event may be this one (of
  * contract c): each whose `where` filter holds completes or cancels its
@@ -1093,7 +1114,7 @@ route_matcher_tick(route_matcher *m, struct route_decision *d)
 {
 	const struct rv_prog *p = m->rp->p;
 	struct rv_tstate *ts;
-	uint32_t qi, contract, ri, i;
+	uint32_t qi, contract, ri;
 	const char *ev = NULL;
 	size_t evlen = 0;
 	int64_t now;
@@ -1109,18 +1130,7 @@ route_matcher_tick(route_matcher *m, struct route_decision *d)
 	if (m->state == NULL || (ts = rv_state_tstate(m->state)) == NULL || p->ntseq == 0)
 		return 0;
 	now = rv_state_now(m->state);
-	for (i = 0; i < m->nset_fields; i++)
-		m->vm.override[m->set_fields[i]].k = RV_V_MISSING;
-	m->nset_fields = 0;
-	m->vm.scratch_used = 0;
-	m->vm.scratch_mark = 0;
-	m->text_used = 0;
-	if (++m->stamp == 0) {
-		memset(m->dest_stamp, 0, p->ndests * sizeof *m->dest_stamp);
-		memset(m->evaluated, 0, p->nrules * sizeof *m->evaluated);
-		memset(m->cand_stamp, 0, p->nrules * sizeof *m->cand_stamp);
-		m->stamp = 1;
-	}
+	forget_event(m);
 	/* no current event: every field but the captures reads as missing */
 	m->vm.buf = "{}";
 	m->vm.len = 2;
@@ -1228,9 +1238,8 @@ static int
 begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision *d, uint32_t *contract_out)
 {
 	const struct rv_rt *rt = &m->rp->rt;
-	const struct rv_prog *p = rt->p;
 	struct rv_scan_error se;
-	uint32_t contract, i;
+	uint32_t contract;
 
 	memset(d, 0, sizeof *d);
 	d->type = ROUTE_NONE;
@@ -1243,18 +1252,7 @@ begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision
 	m->valid = 0;
 	m->nmatched = 0;
 	/* forget the last event's overrides and scratch */
-	for (i = 0; i < m->nset_fields; i++)
-		m->vm.override[m->set_fields[i]].k = RV_V_MISSING;
-	m->nset_fields = 0;
-	m->vm.scratch_used = 0;
-	m->vm.scratch_mark = 0;
-	m->text_used = 0;
-	if (++m->stamp == 0) {
-		memset(m->dest_stamp, 0, p->ndests * sizeof *m->dest_stamp);
-		memset(m->evaluated, 0, p->nrules * sizeof *m->evaluated);
-		memset(m->cand_stamp, 0, p->nrules * sizeof *m->cand_stamp);
-		m->stamp = 1;
-	}
+	forget_event(m);
 	m->vm.buf = buf;
 	m->vm.len = len;
 	m->vm.now = m->state ? rv_state_now(m->state) : 0;

@@ -115,47 +115,39 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 		refuse(l, RD_REJ_OVERLOADED, res, ud, line, "event larger than max_inflight_bytes", -1);
 		return 0;
 	}
-	/* a rule with `backpressure` fired: like a full budget, let the producer
-	 * see what was taken, then stop reading until the push-back lapses */
-	while (rd_pipeline_backpressure(l->pl)) {
+	/* a rule's backpressure holds, or the budget cannot take the line: let
+	 * the producer see what was taken, then stop reading until it can */
+	for (;;) {
+		int bp = rd_pipeline_backpressure(l->pl), e = 0;
+
+		if (!bp) {
+			if (rd_pipeline_submit(l->pl, &ref, 1, NULL) == 0)
+				break;
+			e = errno;
+		}
 		if (atomic_load(l->stop) || atomic_load(&l->pl->stopping)) {
 			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "shutting down", -1);
 			goto out;
 		}
-		if (!t0) {
-			t0 = mono_ns();
-			rd_count(&l->stats->waits, 1);
-			if (fl(ud) < 0)
-				rc = -1;
-		}
-		{
-			struct timespec ts = { 0, (long)WAIT_SLICE_MS * 1000000L };
-			nanosleep(&ts, NULL);
-		}
-	}
-	while (rd_pipeline_submit(l->pl, &ref, 1, NULL) < 0) {
-		int e = errno;
-		if (atomic_load(l->stop) || atomic_load(&l->pl->stopping)) {
-			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "shutting down", -1);
-			goto out;
-		}
-		if (e != ENOBUFS && e != ENOSPC && e != EDQUOT && e != EFBIG && e != ENOMEM) {
+		if (!bp && e != ENOBUFS && e != ENOSPC && e != EDQUOT && e != EFBIG && e != ENOMEM) {
 			refuse(l, RD_REJ_OVERLOADED, res, ud, line, "cannot log the event", -1);
 			goto out;
 		}
 		if (!t0) {
-			/* backpressure: let the producer see what was taken, then stop reading */
 			t0 = mono_ns();
 			rd_count(&l->stats->waits, 1);
 			if (fl(ud) < 0)
 				rc = -1; /* the peer is gone: still take this line (it was read) */
 		}
-		if (e == ENOBUFS) {
-			rd_pipeline_wait_room(l->pl, charge, WAIT_SLICE_MS);
-		} else {
+		if (bp) {
+			struct timespec ts = { 0, (long)WAIT_SLICE_MS * 1000000L };
+			nanosleep(&ts, NULL);
+		} else if (e != ENOBUFS) {
 			/* the disk is full (or memory ran out): stop reading, retry the log shortly */
 			struct timespec ts = { 0, 200 * 1000000L };
 			nanosleep(&ts, NULL);
+		} else {
+			rd_pipeline_wait_room(l->pl, charge, WAIT_SLICE_MS);
 		}
 	}
 	rd_count(&l->metrics->received, 1);
