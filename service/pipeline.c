@@ -590,6 +590,43 @@ decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned d
 	free(elens);
 }
 
+#define STATS_EVERY_MS 1000    /* how often a worker publishes its state's figures for /metrics */
+
+/*
+ * Copies the figures of the shard's part of the state (per temporal rule,
+ * per table) where /metrics reads them, at most every STATS_EVERY_MS.
+ */
+static void
+shard_publish(struct rd_shard *sh)
+{
+	const route_prog *p = sh->gen->prog;
+	route_state *st;
+	uint64_t now = rd_mono_ms();
+	uint32_t i, nr = route_prog_nrules(p), nt = route_prog_ntables(p);
+
+	if (!sh->gen->states || now - sh->stats_at_ms < STATS_EVERY_MS)
+		return;
+	st = sh->gen->states[sh - sh->pl->shards];
+	sh->stats_at_ms = now;
+	pthread_mutex_lock(&sh->stats_mu);
+	if (sh->stats_prog != p) {
+		free(sh->rstats);
+		free(sh->rhas);
+		free(sh->tstats);
+		sh->rstats = calloc(nr ? nr : 1, sizeof *sh->rstats);
+		sh->rhas = calloc(nr ? nr : 1, 1);
+		sh->tstats = calloc(nt ? nt : 1, sizeof *sh->tstats);
+		sh->stats_prog = sh->rstats && sh->rhas && sh->tstats ? p : NULL;
+	}
+	if (sh->stats_prog) {
+		for (i = 0; i < nr; i++)
+			sh->rhas[i] = route_state_rule_stats(st, i, &sh->rstats[i]) == 0;
+		for (i = 0; i < nt; i++)
+			route_state_table_stats(st, i, &sh->tstats[i]);
+	}
+	pthread_mutex_unlock(&sh->stats_mu);
+}
+
 /*
  * Fires the deadlines of the shard's part of the state that are due
  * (absences, tumbling windows: route_matcher_tick) and handles each firing
@@ -669,6 +706,7 @@ worker_main(void *arg)
 				flush_out(sh);
 		}
 		flush_out(sh);
+		shard_publish(sh);
 	}
 	/* a last snapshot of this shard's state at the drain (SIGTERM) */
 	if (sh->pl->dur && sh->gen->states)
@@ -1727,6 +1765,7 @@ shard_pop_all(struct rd_shard *sh)
 			return it;
 		shard_tick(sh);
 		flush_out(sh);
+		shard_publish(sh);
 		/* idle: this shard's snapshot for the durable log's checkpoints, when due
 		 * (taken on this thread, which owns the state) */
 		if (sh->pl->dur && sh->gen->states) {
@@ -1835,6 +1874,7 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	for (i = 0; i < pl->nshards; i++) {
 		pl->shards[i].pl = pl;
 		fifo_init(&pl->shards[i].q);
+		pthread_mutex_init(&pl->shards[i].stats_mu, NULL);
 	}
 	if (!(g = gen_new(pl, p, NULL, err, errlen)))
 		goto fail;
@@ -2134,6 +2174,10 @@ rd_pipeline_free(struct rd_pipeline *pl)
 		route_matcher_free(pl->shards[i].m);
 		free(pl->shards[i].out);
 		free(pl->shards[i].touched);
+		free(pl->shards[i].rstats);
+		free(pl->shards[i].rhas);
+		free(pl->shards[i].tstats);
+		pthread_mutex_destroy(&pl->shards[i].stats_mu);
 	}
 	for (g = pl->gens; g; g = older) {
 		older = g->older;
@@ -2186,9 +2230,95 @@ rd_pipeline_queue(struct rd_pipeline *pl, const char *name, size_t len)
 	return NULL;
 }
 
+/*
+ * The state's figures, summed over the shards that published them for the
+ * rules in use (a shard still on older rules during a reload is left out).
+ */
+static void
+render_state(struct rd_pipeline *pl, struct rd_buf *o)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} rm[] = {
+		{ "routed_rule_state_keys", "gauge", "Keys a temporal rule holds state for.",
+			offsetof(struct route_rule_stats, keys) },
+		{ "routed_rule_state_bytes", "gauge", "Memory held by a temporal rule's state.",
+			offsetof(struct route_rule_stats, bytes) },
+		{ "routed_rule_state_pending", "gauge", "Sequences and absences waiting for their second event.",
+			offsetof(struct route_rule_stats, pending) },
+		{ "routed_rule_state_evicted_total", "counter", "Keys evicted at the rule's key limit.",
+			offsetof(struct route_rule_stats, evicted) },
+		{ "routed_rule_state_dropped_total", "counter", "Events dropped from a full window.",
+			offsetof(struct route_rule_stats, dropped) },
+		{ "routed_rule_state_late_total", "counter", "Events older than the rule's allowed lateness.",
+			offsetof(struct route_rule_stats, late) },
+	}, tm[] = {
+		{ "routed_table_entries", "gauge", "Live entries of a table.",
+			offsetof(struct route_table_stats, entries) },
+		{ "routed_table_bytes", "gauge", "Memory held by a table.", offsetof(struct route_table_stats, bytes) },
+		{ "routed_table_evicted_total", "counter", "Least recently updated entries dropped at max_keys.",
+			offsetof(struct route_table_stats, evicted) },
+		{ "routed_table_expired_total", "counter", "Entries dropped after their ttl.",
+			offsetof(struct route_table_stats, expired) },
+		{ "routed_table_skipped_total", "counter", "Updates whose key or value was missing or mistyped.",
+			offsetof(struct route_table_stats, skipped) },
+	};
+	const route_prog *p = rd_pipeline_prog(pl);
+	uint32_t nr = route_prog_nrules(p), nt = route_prog_ntables(p), i, k, s;
+	uint64_t *sum = calloc((size_t)(nr + nt) * (sizeof rm / sizeof rm[0]) + 1, sizeof *sum);
+	uint8_t *has = calloc(nr + 1, 1);
+	const uint32_t nrm = sizeof rm / sizeof rm[0], ntm = sizeof tm / sizeof tm[0];
+	size_t len;
+	const char *n;
+
+	if (!sum || !has)
+		goto out;
+	for (s = 0; s < pl->nshards; s++) {
+		struct rd_shard *sh = &pl->shards[s];
+
+		pthread_mutex_lock(&sh->stats_mu);
+		if (sh->stats_prog == p) {
+			for (i = 0; i < nr; i++) {
+				has[i] |= sh->rhas[i];
+				for (k = 0; sh->rhas[i] && k < nrm; k++)
+					sum[(size_t)i * nrm + k] += *(const uint64_t *)(const void *)
+						((const char *)&sh->rstats[i] + rm[k].off);
+			}
+			for (i = 0; i < nt; i++)
+				for (k = 0; k < ntm; k++)
+					sum[(size_t)nr * nrm + (size_t)i * ntm + k] += *(const uint64_t *)(const void *)
+						((const char *)&sh->tstats[i] + tm[k].off);
+		}
+		pthread_mutex_unlock(&sh->stats_mu);
+	}
+	for (k = 0; k < nrm; k++) {
+		rd_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", rm[k].name, rm[k].help, rm[k].name, rm[k].type);
+		for (i = 0; i < nr; i++) {
+			if (!has[i] || !(n = route_rule_name(p, i, &len)))
+				continue;
+			rd_buf_printf(o, "%s{rule=\"%.*s\"} %" PRIu64 "\n", rm[k].name, (int)len, n,
+				sum[(size_t)i * nrm + k]);
+		}
+	}
+	for (k = 0; nt && k < ntm; k++) {
+		rd_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", tm[k].name, tm[k].help, tm[k].name, tm[k].type);
+		for (i = 0; i < nt; i++) {
+			if (!(n = route_table_name(p, i, &len)))
+				continue;
+			rd_buf_printf(o, "%s{table=\"%.*s\"} %" PRIu64 "\n", tm[k].name, (int)len, n,
+				sum[(size_t)nr * nrm + (size_t)i * ntm + k]);
+		}
+	}
+out:
+	free(sum);
+	free(has);
+}
+
 void
 rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 {
+	render_state(pl, o);
 	uint32_t i;
 	size_t nlen;
 	const char *n;

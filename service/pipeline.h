@@ -161,6 +161,14 @@ struct rd_shard {
 	struct rd_outq *out;       /* owns: [lane_cap] (lane slots) */
 	uint32_t *touched;         /* owns: [lane_cap] lanes with a non-empty out, in first-use order */
 	uint32_t ntouched;
+	/* What the worker last published of its part of the state (at most once
+	 * a second), for /metrics: the state itself is the worker's alone. */
+	pthread_mutex_t stats_mu;
+	const route_prog *stats_prog; /* borrows: the program the arrays are indexed by, or NULL */
+	struct route_rule_stats *rstats; /* owns: [route_prog_nrules] */
+	uint8_t *rhas;             /* owns: [route_prog_nrules] the rule keeps state */
+	struct route_table_stats *tstats; /* owns: [route_prog_ntables] */
+	uint64_t stats_at_ms;      /* monotonic ms of the last publication */
 	pthread_t thr;
 	int started;
 };

@@ -74,6 +74,16 @@ got_all() {
 }
 i=0
 while ! got_all && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+# the shards' state figures, summed (published at most once a second)
+sleep 1.2
+curl -sS --max-time 10 "$U/metrics" >"$tmp/metrics"
+keys=$(awk '$1 == "routed_rule_state_keys{rule=\"many\"}" { print $2 }' "$tmp/metrics")
+entries=$(awk '$1 == "routed_table_entries{table=\"tier\"}" { print $2 }' "$tmp/metrics")
+check "/metrics: the window of rule many holds the 40 customers' keys ($keys)" [ "${keys:-0}" -eq 40 ]
+check "/metrics: table tier holds entries over all shards (${entries:-none})" [ "${entries:-0}" -gt 0 ]
+if command -v promtool >/dev/null; then
+	check "promtool check metrics passes with the state figures" promtool check metrics <"$tmp/metrics"
+fi
 # every accepted event gets one outcome, also when what it emitted was routed on another shard
 outcomes() { curl -sS --max-time 10 "$U/metrics" | awk '/^routed_events_outcome_total/ { s += $2 } END { print s + 0 }'; }
 accepted=$(curl -sS --max-time 10 "$U/metrics" | awk '$1 == "routed_events_accepted_total" { print $2 }')
