@@ -670,7 +670,17 @@ pass(struct rd_durable *d)
 		}
 		pthread_mutex_unlock(&d->mu);
 		if (c.snap) {
-			if (ckpt_write(d, k, &c) == 0) {
+			/* what deadlines fired before the snapshot was written by the sinks
+			 * (no cursor synced it): on disk before the checkpoint says it fired */
+			int synced = 0;
+
+			for (i = 0; i < nlanes(d); i++)
+				synced |= sync_dest(d, i);
+			if (synced < 0) {
+				rd_count(&d->checkpoint_errors, 1);
+				rd_log(RD_LOG_ERROR, "cannot sync the sinks: the state checkpoint waits", "\"error\":\"%s\"",
+					strerror(errno));
+			} else if (ckpt_write(d, k, &c) == 0) {
 				rd_count(&d->checkpoints, 1);
 				d->ckpt_written[k] = c.from;
 			} else {

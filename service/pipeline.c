@@ -316,6 +316,9 @@ lane_popped(struct rd_lane *ln)
  * not queued again (replay), and a queued one holds the destination's
  * cursor until lane_release. chain_from is it->chain_from (envelopes).
  */
+/* This thread is handling a deadline's firing (or what it led to): items it makes are fired. */
+static __thread int firing;
+
 static void
 deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *buf, size_t len,
 	uint64_t accept_ns, const struct rd_gen *g, const uint32_t *rules, uint32_t nrules, int dead,
@@ -372,6 +375,9 @@ deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *
 	it->undone = 0;
 	it->lsn = lsn;
 	it->chain_from = chain_from;
+	it->fired = firing;
+	if (firing)
+		atomic_fetch_add(&pl->fired_inflight, 1);
 	if (fan) {
 		atomic_fetch_add(&fan->refs, 1);
 		atomic_fetch_add_explicit(&fan->nmsgs, 1, memory_order_relaxed);
@@ -448,6 +454,9 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	it->undone = 0;
 	it->lsn = lsn;
 	it->chain_from = 0;
+	it->fired = firing;
+	if (firing)
+		atomic_fetch_add(&pl->fired_inflight, 1);
 	if (fan)
 		atomic_fetch_add(&fan->refs, 1);
 	/* the record stays unmatched until this emitted event is matched too */
@@ -647,8 +656,24 @@ shard_tick(struct rd_shard *sh)
 	if (next == INT64_MAX || (next != INT64_MIN && next > route_state_time(st)))
 		return;
 	/* a deadline's firing is no accepted event: its messages count toward no outcome */
+	firing = 1;
 	while (route_matcher_tick(sh->m, &d) > 0)
 		decided(sh, &d, ROUTE_OK, 0, 0, now_ns(), NULL, 0); /* no log record: docs/durability.md */
+	firing = 0;
+}
+
+/*
+ * A snapshot of shard k's state for the durable log's checkpoints, when due
+ * -- not while a deadline's firing has items on their way: the snapshot
+ * would say it fired, and a crash before its messages are written would
+ * lose them (docs/durability.md).
+ */
+static void
+maybe_checkpoint(struct rd_shard *sh, unsigned k)
+{
+	if (atomic_load(&sh->pl->fired_inflight) > 0)
+		return;
+	rd_durable_maybe_checkpoint(sh->pl->dur, k, sh->gen->states[k], 0);
 }
 
 static struct rd_item *shard_pop_all(struct rd_shard *sh);
@@ -690,7 +715,11 @@ worker_main(void *arg)
 					atomic_init(&fan->worst, -1);
 					atomic_init(&fan->nmsgs, 0);
 				}
+				firing = it->fired;
 				route_one(sh, it->data, it->len, it->depth, it->accept_ns, fan, it->lsn);
+				firing = 0;
+				if (it->fired)
+					atomic_fetch_sub(&sh->pl->fired_inflight, 1);
 				if (fan)
 					fan_put(sh->pl, fan);
 			}
@@ -698,7 +727,7 @@ worker_main(void *arg)
 				/* after its messages are in the destinations' sets (deliver) */
 				rd_durable_matched(sh->pl->dur, it->lsn);
 				if (sh->gen->states)
-					rd_durable_maybe_checkpoint(sh->pl->dur, idx, sh->gen->states[idx], 0);
+					maybe_checkpoint(sh, idx);
 			}
 			budget_release(b, it->charge);
 			free(it);
@@ -728,6 +757,9 @@ lane_release(struct rd_pipeline *pl, struct rd_lane *ln, struct rd_item *it)
 {
 	struct rd_fanout *fan = it->fan;
 	int fate = it->fate;
+
+	if (it->fired)
+		atomic_fetch_sub(&pl->fired_inflight, 1);
 
 	/* the durable log moves the destination's cursor past the message's record --
 	 * not for a lost one (routed again after a restart) nor for one whose
@@ -860,8 +892,10 @@ dead_letter(struct rd_lane *ln, struct rd_item *it, const struct rd_wh_outcome *
 		/* with the log, this destination's cursor waits for the envelope too
 		 * (chain_from; the dead_letter destination's cursor may be past the
 		 * record already, after a restart) -- for ever when it could not be queued */
+		firing = it->fired; /* the envelope of a fired message holds the checkpoints back too */
 		deliver(pl, NULL, dl, b.p, b.len - 1, it->accept_ns, NULL, it->rules, it->nrules, 1, NULL,
 			it->lsn, ln->dest + 1);
+		firing = 0;
 		it->undone = pl->dur != NULL;
 	} else if (!lane_dlq(ln) || rd_store_append(ln->dlq, b.p, b.len) < 0) {
 		rd_log(RD_LOG_ERROR, "cannot write the dead-letter queue: message lost",
@@ -1770,7 +1804,7 @@ shard_pop_all(struct rd_shard *sh)
 		 * (taken on this thread, which owns the state) */
 		if (sh->pl->dur && sh->gen->states) {
 			unsigned k = (unsigned)(sh - sh->pl->shards);
-			rd_durable_maybe_checkpoint(sh->pl->dur, k, sh->gen->states[k], 0);
+			maybe_checkpoint(sh, k);
 		}
 	}
 }
@@ -1966,6 +2000,7 @@ event_item(const char *ev, size_t len, uint64_t accept_ns, uint64_t lsn)
 	it->undone = 0;
 	it->lsn = lsn;
 	it->chain_from = 0;
+	it->fired = 0;
 	return it;
 }
 

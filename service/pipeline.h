@@ -62,6 +62,8 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	uint64_t lsn;              /* the log record it comes from (a message: its event's); 0: none */
 	uint32_t chain_from;       /* a chained dead-letter envelope: 1 + the destination whose message
 	                            * it stands for (that cursor waits for this one too); else 0 */
+	int fired;                 /* made by a deadline's firing (route_matcher_tick), which no log
+	                            * record stands for: counted in pl->fired_inflight until released */
 	char data[];               /* owns: the event, or the message line ending in '\n' */
 };
 
@@ -218,6 +220,9 @@ struct rd_pipeline {
 	atomic_int stopping;       /* drain started: submit refuses, failing sinks give up */
 	atomic_int warned_envelope; /* the envelope = cloudevents emit warning was logged */
 	atomic_long pending;       /* messages in the lanes (queued, being delivered, waiting to retry) */
+	atomic_long fired_inflight; /* items with fired set not released yet: no state checkpoint
+	                            * is taken meanwhile (it would record a firing whose message a
+	                            * crash could lose) */
 	atomic_uint_fast64_t drain_deadline_ms; /* monotonic ms after which webhook lanes give up; 0: running */
 	/* until when (CLOCK_MONOTONIC ns) ingest pushes back: a rule with
 	 * `backpressure` fired on a routed event (rd_pipeline_backpressure) */
