@@ -28,9 +28,9 @@ die() { echo "lanes.sh: $*" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lanes-bench.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-awk -v n="$N" 'BEGIN { for (i = 1; i <= n; i++)
-	printf "{\"event_type\":\"t.ev\",\"id\":\"e-%d\",\"n\":%d,\"kind\":\"k%d\",\"pad\":\"%s\"}\n", i, i, i % 7,
-		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" }' \
+awk -v n="$N" 'BEGIN { pad = sprintf("%104s", ""); gsub(/ /, "p", pad) # 104 bytes of padding per event
+	for (i = 1; i <= n; i++)
+		printf "{\"event_type\":\"t.ev\",\"id\":\"e-%d\",\"n\":%d,\"kind\":\"k%d\",\"pad\":\"%s\"}\n", i, i, i % 7, pad }' \
 	>"$tmp/events.ndjson"
 rules() { # POLICY: the program, both destinations with that policy
 	printf 'event t.ev v1 { id: string, n: number, kind: string, pad: string }\n'

@@ -43,20 +43,42 @@ fifo_fini(struct rd_fifo *q)
 	pthread_cond_destroy(&q->cv);
 }
 
+/* Unlinks the head item (the caller owns it), or NULL; with q->mu held. */
+static struct rd_item *
+fifo_take_locked(struct rd_fifo *q)
+{
+	struct rd_item *it = q->head;
+
+	if (it) {
+		q->head = it->next;
+		if (!q->head)
+			q->tail = NULL;
+		atomic_fetch_sub(&q->depth, 1);
+	}
+	return it;
+}
+
+/* The CLOCK_REALTIME time ms milliseconds from now, for pthread_cond_timedwait. */
+static void
+deadline_in(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n);
+
 /* Takes ownership of it. */
 static void
 fifo_push(struct rd_fifo *q, struct rd_item *it)
 {
 	it->next = NULL;
-	pthread_mutex_lock(&q->mu);
-	if (q->tail)
-		q->tail->next = it;
-	else
-		q->head = it;
-	q->tail = it;
-	atomic_fetch_add(&q->depth, 1);
-	pthread_cond_signal(&q->cv);
-	pthread_mutex_unlock(&q->mu);
+	fifo_push_chain(q, it, it, 1);
 }
 
 /*
@@ -86,13 +108,7 @@ fifo_pop(struct rd_fifo *q)
 	pthread_mutex_lock(&q->mu);
 	while (!q->head && !q->closed)
 		pthread_cond_wait(&q->cv, &q->mu);
-	it = q->head;
-	if (it) {
-		q->head = it->next;
-		if (!q->head)
-			q->tail = NULL;
-		atomic_fetch_sub(&q->depth, 1);
-	}
+	it = fifo_take_locked(q);
 	pthread_mutex_unlock(&q->mu);
 	return it;
 }
@@ -105,13 +121,7 @@ fifo_trypop(struct rd_fifo *q, int *done)
 	struct rd_item *it;
 
 	pthread_mutex_lock(&q->mu);
-	it = q->head;
-	if (it) {
-		q->head = it->next;
-		if (!q->head)
-			q->tail = NULL;
-		atomic_fetch_sub(&q->depth, 1);
-	}
+	it = fifo_take_locked(q);
 	*done = !q->head && q->closed;
 	pthread_mutex_unlock(&q->mu);
 	return it;
@@ -127,26 +137,12 @@ fifo_pop_timed(struct rd_fifo *q, uint64_t ms, int *closed, atomic_int *wake)
 	struct rd_item *it;
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (ms > 86400000u * 2)
-		ms = 86400000u * 2;
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&ts, ms > 86400000u * 2 ? 86400000u * 2 : ms);
 	pthread_mutex_lock(&q->mu);
 	while (!q->head && !q->closed && !atomic_load(wake))
 		if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
 			break;
-	it = q->head;
-	if (it) {
-		q->head = it->next;
-		if (!q->head)
-			q->tail = NULL;
-		atomic_fetch_sub(&q->depth, 1);
-	}
+	it = fifo_take_locked(q);
 	*closed = !q->head && q->closed;
 	pthread_mutex_unlock(&q->mu);
 	return it;
@@ -1780,12 +1776,7 @@ shard_pop_all(struct rd_shard *sh)
 				continue;
 			}
 			/* deadlines come due while idle: wake up to fire them */
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += TICK_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			deadline_in(&ts, TICK_MS);
 			if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
 				break;
 		}
@@ -2131,13 +2122,7 @@ rd_pipeline_wait_room(struct rd_pipeline *pl, size_t n, unsigned ms)
 	struct timespec ts;
 	int room;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&ts, ms);
 	pthread_mutex_lock(&b->mu);
 	/* the budget's cv is broadcast on every release */
 	while (!(room = n <= b->cap && b->used <= b->cap - n) && !atomic_load(&pl->stopping))

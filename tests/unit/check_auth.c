@@ -23,7 +23,7 @@
 #include "auth.h"
 #include "conf.h"
 
-static char tmpdir[256];
+#include "tmpdir.h"
 
 /* Loads text as a config into c; returns rd_conf_load's result, messages in *msgs (malloc). */
 static int
@@ -312,20 +312,5 @@ auth_suite(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-	char path[300];
-	SRunner *sr;
-	int nfail;
-
-	snprintf(tmpdir, sizeof tmpdir, "%s/check_auth.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmpdir))
-		return 99;
-	sr = srunner_create(auth_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	snprintf(path, sizeof path, "%s/a.conf", tmpdir);
-	unlink(path);
-	rmdir(tmpdir);
-	return nfail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tmpdir_run("check_auth", auth_suite(), NULL);
 }

@@ -26,7 +26,7 @@
 #include "route.h"
 #include "sink.h"
 
-static char tmpdir[256];
+#include "tmpdir.h"
 
 #define MS 1000000ull          /* ns per ms */
 
@@ -242,21 +242,6 @@ lanes_suite(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-	char cmd[300];
-	SRunner *sr;
-	int nfail;
-
 	signal(SIGPIPE, SIG_IGN); /* as routed does: rd_exec_run needs it (exec.h) */
-	snprintf(tmpdir, sizeof tmpdir, "%s/check_lanes.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmpdir))
-		return 99;
-	sr = srunner_create(lanes_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	return nfail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tmpdir_run("check_lanes", lanes_suite(), NULL);
 }

@@ -33,7 +33,7 @@
 #include "reload.h"
 #include "route.h"
 
-static char tmpdir[256];
+#include "tmpdir.h"
 
 /* Version A and B of a rule set: B drops destination a for b, keeps `keep`. */
 static const char src_a[] =
@@ -465,20 +465,5 @@ reload_suite(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-	char cmd[300];
-	SRunner *sr;
-	int nfail;
-
-	snprintf(tmpdir, sizeof tmpdir, "%s/check_reload.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmpdir))
-		return 99;
-	sr = srunner_create(reload_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	return nfail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tmpdir_run("check_reload", reload_suite(), NULL);
 }

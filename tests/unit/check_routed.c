@@ -28,7 +28,7 @@
 #include "route.h"
 #include "store.h"
 
-static char tmpdir[256];
+#include "tmpdir.h"
 
 static const char rules_src[] =
 	"event t.ev v1 { k: string\n n: number }\n"
@@ -760,20 +760,5 @@ routed_suite(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-	char cmd[300];
-	SRunner *sr;
-	int nfail;
-
-	snprintf(tmpdir, sizeof tmpdir, "%s/check_routed.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmpdir))
-		return 99;
-	sr = srunner_create(routed_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	return nfail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tmpdir_run("check_routed", routed_suite(), NULL);
 }

@@ -33,7 +33,7 @@
 #include "crc32c.h"
 #include "wal.h"
 
-static char tmpdir[256];
+#include "tmpdir.h"
 static int ndirs;
 
 /* A fresh directory path under tmpdir (static storage, one per call). */
@@ -981,31 +981,25 @@ wal_suite(void)
 	return s;
 }
 
-int
-main(void)
+/* A failed disk-full test may have left its tmpfs mounted under tmpdir. */
+static void
+unmount_leftovers(void)
 {
-	const char *t = getenv("TMPDIR");
-	snprintf(tmpdir, sizeof tmpdir, "%s/check_wal.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmpdir))
-		return 1;
-	SRunner *sr = srunner_create(wal_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	/* a failed disk-full test may have left its tmpfs mounted */
 	DIR *d = opendir(tmpdir);
 	struct dirent *de;
+	char p[600];
+
 	while (d && (de = readdir(d))) {
-		char p[600];
 		snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
 		if (de->d_name[0] != '.')
 			umount2(p, MNT_DETACH);
 	}
 	if (d)
 		closedir(d);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_wal: could not remove %s\n", tmpdir);
-	return nfail ? 1 : 0;
+}
+
+int
+main(void)
+{
+	return tmpdir_run("check_wal", wal_suite(), unmount_leftovers);
 }
