@@ -139,6 +139,29 @@ rd_json_ws(const char *s, size_t len, size_t i)
 	return i;
 }
 
+/*
+ * The index of the '"' closing a string whose contents start at s[i], or
+ * len. memchr finds each candidate quote (long strings, such as a padded
+ * note, are most of an event's bytes); it is escaped when an odd number of
+ * backslashes precede it.
+ */
+static size_t
+string_close(const char *s, size_t len, size_t i)
+{
+	const char *q;
+	size_t b;
+
+	while (i < len && (q = memchr(s + i, '"', len - i))) {
+		size_t at = (size_t)(q - s);
+		for (b = 0; at - b > i && s[at - b - 1] == '\\'; b++)
+			;
+		if (b % 2 == 0)
+			return at;
+		i = at + 1;
+	}
+	return len;
+}
+
 size_t
 rd_json_value_end(const char *s, size_t len, size_t i)
 {
@@ -155,9 +178,7 @@ rd_json_value_end(const char *s, size_t len, size_t i)
 	for (; i < len; i++) {
 		switch (s[i]) {
 		case '"':
-			for (i++; i < len && s[i] != '"'; i++)
-				if (s[i] == '\\')
-					i++;
+			i = string_close(s, len, i + 1);
 			if (i >= len)
 				return (size_t)-1;
 			if (depth == 0)

@@ -209,100 +209,179 @@ frontier(struct rd_durable *d)
 
 /* ---- ingest --------------------------------------------------------------------- */
 
-int
-rd_durable_log(struct rd_durable *d, const struct rd_event_ref *ev, size_t n, uint64_t *lsn, size_t *ndup)
+/* Frees what a pending log holds (not the structure: the caller's). */
+static void
+pend_free(struct rd_durable_pend *pd)
 {
-	struct rd_dedup_req *rq = NULL;
+	free(pd->rq);
+	free(pd->keys);
+	free(pd->rl);
+	pd->rq = NULL;
+	pd->keys = NULL;
+	pd->rl = NULL;
+}
+
+int
+rd_durable_log_begin(struct rd_durable *d, const struct rd_event_ref *ev, size_t n, uint64_t *lsn,
+	struct rd_durable_pend *pd, void (*ready)(void *), void *arg)
+{
 	struct rd_wal_rec *recs = NULL;
-	uint64_t *rl = NULL, now = wall_ms(), first = 0, resv;
-	char *keys = NULL, *payload = NULL;
-	size_t i, k, nrec = 0, total = 0, off = 0, dups = 0;
+	uint64_t now = wall_ms();
+	char *payload = NULL;
+	size_t i, total = 0, off = 0;
 	int rc = -1, e = ENOMEM;
 
-	*ndup = 0;
+	memset(pd, 0, sizeof *pd);
+	pd->n = n;
+	pd->lsn = lsn;
+	for (i = 0; i < n; i++)
+		lsn[i] = 0;
 	if (mono_ms() < atomic_load(&d->full_until_ms)) {
 		/* the disk was full a moment ago: refuse without writing (retried after the pause) */
 		rd_count(&d->full_refusals, 1);
 		errno = ENOSPC;
 		return -1;
 	}
-	if (!(recs = calloc(n ? n : 1, sizeof *recs)) || !(rl = calloc(n ? n : 1, sizeof *rl)))
-		goto out;
+	if (!(recs = calloc(n ? n : 1, sizeof *recs)) || !(pd->rl = calloc(n ? n : 1, sizeof *pd->rl)))
+		goto fail;
 	if (d->dedup_on) {
-		if (!(rq = calloc(n, sizeof *rq)) || !(keys = malloc(n * RD_DEDUP_KEY_MAX)))
-			goto out;
+		if (!(pd->rq = calloc(n, sizeof *pd->rq)) || !(pd->keys = malloc(n * RD_DEDUP_KEY_MAX)))
+			goto fail;
 		for (i = 0; i < n; i++) {
-			rq[i].key = keys + i * RD_DEDUP_KEY_MAX;
-			rq[i].klen = rd_dedup_key(ev[i].p, ev[i].len, d->conf->dedup_id_member,
-				keys + i * RD_DEDUP_KEY_MAX, RD_DEDUP_KEY_MAX);
+			pd->rq[i].key = pd->keys + i * RD_DEDUP_KEY_MAX;
+			pd->rq[i].klen = rd_dedup_key(ev[i].p, ev[i].len, d->conf->dedup_id_member,
+				pd->keys + i * RD_DEDUP_KEY_MAX, RD_DEDUP_KEY_MAX);
 		}
-		dups = rd_dedup_reserve(&d->dedup, rq, n, now);
+		pd->dups = rd_dedup_reserve(&d->dedup, pd->rq, n, now);
 	}
 	for (i = 0; i < n; i++)
-		if (!rq || !rq[i].dup)
+		if (!pd->rq || !pd->rq[i].dup)
 			total += RD_REC_HDR + ev[i].len;
 	if (total && !(payload = malloc(total)))
 		goto rollback;
 	for (i = 0; i < n; i++) {
-		lsn[i] = 0;
-		if (rq && rq[i].dup)
+		if (pd->rq && pd->rq[i].dup)
 			continue;
 		put_le64((unsigned char *)payload + off, now << 8 | 1u);
 		memcpy(payload + off + RD_REC_HDR, ev[i].p, ev[i].len);
-		recs[nrec].buf = payload + off;
-		recs[nrec].len = RD_REC_HDR + ev[i].len;
-		off += recs[nrec].len;
-		nrec++;
+		recs[pd->nrec].buf = payload + off;
+		recs[pd->nrec].len = RD_REC_HDR + ev[i].len;
+		off += recs[pd->nrec].len;
+		pd->nrec++;
 	}
-	if (nrec == 0) {
-		rc = 0;
-		goto done;
+	if (pd->nrec == 0) { /* all duplicates: nothing to wait for */
+		rc = 1;
+		goto out;
 	}
 	/* reserve a bound below our LSNs in the unmatched set (see the file comment) */
 	pthread_mutex_lock(&d->unmatched.mu);
-	resv = rd_wal_next_seq(d->wal);
-	if (lsnset_add_locked(&d->unmatched, resv) < 0) {
+	pd->resv = rd_wal_next_seq(d->wal);
+	if (lsnset_add_locked(&d->unmatched, pd->resv) < 0) {
 		pthread_mutex_unlock(&d->unmatched.mu);
 		goto rollback;
 	}
 	pthread_mutex_unlock(&d->unmatched.mu);
-	if (rd_wal_append_many(d->wal, recs, nrec, &first) < 0) {
+	pd->wt.fn = ready;
+	pd->wt.arg = arg;
+	if (rd_wal_append_async(d->wal, recs, pd->nrec, &pd->first, &pd->last, &pd->wt) < 0) {
 		e = errno;
-		rd_lsnset_del(&d->unmatched, resv);
+		rd_lsnset_del(&d->unmatched, pd->resv);
 		if (rd_wal_error_is_full(e))
 			atomic_store(&d->full_until_ms, mono_ms() + 200);
 		goto rollback;
 	}
-	pthread_mutex_lock(&d->unmatched.mu);
-	for (i = 0, k = 0; i < n; i++) {
-		if (rq && rq[i].dup)
-			continue;
-		lsn[i] = first + k++;
-		rl[i] = lsn[i];
-		if (lsnset_add_locked(&d->unmatched, lsn[i]) < 0)
-			rd_log(RD_LOG_ERROR, "out of memory tracking a logged record: its cursor may move "
-				"past it before delivery", "\"lsn\":%" PRIu64, lsn[i]);
-	}
-	lsnset_del_locked(&d->unmatched, resv);
-	pthread_mutex_unlock(&d->unmatched.mu);
 	rc = 0;
-done:
-	if (rq)
-		rd_dedup_commit(&d->dedup, rq, n, rl);
-	*ndup = dups;
-	rd_count(&d->duplicates, dups);
 	goto out;
 rollback:
-	if (rq)
-		rd_dedup_rollback(&d->dedup, rq, n);
+	if (pd->rq)
+		rd_dedup_rollback(&d->dedup, pd->rq, n);
+fail:
+	pend_free(pd);
 out:
 	free(recs);
-	free(rl);
-	free(rq);
-	free(keys);
 	free(payload);
 	if (rc < 0)
 		errno = e;
+	return rc;
+}
+
+int
+rd_durable_log_end(struct rd_durable *d, struct rd_durable_pend *pd, size_t *ndup)
+{
+	size_t i, k;
+	int e = 0;
+
+	*ndup = 0;
+	if (pd->nrec && (e = rd_wal_outcome(d->wal, pd->first, pd->last)) != 0) {
+		rd_lsnset_del(&d->unmatched, pd->resv);
+		if (rd_wal_error_is_full(e))
+			atomic_store(&d->full_until_ms, mono_ms() + 200);
+		if (pd->rq)
+			rd_dedup_rollback(&d->dedup, pd->rq, pd->n);
+		pend_free(pd);
+		errno = e;
+		return -1;
+	}
+	if (pd->nrec) {
+		pthread_mutex_lock(&d->unmatched.mu);
+		for (i = 0, k = 0; i < pd->n; i++) {
+			if (pd->rq && pd->rq[i].dup)
+				continue;
+			pd->lsn[i] = pd->first + k++;
+			pd->rl[i] = pd->lsn[i];
+			if (lsnset_add_locked(&d->unmatched, pd->lsn[i]) < 0)
+				rd_log(RD_LOG_ERROR, "out of memory tracking a logged record: its cursor may move "
+					"past it before delivery", "\"lsn\":%" PRIu64, pd->lsn[i]);
+		}
+		lsnset_del_locked(&d->unmatched, pd->resv);
+		pthread_mutex_unlock(&d->unmatched.mu);
+	}
+	if (pd->rq)
+		rd_dedup_commit(&d->dedup, pd->rq, pd->n, pd->rl);
+	*ndup = pd->dups;
+	rd_count(&d->duplicates, pd->dups);
+	pend_free(pd);
+	return 0;
+}
+
+/* rd_durable_log's wait for its own append (the waiter of a blocking caller). */
+struct log_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+};
+
+static void
+log_wait_ready(void *arg)
+{
+	struct log_wait *lw = arg;
+
+	pthread_mutex_lock(&lw->mu);
+	lw->done = 1;
+	pthread_cond_signal(&lw->cv);
+	pthread_mutex_unlock(&lw->mu);
+}
+
+int
+rd_durable_log(struct rd_durable *d, const struct rd_event_ref *ev, size_t n, uint64_t *lsn, size_t *ndup)
+{
+	struct rd_durable_pend pd;
+	struct log_wait lw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	int rc;
+
+	*ndup = 0;
+	rc = rd_durable_log_begin(d, ev, n, lsn, &pd, log_wait_ready, &lw);
+	if (rc == 0) {
+		/* the syncer always resolves what it was given, at the latest when the log closes */
+		pthread_mutex_lock(&lw.mu);
+		while (!lw.done)
+			pthread_cond_wait(&lw.cv, &lw.mu);
+		pthread_mutex_unlock(&lw.mu);
+	}
+	if (rc >= 0)
+		rc = rd_durable_log_end(d, &pd, ndup);
+	pthread_cond_destroy(&lw.cv);
+	pthread_mutex_destroy(&lw.mu);
 	return rc;
 }
 
@@ -712,6 +791,7 @@ durable_main(void *arg)
 	struct timespec ts;
 	unsigned ms = d->conf->cursor_interval_ms;
 
+	rd_thread_name("durable");
 	pthread_mutex_lock(&d->mu);
 	while (!d->stop) {
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -116,6 +116,29 @@ void rd_durable_stop(struct rd_durable *d);
 struct rd_event_ref;
 int rd_durable_log(struct rd_durable *d, const struct rd_event_ref *ev, size_t n, uint64_t *lsn,
 	size_t *ndup);
+/*
+ * The same in two steps, for a caller that must not block (an HTTP event
+ * loop). rd_durable_log_begin frames the records (ev is copied) and returns
+ * 1 when nothing is to be waited for (every event a duplicate), 0 when
+ * ready(arg) will be called once -- on the log's syncer thread; it must not
+ * block -- after which rd_durable_log_end gives the result as rd_durable_log
+ * does, or -1 with errno (nothing acknowledged, ready never called). After
+ * 0 or 1, rd_durable_log_end must be called, once. pd is the caller's and
+ * must stay in place until ready has been called; lsn[0..n) is borrowed
+ * until rd_durable_log_end.
+ */
+struct rd_durable_pend {
+	struct rd_wal_waiter wt;
+	struct rd_dedup_req *rq;       /* owns: [n] dedup reservations, or NULL */
+	char *keys;                    /* owns: their keys */
+	uint64_t *rl;                  /* owns: [n] the LSNs given to the dedup commit */
+	uint64_t *lsn;                 /* borrows: the caller's [n] */
+	size_t n, nrec, dups;
+	uint64_t resv, first, last;    /* the unmatched-set reservation; the records' seqs */
+};
+int rd_durable_log_begin(struct rd_durable *d, const struct rd_event_ref *ev, size_t n, uint64_t *lsn,
+	struct rd_durable_pend *pd, void (*ready)(void *), void *arg);
+int rd_durable_log_end(struct rd_durable *d, struct rd_durable_pend *pd, size_t *ndup);
 /* Worker: record lsn is matched (its messages are in the destination sets). */
 void rd_durable_matched(struct rd_durable *d, uint64_t lsn);
 /* Worker or lane: a message of record lsn is queued for destination dest. Returns 0 when it

@@ -58,7 +58,19 @@ struct rd_req {
 	int too_large;             /* the body went over limit: the rest is discarded */
 	struct rd_store *queue;    /* borrows (REQ_ACK) */
 	struct rd_source *src;     /* borrows (REQ_EVENTS): the [source], NULL without sources */
+	/* REQ_EVENTS parked while the log syncs its events (finish_events) */
+	struct rd_submit *sub;     /* owns: the submit waiting for the log, or NULL */
+	struct MHD_Connection *conn; /* borrows: the request's connection, for the resume */
+	size_t nev;                /* events in the request */
+	atomic_int park;           /* PARK_* bits */
 };
+
+enum { PARK_SUSPENDED = 1, PARK_READY = 2 };
+
+static void submit_ready(void *arg);
+static enum MHD_Result finish_parked(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq);
+static enum MHD_Result answer_submit(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq,
+	int e, size_t ndup);
 
 /* ---- answers -------------------------------------------------------------- */
 
@@ -274,8 +286,12 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	struct rd_buf b;
 	size_t i, ninvalid = 0, ndup = 0;
 	enum MHD_Result ret;
-	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *ct;
+	int rc;
 
+	if (rq->sub) /* resumed: its events are logged */
+		return finish_parked(h, c, rq);
+	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	if (rq->src && rd_auth_needs_body(rq->src) &&
 	    !authenticate(h, c, rq->src, rq->body.p ? rq->body.p : "", rq->body.len, &ret))
 		return ret;
@@ -358,10 +374,76 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 		ret = reply_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, &b);
 		goto out;
 	}
-	/* with the durable log this returns once the events are synced (the policy's promise) */
-	if (rd_pipeline_submit(h->pl, refs, in->n, &ndup) < 0) {
-		int e = errno;
-		rd_count(&h->metrics->rejected[RD_REJ_OVERLOADED], in->n);
+	/*
+	 * With the durable log, the answer waits until the events are synced (the
+	 * policy's promise), but the thread does not: the connection is parked
+	 * (suspended) and the log's syncer resumes it, so one group commit takes
+	 * the requests of every connection rather than one per HTTP thread.
+	 */
+	rq->conn = c;
+	rq->nev = in->n;
+	rc = rd_pipeline_submit_begin(h->pl, refs, in->n, submit_ready, rq, &rq->sub);
+	if (rc == 0 && rq->sub && !rd_pipeline_submit_ready(rq->sub)) {
+		atomic_fetch_add(&h->parked, 1);
+		MHD_suspend_connection(c);
+		if (atomic_fetch_or(&rq->park, PARK_SUSPENDED) & PARK_READY)
+			MHD_resume_connection(c);
+		ret = MHD_YES;
+		goto out;
+	}
+	if (rc == 0 && rq->sub) {
+		rc = rd_pipeline_submit_end(rq->sub, &ndup);
+		rq->sub = NULL;
+	}
+	ret = answer_submit(h, c, rq, rc < 0 ? errno : 0, ndup);
+out:
+	rd_buf_fini(&b);
+	return ret;
+}
+
+/* The log's syncer resolved a parked request's events: resume it (once it is suspended). */
+static void
+submit_ready(void *arg)
+{
+	struct rd_req *rq = arg;
+	struct MHD_Connection *c = rq->conn;
+
+	/* whoever comes second of this and the suspension resumes the connection */
+	if (atomic_fetch_or(&rq->park, PARK_READY) & PARK_SUSPENDED)
+		MHD_resume_connection(c);
+}
+
+/* A parked request is resumed: its events are logged (or not). Routes them and answers. */
+static enum MHD_Result
+finish_parked(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
+{
+	size_t ndup = 0;
+	int e = 0;
+
+	if (rd_pipeline_submit_end(rq->sub, &ndup) < 0)
+		e = errno;
+	rq->sub = NULL;
+	atomic_fetch_sub(&h->parked, 1);
+	return answer_submit(h, c, rq, e, ndup);
+}
+
+/* Answers a submit of rq->nev events: 202, or 503 with the reason of errno e. */
+static enum MHD_Result
+answer_submit(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq, int e, size_t ndup)
+{
+	struct rd_buf b;
+	enum MHD_Result ret;
+
+	if (!e && !ndup && rq->nev == 1 && h->accepted_one) {
+		rd_count(&h->metrics->accepted, 1);
+		/* the prebuilt answer: nothing to format or copy */
+		ret = MHD_queue_response(c, MHD_HTTP_ACCEPTED, h->accepted_one);
+		rd_metrics_http(h->metrics, MHD_HTTP_ACCEPTED);
+		return ret;
+	}
+	rd_buf_init(&b);
+	if (e) {
+		rd_count(&h->metrics->rejected[RD_REJ_OVERLOADED], rq->nev);
 		rd_buf_puts(&b, "{\"error\":");
 		if (e == ENOBUFS)
 			rd_buf_puts(&b, "\"overloaded: memory limit reached\"");
@@ -373,23 +455,14 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 			rd_buf_printf(&b, "\"cannot log the events: %s\"", strerror(e));
 		rd_buf_printf(&b, ",\"accepted\":0,\"retry_after\":%u}", h->conf->retry_after);
 		ret = reply_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, &b);
-		goto out;
-	}
-	rd_count(&h->metrics->accepted, in->n);
-	if (ndup) {
-		rd_buf_printf(&b, "{\"accepted\":%zu,\"duplicates\":%zu}", in->n, ndup);
+	} else {
+		rd_count(&h->metrics->accepted, rq->nev);
+		if (ndup)
+			rd_buf_printf(&b, "{\"accepted\":%zu,\"duplicates\":%zu}", rq->nev, ndup);
+		else
+			rd_buf_printf(&b, "{\"accepted\":%zu}", rq->nev);
 		ret = reply_json(h, c, MHD_HTTP_ACCEPTED, &b);
-		goto out;
 	}
-	if (in->n == 1 && h->accepted_one) {
-		/* the prebuilt answer: nothing to format or copy */
-		ret = MHD_queue_response(c, MHD_HTTP_ACCEPTED, h->accepted_one);
-		rd_metrics_http(h->metrics, MHD_HTTP_ACCEPTED);
-		goto out;
-	}
-	rd_buf_printf(&b, "{\"accepted\":%zu}", in->n);
-	ret = reply_json(h, c, MHD_HTTP_ACCEPTED, &b);
-out:
 	rd_buf_fini(&b);
 	return ret;
 }
@@ -722,15 +795,35 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	return finish_events(h, c, rq);
 }
 
+/* Ends the submit of a parked request whose connection closed: routes what was logged. */
+static void
+finish_parked_closed(struct rd_req *rq)
+{
+	size_t ndup;
+
+	rd_pipeline_submit_end(rq->sub, &ndup);
+	rq->sub = NULL;
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode toe)
 {
 	struct rd_req *rq = *ctx;
 
-	(void)cls;
 	(void)c;
 	(void)toe;
 	if (rq) {
+		if (rq->sub) {
+			/* closed while parked (rd_http_stop waits for these): end the submit only if
+			 * the log resolved it; else the log still holds rq, which must stay */
+			if (!(atomic_load(&rq->park) & PARK_READY)) {
+				rd_log(RD_LOG_ERROR, "a parked request was closed before its events were logged", NULL);
+				*ctx = NULL;
+				return;
+			}
+			finish_parked_closed(rq);
+			atomic_fetch_sub(&((struct rd_http *)cls)->parked, 1);
+		}
 		rd_buf_fini(&rq->body);
 		free(rq);
 		*ctx = NULL;
@@ -802,7 +895,8 @@ rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
 		if (h->accepted_one)
 			MHD_add_response_header(h->accepted_one, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	}
-	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+		MHD_ALLOW_SUSPEND_RESUME;
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
@@ -847,6 +941,15 @@ rd_http_stop(struct rd_http *h, unsigned timeout_ms)
 		info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 		if (!info || info->num_connections == 0)
 			break;
+		nanosleep(&ts, NULL);
+		waited += 10;
+	}
+	/* parked requests wait for the log's syncer, which resolves every batch it was given:
+	 * their connections must not be closed under the resume */
+	while (atomic_load(&h->parked) > 0) {
+		if (waited % 5000 == 0 && waited >= timeout_ms)
+			rd_log(RD_LOG_WARN, "waiting for requests parked until the log syncs their events",
+				"\"parked\":%d", atomic_load(&h->parked));
 		nanosleep(&ts, NULL);
 		waited += 10;
 	}

@@ -32,6 +32,7 @@ struct rd_http {
 	int key_made;
 	unsigned port;             /* the port bound (useful with port 0) */
 	atomic_int draining;       /* /readyz says 503 and /events refuses */
+	atomic_int parked;         /* requests suspended until the log syncs their events */
 	struct rd_auth auth;       /* owns: the [source] sections' paths and credentials */
 	struct rd_tcp *_Atomic tcp; /* borrows, or NULL: the TCP listener, for /metrics */
 	struct rd_reloader *_Atomic reloader; /* borrows, or NULL: POST /admin/reload ([admin] token) */

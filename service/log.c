@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -85,4 +87,16 @@ rd_log_str(enum rd_level level, const char *msg, const char *name, const char *v
 	rd_buf_json_str(&b, value, strlen(value));
 	rd_log(level, msg, "\"%s\":%s", name, b.p ? b.p : "\"\"");
 	rd_buf_fini(&b);
+}
+
+void
+rd_thread_name(const char *fmt, ...)
+{
+	char name[16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof name, fmt, ap);
+	va_end(ap);
+	pthread_setname_np(pthread_self(), name);
 }

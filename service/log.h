@@ -26,6 +26,8 @@ void rd_log(enum rd_level level, const char *msg, const char *fields, ...)
  * here): for text that may hold quotes, such as paths and error messages.
  */
 void rd_log_str(enum rd_level level, const char *msg, const char *name, const char *value);
+/* Names the calling thread (printf-style, cut to 15 bytes): top -H, perf and /proc show it. */
+void rd_thread_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Whether level would be written (to skip building expensive fields). */
 int rd_log_enabled(enum rd_level level);
 

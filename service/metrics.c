@@ -388,7 +388,7 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 		(double)get(&m->loaded_unix_ms) / 1e3);
 	cum = 0;
 	family(o, "routed_end_to_end_duration_seconds", "histogram",
-		"Time from an event's acceptance by ingest to one of its messages written by the sink "
+		"Time from an event's acceptance (logged, handed to its shard) to one of its messages written by the sink "
 		"(webhooks: answered 2xx), per message.");
 	for (i = 0; i < RD_E2E_BUCKETS; i++) {
 		cum += get(&m->e2e_bucket[i]);

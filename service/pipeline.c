@@ -693,6 +693,7 @@ worker_main(void *arg)
 	struct rd_item *it, *next;
 	unsigned k, idx = (unsigned)(sh - sh->pl->shards);
 
+	rd_thread_name("shard-%u", idx);
 	while ((it = shard_pop_all(sh))) {
 		for (k = 1; it; it = next, k++) {
 			next = it->next;
@@ -1048,6 +1049,7 @@ webhook_lane_main(void *arg)
 	int done = 0, late, batching = rd_batching(&ln->pol), wait;
 	struct rd_wh_outcome o;
 
+	rd_thread_name("hook-%s", ln->name);
 	for (;;) {
 		late = past_drain_deadline(pl);
 		done = 0;
@@ -1308,6 +1310,8 @@ lane_main(void *arg)
 	struct lane_batch b;
 	struct rd_item *it;
 	uint64_t rng = now_ns() ^ ((uint64_t)ln->dest << 32) ^ (uint64_t)(uintptr_t)&b;
+
+	rd_thread_name("lane-%s", ln->name);
 	int closed = 0;
 
 	memset(&b, 0, sizeof b);
@@ -1962,13 +1966,8 @@ struct chain {
 };
 #define SUBMIT_STACK_SHARDS 16     /* chains kept on the stack up to this many shards */
 
-/*
- * The events are copied into items (one allocation each: the worker frees
- * them one by one), linked per shard in request order, and each shard's
- * chain is pushed with one lock and one wake-up, so a batch of 100 events
- * costs the shards' locks once rather than 100 times.
- */
-/* A new event item for ev[0..len) (copied), or NULL (out of memory). */
+/* The events are copied into items (one allocation each: the worker frees them one by one).
+ * A new event item for ev[0..len) (copied), or NULL (out of memory). */
 static struct rd_item *
 event_item(const char *ev, size_t len, uint64_t accept_ns, uint64_t lsn)
 {
@@ -1995,58 +1994,108 @@ event_item(const char *ev, size_t len, uint64_t accept_ns, uint64_t lsn)
 	return it;
 }
 
-int
-rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n, size_t *ndup)
+/* Frees a submit and what it still holds, releasing its budget (a refused or finished one). */
+static void
+submit_free(struct rd_submit *sb)
 {
-	struct chain stack_ch[SUBMIT_STACK_SHARDS], *ch = stack_ch;
-	struct rd_item *it, *next, **items = NULL;
-	uint64_t *lsn = NULL;
-	size_t i, total = 0, dups = 0, unused = 0;
-	unsigned s;
-	uint64_t now = now_ns();
-	int e = ENOMEM;
+	size_t i;
 
-	if (ndup)
-		*ndup = 0;
+	if (!sb)
+		return;
+	for (i = 0; sb->items && i < sb->n; i++)
+		free(sb->items[i]);
+	if (sb->total)
+		budget_release(&sb->pl->budget, sb->total);
+	free(sb->items);
+	free(sb->lsn);
+	free(sb->shard);
+	free(sb);
+}
+
+/*
+ * The first half of a submit: charges the budget, copies ev[0..n) into
+ * items and places them on their shards. Returns the submit, or NULL with
+ * errno (ENOBUFS, ENOMEM, ESHUTDOWN).
+ */
+static struct rd_submit *
+submit_prepare(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n)
+{
+	struct rd_submit *sb;
+	size_t i, total = 0;
+	uint64_t now = now_ns();
+
 	if (atomic_load(&pl->stopping)) {
 		errno = ESHUTDOWN;
-		return -1;
+		return NULL;
 	}
 	for (i = 0; i < n; i++)
 		total += sizeof(struct rd_item) + ev[i].len;
 	if (budget_try(&pl->budget, total) < 0) {
 		errno = ENOBUFS;
-		return -1;
+		return NULL;
 	}
-	if (pl->nshards > SUBMIT_STACK_SHARDS && !(ch = calloc(pl->nshards, sizeof *ch))) {
+	if (!(sb = calloc(1, sizeof *sb))) {
 		budget_release(&pl->budget, total);
 		errno = ENOMEM;
-		return -1;
+		return NULL;
+	}
+	sb->pl = pl;
+	sb->n = n;
+	sb->total = total;
+	if (!(sb->items = calloc(n ? n : 1, sizeof *sb->items)) || !(sb->lsn = calloc(n ? n : 1, sizeof *sb->lsn)) ||
+	    !(sb->shard = calloc(n ? n : 1, sizeof *sb->shard)))
+		goto oom;
+	for (i = 0; i < n; i++) {
+		if (!(sb->items[i] = event_item(ev[i].p, ev[i].len, now, 0)))
+			goto oom;
+		sb->shard[i] = shard_of(pl, &ev[i]);
+	}
+	return sb;
+oom:
+	submit_free(sb);
+	errno = ENOMEM;
+	return NULL;
+}
+
+/*
+ * The second half, once the events are logged (or with no log): links the
+ * items per shard in request order and pushes each shard's chain with one
+ * lock and one wake-up, so a batch of 100 events costs the shards' locks
+ * once rather than 100 times. Duplicates (no LSN under the log) are dropped.
+ * Frees sb.
+ */
+static void
+submit_push(struct rd_submit *sb)
+{
+	struct rd_pipeline *pl = sb->pl;
+	struct chain stack_ch[SUBMIT_STACK_SHARDS], *ch = stack_ch;
+	struct rd_item *it;
+	size_t i, unused = 0;
+	unsigned s;
+	uint64_t now = now_ns();
+
+	if (pl->nshards > SUBMIT_STACK_SHARDS && !(ch = calloc(pl->nshards, sizeof *ch))) {
+		/* no room for the chains: push the items one by one */
+		ch = NULL;
 	}
 	if (ch == stack_ch)
 		memset(ch, 0, sizeof stack_ch);
-	if (!(items = calloc(n ? n : 1, sizeof *items)) || !(lsn = calloc(n ? n : 1, sizeof *lsn)))
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (!(items[i] = event_item(ev[i].p, ev[i].len, now, 0)))
-			goto fail;
-	if (pl->dur) {
-		/* durable before anyone is answered; the LSNs are then in the unmatched set */
-		if (rd_durable_log(pl->dur, ev, n, lsn, &dups) < 0) {
-			e = errno;
-			goto fail;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		it = items[i];
-		items[i] = NULL;
-		if (pl->dur && !lsn[i]) { /* a duplicate: not logged, not routed */
+	for (i = 0; i < sb->n; i++) {
+		it = sb->items[i];
+		sb->items[i] = NULL;
+		if (pl->dur && !sb->lsn[i]) { /* a duplicate: not logged, not routed */
 			unused += it->charge;
 			free(it);
 			continue;
 		}
-		it->lsn = lsn[i];
-		s = shard_of(pl, &ev[i]);
+		it->lsn = sb->lsn[i];
+		/* the routing starts now: the time the log took is not the router's */
+		it->accept_ns = now;
+		s = sb->shard[i];
+		if (!ch) {
+			fifo_push_chain(&pl->shards[s].q, it, it, 1);
+			continue;
+		}
 		if (ch[s].tail)
 			ch[s].tail->next = it;
 		else
@@ -2054,33 +2103,82 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		ch[s].tail = it;
 		ch[s].n++;
 	}
-	for (s = 0; s < pl->nshards; s++)
+	for (s = 0; ch && s < pl->nshards; s++)
 		if (ch[s].n)
 			fifo_push_chain(&pl->shards[s].q, ch[s].head, ch[s].tail, ch[s].n);
-	if (unused)
-		budget_release(&pl->budget, unused);
 	if (ch != stack_ch)
 		free(ch);
-	free(items);
-	free(lsn);
+	/* the items own their charges from now on */
+	sb->total = unused;
+	submit_free(sb);
+}
+
+int
+rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n, size_t *ndup)
+{
+	struct rd_submit *sb;
+	size_t dups = 0;
+
+	if (ndup)
+		*ndup = 0;
+	if (!(sb = submit_prepare(pl, ev, n)))
+		return -1;
+	/* durable before anyone is answered; the LSNs are then in the unmatched set */
+	if (pl->dur && rd_durable_log(pl->dur, ev, n, sb->lsn, &dups) < 0) {
+		int e = errno;
+		submit_free(sb);
+		errno = e;
+		return -1;
+	}
+	submit_push(sb);
 	if (ndup)
 		*ndup = dups;
 	return 0;
-fail:
-	for (i = 0; items && i < n; i++)
-		free(items[i]);
-	for (s = 0; s < pl->nshards; s++)
-		for (it = ch[s].head; it; it = next) {
-			next = it->next;
-			free(it);
-		}
-	if (ch != stack_ch)
-		free(ch);
-	free(items);
-	free(lsn);
-	budget_release(&pl->budget, total);
-	errno = e;
-	return -1;
+}
+
+int
+rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n,
+	void (*ready)(void *), void *arg, struct rd_submit **out)
+{
+	struct rd_submit *sb;
+	int rc;
+
+	*out = NULL;
+	if (!(sb = submit_prepare(pl, ev, n)))
+		return -1;
+	if (!pl->dur) {
+		submit_push(sb);
+		return 0;
+	}
+	rc = rd_durable_log_begin(pl->dur, ev, n, sb->lsn, &sb->pd, ready, arg);
+	if (rc < 0) {
+		int e = errno;
+		submit_free(sb);
+		errno = e;
+		return -1;
+	}
+	sb->logged = rc == 1; /* 1: every event a duplicate, nothing to wait for */
+	*out = sb;
+	return 0;
+}
+
+int
+rd_pipeline_submit_end(struct rd_submit *sb, size_t *ndup)
+{
+	size_t dups = 0;
+
+	if (ndup)
+		*ndup = 0;
+	if (rd_durable_log_end(sb->pl->dur, &sb->pd, &dups) < 0) {
+		int e = errno;
+		submit_free(sb);
+		errno = e;
+		return -1;
+	}
+	submit_push(sb);
+	if (ndup)
+		*ndup = dups;
+	return 0;
 }
 
 unsigned

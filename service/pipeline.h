@@ -36,6 +36,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "durable.h"
 #include "metrics.h"
 #include "retry.h"
 #include "route.h"
@@ -265,6 +266,34 @@ int rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const rou
  * write error.
  */
 int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n, size_t *ndup);
+/*
+ * The same in two steps, for a caller that must not block while the log
+ * syncs (an HTTP event loop: the group commit then grows with the number of
+ * connections, not of threads). rd_pipeline_submit_begin charges the budget,
+ * copies the events and hands them to the log; it returns -1 with errno as
+ * rd_pipeline_submit (nothing acknowledged), or 0 with *out: NULL when the
+ * events are already routed (no durable log), else a submit for which
+ * ready(arg) is called once, from the log's thread (it must not block;
+ * possibly before rd_pipeline_submit_begin returns), after which
+ * rd_pipeline_submit_end (called once; *out is freed then) gives the
+ * result as rd_pipeline_submit does and routes the events. When
+ * rd_pipeline_submit_begin returns a submit whose events were all
+ * duplicates, ready is never called: rd_pipeline_submit_ready says so.
+ */
+struct rd_submit {             /* owned by the caller from submit_begin to submit_end */
+	struct rd_pipeline *pl;    /* borrows */
+	struct rd_item **items;    /* owns: [n] the events' items, NULL once pushed */
+	uint64_t *lsn;             /* owns: [n] their log records (0: a duplicate) */
+	unsigned *shard;           /* owns: [n] their shards */
+	size_t n;
+	size_t total;              /* bytes of the budget it still holds */
+	int logged;                /* nothing to wait for: rd_pipeline_submit_end may run now */
+	struct rd_durable_pend pd; /* the log's part */
+};
+int rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n,
+	void (*ready)(void *), void *arg, struct rd_submit **out);
+static inline int rd_pipeline_submit_ready(const struct rd_submit *sb) { return sb->logged; }
+int rd_pipeline_submit_end(struct rd_submit *sb, size_t *ndup);
 /* The shard event ev goes to (the same answer every time unless it goes round-robin). */
 unsigned rd_pipeline_shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
 /*

@@ -74,6 +74,7 @@ struct rd_wal {                  /* owned by the caller of rd_wal_open; owns eve
 	uint64_t durable_size;   /* readable prefix of the active segment */
 	int need_truncate;       /* syncer only: a failed cut-off to retry */
 	struct timespec last_sync; /* syncer only: RD_WAL_SYNC_BATCH pacing */
+	struct rd_wal_waiter *wait_head, *wait_tail; /* borrows: rd_wal_append_async's, in seq order */
 	struct wal_cursor *curs; /* owns: the cursors */
 	size_t ncurs, capcurs;
 	struct rd_wal_stats st;  /* counters */
@@ -774,6 +775,28 @@ write_batch(struct rd_wal *w, const char *buf, size_t len, uint64_t first)
 	return 0;
 }
 
+/*
+ * Calls the asynchronous appenders' waiters up to seq (under mu; drops it
+ * meanwhile). Each is unlinked before its call, after which its owner may
+ * free it: nothing of it is read again.
+ */
+static void
+call_waiters(struct rd_wal *w, uint64_t seq)
+{
+	struct rd_wal_waiter *wt;
+
+	while ((wt = w->wait_head) && wt->seq <= seq) {
+		void (*fn)(void *) = wt->fn;
+		void *arg = wt->arg;
+		w->wait_head = wt->next;
+		if (!w->wait_head)
+			w->wait_tail = NULL;
+		pthread_mutex_unlock(&w->mu);
+		fn(arg);
+		pthread_mutex_lock(&w->mu);
+	}
+}
+
 /* The syncer thread: takes the pending batch, writes it, answers its appenders. */
 static void *
 syncer_main(void *arg)
@@ -781,6 +804,8 @@ syncer_main(void *arg)
 	struct rd_wal *w = arg;
 	char *spare = NULL;
 	size_t spare_cap = 0;
+
+	pthread_setname_np(pthread_self(), "wal-sync"); /* for top -H, perf, /proc */
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (w->pend_len == 0 && !w->stop) {
@@ -835,6 +860,7 @@ syncer_main(void *arg)
 		}
 		w->done_seq = last;
 		pthread_cond_broadcast(&w->done);
+		call_waiters(w, last);
 	}
 	pthread_mutex_unlock(&w->mu);
 	free(spare);
@@ -965,6 +991,15 @@ rd_wal_error_is_full(int e)
 	return e == ENOSPC || e == EDQUOT || e == EFBIG;
 }
 
+/* Counts a failed append (under mu). */
+static void
+count_append_error(struct rd_wal *w, int e)
+{
+	w->st.append_errors++;
+	if (rd_wal_error_is_full(e))
+		w->st.full_errors++;
+}
+
 /* The outcome of seq once done_seq >= seq: 0 (durable) or an errno (under mu). */
 static int
 outcome(struct rd_wal *w, uint64_t seq)
@@ -988,8 +1023,14 @@ rd_wal_append(struct rd_wal *w, const void *buf, size_t len, uint64_t *seq)
 	return rd_wal_append_many(w, &r, 1, seq);
 }
 
-int
-rd_wal_append_many(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *first)
+/*
+ * Frames recs[0..n) into the pending batch and wakes the syncer (append
+ * and append_async). Returns 0 with *s0, *s1 and mu held, the records framed,
+ * or -1 with errno and mu released (their error counted).
+ */
+static int
+frame_records(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *s0, uint64_t *s1,
+	const struct timespec *dl)
 {
 	uint32_t crc_small[64], *crcs = crc_small;
 	size_t flen = 0;
@@ -1015,16 +1056,15 @@ rd_wal_append_many(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, ui
 	}
 	for (size_t i = 0; i < n; i++) /* checksums outside the lock */
 		crcs[i] = rd_crc32c(0, recs[i].buf, recs[i].len);
-	struct timespec dl = deadline_ms(w->o.append_timeout_ms);
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop && w->pend_len > 0 && w->pend_len + flen > w->o.max_pending)
-		if (pthread_cond_timedwait(&w->done, &w->mu, &dl) == ETIMEDOUT) {
+		if (pthread_cond_timedwait(&w->done, &w->mu, dl) == ETIMEDOUT) {
 			e = ETIMEDOUT;
-			goto out;
+			goto fail;
 		}
 	if (w->stop) {
 		e = ESHUTDOWN;
-		goto out;
+		goto fail;
 	}
 	if (w->pend_cap - w->pend_len < flen) {
 		size_t cap = w->pend_cap ? w->pend_cap : 64 * 1024;
@@ -1033,48 +1073,102 @@ rd_wal_append_many(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, ui
 		char *p = realloc(w->pend, cap);
 		if (!p) {
 			e = ENOMEM;
-			goto out;
+			goto fail;
 		}
 		w->pend = p;
 		w->pend_cap = cap;
 	}
 	/* framed in one critical section: the syncer takes all n in one batch,
 	 * so they share one outcome */
-	uint64_t s0 = w->next_seq, s1 = s0 + n - 1;
+	*s0 = w->next_seq;
+	*s1 = *s0 + n - 1;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char *h = (unsigned char *)w->pend + w->pend_len;
 		put32(h, (uint32_t)recs[i].len);
-		put64(h + 8, s0 + i);
+		put64(h + 8, *s0 + i);
 		put32(h + 4, frame_crc(crcs[i], h));
 		memcpy(h + RD_WAL_HDR, recs[i].buf, recs[i].len);
 		w->pend_len += RD_WAL_HDR + recs[i].len;
 	}
-	w->next_seq = s1 + 1;
+	w->next_seq = *s1 + 1;
 	pthread_cond_signal(&w->work);
-	while (w->done_seq < s1)
-		if (pthread_cond_timedwait(&w->done, &w->mu, &dl) == ETIMEDOUT && w->done_seq < s1) {
-			e = ETIMEDOUT; /* they may still become durable: at-least-once */
-			goto out;
-		}
-	e = outcome(w, s1);
-	if (e == 0 && first)
-		*first = s0;
-out:
-	if (e == 0) {
-		w->st.appends += n;
-	} else {
-		w->st.append_errors++;
-		if (rd_wal_error_is_full(e))
-			w->st.full_errors++;
-	}
+	if (crcs != crc_small)
+		free(crcs);
+	return 0;
+fail:
+	count_append_error(w, e);
 	pthread_mutex_unlock(&w->mu);
 	if (crcs != crc_small)
 		free(crcs);
+	errno = e;
+	return -1;
+}
+
+int
+rd_wal_append_many(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *first)
+{
+	struct timespec dl = deadline_ms(w->o.append_timeout_ms);
+	uint64_t s0, s1;
+	int e = 0;
+
+	if (frame_records(w, recs, n, &s0, &s1, &dl) < 0)
+		return -1;
+	while (w->done_seq < s1)
+		if (pthread_cond_timedwait(&w->done, &w->mu, &dl) == ETIMEDOUT && w->done_seq < s1) {
+			e = ETIMEDOUT; /* they may still become durable: at-least-once */
+			break;
+		}
+	if (!e)
+		e = outcome(w, s1);
+	if (e == 0 && first)
+		*first = s0;
+	if (e)
+		count_append_error(w, e);
+	else
+		w->st.appends += n;
+	pthread_mutex_unlock(&w->mu);
 	if (e) {
 		errno = e;
 		return -1;
 	}
 	return 0;
+}
+
+int
+rd_wal_append_async(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *first,
+	uint64_t *last, struct rd_wal_waiter *wt)
+{
+	struct timespec dl = deadline_ms(w->o.append_timeout_ms);
+	uint64_t s0, s1;
+
+	if (frame_records(w, recs, n, &s0, &s1, &dl) < 0)
+		return -1;
+	wt->next = NULL;
+	wt->seq = s1;
+	if (w->wait_tail)
+		w->wait_tail->next = wt;
+	else
+		w->wait_head = wt;
+	w->wait_tail = wt;
+	pthread_mutex_unlock(&w->mu);
+	*first = s0;
+	*last = s1;
+	return 0;
+}
+
+int
+rd_wal_outcome(struct rd_wal *w, uint64_t first, uint64_t last)
+{
+	int e;
+
+	pthread_mutex_lock(&w->mu);
+	e = w->done_seq < last ? EAGAIN : outcome(w, last);
+	if (e)
+		count_append_error(w, e);
+	else
+		w->st.appends += last - first + 1;
+	pthread_mutex_unlock(&w->mu);
+	return e;
 }
 
 uint64_t

@@ -136,6 +136,32 @@ struct rd_wal_rec {                     /* one record to append */
 	size_t len;                     /* its bytes, 1..max_record */
 };
 int rd_wal_append_many(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *first);
+/*
+ * The same without waiting, for a caller that must not block (an HTTP event
+ * loop serving many connections: while it waited, the group commit could not
+ * grow past the number of such threads). Frames recs[0..n) (borrowed, copied
+ * before return) into the pending batch and returns 0 with *first, *last
+ * (the seqs they got); wt (owned by the caller, who keeps it until then) is
+ * called once, on the syncer thread and without the log's lock, when the
+ * batch holding them is resolved; rd_wal_outcome then tells durable or not.
+ * wt->fn must not block; wt may be freed once it has been called. Returns -1
+ * with errno (as rd_wal_append_many; ETIMEDOUT when max_pending stayed full)
+ * and wt is never called.
+ */
+struct rd_wal_waiter {
+	struct rd_wal_waiter *next;     /* the log's list, in seq order */
+	uint64_t seq;                   /* resolved once done_seq >= seq (set by the log) */
+	void (*fn)(void *arg);
+	void *arg;
+};
+int rd_wal_append_async(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *first,
+	uint64_t *last, struct rd_wal_waiter *wt);
+/*
+ * Once the records [first, last] of one rd_wal_append_async are resolved
+ * (its waiter was called): 0 (durable) or the errno of their batch's
+ * failure (EAGAIN: not resolved yet). Call it once: it counts them.
+ */
+int rd_wal_outcome(struct rd_wal *w, uint64_t first, uint64_t last);
 /* 1 when errno value e means "disk full, retry later" (ENOSPC, EDQUOT, EFBIG). */
 int rd_wal_error_is_full(int e);
 

@@ -273,6 +273,9 @@ START_TEST(test_json_member_and_value_end)
 	ck_assert_uint_eq(rd_json_value_end("{\"a\":[}", 7, 0), (size_t)-1);
 	ck_assert_uint_eq(rd_json_value_end("\"abc\\\"", 6, 0), (size_t)-1);
 	ck_assert_uint_eq(rd_json_value_end("123,", 4, 0), 3);
+	/* a quote after an even run of backslashes closes the string, after an odd run it does not */
+	ck_assert_uint_eq(rd_json_value_end("\"a\\\\\"x", 7, 0), 5);
+	ck_assert_uint_eq(rd_json_value_end("\"\\\\\\\"x\"}", 8, 0), 7);
 }
 END_TEST
 

@@ -230,6 +230,68 @@ START_TEST(test_append_many)
 }
 END_TEST
 
+/* rd_wal_append_async: a waiter per call, called once, in seq order, after its batch. */
+struct async_rec {
+	struct rd_wal_waiter wt;
+	uint64_t first, last;
+	int calls;
+	int order;               /* the how-many-th waiter called */
+};
+static int async_called;
+
+static void
+async_ready(void *arg)
+{
+	struct async_rec *a = arg;
+	a->calls++;
+	a->order = __atomic_fetch_add(&async_called, 1, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(test_append_async)
+{
+	char dir[300];
+	fresh_dir(dir, sizeof dir);
+	struct rd_wal_opts o;
+	rd_wal_opts_default(&o);
+	o.sync = RD_WAL_SYNC_BATCH; /* a sync every 50 ms: the 20 calls share a few batches */
+	o.batch_ms = 50;
+	struct rd_wal *w = open_or_die(dir, &o);
+	struct async_rec a[20];
+	struct rd_wal_rec r[3];
+	char txt[3][16];
+	async_called = 0;
+	memset(a, 0, sizeof a);
+	for (int k = 0; k < 20; k++) {
+		for (int i = 0; i < 3; i++) {
+			r[i].len = (size_t)snprintf(txt[i], sizeof txt[i], "a%d-%d", k, i);
+			r[i].buf = txt[i];
+		}
+		a[k].wt.fn = async_ready;
+		a[k].wt.arg = &a[k];
+		ck_assert_int_eq(rd_wal_append_async(w, r, 3, &a[k].first, &a[k].last, &a[k].wt), 0);
+		ck_assert_uint_eq(a[k].first, (uint64_t)k * 3 + 1);
+		ck_assert_uint_eq(a[k].last, a[k].first + 2);
+	}
+	/* the caller never waited; the syncer calls every waiter (5 s at most) */
+	for (int i = 0; i < 500 && __atomic_load_n(&async_called, __ATOMIC_SEQ_CST) < 20; i++)
+		usleep(10000);
+	ck_assert_int_eq(__atomic_load_n(&async_called, __ATOMIC_SEQ_CST), 20);
+	for (int k = 0; k < 20; k++) {
+		ck_assert_int_eq(a[k].calls, 1);
+		ck_assert_int_eq(a[k].order, k);
+		ck_assert_int_eq(rd_wal_outcome(w, a[k].first, a[k].last), 0);
+	}
+	struct rd_wal_stats st;
+	rd_wal_stats(w, &st);
+	ck_assert_uint_eq(st.appends, 60);
+	ck_assert_uint_lt(st.batches, 20);
+	rd_wal_close(w);
+	w = open_or_die(dir, NULL);
+	ck_assert_uint_eq(count_records(w, 1, NULL, NULL), 60);
+	rd_wal_close(w);
+}
+END_TEST
+
 /* The other policies keep the same records (their crash promises differ; docs/durability.md). */
 START_TEST(test_policies)
 {
@@ -967,6 +1029,7 @@ wal_suite(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_policies);
 	tcase_add_test(tc, test_append_many);
+	tcase_add_test(tc, test_append_async);
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_batch_pacing);
 	tcase_add_test(tc, test_roll_and_trim);
