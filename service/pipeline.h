@@ -195,6 +195,7 @@ struct rd_lane {
 	pthread_t *thr;            /* owns: [nthr] lane threads (exec: `workers`; others: 1) */
 	unsigned nthr, started;    /* threads wanted, threads started */
 	size_t queue_max;          /* messages the fifo holds before deliver waits; 0 = no bound */
+	int coalesce;              /* writes what is queued together (pipeline.c coalesce()) */
 	pthread_cond_t room;       /* with q.mu: signalled when the fifo goes below queue_max */
 	pthread_mutex_t thr_mu;    /* guards throttle (exec lanes share it between threads) and dlq's opening */
 	struct rd_throttle throttle; /* `throttle N per T` of queue, stdout, file and exec lanes */

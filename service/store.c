@@ -192,9 +192,9 @@ rd_store_append(struct rd_store *q, const char *line, size_t len)
 		done += (size_t)w;
 	}
 	q->size += len;
-	/* a batch is several lines in one append */
-	for (done = 0; done < len; done++)
-		q->nmsgs += line[done] == '\n';
+	/* a batch (or a coalesced write) is several lines in one append */
+	for (const char *p = line, *e = line + len; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+		q->nmsgs++;
 	pthread_mutex_unlock(&q->mu);
 	return 0;
 }
