@@ -99,6 +99,70 @@ fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, s
 	pthread_mutex_unlock(&q->mu);
 }
 
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#define COALESCE_MAX 256             /* messages one coalesced write takes at most */
+#define COALESCE_BYTES (256u << 10)  /* ... and bytes (it stops after the message that passes it) */
+#define SPIN_NS 20000          /* lock_briefly: how long to wait for an inline holder */
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * Takes mu when it is free, or when its holder is routing or writing inline
+ * (*inline_held: a few microseconds of work) and lets go within SPIN_NS;
+ * else gives up (returns 0) rather than wait behind a worker or a lane
+ * thread, which may hold it for long. Spinning beats handing the work over:
+ * a hand-off costs a thread's wake-up, tens to hundreds of microseconds on a
+ * busy CPU. Returns 1 with mu held.
+ */
+static int
+lock_briefly(pthread_mutex_t *mu, const atomic_int *inline_held)
+{
+	uint64_t until = 0;
+	unsigned i;
+
+	while (pthread_mutex_trylock(mu) != 0) {
+		if (!atomic_load_explicit(inline_held, memory_order_relaxed))
+			return 0;
+		if (!until)
+			until = now_ns() + SPIN_NS;
+		for (i = 0; i < 64; i++)
+			cpu_relax();
+		if (now_ns() > until)
+			return 0;
+	}
+	return 1;
+}
+
+/* Puts the chain head..tail (n items, owned by the fifo from now on) before what q holds. */
+static void
+fifo_push_front(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n)
+{
+	pthread_mutex_lock(&q->mu);
+	tail->next = q->head;
+	q->head = head;
+	if (!q->tail)
+		q->tail = tail;
+	atomic_fetch_add(&q->depth, n);
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 /* Waits for an item (the caller takes ownership); NULL once closed and empty. */
 static struct rd_item *
 fifo_pop(struct rd_fifo *q)
@@ -216,14 +280,6 @@ budget_wait_under_cap(struct rd_budget *b)
 
 /* ---- workers -------------------------------------------------------------------- */
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int
 rd_pipeline_backpressure(struct rd_pipeline *pl)
@@ -270,6 +326,11 @@ fan_put(struct rd_pipeline *pl, struct rd_fanout *f)
  * dead-letter envelopes (lanes hand those on, and must not wait on each
  * other), nor once the drain started.
  */
+/* This thread is routing a shard's events inline (shard_inline): it must not wait for a
+ * lane; a full bounded lane sets inline_full instead, and the events after the current one
+ * go to the worker. */
+static __thread int routing_inline, inline_full;
+
 static void
 lane_wait_room(struct rd_pipeline *pl, struct rd_lane *ln)
 {
@@ -277,6 +338,10 @@ lane_wait_room(struct rd_pipeline *pl, struct rd_lane *ln)
 
 	if (!ln->queue_max || atomic_load(&ln->q.depth) < ln->queue_max)
 		return;
+	if (routing_inline) { /* the bound is passed by this event's messages at most */
+		inline_full = 1;
+		return;
+	}
 	t0 = now_ns();
 	pthread_mutex_lock(&ln->q.mu);
 	while (atomic_load(&ln->q.depth) >= ln->queue_max && !atomic_load(&pl->stopping) && !ln->q.closed)
@@ -314,6 +379,7 @@ lane_popped(struct rd_lane *ln)
  */
 /* This thread is handling a deadline's firing (or what it led to): items it makes are fired. */
 static __thread int firing;
+
 
 static void
 deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *buf, size_t len,
@@ -464,6 +530,8 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 }
 
 /* Pushes the messages worker sh collected to their lanes (see struct rd_shard). */
+static int deliver_inline(struct rd_shard *sh, struct rd_lane *ln, struct rd_outq *o);
+
 static void
 flush_out(struct rd_shard *sh)
 {
@@ -473,7 +541,8 @@ flush_out(struct rd_shard *sh)
 	for (i = 0; i < sh->ntouched; i++) {
 		struct rd_outq *o = &sh->out[sh->touched[i]];
 		struct rd_lane *ln = &pl->lanes[sh->touched[i]];
-		fifo_push_chain(&ln->q, o->head, o->tail, o->n);
+		if (!deliver_inline(sh, ln, o))
+			fifo_push_chain(&ln->q, o->head, o->tail, o->n);
 		if (ln->sink.wh)
 			rd_webhook_wake(ln->sink.wh);
 		o->head = o->tail = NULL;
@@ -679,64 +748,152 @@ static void shard_pick_up(struct rd_shard *sh);
 #define TICK_MS 50             /* an idle worker whose rules keep state checks its deadlines this often */
 
 /*
- * Takes every event queued for the shard at once, routes them, and pushes
- * the messages to the lanes after each WORKER_FLUSH_EVERY events and at the
- * end of the batch (so a lone event is pushed at once). Before waiting for
- * the budget it pushes what it holds: the lanes must be able to release it.
- * A newer generation (a reload) is taken up before each event.
+ * Routes a chain of the shard's events (it, owned; run_mu held): fires due
+ * deadlines before each, and pushes the messages to the lanes after each
+ * WORKER_FLUSH_EVERY events and at the end (so a lone event is pushed at
+ * once). The worker (on_worker) takes up a newer generation (a reload)
+ * before each event, waits for the budget when it is over the cap (pushing
+ * what it holds first: the lanes must be able to release it) and takes the
+ * state's snapshots; a submitting thread routing inline (shard_inline) does
+ * none of these, which it leaves to the worker, and hands the worker the
+ * rest of the chain when a bounded lane it routes to is full.
  */
+static void
+shard_run(struct rd_shard *sh, struct rd_item *it, int on_worker)
+{
+	struct rd_budget *b = &sh->pl->budget;
+	struct rd_item *next;
+	unsigned k, idx = (unsigned)(sh - sh->pl->shards);
+
+	for (k = 1; it; it = next, k++) {
+		next = it->next;
+		if (on_worker && atomic_load(&b->used_view) > b->cap) {
+			flush_out(sh);
+			budget_wait_under_cap(b);
+		}
+		if (on_worker)
+			shard_pick_up(sh);
+		shard_tick(sh);
+		{
+			/* an accepted event starts its outcome; an emitted one sent over from another
+			 * shard brings its event's (the item's reference is dropped here) */
+			struct rd_fanout *fan = it->depth ? it->fan : malloc(sizeof *fan);
+			if (fan && !it->depth) { /* without it (out of memory) no outcome is counted */
+				atomic_init(&fan->refs, 1);
+				atomic_init(&fan->worst, -1);
+				atomic_init(&fan->nmsgs, 0);
+			}
+			firing = it->fired;
+			route_one(sh, it->data, it->len, it->depth, it->accept_ns, fan, it->lsn);
+			firing = 0;
+			if (it->fired)
+				atomic_fetch_sub(&sh->pl->fired_inflight, 1);
+			if (fan)
+				fan_put(sh->pl, fan);
+		}
+		if (sh->pl->dur) {
+			/* after its messages are in the destinations' sets (deliver) */
+			rd_durable_matched(sh->pl->dur, it->lsn);
+			if (on_worker && sh->gen->states)
+				maybe_checkpoint(sh, idx);
+		}
+		if (!it->depth) /* accepted events (emitted ones sent over are routed where they land) */
+			atomic_fetch_add_explicit(&sh->pl->routed_by[on_worker ? 1 : 0], 1, memory_order_relaxed);
+		budget_release(b, it->charge);
+		free(it);
+		if (k % WORKER_FLUSH_EVERY == 0)
+			flush_out(sh);
+		if (!on_worker && inline_full && next) {
+			/* a bounded lane is full: the worker routes the rest (and waits for room) */
+			struct rd_item *tail = next;
+			size_t n = 1;
+			for (; tail->next; tail = tail->next)
+				n++;
+			fifo_push_front(&sh->q, next, tail, n);
+			break;
+		}
+	}
+	flush_out(sh);
+	shard_publish(sh);
+}
+
+/*
+ * The thread that submits a shard's events (an HTTP thread once the log
+ * has them, a TCP connection's thread) routes them itself when the shard is
+ * idle: its fifo empty, its run_mu free, no reload under way and the budget
+ * under its cap. The worker takes events only while holding run_mu, so the
+ * shard's order holds. This skips the hand-off to the worker -- a wake-up,
+ * which at low load is most of the time between acceptance and delivery,
+ * and on a loaded CPU a context switch; with deliver_inline the event can
+ * go from the socket to the queue file on one thread. Written by hand
+ * because it is the router's own hot path. Returns 1 when the chain (owned
+ * from then on) was routed, 0 when the caller is to push it.
+ */
+static int
+shard_inline(struct rd_shard *sh, struct rd_item *head)
+{
+	struct rd_pipeline *pl = sh->pl;
+	struct rd_item *queued;
+	int closed;
+	uint32_t i, n;
+
+	if (!sh->started || atomic_load(&pl->budget.used_view) > pl->budget.cap)
+		return 0;
+	/* a bounded lane that is full makes its producers wait: not a submitting thread */
+	for (i = 0, n = atomic_load(&pl->nlanes); i < n; i++)
+		if (pl->lanes[i].queue_max && atomic_load(&pl->lanes[i].q.depth) >= pl->lanes[i].queue_max)
+			return 0;
+	if (!lock_briefly(&sh->run_mu, &sh->inline_held))
+		return 0;
+	/* the generation changes under run_mu only (the worker's shard_pick_up) */
+	if (atomic_load(&pl->gen) != sh->gen) {
+		pthread_mutex_unlock(&sh->run_mu);
+		return 0;
+	}
+	/* what is queued goes first: this thread routes it too, rather than wait for the
+	 * worker to wake up (so one late hand-off does not make the next events wait) */
+	pthread_mutex_lock(&sh->q.mu);
+	closed = sh->q.closed;
+	queued = closed ? NULL : sh->q.head;
+	if (queued) {
+		sh->q.tail->next = head;
+		head = queued;
+		sh->q.head = sh->q.tail = NULL;
+		atomic_store(&sh->q.depth, 0);
+	}
+	pthread_mutex_unlock(&sh->q.mu);
+	if (closed) {
+		pthread_mutex_unlock(&sh->run_mu);
+		return 0;
+	}
+	atomic_store_explicit(&sh->inline_held, 1, memory_order_relaxed);
+	routing_inline = 1;
+	inline_full = 0;
+	shard_run(sh, head, 0);
+	routing_inline = 0;
+	atomic_store_explicit(&sh->inline_held, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&sh->run_mu);
+	return 1;
+}
+
+/* A shard's thread: routes what is queued for it, run_mu held meanwhile (shard_pop_all). */
 static void *
 worker_main(void *arg)
 {
 	struct rd_shard *sh = arg;
-	struct rd_budget *b = &sh->pl->budget;
-	struct rd_item *it, *next;
-	unsigned k, idx = (unsigned)(sh - sh->pl->shards);
+	struct rd_item *it;
+	unsigned idx = (unsigned)(sh - sh->pl->shards);
 
 	rd_thread_name("shard-%u", idx);
 	while ((it = shard_pop_all(sh))) {
-		for (k = 1; it; it = next, k++) {
-			next = it->next;
-			if (atomic_load(&b->used_view) > b->cap) {
-				flush_out(sh);
-				budget_wait_under_cap(b);
-			}
-			shard_pick_up(sh);
-			shard_tick(sh);
-			{
-				/* an accepted event starts its outcome; an emitted one sent over from another
-				 * shard brings its event's (the item's reference is dropped here) */
-				struct rd_fanout *fan = it->depth ? it->fan : malloc(sizeof *fan);
-				if (fan && !it->depth) { /* without it (out of memory) no outcome is counted */
-					atomic_init(&fan->refs, 1);
-					atomic_init(&fan->worst, -1);
-					atomic_init(&fan->nmsgs, 0);
-				}
-				firing = it->fired;
-				route_one(sh, it->data, it->len, it->depth, it->accept_ns, fan, it->lsn);
-				firing = 0;
-				if (it->fired)
-					atomic_fetch_sub(&sh->pl->fired_inflight, 1);
-				if (fan)
-					fan_put(sh->pl, fan);
-			}
-			if (sh->pl->dur) {
-				/* after its messages are in the destinations' sets (deliver) */
-				rd_durable_matched(sh->pl->dur, it->lsn);
-				if (sh->gen->states)
-					maybe_checkpoint(sh, idx);
-			}
-			budget_release(b, it->charge);
-			free(it);
-			if (k % WORKER_FLUSH_EVERY == 0)
-				flush_out(sh);
-		}
-		flush_out(sh);
-		shard_publish(sh);
+		shard_run(sh, it, 1);
+		pthread_mutex_unlock(&sh->run_mu);
 	}
 	/* a last snapshot of this shard's state at the drain (SIGTERM) */
+	pthread_mutex_lock(&sh->run_mu);
 	if (sh->pl->dur && sh->gen->states)
 		rd_durable_maybe_checkpoint(sh->pl->dur, idx, sh->gen->states[idx], 1);
+	pthread_mutex_unlock(&sh->run_mu);
 	return NULL;
 }
 
@@ -961,6 +1118,22 @@ batch_body(struct lane_batch *b, const char **p, size_t *len)
 	*p = b->body;
 	*len = b->len;
 	return 0;
+}
+
+/* One write of body[0..len) (n messages) to ln's sink, counted: *fail is -1 when it was
+ * written, else the failure kind, with err. */
+static void
+sink_attempt(struct rd_lane *ln, const char *body, size_t len, size_t n, int *fail, char *err,
+	size_t errlen)
+{
+	struct rd_metrics *mt = ln->pl->metrics;
+	uint64_t t0 = now_ns();
+
+	rd_count(&mt->sink_attempts[ln->dest], 1);
+	err[0] = '\0';
+	if (rd_sink_write(&ln->sink, body, len, (unsigned)n, fail, err, errlen) == 0)
+		*fail = -1;
+	rd_metrics_sink_latency(mt, ln->dest, now_ns() - t0);
 }
 
 /* b's delivery is over: each message delivered (o NULL) or dead-lettered with o; b is emptied. */
@@ -1256,12 +1429,8 @@ deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
 		o.attempts++;
 		if (o.attempts > 1)
 			rd_count(&mt->sink_retries[ln->dest], 1);
-		rd_count(&mt->sink_attempts[ln->dest], 1);
 		t0 = now_ns();
-		err[0] = '\0';
-		if (rd_sink_write(&ln->sink, body, len, (unsigned)b->n, &fail, err, sizeof err) == 0)
-			fail = -1;
-		rd_metrics_sink_latency(mt, ln->dest, now_ns() - t0);
+		sink_attempt(ln, body, len, b->n, &fail, err, sizeof err);
 		gate_release(&pl->gate);
 		if (fail < 0) {
 			batch_end(ln, b, NULL);
@@ -1296,8 +1465,112 @@ deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
 	}
 }
 
-#define COALESCE_MAX 256             /* messages one coalesced write takes at most */
-#define COALESCE_BYTES (256u << 10)  /* ... and bytes (it stops after the message that passes it) */
+/*
+ * The worker writes a lane's messages itself when it can do so without
+ * waiting and without passing anything queued: a built-in queue that
+ * coalesces (no batch, no throttle), with no priority gate, whose fifo is
+ * empty and whose deliver_mu is free. The lane thread takes messages from
+ * its fifo only while holding deliver_mu, so the destination's order holds.
+ * This skips a hand-off -- a wake-up of the lane thread, which on a loaded
+ * CPU is a context switch, and is most of the latency at low load. Written
+ * by hand because it is the router's own hot path. One attempt only: when it
+ * fails, the messages go to the fifo and the lane's retry policy takes them
+ * (the failed write is counted in the sink's attempts and failures, not in
+ * the messages' attempts). Returns 1 when o's chain was written (and
+ * released), 0 when the caller is to push it.
+ */
+static int
+deliver_inline(struct rd_shard *sh, struct rd_lane *ln, struct rd_outq *o)
+{
+	struct rd_pipeline *pl = sh->pl;
+	struct lane_batch b;
+	struct rd_item *it, *head = o->head, *tail = o->tail;
+	const char *body;
+	char err[256];
+	size_t len, i, n = o->n;
+	int fail = -1, attempted = 0, ok = 0;
+
+	/* the built-in queue only: a local append that cannot stall for long, whereas a stdout
+	 * pipe or a file on a hung mount could hold the worker (or the HTTP thread routing
+	 * inline) and with it every other destination */
+	if (!ln->coalesce || ln->sink.kind != RD_SINK_QUEUE || pl->gate.limit || atomic_load(&ln->retired) ||
+	    !atomic_load(&ln->ready))
+		return 0;
+	if (!lock_briefly(&ln->deliver_mu, &ln->inline_held))
+		return 0;
+	atomic_store_explicit(&ln->inline_held, 1, memory_order_relaxed);
+	/* what the lane has queued goes first, in the same write (a short backlog only) */
+	pthread_mutex_lock(&ln->q.mu);
+	if (ln->q.closed || atomic_load(&ln->q.depth) > COALESCE_MAX) {
+		pthread_mutex_unlock(&ln->q.mu);
+		goto out;
+	}
+	if (ln->q.head) {
+		ln->q.tail->next = head;
+		head = ln->q.head;
+		n += atomic_load(&ln->q.depth);
+		ln->q.head = ln->q.tail = NULL;
+		atomic_store(&ln->q.depth, 0);
+		if (ln->queue_max)
+			pthread_cond_broadcast(&ln->room);
+	}
+	pthread_mutex_unlock(&ln->q.mu);
+	o->head = o->tail = NULL;
+	o->n = 0;
+	if (n > sh->inl_cap) {
+		struct rd_item **ni = realloc(sh->inl, n * sizeof *ni);
+		if (!ni)
+			goto back;
+		sh->inl = ni;
+		sh->inl_cap = n;
+	}
+	memset(&b, 0, sizeof b);
+	b.items = sh->inl;
+	b.cap = sh->inl_cap;
+	for (it = head, i = 0; it; it = it->next, i++) {
+		b.items[i] = it;
+		if (!i || it->accept_ms < b.accept_ms)
+			b.accept_ms = it->accept_ms;
+	}
+	b.n = i;
+	if (batch_body(&b, &body, &len) == 0) {
+		attempted = 1;
+		sink_attempt(ln, body, len, b.n, &fail, err, sizeof err);
+	}
+	if (attempted && fail < 0) {
+		batch_end(ln, &b, NULL);
+		ok = 1;
+		goto out;
+	}
+	free(b.body);
+	if (attempted) {
+		rd_count(&pl->metrics->delivery_errors[ln->dest], 1);
+		rd_count(&pl->metrics->sink_failures[ln->dest * RD_FAIL__COUNT + (uint32_t)fail], 1);
+	}
+back:
+	/* not written: back to the front of the fifo, in order, for the lane and its retries */
+	fifo_push_front(&ln->q, head, tail, n);
+	ok = 1;
+out:
+	atomic_store_explicit(&ln->inline_held, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&ln->deliver_mu);
+	return ok;
+}
+
+/* Waits until q has an item (1) or is closed and empty (0); takes nothing. */
+static int
+fifo_wait(struct rd_fifo *q)
+{
+	int r;
+
+	pthread_mutex_lock(&q->mu);
+	while (!q->head && !q->closed)
+		pthread_cond_wait(&q->cv, &q->mu);
+	r = q->head != NULL;
+	pthread_mutex_unlock(&q->mu);
+	return r;
+}
+
 
 /*
  * Queue, stdout and file lanes that neither batch, throttle nor rotate (ln->coalesce)
@@ -1350,6 +1623,18 @@ lane_main(void *arg)
 
 	memset(&b, 0, sizeof b);
 	b.batching = rd_batching(&ln->pol);
+	if (ln->coalesce) {
+		/* messages are taken under deliver_mu only (see deliver_inline) */
+		while (fifo_wait(&ln->q)) {
+			pthread_mutex_lock(&ln->deliver_mu);
+			coalesce(ln, &b);
+			if (b.n)
+				deliver_batch(ln, &b, &rng);
+			pthread_mutex_unlock(&ln->deliver_mu);
+		}
+		free(b.items);
+		return NULL;
+	}
 	while (!closed && (it = fifo_pop(&ln->q))) {
 		lane_popped(ln);
 		if (batch_add(&b, it) < 0) {
@@ -1359,8 +1644,6 @@ lane_main(void *arg)
 			deliver_batch(ln, &single, &rng);
 			continue;
 		}
-		if (ln->coalesce)
-			coalesce(ln, &b);
 		for (;;) {
 			uint64_t w = rd_batch_wait_ms(&ln->pol, b.n, b.first_ms, rd_mono_ms());
 			if (!w)
@@ -1512,6 +1795,7 @@ lane_open(struct rd_pipeline *pl, uint32_t slot, const route_prog *p, uint32_t d
 	fifo_init(&ln->q);
 	pthread_cond_init(&ln->room, NULL);
 	pthread_mutex_init(&ln->thr_mu, NULL);
+	pthread_mutex_init(&ln->deliver_mu, NULL);
 	atomic_store(&ln->dl_slot, ROUTE_NONE);
 	ln->name = strndup(name, nlen);
 	atomic_store(&pl->nlanes, slot + 1);
@@ -1823,23 +2107,35 @@ shard_pop_all(struct rd_shard *sh)
 			if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
 				break;
 		}
+		pthread_mutex_unlock(&q->mu);
+		/* events are taken under run_mu only (see shard_inline) */
+		pthread_mutex_lock(&sh->run_mu);
+		pthread_mutex_lock(&q->mu);
 		it = q->head;
 		q->head = q->tail = NULL;
 		atomic_store(&q->depth, 0);
 		closed = q->closed;
 		pthread_mutex_unlock(&q->mu);
 		shard_pick_up(sh);
-		if (it || closed)
+		if (it)
 			return it;
+		if (closed) {
+			pthread_mutex_unlock(&sh->run_mu);
+			return NULL;
+		}
+		/* a short hold: a thread routing inline may spin for it (lock_briefly) */
+		atomic_store_explicit(&sh->inline_held, 1, memory_order_relaxed);
 		shard_tick(sh);
 		flush_out(sh);
 		shard_publish(sh);
+		atomic_store_explicit(&sh->inline_held, 0, memory_order_relaxed);
 		/* idle: this shard's snapshot for the durable log's checkpoints, when due
 		 * (taken on this thread, which owns the state) */
 		if (sh->pl->dur && sh->gen->states) {
 			unsigned k = (unsigned)(sh - sh->pl->shards);
 			maybe_checkpoint(sh, k);
 		}
+		pthread_mutex_unlock(&sh->run_mu);
 	}
 }
 
@@ -1943,6 +2239,7 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 		pl->shards[i].pl = pl;
 		fifo_init(&pl->shards[i].q);
 		pthread_mutex_init(&pl->shards[i].stats_mu, NULL);
+		pthread_mutex_init(&pl->shards[i].run_mu, NULL);
 	}
 	if (!(g = gen_new(pl, p, NULL, err, errlen)))
 		goto fail;
@@ -2104,7 +2401,7 @@ oom:
  * Frees sb.
  */
 static void
-submit_push(struct rd_submit *sb)
+submit_push(struct rd_submit *sb, int may_inline)
 {
 	struct rd_pipeline *pl = sb->pl;
 	struct chain stack_ch[SUBMIT_STACK_SHARDS], *ch = stack_ch;
@@ -2132,7 +2429,8 @@ submit_push(struct rd_submit *sb)
 		it->accept_ns = now;
 		s = sb->shard[i];
 		if (!ch) {
-			fifo_push_chain(&pl->shards[s].q, it, it, 1);
+			if (!may_inline || !shard_inline(&pl->shards[s], it))
+				fifo_push_chain(&pl->shards[s].q, it, it, 1);
 			continue;
 		}
 		if (ch[s].tail)
@@ -2143,7 +2441,7 @@ submit_push(struct rd_submit *sb)
 		ch[s].n++;
 	}
 	for (s = 0; ch && s < pl->nshards; s++)
-		if (ch[s].n)
+		if (ch[s].n && (!may_inline || !shard_inline(&pl->shards[s], ch[s].head)))
 			fifo_push_chain(&pl->shards[s].q, ch[s].head, ch[s].tail, ch[s].n);
 	if (ch != stack_ch)
 		free(ch);
@@ -2169,7 +2467,7 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 		errno = e;
 		return -1;
 	}
-	submit_push(sb);
+	submit_push(sb, 1);
 	if (ndup)
 		*ndup = dups;
 	return 0;
@@ -2177,7 +2475,7 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 
 int
 rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n,
-	void (*ready)(void *), void *arg, struct rd_submit **out)
+	void (*ready)(void *), void *arg, int may_inline, struct rd_submit **out)
 {
 	struct rd_submit *sb;
 	int rc;
@@ -2186,7 +2484,7 @@ rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, 
 	if (!(sb = submit_prepare(pl, ev, n)))
 		return -1;
 	if (!pl->dur) {
-		submit_push(sb);
+		submit_push(sb, may_inline);
 		return 0;
 	}
 	rc = rd_durable_log_begin(pl->dur, ev, n, sb->lsn, &sb->pd, ready, arg);
@@ -2202,7 +2500,7 @@ rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, 
 }
 
 int
-rd_pipeline_submit_end(struct rd_submit *sb, size_t *ndup)
+rd_pipeline_submit_end(struct rd_submit *sb, int may_inline, size_t *ndup)
 {
 	size_t dups = 0;
 
@@ -2214,7 +2512,7 @@ rd_pipeline_submit_end(struct rd_submit *sb, size_t *ndup)
 		errno = e;
 		return -1;
 	}
-	submit_push(sb);
+	submit_push(sb, may_inline);
 	if (ndup)
 		*ndup = dups;
 	return 0;
@@ -2331,10 +2629,12 @@ rd_pipeline_free(struct rd_pipeline *pl)
 		route_matcher_free(pl->shards[i].m);
 		free(pl->shards[i].out);
 		free(pl->shards[i].touched);
+		free(pl->shards[i].inl);
 		free(pl->shards[i].rstats);
 		free(pl->shards[i].rhas);
 		free(pl->shards[i].tstats);
 		pthread_mutex_destroy(&pl->shards[i].stats_mu);
+		pthread_mutex_destroy(&pl->shards[i].run_mu);
 	}
 	for (g = pl->gens; g; g = older) {
 		older = g->older;
@@ -2347,6 +2647,7 @@ rd_pipeline_free(struct rd_pipeline *pl)
 		fifo_fini(&pl->lanes[i].q);
 		pthread_cond_destroy(&pl->lanes[i].room);
 		pthread_mutex_destroy(&pl->lanes[i].thr_mu);
+		pthread_mutex_destroy(&pl->lanes[i].deliver_mu);
 		rd_throttle_fini(&pl->lanes[i].throttle);
 		free(pl->lanes[i].thr);
 		if (pl->lanes[i].sink_open)
@@ -2502,6 +2803,12 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 			rd_buf_printf(o, "routed_queue_pending_messages{queue=\"%.*s.dlq\"} %" PRIu64 "\n",
 				(int)nlen, n, rd_store_pending(pl->lanes[i].dlq));
 	}
+	rd_buf_printf(o, "# HELP routed_events_routed_total Accepted events routed, by the thread that "
+		"matched them: the ingest thread that accepted them (inline, when it had time to spare and "
+		"the shard was free) or the shard's worker.\n# TYPE routed_events_routed_total counter\n"
+		"routed_events_routed_total{by=\"ingest\"} %" PRIuFAST64 "\n"
+		"routed_events_routed_total{by=\"worker\"} %" PRIuFAST64 "\n",
+		atomic_load(&pl->routed_by[0]), atomic_load(&pl->routed_by[1]));
 	rd_buf_puts(o, "# HELP routed_events_outcome_total Accepted events by what became of all their "
 		"deliveries (the worst across a fan-out).\n# TYPE routed_events_outcome_total counter\n");
 #define X(id, str) rd_buf_printf(o, "routed_events_outcome_total{outcome=\"" str "\"} %" PRIu64 "\n", \

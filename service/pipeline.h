@@ -152,6 +152,12 @@ struct rd_outq {               /* a worker's messages for one lane, not pushed y
 struct rd_shard {
 	struct rd_pipeline *pl;    /* borrows: the owner */
 	struct rd_fifo q;
+	/* Held by whoever routes the shard's events: its worker, or a submitting
+	 * thread routing them inline when the shard is idle (pipeline.c
+	 * shard_inline). Everything below that the worker owns is used under it. */
+	pthread_mutex_t run_mu;
+	atomic_int inline_held;    /* run_mu is held briefly: by a thread routing inline, or by the
+	                            * worker's idle tick */
 	route_matcher *m;          /* owns: a matcher of gen->prog */
 	const struct rd_gen *gen;  /* borrows: the generation this worker matches with */
 	atomic_uint_fast64_t gen_id; /* gen->id, for the reload to see the switch */
@@ -164,6 +170,8 @@ struct rd_shard {
 	struct rd_outq *out;       /* owns: [lane_cap] (lane slots) */
 	uint32_t *touched;         /* owns: [lane_cap] lanes with a non-empty out, in first-use order */
 	uint32_t ntouched;
+	struct rd_item **inl;      /* owns: scratch array of deliver_inline, [inl_cap] */
+	size_t inl_cap;
 	/* What the worker last published of its part of the state (at most once
 	 * a second), for /metrics: the state itself is the worker's alone. */
 	pthread_mutex_t stats_mu;
@@ -195,7 +203,11 @@ struct rd_lane {
 	pthread_t *thr;            /* owns: [nthr] lane threads (exec: `workers`; others: 1) */
 	unsigned nthr, started;    /* threads wanted, threads started */
 	size_t queue_max;          /* messages the fifo holds before deliver waits; 0 = no bound */
-	int coalesce;              /* writes what is queued together (pipeline.c coalesce()) */
+	int coalesce;              /* writes what is queued together (pipeline.c coalesce()), and
+	                            * workers may write for it (deliver_inline) */
+	pthread_mutex_t deliver_mu; /* a coalescing lane: held to take messages from q and write
+	                            * them, by the lane thread or by a worker writing inline */
+	atomic_int inline_held;    /* deliver_mu is held by an inline write (briefly) */
 	pthread_cond_t room;       /* with q.mu: signalled when the fifo goes below queue_max */
 	pthread_mutex_t thr_mu;    /* guards throttle (exec lanes share it between threads) and dlq's opening */
 	struct rd_throttle throttle; /* `throttle N per T` of queue, stdout, file and exec lanes */
@@ -232,6 +244,7 @@ struct rd_pipeline {
 	struct rd_durable *dur;    /* borrows, or NULL: no durable log (--replay) */
 	struct rd_gate gate;       /* delivery slots by priority */
 	atomic_uint_fast64_t outcomes[RD_FATE__COUNT]; /* accepted events by outcome */
+	atomic_uint_fast64_t routed_by[2]; /* events matched inline by an ingest thread [0], by a worker [1] */
 };
 
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */
@@ -292,9 +305,9 @@ struct rd_submit {             /* owned by the caller from submit_begin to submi
 	struct rd_durable_pend pd; /* the log's part */
 };
 int rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n,
-	void (*ready)(void *), void *arg, struct rd_submit **out);
+	void (*ready)(void *), void *arg, int may_inline, struct rd_submit **out);
 static inline int rd_pipeline_submit_ready(const struct rd_submit *sb) { return sb->logged; }
-int rd_pipeline_submit_end(struct rd_submit *sb, size_t *ndup);
+int rd_pipeline_submit_end(struct rd_submit *sb, int may_inline, size_t *ndup);
 /* The shard event ev goes to (the same answer every time unless it goes round-robin). */
 unsigned rd_pipeline_shard_of(struct rd_pipeline *pl, const struct rd_event_ref *ev);
 /*

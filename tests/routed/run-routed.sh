@@ -222,6 +222,13 @@ check "metrics: received ($received) = accepted ($accepted) + rejected ($rejecte
 	[ "$received" -eq $((accepted + rejected)) ]
 check "metrics: accepted = 58 examples + 4 CloudEvents" [ "$accepted" -eq 62 ]
 check "metrics: accepted = matched ($matched) + unmatched ($unmatched)" [ "$accepted" -eq $((matched + unmatched)) ]
+by_ingest=$(awk '$1 == "routed_events_routed_total{by=\"ingest\"}" { print $2 }' "$tmp/metrics")
+by_worker=$(awk '$1 == "routed_events_routed_total{by=\"worker\"}" { print $2 }' "$tmp/metrics")
+check "metrics: every accepted event routed once, by an ingest thread ($by_ingest) or a worker ($by_worker)" \
+	[ "$accepted" -eq $((by_ingest + by_worker)) ]
+# requests one at a time leave the HTTP threads idle: they route the events themselves
+check "metrics: an idle HTTP thread routes the events it accepts (ingest $by_ingest of $accepted)" \
+	[ "$by_ingest" -ge $((accepted / 2)) ]
 check "metrics: rule critical matched twice" grep -q '^routed_rule_matches_total{rule="critical"} 2$' "$tmp/metrics"
 check "metrics: deliveries to support counted" \
 	grep -q "^routed_deliveries_total{destination=\"support\"} $pending\$" "$tmp/metrics"
