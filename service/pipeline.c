@@ -1625,8 +1625,20 @@ lane_main(void *arg)
 	b.batching = rd_batching(&ln->pol);
 	if (ln->coalesce) {
 		/* messages are taken under deliver_mu only (see deliver_inline) */
-		while (fifo_wait(&ln->q)) {
+		for (;;) {
+			int more = fifo_wait(&ln->q);
 			pthread_mutex_lock(&ln->deliver_mu);
+			if (!more) {
+				/* closed and empty -- unless a router writing inline, which held
+				 * deliver_mu, put messages it could not write back */
+				pthread_mutex_lock(&ln->q.mu);
+				more = ln->q.head != NULL;
+				pthread_mutex_unlock(&ln->q.mu);
+				if (!more) {
+					pthread_mutex_unlock(&ln->deliver_mu);
+					break;
+				}
+			}
 			coalesce(ln, &b);
 			if (b.n)
 				deliver_batch(ln, &b, &rng);
