@@ -58,7 +58,9 @@ rd_dedup_key(const char *ev, size_t len, const char *id_member, char *out, size_
 	const char *sv = NULL, *iv, *x;
 	size_t slen = 0, ilen, xl;
 
-	if (rd_json_member(ev, len, "specversion", &x, &xl))
+	/* a CloudEvent is deduplicated by its id; memmem first, so that a plain event is not
+	 * walked member by member to learn it has no "specversion" */
+	if (memmem(ev, len, "\"specversion\"", 13) && rd_json_member(ev, len, "specversion", &x, &xl))
 		id_member = "id";
 	if (!id_member || !rd_json_member(ev, len, id_member, &iv, &ilen))
 		return 0;

@@ -245,13 +245,35 @@ rd_durable_log_begin(struct rd_durable *d, const struct rd_event_ref *ev, size_t
 	if (!(recs = calloc(n ? n : 1, sizeof *recs)) || !(pd->rl = calloc(n ? n : 1, sizeof *pd->rl)))
 		goto fail;
 	if (d->dedup_on) {
-		if (!(pd->rq = calloc(n, sizeof *pd->rq)) || !(pd->keys = malloc(n * RD_DEDUP_KEY_MAX)))
+		/* the keys one after the other in pd->keys (events without one take no room) */
+		char key[RD_DEDUP_KEY_MAX];
+		size_t used = 0, cap = 0, *koff;
+		if (!(pd->rq = calloc(n, sizeof *pd->rq)) || !(koff = calloc(n ? n : 1, sizeof *koff)))
 			goto fail;
 		for (i = 0; i < n; i++) {
-			pd->rq[i].key = pd->keys + i * RD_DEDUP_KEY_MAX;
-			pd->rq[i].klen = rd_dedup_key(ev[i].p, ev[i].len, d->conf->dedup_id_member,
-				pd->keys + i * RD_DEDUP_KEY_MAX, RD_DEDUP_KEY_MAX);
+			size_t k = rd_dedup_key(ev[i].p, ev[i].len, d->conf->dedup_id_member, key, sizeof key);
+			koff[i] = used;
+			pd->rq[i].klen = k;
+			if (!k)
+				continue;
+			if (used + k > cap) {
+				size_t nc = cap ? cap * 2 : 1024;
+				char *nk;
+				while (nc < used + k)
+					nc *= 2;
+				if (!(nk = realloc(pd->keys, nc))) {
+					free(koff);
+					goto fail;
+				}
+				pd->keys = nk;
+				cap = nc;
+			}
+			memcpy(pd->keys + used, key, k);
+			used += k;
 		}
+		for (i = 0; i < n; i++)
+			pd->rq[i].key = pd->rq[i].klen ? pd->keys + koff[i] : NULL;
+		free(koff);
 		pd->dups = rd_dedup_reserve(&d->dedup, pd->rq, n, now);
 	}
 	for (i = 0; i < n; i++)

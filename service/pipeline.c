@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,20 +125,22 @@ cpu_relax(void)
 
 /*
  * Takes mu when it is free, or when its holder is routing or writing inline
- * (*inline_held: a few microseconds of work) and lets go within SPIN_NS;
+ * (*inline_held: a few microseconds of work) and lets go within SPIN_NS
+ * (with more than one CPU to run on: pl->spin);
  * else gives up (returns 0) rather than wait behind a worker or a lane
  * thread, which may hold it for long. Spinning beats handing the work over:
  * a hand-off costs a thread's wake-up, tens to hundreds of microseconds on a
  * busy CPU. Returns 1 with mu held.
  */
 static int
-lock_briefly(pthread_mutex_t *mu, const atomic_int *inline_held)
+lock_briefly(const struct rd_pipeline *pl, pthread_mutex_t *mu, const atomic_int *inline_held)
 {
 	uint64_t until = 0;
 	unsigned i;
 
 	while (pthread_mutex_trylock(mu) != 0) {
-		if (!atomic_load_explicit(inline_held, memory_order_relaxed))
+		/* on one CPU the holder cannot run while this thread spins */
+		if (!pl->spin || !atomic_load_explicit(inline_held, memory_order_relaxed))
 			return 0;
 		if (!until)
 			until = now_ns() + SPIN_NS;
@@ -843,7 +846,7 @@ shard_inline(struct rd_shard *sh, struct rd_item *head)
 	for (i = 0, n = atomic_load(&pl->nlanes); i < n; i++)
 		if (pl->lanes[i].queue_max && atomic_load(&pl->lanes[i].q.depth) >= pl->lanes[i].queue_max)
 			return 0;
-	if (!lock_briefly(&sh->run_mu, &sh->inline_held))
+	if (!lock_briefly(pl, &sh->run_mu, &sh->inline_held))
 		return 0;
 	/* the generation changes under run_mu only (the worker's shard_pick_up) */
 	if (atomic_load(&pl->gen) != sh->gen) {
@@ -1496,7 +1499,7 @@ deliver_inline(struct rd_shard *sh, struct rd_lane *ln, struct rd_outq *o)
 	if (!ln->coalesce || ln->sink.kind != RD_SINK_QUEUE || pl->gate.limit || atomic_load(&ln->retired) ||
 	    !atomic_load(&ln->ready))
 		return 0;
-	if (!lock_briefly(&ln->deliver_mu, &ln->inline_held))
+	if (!lock_briefly(pl, &ln->deliver_mu, &ln->inline_held))
 		return 0;
 	atomic_store_explicit(&ln->inline_held, 1, memory_order_relaxed);
 	/* what the lane has queued goes first, in the same write (a short backlog only) */
@@ -2234,6 +2237,10 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	pthread_mutex_init(&pl->gate.mu, NULL);
 	pthread_cond_init(&pl->gate.cv, NULL);
 	pl->gate.limit = c->delivery_slots;
+	{
+		cpu_set_t cpus;
+		pl->spin = sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 1;
+	}
 	if (parse_keys(pl, c->shard_key) < 0)
 		goto oom;
 	/* lane slot i is destination slot i of the metrics (the first program's in its order) */

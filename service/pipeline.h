@@ -244,6 +244,7 @@ struct rd_pipeline {
 	struct rd_durable *dur;    /* borrows, or NULL: no durable log (--replay) */
 	struct rd_gate gate;       /* delivery slots by priority */
 	atomic_uint_fast64_t outcomes[RD_FATE__COUNT]; /* accepted events by outcome */
+	int spin;                  /* the process may run on more than one CPU: lock_briefly spins */
 	atomic_uint_fast64_t routed_by[2]; /* events matched inline by an ingest thread [0], by a worker [1] */
 };
 
