@@ -366,44 +366,99 @@ rd_durable_log_end(struct rd_durable *d, struct rd_durable_pend *pd, size_t *ndu
 	return 0;
 }
 
-/* rd_durable_log's wait for its own append (the waiter of a blocking caller). */
+/*
+ * rd_durable_log's wait for its own append. It lives on the heap: when the
+ * wait times out, the caller leaves it to the log's syncer (which still
+ * holds the waiter), and whichever of the two comes second frees it.
+ */
 struct log_wait {
+	struct rd_durable_pend pd;     /* the log's part (its waiter is in the log's list until called) */
+	struct rd_durable *d;          /* borrows */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int done;
+	int state;                     /* LW_WAITING, LW_DONE (the syncer called), LW_ABANDONED (timed out) */
 };
+enum { LW_WAITING, LW_DONE, LW_ABANDONED };
+
+/* Undoes a logged request nobody waits for any more (not acknowledged: the client retries). */
+static void
+pend_abandon(struct rd_durable *d, struct rd_durable_pend *pd)
+{
+	rd_lsnset_del(&d->unmatched, pd->resv);
+	if (pd->rq)
+		rd_dedup_rollback(&d->dedup, pd->rq, pd->n);
+	pend_free(pd);
+}
+
+static void
+log_wait_free(struct log_wait *lw)
+{
+	pthread_cond_destroy(&lw->cv);
+	pthread_mutex_destroy(&lw->mu);
+	free(lw);
+}
 
 static void
 log_wait_ready(void *arg)
 {
 	struct log_wait *lw = arg;
+	int abandoned;
 
 	pthread_mutex_lock(&lw->mu);
-	lw->done = 1;
+	abandoned = lw->state == LW_ABANDONED;
+	lw->state = LW_DONE;
 	pthread_cond_signal(&lw->cv);
 	pthread_mutex_unlock(&lw->mu);
+	if (abandoned) {
+		pend_abandon(lw->d, &lw->pd);
+		log_wait_free(lw);
+	}
 }
 
 int
 rd_durable_log(struct rd_durable *d, const struct rd_event_ref *ev, size_t n, uint64_t *lsn, size_t *ndup)
 {
-	struct rd_durable_pend pd;
-	struct log_wait lw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-	int rc;
+	struct log_wait *lw = calloc(1, sizeof *lw);
+	struct timespec dl;
+	int rc, state;
 
 	*ndup = 0;
-	rc = rd_durable_log_begin(d, ev, n, lsn, &pd, log_wait_ready, &lw);
+	if (!lw) {
+		errno = ENOMEM;
+		return -1;
+	}
+	lw->d = d;
+	lw->state = LW_WAITING;
+	pthread_mutex_init(&lw->mu, NULL);
+	pthread_cond_init(&lw->cv, NULL);
+	rc = rd_durable_log_begin(d, ev, n, lsn, &lw->pd, log_wait_ready, lw);
 	if (rc == 0) {
-		/* the syncer always resolves what it was given, at the latest when the log closes */
-		pthread_mutex_lock(&lw.mu);
-		while (!lw.done)
-			pthread_cond_wait(&lw.cv, &lw.mu);
-		pthread_mutex_unlock(&lw.mu);
+		/* bounded like any append: past it the caller is answered, not the log */
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += rd_wal_append_timeout_ms(d->wal) / 1000;
+		dl.tv_nsec += (long)(rd_wal_append_timeout_ms(d->wal) % 1000) * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&lw->mu);
+		while (lw->state == LW_WAITING)
+			if (pthread_cond_timedwait(&lw->cv, &lw->mu, &dl) == ETIMEDOUT && lw->state == LW_WAITING)
+				lw->state = LW_ABANDONED;
+		state = lw->state;
+		pthread_mutex_unlock(&lw->mu);
+		if (state == LW_ABANDONED) {
+			/* the syncer frees lw when it gets to it; the records may still be written
+			 * (at-least-once: the client, answered 503, sends them again) */
+			for (size_t i = 0; i < n; i++)
+				lsn[i] = 0;
+			errno = ETIMEDOUT;
+			return -1;
+		}
 	}
 	if (rc >= 0)
-		rc = rd_durable_log_end(d, &pd, ndup);
-	pthread_cond_destroy(&lw.cv);
-	pthread_mutex_destroy(&lw.mu);
+		rc = rd_durable_log_end(d, &lw->pd, ndup);
+	log_wait_free(lw);
 	return rc;
 }
 

@@ -63,6 +63,7 @@ struct rd_req {
 	struct MHD_Connection *conn; /* borrows: the request's connection, for the resume */
 	size_t nev;                /* events in the request */
 	atomic_int park;           /* PARK_* bits */
+	int parked;                /* counted in h->parked until the request completes */
 };
 
 enum { PARK_SUSPENDED = 1, PARK_READY = 2 };
@@ -390,6 +391,7 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	rc = rd_pipeline_submit_begin(h->pl, refs, in->n, submit_ready, rq, route_here(h), &rq->sub);
 	if (rc == 0 && rq->sub && !rd_pipeline_submit_ready(rq->sub)) {
 		atomic_fetch_add(&h->parked, 1);
+		rq->parked = 1;
 		MHD_suspend_connection(c);
 		if (atomic_fetch_or(&rq->park, PARK_SUSPENDED) & PARK_READY)
 			MHD_resume_connection(c);
@@ -429,7 +431,7 @@ route_here(struct rd_http *h)
 	if (wall - t->win_wall >= BUSY_WINDOW_NS) {
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 		cpu = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-		t->busy = t->win_wall && (cpu - t->win_cpu) * 4 > (wall - t->win_wall) * 3;
+		t->busy = t->win_wall && (cpu - t->win_cpu) * 2 > wall - t->win_wall;
 		t->win_wall = wall;
 		t->win_cpu = cpu;
 	}
@@ -458,7 +460,7 @@ finish_parked(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	if (rd_pipeline_submit_end(rq->sub, route_here(h), &ndup) < 0)
 		e = errno;
 	rq->sub = NULL;
-	atomic_fetch_sub(&h->parked, 1);
+	/* h->parked drops when the answer is sent (on_completed): rd_http_stop waits for it */
 	return answer_submit(h, c, rq, e, ndup);
 }
 
@@ -486,6 +488,8 @@ answer_submit(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq, in
 			rd_buf_puts(&b, "\"shutting down\"");
 		else if (rd_wal_error_is_full(e))
 			rd_buf_puts(&b, "\"disk full: events not logged\"");
+		else if (e == EAGAIN)
+			rd_buf_puts(&b, "\"overloaded: the log's write queue is full\"");
 		else
 			rd_buf_printf(&b, "\"cannot log the events: %s\"", strerror(e));
 		rd_buf_printf(&b, ",\"accepted\":0,\"retry_after\":%u}", h->conf->retry_after);
@@ -832,11 +836,14 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 
 /* Ends the submit of a parked request whose connection closed: routes what was logged. */
 static void
-finish_parked_closed(struct rd_req *rq)
+finish_parked_closed(struct rd_http *h, struct rd_req *rq)
 {
 	size_t ndup;
 
-	rd_pipeline_submit_end(rq->sub, 0, &ndup);
+	if (rd_pipeline_submit_end(rq->sub, 0, &ndup) == 0)
+		rd_count(&h->metrics->accepted, rq->nev); /* logged and routed, though nobody hears it */
+	else
+		rd_count(&h->metrics->rejected[RD_REJ_OVERLOADED], rq->nev);
 	rq->sub = NULL;
 }
 
@@ -856,9 +863,10 @@ on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTe
 				*ctx = NULL;
 				return;
 			}
-			finish_parked_closed(rq);
-			atomic_fetch_sub(&((struct rd_http *)cls)->parked, 1);
+			finish_parked_closed((struct rd_http *)cls, rq);
 		}
+		if (rq->parked)
+			atomic_fetch_sub(&((struct rd_http *)cls)->parked, 1);
 		rd_buf_fini(&rq->body);
 		free(rq);
 		*ctx = NULL;

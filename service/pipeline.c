@@ -806,8 +806,8 @@ shard_run(struct rd_shard *sh, struct rd_item *it, int on_worker)
 		free(it);
 		if (k % WORKER_FLUSH_EVERY == 0)
 			flush_out(sh);
-		if (!on_worker && inline_full && next) {
-			/* a bounded lane is full: the worker routes the rest (and waits for room) */
+		if (!on_worker && next && (inline_full || atomic_load(&b->used_view) > b->cap)) {
+			/* a bounded lane is full, or the budget: the worker routes the rest (and waits) */
 			struct rd_item *tail = next;
 			size_t n = 1;
 			for (; tail->next; tail = tail->next)
@@ -858,6 +858,12 @@ shard_inline(struct rd_shard *sh, struct rd_item *head)
 	pthread_mutex_lock(&sh->q.mu);
 	closed = sh->q.closed;
 	queued = closed ? NULL : sh->q.head;
+	if (queued && atomic_load(&sh->q.depth) > WORKER_FLUSH_EVERY) {
+		/* a backlog is the worker's to batch, not an event loop's */
+		pthread_mutex_unlock(&sh->q.mu);
+		pthread_mutex_unlock(&sh->run_mu);
+		return 0;
+	}
 	if (queued) {
 		sh->q.tail->next = head;
 		head = queued;
@@ -1581,7 +1587,8 @@ fifo_wait(struct rd_fifo *q)
  * writes those messages with one write(2) and one pass of the priority gate
  * rather than one each. Under load that is most of a lane's cost; idle, b
  * stays at one message. Each message is still its own line with its own
- * fate; a failed write is retried for them together, as a batch's is. (A
+ * fate: when the shared write fails, each is delivered on its own
+ * (deliver_coalesced). (A
  * throttle counts deliveries, an exec runs one command per message, and a
  * rotating file keeps each file under rotate_bytes a message at a time:
  * none of them coalesces.)
@@ -1604,6 +1611,44 @@ coalesce(struct rd_lane *ln, struct lane_batch *b)
 	if (taken && ln->queue_max && atomic_load(&ln->q.depth) < ln->queue_max)
 		pthread_cond_broadcast(&ln->room);
 	pthread_mutex_unlock(&ln->q.mu);
+}
+
+/*
+ * Delivers the n > 1 messages a coalescing lane took together: one write for
+ * all of them; when it fails, each message is delivered on its own, with its
+ * own retries, max_age and dead letter, as it would have been without
+ * coalescing (the failed shared write is counted for the sink, not in the
+ * messages' attempts).
+ */
+static void
+deliver_coalesced(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
+{
+	struct rd_pipeline *pl = ln->pl;
+	const char *body;
+	char err[256];
+	size_t len, i;
+	int fail = -1;
+
+	if (batch_body(b, &body, &len) == 0) {
+		gate_acquire(&pl->gate, ln->pol.priority);
+		sink_attempt(ln, body, len, b->n, &fail, err, sizeof err);
+		gate_release(&pl->gate);
+		if (fail < 0) {
+			batch_end(ln, b, NULL);
+			return;
+		}
+		rd_count(&pl->metrics->delivery_errors[ln->dest], 1);
+		rd_count(&pl->metrics->sink_failures[ln->dest * RD_FAIL__COUNT + (uint32_t)fail], 1);
+	}
+	free(b->body);
+	b->body = NULL;
+	for (i = 0; i < b->n; i++) {
+		struct rd_item *one[1] = { b->items[i] };
+		struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = b->items[i]->accept_ms };
+		deliver_batch(ln, &single, rng);
+	}
+	b->n = 0;
+	b->len = 0;
 }
 
 /*
@@ -1643,8 +1688,16 @@ lane_main(void *arg)
 				}
 			}
 			coalesce(ln, &b);
-			if (b.n)
+			if (b.n > 1) {
+				deliver_coalesced(ln, &b, &rng);
+			} else if (b.n == 1) {
 				deliver_batch(ln, &b, &rng);
+			} else if ((it = fifo_trypop(&ln->q, &closed))) {
+				/* out of memory for the array: this one alone */
+				struct rd_item *one[1] = { it };
+				struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
+				deliver_batch(ln, &single, &rng);
+			}
 			pthread_mutex_unlock(&ln->deliver_mu);
 		}
 		free(b.items);

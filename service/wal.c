@@ -1025,8 +1025,9 @@ rd_wal_append(struct rd_wal *w, const void *buf, size_t len, uint64_t *seq)
 
 /*
  * Frames recs[0..n) into the pending batch and wakes the syncer (append
- * and append_async). Returns 0 with *s0, *s1 and mu held, the records framed,
- * or -1 with errno and mu released (their error counted).
+ * and append_async). While max_pending is full it waits until dl, or with
+ * dl NULL fails at once (EAGAIN). Returns 0 with *s0, *s1 and mu held, the
+ * records framed, or -1 with errno and mu released (their error counted).
  */
 static int
 frame_records(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *s0, uint64_t *s1,
@@ -1057,11 +1058,16 @@ frame_records(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_
 	for (size_t i = 0; i < n; i++) /* checksums outside the lock */
 		crcs[i] = rd_crc32c(0, recs[i].buf, recs[i].len);
 	pthread_mutex_lock(&w->mu);
-	while (!w->stop && w->pend_len > 0 && w->pend_len + flen > w->o.max_pending)
+	while (!w->stop && w->pend_len > 0 && w->pend_len + flen > w->o.max_pending) {
+		if (!dl) { /* an asynchronous caller does not wait for room */
+			e = EAGAIN;
+			goto fail;
+		}
 		if (pthread_cond_timedwait(&w->done, &w->mu, dl) == ETIMEDOUT) {
 			e = ETIMEDOUT;
 			goto fail;
 		}
+	}
 	if (w->stop) {
 		e = ESHUTDOWN;
 		goto fail;
@@ -1138,10 +1144,9 @@ int
 rd_wal_append_async(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, uint64_t *first,
 	uint64_t *last, struct rd_wal_waiter *wt)
 {
-	struct timespec dl = deadline_ms(w->o.append_timeout_ms);
 	uint64_t s0, s1;
 
-	if (frame_records(w, recs, n, &s0, &s1, &dl) < 0)
+	if (frame_records(w, recs, n, &s0, &s1, NULL) < 0)
 		return -1;
 	wt->next = NULL;
 	wt->seq = s1;
@@ -1154,6 +1159,12 @@ rd_wal_append_async(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n, u
 	*first = s0;
 	*last = s1;
 	return 0;
+}
+
+unsigned
+rd_wal_append_timeout_ms(const struct rd_wal *w)
+{
+	return w->o.append_timeout_ms;
 }
 
 int

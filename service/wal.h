@@ -145,8 +145,8 @@ int rd_wal_append_many(struct rd_wal *w, const struct rd_wal_rec *recs, size_t n
  * called once, on the syncer thread and without the log's lock, when the
  * batch holding them is resolved; rd_wal_outcome then tells durable or not.
  * wt->fn must not block; wt may be freed once it has been called. Returns -1
- * with errno (as rd_wal_append_many; ETIMEDOUT when max_pending stayed full)
- * and wt is never called.
+ * with errno (as rd_wal_append_many, but EAGAIN at once when max_pending is
+ * full: it never waits) and wt is never called.
  */
 struct rd_wal_waiter {
 	struct rd_wal_waiter *next;     /* the log's list, in seq order */
@@ -162,6 +162,8 @@ int rd_wal_append_async(struct rd_wal *w, const struct rd_wal_rec *recs, size_t 
  * failure (EAGAIN: not resolved yet). Call it once: it counts them.
  */
 int rd_wal_outcome(struct rd_wal *w, uint64_t first, uint64_t last);
+/* The longest a blocking append waits (the options' append_timeout_ms). */
+unsigned rd_wal_append_timeout_ms(const struct rd_wal *w);
 /* 1 when errno value e means "disk full, retry later" (ENOSPC, EDQUOT, EFBIG). */
 int rd_wal_error_is_full(int e);
 
