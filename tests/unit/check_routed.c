@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -621,6 +622,112 @@ START_TEST(test_pipeline_batch_over_shards)
 }
 END_TEST
 
+/* Producers of test_pipeline_inline_and_worker_order: thread t posts
+ * INL_PER events over keys t{t}k0..4 in requests of 1 to 5 events, every
+ * other request with inline routing allowed (rd_pipeline_submit) and the
+ * others handed to the worker (rd_pipeline_submit_begin, may_inline 0). */
+#define INL_THREADS 4
+#define INL_PER 1500
+struct inl_arg {
+	struct rd_pipeline *pl;
+	unsigned t;
+	int failed;
+};
+
+static void *
+inl_main(void *p)
+{
+	struct inl_arg *a = p;
+	static __thread char bufs[5][80];
+	struct rd_event_ref ev[5];
+	struct rd_submit *sb;
+	unsigned i = 0, r = 0, k;
+
+	memset(ev, 0, sizeof ev);
+	while (i < INL_PER) {
+		unsigned n = 1 + (i * 7 + a->t) % 5;
+		for (k = 0; k < n && i < INL_PER; k++, i++) {
+			snprintf(bufs[k], sizeof bufs[k], "{\"event_type\":\"t.ev\",\"k\":\"t%uk%u\",\"n\":%u}",
+				a->t, i % 5, i);
+			ev[k].p = bufs[k];
+			ev[k].len = strlen(bufs[k]);
+		}
+		if (r++ % 2 == 0) {
+			if (rd_pipeline_submit(a->pl, ev, k, NULL) < 0)
+				a->failed++;
+		} else if (rd_pipeline_submit_begin(a->pl, ev, k, NULL, NULL, 0, &sb) < 0 || sb) {
+			a->failed++; /* without a log the events are routed (queued) at once */
+		}
+	}
+	return NULL;
+}
+
+/* Events routed inline by the threads that submit them and events handed to
+ * the shards' workers, on the same keys and at the same time: each key's
+ * events reach the sink in the order its producer sent them (the inline
+ * router takes what the worker has queued first), every event is routed
+ * once, by one or the other, and both ways were taken. */
+START_TEST(test_pipeline_inline_and_worker_order)
+{
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	struct inl_arg a[INL_THREADS];
+	pthread_t thr[INL_THREADS];
+	char err[256], *msgs = NULL, path[512], line[512];
+	route_prog *p = load_prog();
+	unsigned t, k, n, next[INL_THREADS][5];
+	uint64_t by_ingest, by_worker;
+	FILE *f;
+
+	snprintf(line, sizeof line, "[service]\ndata_dir = %s/inl\n[pipeline]\nworkers = 2\nshard_key = k\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	for (t = 0; t < INL_THREADS; t++) {
+		a[t].pl = &pl;
+		a[t].t = t;
+		a[t].failed = 0;
+		ck_assert_int_eq(pthread_create(&thr[t], NULL, inl_main, &a[t]), 0);
+	}
+	for (t = 0; t < INL_THREADS; t++) {
+		pthread_join(thr[t], NULL);
+		ck_assert_int_eq(a[t].failed, 0);
+	}
+	rd_pipeline_drain(&pl);
+	by_ingest = atomic_load(&pl.routed_by[0]);
+	by_worker = atomic_load(&pl.routed_by[1]);
+	fprintf(stderr, "check_routed: inline and worker: %llu routed by the submitting threads, %llu by the workers\n",
+		(unsigned long long)by_ingest, (unsigned long long)by_worker);
+	ck_assert_uint_eq(atomic_load(&m.matched), INL_THREADS * INL_PER);
+	ck_assert_uint_eq(by_ingest + by_worker, INL_THREADS * INL_PER);
+	ck_assert_uint_gt(by_ingest, 0);
+	ck_assert_uint_gt(by_worker, 0);
+	ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
+	snprintf(path, sizeof path, "%s/inl/queues/b/messages.ndjson", tmpdir);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	for (t = 0; t < INL_THREADS; t++)
+		for (k = 0; k < 5; k++)
+			next[t][k] = k;
+	for (n = 0; fgets(line, sizeof line, f); n++) {
+		unsigned tt, key, got;
+		ck_assert_int_eq(sscanf(strstr(line, "\"k\":"), "\"k\":\"t%uk%u\",\"n\":%u", &tt, &key, &got), 3);
+		ck_assert_uint_lt(tt, INL_THREADS);
+		ck_assert_uint_lt(key, 5);
+		ck_assert_uint_eq(got, next[tt][key]); /* in the producer's order within the key */
+		next[tt][key] += 5;
+	}
+	fclose(f);
+	ck_assert_uint_eq(n, INL_THREADS * INL_PER);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	rd_conf_fini(&c);
+	free(msgs);
+	route_prog_free(p);
+}
+END_TEST
+
 /* A worker holding more messages than the cap allows (a batch's fan-out)
  * pushes them to the lanes before it waits for the budget, so the lanes can
  * release them: 1,000 events of 1 KB in requests of 40 under a 64 KiB cap
@@ -754,6 +861,7 @@ routed_suite(void)
 	tcase_add_test(tc, test_store_read_ack_reopen);
 	tcase_add_test(tc, test_pipeline_routes_in_order_and_bounds_memory);
 	tcase_add_test(tc, test_pipeline_batch_over_shards);
+	tcase_add_test(tc, test_pipeline_inline_and_worker_order);
 	tcase_add_test(tc, test_pipeline_worker_flushes_before_waiting);
 	tcase_add_test(tc, test_pipeline_emitted_events);
 	suite_add_tcase(s, tc);
