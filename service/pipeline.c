@@ -124,9 +124,10 @@ cpu_relax(void)
 }
 
 /*
- * Takes mu when it is free, or when its holder is routing or writing inline
- * (*inline_held: a few microseconds of work) and lets go within SPIN_NS
- * (with more than one CPU to run on: pl->spin);
+ * Takes mu when it is free, or when its holder lets go within SPIN_NS (with
+ * more than one CPU to run on: pl->spin, and, when inline_held is given,
+ * only while *inline_held says the holder is writing inline, a few
+ * microseconds of work);
  * else gives up (returns 0) rather than wait behind a worker or a lane
  * thread, which may hold it for long. Spinning beats handing the work over:
  * a hand-off costs a thread's wake-up, tens to hundreds of microseconds on a
@@ -140,7 +141,7 @@ lock_briefly(const struct rd_pipeline *pl, pthread_mutex_t *mu, const atomic_int
 
 	while (pthread_mutex_trylock(mu) != 0) {
 		/* on one CPU the holder cannot run while this thread spins */
-		if (!pl->spin || !atomic_load_explicit(inline_held, memory_order_relaxed))
+		if (!pl->spin || (inline_held && !atomic_load_explicit(inline_held, memory_order_relaxed)))
 			return 0;
 		if (!until)
 			until = now_ns() + SPIN_NS;
@@ -846,7 +847,9 @@ shard_inline(struct rd_shard *sh, struct rd_item *head)
 	for (i = 0, n = atomic_load(&pl->nlanes); i < n; i++)
 		if (pl->lanes[i].queue_max && atomic_load(&pl->lanes[i].q.depth) >= pl->lanes[i].queue_max)
 			return 0;
-	if (!lock_briefly(pl, &sh->run_mu, &sh->inline_held))
+	/* a shard's holder -- another thread routing inline, or the worker with a short chain
+	 * or its idle tick -- is usually done within the spin */
+	if (!lock_briefly(pl, &sh->run_mu, NULL))
 		return 0;
 	/* the generation changes under run_mu only (the worker's shard_pick_up) */
 	if (atomic_load(&pl->gen) != sh->gen) {
@@ -875,12 +878,10 @@ shard_inline(struct rd_shard *sh, struct rd_item *head)
 		pthread_mutex_unlock(&sh->run_mu);
 		return 0;
 	}
-	atomic_store_explicit(&sh->inline_held, 1, memory_order_relaxed);
 	routing_inline = 1;
 	inline_full = 0;
 	shard_run(sh, head, 0);
 	routing_inline = 0;
-	atomic_store_explicit(&sh->inline_held, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&sh->run_mu);
 	return 1;
 }
@@ -2191,12 +2192,9 @@ shard_pop_all(struct rd_shard *sh)
 			pthread_mutex_unlock(&sh->run_mu);
 			return NULL;
 		}
-		/* a short hold: a thread routing inline may spin for it (lock_briefly) */
-		atomic_store_explicit(&sh->inline_held, 1, memory_order_relaxed);
 		shard_tick(sh);
 		flush_out(sh);
 		shard_publish(sh);
-		atomic_store_explicit(&sh->inline_held, 0, memory_order_relaxed);
 		/* idle: this shard's snapshot for the durable log's checkpoints, when due
 		 * (taken on this thread, which owns the state) */
 		if (sh->pl->dur && sh->gen->states) {

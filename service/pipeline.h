@@ -156,8 +156,6 @@ struct rd_shard {
 	 * thread routing them inline when the shard is idle (pipeline.c
 	 * shard_inline). Everything below that the worker owns is used under it. */
 	pthread_mutex_t run_mu;
-	atomic_int inline_held;    /* run_mu is held briefly: by a thread routing inline, or by the
-	                            * worker's idle tick */
 	route_matcher *m;          /* owns: a matcher of gen->prog */
 	const struct rd_gen *gen;  /* borrows: the generation this worker matches with */
 	atomic_uint_fast64_t gen_id; /* gen->id, for the reload to see the switch */
