@@ -12,7 +12,11 @@
  * allocation beyond its state and body. The daemon runs epoll with
  * MHD_USE_TURBO (no shutdown() before close, accept4 flags); the common
  * answer, 202 {"accepted":1}, is one response built at start and queued
- * again and again (libmicrohttpd reference-counts it).
+ * again and again (libmicrohttpd reference-counts it). A request whose
+ * events wait for the durable log's sync is parked (MHD_suspend_connection)
+ * and resumed by the log's syncer (submit_ready), so the thread goes on
+ * serving other connections meanwhile; once resumed, the thread routes the
+ * events itself when it has time to spare (route_here).
  *
  * A request's state (struct rd_req, owned by libmicrohttpd's per-request
  * pointer) holds its body until the request completes.

@@ -10,6 +10,14 @@
  * Every message ends at lane_release (pipeline.c), once, with its fate;
  * the last message of an accepted event settles the event's outcome.
  *
+ * The hand-offs are skipped when they would only cost a wake-up: the
+ * submitting thread routes a shard's events itself when it can take the
+ * shard's run_mu (shard_inline; the worker routes only under run_mu too, and
+ * whoever holds it routes what is queued first), and whoever routes writes a
+ * built-in queue's messages itself when its lane is free (deliver_inline,
+ * under the lane's deliver_mu, which the lane thread holds to take messages).
+ * Under load the worker and the lanes batch as above.
+ *
  * The durable log (durable.h) sits between submit and the shard fifos:
  * submit appends the request's events (one group-committed append_many)
  * before it queues them, each item carries its record's LSN, and
@@ -292,6 +300,9 @@ int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, si
  * result as rd_pipeline_submit does and routes the events. When
  * rd_pipeline_submit_begin returns a submit whose events were all
  * duplicates, ready is never called: rd_pipeline_submit_ready says so.
+ * may_inline: the calling thread may route the events itself when their
+ * shard is free (pipeline.c shard_inline); 0 hands them to the workers.
+ * rd_pipeline_submit always may.
  */
 struct rd_submit {             /* owned by the caller from submit_begin to submit_end */
 	struct rd_pipeline *pl;    /* borrows */
