@@ -823,10 +823,12 @@ shard_run(struct rd_shard *sh, struct rd_item *it, int on_worker)
 
 /*
  * The thread that submits a shard's events (an HTTP thread once the log
- * has them, a TCP connection's thread) routes them itself when the shard is
- * idle: its fifo empty, its run_mu free, no reload under way and the budget
- * under its cap. The worker takes events only while holding run_mu, so the
- * shard's order holds. This skips the hand-off to the worker -- a wake-up,
+ * has them, a TCP connection's thread) routes them itself when it can take
+ * the shard's run_mu at once or within SPIN_NS, no reload is under way, the
+ * budget is under its cap, no bounded lane is full and the shard's worker
+ * has at most WORKER_FLUSH_EVERY events queued, which are routed first. The
+ * worker takes events only while holding run_mu, so the shard's order
+ * holds. This skips the hand-off to the worker -- a wake-up,
  * which at low load is most of the time between acceptance and delivery,
  * and on a loaded CPU a context switch; with deliver_inline the event can
  * go from the socket to the queue file on one thread. Written by hand
@@ -1130,8 +1132,8 @@ batch_body(struct lane_batch *b, const char **p, size_t *len)
 	return 0;
 }
 
-/* One write of body[0..len) (n messages) to ln's sink, counted: *fail is -1 when it was
- * written, else the failure kind, with err. */
+/* One write of body[0..len) (n messages) to ln's sink, counted (a failure too): *fail is -1
+ * when it was written, else the failure kind, with err. */
 static void
 sink_attempt(struct rd_lane *ln, const char *body, size_t len, size_t n, int *fail, char *err,
 	size_t errlen)
@@ -1144,6 +1146,10 @@ sink_attempt(struct rd_lane *ln, const char *body, size_t len, size_t n, int *fa
 	if (rd_sink_write(&ln->sink, body, len, (unsigned)n, fail, err, errlen) == 0)
 		*fail = -1;
 	rd_metrics_sink_latency(mt, ln->dest, now_ns() - t0);
+	if (*fail >= 0) {
+		rd_count(&mt->delivery_errors[ln->dest], 1);
+		rd_count(&mt->sink_failures[ln->dest * RD_FAIL__COUNT + (uint32_t)*fail], 1);
+	}
 }
 
 /* b's delivery is over: each message delivered (o NULL) or dead-lettered with o; b is emptied. */
@@ -1452,8 +1458,6 @@ deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
 			o.first_ms = o.last_ms;
 		o.fail = fail;
 		o.error = err;
-		rd_count(&mt->delivery_errors[ln->dest], 1);
-		rd_count(&mt->sink_failures[ln->dest * RD_FAIL__COUNT + (uint32_t)fail], 1);
 		if (o.attempts == 1)
 			rd_log(RD_LOG_ERROR, "sink delivery failed", "\"destination\":\"%.*s\",\"sink\":\"%s\","
 				"\"messages\":%zu,\"error\":\"%s\"", (int)nlen, name, rd_sink_kind_name(ln->sink.kind),
@@ -1498,7 +1502,7 @@ deliver_inline(struct rd_shard *sh, struct rd_lane *ln, struct rd_outq *o)
 	const char *body;
 	char err[256];
 	size_t len, i, n = o->n;
-	int fail = -1, attempted = 0, ok = 0;
+	int fail = RD_FAIL_OTHER, ok = 0; /* not written until sink_attempt says so */
 
 	/* the built-in queue only: a local append that cannot stall for long, whereas a stdout
 	 * pipe or a file on a hung mount could hold the worker (or the HTTP thread routing
@@ -1543,20 +1547,14 @@ deliver_inline(struct rd_shard *sh, struct rd_lane *ln, struct rd_outq *o)
 			b.accept_ms = it->accept_ms;
 	}
 	b.n = i;
-	if (batch_body(&b, &body, &len) == 0) {
-		attempted = 1;
+	if (batch_body(&b, &body, &len) == 0)
 		sink_attempt(ln, body, len, b.n, &fail, err, sizeof err);
-	}
-	if (attempted && fail < 0) {
+	if (fail < 0) {
 		batch_end(ln, &b, NULL);
 		ok = 1;
 		goto out;
 	}
 	free(b.body);
-	if (attempted) {
-		rd_count(&pl->metrics->delivery_errors[ln->dest], 1);
-		rd_count(&pl->metrics->sink_failures[ln->dest * RD_FAIL__COUNT + (uint32_t)fail], 1);
-	}
 back:
 	/* not written: back to the front of the fifo, in order, for the lane and its retries */
 	fifo_push_front(&ln->q, head, tail, n);
@@ -1614,6 +1612,16 @@ coalesce(struct rd_lane *ln, struct lane_batch *b)
 	pthread_mutex_unlock(&ln->q.mu);
 }
 
+/* Delivers it (owned) alone, as a batch of one: its own retries, max_age and dead letter. */
+static void
+deliver_one(struct rd_lane *ln, struct rd_item *it, uint64_t *rng)
+{
+	struct rd_item *one[1] = { it };
+	struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
+
+	deliver_batch(ln, &single, rng);
+}
+
 /*
  * Delivers the n > 1 messages a coalescing lane took together: one write for
  * all of them; when it fails, each message is delivered on its own, with its
@@ -1638,16 +1646,11 @@ deliver_coalesced(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
 			batch_end(ln, b, NULL);
 			return;
 		}
-		rd_count(&pl->metrics->delivery_errors[ln->dest], 1);
-		rd_count(&pl->metrics->sink_failures[ln->dest * RD_FAIL__COUNT + (uint32_t)fail], 1);
 	}
 	free(b->body);
 	b->body = NULL;
-	for (i = 0; i < b->n; i++) {
-		struct rd_item *one[1] = { b->items[i] };
-		struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = b->items[i]->accept_ms };
-		deliver_batch(ln, &single, rng);
-	}
+	for (i = 0; i < b->n; i++)
+		deliver_one(ln, b->items[i], rng);
 	b->n = 0;
 	b->len = 0;
 }
@@ -1695,9 +1698,8 @@ lane_main(void *arg)
 				deliver_batch(ln, &b, &rng);
 			} else if ((it = fifo_trypop(&ln->q, &closed))) {
 				/* out of memory for the array: this one alone */
-				struct rd_item *one[1] = { it };
-				struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
-				deliver_batch(ln, &single, &rng);
+				lane_popped(ln);
+				deliver_one(ln, it, &rng);
 			}
 			pthread_mutex_unlock(&ln->deliver_mu);
 		}
@@ -1708,9 +1710,7 @@ lane_main(void *arg)
 		lane_popped(ln);
 		if (batch_add(&b, it) < 0) {
 			/* out of memory for the batch's array: deliver this one alone */
-			struct rd_item *one[1] = { it };
-			struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
-			deliver_batch(ln, &single, &rng);
+			deliver_one(ln, it, &rng);
 			continue;
 		}
 		for (;;) {
@@ -1729,9 +1729,7 @@ lane_main(void *arg)
 			}
 			lane_popped(ln);
 			if (batch_add(&b, it) < 0) {
-				struct rd_item *one[1] = { it };
-				struct lane_batch single = { .items = one, .n = 1, .cap = 1, .accept_ms = it->accept_ms };
-				deliver_batch(ln, &single, &rng);
+				deliver_one(ln, it, &rng);
 				break;
 			}
 		}
