@@ -332,6 +332,17 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 		goto out;
 	}
 	refs = t->refs;
+	/*
+	 * A full budget refuses the request before the flattener reads its
+	 * events: under overload with clients that retry at once, validating
+	 * events only to refuse them took most of a CPU. (A bad event in a
+	 * refused request is reported when the client retries.)
+	 */
+	if (!rd_pipeline_has_room(h->pl, in->n, rq->body.len)) {
+		rq->nev = in->n;
+		ret = answer_submit(h, c, rq, ENOBUFS, 0);
+		goto out;
+	}
 	/* validate every event with the flattener: a bad one refuses the whole request */
 	for (i = 0; i < in->n; i++) {
 		const struct rd_ingest_event *e = &in->ev[i];

@@ -291,6 +291,14 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
 	return now_ns() < atomic_load(&pl->backpressure_until);
 }
 
+int
+rd_pipeline_has_room(struct rd_pipeline *pl, size_t n, size_t bytes)
+{
+	size_t used = atomic_load(&pl->budget.used_view), need = n * sizeof(struct rd_item) + bytes;
+
+	return need <= pl->budget.cap && used <= pl->budget.cap - need;
+}
+
 /* Makes *worst at least fate (a fan-out keeps its worst status). */
 static void
 fan_worsen(struct rd_fanout *f, int fate)

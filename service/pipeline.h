@@ -271,6 +271,14 @@ struct rd_event_ref {          /* an event to submit (borrowed bytes) */
 int rd_pipeline_backpressure(struct rd_pipeline *pl);
 
 /*
+ * Would the memory budget take n events of bytes in all now? A look without
+ * a reservation (rd_pipeline_submit_begin charges, and may still refuse): it
+ * lets ingest refuse a request before it validates every event, since a full
+ * budget would refuse it after anyway.
+ */
+int rd_pipeline_has_room(struct rd_pipeline *pl, size_t n, size_t bytes);
+
+/*
  * Opens every destination's sink and starts the lane and worker threads.
  * Borrows c, p and m, which must outlive the pipeline. Returns 0, or -1 with
  * a reason in err (everything started is stopped again).
