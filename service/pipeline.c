@@ -87,7 +87,7 @@ fifo_push(struct rd_fifo *q, struct rd_item *it)
  * NULL): one lock and one wake-up for a whole request's events of a shard.
  */
 static void
-fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n)
+fifo_append(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n, int wake)
 {
 	pthread_mutex_lock(&q->mu);
 	if (q->tail)
@@ -96,9 +96,17 @@ fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, s
 		q->head = head;
 	q->tail = tail;
 	atomic_fetch_add(&q->depth, n);
-	pthread_cond_signal(&q->cv);
+	if (wake)
+		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 }
+
+static void
+fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n)
+{
+	fifo_append(q, head, tail, n, 1);
+}
+
 
 static uint64_t
 now_ns(void)
@@ -216,7 +224,7 @@ fifo_pop_timed(struct rd_fifo *q, uint64_t ms, int *closed, atomic_int *wake)
 	return it;
 }
 
-/* Wakes every thread waiting on q (the drain started). */
+/* Wakes every thread waiting on q (the drain started; items appended without a wake-up). */
 static void
 fifo_wake(struct rd_fifo *q)
 {
@@ -541,26 +549,90 @@ send_over(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 	return 1;
 }
 
-/* Pushes the messages worker sh collected to their lanes (see struct rd_shard). */
-static int deliver_inline(struct rd_shard *sh, struct rd_lane *ln, struct rd_outq *o);
+static int inline_ok(const struct rd_pipeline *pl, struct rd_lane *ln);
+static int lane_drain(struct rd_pipeline *pl, struct rd_lane *ln);
 
+/* Writes what the n lanes d[] have queued (lane_drain), or wakes their threads. */
 static void
-flush_out(struct rd_shard *sh)
+drain_lanes(struct rd_pipeline *pl, const uint32_t *d, uint32_t n)
 {
-	struct rd_pipeline *pl = sh->pl;
 	uint32_t i;
 
+	for (i = 0; i < n; i++)
+		if (!lane_drain(pl, &pl->lanes[d[i]]))
+			fifo_wake(&pl->lanes[d[i]].q);
+}
+
+/*
+ * Pushes the messages the shard's holder collected to their lanes (see
+ * struct rd_shard). A lane its router may write for (inline_ok) gets them
+ * without a wake-up, and is noted in sh->drain: with now, they are written
+ * here (the worker, every WORKER_FLUSH_EVERY events of a long chain);
+ * else shard_unlock writes them once run_mu is free.
+ */
+static void
+flush_out(struct rd_shard *sh, int now)
+{
+	struct rd_pipeline *pl = sh->pl;
+	uint32_t i, l;
+
 	for (i = 0; i < sh->ntouched; i++) {
-		struct rd_outq *o = &sh->out[sh->touched[i]];
-		struct rd_lane *ln = &pl->lanes[sh->touched[i]];
-		if (!deliver_inline(sh, ln, o))
+		l = sh->touched[i];
+		struct rd_outq *o = &sh->out[l];
+		struct rd_lane *ln = &pl->lanes[l];
+		if (inline_ok(pl, ln)) {
+			fifo_append(&ln->q, o->head, o->tail, o->n, 0);
+			if (!sh->drain_mark[l]) {
+				sh->drain_mark[l] = 1;
+				sh->drain[sh->ndrain++] = l;
+			}
+		} else {
 			fifo_push_chain(&ln->q, o->head, o->tail, o->n);
+		}
 		if (ln->sink.wh)
 			rd_webhook_wake(ln->sink.wh);
 		o->head = o->tail = NULL;
 		o->n = 0;
 	}
 	sh->ntouched = 0;
+	if (now && sh->ndrain) {
+		drain_lanes(pl, sh->drain, sh->ndrain);
+		for (i = 0; i < sh->ndrain; i++)
+			sh->drain_mark[sh->drain[i]] = 0;
+		sh->ndrain = 0;
+	}
+}
+
+#define DRAIN_MAX 64 /* lanes shard_unlock writes for at most; it wakes the others' threads */
+
+/*
+ * Lets go of the shard's run_mu, then writes what flush_out left in the
+ * lanes of sh->drain (lane_drain), or wakes their threads when it cannot.
+ * The writes happen after run_mu is free so that the next router of the
+ * shard -- another HTTP thread with an event of the same key -- does not
+ * wait for them: a queue file's write() takes longer than routing an
+ * event, and a router that waited past SPIN_NS handed its event to the
+ * worker, a wake-up that made most of the latency's tail. Order holds:
+ * the messages are in their fifos, in routing order, before run_mu is let
+ * go, and whoever writes takes them from the front.
+ */
+static void
+shard_unlock(struct rd_shard *sh)
+{
+	struct rd_pipeline *pl = sh->pl;
+	uint32_t d[DRAIN_MAX], n = 0, i, l;
+
+	for (i = 0; i < sh->ndrain; i++) {
+		l = sh->drain[i];
+		sh->drain_mark[l] = 0;
+		if (n < DRAIN_MAX)
+			d[n++] = l;
+		else
+			fifo_wake(&pl->lanes[l].q);
+	}
+	sh->ndrain = 0;
+	pthread_mutex_unlock(&sh->run_mu);
+	drain_lanes(pl, d, n);
 }
 
 /*
@@ -780,7 +852,7 @@ shard_run(struct rd_shard *sh, struct rd_item *it, int on_worker)
 	for (k = 1; it; it = next, k++) {
 		next = it->next;
 		if (on_worker && atomic_load(&b->used_view) > b->cap) {
-			flush_out(sh);
+			flush_out(sh, 1);
 			budget_wait_under_cap(b);
 		}
 		if (on_worker)
@@ -814,7 +886,7 @@ shard_run(struct rd_shard *sh, struct rd_item *it, int on_worker)
 		budget_release(b, it->charge);
 		free(it);
 		if (k % WORKER_FLUSH_EVERY == 0)
-			flush_out(sh);
+			flush_out(sh, 1);
 		if (!on_worker && next && (inline_full || atomic_load(&b->used_view) > b->cap)) {
 			/* a bounded lane is full, or the budget: the worker routes the rest (and waits) */
 			struct rd_item *tail = next;
@@ -825,7 +897,7 @@ shard_run(struct rd_shard *sh, struct rd_item *it, int on_worker)
 			break;
 		}
 	}
-	flush_out(sh);
+	flush_out(sh, 0);
 	shard_publish(sh);
 }
 
@@ -838,7 +910,7 @@ shard_run(struct rd_shard *sh, struct rd_item *it, int on_worker)
  * worker takes events only while holding run_mu, so the shard's order
  * holds. This skips the hand-off to the worker -- a wake-up,
  * which at low load is most of the time between acceptance and delivery,
- * and on a loaded CPU a context switch; with deliver_inline the event can
+ * and on a loaded CPU a context switch; with lane_drain the event can
  * go from the socket to the queue file on one thread. Written by hand
  * because it is the router's own hot path. Returns 1 when the chain (owned
  * from then on) was routed, 0 when the caller is to push it.
@@ -863,7 +935,7 @@ shard_inline(struct rd_shard *sh, struct rd_item *head)
 		return 0;
 	/* the generation changes under run_mu only (the worker's shard_pick_up) */
 	if (atomic_load(&pl->gen) != sh->gen) {
-		pthread_mutex_unlock(&sh->run_mu);
+		shard_unlock(sh);
 		return 0;
 	}
 	/* what is queued goes first: this thread routes it too, rather than wait for the
@@ -874,7 +946,7 @@ shard_inline(struct rd_shard *sh, struct rd_item *head)
 	if (queued && atomic_load(&sh->q.depth) > WORKER_FLUSH_EVERY) {
 		/* a backlog is the worker's to batch, not an event loop's */
 		pthread_mutex_unlock(&sh->q.mu);
-		pthread_mutex_unlock(&sh->run_mu);
+		shard_unlock(sh);
 		return 0;
 	}
 	if (queued) {
@@ -885,14 +957,14 @@ shard_inline(struct rd_shard *sh, struct rd_item *head)
 	}
 	pthread_mutex_unlock(&sh->q.mu);
 	if (closed) {
-		pthread_mutex_unlock(&sh->run_mu);
+		shard_unlock(sh);
 		return 0;
 	}
 	routing_inline = 1;
 	inline_full = 0;
 	shard_run(sh, head, 0);
 	routing_inline = 0;
-	pthread_mutex_unlock(&sh->run_mu);
+	shard_unlock(sh);
 	return 1;
 }
 
@@ -907,13 +979,13 @@ worker_main(void *arg)
 	rd_thread_name("shard-%u", idx);
 	while ((it = shard_pop_all(sh))) {
 		shard_run(sh, it, 1);
-		pthread_mutex_unlock(&sh->run_mu);
+		shard_unlock(sh);
 	}
 	/* a last snapshot of this shard's state at the drain (SIGTERM) */
 	pthread_mutex_lock(&sh->run_mu);
 	if (sh->pl->dur && sh->gen->states)
 		rd_durable_maybe_checkpoint(sh->pl->dur, idx, sh->gen->states[idx], 1);
-	pthread_mutex_unlock(&sh->run_mu);
+	shard_unlock(sh);
 	return NULL;
 }
 
@@ -1488,67 +1560,74 @@ deliver_batch(struct rd_lane *ln, struct lane_batch *b, uint64_t *rng)
 }
 
 /*
- * The worker writes a lane's messages itself when it can do so without
- * waiting and without passing anything queued: a built-in queue that
- * coalesces (no batch, no throttle), with no priority gate, whose fifo is
- * empty and whose deliver_mu is free. The lane thread takes messages from
- * its fifo only while holding deliver_mu, so the destination's order holds.
- * This skips a hand-off -- a wake-up of the lane thread, which on a loaded
- * CPU is a context switch, and is most of the latency at low load. Written
- * by hand because it is the router's own hot path. One attempt only: when it
- * fails, the messages go to the fifo and the lane's retry policy takes them
- * (the failed write is counted in the sink's attempts and failures, not in
- * the messages' attempts). Returns 1 when o's chain was written (and
- * released), 0 when the caller is to push it.
+ * May a router write this lane's messages itself (lane_drain)? A built-in
+ * queue that coalesces (no batch, no throttle), with no priority gate: a
+ * local append that cannot stall for long, whereas a stdout pipe or a file
+ * on a hung mount could hold the worker (or the HTTP thread routing inline)
+ * and with it every other destination.
  */
 static int
-deliver_inline(struct rd_shard *sh, struct rd_lane *ln, struct rd_outq *o)
+inline_ok(const struct rd_pipeline *pl, struct rd_lane *ln)
 {
-	struct rd_pipeline *pl = sh->pl;
+	return ln->coalesce && ln->sink.kind == RD_SINK_QUEUE && !pl->gate.limit && !atomic_load(&ln->retired) &&
+		atomic_load(&ln->ready);
+}
+
+/*
+ * A router (the shard's worker, or an HTTP or TCP thread routing inline)
+ * writes what the lane has queued itself, in one write, when it can do so
+ * without waiting: deliver_mu is free (or held by another inline writer
+ * for at most SPIN_NS) and the backlog is short. The lane thread takes
+ * messages from its fifo only while holding deliver_mu, so the
+ * destination's order holds. This skips a hand-off -- a wake-up of the
+ * lane thread, which on a loaded CPU is a context switch, and is most of
+ * the latency at low load. Written by hand because it is the router's own
+ * hot path. One attempt only: when it fails, the messages go back to the
+ * front of the fifo and the lane's retry policy takes them (the failed
+ * write is counted in the sink's attempts and failures, not in the
+ * messages' attempts). Returns 1 when the fifo was written (or found
+ * empty, or handed back with a wake-up), 0 when the lane thread is to be
+ * woken for it.
+ */
+static int
+lane_drain(struct rd_pipeline *pl, struct rd_lane *ln)
+{
 	struct lane_batch b;
-	struct rd_item *it, *head = o->head, *tail = o->tail;
+	struct rd_item *it, *head, *tail;
 	const char *body;
 	char err[256];
-	size_t len, i, n = o->n;
+	size_t len, i, n;
 	int fail = RD_FAIL_OTHER, ok = 0; /* not written until sink_attempt says so */
 
-	/* the built-in queue only: a local append that cannot stall for long, whereas a stdout
-	 * pipe or a file on a hung mount could hold the worker (or the HTTP thread routing
-	 * inline) and with it every other destination */
-	if (!ln->coalesce || ln->sink.kind != RD_SINK_QUEUE || pl->gate.limit || atomic_load(&ln->retired) ||
-	    !atomic_load(&ln->ready))
-		return 0;
-	if (!lock_briefly(pl, &ln->deliver_mu, &ln->inline_held))
+	if (!inline_ok(pl, ln) || !lock_briefly(pl, &ln->deliver_mu, &ln->inline_held))
 		return 0;
 	atomic_store_explicit(&ln->inline_held, 1, memory_order_relaxed);
-	/* what the lane has queued goes first, in the same write (a short backlog only) */
 	pthread_mutex_lock(&ln->q.mu);
-	if (ln->q.closed || atomic_load(&ln->q.depth) > COALESCE_MAX) {
+	if (ln->q.closed || atomic_load(&ln->q.depth) > COALESCE_MAX) { /* a backlog is the lane's */
 		pthread_mutex_unlock(&ln->q.mu);
 		goto out;
 	}
-	if (ln->q.head) {
-		ln->q.tail->next = head;
-		head = ln->q.head;
-		n += atomic_load(&ln->q.depth);
-		ln->q.head = ln->q.tail = NULL;
-		atomic_store(&ln->q.depth, 0);
-		if (ln->queue_max)
-			pthread_cond_broadcast(&ln->room);
-	}
+	head = ln->q.head;
+	tail = ln->q.tail;
+	n = atomic_load(&ln->q.depth);
+	ln->q.head = ln->q.tail = NULL;
+	atomic_store(&ln->q.depth, 0);
+	if (head && ln->queue_max)
+		pthread_cond_broadcast(&ln->room);
 	pthread_mutex_unlock(&ln->q.mu);
-	o->head = o->tail = NULL;
-	o->n = 0;
-	if (n > sh->inl_cap) {
-		struct rd_item **ni = realloc(sh->inl, n * sizeof *ni);
+	ok = 1;
+	if (!head) /* another writer took them */
+		goto out;
+	if (n > ln->inl_cap) {
+		struct rd_item **ni = realloc(ln->inl, n * sizeof *ni);
 		if (!ni)
 			goto back;
-		sh->inl = ni;
-		sh->inl_cap = n;
+		ln->inl = ni;
+		ln->inl_cap = n;
 	}
 	memset(&b, 0, sizeof b);
-	b.items = sh->inl;
-	b.cap = sh->inl_cap;
+	b.items = ln->inl;
+	b.cap = ln->inl_cap;
 	for (it = head, i = 0; it; it = it->next, i++) {
 		b.items[i] = it;
 		if (!i || it->accept_ms < b.accept_ms)
@@ -1559,14 +1638,12 @@ deliver_inline(struct rd_shard *sh, struct rd_lane *ln, struct rd_outq *o)
 		sink_attempt(ln, body, len, b.n, &fail, err, sizeof err);
 	if (fail < 0) {
 		batch_end(ln, &b, NULL);
-		ok = 1;
 		goto out;
 	}
 	free(b.body);
 back:
-	/* not written: back to the front of the fifo, in order, for the lane and its retries */
+	/* not written: back to the front of the fifo (which wakes the lane), in order, for its retries */
 	fifo_push_front(&ln->q, head, tail, n);
-	ok = 1;
 out:
 	atomic_store_explicit(&ln->inline_held, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&ln->deliver_mu);
@@ -1684,7 +1761,7 @@ lane_main(void *arg)
 	memset(&b, 0, sizeof b);
 	b.batching = rd_batching(&ln->pol);
 	if (ln->coalesce) {
-		/* messages are taken under deliver_mu only (see deliver_inline) */
+		/* messages are taken under deliver_mu only (see lane_drain) */
 		for (;;) {
 			int more = fifo_wait(&ln->q);
 			pthread_mutex_lock(&ln->deliver_mu);
@@ -2123,7 +2200,7 @@ shard_pick_up(struct rd_shard *sh)
 	if (g == old)
 		return;
 	/* messages of the old generation go to their lanes before it can retire any */
-	flush_out(sh);
+	flush_out(sh, 1);
 	if (!(m = route_matcher_new(g->prog))) {
 		rd_log(RD_LOG_ERROR, "out of memory: the worker keeps the previous rules for now", NULL);
 		return;
@@ -2195,11 +2272,11 @@ shard_pop_all(struct rd_shard *sh)
 		if (it)
 			return it;
 		if (closed) {
-			pthread_mutex_unlock(&sh->run_mu);
+			shard_unlock(sh);
 			return NULL;
 		}
 		shard_tick(sh);
-		flush_out(sh);
+		flush_out(sh, 0);
 		shard_publish(sh);
 		/* idle: this shard's snapshot for the durable log's checkpoints, when due
 		 * (taken on this thread, which owns the state) */
@@ -2207,7 +2284,7 @@ shard_pop_all(struct rd_shard *sh)
 			unsigned k = (unsigned)(sh - sh->pl->shards);
 			maybe_checkpoint(sh, k);
 		}
-		pthread_mutex_unlock(&sh->run_mu);
+		shard_unlock(sh);
 	}
 }
 
@@ -2328,7 +2405,9 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 			goto oom;
 		sh->out = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->out);
 		sh->touched = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->touched);
-		if (!sh->out || !sh->touched)
+		sh->drain = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->drain);
+		sh->drain_mark = calloc(pl->lane_cap ? pl->lane_cap : 1, 1);
+		if (!sh->out || !sh->touched || !sh->drain || !sh->drain_mark)
 			goto oom;
 		if (g->states)
 			route_matcher_set_state(sh->m, g->states[i]);
@@ -2705,7 +2784,8 @@ rd_pipeline_free(struct rd_pipeline *pl)
 		route_matcher_free(pl->shards[i].m);
 		free(pl->shards[i].out);
 		free(pl->shards[i].touched);
-		free(pl->shards[i].inl);
+		free(pl->shards[i].drain);
+		free(pl->shards[i].drain_mark);
 		free(pl->shards[i].rstats);
 		free(pl->shards[i].rhas);
 		free(pl->shards[i].tstats);
@@ -2726,6 +2806,7 @@ rd_pipeline_free(struct rd_pipeline *pl)
 		pthread_mutex_destroy(&pl->lanes[i].deliver_mu);
 		rd_throttle_fini(&pl->lanes[i].throttle);
 		free(pl->lanes[i].thr);
+		free(pl->lanes[i].inl);
 		if (pl->lanes[i].sink_open)
 			rd_sink_close(&pl->lanes[i].sink);
 		if (pl->lanes[i].dlq) {

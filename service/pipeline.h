@@ -14,7 +14,7 @@
  * submitting thread routes a shard's events itself when it can take the
  * shard's run_mu (shard_inline; the worker routes only under run_mu too, and
  * whoever holds it routes what is queued first), and whoever routes writes a
- * built-in queue's messages itself when its lane is free (deliver_inline,
+ * built-in queue's messages itself when its lane is free (lane_drain,
  * under the lane's deliver_mu, which the lane thread holds to take messages).
  * Under load the worker and the lanes batch as above.
  *
@@ -176,8 +176,10 @@ struct rd_shard {
 	struct rd_outq *out;       /* owns: [lane_cap] (lane slots) */
 	uint32_t *touched;         /* owns: [lane_cap] lanes with a non-empty out, in first-use order */
 	uint32_t ntouched;
-	struct rd_item **inl;      /* owns: scratch array of deliver_inline, [inl_cap] */
-	size_t inl_cap;
+	uint32_t *drain;           /* owns: [lane_cap] lanes flush_out appended to without a wake-up,
+	                            * for shard_unlock to write (pipeline.c lane_drain) */
+	uint32_t ndrain;
+	uint8_t *drain_mark;       /* owns: [lane_cap] the lane is in drain */
 	/* What the worker last published of its part of the state (at most once
 	 * a second), for /metrics: the state itself is the worker's alone. */
 	pthread_mutex_t stats_mu;
@@ -210,10 +212,12 @@ struct rd_lane {
 	unsigned nthr, started;    /* threads wanted, threads started */
 	size_t queue_max;          /* messages the fifo holds before deliver waits; 0 = no bound */
 	int coalesce;              /* writes what is queued together (pipeline.c coalesce()), and
-	                            * workers may write for it (deliver_inline) */
+	                            * routers may write for it (lane_drain) */
 	pthread_mutex_t deliver_mu; /* a coalescing lane: held to take messages from q and write
 	                            * them, by the lane thread or by a worker writing inline */
 	atomic_int inline_held;    /* deliver_mu is held by an inline write (briefly) */
+	struct rd_item **inl;      /* owns: scratch array of the inline writes, [inl_cap], under deliver_mu */
+	size_t inl_cap;
 	pthread_cond_t room;       /* with q.mu: signalled when the fifo goes below queue_max */
 	pthread_mutex_t thr_mu;    /* guards throttle (exec lanes share it between threads) and dlq's opening */
 	struct rd_throttle throttle; /* `throttle N per T` of queue, stdout, file and exec lanes */

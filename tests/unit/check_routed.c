@@ -666,7 +666,8 @@ inl_main(void *p)
  * the shards' workers, on the same keys and at the same time: each key's
  * events reach the sink in the order its producer sent them (the inline
  * router takes what the worker has queued first), every event is routed
- * once, by one or the other, and both ways were taken. */
+ * once, by one or the other, both ways were taken, and every message is
+ * written before the pipeline is drained (no lane left asleep). */
 START_TEST(test_pipeline_inline_and_worker_order)
 {
 	struct rd_conf c;
@@ -694,6 +695,12 @@ START_TEST(test_pipeline_inline_and_worker_order)
 		pthread_join(thr[t], NULL);
 		ck_assert_int_eq(a[t].failed, 0);
 	}
+	/* every message is written without the drain's wake-up: a router that
+	 * queued messages and could not write them woke the lane (bounded wait) */
+	for (k = 0; k < 1000 && (atomic_load(&pl.pending) || atomic_load(&m.matched) < INL_THREADS * INL_PER); k++)
+		usleep(10000);
+	ck_assert_msg(atomic_load(&pl.pending) == 0, "%ld messages still queued 10 s after the last submit",
+		(long)atomic_load(&pl.pending));
 	rd_pipeline_drain(&pl);
 	by_ingest = atomic_load(&pl.routed_by[0]);
 	by_worker = atomic_load(&pl.routed_by[1]);
