@@ -86,8 +86,13 @@ fifo_push(struct rd_fifo *q, struct rd_item *it)
  * Takes ownership of the n items linked from head to tail (tail->next is
  * NULL): one lock and one wake-up for a whole request's events of a shard.
  */
+/*
+ * Takes ownership of the n items linked from head to tail and wakes the
+ * consumer when the fifo then holds at least wake_at items (1: always;
+ * SIZE_MAX: never, the caller sees to it).
+ */
 static void
-fifo_append(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n, int wake)
+fifo_append(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n, size_t wake_at)
 {
 	pthread_mutex_lock(&q->mu);
 	if (q->tail)
@@ -95,8 +100,7 @@ fifo_append(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_
 	else
 		q->head = head;
 	q->tail = tail;
-	atomic_fetch_add(&q->depth, n);
-	if (wake)
+	if (atomic_fetch_add(&q->depth, n) + n >= wake_at)
 		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 }
@@ -581,13 +585,15 @@ flush_out(struct rd_shard *sh, int now)
 		struct rd_outq *o = &sh->out[l];
 		struct rd_lane *ln = &pl->lanes[l];
 		if (inline_ok(pl, ln)) {
-			fifo_append(&ln->q, o->head, o->tail, o->n, 0);
+			fifo_append(&ln->q, o->head, o->tail, o->n, SIZE_MAX);
 			if (!sh->drain_mark[l]) {
 				sh->drain_mark[l] = 1;
 				sh->drain[sh->ndrain++] = l;
 			}
 		} else {
-			fifo_push_chain(&ln->q, o->head, o->tail, o->n);
+			/* a lane filling a batch wakes up when it is full (or at its deadline) */
+			size_t room = atomic_load(&ln->batch_room);
+			fifo_append(&ln->q, o->head, o->tail, o->n, room ? room : 1);
 		}
 		if (ln->sink.wh)
 			rd_webhook_wake(ln->sink.wh);
@@ -1650,6 +1656,15 @@ out:
 	return ok;
 }
 
+/* How many more messages fill a batch of n under policy p (at least 1). */
+static size_t
+batch_room(const struct route_dest_policy *p, size_t n)
+{
+	size_t max = p->batch_max ? p->batch_max : RD_BATCH_CAP;
+
+	return n < max ? max - n : 1;
+}
+
 /* Waits until q has an item (1) or is closed and empty (0); takes nothing. */
 static int
 fifo_wait(struct rd_fifo *q)
@@ -1807,10 +1822,18 @@ lane_main(void *arg)
 				/* the drain flushes a partial batch as soon as the fifo is empty */
 				if (!(it = fifo_trypop(&ln->q, &done)))
 					break;
-			} else if (!(it = fifo_pop_timed(&ln->q, w, &closed, &pl->stopping))) {
-				if (closed)
-					break;
-				continue;
+			} else {
+				/* the routers wake this thread only once the fifo holds what fills the
+				 * batch: one wake-up per batch rather than one per routed chain (a
+				 * context switch each on a loaded CPU) */
+				if (ln->nthr == 1)
+					atomic_store(&ln->batch_room, batch_room(&ln->pol, b.n));
+				it = fifo_pop_timed(&ln->q, w, &closed, &pl->stopping);
+				if (!it) {
+					if (closed)
+						break;
+					continue;
+				}
 			}
 			lane_popped(ln);
 			if (batch_add(&b, it) < 0) {
@@ -1818,6 +1841,8 @@ lane_main(void *arg)
 				break;
 			}
 		}
+		/* idle again soon (fifo_pop): every push wakes it */
+		atomic_store(&ln->batch_room, 0);
 		deliver_batch(ln, &b, &rng);
 	}
 	free(b.items);

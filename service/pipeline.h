@@ -218,6 +218,9 @@ struct rd_lane {
 	atomic_int inline_held;    /* deliver_mu is held by an inline write (briefly) */
 	struct rd_item **inl;      /* owns: scratch array of the inline writes, [inl_cap], under deliver_mu */
 	size_t inl_cap;
+	atomic_size_t batch_room;  /* a one-thread lane filling a batch: how many queued messages
+	                            * fill it (a router's push wakes the thread from then on);
+	                            * 0: every push wakes it */
 	pthread_cond_t room;       /* with q.mu: signalled when the fifo goes below queue_max */
 	pthread_mutex_t thr_mu;    /* guards throttle (exec lanes share it between threads) and dlq's opening */
 	struct rd_throttle throttle; /* `throttle N per T` of queue, stdout, file and exec lanes */

@@ -2,7 +2,8 @@
 # run-lanes.sh -- routed's delivery policies and the remaining sinks end to
 # end, as real processes on loopback (routed, recorder.py, the exec sink's
 # commands), with tests/routed/lanes.route: batching (the N and the T
-# triggers, one POST as NDJSON, the partial batch flushed at the drain), the
+# triggers, one POST as NDJSON, an exec lane woken when its batch fills,
+# the partial batches flushed at the drain), the
 # throttle (no window of 1 s holds more than N deliveries, the excess waits
 # and is counted), priority (a high-priority destination's messages go
 # ahead of a low-priority backlog contending for one delivery slot), the
@@ -51,6 +52,9 @@ url = $R/ok/batchn
 [destination batched_t]
 sink = exec
 command = t=\$(date +%s.%N); cat >>"$tmp/batcht.out"; echo "\$ROUTED_MESSAGES \$t" >>"$tmp/batcht.runs"
+[destination batched_x]
+sink = exec
+command = cat >>"$tmp/batchx.out"; echo "\$ROUTED_MESSAGES" >>"$tmp/batchx.runs"
 [destination throttled]
 sink = webhook
 url = $R/ok/thr
@@ -157,6 +161,14 @@ check "batch N: 12 messages make two POSTs of 5 at once (in $(calc "$t1 - $t0") 
 	sh -c "[ \$(jq -s '[.[] | select(.path == \"/ok/batchn\") | .body | split(\"\\n\") | map(select(. != \"\")) | length] == [5,5]' '$tmp/rec.ndjson') = true ]"
 check "batch N: the body is NDJSON, Content-Type application/x-ndjson" \
 	sh -c "[ \$(jq -s '[.[] | select(.path == \"/ok/batchn\") | .headers[\"content-type\"]] | unique == [\"application/x-ndjson\"]' '$tmp/rec.ndjson') = true ]"
+# the lane thread of an exec batch is woken once the fifo holds what fills
+# its batch: three POSTs of 4 make two runs of 5 long before the 30 s timer
+post batchx 1 4
+post batchx 5 8
+post batchx 9 12
+wait_for 10 '[ "$(grep -c . "$tmp/batchx.runs" 2>/dev/null)" -ge 2 ]' || bad "batch N (exec): two runs not seen within 10 s"
+check "batch N (exec): 12 messages in 3 POSTs make two runs of 5, the rest waits" \
+	[ "$(tr '\n' ' ' <"$tmp/batchx.runs" 2>/dev/null)" = "5 5 " ]
 t0=$(date +%s.%N)
 post batcht 1 3
 wait_for 10 '[ -s "$tmp/batcht.runs" ]' || bad "batch T: nothing within 10 s"
@@ -229,14 +241,15 @@ check "webhook batch: each message in its own envelope (http_5xx, 2 attempts): $
 
 # ---- outcomes ----------------------------------------------------------------------
 post none 1 4
-# settled: 45 + 12 + 3 + 12 + 3 + 40 + 2 + 2 + 10 + 3 + 4 = 136 events, less the 2 batchn still held
-wait_for 10 '[ "$(curl -s "$U/metrics" | awk "/^routed_events_outcome_total/ { s += \$2 } END { print s }")" -eq 134 ]' ||
-	{ bad "outcomes: not 134 events settled within 10 s"; curl -s "$U/metrics" | grep '^routed_events_outcome_total'; }
+# settled: 45 + 12 + 12 + 3 + 12 + 3 + 40 + 2 + 2 + 10 + 3 + 4 = 148 events, less the 2 batchn
+# and the 2 batchx still held
+wait_for 10 '[ "$(curl -s "$U/metrics" | awk "/^routed_events_outcome_total/ { s += \$2 } END { print s }")" -eq 144 ]' ||
+	{ bad "outcomes: not 144 events settled within 10 s"; curl -s "$U/metrics" | grep '^routed_events_outcome_total'; }
 check "outcome: 10 events dead-lettered (3 exec fan-outs with one healthy destination, 2 file, 2 chained, 3 webhook batch)" \
 	[ "$(metric 'routed_events_outcome_total{outcome="dead_lettered"}')" = 10 ]
 check "outcome: 4 events unrouted" [ "$(metric 'routed_events_outcome_total{outcome="unrouted"}')" = 4 ]
-check "outcome: 120 delivered, none lost" \
-	[ "$(metric 'routed_events_outcome_total{outcome="delivered"}') $(metric 'routed_events_outcome_total{outcome="lost"}')" = "120 0" ]
+check "outcome: 130 delivered, none lost" \
+	[ "$(metric 'routed_events_outcome_total{outcome="delivered"}') $(metric 'routed_events_outcome_total{outcome="lost"}')" = "130 0" ]
 check "outcome: not-delivered events are logged at warn" \
 	[ "$(grep -c '"level":"warn","msg":"event not delivered to every destination","outcome":"dead_lettered"' "$tmp/log")" -eq 10 ]
 if command -v promtool >/dev/null; then
@@ -255,6 +268,9 @@ if kill -0 "$pid" 2>/dev/null; then bad "routed did not exit within 15 s of SIGT
 fi
 check "drain: the partial batch of 2 is POSTed" \
 	sh -c "[ \$(jq -s '[.[] | select(.path == \"/ok/batchn\") | .body | split(\"\\n\") | map(select(. != \"\")) | length] == [5,5,2]' '$tmp/rec.ndjson') = true ]"
+check "drain: the exec lane's partial batch of 2 runs" [ "$(tr '\n' ' ' <"$tmp/batchx.runs" 2>/dev/null)" = "5 5 2 " ]
+check "drain: the exec batches carried the 12 messages once each" \
+	[ "$(sort -u "$tmp/batchx.out" | grep -c '"kind":"batchx"') $(grep -c . "$tmp/batchx.out")" = "12 12" ]
 
 echo "run-lanes: $npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]
