@@ -84,12 +84,8 @@ fifo_push(struct rd_fifo *q, struct rd_item *it)
 
 /*
  * Takes ownership of the n items linked from head to tail (tail->next is
- * NULL): one lock and one wake-up for a whole request's events of a shard.
- */
-/*
- * Takes ownership of the n items linked from head to tail and wakes the
- * consumer when the fifo then holds at least wake_at items (1: always;
- * SIZE_MAX: never, the caller sees to it).
+ * NULL) and wakes the consumer when the fifo then holds at least wake_at
+ * items (1: always; SIZE_MAX: never, the caller sees to it).
  */
 static void
 fifo_append(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n, size_t wake_at)
@@ -105,12 +101,12 @@ fifo_append(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_
 	pthread_mutex_unlock(&q->mu);
 }
 
+/* fifo_append with a wake-up: one lock and one wake-up for a whole request's events of a shard. */
 static void
 fifo_push_chain(struct rd_fifo *q, struct rd_item *head, struct rd_item *tail, size_t n)
 {
 	fifo_append(q, head, tail, n, 1);
 }
-
 
 static uint64_t
 now_ns(void)
