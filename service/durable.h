@@ -71,6 +71,11 @@ struct rd_durable {
 	struct rd_lsnset *dest;        /* owns: [ndest] LSNs with messages in flight per destination */
 	uint64_t *start;               /* owns: [ndest] cursors at start: earlier records are not delivered again */
 	uint64_t *saved;               /* owns: [ndest] cursors stored */
+	atomic_uint_fast64_t *activity; /* owns: [ndest] messages tracked or released (rd_durable_deliver,
+	                               * rd_durable_done): none since the last store = nothing written */
+	uint64_t *seen;                /* owns: [ndest] activity when the cursor was last stored */
+	unsigned *idle_passes;         /* owns: [ndest] passes that left an idle cursor behind */
+	atomic_uint_fast64_t *stores;  /* owns: [ndest] cursors stored, for /metrics */
 	char **cname;                  /* owns: [ndest] cursor names "dest.NAME" */
 	uint32_t ndest;                /* lane slots (pl->lane_cap); the first nlanes are in use */
 	uint32_t nstart;               /* lanes in use at start (a reload may add more) */
