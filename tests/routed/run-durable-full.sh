@@ -46,7 +46,7 @@ while [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-check "the disk fills: routed refuses (routed_log_disk_full_total=$f)" [ -n "$f" ] && [ "$f" -gt 0 ]
+check "the disk fills: routed refuses (routed_log_disk_full_total=$f)" sh -c "[ -n '$f' ] && [ '$f' -gt 0 ]"
 sleep 1.5  # a while of refusals
 # a probe (trimming can free a segment now and then: up to 20 tries for a 503)
 i=0

@@ -45,7 +45,7 @@ jq -r '.region' "$tmp/emits" | paste -d ' ' - "$tmp/edec" |
 	sort | uniq -c | sed 's/^ *//' >"$tmp/ewant"
 nwant=$(wc -l <"$tmp/want")
 nemit=$(wc -l <"$tmp/emits")
-check "the generated stream routes many events ($nwant) and emits many ($nemit)" [ "$nwant" -gt 1000 ] && [ "$nemit" -gt 300 ]
+check "the generated stream routes many events ($nwant) and emits many ($nemit)" sh -c "[ '$nwant' -gt 1000 ] && [ '$nemit' -gt 300 ]"
 
 printf '[pipeline]\nworkers = 4\nshard_key = event_id\n' >"$tmp/routed.conf"
 "$ROUTED" --config "$tmp/routed.conf" --listen 127.0.0.1:0 --data-dir "$tmp/data" $RULES \

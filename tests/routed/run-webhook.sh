@@ -172,8 +172,8 @@ code=$(curl -sS --max-time 10 -o "$tmp/body" -w '%{http_code}' "$U/queues")
 check "GET /queues lists gone.dlq with $N pending" \
 	[ "$(jq '.queues[] | select(.name == "gone.dlq") | .pending' "$tmp/body")" = "$N" ]
 code=$(curl -sS --max-time 10 -o "$tmp/body" -w '%{http_code}' "$U/queues/gone.dlq?max=100")
-check "GET /queues/gone.dlq is 200 with $N envelopes" \
-	[ "$code" = 200 ] && [ "$(jq '.messages | length' "$tmp/body")" = "$N" ]
+nmsg=$(jq '.messages | length' "$tmp/body")
+check "GET /queues/gone.dlq is 200 with $N envelopes (got $code, $nmsg)" [ "$code $nmsg" = "200 $N" ]
 check "... each with its event" [ "$(jq -r '[.messages[].event.id] | sort | join(" ")' "$tmp/body")" = \
 	"$(jq -r -s '[.[].id] | sort | join(" ")' "$tmp/a.ndjson")" ]
 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -d "{\"offset\":$(jq .next_offset "$tmp/body")}" \
