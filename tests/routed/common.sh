@@ -5,6 +5,10 @@
 #   ok TEXT / bad TEXT      count and print a PASS / FAIL line
 #   check TEXT COMMAND...   PASS when the command succeeds, else FAIL
 #   wait_port LOG           sets $port from routed's "listening" log line (20 s at most)
+#   start_routed DATA CONF RULES...
+#                           starts routed on data directory DATA with config CONF, its
+#                           log in $tmp/log; sets pid, port and U (its base URL)
+#   metric NAME             NAME's value (NAME{LABELS} as printed) on $U/metrics
 ROUTED=${ROUTED:-./routed}
 ROUTEC=${ROUTEC:-./routec}
 top=${top_srcdir:-.}
@@ -43,4 +47,17 @@ wait_port() { # LOG
 		cat "$1"
 		exit 1
 	fi
+}
+start_routed() { # DATA CONF RULES...
+	sr_data=$1
+	sr_conf=$2
+	shift 2
+	: >"$tmp/log"
+	"$ROUTED" --config "$sr_conf" --listen 127.0.0.1:0 --data-dir "$sr_data" "$@" 2>"$tmp/log" &
+	pid=$!
+	wait_port "$tmp/log"
+	U=http://127.0.0.1:$port
+}
+metric() { # NAME
+	curl -s --max-time 5 "$U/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }

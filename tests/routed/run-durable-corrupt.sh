@@ -21,14 +21,7 @@ cursor_interval_ms = 60000
 dedup_window = 0
 CONF
 
-start() { # DATA: starts routed, sets pid and U
-	: >"$tmp/log"
-	"$ROUTED" --config "$tmp/conf" --listen 127.0.0.1:0 --data-dir "$1" $RULES 2>"$tmp/log" &
-	pid=$!
-	wait_port "$tmp/log"
-	U=http://127.0.0.1:$port
-}
-metric() { curl -s --max-time 5 "$U/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+start() { start_routed "$1" "$tmp/conf" $RULES; } # DATA
 fill() { # DATA: logs ids c-0 .. c-2999 in batches of 100, then SIGKILL, removes the queues
 	start "$1"
 	i=0

@@ -29,12 +29,7 @@ CONF
 # the filler leaves ~700 KiB: the log and the two queues fill it within a second or two
 dd if=/dev/zero of="$DATA/filler" bs=64k count=117 2>/dev/null
 
-: >"$tmp/log"
-"$ROUTED" --config "$tmp/conf" --listen 127.0.0.1:0 --data-dir "$DATA" $RULES 2>"$tmp/log" &
-pid=$!
-wait_port "$tmp/log"
-U=http://127.0.0.1:$port
-metric() { curl -s --max-time 5 "$U/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+start_routed "$DATA" "$tmp/conf" $RULES
 
 $TOOL load "$U/events" "$tmp/acked.1" 10 2 20 full >"$tmp/load.1" &
 lpid=$!

@@ -22,14 +22,7 @@ sync = batch
 sync_batch_ms = 50
 CONF
 
-start() {
-	: >"$tmp/log"
-	"$ROUTED" --config "$tmp/conf" --listen 127.0.0.1:0 --data-dir "$DATA" $RULES 2>"$tmp/log" &
-	pid=$!
-	wait_port "$tmp/log"
-	U=http://127.0.0.1:$port
-}
-metric() { curl -s --max-time 5 "$U/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+start() { start_routed "$DATA" "$tmp/conf" $RULES; }
 
 start
 b0=$(metric routed_log_batches_total)

@@ -15,14 +15,7 @@ set -u
 need curl python3
 RULES="$top/tests/routed/durable-state.route"
 
-start() { # DATA CONF: starts routed, sets pid and U
-	: >"$tmp/log"
-	"$ROUTED" --config "$2" --listen 127.0.0.1:0 --data-dir "$1" $RULES 2>"$tmp/log" &
-	pid=$!
-	wait_port "$tmp/log"
-	U=http://127.0.0.1:$port
-}
-metric() { curl -s --max-time 5 "$U/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+start() { start_routed "$1" "$2" $RULES; } # DATA CONF
 fail() { # ID: posts a t.fail of customer c1
 	curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
 		-d "{\"event_type\":\"t.fail\",\"id\":\"$1\",\"customer\":\"c1\"}" "$U/events"

@@ -36,16 +36,9 @@ url = http://127.0.0.1:$(cat "$tmp/recport")/ok/
 max_in_flight = 8
 CONF
 
-start() { # starts routed on $DATA, sets pid and U
-	: >"$tmp/log"
-	"$ROUTED" --config "$tmp/conf" --listen 127.0.0.1:0 --data-dir "$DATA" $RULES 2>"$tmp/log" &
-	pid=$!
-	wait_port "$tmp/log"
-	U=http://127.0.0.1:$port
+start() { # starts routed on $DATA, sets pid, U and TP (the TCP port)
+	start_routed "$DATA" "$tmp/conf" $RULES
 	TP=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
-}
-metric() { # NAME: its value on /metrics
-	curl -s --max-time 5 "$U/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
 drained() { # waits (30 s at most) until every cursor reaches the log's end
 	i=0
