@@ -9,8 +9,15 @@
 #    request to nginx answering `return 204;`, same wrk threads, connections and
 #    duration, REPEATS times alternating; prints the medians of requests/s and
 #    p99 and the ratios routed / nginx against the targets (>= 0.7x, <= 1.5x).
+#    A third server, the floor (bench/http_floor.c), runs in the same rounds:
+#    libmicrohttpd with routed's flags and threads, answering 202 once the
+#    body is appended to a log and fdatasync'ed in a group commit, and
+#    nothing else. floor / nginx bounds what routed can reach here with
+#    routed's promise (202 only once the event is durable); routed / floor is
+#    routed's own cost.
 # 2. NDJSON: batches of 100 events, routed pinned to one CPU with taskset (wrk
-#    on the other ones); accepted events/s (from routed_events_accepted_total).
+#    on the other ones); accepted events/s (from routed_events_accepted_total);
+#    and the floor pinned the same way (its events/s: requests/s x 100).
 # 3. latency at half load: wrk paced to about half of the single-event maximum
 #    of step 1; p50/p99 of routed_end_to_end_duration_seconds (logged ->
 #    written by the sink) and routed_routing_decision_duration_seconds, from
@@ -23,6 +30,8 @@
 # NGINX_WORKERS (routed's [http] threads), PIN_CPU (routed's CPU in step 2,
 # the last one), SKIP (steps to leave out: "single", "ndjson", "latency";
 # latency needs single), KEEP=1.
+# FLOOR (the floor's binary; default BUILD/bench/http_floor, built with
+# `make -C BUILD bench/http_floor` when missing).
 # Installs nothing: it needs wrk, nginx (nginx-light), curl and python3.
 set -u
 
@@ -47,6 +56,11 @@ ROUTED=${ROUTED:-$BUILD/routed}
 [ -x "$ROUTED" ] || die "no routed at $ROUTED"
 CONF=${1:-${ROUTED_CONFIG:-}}
 [ -z "$CONF" ] || [ -r "$CONF" ] || die "cannot read the config file $CONF"
+FLOOR=${FLOOR:-$BUILD/bench/http_floor}
+if [ ! -x "$FLOOR" ] && [ "$FLOOR" = "$BUILD/bench/http_floor" ]; then
+	make -C "$BUILD" bench/http_floor >/dev/null || die "cannot build $FLOOR (make -C $BUILD bench/http_floor)"
+fi
+[ -x "$FLOOR" ] || die "no floor server at $FLOOR"
 DURATION=${DURATION:-5}
 REPEATS=${REPEATS:-3}
 CONNS=${CONNS:-32}
@@ -64,11 +78,18 @@ if [ -n "$CONF" ]; then
 	[ -n "$t" ] && http_threads=$t
 fi
 NGINX_WORKERS=${NGINX_WORKERS:-$http_threads}
+# the floor syncs as routed's log does: not at all with [durability] sync = none, else each batch
+floor_sync=always
+if [ -n "$CONF" ]; then
+	t=$(awk '/^\[/ { s = $0 } s == "[durability]" && $1 == "sync" { print $3 }' "$CONF")
+	[ "$t" = none ] && floor_sync=none
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/routed-httpbench.XXXXXX") || die "mktemp failed"
-rpid="" npid=""
+rpid="" npid="" fpid=""
 cleanup() {
 	[ -n "$rpid" ] && kill -TERM "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null
+	[ -n "$fpid" ] && kill -TERM "$fpid" 2>/dev/null && wait "$fpid" 2>/dev/null
 	[ -n "$npid" ] && kill -QUIT "$npid" 2>/dev/null
 	if [ "${KEEP:-0}" = 1 ]; then echo "http.sh: kept $work" >&2; else rm -rf "$work"; fi
 }
@@ -182,6 +203,28 @@ stop_routed() {
 	rpid=""
 }
 
+# start_floor [taskset CPU-LIST]: the floor server on a fresh log directory
+start_floor() {
+	local pre=() i=0
+	[ $# -gt 0 ] && pre=(taskset -c "$1")
+	fport=$(free_port)
+	rm -rf "$work/floor"
+	mkdir -p "$work/floor"
+	"${pre[@]}" "$FLOOR" --sync "$floor_sync" --threads "$http_threads" "$fport" "$work/floor" \
+		>"$work/floor.log" 2>&1 &
+	fpid=$!
+	until curl -sf -o /dev/null "http://127.0.0.1:$fport/"; do
+		i=$((i + 1)); [ $i -gt 100 ] && { cat "$work/floor.log" >&2; die "the floor server did not start"; }
+		kill -0 "$fpid" 2>/dev/null || { cat "$work/floor.log" >&2; die "the floor server exited"; }
+		sleep 0.1
+	done
+}
+stop_floor() {
+	kill -TERM "$fpid" 2>/dev/null
+	wait "$fpid" 2>/dev/null
+	fpid=""
+}
+
 # run_wrk NAME URL BODY CTYPE [taskset CPUS]: one wrk run, appends "NAME RESULT..." to results
 run_wrk() {
 	local name=$1 url=$2 body=$3 ctype=$4 pre=() out
@@ -201,6 +244,7 @@ cpu_name=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | h
 echo "routed HTTP ingest benchmark"
 echo "  routed : $ROUTED ($("$ROUTED" --version 2>/dev/null | head -1))${CONF:+, config $CONF}"
 echo "  nginx  : $("$NGINX" -v 2>&1 | sed 's/.*: //'), worker_processes $NGINX_WORKERS (= routed's [http] threads $http_threads)"
+echo "  floor  : $FLOOR, $http_threads threads, sync $floor_sync"
 echo "  wrk    : $WRK_THREADS threads, $CONNS connections, ${DURATION}s per run, $REPEATS runs each, alternating"
 echo "  host   : ${cpu_name:-unknown cpu}, $NCPU cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  rules  : examples/{support,leads,orders}.route, built-in queues in a temporary data directory"
@@ -210,37 +254,43 @@ echo
 
 # ---- 1. single events --------------------------------------------------------------
 : >"$work/results"
-n_rps=- r_rps=- n_p99=- r_p99=- n_p50=- r_p50=- r_err=- r_serr=0
+n_rps=- r_rps=- n_p99=- r_p99=- n_p50=- r_p50=- r_err=- r_serr=0 f_rps=- f_p50=- f_p99=-
 if [[ " $SKIP " != *" single "* ]]; then
 start_nginx
+start_floor
 start_routed
-R=http://127.0.0.1:$rport/events N=http://127.0.0.1:$nport/
+R=http://127.0.0.1:$rport/events N=http://127.0.0.1:$nport/ F=http://127.0.0.1:$fport/events
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$work/event.json" "$R")
 [ "$code" = 202 ] || die "routed answered $code to the benchmark event"
 echo "1. single 1.2 KB events (POST, keep-alive)" >&2
 DURATION=1 run_wrk warmup "$N" "$work/event.json" application/json
+DURATION=1 run_wrk warmup "$F" "$work/event.json" application/json
 DURATION=1 run_wrk warmup "$R" "$work/event.json" application/json
 for r in $(seq 1 "$REPEATS"); do
 	if [ $((r % 2)) = 1 ]; then
 		run_wrk nginx "$N" "$work/event.json" application/json
+		run_wrk floor "$F" "$work/event.json" application/json
 		run_wrk routed "$R" "$work/event.json" application/json
 	else
 		run_wrk routed "$R" "$work/event.json" application/json
+		run_wrk floor "$F" "$work/event.json" application/json
 		run_wrk nginx "$N" "$work/event.json" application/json
 	fi
 done
 stop_routed
+stop_floor
 kill -QUIT "$npid" 2>/dev/null; wait "$npid" 2>/dev/null; npid=""
 # requests/s counts the answers below 400 only: a 503 (memory cap full) is not a request served
 n_rps=$(col nginx ok_rps | median); r_rps=$(col routed ok_rps | median)
 n_p99=$(col nginx p99_us | median); r_p99=$(col routed p99_us | median)
 n_p50=$(col nginx p50_us | median); r_p50=$(col routed p50_us | median)
+f_rps=$(col floor ok_rps | median); f_p99=$(col floor p99_us | median); f_p50=$(col floor p50_us | median)
 r_err=$(col routed status_errors | awk '{ n += $1 } END { print n + 0 }')
 r_serr=$(col routed errors | awk '{ n += $1 } END { print n + 0 }')
 fi
 
 # ---- 2. NDJSON batches, routed on one CPU -----------------------------------------
-nd_eps=- nd_rps=- nd_err=-
+nd_eps=- nd_rps=- nd_err=- nd_floor=-
 if [[ " $SKIP " != *" ndjson "* ]]; then
 	others=$(seq 0 $((NCPU - 1)) | grep -vx "$PIN_CPU" | paste -sd, -)
 	[ -n "$others" ] || others=$PIN_CPU
@@ -255,8 +305,12 @@ if [[ " $SKIP " != *" ndjson "* ]]; then
 		awk -v a="$a0" -v b="$a1" -v d="$(kv duration_us "$line")" \
 			'BEGIN { printf "%.0f\n", (b - a) / (d / 1e6) }' >>"$work/nd_eps"
 		stop_routed
+		start_floor "$PIN_CPU"
+		run_wrk ndfloor "http://127.0.0.1:$fport/events" "$work/batch.ndjson" application/x-ndjson "$others"
+		stop_floor
 	done
 	nd_eps=$(median <"$work/nd_eps")
+	nd_floor=$(col ndfloor ok_rps | median | awk -v n="$(wc -l <"$work/batch.ndjson")" '{ printf "%.0f\n", $1 * n }')
 	nd_rps=$(col ndjson ok_rps | median)
 	nd_err=$(col ndjson status_errors | awk '{ n += $1 } END { print n + 0 }')
 fi
@@ -308,14 +362,19 @@ verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { if (v == "-" || v ~ />/
 	ok = dir == "ge" ? v >= t : v <= t; print ok ? "met" : "MISSED" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 rr=$(ratio "$r_rps" "$n_rps"); pr=$(ratio "$r_p99" "$n_p99")
+fr=$(ratio "$f_rps" "$n_rps"); rf=$(ratio "$r_rps" "$f_rps"); ndf=$(ratio "$nd_eps" "$nd_floor")
 echo
 echo "single 1.2 KB events (medians of $REPEATS runs)"
 printf '  %-8s %12s %10s %10s\n' server 'req/s' 'p50 us' 'p99 us'
 printf '  %-8s %12s %10s %10s\n' nginx "$n_rps" "$n_p50" "$n_p99"
+printf '  %-8s %12s %10s %10s\n' floor "$f_rps" "$f_p50" "$f_p99"
 printf '  %-8s %12s %10s %10s   (answers >= 400: %s, socket errors: %s)\n' routed "$r_rps" "$r_p50" "$r_p99" "$r_err" "$r_serr"
+echo "  floor / nginx $fr: the most any server answering 202 after a group-committed log reaches here"
+echo "  routed / floor $rf: the share of that routed keeps"
 echo
 echo "NDJSON batches of 100 events, routed on one cpu (medians of $REPEATS runs)"
 echo "  $nd_eps events/s accepted ($nd_rps requests/s; answers >= 400: $nd_err)"
+echo "  floor on the same cpu: $nd_floor events/s; routed / floor $ndf"
 echo
 echo "latency at half load (routed alone; buckets: 5,10,20,30,50,75,100,150,200,300,500 us, 1 ms, ...)"
 echo "  offered ~$lat_rate req/s, achieved $lat_rps req/s, $lat_n messages written"
