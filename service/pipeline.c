@@ -119,7 +119,8 @@ now_ns(void)
 
 #define COALESCE_MAX 256             /* messages one coalesced write takes at most */
 #define COALESCE_BYTES (256u << 10)  /* ... and bytes (it stops after the message that passes it) */
-#define SPIN_NS 20000          /* lock_briefly: how long to wait for an inline holder */
+#define SPIN_NS 20000          /* lock_briefly: how long to wait for the shard's holder */
+#define DRAIN_ROUNDS 4         /* lane_drain: writes one router makes for others at most */
 
 static inline void
 cpu_relax(void)
@@ -133,23 +134,20 @@ cpu_relax(void)
 
 /*
  * Takes mu when it is free, or when its holder lets go within SPIN_NS (with
- * more than one CPU to run on: pl->spin, and, when inline_held is given,
- * only while *inline_held says the holder is writing inline, a few
- * microseconds of work);
- * else gives up (returns 0) rather than wait behind a worker or a lane
- * thread, which may hold it for long. Spinning beats handing the work over:
- * a hand-off costs a thread's wake-up, tens to hundreds of microseconds on a
- * busy CPU. Returns 1 with mu held.
+ * more than one CPU to run on: pl->spin); else gives up (returns 0) rather
+ * than wait behind a worker, which may hold it for long. Spinning beats
+ * handing the work over: a hand-off costs a thread's wake-up, tens to
+ * hundreds of microseconds on a busy CPU. Returns 1 with mu held.
  */
 static int
-lock_briefly(const struct rd_pipeline *pl, pthread_mutex_t *mu, const atomic_int *inline_held)
+lock_briefly(const struct rd_pipeline *pl, pthread_mutex_t *mu)
 {
 	uint64_t until = 0;
 	unsigned i;
 
 	while (pthread_mutex_trylock(mu) != 0) {
 		/* on one CPU the holder cannot run while this thread spins */
-		if (!pl->spin || (inline_held && !atomic_load_explicit(inline_held, memory_order_relaxed)))
+		if (!pl->spin)
 			return 0;
 		if (!until)
 			until = now_ns() + SPIN_NS;
@@ -933,7 +931,7 @@ shard_inline(struct rd_shard *sh, struct rd_item *head)
 			return 0;
 	/* a shard's holder -- another thread routing inline, or the worker with a short chain
 	 * or its idle tick -- is usually done within the spin */
-	if (!lock_briefly(pl, &sh->run_mu, NULL))
+	if (!lock_briefly(pl, &sh->run_mu))
 		return 0;
 	/* the generation changes under run_mu only (the worker's shard_pick_up) */
 	if (atomic_load(&pl->gen) != sh->gen) {
@@ -1578,18 +1576,26 @@ inline_ok(const struct rd_pipeline *pl, struct rd_lane *ln)
 /*
  * A router (the shard's worker, or an HTTP or TCP thread routing inline)
  * writes what the lane has queued itself, in one write, when it can do so
- * without waiting: deliver_mu is free (or held by another inline writer
- * for at most SPIN_NS) and the backlog is short. The lane thread takes
- * messages from its fifo only while holding deliver_mu, so the
- * destination's order holds. This skips a hand-off -- a wake-up of the
- * lane thread, which on a loaded CPU is a context switch, and is most of
- * the latency at low load. Written by hand because it is the router's own
- * hot path. One attempt only: when it fails, the messages go back to the
+ * without waiting. This skips a hand-off -- a wake-up of the lane thread,
+ * which on a loaded CPU is a context switch, and is most of the latency at
+ * low load. Written by hand because it is the router's own hot path.
+ *
+ * Every writer takes messages from the front of the fifo while holding
+ * deliver_mu, so the destination's order holds. The messages are in the
+ * fifo before this is called; when deliver_mu is taken, its holder writes
+ * them: a holder looks at the fifo again once it lets go (the lane thread
+ * does in lane_main, an inline writer here, up to DRAIN_ROUNDS times), so
+ * a router that finds deliver_mu held leaves its messages to the holder
+ * rather than spin for it or wake the lane thread. (Spinning up to 20 us
+ * and then waking the lane thread put the wake-up -- 50 to 300 us on this
+ * VM -- into the half-load latency's tail whenever the holder was slow.)
+ * One attempt per round: when the write fails, the messages go back to the
  * front of the fifo and the lane's retry policy takes them (the failed
  * write is counted in the sink's attempts and failures, not in the
- * messages' attempts). Returns 1 when the fifo was written (or found
- * empty, or handed back with a wake-up), 0 when the lane thread is to be
- * woken for it.
+ * messages' attempts). Returns 1 when the fifo was written, found empty,
+ * left to deliver_mu's holder, or handed back with a wake-up; 0 when the
+ * lane thread is to be woken for it (a backlog, a closed fifo, or more
+ * than DRAIN_ROUNDS rounds).
  */
 static int
 lane_drain(struct rd_pipeline *pl, struct rd_lane *ln)
@@ -1599,57 +1605,73 @@ lane_drain(struct rd_pipeline *pl, struct rd_lane *ln)
 	const char *body;
 	char err[256];
 	size_t len, i, n;
-	int fail = RD_FAIL_OTHER, ok = 0; /* not written until sink_attempt says so */
+	unsigned round;
+	int fail;
 
-	if (!inline_ok(pl, ln) || !lock_briefly(pl, &ln->deliver_mu, &ln->inline_held))
+	if (!inline_ok(pl, ln))
 		return 0;
-	atomic_store_explicit(&ln->inline_held, 1, memory_order_relaxed);
-	pthread_mutex_lock(&ln->q.mu);
-	if (ln->q.closed || atomic_load(&ln->q.depth) > COALESCE_MAX) { /* a backlog is the lane's */
+	for (round = 0;; round++) {
+		/* the messages are queued: seen by deliver_mu's holder once it lets go (the
+		 * fences order this thread's append before its look at the lock, and the
+		 * holder's unlock before its look at the fifo) */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (pthread_mutex_trylock(&ln->deliver_mu) != 0)
+			return 1;
+		pthread_mutex_lock(&ln->q.mu);
+		if (ln->q.closed || atomic_load(&ln->q.depth) > COALESCE_MAX) { /* a backlog is the lane's */
+			pthread_mutex_unlock(&ln->q.mu);
+			pthread_mutex_unlock(&ln->deliver_mu);
+			return 0;
+		}
+		head = ln->q.head;
+		tail = ln->q.tail;
+		n = atomic_load(&ln->q.depth);
+		ln->q.head = ln->q.tail = NULL;
+		atomic_store(&ln->q.depth, 0);
+		if (head && ln->queue_max)
+			pthread_cond_broadcast(&ln->room);
 		pthread_mutex_unlock(&ln->q.mu);
-		goto out;
-	}
-	head = ln->q.head;
-	tail = ln->q.tail;
-	n = atomic_load(&ln->q.depth);
-	ln->q.head = ln->q.tail = NULL;
-	atomic_store(&ln->q.depth, 0);
-	if (head && ln->queue_max)
-		pthread_cond_broadcast(&ln->room);
-	pthread_mutex_unlock(&ln->q.mu);
-	ok = 1;
-	if (!head) /* another writer took them */
-		goto out;
-	if (n > ln->inl_cap) {
-		struct rd_item **ni = realloc(ln->inl, n * sizeof *ni);
-		if (!ni)
-			goto back;
-		ln->inl = ni;
-		ln->inl_cap = n;
-	}
-	memset(&b, 0, sizeof b);
-	b.items = ln->inl;
-	b.cap = ln->inl_cap;
-	for (it = head, i = 0; it; it = it->next, i++) {
-		b.items[i] = it;
-		if (!i || it->accept_ms < b.accept_ms)
-			b.accept_ms = it->accept_ms;
-	}
-	b.n = i;
-	if (batch_body(&b, &body, &len) == 0)
-		sink_attempt(ln, body, len, b.n, &fail, err, sizeof err);
-	if (fail < 0) {
+		if (!head) { /* another writer took them */
+			pthread_mutex_unlock(&ln->deliver_mu);
+			return 1;
+		}
+		fail = RD_FAIL_OTHER; /* not written until sink_attempt says so */
+		if (n > ln->inl_cap) {
+			struct rd_item **ni = realloc(ln->inl, n * sizeof *ni);
+			if (!ni)
+				break;
+			ln->inl = ni;
+			ln->inl_cap = n;
+		}
+		memset(&b, 0, sizeof b);
+		b.items = ln->inl;
+		b.cap = ln->inl_cap;
+		for (it = head, i = 0; it; it = it->next, i++) {
+			b.items[i] = it;
+			if (!i || it->accept_ms < b.accept_ms)
+				b.accept_ms = it->accept_ms;
+		}
+		b.n = i;
+		if (batch_body(&b, &body, &len) == 0)
+			sink_attempt(ln, body, len, b.n, &fail, err, sizeof err);
+		if (fail >= 0) {
+			free(b.body);
+			break;
+		}
 		batch_end(ln, &b, NULL);
-		goto out;
+		pthread_mutex_unlock(&ln->deliver_mu);
+		/* what routers queued meanwhile, finding deliver_mu held, is this thread's */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (!atomic_load(&ln->q.depth))
+			return 1;
+		if (round + 1 == DRAIN_ROUNDS) /* enough for others: the rest is the lane thread's */
+			return 0;
 	}
-	free(b.body);
-back:
-	/* not written: back to the front of the fifo (which wakes the lane), in order, for its retries */
+	/* not written: back to the front of the fifo (which wakes the lane), in order, for
+	 * its retries */
 	fifo_push_front(&ln->q, head, tail, n);
-out:
-	atomic_store_explicit(&ln->inline_held, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&ln->deliver_mu);
-	return ok;
+	return 1;
 }
 
 /* How many more messages fill a batch of n under policy p (at least 1). */

@@ -214,8 +214,8 @@ struct rd_lane {
 	int coalesce;              /* writes what is queued together (pipeline.c coalesce()), and
 	                            * routers may write for it (lane_drain) */
 	pthread_mutex_t deliver_mu; /* a coalescing lane: held to take messages from q and write
-	                            * them, by the lane thread or by a worker writing inline */
-	atomic_int inline_held;    /* deliver_mu is held by an inline write (briefly) */
+	                            * them, by the lane thread or by a router writing inline;
+	                            * its holder looks at q again once it lets go (lane_drain) */
 	struct rd_item **inl;      /* owns: scratch array of the inline writes, [inl_cap], under deliver_mu */
 	size_t inl_cap;
 	atomic_size_t batch_room;  /* a one-thread lane filling a batch: how many queued messages

@@ -735,6 +735,97 @@ START_TEST(test_pipeline_inline_and_worker_order)
 }
 END_TEST
 
+/* Producers of test_pipeline_lane_writers_contend: released together each
+ * round, thread t submits one event on its own key (n > 10: to a and b), routed inline. */
+#define CONT_THREADS 4
+#define CONT_ROUNDS 300
+struct cont_arg {
+	struct rd_pipeline *pl;
+	pthread_barrier_t *start, *done; /* borrows */
+	unsigned t;
+	int failed;
+};
+
+static void *
+cont_main(void *p)
+{
+	struct cont_arg *a = p;
+	struct rd_event_ref ev;
+	char buf[80];
+	unsigned r;
+
+	memset(&ev, 0, sizeof ev);
+	for (r = 0; r < CONT_ROUNDS; r++) {
+		snprintf(buf, sizeof buf, "{\"event_type\":\"t.ev\",\"k\":\"c%u\",\"n\":%u}", a->t, 11 + r);
+		ev.p = buf;
+		ev.len = strlen(buf);
+		pthread_barrier_wait(a->start);
+		if (rd_pipeline_submit(a->pl, &ev, 1, NULL) < 0)
+			a->failed++;
+		pthread_barrier_wait(a->done);
+	}
+	return NULL;
+}
+
+/* Routers writing the same lanes at the same moment (lane_drain): one that
+ * finds a lane's writer busy leaves its messages to that writer, which looks
+ * at the lane's queue again once it is done, so nobody wakes the lane
+ * thread. After each of CONT_ROUNDS rounds of CONT_THREADS routers released
+ * together, every message is written within 5 s, without the drain. (A
+ * writer that did not look again would leave a round's last messages queued
+ * until the next round's writes, or the drain.) */
+START_TEST(test_pipeline_lane_writers_contend)
+{
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	struct cont_arg a[CONT_THREADS];
+	pthread_t thr[CONT_THREADS];
+	pthread_barrier_t start, done;
+	char err[256], *msgs = NULL, line[512];
+	route_prog *p = load_prog();
+	unsigned t, r, k;
+
+	snprintf(line, sizeof line, "[service]\ndata_dir = %s/cont\n[pipeline]\nworkers = 4\nshard_key = k\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(pthread_barrier_init(&start, NULL, CONT_THREADS + 1), 0);
+	ck_assert_int_eq(pthread_barrier_init(&done, NULL, CONT_THREADS + 1), 0);
+	for (t = 0; t < CONT_THREADS; t++) {
+		a[t].pl = &pl;
+		a[t].start = &start;
+		a[t].done = &done;
+		a[t].t = t;
+		a[t].failed = 0;
+		ck_assert_int_eq(pthread_create(&thr[t], NULL, cont_main, &a[t]), 0);
+	}
+	for (r = 0; r < CONT_ROUNDS; r++) {
+		pthread_barrier_wait(&start);
+		pthread_barrier_wait(&done);
+		for (k = 0; k < 500 && (atomic_load(&pl.pending) || atomic_load(&m.matched) < (r + 1) * CONT_THREADS); k++)
+			usleep(10000);
+		ck_assert_msg(atomic_load(&pl.pending) == 0, "round %u: %ld messages still queued after 5 s", r,
+			(long)atomic_load(&pl.pending));
+	}
+	for (t = 0; t < CONT_THREADS; t++) {
+		pthread_join(thr[t], NULL);
+		ck_assert_int_eq(a[t].failed, 0);
+	}
+	pthread_barrier_destroy(&start);
+	pthread_barrier_destroy(&done);
+	rd_pipeline_drain(&pl);
+	ck_assert_uint_eq(atomic_load(&m.matched), CONT_THREADS * CONT_ROUNDS);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), CONT_THREADS * CONT_ROUNDS);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), CONT_THREADS * CONT_ROUNDS);
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	rd_conf_fini(&c);
+	free(msgs);
+	route_prog_free(p);
+}
+END_TEST
+
 /* A worker holding more messages than the cap allows (a batch's fan-out)
  * pushes them to the lanes before it waits for the budget, so the lanes can
  * release them: 1,000 events of 1 KB in requests of 40 under a 64 KiB cap
@@ -869,6 +960,7 @@ routed_suite(void)
 	tcase_add_test(tc, test_pipeline_routes_in_order_and_bounds_memory);
 	tcase_add_test(tc, test_pipeline_batch_over_shards);
 	tcase_add_test(tc, test_pipeline_inline_and_worker_order);
+	tcase_add_test(tc, test_pipeline_lane_writers_contend);
 	tcase_add_test(tc, test_pipeline_worker_flushes_before_waiting);
 	tcase_add_test(tc, test_pipeline_emitted_events);
 	suite_add_tcase(s, tc);
