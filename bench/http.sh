@@ -95,6 +95,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# settle: what the last run left to write back (and, on a disk mounted with discard, to
+# discard: a removed data directory, the floor's truncated log) is done before the next run
+settle() { sync; sleep 1; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
@@ -229,6 +232,7 @@ stop_floor() {
 run_wrk() {
 	local name=$1 url=$2 body=$3 ctype=$4 pre=() out
 	[ $# -gt 4 ] && pre=(taskset -c "$5")
+	settle
 	out=$("${pre[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$here/http_post.lua" \
 		"$url" -- "$body" "$ctype" 2>&1)
 	line=$(grep '^RESULT' <<<"$out")
