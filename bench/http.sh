@@ -71,12 +71,13 @@ PIN_CPU=${PIN_CPU:-$((NCPU - 1))}
 RULES=("$src/examples/support.route" "$src/examples/leads.route" "$src/examples/orders.route")
 case $REPEATS in ''|*[!0-9]*|0) die "REPEATS must be a positive integer" ;; esac
 
-# routed's HTTP threads: from the config's [http] threads, else the default 2
-http_threads=2
+# routed's HTTP threads: from the config's [http] threads, else routed's default, 2 (1 on a
+# single CPU: step 2's routed, pinned to one, takes 1, and so does the floor beside it)
+conf_threads=""
 if [ -n "$CONF" ]; then
-	t=$(awk '/^\[/ { s = $0 } s == "[http]" && $1 == "threads" { print $3 }' "$CONF")
-	[ -n "$t" ] && http_threads=$t
+	conf_threads=$(awk '/^\[/ { s = $0 } s == "[http]" && $1 == "threads" { print $3 }' "$CONF")
 fi
+http_threads=${conf_threads:-$((NCPU > 1 ? 2 : 1))}
 NGINX_WORKERS=${NGINX_WORKERS:-$http_threads}
 # the floor syncs as routed's log does: not at all with [durability] sync = none, else each batch
 floor_sync=always
@@ -213,7 +214,7 @@ start_floor() {
 	fport=$(free_port)
 	rm -rf "$work/floor"
 	mkdir -p "$work/floor"
-	"${pre[@]}" "$FLOOR" --sync "$floor_sync" --threads "$http_threads" "$fport" "$work/floor" \
+	"${pre[@]}" "$FLOOR" --sync "$floor_sync" ${conf_threads:+--threads "$conf_threads"} "$fport" "$work/floor" \
 		>"$work/floor.log" 2>&1 &
 	fpid=$!
 	until curl -sf -o /dev/null "http://127.0.0.1:$fport/"; do
@@ -248,7 +249,7 @@ cpu_name=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | h
 echo "routed HTTP ingest benchmark"
 echo "  routed : $ROUTED ($("$ROUTED" --version 2>/dev/null | head -1))${CONF:+, config $CONF}"
 echo "  nginx  : $("$NGINX" -v 2>&1 | sed 's/.*: //'), worker_processes $NGINX_WORKERS (= routed's [http] threads $http_threads)"
-echo "  floor  : $FLOOR, $http_threads threads, sync $floor_sync"
+echo "  floor  : $FLOOR, threads as routed's, sync $floor_sync"
 echo "  wrk    : $WRK_THREADS threads, $CONNS connections, ${DURATION}s per run, $REPEATS runs each, alternating"
 echo "  host   : ${cpu_name:-unknown cpu}, $NCPU cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  rules  : examples/{support,leads,orders}.route, built-in queues in a temporary data directory"

@@ -6,7 +6,8 @@
  *   make bench/http_floor && bench/http_floor [--sync always|none] [--threads N] PORT DIR
  *
  * It runs libmicrohttpd with routed's daemon flags and [http] thread count
- * (a pool of epoll threads, MHD_USE_TURBO), reads each request's body,
+ * (a pool of epoll threads, MHD_USE_TURBO; without --threads, routed's
+ * default: 2, or 1 when it may run on one CPU only), reads each request's body,
  * parks the request (MHD_suspend_connection) and hands the body to one log
  * thread, which appends every body waiting with one writev() to DIR/floor.log,
  * fdatasync()s it (--sync always, routed's default: a group commit), and
@@ -28,6 +29,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -230,10 +232,11 @@ main(int argc, char **argv)
 	struct sockaddr_in sa;
 	struct MHD_Daemon *d;
 	unsigned threads = 2;
+	cpu_set_t cpus;
 	char path[PATH_MAX];
 	pthread_t logger;
 	sigset_t sigs;
-	int i, sig, port;
+	int i, sig, port, threads_given = 0;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -249,12 +252,15 @@ main(int argc, char **argv)
 				break;
 		} else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
 			threads = (unsigned)atoi(argv[++i]);
+			threads_given = 1;
 			if (threads < 1 || threads > 256)
 				break;
 		} else {
 			break;
 		}
 	}
+	if (!threads_given && sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) == 1)
+		threads = 1; /* as routed's default (service/conf.c) */
 	if (argc - i != 2 || (port = atoi(argv[i])) <= 0 || port > 65535) {
 		usage(stderr);
 		return 2;

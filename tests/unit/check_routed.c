@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +115,6 @@ START_TEST(test_conf_defaults_and_values)
 	ck_assert_uint_eq(c.max_body_bytes, 65536);
 	ck_assert_uint_eq(c.max_inflight_bytes, 2u << 20);
 	ck_assert_uint_eq(c.workers, 3);
-	ck_assert_uint_eq(c.http_threads, 2);            /* a default */
 	ck_assert_str_eq(c.shard_key, "event_type,type"); /* a default */
 	ck_assert_uint_eq(c.ndests, 1);
 	ck_assert_int_eq(c.dests[0].sink, RD_SINK_FILE);
@@ -123,6 +123,36 @@ START_TEST(test_conf_defaults_and_values)
 	free(msgs);
 	rd_conf_fini(&c);
 }
+
+/* [http] threads defaults to 2, or to 1 when routed may run on one CPU only;
+ * a configured count holds either way. (Check forks each test: the
+ * affinity set here ends with it.) */
+START_TEST(test_conf_http_threads_follow_affinity)
+{
+	struct rd_conf c;
+	cpu_set_t all, one;
+	char *msgs = NULL;
+	int i;
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+	ck_assert_int_eq(rd_conf_init(&c), 0);
+	ck_assert_uint_eq(c.http_threads, CPU_COUNT(&all) > 1 ? 2 : 1);
+	rd_conf_fini(&c);
+	CPU_ZERO(&one);
+	for (i = 0; i < CPU_SETSIZE && !CPU_COUNT(&one); i++)
+		if (CPU_ISSET(i, &all))
+			CPU_SET(i, &one);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	ck_assert_int_eq(rd_conf_init(&c), 0);
+	ck_assert_uint_eq(c.http_threads, 1);
+	rd_conf_fini(&c);
+	ck_assert_int_eq(load_conf(&c, "[http]\nthreads = 3\n", &msgs), 0);
+	ck_assert_uint_eq(c.http_threads, 3);
+	free(msgs);
+	rd_conf_fini(&c);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof all, &all), 0);
+}
+END_TEST
 END_TEST
 
 START_TEST(test_conf_errors_name_file_and_line)
@@ -945,6 +975,7 @@ routed_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_conf_defaults_and_values);
+	tcase_add_test(tc, test_conf_http_threads_follow_affinity);
 	tcase_add_test(tc, test_conf_errors_name_file_and_line);
 	tcase_add_test(tc, test_conf_destinations_checked_against_rules);
 	tcase_add_test(tc, test_conf_webhook_keys);
