@@ -374,7 +374,8 @@ printf '  %-8s %12s %10s %10s\n' server 'req/s' 'p50 us' 'p99 us'
 printf '  %-8s %12s %10s %10s\n' nginx "$n_rps" "$n_p50" "$n_p99"
 printf '  %-8s %12s %10s %10s\n' floor "$f_rps" "$f_p50" "$f_p99"
 printf '  %-8s %12s %10s %10s   (answers >= 400: %s, socket errors: %s)\n' routed "$r_rps" "$r_p50" "$r_p99" "$r_err" "$r_serr"
-echo "  floor / nginx $fr: the most any server answering 202 after a group-committed log reaches here"
+if [ "$floor_sync" = none ]; then what="once its log has written the event (no sync)"; else what="once a group commit synced the event"; fi
+echo "  floor / nginx $fr: about the most a server answering 202 $what reaches here"
 echo "  routed / floor $rf: the share of that routed keeps"
 echo
 echo "NDJSON batches of 100 events, routed on one cpu (medians of $REPEATS runs)"
