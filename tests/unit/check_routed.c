@@ -100,6 +100,17 @@ load_conf(struct rd_conf *c, const char *text, char **msgs)
 	return rc;
 }
 
+/* Frees what a pipeline test set up: the pipeline (drained), its metrics, its config and the
+ * config's messages (msgs, owned). */
+static void
+pipeline_done(struct rd_pipeline *pl, struct rd_metrics *m, struct rd_conf *c, char *msgs)
+{
+	rd_pipeline_free(pl);
+	rd_metrics_fini(m);
+	rd_conf_fini(c);
+	free(msgs);
+}
+
 /* ---- config ----------------------------------------------------------------- */
 
 START_TEST(test_conf_defaults_and_values)
@@ -561,10 +572,7 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 	ck_assert_uint_eq(n, 200);
 	/* draining: nothing more is taken */
 	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 1, NULL), -1);
-	rd_pipeline_free(&pl);
-	rd_metrics_fini(&m);
-	rd_conf_fini(&c);
-	free(msgs);
+	pipeline_done(&pl, &m, &c, msgs);
 
 	/* a request larger than the cap is refused whole */
 	snprintf(line, sizeof line, "[service]\ndata_dir = %s/pl2\n[limits]\nmax_inflight_bytes = 64k\n", tmpdir);
@@ -581,10 +589,7 @@ START_TEST(test_pipeline_routes_in_order_and_bounds_memory)
 	ck_assert_int_eq(rd_pipeline_submit(&pl, ev, 10, NULL), 0);
 	rd_pipeline_drain(&pl);
 	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 10);
-	rd_pipeline_free(&pl);
-	rd_metrics_fini(&m);
-	rd_conf_fini(&c);
-	free(msgs);
+	pipeline_done(&pl, &m, &c, msgs);
 	route_prog_free(p);
 }
 END_TEST
@@ -642,10 +647,7 @@ START_TEST(test_pipeline_batch_over_shards)
 		}
 		fclose(f);
 		ck_assert_uint_eq(n, 300);
-		rd_pipeline_free(&pl);
-		rd_metrics_fini(&m);
-		rd_conf_fini(&c);
-		free(msgs);
+		pipeline_done(&pl, &m, &c, msgs);
 		msgs = NULL;
 	}
 	route_prog_free(p);
@@ -757,10 +759,7 @@ START_TEST(test_pipeline_inline_and_worker_order)
 	}
 	fclose(f);
 	ck_assert_uint_eq(n, INL_THREADS * INL_PER);
-	rd_pipeline_free(&pl);
-	rd_metrics_fini(&m);
-	rd_conf_fini(&c);
-	free(msgs);
+	pipeline_done(&pl, &m, &c, msgs);
 	route_prog_free(p);
 }
 END_TEST
@@ -848,10 +847,7 @@ START_TEST(test_pipeline_lane_writers_contend)
 	ck_assert_uint_eq(atomic_load(&m.matched), CONT_THREADS * CONT_ROUNDS);
 	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), CONT_THREADS * CONT_ROUNDS);
 	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), CONT_THREADS * CONT_ROUNDS);
-	rd_pipeline_free(&pl);
-	rd_metrics_fini(&m);
-	rd_conf_fini(&c);
-	free(msgs);
+	pipeline_done(&pl, &m, &c, msgs);
 	route_prog_free(p);
 }
 END_TEST
@@ -896,10 +892,7 @@ START_TEST(test_pipeline_worker_flushes_before_waiting)
 	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 1000);
 	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 1000);
 	ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
-	rd_pipeline_free(&pl);
-	rd_metrics_fini(&m);
-	rd_conf_fini(&c);
-	free(msgs);
+	pipeline_done(&pl, &m, &c, msgs);
 	route_prog_free(p);
 }
 END_TEST
