@@ -1573,6 +1573,44 @@ inline_ok(const struct rd_pipeline *pl, struct rd_lane *ln)
 		atomic_load(&ln->ready);
 }
 
+/* lane_drain's write of the chain head (n messages, taken from the lane's fifo under
+ * deliver_mu): 0 when written (the messages are done with), -1 when not (still the caller's). */
+static int
+drain_write(struct rd_lane *ln, struct rd_item *head, size_t n)
+{
+	struct lane_batch b;
+	struct rd_item *it;
+	const char *body;
+	char err[256];
+	size_t len, i;
+	int fail = RD_FAIL_OTHER; /* not written until sink_attempt says so */
+
+	if (n > ln->inl_cap) {
+		struct rd_item **ni = realloc(ln->inl, n * sizeof *ni);
+		if (!ni)
+			return -1;
+		ln->inl = ni;
+		ln->inl_cap = n;
+	}
+	memset(&b, 0, sizeof b);
+	b.items = ln->inl;
+	b.cap = ln->inl_cap;
+	for (it = head, i = 0; it; it = it->next, i++) {
+		b.items[i] = it;
+		if (!i || it->accept_ms < b.accept_ms)
+			b.accept_ms = it->accept_ms;
+	}
+	b.n = i;
+	if (batch_body(&b, &body, &len) == 0)
+		sink_attempt(ln, body, len, b.n, &fail, err, sizeof err);
+	if (fail >= 0) {
+		free(b.body);
+		return -1;
+	}
+	batch_end(ln, &b, NULL);
+	return 0;
+}
+
 /*
  * A router (the shard's worker, or an HTTP or TCP thread routing inline)
  * writes what the lane has queued itself, in one write, when it can do so
@@ -1600,13 +1638,9 @@ inline_ok(const struct rd_pipeline *pl, struct rd_lane *ln)
 static int
 lane_drain(struct rd_pipeline *pl, struct rd_lane *ln)
 {
-	struct lane_batch b;
-	struct rd_item *it, *head, *tail;
-	const char *body;
-	char err[256];
-	size_t len, i, n;
+	struct rd_item *head, *tail;
 	unsigned round;
-	int fail;
+	size_t n;
 
 	if (!inline_ok(pl, ln))
 		return 0;
@@ -1631,47 +1665,23 @@ lane_drain(struct rd_pipeline *pl, struct rd_lane *ln)
 		if (head && ln->queue_max)
 			pthread_cond_broadcast(&ln->room);
 		pthread_mutex_unlock(&ln->q.mu);
-		if (!head) { /* another writer took them */
+		/* (no head: another writer took them) */
+		if (head && drain_write(ln, head, n) < 0) {
+			/* not written: back to the front of the fifo (which wakes the lane), in
+			 * order, for its retries */
+			fifo_push_front(&ln->q, head, tail, n);
 			pthread_mutex_unlock(&ln->deliver_mu);
 			return 1;
 		}
-		fail = RD_FAIL_OTHER; /* not written until sink_attempt says so */
-		if (n > ln->inl_cap) {
-			struct rd_item **ni = realloc(ln->inl, n * sizeof *ni);
-			if (!ni)
-				break;
-			ln->inl = ni;
-			ln->inl_cap = n;
-		}
-		memset(&b, 0, sizeof b);
-		b.items = ln->inl;
-		b.cap = ln->inl_cap;
-		for (it = head, i = 0; it; it = it->next, i++) {
-			b.items[i] = it;
-			if (!i || it->accept_ms < b.accept_ms)
-				b.accept_ms = it->accept_ms;
-		}
-		b.n = i;
-		if (batch_body(&b, &body, &len) == 0)
-			sink_attempt(ln, body, len, b.n, &fail, err, sizeof err);
-		if (fail >= 0) {
-			free(b.body);
-			break;
-		}
-		batch_end(ln, &b, NULL);
 		pthread_mutex_unlock(&ln->deliver_mu);
-		/* what routers queued meanwhile, finding deliver_mu held, is this thread's */
+		/* what routers queued meanwhile, finding deliver_mu held, is this thread's --
+		 * written or not this round */
 		atomic_thread_fence(memory_order_seq_cst);
 		if (!atomic_load(&ln->q.depth))
 			return 1;
 		if (round + 1 == DRAIN_ROUNDS) /* enough for others: the rest is the lane thread's */
 			return 0;
 	}
-	/* not written: back to the front of the fifo (which wakes the lane), in order, for
-	 * its retries */
-	fifo_push_front(&ln->q, head, tail, n);
-	pthread_mutex_unlock(&ln->deliver_mu);
-	return 1;
 }
 
 /* How many more messages fill a batch of n under policy p (at least 1). */
