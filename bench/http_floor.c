@@ -84,6 +84,7 @@ log_main(void *arg)
 {
 	struct iovec iov[BATCH_MAX];
 	struct req *batch, *r, *next;
+	size_t want;
 	ssize_t w;
 	int n;
 
@@ -100,13 +101,19 @@ log_main(void *arg)
 		lg.head = lg.tail = NULL;
 		pthread_mutex_unlock(&lg.mu);
 		for (r = batch; r;) {
-			for (n = 0; r && n < BATCH_MAX; r = r->next)
+			for (n = 0, want = 0; r && n < BATCH_MAX; r = r->next)
 				if (r->len) {
 					iov[n].iov_base = r->body;
 					iov[n++].iov_len = r->len;
+					want += r->len;
 				}
 			if (n && (w = writev(lg.fd, iov, n)) < 0)
 				die("writev");
+			/* a short write (a full disk) would answer 202 for bytes not logged */
+			if (n && (size_t)w != want) {
+				errno = ENOSPC;
+				die("writev wrote less than asked");
+			}
 			if (n)
 				lg.size += (size_t)w;
 		}

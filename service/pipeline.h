@@ -14,9 +14,10 @@
  * submitting thread routes a shard's events itself when it can take the
  * shard's run_mu (shard_inline; the worker routes only under run_mu too, and
  * whoever holds it routes what is queued first), and whoever routes writes a
- * built-in queue's messages itself when its lane is free (lane_drain,
- * under the lane's deliver_mu, which the lane thread holds to take messages).
- * Under load the worker and the lanes batch as above.
+ * built-in queue's messages itself when its lane is free, or leaves them to
+ * the lane's current writer, which looks at the lane's fifo again once done
+ * (lane_drain, under the lane's deliver_mu, which the lane thread holds to
+ * take messages). Under load the worker and the lanes batch as above.
  *
  * The durable log (durable.h) sits between submit and the shard fifos:
  * submit appends the request's events (one group-committed append_many)
