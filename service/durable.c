@@ -788,15 +788,18 @@ cursor_name(struct rd_durable *d, uint32_t i)
  * every pass cost each destination a file, two fsyncs and a sync of its
  * sinks 10 times a second, whether it received anything or not (the
  * examples have 30-odd destinations). A cursor that lags only makes a
- * restart read more of the log (docs/durability.md).
+ * restart read more of the log (docs/durability.md). The cursors that
+ * moved are stored together, in one write of the log's cursors.txt (two
+ * fsyncs a pass rather than two per destination).
  */
 static void
 pass(struct rd_durable *d, int force)
 {
 	uint64_t f = frontier(d), m, lo = UINT64_MAX, v, act;
 	uint32_t i;
-	unsigned k;
+	unsigned k, nb = 0;
 	struct rd_ckpt c = { 0 };
+	struct cursor_batch *b = &d->batch;
 	int idle;
 
 	for (i = 0; i < nlanes(d); i++) {
@@ -815,34 +818,52 @@ pass(struct rd_durable *d, int force)
 				if (atomic_fetch_add(&d->sync_errors, 1) % 100 == 0)
 					rd_log(RD_LOG_ERROR, "cannot sync a destination's sink: its cursor waits",
 						"\"cursor\":\"%s\",\"error\":\"%s\"", d->cname[i], strerror(errno));
-			} else if (rd_wal_cursor_set(d->wal, d->cname[i], m) == 0) {
-				d->saved[i] = m;
-				d->seen[i] = act;
-				d->idle_passes[i] = 0;
-				atomic_fetch_add_explicit(&d->stores[i], 1, memory_order_relaxed);
-			} else if (atomic_fetch_add(&d->cursor_errors, 1) % 100 == 0) {
-				rd_log(RD_LOG_ERROR, "cannot store a log cursor", "\"cursor\":\"%s\",\"error\":\"%s\"",
-					d->cname[i], strerror(errno));
+			} else {
+				/* synced: its cursor goes into this pass's one store */
+				b->names[nb] = d->cname[i];
+				b->seqs[nb] = m;
+				b->slot[nb] = i;
+				b->act[nb++] = act;
 			}
 		}
-		if (d->saved[i] < lo)
-			lo = d->saved[i];
 	}
-	if (nlanes(d) == 0) {
-		if (f > d->saved_matched) {
-			set_cursor(d, "matched", f);
-			d->saved_matched = f;
-		}
-		lo = f;
+	if (nlanes(d) == 0 && f > d->saved_matched) {
+		b->names[nb] = "matched";
+		b->seqs[nb] = f;
+		b->slot[nb++] = SLOT_MATCHED;
 	}
 	if (d->dedup_on) {
 		if (!rd_dedup_oldest(&d->dedup, wall_ms(), &v) || v > f)
 			v = f;
 		if (v > d->saved_dedup) { /* a stored cursor never moves back: only store a move forward */
-			set_cursor(d, "dedup", v);
-			d->saved_dedup = v;
+			b->names[nb] = "dedup";
+			b->seqs[nb] = v;
+			b->slot[nb++] = SLOT_DEDUP;
 		}
 	}
+	if (nb > 0 && rd_wal_cursors_set(d->wal, b->names, b->seqs, nb) == 0) {
+		for (k = 0; k < nb; k++) {
+			if (b->slot[k] == SLOT_MATCHED) {
+				d->saved_matched = b->seqs[k];
+			} else if (b->slot[k] == SLOT_DEDUP) {
+				d->saved_dedup = b->seqs[k];
+			} else {
+				i = b->slot[k];
+				d->saved[i] = b->seqs[k];
+				d->seen[i] = b->act[k];
+				d->idle_passes[i] = 0;
+				atomic_fetch_add_explicit(&d->stores[i], 1, memory_order_relaxed);
+			}
+		}
+	} else if (nb > 0 && atomic_fetch_add(&d->cursor_errors, 1) % 100 == 0) {
+		rd_log(RD_LOG_ERROR, "cannot store the log cursors", "\"cursors\":%u,\"error\":\"%s\"", nb,
+			strerror(errno));
+	}
+	for (i = 0; i < nlanes(d); i++)
+		if (d->cname[i] && d->saved[i] < lo)
+			lo = d->saved[i];
+	if (nlanes(d) == 0)
+		lo = f;
 	for (k = 0; d->state_on && k < d->nstate; k++) {
 		pthread_mutex_lock(&d->mu);
 		if (d->ckpt[k].snap && lo >= d->ckpt[k].covers) {
@@ -1108,8 +1129,12 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 	d->stores = calloc(d->ndest ? d->ndest : 1, sizeof *d->stores);
 	d->cname = calloc(d->ndest ? d->ndest : 1, sizeof *d->cname);
 	missing = calloc(d->ndest ? d->ndest : 1, sizeof *missing);
+	d->batch.names = calloc(d->ndest + 2, sizeof *d->batch.names);
+	d->batch.seqs = calloc(d->ndest + 2, sizeof *d->batch.seqs);
+	d->batch.act = calloc(d->ndest + 2, sizeof *d->batch.act);
+	d->batch.slot = calloc(d->ndest + 2, sizeof *d->batch.slot);
 	if (!d->dest || !d->start || !d->saved || !d->activity || !d->seen || !d->idle_passes || !d->stores ||
-	    !d->cname || !missing)
+	    !d->cname || !missing || !d->batch.names || !d->batch.seqs || !d->batch.act || !d->batch.slot)
 		goto oom;
 	for (i = 0; i < d->ndest; i++)
 		rd_lsnset_init(&d->dest[i]);
@@ -1158,6 +1183,10 @@ rd_durable_start(struct rd_durable *d, const struct rd_conf *c, struct rd_pipeli
 		rd_log(RD_LOG_WARN, "log recovered with damage", "\"torn_tails\":%" PRIu64 ",\"torn_bytes\":%"
 			PRIu64 ",\"quarantined\":%" PRIu64 ",\"quarantined_bytes\":%" PRIu64 ",\"records\":%" PRIu64,
 			st.torn_tails, st.torn_bytes, st.quarantined, st.quarantined_bytes, st.records_recovered);
+	if (st.cursor_files_damaged)
+		rd_log(RD_LOG_WARN, "the log's cursors.txt is incomplete and was not used: destinations "
+			"without a cursor start from the oldest one kept (or the log's start), so some events "
+			"may be delivered again", NULL);
 	/* destination cursors; a destination new to this log starts where the others are */
 	for (i = 0; i < d->nstart; i++) {
 		if (rd_wal_cursor_get(d->wal, d->cname[i], &v) == 0) {
@@ -1256,6 +1285,11 @@ rd_durable_stop(struct rd_durable *d)
 	free(d->seen);
 	free(d->idle_passes);
 	free(d->stores);
+	free(d->batch.names);
+	free(d->batch.seqs);
+	free(d->batch.act);
+	free(d->batch.slot);
+	memset(&d->batch, 0, sizeof d->batch);
 	d->activity = d->stores = NULL;
 	d->seen = NULL;
 	d->idle_passes = NULL;

@@ -62,6 +62,16 @@ struct rd_ckpt {               /* a state snapshot waiting until every destinati
 	uint64_t covers;           /* 1 + the highest record in it */
 };
 
+/* The cursors one pass stores together (rd_wal_cursors_set); ndest + 2 entries each. */
+struct cursor_batch {
+	const char **names;            /* owns the array; borrows the names */
+	uint64_t *seqs;                /* owns */
+	uint64_t *act;                 /* owns: a destination's activity when it was synced */
+	uint32_t *slot;                /* owns: lane slot, or SLOT_MATCHED / SLOT_DEDUP */
+};
+#define SLOT_MATCHED UINT32_MAX
+#define SLOT_DEDUP (UINT32_MAX - 1)
+
 struct rd_durable {
 	const struct rd_conf *conf;    /* borrows */
 	struct rd_pipeline *pl;        /* borrows */
@@ -77,6 +87,7 @@ struct rd_durable {
 	unsigned *idle_passes;         /* owns: [ndest] passes that left an idle cursor behind */
 	atomic_uint_fast64_t *stores;  /* owns: [ndest] cursors stored, for /metrics */
 	char **cname;                  /* owns: [ndest] cursor names "dest.NAME" */
+	struct cursor_batch batch;     /* owns: the durability thread's scratch for pass() */
 	uint32_t ndest;                /* lane slots (pl->lane_cap); the first nlanes are in use */
 	uint32_t nstart;               /* lanes in use at start (a reload may add more) */
 	struct rd_dedup dedup;         /* dedup_window > 0 */

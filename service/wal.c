@@ -33,6 +33,7 @@
 #include "crc32c.h"
 
 #define FAIL_RING 64 /* failed batches remembered for late-waking appenders */
+#define CURSORS_FILE "cursors.txt" /* every cursor (wal.h) */
 
 struct wal_seg {                 /* one segment file (plain values, owned by w->segs) */
 	uint64_t first;          /* the sequence in its name */
@@ -45,7 +46,7 @@ struct wal_fail {                /* a failed batch: seqs [lo, hi] not acknowledg
 	int err;                 /* its errno */
 };
 
-struct wal_cursor {              /* an in-memory copy of DIR/cursors/NAME (owned by w->curs) */
+struct wal_cursor {              /* an in-memory copy of a cursor of DIR/cursors.txt (owned by w->curs) */
 	char name[RD_WAL_CURSOR_NAME_MAX + 1];
 	uint64_t seq;
 };
@@ -78,6 +79,8 @@ struct rd_wal {                  /* owned by the caller of rd_wal_open; owns eve
 	struct wal_cursor *curs; /* owns: the cursors */
 	size_t ncurs, capcurs;
 	struct rd_wal_stats st;  /* counters */
+	pthread_mutex_t store_mu; /* one store of DIR/cursors.txt at a time (taken before mu) */
+	int legacy;              /* DIR/cursors/NAME files (one per cursor) were found at open */
 };
 
 struct rd_wal_iter {             /* owned by the caller of rd_wal_iter_open */
@@ -230,6 +233,25 @@ fail:;
 	close(fd);
 	errno = e;
 	return -1;
+}
+
+/* Reads up to len bytes at off (fewer only at end of file); the count, or -1 with errno. */
+static ssize_t
+pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = pread(fd, p + got, len - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
 }
 
 /* Writes all of buf at off; 0, or -1 with errno (a short write is retried until an error). */
@@ -523,10 +545,80 @@ cursor_add(struct rd_wal *w, const char *name, uint64_t seq)
 	return c;
 }
 
-/* Loads DIR/cursors/ (removing *.tmp leftovers of a crash mid-update); 0 or -1. */
+/*
+ * Reads DIR/cursors.txt (wal.h) into w->curs, each cursor raised to the
+ * higher of its line and what is already there. A file that does not end
+ * with its "end COUNT" line is not used at all (counted in
+ * st.cursor_files_damaged): with a cursor missing routed replays more, and
+ * rename makes a partial file impossible short of disk damage. 0, or -1
+ * (errno: ENOMEM, or a read error other than ENOENT).
+ */
+static int
+cursors_file_load(struct rd_wal *w)
+{
+	int fd = openat(w->dirfd, CURSORS_FILE, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	char *txt, *p, *end, *nl;
+	uint64_t count = 0, v;
+	int ok = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) < 0 || !(txt = malloc((size_t)sb.st_size + 1))) {
+		int e = errno ? errno : ENOMEM;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	ssize_t r = pread_all(fd, txt, (size_t)sb.st_size, 0);
+	close(fd);
+	if (r < 0) {
+		free(txt);
+		return -1;
+	}
+	txt[r] = '\0';
+	/* first pass: the file is whole (its last line counts the others) */
+	for (p = txt; (nl = strchr(p, '\n')); p = nl + 1) {
+		if (strncmp(p, "end ", 4) == 0) {
+			v = strtoull(p + 4, &end, 10);
+			ok = end == nl && v == count && nl[1] == '\0';
+			break;
+		}
+		count++;
+	}
+	for (p = txt; ok && (nl = strchr(p, '\n')) && strncmp(p, "end ", 4) != 0; p = nl + 1) {
+		char *sp = memchr(p, ' ', (size_t)(nl - p));
+		struct wal_cursor *c;
+		if (!sp)
+			continue;
+		*sp = '\0';
+		v = strtoull(sp + 1, &end, 10);
+		if (end != nl || !cursor_name_ok(p))
+			continue; /* not written by rd_wal_cursors_set: skipped */
+		if ((c = cursor_find(w, p))) {
+			if (c->seq < v)
+				c->seq = v;
+		} else if (!cursor_add(w, p, v)) {
+			free(txt);
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	if (!ok)
+		w->st.cursor_files_damaged++; /* at open: no other thread yet */
+	free(txt);
+	return 0;
+}
+
+/*
+ * Loads the cursors: DIR/cursors/NAME files, one per cursor, as logs
+ * written before cursors.txt kept them (their *.tmp leftovers removed),
+ * then DIR/cursors.txt. 0 or -1.
+ */
 static int
 cursors_load(struct rd_wal *w)
 {
+	unlinkat(w->dirfd, CURSORS_FILE ".tmp", 0);
 	int cfd = openat(w->dirfd, "cursors", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cfd < 0)
 		return -1;
@@ -564,62 +656,127 @@ cursors_load(struct rd_wal *w)
 			errno = ENOMEM;
 			return -1;
 		}
+		w->legacy = 1;
 	}
 	closedir(d);
-	return 0;
+	return cursors_file_load(w);
+}
+
+/*
+ * Writes every cursor -- w->curs, each name of names[0..n) raised to
+ * seqs[i] -- to DIR/cursors.txt: temp file, fsync, rename, fsync DIR. Then
+ * (only then, so that rd_wal_trim never goes by a cursor a crash could
+ * undo) w->curs takes the new values. Under store_mu. 0, or -1 with errno.
+ */
+static int
+cursors_store(struct rd_wal *w, const char *const *names, const uint64_t *seqs, size_t n)
+{
+	size_t i, j, cap, len = 0, count = 0;
+	char *txt;
+	int fd, rc = -1, e;
+
+	pthread_mutex_lock(&w->mu);
+	cap = (w->ncurs + n + 1) * (RD_WAL_CURSOR_NAME_MAX + 24);
+	if (!(txt = malloc(cap))) {
+		pthread_mutex_unlock(&w->mu);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (i = 0; i < w->ncurs; i++) {
+		uint64_t v = w->curs[i].seq;
+		for (j = 0; j < n; j++)
+			if (strcmp(names[j], w->curs[i].name) == 0 && seqs[j] > v)
+				v = seqs[j];
+		len += (size_t)snprintf(txt + len, cap - len, "%s %" PRIu64 "\n", w->curs[i].name, v);
+		count++;
+	}
+	for (j = 0; j < n; j++) {
+		for (i = 0; i < j && strcmp(names[i], names[j]) != 0; i++)
+			;
+		if (i == j && !cursor_find(w, names[j])) { /* a new name (the first time in names) */
+			uint64_t v = seqs[j];
+			for (i = j + 1; i < n; i++)
+				if (strcmp(names[i], names[j]) == 0 && seqs[i] > v)
+					v = seqs[i];
+			len += (size_t)snprintf(txt + len, cap - len, "%s %" PRIu64 "\n", names[j], v);
+			count++;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	len += (size_t)snprintf(txt + len, cap - len, "end %zu\n", count);
+	fd = openat(w->dirfd, CURSORS_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto out;
+	if (pwrite_all(fd, txt, len, 0) < 0 || fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		unlinkat(w->dirfd, CURSORS_FILE ".tmp", 0);
+		errno = e;
+		goto out;
+	}
+	close(fd);
+	if (renameat(w->dirfd, CURSORS_FILE ".tmp", w->dirfd, CURSORS_FILE) < 0 || fsync(w->dirfd) < 0)
+		goto out;
+	pthread_mutex_lock(&w->mu);
+	for (j = 0; j < n; j++) {
+		struct wal_cursor *c = cursor_find(w, names[j]);
+		if (!c && !(c = cursor_add(w, names[j], seqs[j]))) {
+			pthread_mutex_unlock(&w->mu);
+			errno = ENOMEM;
+			goto out;
+		}
+		if (c->seq < seqs[j])
+			c->seq = seqs[j];
+	}
+	w->st.cursor_stores++;
+	pthread_mutex_unlock(&w->mu);
+	rc = 0;
+	if (w->legacy) {
+		/* cursors.txt has every cursor now: the older files go (one source for each) */
+		for (i = 0; i < w->ncurs; i++) {
+			char fin[RD_WAL_CURSOR_NAME_MAX + 16];
+			snprintf(fin, sizeof fin, "cursors/%s", w->curs[i].name);
+			unlinkat(w->dirfd, fin, 0);
+		}
+		int cfd = openat(w->dirfd, "cursors", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cfd >= 0) {
+			fsync(cfd);
+			close(cfd);
+		}
+		w->legacy = 0;
+	}
+out:
+	free(txt);
+	return rc;
+}
+
+int
+rd_wal_cursors_set(struct rd_wal *w, const char *const *names, const uint64_t *seqs, size_t n)
+{
+	size_t i, more = 0;
+
+	for (i = 0; i < n; i++)
+		if (!cursor_name_ok(names[i])) {
+			errno = EINVAL;
+			return -1;
+		}
+	pthread_mutex_lock(&w->store_mu);
+	pthread_mutex_lock(&w->mu);
+	for (i = 0; i < n && !more; i++) {
+		struct wal_cursor *c = cursor_find(w, names[i]);
+		more = !c || c->seq < seqs[i];
+	}
+	pthread_mutex_unlock(&w->mu);
+	/* a cursor never moves back: nothing to store when none moves forward */
+	int rc = more ? cursors_store(w, names, seqs, n) : 0;
+	pthread_mutex_unlock(&w->store_mu);
+	return rc;
 }
 
 int
 rd_wal_cursor_set(struct rd_wal *w, const char *name, uint64_t seq)
 {
-	if (!cursor_name_ok(name)) {
-		errno = EINVAL;
-		return -1;
-	}
-	pthread_mutex_lock(&w->mu);
-	struct wal_cursor *c = cursor_find(w, name);
-	int skip = c && c->seq >= seq;
-	pthread_mutex_unlock(&w->mu);
-	if (skip)
-		return 0;
-	/* one writer per cursor name is the caller's contract (one destination
-	 * lane each); the file dance below needs no lock */
-	char tmp[RD_WAL_CURSOR_NAME_MAX + 32], fin[RD_WAL_CURSOR_NAME_MAX + 16], txt[32];
-	snprintf(tmp, sizeof tmp, "cursors/%s.tmp", name);
-	snprintf(fin, sizeof fin, "cursors/%s", name);
-	int n = snprintf(txt, sizeof txt, "%" PRIu64 "\n", seq);
-	int fd = openat(w->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	if (pwrite_all(fd, txt, (size_t)n, 0) < 0 || fsync(fd) < 0) {
-		int e = errno;
-		close(fd);
-		unlinkat(w->dirfd, tmp, 0);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	if (renameat(w->dirfd, tmp, w->dirfd, fin) < 0)
-		return -1;
-	int cfd = openat(w->dirfd, "cursors", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cfd < 0)
-		return -1;
-	int rc = fsync(cfd);
-	close(cfd);
-	if (rc < 0)
-		return -1;
-	pthread_mutex_lock(&w->mu);
-	c = cursor_find(w, name);
-	if (!c)
-		c = cursor_add(w, name, seq);
-	else if (c->seq < seq)
-		c->seq = seq;
-	pthread_mutex_unlock(&w->mu);
-	if (!c) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
+	return rd_wal_cursors_set(w, &name, &seq, 1);
 }
 
 int
@@ -642,21 +799,27 @@ rd_wal_cursor_del(struct rd_wal *w, const char *name)
 		errno = EINVAL;
 		return -1;
 	}
-	char fin[RD_WAL_CURSOR_NAME_MAX + 16];
-	snprintf(fin, sizeof fin, "cursors/%s", name);
-	if (unlinkat(w->dirfd, fin, 0) < 0 && errno != ENOENT)
-		return -1;
-	int cfd = openat(w->dirfd, "cursors", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cfd >= 0) {
-		fsync(cfd);
-		close(cfd);
-	}
+	pthread_mutex_lock(&w->store_mu);
 	pthread_mutex_lock(&w->mu);
 	struct wal_cursor *c = cursor_find(w, name);
 	if (c)
 		*c = w->curs[--w->ncurs];
 	pthread_mutex_unlock(&w->mu);
-	return 0;
+	/* cursors.txt without it (and no file of the older layout either) */
+	char fin[RD_WAL_CURSOR_NAME_MAX + 16];
+	snprintf(fin, sizeof fin, "cursors/%s", name);
+	int rc = cursors_store(w, NULL, NULL, 0);
+	if (unlinkat(w->dirfd, fin, 0) == 0) {
+		int cfd = openat(w->dirfd, "cursors", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cfd >= 0) {
+			fsync(cfd);
+			close(cfd);
+		}
+	} else if (errno != ENOENT) {
+		rc = -1;
+	}
+	pthread_mutex_unlock(&w->store_mu);
+	return rc;
 }
 
 int
@@ -903,6 +1066,7 @@ rd_wal_open(const char *dir, const struct rd_wal_opts *opts, char *err, size_t e
 	w->act_fd = -1;
 	w->dirfd = -1;
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_mutex_init(&w->store_mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -978,6 +1142,7 @@ rd_wal_close(struct rd_wal *w)
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->done);
 	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->store_mu);
 	free(w->pend);
 	free(w->segs);
 	free(w->curs);

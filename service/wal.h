@@ -9,8 +9,12 @@
  * Directory layout (DIR given to rd_wal_open):
  *   DIR/NNNNNNNNNNNNNNNNNNNN.log   segments; the 20-digit name is the sequence
  *                                  number of the segment's first record
- *   DIR/cursors/NAME               one durable cursor: "SEQ\n", replaced by
- *                                  write temp + fsync + rename + fsync dir
+ *   DIR/cursors.txt                the durable cursors, one line "NAME SEQ\n"
+ *                                  each, then "end COUNT\n"; replaced whole by
+ *                                  write temp + fsync + rename + fsync DIR
+ *   DIR/cursors/NAME               one cursor per file ("SEQ\n"), as logs kept
+ *                                  them before cursors.txt: read at open,
+ *                                  removed once cursors.txt has them
  *   DIR/quarantine/SEG.OFFSET.bad  the raw bytes of a corrupt region found in
  *                                  segment SEG at byte OFFSET
  * The directory is locked with flock() while open: one process per log.
@@ -88,6 +92,8 @@ struct rd_wal_stats {                   /* counters since rd_wal_open (a copy) *
 	uint64_t torn_bytes;            /* bytes they held */
 	uint64_t quarantined;           /* corrupt regions quarantined at open */
 	uint64_t quarantined_bytes;     /* bytes they held */
+	uint64_t cursor_stores;         /* writes of cursors.txt */
+	uint64_t cursor_files_damaged;  /* a cursors.txt found incomplete at open (not used) */
 };
 
 struct rd_wal;                          /* opaque: owns its files, syncer thread, buffers */
@@ -176,15 +182,20 @@ void rd_wal_stats(struct rd_wal *w, struct rd_wal_stats *st);
  * Cursors: a named position (the sequence number of the next record the
  * destination still needs; everything before it is done). Names are 1..64
  * bytes of [A-Za-z0-9._-], not starting with '.'.
- * rd_wal_cursor_set stores it durably (temp + fsync + rename + fsync dir)
- * and returns 0, or -1 with errno (EINVAL for a bad name). A cursor never
- * moves backwards: a smaller seq than the stored one is ignored (returns 0).
- * rd_wal_cursor_get returns 0 with *seq, or -1 with errno ENOENT when the
- * cursor does not exist.
+ * rd_wal_cursor_set stores it durably (DIR/cursors.txt, every cursor in
+ * one file: temp + fsync + rename + fsync DIR) and returns 0, or -1 with
+ * errno (EINVAL for a bad name). A cursor never moves backwards: a smaller
+ * seq than the stored one is ignored (returns 0). rd_wal_cursors_set stores
+ * n cursors (names[i] at seqs[i]) with that one write, so that storing the
+ * cursors of many destinations costs two fsyncs rather than two each; the
+ * new values are in place only once the file is (a failed store keeps the
+ * old ones). rd_wal_cursor_get returns 0 with *seq, or -1 with errno ENOENT
+ * when the cursor does not exist.
  */
 int rd_wal_cursor_set(struct rd_wal *w, const char *name, uint64_t seq);
+int rd_wal_cursors_set(struct rd_wal *w, const char *const *names, const uint64_t *seqs, size_t n);
 int rd_wal_cursor_get(struct rd_wal *w, const char *name, uint64_t *seq);
-/* Deletes the cursor (its file); 0, or -1 with errno. */
+/* Deletes the cursor (rewrites cursors.txt without it); 0, or -1 with errno. */
 int rd_wal_cursor_del(struct rd_wal *w, const char *name);
 
 /*

@@ -36,7 +36,8 @@ for mode in A B; do
 		i=0
 		while [ $i -lt 20 ]; do # a checkpoint covering the three records (2 s at most)
 			n=$(metric routed_log_next_seq)
-			c=$(cat "$D/log/cursors/state" 2>/dev/null || echo 0)
+			c=$(awk '$1 == "state" { print $2 }' "$D/log/cursors.txt" 2>/dev/null)
+			c=${c:-0}
 			[ -n "$n" ] && [ "$c" -ge "$n" ] && break
 			sleep 0.1
 			i=$((i + 1))

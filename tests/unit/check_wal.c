@@ -481,6 +481,114 @@ START_TEST(test_roll_and_trim)
 }
 END_TEST
 
+/* Writes text to dir/name (a helper for laying out an older or damaged log). */
+static void
+put_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+}
+
+/* dir/name's content into out (NUL-terminated), or "" when it cannot be read. */
+static const char *
+get_file(const char *dir, const char *name, char *out, size_t n)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "r");
+	size_t r = f ? fread(out, 1, n - 1, f) : 0;
+	out[r] = '\0';
+	if (f)
+		fclose(f);
+	return out;
+}
+
+static uint64_t
+cursor_or_0(struct rd_wal *w, const char *name)
+{
+	uint64_t c = 0;
+	return rd_wal_cursor_get(w, name, &c) == 0 ? c : 0;
+}
+
+START_TEST(test_cursors_file)
+{
+	char dir[300], sub[340], txt[512];
+	struct rd_wal_opts o;
+	struct rd_wal_stats st;
+	rd_wal_opts_default(&o);
+
+	/* a log of the older layout: one file per cursor */
+	fresh_dir(dir, sizeof dir);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(sub, sizeof sub, "%s/cursors", dir);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	put_file(sub, "dest.old", "55\n");
+	put_file(sub, "dest.gone", "7\n");
+	put_file(sub, "dest.x", "9\n");
+	put_file(dir, "cursors.txt", "dest.x 5\ndest.y 12\nend 2\n");
+	put_file(dir, "cursors.txt.tmp", "half a wri");
+	struct rd_wal *w = open_or_die(dir, &o);
+	ck_assert_uint_eq(cursor_or_0(w, "dest.old"), 55);
+	ck_assert_uint_eq(cursor_or_0(w, "dest.gone"), 7);
+	ck_assert_uint_eq(cursor_or_0(w, "dest.x"), 9);  /* the higher of the two places */
+	ck_assert_uint_eq(cursor_or_0(w, "dest.y"), 12);
+	ck_assert_uint_eq(count_files(dir, ".tmp"), 0);  /* a crash's leftover is removed */
+
+	/* several cursors in one store: one file, the old files gone */
+	const char *names[] = { "dest.a", "dest.old", "dest.a", "dest.y", "dest.b" };
+	uint64_t seqs[] = { 30, 60, 40, 3, 20 };
+	rd_wal_stats(w, &st);
+	uint64_t stores = st.cursor_stores;
+	ck_assert_int_eq(rd_wal_cursors_set(w, names, seqs, 5), 0);
+	rd_wal_stats(w, &st);
+	ck_assert_uint_eq(st.cursor_stores, stores + 1);
+	ck_assert_uint_eq(cursor_or_0(w, "dest.a"), 40);   /* a name twice: the higher */
+	ck_assert_uint_eq(cursor_or_0(w, "dest.old"), 60);
+	ck_assert_uint_eq(cursor_or_0(w, "dest.y"), 12);   /* never backwards */
+	ck_assert_uint_eq(cursor_or_0(w, "dest.b"), 20);
+	ck_assert_uint_eq(count_files(sub, "old") + count_files(sub, "gone") + count_files(sub, "x"), 0);
+	get_file(dir, "cursors.txt", txt, sizeof txt);
+	ck_assert_msg(strstr(txt, "dest.a 40\n") && strstr(txt, "dest.gone 7\n") && strstr(txt, "dest.x 9\n")
+		&& strstr(txt, "dest.y 12\n") && strstr(txt, "dest.b 20\n") && strstr(txt, "\nend 6\n"),
+		"cursors.txt: %s", txt);
+	/* nothing moves forward: no store at all */
+	ck_assert_int_eq(rd_wal_cursors_set(w, names, seqs, 5), 0);
+	rd_wal_stats(w, &st);
+	ck_assert_uint_eq(st.cursor_stores, stores + 1);
+	errno = 0;
+	names[4] = "bad/name";
+	ck_assert_int_eq(rd_wal_cursors_set(w, names, seqs, 5), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(rd_wal_cursor_del(w, "dest.gone"), 0);
+	ck_assert_int_eq(rd_wal_cursor_set(w, "dest.b", 21), 0);
+	rd_wal_close(w);
+
+	/* all of it survives a reopen */
+	w = open_or_die(dir, &o);
+	ck_assert_uint_eq(cursor_or_0(w, "dest.a"), 40);
+	ck_assert_uint_eq(cursor_or_0(w, "dest.b"), 21);
+	ck_assert_uint_eq(cursor_or_0(w, "dest.x"), 9);
+	ck_assert_int_eq(rd_wal_cursor_get(w, "dest.gone", &stores), -1);
+	rd_wal_stats(w, &st);
+	ck_assert_uint_eq(st.cursor_files_damaged, 0);
+	rd_wal_close(w);
+
+	/* a file without its end line is not used (and counted) */
+	get_file(dir, "cursors.txt", txt, sizeof txt);
+	*strstr(txt, "end ") = '\0';
+	put_file(dir, "cursors.txt", txt);
+	w = open_or_die(dir, &o);
+	rd_wal_stats(w, &st);
+	ck_assert_uint_eq(st.cursor_files_damaged, 1);
+	ck_assert_int_eq(rd_wal_cursor_get(w, "dest.a", &stores), -1);
+	rd_wal_close(w);
+}
+END_TEST
+
 /* ---- crash simulation ------------------------------------------------------ */
 
 #define CRASH_ROUNDS 16 /* the first 12 with `always`, the last 4 with `none` (same promise for a process crash) */
@@ -1033,6 +1141,7 @@ wal_suite(void)
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_batch_pacing);
 	tcase_add_test(tc, test_roll_and_trim);
+	tcase_add_test(tc, test_cursors_file);
 	tcase_add_test(tc, test_torn_tail);
 	tcase_add_test(tc, test_corruption);
 	tcase_add_test(tc, test_garbage_segment);
