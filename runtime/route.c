@@ -57,6 +57,7 @@ struct route_matcher {
 	uint32_t *set_fields;           /* owns: fields with an override to clear */
 	uint32_t nset_fields;
 	struct route_emit *emits;       /* owns: one per EMIT action at most */
+	struct route_pushback *pushbacks; /* owns: one per temporal rule at most */
 	struct rv_json_member *members; /* owns: scratch for edits and emits */
 	size_t *seglens;                /* owns: segment lengths of members */
 	const char **segs;              /* owns: segment pointers of members */
@@ -588,6 +589,7 @@ route_matcher_free(route_matcher *m)
 	ru_free(m->sets);
 	ru_free(m->set_fields);
 	ru_free(m->emits);
+	ru_free(m->pushbacks);
 	ru_free(m->members);
 	ru_free(m->seglens);
 	ru_free(m->segs);
@@ -660,6 +662,7 @@ route_matcher_new(const route_prog *rp)
 	m->sets = zalloc(p->nactions, sizeof *m->sets);
 	m->set_fields = zalloc(p->nactions + 1, sizeof *m->set_fields);
 	m->emits = zalloc(p->nactions, sizeof *m->emits);
+	m->pushbacks = zalloc(p->ntemporal ? p->ntemporal : 1, sizeof *m->pushbacks);
 	m->members = zalloc(p->nactions + 1, sizeof *m->members);
 	/* an emit's members: its fields plus the type and version members */
 	m->seglens = zalloc(nsegs_max + 2, sizeof *m->seglens);
@@ -675,7 +678,7 @@ route_matcher_new(const route_prog *rp)
 	    || !m->vm.ev.first || !m->vm.ev.last || !m->vm.ev.scratch
 	    || !m->vm.override
 	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->evaluated || !m->cand || !m->cand_stamp || !m->dests
-	    || !m->dest_stamp || !m->sets || !m->set_fields || !m->emits || !m->members
+	    || !m->dest_stamp || !m->sets || !m->set_fields || !m->emits || !m->pushbacks || !m->members
 	    || !m->seglens || !m->segs || !m->text || !m->out || !m->out2 || !m->why_text)
 		goto fail;
 	/* regex databases are compiled on first use; their scratch is grown then (regex_ready) */
@@ -1003,6 +1006,16 @@ apply_sets(route_matcher *m, struct route_decision *d)
  * and runs its actions. *routed is set when a rule that routes matched.
  * Returns -1 (status set in d) when the decision's buffers are full.
  */
+/* The seed of rule ri's pushback keys: its name's hash (struct route_pushback). */
+static uint64_t
+rule_seed(const route_prog *rp, uint32_t ri)
+{
+	size_t n = 0;
+	const char *name = route_rule_name(rp, ri, &n);
+
+	return name ? XXH64(name, n, 0) : ri;
+}
+
 static int
 eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 {
@@ -1021,8 +1034,15 @@ eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 
 		switch (rv_state_temporal_step(m->state, &m->vm, ti, m->vm.now)) {
 		case RV_TSTEP_FIRE:
-			if (t->flags & RV_TF_BACKPRESSURE)
-				d->backpressure++;
+			if (t->flags & RV_TF_BACKPRESSURE) {
+				struct route_pushback *pb = &m->pushbacks[d->backpressure++];
+
+				pb->rule = ri;
+				pb->key = 0;
+				/* the step found the key, so the hash has one too */
+				pb->keyed = t->nby > 0
+				            && rv_temporal_key_hash(m->rp->p, &m->vm, ti, rule_seed(m->rp, ri), &pb->key) == 0;
+			}
 			break;
 		case RV_TSTEP_ELSE:
 			for (k = 0; k < t->nelse; k++)
@@ -1125,6 +1145,7 @@ route_matcher_tick(route_matcher *m, struct route_decision *d)
 	d->dests = m->dests;
 	d->sets = m->sets;
 	d->emits = m->emits;
+	d->pushbacks = m->pushbacks;
 	m->valid = 0; /* explain has no event to explain */
 	m->nmatched = 0;
 	if (m->state == NULL || (ts = rv_state_tstate(m->state)) == NULL || p->ntseq == 0)
@@ -1247,6 +1268,7 @@ begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision
 	d->dests = m->dests;
 	d->sets = m->sets;
 	d->emits = m->emits;
+	d->pushbacks = m->pushbacks;
 	d->output = buf;
 	d->output_len = len;
 	m->valid = 0;
@@ -1484,6 +1506,31 @@ route_classify(route_matcher *m, const char *buf, size_t len, struct route_class
 		break;
 	}
 	return c->status;
+}
+
+uint32_t
+route_pushback_keys(route_matcher *m, uint64_t *keys, uint32_t cap)
+{
+	const struct rv_rt *rt = &m->rp->rt;
+	const struct rv_prog *p = m->rp->p;
+	uint32_t i, ri, ti, n = 0;
+	uint64_t h;
+
+	if (!m->valid || rt->rule_temporal == NULL)
+		return 0;
+	/* the contract's rules; keyed backpressure is rare, so no list of its own */
+	for (i = rt->contract_first[m->contract]; i < rt->contract_first[m->contract + 1]; i++) {
+		ri = rt->contract_rules[i];
+		ti = rt->rule_temporal[ri];
+		if (ti == RV_NONE || !(p->temporal[ti].flags & RV_TF_BACKPRESSURE) || p->temporal[ti].nby == 0)
+			continue;
+		if (rv_temporal_key_hash(p, &m->vm, ti, rule_seed(m->rp, ri), &h) < 0)
+			continue;
+		if (n < cap)
+			keys[n] = h;
+		n++;
+	}
+	return n;
 }
 
 int

@@ -129,6 +129,19 @@ struct route_emit {            /* a derived event from an `emit` action */
 	size_t len;
 };
 
+/*
+ * A `backpressure` rule that fired. Without `by` it pushes back on every
+ * event (keyed 0); with `by` only on the events of the key it fired for:
+ * key is the hash route_pushback_keys() gives an event of that key (of that
+ * rule: the rule's name seeds it, so it holds across a reload that keeps
+ * the rule's name and `by` fields).
+ */
+struct route_pushback {
+	uint32_t rule;
+	int keyed;
+	uint64_t key;
+};
+
 struct route_decision {
 	int status;                /* enum route_status */
 	const char *reason;        /* ROUTE_OK: NULL; else a static message */
@@ -147,6 +160,7 @@ struct route_decision {
 	size_t output_len;
 	uint32_t backpressure;     /* rules with `backpressure` that fired on this event: the
 	                            * service should push back (refuse with Retry-After) */
+	const struct route_pushback *pushbacks; /* [backpressure]: each one's rule and key */
 };
 
 /*
@@ -287,6 +301,17 @@ int route_prog_partition(const route_prog *p, const char **why);
 /* How events of type t are placed: enum route_part; *field (ROUTE_PART_KEY) gets the key field. */
 int route_type_partition(const route_prog *p, uint32_t t, uint32_t *field);
 int route_classify(route_matcher *m, const char *buf, size_t len, struct route_class *c);
+
+/*
+ * The keys a keyed `backpressure` could push back the event the matcher
+ * last classified (or matched) under: for each rule with `backpressure`
+ * and `by` on the event's type whose `by` fields the event has, the hash a
+ * firing of that rule on an event of the same key would carry (struct
+ * route_pushback). The key is read from the event as it arrived (before
+ * any `set`). Writes up to cap hashes to keys and returns how many there
+ * are (0 when the event was refused or no such rule applies).
+ */
+uint32_t route_pushback_keys(route_matcher *m, uint64_t *keys, uint32_t cap);
 
 /*
  * Why a rule did or did not match the event of the last route_match().

@@ -29,6 +29,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "alloc.h"
 #include "state.h"
@@ -257,6 +258,21 @@ build_key(struct rv_tstate *ts, struct rv_vm *vm, uint32_t first, uint32_t n, ch
 	for (i = 0; i < n; i++)
 		if (key_part(vm, ts->p->trefs[first + i], buf, RV_KEY_MAX + 64, len) < 0)
 			return -1;
+	return 0;
+}
+
+int
+rv_temporal_key_hash(const struct rv_prog *p, struct rv_vm *vm, uint32_t ti, uint64_t seed, uint64_t *hash)
+{
+	const struct rv_temporal *t = &p->temporal[ti];
+	char buf[RV_KEY_MAX + 64];
+	size_t len = 0;
+	uint32_t i;
+
+	for (i = 0; i < t->nby; i++)
+		if (key_part(vm, p->trefs[t->by + i], buf, sizeof buf, &len) < 0)
+			return -1;
+	*hash = XXH64(buf, len, seed);
 	return 0;
 }
 

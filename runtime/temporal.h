@@ -32,6 +32,16 @@ enum rv_tstep {
 int rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now);
 
 /*
+ * The XXH64 hash, with seed, of the key TEMPORAL record ti of p keeps the
+ * event in vm under (its `by` fields, encoded as rv_tstate_step encodes
+ * them). Returns 0, or -1 when a `by` field has no value (the rule keeps
+ * no state for the event). Needs no state: ingest uses it on a scanned
+ * event to find the events a keyed `backpressure` refuses.
+ */
+int rv_temporal_key_hash(const struct rv_prog *p, struct rv_vm *vm, uint32_t ti, uint64_t seed,
+	uint64_t *hash);
+
+/*
  * Sequences and absences (TSEQ record qi). The event in vm is of one of the
  * second event's contracts and passed bcond: rv_tstate_second looks up the
  * pending first event of its correlation key. A `then` that completes

@@ -295,6 +295,7 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	route_matcher *m;
 	struct rd_buf b;
 	size_t i, ninvalid = 0, ndup = 0;
+	int keyed_bp = 0;
 	enum MHD_Result ret;
 	const char *ct;
 	int rc;
@@ -352,6 +353,9 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 			refs[i].len = e->len;
 			refs[i].part = d.part;
 			refs[i].key = d.key;
+			/* a key a rule with `backpressure ... by` pushes back refuses the request */
+			if (!keyed_bp)
+				keyed_bp = rd_pipeline_key_pushed_back(h->pl, m);
 			continue;
 		}
 		if (ninvalid++ == 0)
@@ -381,10 +385,11 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 		ret = reply_json(h, c, MHD_HTTP_BAD_REQUEST, &b);
 		goto out;
 	}
-	if (rd_pipeline_backpressure(h->pl)) {
+	if (keyed_bp || rd_pipeline_backpressure(h->pl)) {
 		rd_count(&h->metrics->rejected[RD_REJ_BACKPRESSURE], in->n);
-		rd_buf_printf(&b, "{\"error\":\"backpressure: a rule asks to slow down\",\"accepted\":0,"
-			"\"retry_after\":%u}", h->conf->retry_after);
+		rd_buf_printf(&b, "{\"error\":\"backpressure: a rule asks to slow down%s\",\"accepted\":0,"
+			"\"retry_after\":%u}", keyed_bp ? " (the events of a key it pushes back)" : "",
+			h->conf->retry_after);
 		ret = reply_json(h, c, MHD_HTTP_TOO_MANY_REQUESTS, &b);
 		goto out;
 	}

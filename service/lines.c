@@ -115,10 +115,11 @@ take(struct rd_lines *l, const char *p, size_t n, uint64_t line, rd_lines_result
 		refuse(l, RD_REJ_OVERLOADED, res, ud, line, "event larger than max_inflight_bytes", -1);
 		return 0;
 	}
-	/* a rule's backpressure holds, or the budget cannot take the line: let
-	 * the producer see what was taken, then stop reading until it can */
+	/* a rule's backpressure holds (on every event, or on this line's key), or the
+	 * budget cannot take the line: let the producer see what was taken, then stop
+	 * reading until it can */
 	for (;;) {
-		int bp = rd_pipeline_backpressure(l->pl), e = 0;
+		int bp = rd_pipeline_backpressure(l->pl) || rd_pipeline_key_pushed_back(l->pl, l->m), e = 0;
 
 		if (!bp) {
 			if (rd_pipeline_submit(l->pl, &ref, 1, NULL) == 0)
@@ -200,7 +201,8 @@ take_batch(struct rd_lines *l, rd_lines_result_fn *res, rd_lines_flush_fn *fl, v
 	l->npend = 0;
 	for (i = 0; ok && i < n; i++) {
 		ok = l->pend[i].len <= l->max_line &&
-			route_classify(l->m, l->pend[i].p, l->pend[i].len, &d) != ROUTE_REJECTED;
+			route_classify(l->m, l->pend[i].p, l->pend[i].len, &d) != ROUTE_REJECTED &&
+			!rd_pipeline_key_pushed_back(l->pl, l->m); /* else take() waits for it */
 		l->pend[i].part = d.part;
 		l->pend[i].key = d.key;
 	}

@@ -297,6 +297,73 @@ rd_pipeline_backpressure(struct rd_pipeline *pl)
 	return now_ns() < atomic_load(&pl->backpressure_until);
 }
 
+/* Key k's first slot in the pushback table. */
+static unsigned
+pb_slot(uint64_t k)
+{
+	return (unsigned)((k ^ k >> 29) & (RD_PUSHBACK_KEYS - 1));
+}
+
+/*
+ * A keyed firing: pushes back key k until until. Returns 0, or -1 when
+ * every slot holds a key still pushed back (the caller pushes back on
+ * everything). Slots are never emptied one by one (that would cut the
+ * probe chains); the table is cleared once every entry has lapsed.
+ */
+static int
+pb_push(struct rd_pipeline *pl, uint64_t k, uint64_t until, uint64_t now)
+{
+	unsigned i, s, free_at = RD_PUSHBACK_KEYS;
+	int rc = -1;
+
+	pthread_mutex_lock(&pl->pb_mu);
+	if (atomic_load(&pl->pb_until) <= now)
+		memset(pl->pb, 0, sizeof pl->pb);
+	for (i = 0, s = pb_slot(k); i < RD_PUSHBACK_KEYS; i++, s = (s + 1) & (RD_PUSHBACK_KEYS - 1)) {
+		if (pl->pb[s].until && pl->pb[s].key == k) {
+			free_at = s; /* renewed in place */
+			break;
+		}
+		if (pl->pb[s].until <= now && free_at == RD_PUSHBACK_KEYS)
+			free_at = s;
+		if (!pl->pb[s].until)
+			break; /* the end of k's chain */
+	}
+	if (free_at < RD_PUSHBACK_KEYS) {
+		pl->pb[free_at].key = k;
+		pl->pb[free_at].until = until;
+		if (atomic_load(&pl->pb_until) < until)
+			atomic_store(&pl->pb_until, until);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&pl->pb_mu);
+	return rc;
+}
+
+int
+rd_pipeline_key_pushed_back(struct rd_pipeline *pl, route_matcher *m)
+{
+	uint64_t keys[8], now;
+	uint32_t n, j;
+	unsigned i, s;
+	int hit = 0;
+
+	if (atomic_load(&pl->pb_until) == 0 || (now = now_ns()) >= atomic_load(&pl->pb_until))
+		return 0;
+	if ((n = route_pushback_keys(m, keys, 8)) > 8)
+		n = 8; /* more keyed rules on one type than this are not looked at */
+	pthread_mutex_lock(&pl->pb_mu);
+	for (j = 0; j < n && !hit; j++)
+		for (i = 0, s = pb_slot(keys[j]); i < RD_PUSHBACK_KEYS && pl->pb[s].until;
+		     i++, s = (s + 1) & (RD_PUSHBACK_KEYS - 1))
+			if (pl->pb[s].key == keys[j]) {
+				hit = pl->pb[s].until > now;
+				break;
+			}
+	pthread_mutex_unlock(&pl->pb_mu);
+	return hit;
+}
+
 int
 rd_pipeline_has_room(struct rd_pipeline *pl, size_t n, size_t bytes)
 {
@@ -712,8 +779,18 @@ decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned d
 	size_t *elens = NULL;
 	uint32_t i, nemits = 0, prio;
 
-	if (st == ROUTE_OK && d.backpressure > 0) /* push back for retry_after seconds from now */
-		atomic_store(&pl->backpressure_until, now_ns() + (uint64_t)pl->conf->retry_after * 1000000000u);
+	if (st == ROUTE_OK && d.backpressure > 0) { /* push back for retry_after seconds from now */
+		uint64_t now = now_ns(), until = now + (uint64_t)pl->conf->retry_after * 1000000000u;
+
+		for (i = 0; i < d.backpressure; i++) {
+			/* with `by`, the events of the key it fired for; else (or no room) all of them */
+			if (d.pushbacks[i].keyed && pb_push(pl, d.pushbacks[i].key, until, now) == 0)
+				continue;
+			if (d.pushbacks[i].keyed)
+				atomic_fetch_add(&pl->pb_overflow, 1);
+			atomic_store(&pl->backpressure_until, until);
+		}
+	}
 	if (depth > 0)
 		rd_count(&mt->emitted, 1);
 	if (st == ROUTE_REJECTED) {
@@ -2456,6 +2533,7 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	pl->metrics = m;
 	pthread_mutex_init(&pl->budget.mu, NULL);
 	pthread_cond_init(&pl->budget.cv, NULL);
+	pthread_mutex_init(&pl->pb_mu, NULL);
 	pl->budget.cap = c->max_inflight_bytes;
 	pthread_mutex_init(&pl->gate.mu, NULL);
 	pthread_cond_init(&pl->gate.cv, NULL);
@@ -2889,6 +2967,7 @@ rd_pipeline_free(struct rd_pipeline *pl)
 		older = g->older;
 		gen_free(g);
 	}
+	pthread_mutex_destroy(&pl->pb_mu);
 	pl->gens = NULL;
 	atomic_store(&pl->gen, NULL);
 	for (i = 0; pl->lanes && i < pl->nlanes; i++) {
@@ -3059,6 +3138,20 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 		"routed_events_routed_total{by=\"ingest\"} %" PRIuFAST64 "\n"
 		"routed_events_routed_total{by=\"worker\"} %" PRIuFAST64 "\n",
 		atomic_load(&pl->routed_by[0]), atomic_load(&pl->routed_by[1]));
+	{
+		uint64_t now = now_ns(), keys = 0;
+
+		pthread_mutex_lock(&pl->pb_mu);
+		for (i = 0; i < RD_PUSHBACK_KEYS; i++)
+			keys += pl->pb[i].until > now;
+		pthread_mutex_unlock(&pl->pb_mu);
+		rd_buf_printf(o, "# HELP routed_backpressure_keys Keys a rule with `backpressure` and `by` pushes "
+			"back now (their events are refused with Retry-After).\n# TYPE routed_backpressure_keys gauge\n"
+			"routed_backpressure_keys %" PRIu64 "\n# HELP routed_backpressure_overflow_total Keyed "
+			"firings that found no room among the keys pushed back, and pushed back on every event."
+			"\n# TYPE routed_backpressure_overflow_total counter\nrouted_backpressure_overflow_total %"
+			PRIuFAST64 "\n", keys, atomic_load(&pl->pb_overflow));
+	}
 	rd_buf_puts(o, "# HELP routed_events_outcome_total Accepted events by what became of all their "
 		"deliveries (the worst across a fan-out).\n# TYPE routed_events_outcome_total counter\n");
 #define X(id, str) rd_buf_printf(o, "routed_events_outcome_total{outcome=\"" str "\"} %" PRIu64 "\n", \

@@ -51,6 +51,8 @@
 #include "route.h"
 #include "sink.h"
 
+#define RD_PUSHBACK_KEYS 1024     /* keys pushed back at once (rd_pipeline_key_pushed_back) */
+
 struct rd_item {               /* an event (shard fifo) or a message (lane fifo) */
 	struct rd_item *next;      /* fifo link */
 	size_t charge;             /* bytes charged to the budget for this item */
@@ -255,6 +257,12 @@ struct rd_pipeline {
 	/* until when (CLOCK_MONOTONIC ns) ingest pushes back: a rule with
 	 * `backpressure` fired on a routed event (rd_pipeline_backpressure) */
 	atomic_uint_fast64_t backpressure_until;
+	/* the keys a rule with `backpressure` and `by` pushed back (rd_pipeline_key_pushed_back):
+	 * open addressing on the key, an entry until (CLOCK_MONOTONIC ns) 0 never used */
+	pthread_mutex_t pb_mu;
+	struct rd_pushback_key { uint64_t key, until; } pb[RD_PUSHBACK_KEYS];
+	atomic_uint_fast64_t pb_until; /* the latest until of any entry: none pushed back after it */
+	atomic_uint_fast64_t pb_overflow; /* firings with the table full (pushed back on everything) */
 	struct rd_durable *dur;    /* borrows, or NULL: no durable log (--replay) */
 	struct rd_gate gate;       /* delivery slots by priority */
 	atomic_uint_fast64_t outcomes[RD_FATE__COUNT]; /* accepted events by outcome */
@@ -277,6 +285,16 @@ struct rd_event_ref {          /* an event to submit (borrowed bytes) */
  * routed event, for [http] retry_after seconds (each firing renews it).
  */
 int rd_pipeline_backpressure(struct rd_pipeline *pl);
+
+/*
+ * Is the event m has just classified (route_classify, not refused) pushed
+ * back by a rule with `backpressure` and `by`? Such a firing pushes back
+ * the events of its key only (route_pushback_keys), for [http] retry_after
+ * seconds from the last firing; RD_PUSHBACK_KEYS keys at once, and a
+ * firing that finds them all taken pushes back on every event instead. One
+ * atomic load while no key is pushed back.
+ */
+int rd_pipeline_key_pushed_back(struct rd_pipeline *pl, route_matcher *m);
 
 /*
  * Would the memory budget take n events of bytes in all now? A look without

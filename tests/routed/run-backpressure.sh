@@ -3,7 +3,9 @@
 # rule with it fires (here: more than 5 events in 2 s), ingest answers 429
 # with Retry-After for [http] retry_after seconds, counts the refusals, and
 # accepts again afterwards; the TCP listener stops reading meanwhile (its
-# acknowledgement waits until the push-back lapses). Real process on
+# acknowledgement waits until the push-back lapses). With `by`, only the
+# events of the key it fired for are refused (HTTP, a batch holding one of them,
+# TCP), the others accepted meanwhile. Real process on
 # loopback, every wait bounded.
 set -u
 . "${top_srcdir:-.}/tests/routed/common.sh"
@@ -73,6 +75,77 @@ check "the 429 answers counted" grep -q '^routed_http_requests_total{code="429"}
 sleep 2.5
 code=$(post 7)
 check "after Retry-After, events are accepted again" [ "$code" = 202 ]
+kill -TERM "$pid"
+i=0
+while [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+wait "$pid"
+check "SIGTERM exits 0" [ $? -eq 0 ]
+pid=""
+
+# ---- with `by`: only the offending key is pushed back -------------------------------
+cat >"$tmp/bpk.route" <<'ROUTE'
+event tick v1 { n: number, svc?: string }
+destination sink
+rule all on tick route sink
+rule noisy on tick when count() > 3 within 2s by svc backpressure
+ROUTE
+"$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$tmp/datak" "$tmp/bpk.route" \
+	>"$tmp/stdout" 2>"$tmp/log" &
+pid=$!
+wait_port "$tmp/log"
+U=http://127.0.0.1:$port
+T=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
+postk() { # svc n -> prints the status code; headers in $tmp/h
+	curl -s -m 10 -o "$tmp/body" -D "$tmp/h" -w '%{http_code}' -H 'Content-Type: application/json' \
+		-d "{\"event_type\":\"tick\",\"svc\":\"$1\",\"n\":$2}" "$U/events"
+}
+for n in 1 2 3 4; do
+	code=$(postk a $n)
+	[ "$code" = 202 ] || bad "svc a: event $n answered $code before the rule fired"
+done
+ok "svc a: 4 events accepted (the 4th fires the rule)"
+i=0
+code=202
+while [ $i -lt 50 ] && [ "$code" = 202 ]; do
+	sleep 0.1
+	code=$(postk a 100)
+	i=$((i + 1))
+done
+check "svc a is pushed back: 429" [ "$code" = 429 ]
+check "... with Retry-After: 2" grep -qi '^Retry-After: 2' "$tmp/h"
+check "... and a reason naming the key" grep -q 'events of a key it pushes back' "$tmp/body"
+code=$(postk b 1)
+check "svc b is accepted meanwhile" [ "$code" = 202 ]
+code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-ndjson' \
+	--data-binary "$(printf '{"event_type":"tick","svc":"b","n":2}\n{"event_type":"tick","svc":"a","n":3}\n')" \
+	"$U/events")
+check "a batch with one event of svc a is refused whole: 429" [ "$code" = 429 ]
+curl -s -m 10 "$U/metrics" >"$tmp/metrics"
+check "routed_backpressure_keys is 1" grep -q '^routed_backpressure_keys 1$' "$tmp/metrics"
+tcp_ack() { # line -> "seconds reply"
+	python3 - "$T" "$1" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+t0 = time.monotonic()
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while b"\n" not in buf:
+    d = s.recv(100)
+    if not d:
+        break
+    buf += d
+print("%.2f %s" % (time.monotonic() - t0, buf.decode().strip()))
+PY
+}
+ack_b=$(tcp_ack '{"event_type":"tick","svc":"b","n":5}')
+check "TCP: a line of svc b is acknowledged at once ($ack_b)" \
+	awk -v t="${ack_b%% *}" -v r="${ack_b#* }" 'BEGIN { exit !(r == "ok 1" && t < 0.5) }'
+ack_a=$(tcp_ack '{"event_type":"tick","svc":"a","n":6}')
+check "TCP: a line of svc a waits for the push-back to lapse ($ack_a)" \
+	awk -v t="${ack_a%% *}" -v r="${ack_a#* }" 'BEGIN { exit !(r == "ok 1" && t > 0.5) }'
+sleep 2.5
+code=$(postk a 7)
+check "svc a: accepted again after Retry-After" [ "$code" = 202 ]
 kill -TERM "$pid"
 i=0
 while [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done

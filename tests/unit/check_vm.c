@@ -1143,6 +1143,107 @@ START_TEST(test_state_temporal)
 }
 END_TEST
 
+/* Keyed backpressure: the firing carries its key, and ingest finds the same key on an event. */
+START_TEST(test_state_pushback_keys)
+{
+	static const char src[] =
+		"event e v1 { svc?: string, n?: number }\n"
+		"event f v1 { svc?: string }\n"
+		"destination d\n"
+		"rule all on e route d\n"
+		"rule noisy on e when count() > 2 within 1s by svc backpressure\n"
+		"rule noisy_n on e when count() > 5 within 1s by n backpressure\n"
+		"rule total on e, f when count() > 100 within 1s backpressure\n";
+	size_t len;
+	unsigned char *rbc = compile(src, 2, &len);
+	char err[256];
+	route_prog *p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	route_matcher *m, *in;
+	route_state *st;
+	struct route_decision d;
+	struct route_class c;
+	uint64_t keys[4], ka, kb, kn;
+	const char *a = "{\"event_type\":\"e\",\"svc\":\"a\"}", *b = "{\"event_type\":\"e\",\"svc\":\"b\"}";
+	const char *fa = "{\"event_type\":\"f\",\"svc\":\"a\"}", *an = "{\"event_type\":\"e\",\"svc\":\"a\",\"n\":7}";
+	int i;
+
+	ck_assert_msg(p != NULL, "load: %s", err);
+	m = route_matcher_new(p);
+	in = route_matcher_new(p); /* ingest's: classifies, runs no rule */
+	st = route_state_new(p);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(st);
+	route_state_set_time(st, 5000);
+	route_matcher_set_state(m, st);
+
+	/* ingest: one key per keyed rule the event's type has and whose `by` it has */
+	ck_assert_int_eq(route_classify(in, a, strlen(a), &c), ROUTE_OK);
+	ck_assert_uint_eq(route_pushback_keys(in, keys, 4), 1);
+	ka = keys[0];
+	ck_assert_int_eq(route_classify(in, b, strlen(b), &c), ROUTE_OK);
+	ck_assert_uint_eq(route_pushback_keys(in, keys, 4), 1);
+	kb = keys[0];
+	ck_assert(ka != kb);
+	ck_assert_int_eq(route_classify(in, an, strlen(an), &c), ROUTE_OK);
+	ck_assert_uint_eq(route_pushback_keys(in, keys, 1), 2); /* two apply, one fits */
+	ck_assert(keys[0] == ka);
+	ck_assert_uint_eq(route_pushback_keys(in, keys, 4), 2);
+	kn = keys[1];
+	ck_assert(kn != ka);
+	ck_assert_int_eq(route_classify(in, fa, strlen(fa), &c), ROUTE_OK);
+	ck_assert_uint_eq(route_pushback_keys(in, keys, 4), 0);  /* f: only the unkeyed rule */
+	ck_assert_int_eq(route_classify(in, "{", 1, &c), ROUTE_REJECTED);
+	ck_assert_uint_eq(route_pushback_keys(in, keys, 4), 0);  /* no event */
+
+	/* the third event of svc a within 1s fires `noisy`, keyed with a's key */
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(route_match(m, a, strlen(a), &d), ROUTE_OK);
+		if (i < 2)
+			ck_assert_uint_eq(d.backpressure, 0);
+	}
+	ck_assert_uint_eq(d.backpressure, 1);
+	ck_assert_int_eq(d.pushbacks[0].keyed, 1);
+	ck_assert(d.pushbacks[0].key == ka);
+	ck_assert_uint_eq(d.pushbacks[0].rule, 1);
+	/* svc b has its own count */
+	ck_assert_int_eq(route_match(m, b, strlen(b), &d), ROUTE_OK);
+	ck_assert_uint_eq(d.backpressure, 0);
+	/* n = 7: the 6th within 1s fires `noisy_n` with the key ingest gave it (and `noisy`, a's) */
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(route_match(m, an, strlen(an), &d), ROUTE_OK);
+	ck_assert_uint_eq(d.backpressure, 2);
+	ck_assert(d.pushbacks[0].key == ka && d.pushbacks[0].keyed);
+	ck_assert(d.pushbacks[1].key == kn && d.pushbacks[1].keyed);
+	ck_assert_uint_eq(d.pushbacks[1].rule, 2);
+	/* an unkeyed rule pushes back on everything */
+	route_state_advance(st, 2000);
+	for (i = 0; i < 101; i++)
+		ck_assert_int_eq(route_match(m, fa, strlen(fa), &d), ROUTE_OK);
+	ck_assert_uint_eq(d.backpressure, 1);
+	ck_assert_int_eq(d.pushbacks[0].keyed, 0);
+	ck_assert_uint_eq(d.pushbacks[0].rule, 3);
+
+	/* a program loaded again (a reload) gives the same keys: the rule's name seeds them */
+	{
+		route_prog *p2 = route_prog_load(rbc, len, NULL, err, sizeof err);
+		route_matcher *in2 = p2 ? route_matcher_new(p2) : NULL;
+
+		ck_assert_ptr_nonnull(in2);
+		ck_assert_int_eq(route_classify(in2, a, strlen(a), &c), ROUTE_OK);
+		ck_assert_uint_eq(route_pushback_keys(in2, keys, 4), 1);
+		ck_assert(keys[0] == ka);
+		route_matcher_free(in2);
+		route_prog_free(p2);
+	}
+	route_matcher_free(m);
+	route_matcher_free(in);
+	route_state_free(st);
+	route_prog_free(p);
+	ru_free(rbc);
+}
+END_TEST
+
 /* ---- state: snapshot and restore -------------------------------------------- */
 
 static const char src_snap[] =
@@ -1393,6 +1494,7 @@ vm_suite(void)
 	tcase_add_test(tc, test_hostile_unwritten_registers);
 	tcase_add_test(tc, test_state_tables);
 	tcase_add_test(tc, test_state_temporal);
+	tcase_add_test(tc, test_state_pushback_keys);
 	tcase_add_test(tc, test_state_snapshot_restore);
 	tcase_add_test(tc, test_state_carry_over);
 	tcase_add_test(tc, test_regex_first_use_threads);
