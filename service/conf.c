@@ -57,6 +57,7 @@ static const struct conf_key conf_keys[] = {
 	{ "rules", "type_field", K_STR, U(type_field), 0, 0 },
 	{ "tcp", "listen", K_STR, U(tcp_listen), 0, 0 },
 	{ "tcp", "max_connections", K_UINT, U(tcp_max_connections), 1, 10000 },
+	{ "tcp", "idle_timeout", K_UINT, U(tcp_idle_timeout), 0, 86400 },
 	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
 	{ "durability", "sync", K_SYNC, U(sync), 0, 0 },
 	{ "durability", "sync_batch_ms", K_UINT, U(sync_batch_ms), 1, 10000 },
@@ -111,6 +112,7 @@ rd_conf_init(struct rd_conf *c)
 	c->envelope = ROUTE_ENV_AUTO;
 	c->type_field = strdup("event_type");
 	c->tcp_max_connections = 64;
+	c->tcp_idle_timeout = 600;
 	c->sync = 0; /* always */
 	c->sync_batch_ms = 5;
 	c->segment_bytes = 16u << 20;

@@ -97,6 +97,7 @@ struct rd_conf {
 	/* [tcp] */
 	char *tcp_listen;          /* owns: "ADDR:PORT" of the JSON-lines listener, or NULL (off) */
 	unsigned tcp_max_connections; /* connections (threads) served at once */
+	unsigned tcp_idle_timeout; /* seconds a connection may send nothing before it is closed; 0: never */
 	/* [durability] (durable.h, docs/durability.md) */
 	int sync;                  /* enum rd_wal_sync: 0 always, 1 batch, 2 none */
 	unsigned sync_batch_ms;    /* sync = batch: the sync period */

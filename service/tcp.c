@@ -30,7 +30,12 @@
 
 #define SEND_TIMEOUT_S 30      /* a peer that reads no acks for this long is dropped */
 
-/* rd_lines_read_fn on a socket. */
+/*
+ * rd_lines_read_fn on a socket. A peer that sent nothing for [tcp]
+ * idle_timeout (SO_RCVTIMEO) is taken as if it had closed its sending side:
+ * what it sent is taken and answered, then the connection is closed, so
+ * silent clients cannot hold the max_connections slots for good.
+ */
 static ssize_t
 conn_read(void *ud, char *buf, size_t n)
 {
@@ -40,6 +45,10 @@ conn_read(void *ud, char *buf, size_t n)
 	do
 		r = recv(cn->fd, buf, n, 0);
 	while (r < 0 && errno == EINTR);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && cn->t->conf->tcp_idle_timeout) {
+		cn->idle = 1;
+		return 0;
+	}
 	return r;
 }
 
@@ -100,7 +109,14 @@ conn_main(void *arg)
 		    &t->stats) < 0) {
 		rd_log(RD_LOG_ERROR, "out of memory: TCP connection closed", NULL);
 	} else {
-		rd_lines_run(&l, conn_read, conn_result, conn_flush, cn);
+		if (rd_lines_run(&l, conn_read, conn_result, conn_flush, cn) == 0 && cn->idle) {
+			static const char msg[] = "error 0 idle timeout\n";
+			rd_count(&t->idle_closed, 1);
+			rd_log(RD_LOG_INFO, "TCP connection closed: idle", "\"idle_timeout\":%u",
+				t->conf->tcp_idle_timeout);
+			if (send(cn->fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+				(void)0; /* best effort: the peer may be gone */
+		}
 		rd_lines_fini(&l);
 	}
 	/* the peer sees the end now; the slot's owner closes fd after the join (no fd reuse race) */
@@ -131,7 +147,7 @@ accept_main(void *arg)
 {
 	struct rd_tcp *t = arg;
 	struct pollfd pf[2] = { { .fd = t->lfd, .events = POLLIN }, { .fd = t->wake[0], .events = POLLIN } };
-	struct timeval tv = { SEND_TIMEOUT_S, 0 };
+	struct timeval tv = { SEND_TIMEOUT_S, 0 }, idle = { (time_t)t->conf->tcp_idle_timeout, 0 };
 	unsigned i;
 	int fd;
 
@@ -161,6 +177,9 @@ accept_main(void *arg)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (t->conf->tcp_idle_timeout)
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle);
+		t->conns[i].idle = 0;
 		t->conns[i].fd = fd;
 		atomic_store(&t->conns[i].done, 0);
 		rd_buf_init(&t->conns[i].out);
@@ -271,6 +290,9 @@ rd_tcp_render(struct rd_tcp *t, struct rd_buf *o)
 		"# TYPE routed_tcp_connections_total counter\nrouted_tcp_connections_total %llu\n"
 		"# HELP routed_tcp_connections_refused_total TCP connections refused (max_connections reached).\n"
 		"# TYPE routed_tcp_connections_refused_total counter\nrouted_tcp_connections_refused_total %llu\n"
+		"# HELP routed_tcp_connections_idle_closed_total TCP connections closed after sending nothing "
+		"for idle_timeout.\n"
+		"# TYPE routed_tcp_connections_idle_closed_total counter\nrouted_tcp_connections_idle_closed_total %llu\n"
 		"# HELP routed_tcp_lines_total TCP lines answered, by result.\n"
 		"# TYPE routed_tcp_lines_total counter\nrouted_tcp_lines_total{result=\"ok\"} %llu\n"
 		"routed_tcp_lines_total{result=\"error\"} %llu\n"
@@ -281,7 +303,8 @@ rd_tcp_render(struct rd_tcp *t, struct rd_buf *o)
 		"for room.\n"
 		"# TYPE routed_tcp_backpressure_seconds_total counter\nrouted_tcp_backpressure_seconds_total %.6f\n",
 		atomic_load(&t->open), (unsigned long long)atomic_load(&t->accepted_total),
-		(unsigned long long)atomic_load(&t->refused_total), (unsigned long long)atomic_load(&t->lines_ok),
+		(unsigned long long)atomic_load(&t->refused_total), (unsigned long long)atomic_load(&t->idle_closed),
+		(unsigned long long)atomic_load(&t->lines_ok),
 		(unsigned long long)atomic_load(&t->lines_error), (unsigned long long)atomic_load(&t->stats.waits),
 		(double)atomic_load(&t->stats.wait_ns) / 1e9);
 }

@@ -33,6 +33,7 @@ struct rd_tcp_conn {           /* a connection slot */
 	int used;                  /* a thread was started in this slot (join it) */
 	atomic_int done;           /* the thread finished: the slot can be reaped */
 	struct rd_buf out;         /* owns: acknowledgements not written yet */
+	int idle;                  /* the peer sent nothing for [tcp] idle_timeout: closed */
 };
 
 struct rd_tcp {
@@ -50,6 +51,7 @@ struct rd_tcp {
 	struct rd_lines_stats stats;
 	atomic_uint open;          /* connections open now */
 	atomic_uint_fast64_t accepted_total, refused_total, lines_ok, lines_error;
+	atomic_uint_fast64_t idle_closed; /* connections closed after idle_timeout */
 };
 
 /* Binds c->tcp_listen and starts the accept loop. Borrows all. Returns 0, or -1 with err. */

@@ -212,6 +212,31 @@ while [ $i -lt 100 ] && ! grep -q '^eof=' "$tmp/hold"; do sleep 0.1; i=$((i + 1)
 wait $hpid
 check "... and SIGTERM closes it" grep -qx 'eof=1' "$tmp/hold"
 
+# ---- TCP idle timeout: a connection that sends nothing is closed ----------------------------
+printf '[tcp]\nlisten = 127.0.0.1:0\nidle_timeout = 1\n' >"$tmp/idle.conf"
+start "$tmp/idle.conf"
+idle=$(python3 - "$T" "$tmp/ev.json" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(open(sys.argv[2], "rb").read() + b"\n")
+t0 = time.monotonic()
+buf = b""
+while True:
+    d = s.recv(100)
+    if not d:
+        break
+    buf += d
+print("%.2f|%s" % (time.monotonic() - t0, buf.decode().strip().replace("\n", ";")))
+PY
+)
+check "TCP idle: the line is answered, then 'error 0 idle timeout' and the close ($idle)" \
+	[ "${idle#*|}" = "ok 1;error 0 idle timeout" ]
+check "... after idle_timeout (1 s), not before" awk -v t="${idle%%|*}" 'BEGIN { exit !(t >= 0.9 && t < 5) }'
+curl -sS --max-time 10 "$U/metrics" >"$tmp/metrics"
+check "... counted in routed_tcp_connections_idle_closed_total" \
+	grep -q '^routed_tcp_connections_idle_closed_total 1$' "$tmp/metrics"
+stop
+
 # ---- TCP backpressure: a tiny memory cap and a stdout sink nobody reads ---------------------
 # tcp_client.py starts routed with its stdout on a pipe it does not read: once
 # the pipe buffer is full the warehouse_alerts lane blocks, the budget fills,
