@@ -258,11 +258,14 @@ parse_binary(struct rd_ingest *in, const char *body, size_t len, const struct rd
 	}
 	rd_buf_append(b, "{", 1);
 	for (i = 0; i < nh; i++) {
-		const char *name = h[i].name + 3;
-		size_t nlen = strlen(name);
+		const char *name;
+		size_t nlen;
 		char lower[64];
+		/* the name past "ce-" only once it is known to start so (a shorter one ends before) */
 		if (strncasecmp(h[i].name, "ce-", 3) != 0)
 			continue;
+		name = h[i].name + 3;
+		nlen = strlen(name);
 		/* attribute names are lowercase a-z0-9, at most 20 characters (CE 1.0 core) */
 		if (nlen == 0 || nlen >= sizeof lower) {
 			snprintf(in->error, sizeof in->error, "bad CloudEvents attribute header '%.80s'", h[i].name);
