@@ -14,6 +14,8 @@ cd "$work"
 	--enable-sanitizers --enable-werror >configure.out 2>&1 \
 	|| { cat configure.out; exit 1; }
 targets="compile load json_out event match"
+# routed's own parsers, when routed is built (libmicrohttpd, libcurl, OpenSSL found)
+grep -qxF 'S["BUILD_ROUTED_TRUE"]=""' config.status && targets="$targets ingest auth"
 make -j2 $(for t in $targets; do printf 'tests/fuzz/fuzz_%s ' "$t"; done) tests/unit/check_bytecode \
 	>make.out 2>&1 \
 	|| { tail -50 make.out; exit 1; }
@@ -25,6 +27,25 @@ cp "$src"/tests/json/good/*.json "$src"/tests/json/bad/*.json "$src"/examples/*.
 	corpus/event/ 2>/dev/null || true
 cp corpus/event/* corpus/match/ 2>/dev/null || true
 printf '{"a":{"b":[1,{"c":"x"}]},"d":"e"}' >corpus/json_out/seed1
+if [ -d corpus/ingest ]; then
+	# byte 0: the kind (1 JSON, 2 NDJSON, 3 structured, 4 batch, 5 binary), byte 1: the Content-Type
+	for f in "$src"/examples/*.events; do
+		{ printf '\002\000'; cat "$f"; } >"corpus/ingest/ndjson-$(basename "$f")"
+		{ printf '\001\001'; head -1 "$f"; } >"corpus/ingest/json-$(basename "$f")"
+	done
+	ce='{"specversion":"1.0","type":"order.created","source":"/shop","id":"1","data":{"total":5}}'
+	printf '\003\003%s' "$ce" >corpus/ingest/structured
+	printf '\004\000[%s,%s]' "$ce" "$ce" >corpus/ingest/batch
+	printf '\005\001ce-specversion: 1.0\nce-type: order.created\nce-source: /shop\nce-id: 7\nce-time: 2024-05-02T09:14:00Z\n\n{"total":5}' \
+		>corpus/ingest/binary
+fi
+if [ -d corpus/auth ]; then
+	# byte 0: the source, byte 1: odd signs validly; then the header lines (see fuzz_auth.c), the body
+	printf '\000\000Bearer s3cret\n\n\n\n\n\n{"event_type":"x"}' >corpus/auth/bearer
+	printf '\001\001\nt=1,v1=00\n\n1700000000\n\n\n{"event_type":"x"}' >corpus/auth/stripe
+	printf '\002\001\n\nmsg_1\n1700000000\nv1,AAAA v1,BBBB\n\n{"event_type":"x"}' >corpus/auth/sw
+	printf '\003\001\n\n\n1700000005\n\nsha256=00\n{"event_type":"x"}' >corpus/auth/generic
+fi
 for t in $targets; do
 	echo "fuzz_$t: $secs s"
 	./tests/fuzz/fuzz_$t -max_total_time="$secs" -max_len=65536 -timeout=10 \
