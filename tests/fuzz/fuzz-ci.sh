@@ -15,7 +15,7 @@ cd "$work"
 	|| { cat configure.out; exit 1; }
 targets="compile load json_out event match"
 # routed's own parsers, when routed is built (libmicrohttpd, libcurl, OpenSSL found)
-grep -qxF 'S["BUILD_ROUTED_TRUE"]=""' config.status && targets="$targets ingest auth"
+grep -qxF 'S["BUILD_ROUTED_TRUE"]=""' config.status && targets="$targets ingest auth wal"
 make -j2 $(for t in $targets; do printf 'tests/fuzz/fuzz_%s ' "$t"; done) tests/unit/check_bytecode \
 	>make.out 2>&1 \
 	|| { tail -50 make.out; exit 1; }
@@ -38,6 +38,29 @@ if [ -d corpus/ingest ]; then
 	printf '\004\000[%s,%s]' "$ce" "$ce" >corpus/ingest/batch
 	printf '\005\001ce-specversion: 1.0\nce-type: order.created\nce-source: /shop\nce-id: 7\nce-time: 2024-05-02T09:14:00Z\n\n{"total":5}' \
 		>corpus/ingest/binary
+fi
+if [ -d corpus/wal ]; then
+	# log segments (frames as wal.h describes them), whole, torn and damaged, with and
+	# without a cursors.txt before a "\n--\n"
+	python3 - corpus/wal <<'PY'
+import struct, sys
+def crc32c(crc, data):
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+def frame(seq, payload):
+    h, s = struct.pack('<I', len(payload)), struct.pack('<Q', seq)
+    return h + struct.pack('<I', crc32c(crc32c(crc32c(0, payload), h), s)) + s + payload
+seg = b''.join(frame(i + 1, p) for i, p in enumerate([b'a', b'bb', b'{"event_type":"x"}', b'z' * 40]))
+cur = b'dest.a 2\ndest.b 3\nstate 1\nend 3\n\n--\n'
+bad = bytearray(seg); bad[40] ^= 0x55
+for name, data in (('whole', seg), ('torn', seg[:-7]), ('damaged', bytes(bad)),
+                   ('cursors', cur + seg), ('cursors-torn', cur[:20] + b'\n--\n' + seg)):
+    open('%s/%s' % (sys.argv[1], name), 'wb').write(data)
+PY
 fi
 if [ -d corpus/auth ]; then
 	# byte 0: the source, byte 1: odd signs validly; then the header lines (see fuzz_auth.c), the body
