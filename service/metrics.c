@@ -38,7 +38,7 @@ static const unsigned http_codes[12] = { 200, 202, 400, 401, 404, 405, 413, 415,
 #define NCODES (sizeof http_codes / sizeof http_codes[0])
 
 static const char *const emit_reasons[RD_EMIT__COUNT] = {
-	"emit_depth", "cloudevents_envelope", "out_of_memory"
+	"emit_depth", "out_of_memory"
 };
 
 static const char *const reject_names[RD_REJ__COUNT] = {

@@ -38,7 +38,6 @@ enum rd_reject {
 /* Why emitted events were not routed: the reason label of routed_events_emit_unrouted_total. */
 enum rd_emit_unrouted {
 	RD_EMIT_DEPTH,             /* past [pipeline] emit_depth */
-	RD_EMIT_ENVELOPE,          /* envelope = cloudevents: derived (plain) events not converted yet */
 	RD_EMIT_OOM,               /* out of memory copying them */
 	RD_EMIT__COUNT
 };

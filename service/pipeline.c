@@ -759,6 +759,73 @@ route_one(struct rd_shard *sh, const char *buf, size_t len, unsigned depth, uint
 }
 
 /*
+ * An emitted event (libroute writes it with the plain envelope: the type
+ * member, "event_version", then the fields) as a CloudEvents 1.0
+ * structured event, for rules read with envelope = cloudevents: its type,
+ * its contract version as the "eventversion" extension (what the program
+ * reads @version from), its fields as data, source "/routed/rules/RULE"
+ * (the rule that emitted it) and id "MS-N" (the pipeline's start in wall ms
+ * and a count: unique across restarts). Returns the new event (the
+ * caller's, *len bytes), or NULL on out of memory.
+ */
+static char *
+emit_cloudevent(struct rd_pipeline *pl, const route_prog *p, const struct route_emit *e, size_t *len)
+{
+	const char *s = e->json, *tn, *rn;
+	size_t n = e->len, i, ke, ve, tlen = 0, rlen = 0, tf = strlen(pl->conf->type_field);
+	struct rd_buf b;
+	int first = 1;
+
+	tn = route_type_name(p, e->type, &tlen);
+	rn = route_rule_name(p, e->rule, &rlen);
+	rd_buf_init(&b);
+	rd_buf_printf(&b, "{\"specversion\":\"1.0\",\"id\":\"%" PRIu64 "-%" PRIu64 "\",\"source\":",
+		pl->start_wall_ms, (uint64_t)atomic_fetch_add(&pl->emit_seq, 1) + 1);
+	rd_buf_puts(&b, "\"/routed/rules/");
+	if (rn)
+		rd_buf_append(&b, rn, rlen); /* an identifier: nothing to escape */
+	rd_buf_puts(&b, "\",\"type\":");
+	rd_buf_json_str(&b, tn ? tn : "", tn ? tlen : 0);
+	rd_buf_printf(&b, ",\"eventversion\":%u,\"data\":{", e->version);
+	/* the members after the envelope's, as written (libroute made them: valid JSON) */
+	i = rd_json_ws(s, n, 0);
+	if (i < n && s[i] == '{')
+		i = rd_json_ws(s, n, i + 1);
+	while (i < n && s[i] == '"') {
+		size_t ks = i, vs;
+
+		if ((ke = rd_json_value_end(s, n, ks)) == (size_t)-1)
+			break;
+		vs = rd_json_ws(s, n, ke);
+		if (vs >= n || s[vs] != ':')
+			break;
+		vs = rd_json_ws(s, n, vs + 1);
+		if ((ve = rd_json_value_end(s, n, vs)) == (size_t)-1)
+			break;
+		/* the name between its quotes: the envelope's members stay out of data */
+		if (!((ke - ks - 2 == tf && memcmp(s + ks + 1, pl->conf->type_field, tf) == 0) ||
+		      (ke - ks - 2 == 13 && memcmp(s + ks + 1, "event_version", 13) == 0))) {
+			if (!first)
+				rd_buf_append(&b, ",", 1);
+			first = 0;
+			rd_buf_append(&b, s + ks, ke - ks);
+			rd_buf_append(&b, ":", 1);
+			rd_buf_append(&b, s + vs, ve - vs);
+		}
+		i = rd_json_ws(s, n, ve);
+		if (i < n && s[i] == ',')
+			i = rd_json_ws(s, n, i + 1);
+	}
+	rd_buf_puts(&b, "}}");
+	if (b.oom) {
+		rd_buf_fini(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
+/*
  * What a decision of the shard's matcher leads to (dp borrows the
  * matcher's decision): counts (counted: an ingested event, matched or
  * not), queues the output to each destination, then routes the emitted
@@ -823,13 +890,7 @@ decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned d
 						d.rules, d.nrules, 0, fan, lsn, 0);
 			}
 	}
-	if (d.nemits && pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
-		/* derived events use the plain envelope, which this program would refuse */
-		rd_count(&mt->emit_unrouted[RD_EMIT_ENVELOPE], d.nemits);
-		if (!atomic_exchange(&pl->warned_envelope, 1))
-			rd_log(RD_LOG_WARN, "envelope = cloudevents: emitted events are not routed (converting "
-				"them is not built yet); counted in routed_events_emit_unrouted_total", NULL);
-	} else if (d.nemits && depth >= pl->conf->emit_depth) {
+	if (d.nemits && depth >= pl->conf->emit_depth) {
 		rd_count(&mt->emit_unrouted[RD_EMIT_DEPTH], d.nemits);
 		rd_log(RD_LOG_WARN, "emitted events past emit_depth not routed", "\"count\":%u,\"depth\":%u",
 			d.nemits, depth);
@@ -838,10 +899,16 @@ decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned d
 		emits = calloc(d.nemits, sizeof *emits);
 		elens = calloc(d.nemits, sizeof *elens);
 		for (i = 0; emits && elens && i < d.nemits; i++) {
-			if (!(emits[i] = malloc(d.emits[i].len ? d.emits[i].len : 1)))
-				break;
-			memcpy(emits[i], d.emits[i].json, d.emits[i].len);
-			elens[i] = d.emits[i].len;
+			if (pl->conf->envelope == ROUTE_ENV_CLOUDEVENTS) {
+				/* derived events use the plain envelope, which this program would refuse */
+				if (!(emits[i] = emit_cloudevent(pl, g->prog, &d.emits[i], &elens[i])))
+					break;
+			} else {
+				if (!(emits[i] = malloc(d.emits[i].len ? d.emits[i].len : 1)))
+					break;
+				memcpy(emits[i], d.emits[i].json, d.emits[i].len);
+				elens[i] = d.emits[i].len;
+			}
 			nemits++;
 		}
 		if (nemits < d.nemits) {
@@ -2534,6 +2601,7 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	pthread_mutex_init(&pl->budget.mu, NULL);
 	pthread_cond_init(&pl->budget.cv, NULL);
 	pthread_mutex_init(&pl->pb_mu, NULL);
+	pl->start_wall_ms = wall_ms();
 	pl->budget.cap = c->max_inflight_bytes;
 	pthread_mutex_init(&pl->gate.mu, NULL);
 	pthread_cond_init(&pl->gate.cv, NULL);

@@ -248,7 +248,8 @@ struct rd_pipeline {
 	unsigned nkeys;
 	atomic_uint rr;            /* round-robin cursor for events without a key */
 	atomic_int stopping;       /* drain started: submit refuses, failing sinks give up */
-	atomic_int warned_envelope; /* the envelope = cloudevents emit warning was logged */
+	uint64_t start_wall_ms;    /* when the pipeline started (ids of converted emitted events) */
+	atomic_uint_fast64_t emit_seq; /* emitted events converted to CloudEvents so far */
 	atomic_long pending;       /* messages in the lanes (queued, being delivered, waiting to retry) */
 	atomic_long fired_inflight; /* items with fired set not released yet: no state checkpoint
 	                            * is taken meanwhile (it would record a firing whose message a

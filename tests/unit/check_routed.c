@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -964,13 +965,26 @@ START_TEST(test_pipeline_emitted_events)
 	route_prog_free(p);
 	rd_conf_fini(&c);
 
-	/* envelope = cloudevents: derived (plain) events are counted, not misread */
+	/* envelope = cloudevents: the derived event becomes a CloudEvent, and is routed to b */
 	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/em3\n[rules]\nenvelope = cloudevents\n", tmpdir);
 	run_one(&pl, &c, &m, &p, conf, "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\","
 		"\"type\":\"t.ev\",\"data\":{\"n\":5}}");
 	ck_assert_uint_eq(atomic_load(&m.deliveries[0]), 1);
-	ck_assert_uint_eq(atomic_load(&m.emitted), 0);
-	ck_assert_uint_eq(atomic_load(&m.emit_unrouted[RD_EMIT_ENVELOPE]), 1);
+	ck_assert_uint_eq(atomic_load(&m.emitted), 1);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 1);
+	{
+		char path[512], line[512], want[128];
+		FILE *f;
+
+		snprintf(path, sizeof path, "%s/em3/queues/b/messages.ndjson", tmpdir);
+		ck_assert_ptr_nonnull(f = fopen(path, "r"));
+		ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+		fclose(f);
+		snprintf(want, sizeof want, "{\"specversion\":\"1.0\",\"id\":\"%" PRIu64 "-1\",", pl.start_wall_ms);
+		ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "%s", line);
+		ck_assert_msg(strstr(line, ",\"source\":\"/routed/rules/derive\",\"type\":\"t.derived\","
+			"\"eventversion\":1,\"data\":{\"m\":5}}\n") != NULL, "%s", line);
+	}
 	rd_pipeline_free(&pl);
 	rd_metrics_fini(&m);
 	route_prog_free(p);
