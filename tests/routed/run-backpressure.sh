@@ -18,11 +18,38 @@ rule all on tick route sink
 rule overload on tick when count() > 5 within 2s backpressure
 ROUTE
 printf '[http]\nretry_after = 2\n[tcp]\nlisten = 127.0.0.1:0\n' >"$tmp/bp.conf"
-"$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$tmp/data" "$tmp/bp.route" \
-	>"$tmp/stdout" 2>"$tmp/log" &
-pid=$!
-wait_port "$tmp/log"
-U=http://127.0.0.1:$port
+start_bp() { # RULES DATA_DIR: starts routed; sets pid, U (HTTP) and T (TCP port)
+	"$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$2" "$1" \
+		>"$tmp/stdout" 2>"$tmp/log" &
+	pid=$!
+	wait_port "$tmp/log"
+	U=http://127.0.0.1:$port
+	T=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
+}
+tcp_ack() { # LINE: sends it on a new TCP connection; prints "SECONDS REPLY" once answered
+	python3 - "$T" "$1" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+t0 = time.monotonic()
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while b"\n" not in buf:
+    d = s.recv(100)
+    if not d:
+        break
+    buf += d
+print("%.2f %s" % (time.monotonic() - t0, buf.decode().strip()))
+PY
+}
+stop_bp() { # SIGTERM, then (10 s at most) routed exits 0
+	kill -TERM "$pid"
+	i=0
+	while [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+	wait "$pid"
+	check "SIGTERM exits 0" [ $? -eq 0 ]
+	pid=""
+}
+start_bp "$tmp/bp.route" "$tmp/data"
 
 post() { # n -> prints the status code; headers in $tmp/h
 	curl -s -m 10 -o "$tmp/body" -D "$tmp/h" -w '%{http_code}' -H 'Content-Type: application/json' \
@@ -49,21 +76,7 @@ check "after the rule fired, ingest answers 429" [ "$code" = 429 ]
 check "... with Retry-After: 2" grep -qi '^Retry-After: 2' "$tmp/h"
 check "... and a JSON reason" grep -q '"error":"backpressure' "$tmp/body"
 # a TCP producer meanwhile: its line is read, but not acknowledged before the push-back lapses
-T=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
-ack_s=$(python3 - "$T" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-t0 = time.monotonic()
-s.sendall(b'{"event_type":"tick","n":200}\n')
-buf = b""
-while b"\n" not in buf:
-    d = s.recv(100)
-    if not d:
-        break
-    buf += d
-print("%.2f %s" % (time.monotonic() - t0, buf.decode().strip()))
-PY
-)
+ack_s=$(tcp_ack '{"event_type":"tick","n":200}')
 check "TCP: the line is acknowledged ($ack_s)" [ "${ack_s#* }" = "ok 1" ]
 check "TCP: ... only after the push-back lapsed (over 0.5 s of the 2 s left)" \
 	awk -v t="${ack_s%% *}" 'BEGIN { exit !(t > 0.5) }'
@@ -75,12 +88,7 @@ check "the 429 answers counted" grep -q '^routed_http_requests_total{code="429"}
 sleep 2.5
 code=$(post 7)
 check "after Retry-After, events are accepted again" [ "$code" = 202 ]
-kill -TERM "$pid"
-i=0
-while [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-wait "$pid"
-check "SIGTERM exits 0" [ $? -eq 0 ]
-pid=""
+stop_bp
 
 # ---- with `by`: only the offending key is pushed back -------------------------------
 cat >"$tmp/bpk.route" <<'ROUTE'
@@ -89,12 +97,7 @@ destination sink
 rule all on tick route sink
 rule noisy on tick when count() > 3 within 2s by svc backpressure
 ROUTE
-"$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$tmp/datak" "$tmp/bpk.route" \
-	>"$tmp/stdout" 2>"$tmp/log" &
-pid=$!
-wait_port "$tmp/log"
-U=http://127.0.0.1:$port
-T=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
+start_bp "$tmp/bpk.route" "$tmp/datak"
 postk() { # svc n -> prints the status code; headers in $tmp/h
 	curl -s -m 10 -o "$tmp/body" -D "$tmp/h" -w '%{http_code}' -H 'Content-Type: application/json' \
 		-d "{\"event_type\":\"tick\",\"svc\":\"$1\",\"n\":$2}" "$U/events"
@@ -122,21 +125,6 @@ code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H 'Content-Type: applicatio
 check "a batch with one event of svc a is refused whole: 429" [ "$code" = 429 ]
 curl -s -m 10 "$U/metrics" >"$tmp/metrics"
 check "routed_backpressure_keys is 1" grep -q '^routed_backpressure_keys 1$' "$tmp/metrics"
-tcp_ack() { # line -> "seconds reply"
-	python3 - "$T" "$1" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-t0 = time.monotonic()
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while b"\n" not in buf:
-    d = s.recv(100)
-    if not d:
-        break
-    buf += d
-print("%.2f %s" % (time.monotonic() - t0, buf.decode().strip()))
-PY
-}
 ack_b=$(tcp_ack '{"event_type":"tick","svc":"b","n":5}')
 check "TCP: a line of svc b is acknowledged at once ($ack_b)" \
 	awk -v t="${ack_b%% *}" -v r="${ack_b#* }" 'BEGIN { exit !(r == "ok 1" && t < 0.5) }'
@@ -146,11 +134,6 @@ check "TCP: a line of svc a waits for the push-back to lapse ($ack_a)" \
 sleep 2.5
 code=$(postk a 7)
 check "svc a: accepted again after Retry-After" [ "$code" = 202 ]
-kill -TERM "$pid"
-i=0
-while [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-wait "$pid"
-check "SIGTERM exits 0" [ $? -eq 0 ]
-pid=""
+stop_bp
 echo "run-backpressure: $npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]
