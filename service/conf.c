@@ -58,6 +58,7 @@ static const struct conf_key conf_keys[] = {
 	{ "tcp", "listen", K_STR, U(tcp_listen), 0, 0 },
 	{ "tcp", "max_connections", K_UINT, U(tcp_max_connections), 1, 10000 },
 	{ "tcp", "idle_timeout", K_UINT, U(tcp_idle_timeout), 0, 86400 },
+	{ "tcp", "token", K_STR, U(tcp_token), 0, 0 },
 	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
 	{ "durability", "sync", K_SYNC, U(sync), 0, 0 },
 	{ "durability", "sync_batch_ms", K_UINT, U(sync_batch_ms), 1, 10000 },
@@ -155,6 +156,7 @@ rd_conf_fini(struct rd_conf *c)
 	free(c->dests);
 	rd_conf_sources_fini(c);
 	free(c->tcp_listen);
+	free(c->tcp_token);
 	free(c->dedup_id_member);
 	free(c->admin_token);
 	free(c->file);

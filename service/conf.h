@@ -98,6 +98,7 @@ struct rd_conf {
 	char *tcp_listen;          /* owns: "ADDR:PORT" of the JSON-lines listener, or NULL (off) */
 	unsigned tcp_max_connections; /* connections (threads) served at once */
 	unsigned tcp_idle_timeout; /* seconds a connection may send nothing before it is closed; 0: never */
+	char *tcp_token;           /* owns: a connection's first line must be "AUTH TOKEN"; NULL: none */
 	/* [durability] (durable.h, docs/durability.md) */
 	int sync;                  /* enum rd_wal_sync: 0 always, 1 batch, 2 none */
 	unsigned sync_batch_ms;    /* sync = batch: the sync period */

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "lines.h"
 
 #define READ_CHUNK (64u << 10)
@@ -224,6 +226,21 @@ take_batch(struct rd_lines *l, rd_lines_result_fn *res, rd_lines_flush_fn *fl, v
 	return 0;
 }
 
+/*
+ * Whether line p[0..n) is "AUTH " and the token (the comparison takes the
+ * same time wherever they differ). Sets l->authed. Returns 0 or -1.
+ */
+static int
+authenticate(struct rd_lines *l, const char *p, size_t n)
+{
+	size_t t = strlen(l->token);
+
+	if (n != 5 + t || memcmp(p, "AUTH ", 5) != 0 || CRYPTO_memcmp(p + 5, l->token, t) != 0)
+		return -1;
+	l->authed = 1;
+	return 0;
+}
+
 /* Whether p[0..n) is blank (spaces, tabs, '\r'). */
 static int
 blank(const char *p, size_t n)
@@ -270,6 +287,19 @@ rd_lines_run(struct rd_lines *l, rd_lines_read_fn *rd, rd_lines_result_fn *res,
 				l->lines++;
 				if (n && l->buf[start + n - 1] == '\r')
 					n--;
+				if (l->token && !l->authed && !blank(l->buf + start, n)) {
+					/* the connection's credentials come first: "AUTH TOKEN" */
+					if (authenticate(l, l->buf + start, n) < 0) {
+						res(ud, l->lines, "unauthorized", -1);
+						if (l->auth_failures)
+							rd_count(l->auth_failures, 1);
+						fl(ud);
+						return -1;
+					}
+					res(ud, l->lines, NULL, -1);
+					start = e + 1;
+					continue;
+				}
 				/* out of memory for the batch: take what is queued, then this line alone */
 				if (!blank(l->buf + start, n) && pend_add(l, l->buf + start, n, l->lines) < 0 &&
 				    (take_batch(l, res, fl, ud) < 0 ||

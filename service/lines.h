@@ -52,6 +52,9 @@ struct rd_lines {
 	struct rd_event_ref *pend; /* owns the array: complete lines of the last read (borrowing buf) */
 	uint64_t *pend_line;       /* owns: their line numbers */
 	size_t npend, cappend;
+	const char *token;         /* borrows: the first non-blank line must be "AUTH TOKEN" (NULL: none) */
+	int authed;                /* ... and it was */
+	atomic_uint_fast64_t *auth_failures; /* borrows: counted here when it was not (may be NULL) */
 	uint64_t lines, accepted, rejected; /* this reader's counts */
 };
 

@@ -109,6 +109,8 @@ conn_main(void *arg)
 		    &t->stats) < 0) {
 		rd_log(RD_LOG_ERROR, "out of memory: TCP connection closed", NULL);
 	} else {
+		l.token = t->conf->tcp_token;
+		l.auth_failures = &t->auth_failures;
 		if (rd_lines_run(&l, conn_read, conn_result, conn_flush, cn) == 0 && cn->idle) {
 			static const char msg[] = "error 0 idle timeout\n";
 			rd_count(&t->idle_closed, 1);
@@ -293,6 +295,9 @@ rd_tcp_render(struct rd_tcp *t, struct rd_buf *o)
 		"# HELP routed_tcp_connections_idle_closed_total TCP connections closed after sending nothing "
 		"for idle_timeout.\n"
 		"# TYPE routed_tcp_connections_idle_closed_total counter\nrouted_tcp_connections_idle_closed_total %llu\n"
+		"# HELP routed_tcp_auth_failures_total TCP connections closed because their first line was not "
+		"AUTH and the [tcp] token.\n"
+		"# TYPE routed_tcp_auth_failures_total counter\nrouted_tcp_auth_failures_total %llu\n"
 		"# HELP routed_tcp_lines_total TCP lines answered, by result.\n"
 		"# TYPE routed_tcp_lines_total counter\nrouted_tcp_lines_total{result=\"ok\"} %llu\n"
 		"routed_tcp_lines_total{result=\"error\"} %llu\n"
@@ -304,6 +309,7 @@ rd_tcp_render(struct rd_tcp *t, struct rd_buf *o)
 		"# TYPE routed_tcp_backpressure_seconds_total counter\nrouted_tcp_backpressure_seconds_total %.6f\n",
 		atomic_load(&t->open), (unsigned long long)atomic_load(&t->accepted_total),
 		(unsigned long long)atomic_load(&t->refused_total), (unsigned long long)atomic_load(&t->idle_closed),
+		(unsigned long long)atomic_load(&t->auth_failures),
 		(unsigned long long)atomic_load(&t->lines_ok),
 		(unsigned long long)atomic_load(&t->lines_error), (unsigned long long)atomic_load(&t->stats.waits),
 		(double)atomic_load(&t->stats.wait_ns) / 1e9);

@@ -52,6 +52,7 @@ struct rd_tcp {
 	atomic_uint open;          /* connections open now */
 	atomic_uint_fast64_t accepted_total, refused_total, lines_ok, lines_error;
 	atomic_uint_fast64_t idle_closed; /* connections closed after idle_timeout */
+	atomic_uint_fast64_t auth_failures; /* connections whose first line was not AUTH TOKEN */
 };
 
 /* Binds c->tcp_listen and starts the accept loop. Borrows all. Returns 0, or -1 with err. */

@@ -237,6 +237,36 @@ check "... counted in routed_tcp_connections_idle_closed_total" \
 	grep -q '^routed_tcp_connections_idle_closed_total 1$' "$tmp/metrics"
 stop
 
+# ---- TCP token: the first line must be AUTH TOKEN ------------------------------------------
+printf '[tcp]\nlisten = 127.0.0.1:0\ntoken = tcp-s3cret\n' >"$tmp/token.conf"
+start "$tmp/token.conf"
+tcp_lines() { # LINES (one argument, \n-separated): sends them, prints every answer until the close
+	python3 - "$T" "$1" "$tmp/ev.json" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+ev = open(sys.argv[3], "rb").read()
+s.sendall(sys.argv[2].encode().replace(b"EVENT", ev) + b"\n")
+s.shutdown(socket.SHUT_WR)
+buf = b""
+while True:
+    d = s.recv(100)
+    if not d:
+        break
+    buf += d
+print(buf.decode().strip().replace("\n", ";"))
+PY
+}
+got=$(tcp_lines "$(printf 'AUTH tcp-s3cret\n\nEVENT')")
+check "TCP token: AUTH then an event: both answered ok ($got)" [ "$got" = "ok 1;ok 3" ]
+got=$(tcp_lines "$(printf 'EVENT\nEVENT')")
+check "TCP token: an event first: 'error 1 unauthorized', then the close ($got)" [ "$got" = "error 1 unauthorized" ]
+got=$(tcp_lines "$(printf 'AUTH tcp-s3cre\nEVENT')")
+check "TCP token: a wrong token: the same ($got)" [ "$got" = "error 1 unauthorized" ]
+curl -sS --max-time 10 "$U/metrics" >"$tmp/metrics"
+check "... both counted in routed_tcp_auth_failures_total" grep -q '^routed_tcp_auth_failures_total 2$' "$tmp/metrics"
+check "... and only the authenticated event accepted" grep -q '^routed_events_accepted_total 1$' "$tmp/metrics"
+stop
+
 # ---- TCP backpressure: a tiny memory cap and a stdout sink nobody reads ---------------------
 # tcp_client.py starts routed with its stdout on a pipe it does not read: once
 # the pipe buffer is full the warehouse_alerts lane blocks, the budget fills,
