@@ -59,6 +59,8 @@ static const struct conf_key conf_keys[] = {
 	{ "tcp", "max_connections", K_UINT, U(tcp_max_connections), 1, 10000 },
 	{ "tcp", "idle_timeout", K_UINT, U(tcp_idle_timeout), 0, 86400 },
 	{ "tcp", "token", K_STR, U(tcp_token), 0, 0 },
+	{ "tcp", "tls_cert", K_STR, U(tcp_tls_cert), 0, 0 },
+	{ "tcp", "tls_key", K_STR, U(tcp_tls_key), 0, 0 },
 	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
 	{ "durability", "sync", K_SYNC, U(sync), 0, 0 },
 	{ "durability", "sync_batch_ms", K_UINT, U(sync_batch_ms), 1, 10000 },
@@ -157,6 +159,8 @@ rd_conf_fini(struct rd_conf *c)
 	rd_conf_sources_fini(c);
 	free(c->tcp_listen);
 	free(c->tcp_token);
+	free(c->tcp_tls_cert);
+	free(c->tcp_tls_key);
 	free(c->dedup_id_member);
 	free(c->admin_token);
 	free(c->file);
@@ -904,6 +908,10 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 	}
 	if (cur_src && check_source(c, cur_src, why, sizeof why) < 0) {
 		fprintf(err, "%s:%u: %s\n", path, cur_src->line, why);
+		nerr++;
+	}
+	if (!c->tcp_tls_cert != !c->tcp_tls_key) {
+		fprintf(err, "%s: [tcp] tls_cert and tls_key go together (one is set, not the other)\n", path);
 		nerr++;
 	}
 	return nerr ? -1 : 0;

@@ -99,6 +99,8 @@ struct rd_conf {
 	unsigned tcp_max_connections; /* connections (threads) served at once */
 	unsigned tcp_idle_timeout; /* seconds a connection may send nothing before it is closed; 0: never */
 	char *tcp_token;           /* owns: a connection's first line must be "AUTH TOKEN"; NULL: none */
+	char *tcp_tls_cert;        /* owns: PEM certificate chain: the listener speaks TLS; NULL: plain TCP */
+	char *tcp_tls_key;         /* owns: its PEM private key (set with tls_cert) */
 	/* [durability] (durable.h, docs/durability.md) */
 	int sync;                  /* enum rd_wal_sync: 0 always, 1 batch, 2 none */
 	unsigned sync_batch_ms;    /* sync = batch: the sync period */

@@ -25,10 +25,27 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <limits.h>
+
+#include <openssl/err.h>
+
 #include "log.h"
 #include "tcp.h"
 
 #define SEND_TIMEOUT_S 30      /* a peer that reads no acks for this long is dropped */
+
+/* The calling thread's OpenSSL errors as text (and clears them), for a log line. */
+static const char *
+tls_error(char *buf, size_t n)
+{
+	unsigned long e = ERR_get_error();
+
+	if (!e)
+		return "connection closed or reset";
+	ERR_error_string_n(e, buf, n);
+	ERR_clear_error();
+	return buf;
+}
 
 /*
  * rd_lines_read_fn on a socket. A peer that sent nothing for [tcp]
@@ -42,9 +59,28 @@ conn_read(void *ud, char *buf, size_t n)
 	struct rd_tcp_conn *cn = ud;
 	ssize_t r;
 
-	do
-		r = recv(cn->fd, buf, n, 0);
-	while (r < 0 && errno == EINTR);
+	if (cn->ssl) {
+		int k = SSL_read(cn->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+
+		if (k > 0)
+			return k;
+		switch (SSL_get_error(cn->ssl, k)) {
+		case SSL_ERROR_ZERO_RETURN:
+			return 0; /* close_notify: the peer closed its sending side */
+		case SSL_ERROR_SYSCALL:
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break; /* SO_RCVTIMEO: idle, below */
+			return ERR_peek_error() ? -1 : 0; /* a close without close_notify: taken as the end */
+		default:
+			ERR_clear_error();
+			return -1;
+		}
+		r = -1;
+	} else {
+		do
+			r = recv(cn->fd, buf, n, 0);
+		while (r < 0 && errno == EINTR);
+	}
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && cn->t->conf->tcp_idle_timeout) {
 		cn->idle = 1;
 		return 0;
@@ -87,11 +123,21 @@ conn_flush(void *ud)
 	if (cn->out.oom)
 		return -1;
 	while (off < cn->out.len) {
-		w = send(cn->fd, cn->out.p + off, cn->out.len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
+		if (cn->ssl) {
+			size_t left = cn->out.len - off;
+			int k = SSL_write(cn->ssl, cn->out.p + off, left > INT_MAX ? INT_MAX : (int)left);
+			if (k <= 0) {
+				ERR_clear_error();
+				return -1;
+			}
+			w = k;
+		} else {
+			w = send(cn->fd, cn->out.p + off, cn->out.len - off, MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return -1;
+		}
 		off += (size_t)w;
 	}
 	cn->out.len = 0;
@@ -105,6 +151,17 @@ conn_main(void *arg)
 	struct rd_tcp *t = cn->t;
 	struct rd_lines l;
 
+	if (t->tls) {
+		/* the handshake here, not in the accept loop: a slow client holds only its own thread */
+		char why[256];
+
+		if (!(cn->ssl = SSL_new(t->tls)) || SSL_set_fd(cn->ssl, cn->fd) != 1 || SSL_accept(cn->ssl) != 1) {
+			rd_count(&t->tls_failures, 1);
+			rd_log_str(RD_LOG_INFO, "TCP connection closed: TLS handshake failed", "error",
+				tls_error(why, sizeof why));
+			goto done;
+		}
+	}
 	if (rd_lines_init(&l, t->pl, t->metrics, t->prog, t->conf->max_event_bytes, &t->stopping,
 		    &t->stats) < 0) {
 		rd_log(RD_LOG_ERROR, "out of memory: TCP connection closed", NULL);
@@ -120,6 +177,14 @@ conn_main(void *arg)
 				(void)0; /* best effort: the peer may be gone */
 		}
 		rd_lines_fini(&l);
+	}
+done:
+	if (cn->ssl) {
+		if (SSL_is_init_finished(cn->ssl))
+			SSL_shutdown(cn->ssl); /* close_notify, best effort */
+		SSL_free(cn->ssl);
+		cn->ssl = NULL;
+		ERR_clear_error();
 	}
 	/* the peer sees the end now; the slot's owner closes fd after the join (no fd reuse race) */
 	shutdown(cn->fd, SHUT_RDWR);
@@ -217,9 +282,27 @@ rd_tcp_start(struct rd_tcp *t, const struct rd_conf *c, const route_prog *p, str
 		snprintf(err, errlen, "[tcp] listen '%s' is not ADDR:PORT or [ADDR]:PORT", c->tcp_listen);
 		return -1;
 	}
+	if (c->tcp_tls_cert) {
+		char why[256];
+
+		if (!(t->tls = SSL_CTX_new(TLS_server_method())) ||
+		    SSL_CTX_set_min_proto_version(t->tls, TLS1_2_VERSION) != 1) {
+			snprintf(err, errlen, "cannot set up TLS: %s", tls_error(why, sizeof why));
+			goto fail_tls;
+		}
+		if (SSL_CTX_use_certificate_chain_file(t->tls, c->tcp_tls_cert) != 1) {
+			snprintf(err, errlen, "[tcp] tls_cert %s: %s", c->tcp_tls_cert, tls_error(why, sizeof why));
+			goto fail_tls;
+		}
+		if (SSL_CTX_use_PrivateKey_file(t->tls, c->tcp_tls_key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(t->tls) != 1) {
+			snprintf(err, errlen, "[tcp] tls_key %s: %s", c->tcp_tls_key, tls_error(why, sizeof why));
+			goto fail_tls;
+		}
+	}
 	if (!(t->conns = calloc(c->tcp_max_connections, sizeof *t->conns))) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		goto fail_tls;
 	}
 	for (i = 0; i < c->tcp_max_connections; i++) {
 		t->conns[i].t = t;
@@ -251,6 +334,9 @@ fail:
 	}
 	free(t->conns);
 	t->conns = NULL;
+fail_tls:
+	SSL_CTX_free(t->tls);
+	t->tls = NULL;
 	return -1;
 }
 
@@ -279,6 +365,8 @@ rd_tcp_stop(struct rd_tcp *t)
 	close(t->wake[1]);
 	free(t->conns);
 	t->conns = NULL;
+	SSL_CTX_free(t->tls);
+	t->tls = NULL;
 	t->started = 0;
 }
 
@@ -298,6 +386,8 @@ rd_tcp_render(struct rd_tcp *t, struct rd_buf *o)
 		"# HELP routed_tcp_auth_failures_total TCP connections closed because their first line was not "
 		"AUTH and the [tcp] token.\n"
 		"# TYPE routed_tcp_auth_failures_total counter\nrouted_tcp_auth_failures_total %llu\n"
+		"# HELP routed_tcp_tls_failures_total TCP connections closed because their TLS handshake failed.\n"
+		"# TYPE routed_tcp_tls_failures_total counter\nrouted_tcp_tls_failures_total %llu\n"
 		"# HELP routed_tcp_lines_total TCP lines answered, by result.\n"
 		"# TYPE routed_tcp_lines_total counter\nrouted_tcp_lines_total{result=\"ok\"} %llu\n"
 		"routed_tcp_lines_total{result=\"error\"} %llu\n"
@@ -309,7 +399,7 @@ rd_tcp_render(struct rd_tcp *t, struct rd_buf *o)
 		"# TYPE routed_tcp_backpressure_seconds_total counter\nrouted_tcp_backpressure_seconds_total %.6f\n",
 		atomic_load(&t->open), (unsigned long long)atomic_load(&t->accepted_total),
 		(unsigned long long)atomic_load(&t->refused_total), (unsigned long long)atomic_load(&t->idle_closed),
-		(unsigned long long)atomic_load(&t->auth_failures),
+		(unsigned long long)atomic_load(&t->auth_failures), (unsigned long long)atomic_load(&t->tls_failures),
 		(unsigned long long)atomic_load(&t->lines_ok),
 		(unsigned long long)atomic_load(&t->lines_error), (unsigned long long)atomic_load(&t->stats.waits),
 		(double)atomic_load(&t->stats.wait_ns) / 1e9);

@@ -8,6 +8,11 @@
  *   error LINE REASON           refused (invalid, too long, shutting down);
  *                               an invalid event's reason ends "(byte B)"
  *   error 0 too many connections   (then the connection is closed)
+ *   error 0 idle timeout        (idle_timeout passed with nothing received)
+ *   error 1 unauthorized        (with [tcp] token: the first line was not AUTH TOKEN)
+ *
+ * With [tcp] tls_cert and tls_key every connection is TLS (OpenSSL: TLS
+ * 1.2 or later), the handshake done by the connection's thread.
  *
  * LINE is the 1-based line number on the connection (blank lines are
  * counted, not answered). Under backpressure a connection stops reading
@@ -18,6 +23,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+
+#include <openssl/ssl.h>
 
 #include "buf.h"
 #include "conf.h"
@@ -33,6 +40,7 @@ struct rd_tcp_conn {           /* a connection slot */
 	int used;                  /* a thread was started in this slot (join it) */
 	atomic_int done;           /* the thread finished: the slot can be reaped */
 	struct rd_buf out;         /* owns: acknowledgements not written yet */
+	SSL *ssl;                  /* owns: the TLS session, with [tcp] tls_cert; else NULL */
 	int idle;                  /* the peer sent nothing for [tcp] idle_timeout: closed */
 };
 
@@ -53,6 +61,8 @@ struct rd_tcp {
 	atomic_uint_fast64_t accepted_total, refused_total, lines_ok, lines_error;
 	atomic_uint_fast64_t idle_closed; /* connections closed after idle_timeout */
 	atomic_uint_fast64_t auth_failures; /* connections whose first line was not AUTH TOKEN */
+	atomic_uint_fast64_t tls_failures; /* TLS handshakes that failed */
+	SSL_CTX *tls;              /* owns: with [tcp] tls_cert, else NULL */
 };
 
 /* Binds c->tcp_listen and starts the accept loop. Borrows all. Returns 0, or -1 with err. */

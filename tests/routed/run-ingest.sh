@@ -267,6 +267,45 @@ check "... both counted in routed_tcp_auth_failures_total" grep -q '^routed_tcp_
 check "... and only the authenticated event accepted" grep -q '^routed_events_accepted_total 1$' "$tmp/metrics"
 stop
 
+# ---- TCP over TLS ([tcp] tls_cert, tls_key), with the token ---------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+printf '[tcp]\nlisten = 127.0.0.1:0\ntoken = tcp-s3cret\ntls_cert = %s\ntls_key = %s\n' \
+	"$tmp/cert.pem" "$tmp/key.pem" >"$tmp/tls.conf"
+printf '[tcp]\nlisten = 127.0.0.1:0\ntls_cert = %s\n' "$tmp/cert.pem" >"$tmp/tls-half.conf"
+"$ROUTED" --check-config --config "$tmp/tls-half.conf" $RULES >/dev/null 2>"$tmp/err"
+check "TLS: tls_cert without tls_key is a config error (exit 1)" [ $? -eq 1 ]
+check "... that says so" grep -q 'tls_cert and tls_key go together' "$tmp/err"
+printf '[tcp]\nlisten = 127.0.0.1:0\ntls_cert = %s/nope.pem\ntls_key = %s\n' "$tmp" "$tmp/key.pem" >"$tmp/tls-bad.conf"
+timeout 30 "$ROUTED" --config "$tmp/tls-bad.conf" --listen 127.0.0.1:0 --data-dir "$tmp/tlsbad" $RULES \
+	>/dev/null 2>"$tmp/err"
+check "TLS: an unreadable certificate stops routed at start (exit 3)" [ $? -eq 3 ]
+check "... naming the file" grep -q "nope.pem" "$tmp/err"
+start "$tmp/tls.conf"
+got=$(python3 - "$T" "$tmp/cert.pem" "$tmp/ev.json" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+s.sendall(b"AUTH tcp-s3cret\n" + open(sys.argv[3], "rb").read() + b"\n")
+buf = b""
+while buf.count(b"\n") < 2:
+    d = s.recv(100)
+    if not d:
+        break
+    buf += d
+print(s.version() + "|" + buf.decode().strip().replace("\n", ";"))
+PY
+)
+check "TLS: a verified TLS client's AUTH and event are answered ok ($got)" [ "${got#*|}" = "ok 1;ok 2" ]
+check "... over TLS 1.2 or later" [ "${got%%|*}" = TLSv1.3 -o "${got%%|*}" = TLSv1.2 ]
+got=$(tcp_lines "$(printf 'AUTH tcp-s3cret\nEVENT')")
+check "TLS: a plain TCP client gets nothing back but the close ($got)" [ -z "$got" ]
+curl -sS --max-time 10 "$U/metrics" >"$tmp/metrics"
+check "... counted in routed_tcp_tls_failures_total" grep -q '^routed_tcp_tls_failures_total 1$' "$tmp/metrics"
+check "... and only the TLS client's event accepted" grep -q '^routed_events_accepted_total 1$' "$tmp/metrics"
+stop
+
 # ---- TCP backpressure: a tiny memory cap and a stdout sink nobody reads ---------------------
 # tcp_client.py starts routed with its stdout on a pipe it does not read: once
 # the pipe buffer is full the warehouse_alerts lane blocks, the budget fills,
