@@ -67,9 +67,13 @@ conn_read(void *ud, char *buf, size_t n)
 		switch (SSL_get_error(cn->ssl, k)) {
 		case SSL_ERROR_ZERO_RETURN:
 			return 0; /* close_notify: the peer closed its sending side */
+		case SSL_ERROR_WANT_READ: /* SO_RCVTIMEO (the socket blocks otherwise): idle, below */
+			ERR_clear_error();
+			errno = EAGAIN;
+			break;
 		case SSL_ERROR_SYSCALL:
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break; /* SO_RCVTIMEO: idle, below */
+				break; /* idle too */
 			return ERR_peek_error() ? -1 : 0; /* a close without close_notify: taken as the end */
 		default:
 			ERR_clear_error();
@@ -169,12 +173,11 @@ conn_main(void *arg)
 		l.token = t->conf->tcp_token;
 		l.auth_failures = &t->auth_failures;
 		if (rd_lines_run(&l, conn_read, conn_result, conn_flush, cn) == 0 && cn->idle) {
-			static const char msg[] = "error 0 idle timeout\n";
 			rd_count(&t->idle_closed, 1);
 			rd_log(RD_LOG_INFO, "TCP connection closed: idle", "\"idle_timeout\":%u",
 				t->conf->tcp_idle_timeout);
-			if (send(cn->fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-				(void)0; /* best effort: the peer may be gone */
+			rd_buf_puts(&cn->out, "error 0 idle timeout\n");
+			(void)conn_flush(cn); /* best effort (over TLS too): the peer may be gone */
 		}
 		rd_lines_fini(&l);
 	}

@@ -270,7 +270,7 @@ stop
 # ---- TCP over TLS ([tcp] tls_cert, tls_key), with the token ---------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 \
 	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
-printf '[tcp]\nlisten = 127.0.0.1:0\ntoken = tcp-s3cret\ntls_cert = %s\ntls_key = %s\n' \
+printf '[tcp]\nlisten = 127.0.0.1:0\ntoken = tcp-s3cret\nidle_timeout = 1\ntls_cert = %s\ntls_key = %s\n' \
 	"$tmp/cert.pem" "$tmp/key.pem" >"$tmp/tls.conf"
 printf '[tcp]\nlisten = 127.0.0.1:0\ntls_cert = %s\n' "$tmp/cert.pem" >"$tmp/tls-half.conf"
 "$ROUTED" --check-config --config "$tmp/tls-half.conf" $RULES >/dev/null 2>"$tmp/err"
@@ -289,15 +289,19 @@ raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
 s.sendall(b"AUTH tcp-s3cret\n" + open(sys.argv[3], "rb").read() + b"\n")
 buf = b""
-while buf.count(b"\n") < 2:
-    d = s.recv(100)
+while True: # the answers, then (idle_timeout = 1) the idle close
+    try:
+        d = s.recv(100)
+    except (ssl.SSLError, OSError):
+        break
     if not d:
         break
     buf += d
 print(s.version() + "|" + buf.decode().strip().replace("\n", ";"))
 PY
 )
-check "TLS: a verified TLS client's AUTH and event are answered ok ($got)" [ "${got#*|}" = "ok 1;ok 2" ]
+check "TLS: a verified TLS client's AUTH and event are answered ok, then the idle close ($got)" \
+	[ "${got#*|}" = "ok 1;ok 2;error 0 idle timeout" ]
 check "... over TLS 1.2 or later" [ "${got%%|*}" = TLSv1.3 -o "${got%%|*}" = TLSv1.2 ]
 got=$(tcp_lines "$(printf 'AUTH tcp-s3cret\nEVENT')")
 check "TLS: a plain TCP client gets nothing back but the close ($got)" [ -z "$got" ]
