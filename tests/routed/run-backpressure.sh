@@ -18,12 +18,8 @@ rule all on tick route sink
 rule overload on tick when count() > 5 within 2s backpressure
 ROUTE
 printf '[http]\nretry_after = 2\n[tcp]\nlisten = 127.0.0.1:0\n' >"$tmp/bp.conf"
-start_bp() { # RULES DATA_DIR: starts routed; sets pid, U (HTTP) and T (TCP port)
-	"$ROUTED" --config "$tmp/bp.conf" --listen 127.0.0.1:0 --data-dir "$2" "$1" \
-		>"$tmp/stdout" 2>"$tmp/log" &
-	pid=$!
-	wait_port "$tmp/log"
-	U=http://127.0.0.1:$port
+start_bp() { # RULES DATA_DIR: starts routed (common.sh); sets pid, U (HTTP) and T (TCP port)
+	start_routed "$2" "$tmp/bp.conf" "$1"
 	T=$(sed -n 's/.*"tcp_port":\([0-9]*\).*/\1/p' "$tmp/log")
 }
 tcp_ack() { # LINE: sends it on a new TCP connection; prints "SECONDS REPLY" once answered
