@@ -213,12 +213,14 @@ wait $hpid
 check "... and SIGTERM closes it" grep -qx 'eof=1' "$tmp/hold"
 
 # ---- TCP idle timeout: a connection that sends nothing is closed ----------------------------
-printf '[tcp]\nlisten = 127.0.0.1:0\nidle_timeout = 1\n' >"$tmp/idle.conf"
-start "$tmp/idle.conf"
-idle=$(python3 - "$T" "$tmp/ev.json" <<'PY'
+tcp_talk() { # half|open LINES: sends LINES (EVENT: the example event) on a new connection, then
+	# (half) closes its sending side or (open) not; prints "SECONDS|ANSWERS" (';'-separated) at the close
+	python3 - "$T" "$1" "$2" "$tmp/ev.json" <<'PY'
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(open(sys.argv[2], "rb").read() + b"\n")
+s.sendall(sys.argv[3].encode().replace(b"EVENT", open(sys.argv[4], "rb").read()) + b"\n")
+if sys.argv[2] == "half":
+    s.shutdown(socket.SHUT_WR)
 t0 = time.monotonic()
 buf = b""
 while True:
@@ -228,7 +230,13 @@ while True:
     buf += d
 print("%.2f|%s" % (time.monotonic() - t0, buf.decode().strip().replace("\n", ";")))
 PY
-)
+}
+tcp_lines() { # LINES: tcp_talk half, the answers only
+	tcp_talk half "$1" | sed 's/^[^|]*|//'
+}
+printf '[tcp]\nlisten = 127.0.0.1:0\nidle_timeout = 1\n' >"$tmp/idle.conf"
+start "$tmp/idle.conf"
+idle=$(tcp_talk open EVENT)
 check "TCP idle: the line is answered, then 'error 0 idle timeout' and the close ($idle)" \
 	[ "${idle#*|}" = "ok 1;error 0 idle timeout" ]
 check "... after idle_timeout (1 s), not before" awk -v t="${idle%%|*}" 'BEGIN { exit !(t >= 0.9 && t < 5) }'
@@ -240,22 +248,6 @@ stop
 # ---- TCP token: the first line must be AUTH TOKEN ------------------------------------------
 printf '[tcp]\nlisten = 127.0.0.1:0\ntoken = tcp-s3cret\n' >"$tmp/token.conf"
 start "$tmp/token.conf"
-tcp_lines() { # LINES (one argument, \n-separated): sends them, prints every answer until the close
-	python3 - "$T" "$1" "$tmp/ev.json" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-ev = open(sys.argv[3], "rb").read()
-s.sendall(sys.argv[2].encode().replace(b"EVENT", ev) + b"\n")
-s.shutdown(socket.SHUT_WR)
-buf = b""
-while True:
-    d = s.recv(100)
-    if not d:
-        break
-    buf += d
-print(buf.decode().strip().replace("\n", ";"))
-PY
-}
 got=$(tcp_lines "$(printf 'AUTH tcp-s3cret\n\nEVENT')")
 check "TCP token: AUTH then an event: both answered ok ($got)" [ "$got" = "ok 1;ok 3" ]
 got=$(tcp_lines "$(printf 'EVENT\nEVENT')")
