@@ -227,17 +227,27 @@ take_batch(struct rd_lines *l, rd_lines_result_fn *res, rd_lines_flush_fn *fl, v
 }
 
 /*
- * Whether line p[0..n) is "AUTH " and the token (the comparison takes the
- * same time wherever they differ). Sets l->authed. Returns 0 or -1.
+ * The connection's first non-blank line p[0..n) (line l->lines), when a
+ * token is set: "AUTH " and the token (compared in the same time wherever
+ * they differ) is answered ok and sets l->authed; anything else is answered
+ * "unauthorized" and counted. Returns 0, or -1 (refused: the caller stops
+ * reading).
  */
 static int
-authenticate(struct rd_lines *l, const char *p, size_t n)
+authenticate(struct rd_lines *l, const char *p, size_t n, rd_lines_result_fn *res, rd_lines_flush_fn *fl,
+	void *ud)
 {
 	size_t t = strlen(l->token);
 
-	if (n != 5 + t || memcmp(p, "AUTH ", 5) != 0 || CRYPTO_memcmp(p + 5, l->token, t) != 0)
+	if (n != 5 + t || memcmp(p, "AUTH ", 5) != 0 || CRYPTO_memcmp(p + 5, l->token, t) != 0) {
+		res(ud, l->lines, "unauthorized", -1);
+		if (l->auth_failures)
+			rd_count(l->auth_failures, 1);
+		fl(ud);
 		return -1;
+	}
 	l->authed = 1;
+	res(ud, l->lines, NULL, -1);
 	return 0;
 }
 
@@ -269,9 +279,11 @@ rd_lines_run(struct rd_lines *l, rd_lines_read_fn *rd, rd_lines_result_fn *res,
 		if (r < 0)
 			return -1;
 		if (r == 0) {
-			/* the last line, without its '\n' */
+			/* the last line, without its '\n' (not an event before the credentials) */
 			if (len && !skipping && !blank(l->buf, len)) {
 				l->lines++;
+				if (l->token && !l->authed)
+					return authenticate(l, l->buf, len, res, fl, ud) < 0 ? -1 : (fl(ud) < 0 ? -1 : 0);
 				take(l, l->buf, len, l->lines, res, fl, ud);
 			}
 			return fl(ud) < 0 ? -1 : 0;
@@ -289,14 +301,8 @@ rd_lines_run(struct rd_lines *l, rd_lines_read_fn *rd, rd_lines_result_fn *res,
 					n--;
 				if (l->token && !l->authed && !blank(l->buf + start, n)) {
 					/* the connection's credentials come first: "AUTH TOKEN" */
-					if (authenticate(l, l->buf + start, n) < 0) {
-						res(ud, l->lines, "unauthorized", -1);
-						if (l->auth_failures)
-							rd_count(l->auth_failures, 1);
-						fl(ud);
+					if (authenticate(l, l->buf + start, n, res, fl, ud) < 0)
 						return -1;
-					}
-					res(ud, l->lines, NULL, -1);
 					start = e + 1;
 					continue;
 				}

@@ -213,13 +213,15 @@ wait $hpid
 check "... and SIGTERM closes it" grep -qx 'eof=1' "$tmp/hold"
 
 # ---- TCP idle timeout: a connection that sends nothing is closed ----------------------------
-tcp_talk() { # half|open LINES: sends LINES (EVENT: the example event) on a new connection, then
-	# (half) closes its sending side or (open) not; prints "SECONDS|ANSWERS" (';'-separated) at the close
+tcp_talk() { # half|open|bare LINES: sends LINES (EVENT: the example event) and a newline (bare:
+	# none) on a new connection, then closes its sending side (half, bare) or not (open); prints
+	# "SECONDS|ANSWERS" (';'-separated) at the close
 	python3 - "$T" "$1" "$2" "$tmp/ev.json" <<'PY'
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(sys.argv[3].encode().replace(b"EVENT", open(sys.argv[4], "rb").read()) + b"\n")
-if sys.argv[2] == "half":
+ev = open(sys.argv[4], "rb").read().rstrip(b"\n")
+s.sendall(sys.argv[3].encode().replace(b"EVENT", ev) + (b"" if sys.argv[2] == "bare" else b"\n"))
+if sys.argv[2] != "open":
     s.shutdown(socket.SHUT_WR)
 t0 = time.monotonic()
 buf = b""
@@ -254,8 +256,10 @@ got=$(tcp_lines "$(printf 'EVENT\nEVENT')")
 check "TCP token: an event first: 'error 1 unauthorized', then the close ($got)" [ "$got" = "error 1 unauthorized" ]
 got=$(tcp_lines "$(printf 'AUTH tcp-s3cre\nEVENT')")
 check "TCP token: a wrong token: the same ($got)" [ "$got" = "error 1 unauthorized" ]
+got=$(tcp_talk bare EVENT | sed 's/^[^|]*|//')
+check "TCP token: an event alone, without its newline, is not taken either ($got)" [ "$got" = "error 1 unauthorized" ]
 curl -sS --max-time 10 "$U/metrics" >"$tmp/metrics"
-check "... both counted in routed_tcp_auth_failures_total" grep -q '^routed_tcp_auth_failures_total 2$' "$tmp/metrics"
+check "... all counted in routed_tcp_auth_failures_total" grep -q '^routed_tcp_auth_failures_total 3$' "$tmp/metrics"
 check "... and only the authenticated event accepted" grep -q '^routed_events_accepted_total 1$' "$tmp/metrics"
 stop
 
