@@ -1347,6 +1347,12 @@ rd_durable_render(struct rd_durable *d, struct rd_buf *o)
 		"# TYPE routed_log_quarantined_bytes_total counter\nrouted_log_quarantined_bytes_total %" PRIu64 "\n"
 		"# HELP routed_log_replayed_total Records routed again from the log at start.\n"
 		"# TYPE routed_log_replayed_total counter\nrouted_log_replayed_total %" PRIuFAST64 "\n"
+		"# HELP routed_log_cursor_writes_total Writes of the log's cursors.txt (every cursor, one "
+		"file, two fsyncs).\n"
+		"# TYPE routed_log_cursor_writes_total counter\nrouted_log_cursor_writes_total %" PRIu64 "\n"
+		"# HELP routed_log_cursor_file_damaged 1 when cursors.txt was found incomplete at start and "
+		"not used (destinations replayed from the oldest cursor kept).\n"
+		"# TYPE routed_log_cursor_file_damaged gauge\nrouted_log_cursor_file_damaged %" PRIu64 "\n"
 		"# HELP routed_log_next_seq The sequence number the next record will get.\n"
 		"# TYPE routed_log_next_seq gauge\nrouted_log_next_seq %" PRIu64 "\n"
 		"# HELP routed_events_duplicates_total Events answered 202 without being logged again: "
@@ -1358,7 +1364,8 @@ rd_durable_render(struct rd_durable *d, struct rd_buf *o)
 		"# TYPE routed_checkpoint_errors_total counter\nrouted_checkpoint_errors_total %" PRIuFAST64 "\n",
 		st.appends, st.append_errors, st.full_errors + atomic_load(&d->full_refusals), st.batches,
 		st.syncs, st.bytes, st.segments, st.segments_deleted, st.torn_tails, st.quarantined,
-		st.quarantined_bytes, atomic_load(&d->replayed), rd_wal_next_seq(d->wal),
+		st.quarantined_bytes, atomic_load(&d->replayed), st.cursor_stores, st.cursor_files_damaged,
+		rd_wal_next_seq(d->wal),
 		atomic_load(&d->duplicates), atomic_load(&d->checkpoints), atomic_load(&d->checkpoint_errors));
 	rd_buf_puts(o, "# HELP routed_log_cursor The stored cursor of each destination: the next log "
 		"record it still needs.\n# TYPE routed_log_cursor gauge\n");
@@ -1367,7 +1374,8 @@ rd_durable_render(struct rd_durable *d, struct rd_buf *o)
 			rd_buf_printf(o, "routed_log_cursor{destination=\"%s\"} %" PRIu64 "\n", d->cname[i] + 5,
 				d->saved[i]);
 	rd_buf_puts(o, "# HELP routed_log_stored_cursors_total Times each destination's cursor was stored "
-		"(a file and two fsyncs each; an idle destination's at most every 10th pass).\n"
+		"(the cursors that moved in a pass go into one write of cursors.txt; an idle destination's "
+		"at most every 10th pass).\n"
 		"# TYPE routed_log_stored_cursors_total counter\n");
 	for (i = 0; i < nlanes(d); i++)
 		if (d->cname[i])

@@ -8,7 +8,9 @@
 # short and a bit flipped in the last segment. Each time: routed starts,
 # the damage is detected (torn tail truncated, corrupt frame quarantined
 # under log/quarantine and counted in /metrics), exactly the damaged
-# records are missing and every later record is delivered. Bounded: ~15 s.
+# records are missing and every later record is delivered. Round 2 also
+# finds log/cursors.txt without its end line: not used, counted and logged,
+# and nothing more is missing. Bounded: ~15 s.
 set -u
 . "${top_srcdir:-.}/tests/routed/common.sh"
 need curl python3
@@ -76,6 +78,10 @@ for round in 1 2; do
 		flipped=$($TOOL flip "$last" 3)
 		lost="$cut $flipped"
 		echo "round 2: $(basename "$mid") cut ($cut), bit flipped in $(basename "$last") ($flipped)"
+		# and cursors.txt without its end line: not used, so every destination replays from the
+		# oldest record kept (here the same as its cursors: none was stored past the start)
+		check "round 2: the log has a cursors.txt" [ -s "$D/log/cursors.txt" ]
+		sed -i '/^end /d' "$D/log/cursors.txt"
 	fi
 	start "$D"
 	wait_delivered "$D" 2998
@@ -88,8 +94,13 @@ for round in 1 2; do
 	if [ $round = 1 ]; then
 		check "round 1: the flipped frame is quarantined and counted (routed_log_quarantined_total=$q)" [ "$q" -ge 1 ]
 		check "round 1: the cut tail is truncated and counted (routed_log_torn_tails_total=$t)" [ "$t" -ge 1 ]
+		check "round 1: cursors.txt is whole (routed_log_cursor_file_damaged 0)" \
+			[ "$(metric routed_log_cursor_file_damaged)" = 0 ]
 	else
 		check "round 2: the cut middle segment and the flipped frame are quarantined ($q regions)" [ "$q" -ge 2 ]
+		check "round 2: the incomplete cursors.txt is counted (routed_log_cursor_file_damaged 1)" \
+			[ "$(metric routed_log_cursor_file_damaged)" = 1 ]
+		check "... and logged" grep -q 'cursors.txt is incomplete and was not used' "$tmp/log"
 	fi
 	check "round $round: quarantine files hold the damaged bytes" [ -n "$(ls "$D/log/quarantine" 2>/dev/null)" ]
 	check "round $round: every record but the damaged ones is delivered, later ones included" \

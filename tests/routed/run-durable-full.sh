@@ -99,7 +99,7 @@ i=0
 while [ $i -lt 200 ]; do
 	m=$(curl -s --max-time 5 "$U/metrics")
 	next=$(echo "$m" | awk '$1 == "routed_log_next_seq" { print $2 }')
-	behind=$(echo "$m" | awk -v n="$next" '$1 ~ /^routed_log_cursor/ && $2 != n' | wc -l)
+	behind=$(echo "$m" | awk -v n="$next" '$1 ~ /^routed_log_cursor[{]/ && $2 != n' | wc -l)
 	[ -n "$next" ] && [ "$behind" -eq 0 ] && break
 	sleep 0.1
 	i=$((i + 1))

@@ -45,7 +45,7 @@ drained() { # waits (30 s at most) until every cursor reaches the log's end
 	while [ $i -lt 300 ]; do
 		m=$(curl -s --max-time 5 "$U/metrics")
 		next=$(echo "$m" | awk '$1 == "routed_log_next_seq" { print $2 }')
-		behind=$(echo "$m" | awk -v n="$next" '$1 ~ /^routed_log_cursor/ && $2 != n' | wc -l)
+		behind=$(echo "$m" | awk -v n="$next" '$1 ~ /^routed_log_cursor[{]/ && $2 != n' | wc -l)
 		[ -n "$next" ] && [ "$behind" -eq 0 ] && return 0
 		sleep 0.1
 		i=$((i + 1))
@@ -131,6 +131,8 @@ q1n=$((${q1b:-0} - ${q1a:-0})) idn=$((${idb:-0} - ${ida:-0}))
 check "cursor stores during 1.5 s of load: q1 $q1n, idle_q $idn (at most a fifth of q1's)" \
 	sh -c "[ $q1n -ge 10 ] && [ $((idn * 5)) -le $q1n ]"
 check "idle_q's cursor still reaches the end of the log" drained
+check "the cursors are stored in cursors.txt writes (routed_log_cursor_writes_total $(metric routed_log_cursor_writes_total))" \
+	[ "$(metric routed_log_cursor_writes_total)" -ge 10 ]
 
 # ---- dedup on (source, id), across a restart ------------------------------------
 ev='{"event_type":"t.ev","source":"/test","id":"dup-1","n":1}'
