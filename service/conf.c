@@ -731,7 +731,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 	unsigned long seen_dest_keys = 0; /* bit i: dest_keys[i] was set */
 	struct rd_dest_conf *cur = NULL;
 	struct rd_source_conf *cur_src = NULL;
-	unsigned lineno = 0, nerr = 0, i;
+	unsigned lineno = 0, nerr = 0, i, tls_line = 0;
 	FILE *f;
 
 	memset(seen, 0, sizeof seen);
@@ -884,6 +884,9 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		if (set_key(c, &conf_keys[i], val, why, sizeof why) < 0) {
 			fprintf(err, "%s:%u: %s\n", path, lineno, why);
 			nerr++;
+		} else if (conf_keys[i].off == offsetof(struct rd_conf, tcp_tls_cert) ||
+			   conf_keys[i].off == offsetof(struct rd_conf, tcp_tls_key)) {
+			tls_line = lineno; /* where a half TLS configuration is reported */
 		} else if (conf_keys[i].off == offsetof(struct rd_conf, listen) ||
 			   conf_keys[i].off == offsetof(struct rd_conf, tcp_listen)) {
 			struct sockaddr_storage ss;
@@ -911,7 +914,8 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		nerr++;
 	}
 	if (!c->tcp_tls_cert != !c->tcp_tls_key) {
-		fprintf(err, "%s: [tcp] tls_cert and tls_key go together (one is set, not the other)\n", path);
+		fprintf(err, "%s:%u: [tcp] tls_cert and tls_key go together (one is set, not the other)\n", path,
+			tls_line);
 		nerr++;
 	}
 	return nerr ? -1 : 0;

@@ -235,25 +235,6 @@ fail:;
 	return -1;
 }
 
-/* Reads up to len bytes at off (fewer only at end of file); the count, or -1 with errno. */
-static ssize_t
-pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	char *p = buf;
-	size_t got = 0;
-	while (got < len) {
-		ssize_t r = pread(fd, p + got, len - got, (off_t)(off + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /* Writes all of buf at off; 0, or -1 with errno (a short write is retried until an error). */
 static int
 pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
@@ -556,37 +537,27 @@ cursor_add(struct rd_wal *w, const char *name, uint64_t seq)
 static int
 cursors_file_load(struct rd_wal *w)
 {
-	int fd = openat(w->dirfd, CURSORS_FILE, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
-	char *txt, *p, *end, *nl;
+	unsigned char *b;
+	char *txt, *p, *end, *nl, *stop;
+	size_t len;
 	uint64_t count = 0, v;
 	int ok = 0;
 
-	if (fd < 0)
+	if (read_all(w->dirfd, CURSORS_FILE, &b, &len, UINT64_MAX) < 0)
 		return errno == ENOENT ? 0 : -1;
-	if (fstat(fd, &sb) < 0 || !(txt = malloc((size_t)sb.st_size + 1))) {
-		int e = errno ? errno : ENOMEM;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	ssize_t r = pread_all(fd, txt, (size_t)sb.st_size, 0);
-	close(fd);
-	if (r < 0) {
-		free(txt);
-		return -1;
-	}
-	txt[r] = '\0';
-	/* first pass: the file is whole (its last line counts the others) */
-	for (p = txt; (nl = strchr(p, '\n')); p = nl + 1) {
-		if (strncmp(p, "end ", 4) == 0) {
+	txt = (char *)b;
+	stop = txt + len;
+	/* first pass: the file is whole (its last line counts the others; no NUL in it) */
+	for (p = txt; !memchr(txt, '\0', len) && (nl = memchr(p, '\n', (size_t)(stop - p))); p = nl + 1) {
+		if (nl - p >= 4 && strncmp(p, "end ", 4) == 0) {
 			v = strtoull(p + 4, &end, 10);
-			ok = end == nl && v == count && nl[1] == '\0';
+			ok = end == nl && v == count && nl + 1 == stop;
 			break;
 		}
 		count++;
 	}
-	for (p = txt; ok && (nl = strchr(p, '\n')) && strncmp(p, "end ", 4) != 0; p = nl + 1) {
+	for (p = txt; ok && (nl = memchr(p, '\n', (size_t)(stop - p))) && strncmp(p, "end ", 4) != 0;
+	     p = nl + 1) {
 		char *sp = memchr(p, ' ', (size_t)(nl - p));
 		struct wal_cursor *c;
 		if (!sp)

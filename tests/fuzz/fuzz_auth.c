@@ -82,10 +82,15 @@ copy(const void *p, size_t n)
 static void
 init(void)
 {
-	char path[] = "/tmp/fuzz_auth.XXXXXX", err[256];
-	int fd = mkstemp(path);
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	char path[512], err[256];
+	const char *tmp = getenv("TMPDIR");
+	FILE *f;
+	int fd;
 
+	/* mkstemp turns the six X's into a name of its own */
+	snprintf(path, sizeof path, "%s/fuzz_auth.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	fd = mkstemp(path);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f || fputs(SOURCES_CONF, f) < 0 || fclose(f) != 0 || rd_conf_init(&conf) != 0 ||
 	    rd_conf_load(&conf, path, stderr) != 0 || rd_auth_init(&auth, &conf, err, sizeof err) != 0) {
 		fprintf(stderr, "fuzz_auth: cannot set up the sources\n");

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_RECORD 4096
 
-static char dir[64];
+static char dir[512];
 
 static void
 die(const char *what)
@@ -131,7 +131,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char sub[128];
 
 	if (!dir[0]) {
-		snprintf(dir, sizeof dir, "/tmp/fuzz_wal.XXXXXX");
+		const char *tmp = getenv("TMPDIR");
+
+		/* mkdtemp turns the six X's into a directory of its own */
+		snprintf(dir, sizeof dir, "%s/fuzz_wal.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(dir))
 			die("mkdtemp");
 	}

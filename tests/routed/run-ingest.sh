@@ -271,7 +271,7 @@ printf '[tcp]\nlisten = 127.0.0.1:0\ntoken = tcp-s3cret\nidle_timeout = 1\ntls_c
 printf '[tcp]\nlisten = 127.0.0.1:0\ntls_cert = %s\n' "$tmp/cert.pem" >"$tmp/tls-half.conf"
 "$ROUTED" --check-config --config "$tmp/tls-half.conf" $RULES >/dev/null 2>"$tmp/err"
 check "TLS: tls_cert without tls_key is a config error (exit 1)" [ $? -eq 1 ]
-check "... that says so" grep -q 'tls_cert and tls_key go together' "$tmp/err"
+check "... that says so, at the line" grep -q 'tls-half.conf:3: \[tcp\] tls_cert and tls_key go together' "$tmp/err"
 printf '[tcp]\nlisten = 127.0.0.1:0\ntls_cert = %s/nope.pem\ntls_key = %s\n' "$tmp" "$tmp/key.pem" >"$tmp/tls-bad.conf"
 timeout 30 "$ROUTED" --config "$tmp/tls-bad.conf" --listen 127.0.0.1:0 --data-dir "$tmp/tlsbad" $RULES \
 	>/dev/null 2>"$tmp/err"
