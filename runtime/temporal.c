@@ -248,15 +248,15 @@ key_part(struct rv_vm *vm, uint32_t f, char *buf, size_t cap, size_t *len)
 	return 0;
 }
 
-/* The key of fields trefs[first .. first + n) into buf; -1 when one has no value. */
+/* The key of fields p->trefs[first .. first + n) into buf (RV_KEY_MAX + 64 bytes); -1 when one has no value. */
 static int
-build_key(struct rv_tstate *ts, struct rv_vm *vm, uint32_t first, uint32_t n, char *buf, size_t *len)
+build_key(const struct rv_prog *p, struct rv_vm *vm, uint32_t first, uint32_t n, char *buf, size_t *len)
 {
 	uint32_t i;
 
 	*len = 0;
 	for (i = 0; i < n; i++)
-		if (key_part(vm, ts->p->trefs[first + i], buf, RV_KEY_MAX + 64, len) < 0)
+		if (key_part(vm, p->trefs[first + i], buf, RV_KEY_MAX + 64, len) < 0)
 			return -1;
 	return 0;
 }
@@ -266,12 +266,10 @@ rv_temporal_key_hash(const struct rv_prog *p, struct rv_vm *vm, uint32_t ti, uin
 {
 	const struct rv_temporal *t = &p->temporal[ti];
 	char buf[RV_KEY_MAX + 64];
-	size_t len = 0;
-	uint32_t i;
+	size_t len;
 
-	for (i = 0; i < t->nby; i++)
-		if (key_part(vm, p->trefs[t->by + i], buf, sizeof buf, &len) < 0)
-			return -1;
+	if (build_key(p, vm, t->by, t->nby, buf, &len) < 0)
+		return -1;
 	*hash = XXH64(buf, len, seed);
 	return 0;
 }
@@ -623,7 +621,7 @@ seq_first(struct rv_tstate *ts, struct trec *r, uint32_t ti, struct rv_vm *vm, i
 	size_t klen = 0;
 	int bad = 0;
 
-	if (build_key(ts, vm, q->akeys, q->nkeys, ts->key, &klen) < 0) {
+	if (build_key(ts->p, vm, q->akeys, q->nkeys, ts->key, &klen) < 0) {
 		r->st.no_key++;
 		return RV_TSTEP_NO;
 	}
@@ -768,7 +766,7 @@ rv_tstate_second(struct rv_tstate *ts, struct rv_vm *vm, uint32_t qi, int64_t no
 
 	if (r->tt && !use_event_time(r, vm, &now))
 		return 0;
-	if (build_key(ts, vm, q->bkeys, q->nkeys, ts->key, &klen) < 0)
+	if (build_key(ts->p, vm, q->bkeys, q->nkeys, ts->key, &klen) < 0)
 		return 0;
 	if ((e = rv_kv_find(r->seq, ts->key, klen, now)) == RV_NONE)
 		return 0;
@@ -817,7 +815,7 @@ tumble_add(struct rv_tstate *ts, struct trec *r, uint32_t ti, struct rv_vm *vm, 
 	char *v;
 	double *a;
 
-	if (build_key(ts, vm, q->akeys, q->nkeys, ts->key, &klen) < 0 || klen + 8 > sizeof ts->key) {
+	if (build_key(ts->p, vm, q->akeys, q->nkeys, ts->key, &klen) < 0 || klen + 8 > sizeof ts->key) {
 		r->st.no_key++;
 		return RV_TSTEP_NO;
 	}
@@ -1090,7 +1088,7 @@ rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now)
 		return tumble_add(ts, r, ti, vm, now);
 	if (r->q)
 		return seq_first(ts, r, ti, vm, now);
-	if (build_key(ts, vm, t->by, t->nby, ts->key, &klen) < 0) {
+	if (build_key(ts->p, vm, t->by, t->nby, ts->key, &klen) < 0) {
 		r->st.no_key++;
 		return RV_TSTEP_NO;
 	}
@@ -1112,7 +1110,7 @@ rv_tstate_step(struct rv_tstate *ts, struct rv_vm *vm, uint32_t ti, int64_t now)
 	if (r->dedup) {
 		size_t vl;
 
-		if (build_key(ts, vm, t->dedup, t->ndedup, ts->key2, &dlen) < 0) {
+		if (build_key(ts->p, vm, t->dedup, t->ndedup, ts->key2, &dlen) < 0) {
 			r->st.no_key++;
 			return RV_TSTEP_NO;
 		}
