@@ -158,6 +158,7 @@ struct rd_gen {
 struct rd_outq {               /* a worker's messages for one lane, not pushed yet */
 	struct rd_item *head, *tail; /* owns */
 	size_t n;
+	size_t bytes;              /* their lengths */
 };
 
 struct rd_shard {
@@ -229,6 +230,12 @@ struct rd_lane {
 	struct rd_throttle throttle; /* `throttle N per T` of queue, stdout, file and exec lanes */
 	atomic_uint_fast64_t throttled_ns; /* time deliveries waited for the throttle */
 	atomic_uint_fast64_t full_waits, full_ns; /* workers that waited for room in the fifo, and how long */
+	/* write-behind under load (pipeline.c defer_write): bytes routers queued for
+	 * a coalescing lane since it was last emptied (a hint: it may lag), and since
+	 * when (CLOCK_MONOTONIC_COARSE ns, 0: nothing left waiting) routers have
+	 * left its messages queued rather than write them at once */
+	atomic_size_t pend_bytes;
+	atomic_uint_fast64_t defer_since;
 };
 
 struct rd_pipeline {
@@ -269,6 +276,21 @@ struct rd_pipeline {
 	atomic_uint_fast64_t outcomes[RD_FATE__COUNT]; /* accepted events by outcome */
 	int spin;                  /* the process may run on more than one CPU: lock_briefly spins */
 	atomic_uint_fast64_t routed_by[2]; /* events matched inline by an ingest thread [0], by a worker [1] */
+	/* load (pipeline.c load_tick): routed's CPU time over the last window against
+	 * the CPUs it may run on; while loaded, routers write built-in queues behind */
+	unsigned ncpu;             /* CPUs in routed's affinity mask */
+	atomic_int loaded;         /* it used more than three quarters of them */
+	int load_forced;           /* rd_pipeline_force_load: -1 measured, else 0 or 1 */
+	atomic_uint_fast64_t load_win_end; /* CLOCK_MONOTONIC ns: the window's end, when it is measured */
+	uint64_t load_win_wall, load_win_cpu; /* the window's start (under the win_end claim) */
+	atomic_uint_fast64_t deferred_writes; /* times a router left a lane's messages to be written later */
+	/* the flusher thread: writes the lanes whose write a router left for later
+	 * once DEFER_NS passed and no router came back to them */
+	pthread_t flusher;
+	int flusher_started;
+	pthread_mutex_t fl_mu;
+	pthread_cond_t fl_cv;      /* with fl_mu: a lane's messages were left while it slept */
+	int fl_idle;               /* with fl_mu: it waits on fl_cv (else it looks again before it sleeps) */
 };
 
 struct rd_event_ref {          /* an event to submit (borrowed bytes) */
@@ -286,6 +308,13 @@ struct rd_event_ref {          /* an event to submit (borrowed bytes) */
  * routed event, for [http] retry_after seconds (each firing renews it).
  */
 int rd_pipeline_backpressure(struct rd_pipeline *pl);
+
+/*
+ * Overrides the load routed measures (pipeline.c load_tick) for tests and
+ * benchmarks: 1 loaded (built-in queues are written behind), 0 not, -1
+ * measured again. Call before submitting.
+ */
+void rd_pipeline_force_load(struct rd_pipeline *pl, int loaded);
 
 /*
  * Is the event m has just classified (route_classify, not refused) pushed

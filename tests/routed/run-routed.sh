@@ -229,6 +229,10 @@ check "metrics: every accepted event routed once, by an ingest thread ($by_inges
 # requests one at a time leave the HTTP threads idle: they route the events themselves
 check "metrics: an idle HTTP thread routes the events it accepts (ingest $by_ingest of $accepted)" \
 	[ "$by_ingest" -ge $((accepted / 2)) ]
+# a few requests one at a time do not load routed: no queue write was left for later
+check "metrics: not loaded, no queue write deferred" \
+	grep -q '^routed_queue_writes_deferred_total 0$' "$tmp/metrics"
+check "metrics: routed_loaded is 0 or 1" grep -qE '^routed_loaded [01]$' "$tmp/metrics"
 check "metrics: rule critical matched twice" grep -q '^routed_rule_matches_total{rule="critical"} 2$' "$tmp/metrics"
 check "metrics: deliveries to support counted" \
 	grep -q "^routed_deliveries_total{destination=\"support\"} $pending\$" "$tmp/metrics"

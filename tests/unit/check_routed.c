@@ -783,6 +783,111 @@ START_TEST(test_pipeline_inline_and_worker_order)
 }
 END_TEST
 
+/* Lines in the built-in queue DIR/queues/NAME (0 when the file is not there yet). */
+static unsigned
+queue_lines(const char *dir, const char *name)
+{
+	char path[512], line[4096];
+	unsigned n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s/queues/%s/messages.ndjson", tmpdir, dir, name);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	while (fgets(line, sizeof line, f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/* Submits n events n = from.. of key k with a pad of pad bytes (routed inline: to b, and
+ * to a when n > 10). */
+static void
+submit_padded(struct rd_pipeline *pl, unsigned from, unsigned n, size_t pad)
+{
+	struct rd_event_ref *ev = calloc(n, sizeof *ev);
+	char **bufs = calloc(n, sizeof *bufs);
+	unsigned i;
+
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_ptr_nonnull(bufs);
+	for (i = 0; i < n; i++) {
+		bufs[i] = malloc(pad + 128);
+		ck_assert_ptr_nonnull(bufs[i]);
+		snprintf(bufs[i], pad + 128, "{\"event_type\":\"t.ev\",\"k\":\"w\",\"n\":%u,\"pad\":\"%*s\"}",
+			from + i, (int)pad, "");
+		ev[i].p = bufs[i];
+		ev[i].len = strlen(bufs[i]);
+	}
+	ck_assert_int_eq(rd_pipeline_submit(pl, ev, n, NULL), 0);
+	for (i = 0; i < n; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(ev);
+}
+
+/* Write-behind while routed is loaded (pipeline.c defer_write): a router
+ * leaves a built-in queue's few messages queued, and the flusher writes them
+ * within DEFER_NS (here: well within 2 s), in order; messages that pass
+ * DEFER_BYTES are written by the router at once; not loaded, every message
+ * is written at once; and the drain writes what was left, at once. */
+START_TEST(test_pipeline_write_behind)
+{
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	char err[256], *msgs = NULL, line[512], path[512];
+	static char big[4096];
+	route_prog *p = load_prog();
+	unsigned k, n, next;
+	struct timespec t0, t1;
+	FILE *f;
+
+	snprintf(line, sizeof line, "[service]\ndata_dir = %s/wb\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, line, &msgs), 0);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	/* not loaded: written before submit returns */
+	rd_pipeline_force_load(&pl, 0);
+	submit_padded(&pl, 0, 5, 10);
+	ck_assert_uint_eq(queue_lines("wb", "b"), 5);
+	ck_assert_uint_eq(atomic_load(&pl.deferred_writes), 0);
+	/* loaded: 20 small messages are left for later, then written by the flusher */
+	rd_pipeline_force_load(&pl, 1);
+	submit_padded(&pl, 5, 20, 10);
+	ck_assert_uint_eq(queue_lines("wb", "b"), 5);
+	ck_assert_uint_ge(atomic_load(&pl.deferred_writes), 1);
+	for (k = 0; k < 200 && queue_lines("wb", "b") < 25; k++)
+		usleep(10000);
+	ck_assert_uint_eq(queue_lines("wb", "b"), 25);
+	ck_assert_uint_eq(queue_lines("wb", "a"), 14); /* n = 11..24 */
+	/* loaded, a request whose messages pass 32 KiB: written by the router at once */
+	submit_padded(&pl, 25, 40, 1000);
+	ck_assert_uint_eq(queue_lines("wb", "b"), 65);
+	/* loaded, left for later, then the drain: written at once, not after drain_timeout */
+	submit_padded(&pl, 65, 10, 10);
+	ck_assert_uint_lt(queue_lines("wb", "b"), 75);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rd_pipeline_drain(&pl);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+	ck_assert_uint_eq(queue_lines("wb", "b"), 75);
+	ck_assert_uint_eq(atomic_load(&m.deliveries[1]), 75);
+	ck_assert_uint_eq(atomic_load(&pl.budget.used_view), 0);
+	/* in order */
+	snprintf(path, sizeof path, "%s/wb/queues/b/messages.ndjson", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	for (next = 0; fgets(big, sizeof big, f); next++) {
+		ck_assert_int_eq(sscanf(strstr(big, "\"n\":"), "\"n\":%u", &n), 1);
+		ck_assert_uint_eq(n, next);
+	}
+	fclose(f);
+	ck_assert_uint_eq(next, 75);
+	pipeline_done(&pl, &m, &c, msgs);
+	route_prog_free(p);
+}
+END_TEST
+
 /* Producers of test_pipeline_lane_writers_contend: released together each
  * round, thread t submits one event on its own key (n > 10: to a and b), routed inline. */
 #define CONT_THREADS 4
@@ -1017,6 +1122,7 @@ routed_suite(void)
 	tcase_add_test(tc, test_pipeline_batch_over_shards);
 	tcase_add_test(tc, test_pipeline_inline_and_worker_order);
 	tcase_add_test(tc, test_pipeline_lane_writers_contend);
+	tcase_add_test(tc, test_pipeline_write_behind);
 	tcase_add_test(tc, test_pipeline_worker_flushes_before_waiting);
 	tcase_add_test(tc, test_pipeline_emitted_events);
 	suite_add_tcase(s, tc);
