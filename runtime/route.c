@@ -1252,11 +1252,14 @@ eval_indexed(route_matcher *m, struct route_decision *d, uint32_t contract, int 
 
 /*
  * Starts an event: resets the decision and the matcher's per-event state,
- * scans buf and finds its contract (with @version's override). Returns 0
+ * scans buf and finds its contract (with @version's override). timed: the
+ * rules will run, so the state's clock is read (route_classify runs none,
+ * and saves the read: a quarter of routed's clock_gettime calls). Returns 0
  * with *contract set, or -1 with d->status and d->reason saying why not.
  */
 static int
-begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision *d, uint32_t *contract_out)
+begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision *d, uint32_t *contract_out,
+	int timed)
 {
 	const struct rv_rt *rt = &m->rp->rt;
 	struct rv_scan_error se;
@@ -1277,7 +1280,8 @@ begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision
 	forget_event(m);
 	m->vm.buf = buf;
 	m->vm.len = len;
-	m->vm.now = m->state ? rv_state_now(m->state) : 0;
+	if (timed)
+		m->vm.now = m->state ? rv_state_now(m->state) : 0;
 	m->vm.pred = NULL; /* no memo while transform rules change fields */
 	if (++m->vm.seq == 0) { /* every cached number and predicate is stale again */
 		memset(m->vm.numv_seq, 0, m->rp->opt.max_values * sizeof *m->vm.numv_seq);
@@ -1315,7 +1319,7 @@ route_match(route_matcher *m, const char *buf, size_t len, struct route_decision
 	uint32_t contract, i, end, seq_rules = 0;
 	int routed = 0;
 
-	if (begin_event(m, buf, len, d, &contract) < 0)
+	if (begin_event(m, buf, len, d, &contract, 1) < 0)
 		return d->status;
 	end = rt->contract_first[contract + 1];
 	/* 1. transform rules, in program order */
@@ -1480,7 +1484,7 @@ route_classify(route_matcher *m, const char *buf, size_t len, struct route_class
 
 	memset(c, 0, sizeof *c);
 	c->part = ROUTE_PART_ANY;
-	if (begin_event(m, buf, len, &d, &contract) < 0) {
+	if (begin_event(m, buf, len, &d, &contract, 0) < 0) {
 		c->status = d.status;
 		c->reason = d.reason;
 		c->offset = d.offset;
