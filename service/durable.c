@@ -500,6 +500,23 @@ rd_durable_done(struct rd_durable *d, uint32_t dest, uint64_t lsn)
 	}
 }
 
+void
+rd_durable_done_many(struct rd_durable *d, uint32_t dest, const uint64_t *lsn, size_t n)
+{
+	struct rd_lsnset *s = &d->dest[dest];
+	size_t i, k = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < n; i++)
+		if (lsn[i]) {
+			lsnset_del_locked(s, lsn[i]);
+			k++;
+		}
+	pthread_mutex_unlock(&s->mu);
+	if (k)
+		atomic_fetch_add_explicit(&d->activity[dest], k, memory_order_release);
+}
+
 /* ---- checkpoints -------------------------------------------------------------------- */
 
 static int

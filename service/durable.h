@@ -163,6 +163,8 @@ void rd_durable_matched(struct rd_durable *d, uint64_t lsn);
 int rd_durable_deliver(struct rd_durable *d, uint32_t dest, uint64_t lsn, int force);
 /* Lane: the message of record lsn for destination dest reached its terminal point. */
 void rd_durable_done(struct rd_durable *d, uint32_t dest, uint64_t lsn);
+/* rd_durable_done for the n records lsn[] (0s skipped), with one lock of dest's set. */
+void rd_durable_done_many(struct rd_durable *d, uint32_t dest, const uint64_t *lsn, size_t n);
 /* Worker of shard K owning state st: takes a snapshot when one is due (force: now). */
 void rd_durable_maybe_checkpoint(struct rd_durable *d, unsigned k, route_state *st, int force);
 /* A shard sends an event emitted by record lsn to another shard: lsn stays unmatched until

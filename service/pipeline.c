@@ -533,10 +533,11 @@ deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *
 	 * bound holds (its messages skip the worker's chain) */
 	if (!dead)
 		lane_wait_room(pl, ln);
-	budget_force(&pl->budget, charge);
 	atomic_fetch_add(&pl->pending, 1);
 	if (sh && sh->out && !ln->queue_max) {
 		struct rd_outq *o = &sh->out[dest];
+		/* charged by flush_out, once for the chain's messages, before they are pushed */
+		sh->out_charge += charge;
 		it->next = NULL;
 		if (o->tail)
 			o->tail->next = it;
@@ -549,6 +550,7 @@ deliver(struct rd_pipeline *pl, struct rd_shard *sh, uint32_t dest, const char *
 		o->bytes += it->len;
 		return;
 	}
+	budget_force(&pl->budget, charge);
 	fifo_push(&ln->q, it);
 	if (ln->sink.wh)
 		rd_webhook_wake(ln->sink.wh);
@@ -642,6 +644,10 @@ flush_out(struct rd_shard *sh, int now)
 	struct rd_pipeline *pl = sh->pl;
 	uint32_t i, l;
 
+	if (sh->out_charge) {
+		budget_force(&pl->budget, sh->out_charge);
+		sh->out_charge = 0;
+	}
 	for (i = 0; i < sh->ntouched; i++) {
 		l = sh->touched[i];
 		struct rd_outq *o = &sh->out[l];
@@ -1209,6 +1215,49 @@ lane_release(struct rd_pipeline *pl, struct rd_lane *ln, struct rd_item *it)
 }
 
 /* Appends wall-clock ms as a JSON string "2026-11-27T15:30:00.123Z", or null for 0. */
+/*
+ * lane_release for the n messages of a batch that was delivered: the same
+ * steps, with one lock of the log's set for the destination, one of the
+ * budget and one count of pending for all of them rather than one each per
+ * message (those locks, four per message with the two at queueing, were
+ * about 3 % of routed's CPU taking NDJSON batches on one CPU).
+ */
+static void
+lane_release_delivered(struct rd_pipeline *pl, struct rd_lane *ln, struct rd_item **items, size_t n)
+{
+	uint64_t lsn[64];
+	size_t i, j, k, m, charge = 0;
+	long fired = 0;
+
+	for (i = 0; pl->dur && i < n; i += k) {
+		k = n - i < 64 ? n - i : 64;
+		for (j = m = 0; j < k; j++) {
+			const struct rd_item *it = items[i + j];
+
+			if (it->undone)
+				continue;
+			lsn[m++] = it->lsn;
+			if (it->chain_from)
+				rd_durable_done(pl->dur, it->chain_from - 1, it->lsn);
+		}
+		rd_durable_done_many(pl->dur, ln->dest, lsn, m);
+	}
+	for (i = 0; i < n; i++) {
+		struct rd_item *it = items[i];
+		struct rd_fanout *fan = it->fan;
+
+		fired += it->fired;
+		charge += it->charge;
+		free(it);
+		if (fan)
+			fan_put(pl, fan);
+	}
+	if (fired)
+		atomic_fetch_sub(&pl->fired_inflight, fired);
+	budget_release(&pl->budget, charge);
+	atomic_fetch_sub(&pl->pending, (long)n);
+}
+
 static void
 put_time(struct rd_buf *b, uint64_t ms)
 {
@@ -1432,9 +1481,10 @@ batch_end(struct rd_lane *ln, struct lane_batch *b, const struct rd_wh_outcome *
 			if (!b->items[i]->dead) /* a dead-letter envelope's time is its retries' */
 				rd_metrics_e2e(ln->pl->metrics, now - b->items[i]->accept_ns);
 			b->items[i]->fate = RD_FATE_DELIVERED;
-			lane_release(ln->pl, ln, b->items[i]);
 		}
 	}
+	if (!o)
+		lane_release_delivered(ln->pl, ln, b->items, b->n);
 	free(b->body);
 	b->body = NULL;
 	b->n = 0;

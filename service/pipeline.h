@@ -180,6 +180,7 @@ struct rd_shard {
 	struct rd_outq *out;       /* owns: [lane_cap] (lane slots) */
 	uint32_t *touched;         /* owns: [lane_cap] lanes with a non-empty out, in first-use order */
 	uint32_t ntouched;
+	size_t out_charge;         /* the budget the messages in out take, charged by flush_out */
 	uint32_t *drain;           /* owns: [lane_cap] lanes flush_out appended to without a wake-up,
 	                            * for shard_unlock to write (pipeline.c lane_drain) */
 	uint32_t ndrain;
