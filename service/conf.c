@@ -347,7 +347,7 @@ set_str(char **dst, const char *key, const char *val, char *why, size_t whylen)
 /* The keys of a [destination NAME] section; bit i of the seen mask is dest_keys[i]. */
 static const char *const dest_keys[] = {
 	"sink", "path", "url", "header", "bearer_token", "basic_auth", "ca_file", "timeout",
-	"max_in_flight", "command", "rotate_bytes", "rotate_keep"
+	"max_in_flight", "command", "rotate_bytes", "rotate_keep", "exec_mode"
 };
 #define NDEST_KEYS (sizeof dest_keys / sizeof dest_keys[0])
 #define DEST_KEY_HEADER 3      /* the one key that may repeat */
@@ -442,6 +442,16 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 		}
 		return set_str(&d->command, key, val, why, whylen);
 	}
+	if (strcmp(key, "exec_mode") == 0) {
+		if (strcmp(val, "once") != 0 && strcmp(val, "stream") != 0) {
+			snprintf(why, whylen, "exec_mode must be once (a run per delivery) or stream (a long-lived "
+				"command that answers each line), not '%s'", val);
+			return -1;
+		}
+		d->exec_stream = strcmp(val, "stream") == 0;
+		d->exec_mode_set = 1;
+		return 0;
+	}
 	if (strcmp(key, "rotate_bytes") == 0) {
 		if (parse_size(val, &v, 1) < 0 || (v != 0 && v < 1024) || v > (1ull << 40)) {
 			snprintf(why, whylen, "rotate_bytes must be 0 (never) or a size from 1k to 1T, not '%s'",
@@ -460,7 +470,8 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 		return 0;
 	}
 	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path, rotate_bytes, "
-		"rotate_keep, command, url, header, bearer_token, basic_auth, ca_file, timeout, max_in_flight)",
+		"rotate_keep, command, exec_mode, url, header, bearer_token, basic_auth, ca_file, timeout, "
+		"max_in_flight)",
 		key, d->name);
 	return -1;
 }
@@ -491,8 +502,8 @@ check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
 		snprintf(why, whylen, "[destination %s]: sink = exec needs command", d->name);
 		return -1;
 	}
-	if (d->sink != RD_SINK_EXEC && d->command) {
-		snprintf(why, whylen, "[destination %s]: command is only for sink = exec", d->name);
+	if (d->sink != RD_SINK_EXEC && (d->command || d->exec_mode_set)) {
+		snprintf(why, whylen, "[destination %s]: command and exec_mode are only for sink = exec", d->name);
 		return -1;
 	}
 	if (d->sink != RD_SINK_FILE && (d->rotate_bytes || d->rotate_keep)) {

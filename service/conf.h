@@ -30,6 +30,8 @@ struct rd_dest_conf {          /* a [destination NAME] section */
 	unsigned long long rotate_bytes; /* file: rotate once the file would pass this size; 0 = never */
 	unsigned rotate_keep;      /* file: rotated files kept (PATH.1 newest .. PATH.K); 0 = not set (5) */
 	char *command;             /* owns: the exec sink's command line (run by /bin/sh -c); NULL for the others */
+	int exec_stream;           /* exec: exec_mode = stream (a long-lived command per lane thread, exec.h) */
+	int exec_mode_set;         /* exec_mode was given (refused with another sink) */
 	unsigned line;             /* line of the section header (for messages) */
 	/* sink = webhook only (the parser refuses them with another sink) */
 	char *url;                 /* owns: http:// or https:// URL POSTed to */

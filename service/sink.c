@@ -105,6 +105,8 @@ rd_sink_open_slot(struct rd_sink *s, const struct rd_conf *c, const route_prog *
 		}
 		s->timeout_ms = pol.timeout_ms ? pol.timeout_ms : d->timeout_ms ? d->timeout_ms
 			: RD_EXEC_TIMEOUT_MS;
+		if ((s->stream = d->exec_stream))
+			rd_exec_pool_init(&s->pool);
 		return 0;
 	case RD_SINK_WEBHOOK:
 		return (s->wh = rd_webhook_new(d, &pol, m, slot, err, errlen)) ? 0 : -1;
@@ -122,6 +124,8 @@ rd_sink_close(struct rd_sink *s)
 	}
 	if (s->kind == RD_SINK_FILE && s->fd >= 0)
 		close(s->fd);
+	if (s->kind == RD_SINK_EXEC && s->stream)
+		rd_exec_pool_close(&s->pool);
 	free(s->path);
 	free(s->command);
 	free(s->name);
@@ -223,7 +227,9 @@ rd_sink_write(struct rd_sink *s, const char *buf, size_t len, unsigned count, in
 		pthread_mutex_unlock(&s->mu);
 		break;
 	case RD_SINK_EXEC:
-		*fail = rd_exec_run(s->command, s->name, buf, len, count, s->timeout_ms, err, errlen);
+		*fail = s->stream ? rd_exec_stream(&s->pool, s->command, s->name, buf, len, count, s->timeout_ms,
+				err, errlen)
+			: rd_exec_run(s->command, s->name, buf, len, count, s->timeout_ms, err, errlen);
 		return *fail ? -1 : 0;
 	default:
 		snprintf(err, errlen, "not a sink written with rd_sink_write");

@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "exec.h"
 #include "metrics.h"
 #include "store.h"
 #include "webhook.h"
@@ -36,7 +37,9 @@ struct rd_sink {
 	unsigned rotate_keep;      /* RD_SINK_FILE: PATH.1 .. PATH.K kept */
 	char *command;             /* owns: RD_SINK_EXEC's command line */
 	char *name;                /* owns: the destination's name (NUL-terminated) */
-	unsigned timeout_ms;       /* RD_SINK_EXEC: one run's limit */
+	unsigned timeout_ms;       /* RD_SINK_EXEC: one run's limit (stream: one delivery's answers) */
+	int stream;                /* RD_SINK_EXEC: exec_mode = stream, its commands in pool */
+	struct rd_exec_pool pool;  /* owns: RD_SINK_EXEC stream's long-lived commands (exec.h) */
 	pthread_mutex_t mu;        /* orders writes of the file sink's lane threads */
 	struct rd_webhook *wh;     /* owns: RD_SINK_WEBHOOK's client, else NULL */
 };

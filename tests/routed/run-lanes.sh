@@ -8,7 +8,8 @@
 # and is counted), priority (a high-priority destination's messages go
 # ahead of a low-priority backlog contending for one delivery slot), the
 # exec sink (success with ROUTED_MESSAGES; a failing command retried, then
-# dead-lettered), file rotation (size, K files kept), a file sink in a
+# dead-lettered; exec_mode = stream: one process, an error answer retried),
+# file rotation (size, K files kept), a file sink in a
 # missing directory dead-lettered, a queue sink's give-up chained to a
 # dead_letter destination, a bounded queue that makes the router wait
 # (nothing dropped), and the events' worst-status outcome metric.
@@ -21,15 +22,17 @@ cleanup_more() { [ -n "$rpid" ] && kill -TERM "$rpid" 2>/dev/null; }
 RULES="$top/tests/routed/lanes.route"
 
 # ---- configuration errors --------------------------------------------------------
-printf '[destination xok]\nsink = exec\n[destination rotated]\nsink = file\npath = %s/r\nrotate_bytes = 10\nrotate_keep = 0\n[destination fdead]\nsink = stdout\nrotate_bytes = 2k\n[destination qdead]\nsink = queue\ncommand = true\n[pipeline]\ndelivery_slots = -1\n' "$tmp" >"$tmp/bad.conf"
+printf '[destination xok]\nsink = exec\n[destination rotated]\nsink = file\npath = %s/r\nrotate_bytes = 10\nrotate_keep = 0\n[destination fdead]\nsink = stdout\nrotate_bytes = 2k\n[destination qdead]\nsink = queue\ncommand = true\n[pipeline]\ndelivery_slots = -1\n[destination xs]\nsink = exec\ncommand = cat\nexec_mode = always\n[destination qs]\nexec_mode = stream\n' "$tmp" >"$tmp/bad.conf"
 "$ROUTED" --check-config --config "$tmp/bad.conf" $RULES 2>"$tmp/err" >/dev/null
 check "a bad lanes config exits 1" [ $? -eq 1 ]
 check "sink = exec without command reported" grep -q "bad.conf:1: .*sink = exec needs command" "$tmp/err"
 check "a too small rotate_bytes reported" grep -q "bad.conf:6: rotate_bytes must be" "$tmp/err"
 check "rotate_keep = 0 reported" grep -q "bad.conf:7: rotate_keep must be" "$tmp/err"
 check "rotate_bytes with another sink reported" grep -q "bad.conf:8: .*rotate_bytes and rotate_keep are only for sink = file" "$tmp/err"
-check "command with another sink reported" grep -q "bad.conf:11: .*command is only for sink = exec" "$tmp/err"
+check "command with another sink reported" grep -q "bad.conf:11: .*command and exec_mode are only for sink = exec" "$tmp/err"
 check "a bad delivery_slots reported" grep -q "bad.conf:15: .*delivery_slots" "$tmp/err"
+check "a bad exec_mode reported" grep -q "bad.conf:19: exec_mode must be once .* or stream" "$tmp/err"
+check "exec_mode with another sink reported" grep -q "bad.conf:20: .*command and exec_mode are only for sink = exec" "$tmp/err"
 [ "$nfail" -eq 0 ] || cat "$tmp/err"
 
 # ---- the recorder ----------------------------------------------------------------
@@ -71,6 +74,10 @@ command = cat >/dev/null; echo try >>"$tmp/xfail.tries"; exit 3
 [destination xok]
 sink = exec
 command = cat >>"$tmp/xok.out"
+[destination xstream]
+sink = exec
+exec_mode = stream
+command = echo \$\$ >>"$tmp/xstream.pids"; while IFS= read -r l; do echo "\$l" >>"$tmp/xstream.out"; case "\$l" in *'"n":3,'*) if [ ! -e "$tmp/xstream.once" ]; then : >"$tmp/xstream.once"; echo "error: n 3 once"; continue; fi;; esac; echo ok; done
 [destination rotated]
 sink = file
 path = $tmp/rot/out.ndjson
@@ -202,6 +209,19 @@ check "exec: its envelopes say retries_exhausted, failure exec, 3 attempts, the 
 	sh -c "[ \$(jq '[.messages[] | select(.reason == \"retries_exhausted\" and .failure == \"exec\" and .attempts == 3 and .error == \"command exited with status 3\" and .event.kind == \"xfail\")] | length' '$tmp/xdlq') = 3 ]"
 check "exec: the healthy command of the same fan-out got all 3" [ "$(grep -c '"kind":"xfail"' "$tmp/xok.out")" -eq 3 ]
 
+# ---- exec_mode = stream: one long-lived command answers each line ----------------------
+post xstream 1 5
+wait_for 15 '[ "$(metric "routed_deliveries_total{destination=\"xstream\"}")" = 5 ]' ||
+	bad "exec stream: 5 deliveries not counted within 15 s"
+check "exec stream: one process took every message ($(grep -c . "$tmp/xstream.pids" 2>/dev/null) started)" \
+	[ "$(grep -c . "$tmp/xstream.pids" 2>/dev/null)" -eq 1 ]
+check "exec stream: the line answered with an error was retried and then acknowledged (6 lines read)" \
+	[ "$(grep -c '"kind":"xstream"' "$tmp/xstream.out")" -eq 6 ]
+check "exec stream: each of the 5 messages read" \
+	[ "$(jq -r .n "$tmp/xstream.out" | sort -u | tr '\n' ' ')" = "1 2 3 4 5 " ]
+check "exec stream: the error answer counted as a failed attempt" \
+	[ "$(metric 'routed_sink_failures_total{destination="xstream",reason="exec"}')" = 1 ]
+
 # ---- file rotation -----------------------------------------------------------------
 post rot 1 40
 wait_for 10 'grep -q "rot-40\"" "$tmp/rot/out.ndjson" 2>/dev/null' || bad "rotation: the last message not written within 10 s"
@@ -241,15 +261,15 @@ check "webhook batch: each message in its own envelope (http_5xx, 2 attempts): $
 
 # ---- outcomes ----------------------------------------------------------------------
 post none 1 4
-# settled: 45 + 12 + 12 + 3 + 12 + 3 + 40 + 2 + 2 + 10 + 3 + 4 = 148 events, less the 2 batchn
+# settled: 45 + 12 + 12 + 3 + 12 + 3 + 5 + 40 + 2 + 2 + 10 + 3 + 4 = 153 events, less the 2 batchn
 # and the 2 batchx still held
-wait_for 10 '[ "$(curl -s "$U/metrics" | awk "/^routed_events_outcome_total/ { s += \$2 } END { print s }")" -eq 144 ]' ||
-	{ bad "outcomes: not 144 events settled within 10 s"; curl -s "$U/metrics" | grep '^routed_events_outcome_total'; }
+wait_for 10 '[ "$(curl -s "$U/metrics" | awk "/^routed_events_outcome_total/ { s += \$2 } END { print s }")" -eq 149 ]' ||
+	{ bad "outcomes: not 149 events settled within 10 s"; curl -s "$U/metrics" | grep '^routed_events_outcome_total'; }
 check "outcome: 10 events dead-lettered (3 exec fan-outs with one healthy destination, 2 file, 2 chained, 3 webhook batch)" \
 	[ "$(metric 'routed_events_outcome_total{outcome="dead_lettered"}')" = 10 ]
 check "outcome: 4 events unrouted" [ "$(metric 'routed_events_outcome_total{outcome="unrouted"}')" = 4 ]
-check "outcome: 130 delivered, none lost" \
-	[ "$(metric 'routed_events_outcome_total{outcome="delivered"}') $(metric 'routed_events_outcome_total{outcome="lost"}')" = "130 0" ]
+check "outcome: 135 delivered, none lost" \
+	[ "$(metric 'routed_events_outcome_total{outcome="delivered"}') $(metric 'routed_events_outcome_total{outcome="lost"}')" = "135 0" ]
 check "outcome: not-delivered events are logged at warn" \
 	[ "$(grep -c '"level":"warn","msg":"event not delivered to every destination","outcome":"dead_lettered"' "$tmp/log")" -eq 10 ]
 if command -v promtool >/dev/null; then

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -167,6 +169,92 @@ START_TEST(test_exec_outcomes)
 }
 END_TEST
 
+/* Lines of DIR/name (0 when it is not there); the first one in first (when given). */
+static unsigned
+file_lines(const char *name, char *first, size_t firstlen)
+{
+	char path[400], line[300];
+	unsigned n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (n++ == 0 && first)
+			snprintf(first, firstlen, "%s", line);
+	fclose(f);
+	return n;
+}
+
+/* exec_mode = stream: one long-lived command answers each line; a failed
+ * answer fails the delivery and leaves the command running; a command that
+ * exits is started again at the next delivery; one that does not answer is
+ * killed at the timeout; closing the pool ends the command. */
+START_TEST(test_exec_stream)
+{
+	struct rd_exec_pool pool;
+	char err[256], cmd[1200], first[300];
+	const char one[] = "{\"a\":1}\n", three[] = "{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n",
+		bad[] = "{\"a\":5}\n{\"bad\":1}\n{\"a\":6}\n", bad1[] = "{\"bad\":2}\n";
+	struct timespec t0, t1;
+	unsigned k;
+
+	/* each process logs its pid once, each line it reads, and answers "ok" or an error */
+	snprintf(cmd, sizeof cmd, "echo $$ >> '%s/st.pids'; echo \"$ROUTED_DESTINATION $ROUTED_EXEC_MODE\" "
+		"> '%s/st.env'; while IFS= read -r l; do echo \"$l\" >> '%s/st.in'; case \"$l\" in "
+		"*bad*) echo 'error: bad line';; *) echo ok;; esac; done", tmpdir, tmpdir, tmpdir);
+	rd_exec_pool_init(&pool);
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err), 0);
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", three, sizeof three - 1, 3, 5000, err, sizeof err), 0);
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", bad, sizeof bad - 1, 3, 5000, err, sizeof err),
+		RD_FAIL_EXEC);
+	ck_assert_str_eq(err, "command answered: error: bad line");
+	/* still the same process, in step: the next deliveries get their own answers (a stale
+	 * "ok" of the batch above would pass the bad line) */
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", bad1, sizeof bad1 - 1, 1, 5000, err, sizeof err),
+		RD_FAIL_EXEC);
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err), 0);
+	ck_assert_uint_eq(file_lines("st.pids", NULL, 0), 1);
+	ck_assert_uint_eq(file_lines("st.in", first, sizeof first), 9);
+	ck_assert_str_eq(first, "{\"a\":1}\n");
+	ck_assert_uint_eq(file_lines("st.env", first, sizeof first), 1);
+	ck_assert_str_eq(first, "dst stream\n");
+	/* closing ends it: its input closes, the loop ends, and it is reaped */
+	rd_exec_pool_close(&pool);
+
+	/* a command that exits after one answer: the next delivery fails with its status, the
+	 * one after starts it again */
+	snprintf(cmd, sizeof cmd, "echo $$ >> '%s/ex.pids'; read -r l; echo ok; exit 3", tmpdir);
+	rd_exec_pool_init(&pool);
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err), 0);
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err),
+		RD_FAIL_EXEC);
+	ck_assert_str_eq(err, "command exited with status 3");
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err), 0);
+	for (k = 0; k < 100 && file_lines("ex.pids", NULL, 0) < 2; k++)
+		usleep(10000);
+	ck_assert_uint_eq(file_lines("ex.pids", NULL, 0), 2);
+	rd_exec_pool_close(&pool);
+
+	/* a command that reads and never answers is killed at the timeout, in about that time */
+	rd_exec_pool_init(&pool);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(rd_exec_stream(&pool, "while read -r l; do sleep 5; done", "dst", one, sizeof one - 1, 1,
+		200, err, sizeof err), RD_FAIL_TIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 2000);
+	ck_assert_str_eq(err, "no answer from the command within the 200 ms timeout: killed");
+	/* one that cannot run: sh says so and exits 127 */
+	ck_assert_int_eq(rd_exec_stream(&pool, "/nonexistent/cmd", "dst", one, sizeof one - 1, 1, 5000, err,
+		sizeof err), RD_FAIL_EXEC);
+	ck_assert_str_eq(err, "command exited with status 127");
+	rd_exec_pool_close(&pool);
+	/* every child was reaped */
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+}
+END_TEST
+
 START_TEST(test_file_rotation)
 {
 	struct rd_conf c;
@@ -234,6 +322,7 @@ lanes_suite(void)
 	tcase_add_test(tc, test_throttle_spacing_and_off);
 	tcase_add_test(tc, test_batch_timing);
 	tcase_add_test(tc, test_exec_outcomes);
+	tcase_add_test(tc, test_exec_stream);
 	tcase_add_test(tc, test_file_rotation);
 	suite_add_tcase(s, tc);
 	return s;
