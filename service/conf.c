@@ -22,7 +22,7 @@
 #include "conf.h"
 #include "log.h"
 
-enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE, K_SYNC }; /* K_SIZE: unsigned; K_SIZET: size_t */
+enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE, K_SYNC, K_SCHED }; /* K_SIZE: unsigned; K_SIZET: size_t */
 
 struct conf_key {
 	const char *section, *name;
@@ -35,6 +35,7 @@ struct conf_key {
 static const struct conf_key conf_keys[] = {
 	{ "service", "data_dir", K_STR, U(data_dir), 0, 0 },
 	{ "service", "log_level", K_LEVEL, U(log_level), 0, 0 },
+	{ "service", "scheduling", K_SCHED, U(scheduling), 0, 0 },
 	{ "http", "listen", K_STR, U(listen), 0, 0 },
 	{ "http", "threads", K_UINT, U(http_threads), 1, 64 },
 	{ "http", "max_body_bytes", K_SIZET, U(max_body_bytes), 1024, 1ull << 32 },
@@ -277,6 +278,18 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 			*(int *)base = ROUTE_ENV_CLOUDEVENTS;
 		else {
 			snprintf(why, whylen, "envelope must be auto, plain or cloudevents, not '%s'", val);
+			return -1;
+		}
+		return 0;
+	case K_SCHED:
+		if (strcmp(val, "auto") == 0)
+			*(int *)base = RD_SCHED_AUTO;
+		else if (strcmp(val, "normal") == 0)
+			*(int *)base = RD_SCHED_NORMAL;
+		else if (strcmp(val, "batch") == 0)
+			*(int *)base = RD_SCHED_BATCH;
+		else {
+			snprintf(why, whylen, "scheduling must be auto, normal or batch, not '%s'", val);
 			return -1;
 		}
 		return 0;

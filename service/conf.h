@@ -23,6 +23,9 @@ enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE, RD_SINK_WEBHOOK
 
 #define RD_WEBHOOK_TIMEOUT_MS 5000 /* an attempt's limit when neither the rules nor the file give one */
 
+/* [service] scheduling: auto is batch when routed may run on one CPU only, else normal */
+enum rd_sched { RD_SCHED_AUTO, RD_SCHED_NORMAL, RD_SCHED_BATCH };
+
 struct rd_dest_conf {          /* a [destination NAME] section */
 	char *name;                /* owns */
 	int sink;                  /* enum rd_sink_kind */
@@ -71,6 +74,7 @@ struct rd_conf {
 	/* [service] */
 	char *data_dir;            /* owns: where built-in queues live */
 	int log_level;             /* enum rd_level */
+	int scheduling;            /* enum rd_sched: the threads' Linux scheduling policy */
 	/* [http] */
 	char *listen;              /* owns: "ADDR:PORT" (IPv4 or [IPv6]) */
 	unsigned http_threads;     /* libmicrohttpd thread pool size */

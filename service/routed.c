@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -118,6 +119,37 @@ run_replay(struct rd_pipeline *pl, struct rd_metrics *m, const route_prog *p, co
 		",\"rejected\":%" PRIu64 ",\"matched\":%" PRIuFAST64 ",\"unmatched\":%" PRIuFAST64, res.lines,
 		res.accepted, res.rejected, atomic_load(&m->matched), atomic_load(&m->unmatched));
 	return rc;
+}
+
+/*
+ * [service] scheduling: batch puts routed's threads under SCHED_BATCH (the
+ * same share of the CPU as normal, but a thread that wakes up does not
+ * preempt the one running). On one CPU, each wake-up -- the log's syncer
+ * when its fdatasync returns, a worker, a lane -- used to preempt the HTTP
+ * thread in the middle of a request: NDJSON batches on one CPU, context
+ * switches 13,000 to 2,400 a second and events/s median ratio 1.143 over 8
+ * alternating pairs of 5 s runs (every pair above 1.03). auto (the
+ * default) chooses batch when routed may run on one CPU only, where every
+ * wake-up takes the CPU from another thread of routed; with more CPUs a
+ * woken thread usually finds an idle one, and normal keeps the latency.
+ */
+static void
+set_scheduling(const struct rd_conf *c)
+{
+	struct sched_param sp = { 0 };
+	cpu_set_t cpus;
+	int batch = c->scheduling == RD_SCHED_BATCH;
+
+	if (c->scheduling == RD_SCHED_AUTO)
+		batch = sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) == 1;
+	if (!batch)
+		return;
+	if (sched_setscheduler(0, SCHED_BATCH, &sp) == 0)
+		rd_log(RD_LOG_INFO, "scheduling: SCHED_BATCH", "\"why\":\"%s\"",
+			c->scheduling == RD_SCHED_AUTO ? "one CPU" : "configured");
+	else
+		rd_log(RD_LOG_WARN, "scheduling: SCHED_BATCH refused, left as it is", "\"error\":\"%s\"",
+			strerror(errno));
 }
 
 /*
@@ -238,6 +270,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	/* every thread started from here inherits the scheduling policy too */
+	set_scheduling(&conf);
 	/* every thread started from here inherits the mask: only sigwait() sees them
 	 * (not with --replay, which nobody sigwaits for: a signal ends it at once) */
 	sigemptyset(&sigs);

@@ -308,5 +308,43 @@ check "a small batch is still accepted" [ "$(post application/x-ndjson "$top/exa
 check "metrics: the refusal is counted as overloaded" [ "$(metric 'routed_events_rejected_total{reason="overloaded"}')" = 400 ]
 stop
 
+# ---- [service] scheduling: SCHED_BATCH on one CPU (auto), else as configured ------------
+sched_of() { # PID: the distinct scheduling policies of its threads (stat field 41; 3 = SCHED_BATCH)
+	for t in /proc/"$1"/task/*/stat; do sed 's/.*) //' "$t" | awk '{ print $39 }'; done | sort -u | tr '\n' ' '
+}
+start_sched() { # CONF-TEXT [taskset CPU]: routed with that config, its log in $tmp/log
+	printf '%b' "$1" >"$tmp/sched.conf"
+	shift
+	: >"$tmp/log"
+	rm -rf "$tmp/sched"
+	${1:+taskset -c "$1"} "$ROUTED" --config "$tmp/sched.conf" --listen 127.0.0.1:0 --data-dir "$tmp/sched" \
+		$RULES 2>"$tmp/log" &
+	pid=$!
+	wait_port "$tmp/log"
+}
+cpu=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+start_sched '[service]\nlog_level = info\n' "$cpu"
+check "scheduling auto, on one CPU: SCHED_BATCH, logged" \
+	grep -q '"msg":"scheduling: SCHED_BATCH","why":"one CPU"' "$tmp/log"
+check "... every thread of routed is SCHED_BATCH ($(sched_of "$pid"))" [ "$(sched_of "$pid")" = "3 " ]
+stop
+start_sched '[service]\nscheduling = normal\n' "$cpu"
+check "scheduling = normal, on one CPU: every thread SCHED_OTHER ($(sched_of "$pid"))" [ "$(sched_of "$pid")" = "0 " ]
+check "... nothing logged about it" sh -c "! grep -q 'scheduling:' '$tmp/log'"
+stop
+if [ "$(python3 -c 'import os; print(len(os.sched_getaffinity(0)))')" -gt 1 ]; then
+	start_sched '[service]\nlog_level = info\n'
+	check "scheduling auto, on more CPUs: SCHED_OTHER ($(sched_of "$pid"))" [ "$(sched_of "$pid")" = "0 " ]
+	stop
+fi
+start_sched '[service]\nlog_level = info\nscheduling = batch\n'
+check "scheduling = batch: SCHED_BATCH ($(sched_of "$pid")), logged as configured" \
+	sh -c "[ '$(sched_of "$pid")' = '3 ' ] && grep -q '\"why\":\"configured\"' '$tmp/log'"
+stop
+printf '[service]\nscheduling = fifo\n' >"$tmp/sched.conf"
+"$ROUTED" --check-config --config "$tmp/sched.conf" $RULES >/dev/null 2>"$tmp/err"
+check "a bad scheduling value exits 1" [ $? -eq 1 ]
+check "... naming the line and the choices" grep -q 'sched.conf:2: scheduling must be auto, normal or batch' "$tmp/err"
+
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
