@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "log.h"
 #include "retry.h"
 
 extern char **environ;
@@ -371,6 +372,15 @@ read_answer(struct rd_exec_child *c, char *line, uint64_t deadline)
 	}
 }
 
+/* Has c written anything (or ended its output) since its last answer was read? */
+static int
+unasked_output(struct rd_exec_child *c)
+{
+	struct pollfd pf = { c->out, POLLIN, 0 };
+
+	return c->rlen > 0 || (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLIN | POLLHUP | POLLERR)));
+}
+
 int
 rd_exec_stream(struct rd_exec_pool *pool, const char *command, const char *dest, const char *buf,
 	size_t len, unsigned count, unsigned timeout_ms, char *err, size_t errlen)
@@ -386,6 +396,14 @@ rd_exec_stream(struct rd_exec_pool *pool, const char *command, const char *dest,
 	if ((c = pool->idle))
 		pool->idle = c->next;
 	pthread_mutex_unlock(&pool->mu);
+	if (c && unasked_output(c)) {
+		/* every answer it owed was read: whatever it wrote since was not asked for, and
+		 * its answers would be out of step from here on */
+		rd_log(RD_LOG_WARN, "exec stream: the command wrote lines it was not asked for: started again",
+			"\"destination\":\"%s\"", dest);
+		child_end(c, 0, NULL);
+		c = NULL;
+	}
 	if (!c && !(c = child_start(command, dest, err, errlen)))
 		return RD_FAIL_OTHER;
 	rc = feed(c->in, buf, len, deadline);

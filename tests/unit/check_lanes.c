@@ -237,6 +237,23 @@ START_TEST(test_exec_stream)
 	ck_assert_uint_eq(file_lines("ex.pids", NULL, 0), 2);
 	rd_exec_pool_close(&pool);
 
+	/* a command that writes a line nobody asked for (a banner): its first answer is taken
+	 * for the first message's and fails it; the next delivery finds the real answer
+	 * waiting, unasked, and starts the command again rather than read it */
+	snprintf(cmd, sizeof cmd, "echo $$ >> '%s/bn.pids'; echo READY; while read -r l; do echo ok; done", tmpdir);
+	rd_exec_pool_init(&pool);
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err),
+		RD_FAIL_EXEC);
+	ck_assert_str_eq(err, "command answered: READY");
+	usleep(300000); /* its "ok" is written meanwhile */
+	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err),
+		RD_FAIL_EXEC);
+	ck_assert_str_eq(err, "command answered: READY");
+	for (k = 0; k < 100 && file_lines("bn.pids", NULL, 0) < 2; k++)
+		usleep(10000);
+	ck_assert_uint_eq(file_lines("bn.pids", NULL, 0), 2);
+	rd_exec_pool_close(&pool);
+
 	/* a command that reads and never answers is killed at the timeout, in about that time */
 	rd_exec_pool_init(&pool);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
