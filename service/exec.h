@@ -44,7 +44,8 @@ int rd_exec_run(const char *command, const char *dest, const char *buf, size_t l
  * message the command acknowledged may come again: at least once), when no
  * answer came within the attempt's timeout (the command is then killed, and
  * the next attempt starts a new one), or when the command exited (started
- * again at the next attempt). Its environment has ROUTED_DESTINATION and
+ * again at the next attempt). A command that wrote something it was not
+ * asked for by the time of the next delivery is started again first. Its environment has ROUTED_DESTINATION and
  * ROUTED_EXEC_MODE=stream; its standard error is routed's. When the sink
  * closes, each command's standard input is closed, and one that has not
  * exited 2 s later is killed.
