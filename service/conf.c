@@ -226,6 +226,22 @@ valid_name(const char *s)
 	return 1;
 }
 
+/* A key with one of three words as its value: *out = values[i] for the word words[i].
+ * Returns 0, or -1 with why ("KEY must be A, B or C, not 'VAL'"). */
+static int
+choose3(const char *key, const char *val, const char *const words[3], const int values[3], int *out,
+	char *why, size_t whylen)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (strcmp(val, words[i]) == 0) {
+			*out = values[i];
+			return 0;
+		}
+	snprintf(why, whylen, "%s must be %s, %s or %s, not '%s'", key, words[0], words[1], words[2], val);
+	return -1;
+}
 /* Sets one key of the current plain section. Returns 0, or -1 with a message in why. */
 static int
 set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why, size_t whylen)
@@ -269,42 +285,21 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 		}
 		*(int *)base = lv;
 		return 0;
-	case K_ENVELOPE:
-		if (strcmp(val, "auto") == 0)
-			*(int *)base = ROUTE_ENV_AUTO;
-		else if (strcmp(val, "plain") == 0)
-			*(int *)base = ROUTE_ENV_PLAIN;
-		else if (strcmp(val, "cloudevents") == 0)
-			*(int *)base = ROUTE_ENV_CLOUDEVENTS;
-		else {
-			snprintf(why, whylen, "envelope must be auto, plain or cloudevents, not '%s'", val);
-			return -1;
-		}
-		return 0;
-	case K_SCHED:
-		if (strcmp(val, "auto") == 0)
-			*(int *)base = RD_SCHED_AUTO;
-		else if (strcmp(val, "normal") == 0)
-			*(int *)base = RD_SCHED_NORMAL;
-		else if (strcmp(val, "batch") == 0)
-			*(int *)base = RD_SCHED_BATCH;
-		else {
-			snprintf(why, whylen, "scheduling must be auto, normal or batch, not '%s'", val);
-			return -1;
-		}
-		return 0;
-	case K_SYNC:
-		if (strcmp(val, "always") == 0)
-			*(int *)base = 0;
-		else if (strcmp(val, "batch") == 0)
-			*(int *)base = 1;
-		else if (strcmp(val, "none") == 0)
-			*(int *)base = 2;
-		else {
-			snprintf(why, whylen, "sync must be always, batch or none, not '%s'", val);
-			return -1;
-		}
-		return 0;
+	case K_ENVELOPE: {
+		static const char *const w[3] = { "auto", "plain", "cloudevents" };
+		static const int vals[3] = { ROUTE_ENV_AUTO, ROUTE_ENV_PLAIN, ROUTE_ENV_CLOUDEVENTS };
+		return choose3(k->name, val, w, vals, (int *)base, why, whylen);
+	}
+	case K_SCHED: {
+		static const char *const w[3] = { "auto", "normal", "batch" };
+		static const int vals[3] = { RD_SCHED_AUTO, RD_SCHED_NORMAL, RD_SCHED_BATCH };
+		return choose3(k->name, val, w, vals, (int *)base, why, whylen);
+	}
+	case K_SYNC: {
+		static const char *const w[3] = { "always", "batch", "none" }; /* enum rd_wal_sync */
+		static const int vals[3] = { 0, 1, 2 };
+		return choose3(k->name, val, w, vals, (int *)base, why, whylen);
+	}
 	}
 	return -1;
 }
