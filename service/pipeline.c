@@ -1214,7 +1214,6 @@ lane_release(struct rd_pipeline *pl, struct rd_lane *ln, struct rd_item *it)
 	atomic_fetch_sub(&pl->pending, 1);
 }
 
-/* Appends wall-clock ms as a JSON string "2026-11-27T15:30:00.123Z", or null for 0. */
 /*
  * lane_release for the n messages of a batch that was delivered: the same
  * steps, with one lock of the log's set for the destination, one of the
@@ -1258,6 +1257,7 @@ lane_release_delivered(struct rd_pipeline *pl, struct rd_lane *ln, struct rd_ite
 	atomic_fetch_sub(&pl->pending, (long)n);
 }
 
+/* Appends wall-clock ms as a JSON string "2026-11-27T15:30:00.123Z", or null for 0. */
 static void
 put_time(struct rd_buf *b, uint64_t ms)
 {
@@ -1845,30 +1845,6 @@ drain_write(struct rd_lane *ln, struct rd_item *head, size_t n)
 }
 
 /*
- * A router (the shard's worker, or an HTTP or TCP thread routing inline)
- * writes what the lane has queued itself, in one write, when it can do so
- * without waiting. This skips a hand-off -- a wake-up of the lane thread,
- * which on a loaded CPU is a context switch, and is most of the latency at
- * low load. Written by hand because it is the router's own hot path.
- *
- * Every writer takes messages from the front of the fifo while holding
- * deliver_mu, so the destination's order holds. The messages are in the
- * fifo before this is called; when deliver_mu is taken, its holder writes
- * them: a holder looks at the fifo again once it lets go (the lane thread
- * does in lane_main, an inline writer here, up to DRAIN_ROUNDS times), so
- * a router that finds deliver_mu held leaves its messages to the holder
- * rather than spin for it or wake the lane thread. (Spinning up to 20 us
- * and then waking the lane thread put the wake-up -- 50 to 300 us on this
- * VM -- into the half-load latency's tail whenever the holder was slow.)
- * One attempt per round: when the write fails, the messages go back to the
- * front of the fifo and the lane's retry policy takes them (the failed
- * write is counted in the sink's attempts and failures, not in the
- * messages' attempts). Returns 1 when the fifo was written, found empty,
- * left to deliver_mu's holder, or handed back with a wake-up; 0 when the
- * lane thread is to be woken for it (a backlog, a closed fifo, or more
- * than DRAIN_ROUNDS rounds).
- */
-/*
  * Write-behind under load. Taking NDJSON batches on one CPU, a router wrote
  * each built-in queue about once per request, 2.4 KB a write (0.17 write()
  * per event), and those writes were a tenth of routed's CPU: on this VM's
@@ -1899,7 +1875,6 @@ rd_pipeline_force_load(struct rd_pipeline *pl, int loaded)
 	pl->load_forced = loaded;
 	atomic_store(&pl->loaded, loaded > 0);
 }
-
 
 /* Measures routed's load once per LOAD_WINDOW_NS (now: CLOCK_MONOTONIC ns); one
  * caller a window, the one that claims its end, reads the process's CPU time. */
@@ -2042,6 +2017,32 @@ lane_taken_locked(struct rd_lane *ln)
 	}
 }
 
+/*
+ * A router (the shard's worker, or an HTTP or TCP thread routing inline)
+ * writes what the lane has queued itself, in one write, when it can do so
+ * without waiting. This skips a hand-off -- a wake-up of the lane thread,
+ * which on a loaded CPU is a context switch, and is most of the latency at
+ * low load. Written by hand because it is the router's own hot path.
+ *
+ * Every writer takes messages from the front of the fifo while holding
+ * deliver_mu, so the destination's order holds. The messages are in the
+ * fifo before this is called; when deliver_mu is taken, its holder writes
+ * them: a holder looks at the fifo again once it lets go (the lane thread
+ * does in lane_main, an inline writer here, up to DRAIN_ROUNDS times), so
+ * a router that finds deliver_mu held leaves its messages to the holder
+ * rather than spin for it or wake the lane thread. (Spinning up to 20 us
+ * and then waking the lane thread put the wake-up -- 50 to 300 us on this
+ * VM -- into the half-load latency's tail whenever the holder was slow.)
+ * One attempt per round: when the write fails, the messages go back to the
+ * front of the fifo and the lane's retry policy takes them (the failed
+ * write is counted in the sink's attempts and failures, not in the
+ * messages' attempts). While routed is loaded the writing may be left for
+ * later (defer_write), unless force (the flusher, whose lanes' time is up;
+ * for its first round only). Returns 1 when the fifo was written, found
+ * empty, left to deliver_mu's holder or for later, or handed back with a
+ * wake-up; 0 when the lane thread is to be woken for it (a backlog, a
+ * closed fifo, or more than DRAIN_ROUNDS rounds).
+ */
 static int
 lane_drain(struct rd_pipeline *pl, struct rd_lane *ln, int force)
 {
