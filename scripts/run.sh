@@ -148,6 +148,8 @@ demo_routed() {
 	echo
 	step "metrics: $u/metrics (Prometheus text format), a few of them"
 	curl -sS --max-time 10 "$u/metrics" | grep -E '^routed_events_|^routed_rule_matches_total\{rule="(critical|billing|fallback)"|^routed_routing_decision_duration_seconds_(count|sum)'
+	step "status page: $u/status (HTML, for a browser) and $u/status.json, its outcomes:"
+	curl -sS --max-time 10 "$u/status.json" | jq -c .outcomes
 	step "SIGTERM: stop accepting, drain, exit"
 	kill -TERM "$rpid"
 	rc=0

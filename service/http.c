@@ -42,6 +42,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "reload.h"
+#include "status.h"
 #include "store.h"
 #include "tcp.h"
 #include "wal.h"
@@ -677,6 +678,23 @@ get_metrics(struct rd_http *h, struct MHD_Connection *c)
 	return ret;
 }
 
+/* GET /status.json (json) or GET /status, the page that reads it (status.h). */
+static enum MHD_Result
+get_status(struct rd_http *h, struct MHD_Connection *c, int json)
+{
+	struct rd_buf b;
+	enum MHD_Result ret;
+
+	if (!json)
+		return reply(h, c, MHD_HTTP_OK, "text/html; charset=utf-8", rd_status_html, rd_status_html_len, 0);
+	rd_buf_init(&b);
+	rd_metrics_http(h->metrics, MHD_HTTP_OK);
+	rd_status_json(&b, h->metrics, h->pl);
+	ret = b.oom ? MHD_NO : reply(h, c, MHD_HTTP_OK, "application/json", b.p, b.len, 0);
+	rd_buf_fini(&b);
+	return ret;
+}
+
 /*
  * POST /admin/reload: without [admin] token the endpoint does not exist
  * (404, as any unknown path); a missing or wrong bearer token is 401; then
@@ -753,6 +771,8 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 	}
 	if (strcmp(url, "/metrics") == 0)
 		return is_get ? get_metrics(h, c) : reply_405(h, c, 0);
+	if (strcmp(url, "/status") == 0 || strcmp(url, "/status.json") == 0)
+		return is_get ? get_status(h, c, url[7] == '.') : reply_405(h, c, 0);
 	if (strcmp(url, "/admin/reload") == 0)
 		return admin_reload(h, c, is_post);
 	if (strcmp(url, "/queues") == 0 || strcmp(url, "/queues/") == 0)

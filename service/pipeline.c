@@ -1908,6 +1908,12 @@ is_loaded(struct rd_pipeline *pl, uint64_t now)
 	       && now < atomic_load_explicit(&pl->load_win_end, memory_order_relaxed) + LOAD_WINDOW_NS;
 }
 
+int
+rd_pipeline_loaded(struct rd_pipeline *pl)
+{
+	return is_loaded(pl, now_ns());
+}
+
 /* Wakes the flusher when it waits for a lane to be left (a lane's defer_since became set). */
 static void
 arm_flusher(struct rd_pipeline *pl)
@@ -3473,7 +3479,7 @@ rd_pipeline_render(struct rd_pipeline *pl, struct rd_buf *o)
 		"to be written with later ones (while loaded).\n"
 		"# TYPE routed_queue_writes_deferred_total counter\n"
 		"routed_queue_writes_deferred_total %" PRIuFAST64 "\n",
-		is_loaded(pl, now_ns()), atomic_load(&pl->deferred_writes));
+		rd_pipeline_loaded(pl), atomic_load(&pl->deferred_writes));
 	{
 		uint64_t now = now_ns(), keys = 0;
 

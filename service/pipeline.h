@@ -316,6 +316,8 @@ int rd_pipeline_backpressure(struct rd_pipeline *pl);
  * measured again. Call before submitting.
  */
 void rd_pipeline_force_load(struct rd_pipeline *pl, int loaded);
+/* 1 while routed is loaded (the built-in queues are written behind), else 0. */
+int rd_pipeline_loaded(struct rd_pipeline *pl);
 
 /*
  * Is the event m has just classified (route_classify, not refused) pushed

@@ -251,6 +251,33 @@ if command -v promtool >/dev/null; then
 else
 	echo "(promtool not installed: metric lint skipped)"
 fi
+# ---- the live status page: /status.json and the page that shows it ---------------------------
+curl -sS --max-time 10 "$U/status.json" >"$tmp/status.json"
+curl -sS --max-time 10 "$U/metrics" >"$tmp/metrics2"
+check "status.json: accepted and matched as /metrics says" \
+	[ "$(jq -r '"\(.events.accepted) \(.events.matched)"' "$tmp/status.json")" = \
+	  "$(awk '$1 == "routed_events_accepted_total" { a = $2 } $1 == "routed_events_matched_total" { m = $2 } END { print a, m }' "$tmp/metrics2")" ]
+sed -n 's/^routed_deliveries_total{destination="\([^"]*\)"} \(.*\)$/\1 \2/p' "$tmp/metrics2" | sort >"$tmp/want"
+jq -r '.destinations[] | "\(.name) \(.delivered)"' "$tmp/status.json" | sort >"$tmp/got"
+check "status.json: every destination of /metrics ($(grep -c . "$tmp/want")), with its deliveries" \
+	sh -c "[ -s '$tmp/want' ] && cmp -s '$tmp/want' '$tmp/got'"
+check "status.json: rule critical matched twice, rules generation 1, version" \
+	jq -e '(.rules_matched[] | select(.name == "critical") | .matches == 2) and .rules.generation == 1 and (.version | length > 0)' \
+	"$tmp/status.json" >/dev/null
+check "status.json: the built-in queue support shows its unacknowledged messages ($pending - 2 acknowledged)" \
+	jq -e --argjson n "$((pending - 2))" '.destinations[] | select(.name == "support") | .sink == "queue" and .unacknowledged == $n' \
+	"$tmp/status.json" >/dev/null
+check "GET /status is an HTML page" sh -c "[ \"\$(curl -s -o '$tmp/status.html' -w '%{http_code} %{content_type}' '$U/status')\" = '200 text/html; charset=utf-8' ]"
+check "POST /status is 405" [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$U/status")" = 405 ]
+if command -v node >/dev/null; then
+	node "$top/tests/routed/status_page.js" "$tmp/status.html" "$tmp/status.json" >"$tmp/page.json" 2>"$tmp/page.err"
+	check "the status page's script runs on it (node: $(cat "$tmp/page.err"))" [ $? -eq 0 ]
+	check "... and shows a row per destination, and the events counted" jq -e --slurpfile s "$tmp/status.json" \
+		'(.tables.dests | length) == ($s[0].destinations | length) + 1 and
+		 .tables.events[1][1] == ($s[0].events.accepted | tostring) and .fetched == 1' "$tmp/page.json" >/dev/null
+else
+	echo "SKIP: node is not installed: the status page's script was not run"
+fi
 stop
 check "the log is JSON lines with levels" jq -e 'select(.level and .msg and .ts) | true' "$tmp/log" >/dev/null
 
