@@ -23,7 +23,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 PKGS="build-essential autoconf automake libtool pkg-config flex bison check \
 libhyperscan-dev libxxhash-dev libjansson-dev clang libclang-rt-14-dev \
-libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjemalloc-dev curl jq python3 openssl"
+libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjemalloc-dev librdkafka-dev curl jq python3 openssl"
 # promtool (the routed test lints a live /metrics with it) comes in Debian's
 # prometheus package, installed without its Recommends. Note: on a machine run
 # by systemd, Debian's packaging also starts the Prometheus server (port 9090);

@@ -140,6 +140,9 @@ dest_fini(struct rd_dest_conf *d)
 	free(d->name);
 	free(d->path);
 	free(d->command);
+	free(d->brokers);
+	free(d->topic);
+	free(d->key_member);
 	free(d->url);
 	for (i = 0; i < d->nheaders; i++)
 		free(d->headers[i]);
@@ -355,7 +358,7 @@ set_str(char **dst, const char *key, const char *val, char *why, size_t whylen)
 /* The keys of a [destination NAME] section; bit i of the seen mask is dest_keys[i]. */
 static const char *const dest_keys[] = {
 	"sink", "path", "url", "header", "bearer_token", "basic_auth", "ca_file", "timeout",
-	"max_in_flight", "command", "rotate_bytes", "rotate_keep", "exec_mode"
+	"max_in_flight", "command", "rotate_bytes", "rotate_keep", "exec_mode", "brokers", "topic", "key"
 };
 #define NDEST_KEYS (sizeof dest_keys / sizeof dest_keys[0])
 #define DEST_KEY_HEADER 3      /* the one key that may repeat */
@@ -377,8 +380,16 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 			d->sink = RD_SINK_WEBHOOK;
 		else if (strcmp(val, "exec") == 0)
 			d->sink = RD_SINK_EXEC;
-		else {
-			snprintf(why, whylen, "sink must be queue, stdout, file, webhook or exec, not '%s'", val);
+		else if (strcmp(val, "kafka") == 0) {
+#ifdef HAVE_KAFKA
+			d->sink = RD_SINK_KAFKA;
+#else
+			snprintf(why, whylen, "sink = kafka: this routed was built without Kafka (librdkafka; "
+				"apt-get install librdkafka-dev, then configure again)");
+			return -1;
+#endif
+		} else {
+			snprintf(why, whylen, "sink must be queue, stdout, file, webhook, exec or kafka, not '%s'", val);
 			return -1;
 		}
 		return 0;
@@ -450,6 +461,12 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 		}
 		return set_str(&d->command, key, val, why, whylen);
 	}
+	if (strcmp(key, "brokers") == 0)
+		return set_str(&d->brokers, key, val, why, whylen);
+	if (strcmp(key, "topic") == 0)
+		return set_str(&d->topic, key, val, why, whylen);
+	if (strcmp(key, "key") == 0)
+		return set_str(&d->key_member, key, val, why, whylen);
 	if (strcmp(key, "exec_mode") == 0) {
 		if (strcmp(val, "once") != 0 && strcmp(val, "stream") != 0) {
 			snprintf(why, whylen, "exec_mode must be once (a run per delivery) or stream (a long-lived "
@@ -479,7 +496,7 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 	}
 	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path, rotate_bytes, "
 		"rotate_keep, command, exec_mode, url, header, bearer_token, basic_auth, ca_file, timeout, "
-		"max_in_flight)",
+		"max_in_flight, brokers, topic, key)",
 		key, d->name);
 	return -1;
 }
@@ -501,13 +518,21 @@ check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
 		return -1;
 	}
 	if (d->sink != RD_SINK_WEBHOOK && (d->url || d->nheaders || d->bearer_token || d->basic_auth ||
-		d->ca_file || d->max_in_flight || (d->timeout_ms && d->sink != RD_SINK_EXEC))) {
+		d->ca_file || d->max_in_flight || (d->timeout_ms && d->sink != RD_SINK_EXEC && d->sink != RD_SINK_KAFKA))) {
 		snprintf(why, whylen, "[destination %s]: url, header, bearer_token, basic_auth, ca_file, "
-			"timeout and max_in_flight are only for sink = webhook (timeout also for exec)", d->name);
+			"timeout and max_in_flight are only for sink = webhook (timeout also for exec and kafka)", d->name);
 		return -1;
 	}
 	if (d->sink == RD_SINK_EXEC && !d->command) {
 		snprintf(why, whylen, "[destination %s]: sink = exec needs command", d->name);
+		return -1;
+	}
+	if (d->sink == RD_SINK_KAFKA && (!d->brokers || !d->topic)) {
+		snprintf(why, whylen, "[destination %s]: sink = kafka needs brokers and topic", d->name);
+		return -1;
+	}
+	if (d->sink != RD_SINK_KAFKA && (d->brokers || d->topic || d->key_member)) {
+		snprintf(why, whylen, "[destination %s]: brokers, topic and key are only for sink = kafka", d->name);
 		return -1;
 	}
 	if (d->sink != RD_SINK_EXEC && (d->command || d->exec_mode_set)) {

@@ -17,9 +17,10 @@
 
 #include "route.h"
 
-enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE, RD_SINK_WEBHOOK, RD_SINK_EXEC };
+enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE, RD_SINK_WEBHOOK, RD_SINK_EXEC, RD_SINK_KAFKA };
 
 #define RD_EXEC_TIMEOUT_MS 30000 /* an exec command's limit when neither the rules nor the file give one */
+#define RD_KAFKA_TIMEOUT_MS 30000 /* a kafka delivery's limit (message.timeout.ms) likewise */
 
 #define RD_WEBHOOK_TIMEOUT_MS 5000 /* an attempt's limit when neither the rules nor the file give one */
 
@@ -35,6 +36,10 @@ struct rd_dest_conf {          /* a [destination NAME] section */
 	char *command;             /* owns: the exec sink's command line (run by /bin/sh -c); NULL for the others */
 	int exec_stream;           /* exec: exec_mode = stream (a long-lived command per lane thread, exec.h) */
 	int exec_mode_set;         /* exec_mode was given (refused with another sink) */
+	/* sink = kafka only (kafka.h) */
+	char *brokers;             /* owns: bootstrap servers, "host:port[,host:port...]" */
+	char *topic;               /* owns: the topic produced to */
+	char *key_member;          /* owns, or NULL: the event's top-level member whose value keys each message */
 	unsigned line;             /* line of the section header (for messages) */
 	/* sink = webhook only (the parser refuses them with another sink) */
 	char *url;                 /* owns: http:// or https:// URL POSTed to */

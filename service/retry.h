@@ -33,6 +33,7 @@
 	X(HTTP_OTHER, "http_other")    /* 1xx, 3xx (redirects are not followed): dead-lettered at once */ \
 	X(WRITE, "write")              /* a queue, stdout or file sink's write failed (retried) */ \
 	X(EXEC, "exec")                /* an exec sink's command exited non-zero, or by a signal (retried) */ \
+	X(KAFKA, "kafka")              /* a kafka sink's broker refused the message (retried) */ \
 	X(OTHER, "other")              /* any other transfer error (retried) */
 enum rd_fail {
 #define X(id, s) RD_FAIL_##id,

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include "exec.h"
+#ifdef HAVE_KAFKA
+#include "kafka.h"
+#endif
 #include "log.h"
 #include "retry.h"
 #include "sink.h"
@@ -30,7 +33,8 @@ const char *
 rd_sink_kind_name(int kind)
 {
 	return kind == RD_SINK_STDOUT ? "stdout" : kind == RD_SINK_FILE ? "file"
-		: kind == RD_SINK_WEBHOOK ? "webhook" : kind == RD_SINK_EXEC ? "exec" : "queue";
+		: kind == RD_SINK_WEBHOOK ? "webhook" : kind == RD_SINK_EXEC ? "exec"
+		: kind == RD_SINK_KAFKA ? "kafka" : "queue";
 }
 
 /* Opens s->path for appending and notes its size. Returns 0, or -1 (errno set). */
@@ -110,6 +114,13 @@ rd_sink_open_slot(struct rd_sink *s, const struct rd_conf *c, const route_prog *
 		return 0;
 	case RD_SINK_WEBHOOK:
 		return (s->wh = rd_webhook_new(d, &pol, m, slot, err, errlen)) ? 0 : -1;
+#ifdef HAVE_KAFKA
+	case RD_SINK_KAFKA:
+		s->timeout_ms = pol.timeout_ms ? pol.timeout_ms : d->timeout_ms ? d->timeout_ms
+			: RD_KAFKA_TIMEOUT_MS;
+		return (s->kafka = rd_kafka_sink_open(s->name, d->brokers, d->topic, d->key_member, s->timeout_ms,
+			err, errlen)) ? 0 : -1;
+#endif
 	}
 	snprintf(err, errlen, "unknown sink");
 	return -1;
@@ -126,6 +137,9 @@ rd_sink_close(struct rd_sink *s)
 		close(s->fd);
 	if (s->kind == RD_SINK_EXEC && s->stream)
 		rd_exec_pool_close(&s->pool);
+#ifdef HAVE_KAFKA
+	rd_kafka_sink_close(s->kafka);
+#endif
 	free(s->path);
 	free(s->command);
 	free(s->name);
@@ -226,6 +240,11 @@ rd_sink_write(struct rd_sink *s, const char *buf, size_t len, unsigned count, in
 		rc = file_write(s, buf, len);
 		pthread_mutex_unlock(&s->mu);
 		break;
+#ifdef HAVE_KAFKA
+	case RD_SINK_KAFKA:
+		*fail = rd_kafka_sink_write(s->kafka, buf, len, count, err, errlen);
+		return *fail ? -1 : 0;
+#endif
 	case RD_SINK_EXEC:
 		*fail = s->stream ? rd_exec_stream(&s->pool, s->command, s->name, buf, len, count, s->timeout_ms,
 				err, errlen)

@@ -12,7 +12,8 @@
  * mutex, so each delivery lands whole; exec runs up to the destination's
  * `workers` commands at once (pipeline.c), each on its own input.
  *
- * Planned, not in this increment: Kafka/RabbitMQ.
+ * sink = kafka produces to a Kafka topic (kafka.h; when built with librdkafka).
+ * Planned, not in this increment: RabbitMQ, and Kafka as a source.
  */
 #ifndef RD_SINK_H
 #define RD_SINK_H
@@ -25,6 +26,8 @@
 #include "metrics.h"
 #include "store.h"
 #include "webhook.h"
+
+struct rd_kafka_sink;
 
 struct rd_sink {
 	int kind;                  /* enum rd_sink_kind */
@@ -42,6 +45,7 @@ struct rd_sink {
 	struct rd_exec_pool pool;  /* owns: RD_SINK_EXEC stream's long-lived commands (exec.h) */
 	pthread_mutex_t mu;        /* orders writes of the file sink's lane threads */
 	struct rd_webhook *wh;     /* owns: RD_SINK_WEBHOOK's client, else NULL */
+	struct rd_kafka_sink *kafka; /* owns: RD_SINK_KAFKA's producer (kafka.h), else NULL */
 };
 
 /*
@@ -64,7 +68,7 @@ void rd_sink_close(struct rd_sink *s);
  */
 int rd_sink_write(struct rd_sink *s, const char *buf, size_t len, unsigned count, int *fail,
 	char *err, size_t errlen);
-/* "queue", "stdout", "file", "webhook" or "exec". */
+/* "queue", "stdout", "file", "webhook", "exec" or "kafka". */
 const char *rd_sink_kind_name(int kind);
 
 #endif

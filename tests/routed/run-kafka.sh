@@ -1,0 +1,66 @@
+#!/bin/sh
+# run-kafka.sh -- sink = kafka end to end, as real processes on loopback:
+# librdkafka's mock cluster (tests/routed/kafka_mock, one broker, topic
+# "events", consuming it back), and routed with tests/routed/kafka.route and
+# a destination bound to that topic with `key = customer`. 20 events posted
+# as NDJSON arrive in the topic in order, keyed by their customer, as the
+# events' JSON; deliveries and the status page count them; SIGTERM exits 0.
+# Every wait is bounded.
+set -u
+top=${top_srcdir:-.}
+. "${top_srcdir:-.}/tests/routed/common.sh"
+need curl jq
+MOCK=${KAFKA_MOCK:-$(dirname "$ROUTED")/tests/routed/kafka_mock}
+[ -x "$MOCK" ] || { echo "run-kafka.sh: no $MOCK (make tests/routed/kafka_mock)"; exit 99; }
+RULES="$top/tests/routed/kafka.route"
+
+"$MOCK" "$tmp/addr" "$tmp/topic" events 20 60 2>"$tmp/mock.err" &
+mpid=$!
+cleanup_more() { kill "$mpid" 2>/dev/null; }
+i=0
+while [ ! -s "$tmp/addr" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$tmp/addr" ] || { bad "the mock cluster did not start: $(cat "$tmp/mock.err")"; exit 1; }
+
+printf '[service]\nlog_level = info\n[destination to_kafka]\nsink = kafka\nbrokers = %s\ntopic = events\nkey = customer\ntimeout = 10s\n' \
+	"$(cat "$tmp/addr")" >"$tmp/routed.conf"
+"$ROUTED" --check-config --config "$tmp/routed.conf" $RULES >/dev/null 2>"$tmp/err"
+check "--check-config accepts a kafka destination" [ $? -eq 0 ]
+printf '[destination to_kafka]\nsink = kafka\nbrokers = 127.0.0.1:1\n[destination other]\ntopic = t\n' >"$tmp/bad.conf"
+"$ROUTED" --check-config --config "$tmp/bad.conf" $RULES >/dev/null 2>"$tmp/err"
+check "a kafka destination without topic exits 1" [ $? -eq 1 ]
+check "... named with its line" grep -q "bad.conf:1: .*sink = kafka needs brokers and topic" "$tmp/err"
+check "topic with another sink is named with its line" \
+	grep -q "bad.conf:4: .*brokers, topic and key are only for sink = kafka" "$tmp/err"
+start_routed "$tmp/data" "$tmp/routed.conf" $RULES
+
+i=0
+: >"$tmp/body"
+while [ $i -lt 20 ]; do
+	printf '{"event_type":"t.ev","id":"k-%d","n":%d,"customer":"c%d"}\n' $i $i $((i % 4)) >>"$tmp/body"
+	i=$((i + 1))
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-ndjson' --data-binary @"$tmp/body" "$U/events")
+check "20 events accepted (202)" [ "$code" = 202 ]
+i=0
+while [ "$(grep -c . "$tmp/topic" 2>/dev/null || echo 0)" -lt 20 ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+check "the topic got the 20 messages within 15 s ($(grep -c . "$tmp/topic" 2>/dev/null || echo 0))" \
+	[ "$(grep -c . "$tmp/topic" 2>/dev/null || echo 0)" -eq 20 ]
+check "... in order, each the event's JSON" \
+	[ "$(cut -f2 "$tmp/topic" | jq -r .n | tr '\n' ' ')" = "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 " ]
+check "... keyed by the event's customer" \
+	[ "$(cut -f1 "$tmp/topic" | tr '\n' ' ')" = "$(printf 'c0 c1 c2 c3 %.0s' 1 2 3 4 5)" ]
+i=0
+while [ "$(metric 'routed_deliveries_total{destination="to_kafka"}')" != 20 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "routed_deliveries_total counts the 20" [ "$(metric 'routed_deliveries_total{destination="to_kafka"}')" = 20 ]
+check "the status page shows the destination as a kafka sink" \
+	sh -c "curl -s '$U/status.json' | jq -e '.destinations[] | select(.name == \"to_kafka\") | .sink == \"kafka\" and .delivered == 20' >/dev/null"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=""
+check "SIGTERM: routed exits 0 (got $rc)" [ $rc -eq 0 ]
+wait "$mpid"
+check "the mock cluster's consumer got exactly 20 and ended" [ $? -eq 0 ]
+
+echo "$npass passed, $nfail failed"
+[ $nfail -eq 0 ]
