@@ -60,6 +60,9 @@ static const struct conf_key conf_keys[] = {
 	{ "tcp", "max_connections", K_UINT, U(tcp_max_connections), 1, 10000 },
 	{ "tcp", "idle_timeout", K_UINT, U(tcp_idle_timeout), 0, 86400 },
 	{ "tcp", "token", K_STR, U(tcp_token), 0, 0 },
+	{ "kafka", "brokers", K_STR, U(kafka_brokers), 0, 0 },
+	{ "kafka", "topics", K_STR, U(kafka_topics), 0, 0 },
+	{ "kafka", "group", K_STR, U(kafka_group), 0, 0 },
 	{ "tcp", "tls_cert", K_STR, U(tcp_tls_cert), 0, 0 },
 	{ "tcp", "tls_key", K_STR, U(tcp_tls_key), 0, 0 },
 	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
@@ -163,6 +166,9 @@ rd_conf_fini(struct rd_conf *c)
 	rd_conf_sources_fini(c);
 	free(c->tcp_listen);
 	free(c->tcp_token);
+	free(c->kafka_brokers);
+	free(c->kafka_topics);
+	free(c->kafka_group);
 	free(c->tcp_tls_cert);
 	free(c->tcp_tls_key);
 	free(c->dedup_id_member);
@@ -775,7 +781,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 	unsigned long seen_dest_keys = 0; /* bit i: dest_keys[i] was set */
 	struct rd_dest_conf *cur = NULL;
 	struct rd_source_conf *cur_src = NULL;
-	unsigned lineno = 0, nerr = 0, i, tls_line = 0;
+	unsigned lineno = 0, nerr = 0, i, tls_line = 0, kafka_line = 0;
 	FILE *f;
 
 	memset(seen, 0, sizeof seen);
@@ -931,6 +937,9 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		} else if (conf_keys[i].off == offsetof(struct rd_conf, tcp_tls_cert) ||
 			   conf_keys[i].off == offsetof(struct rd_conf, tcp_tls_key)) {
 			tls_line = lineno; /* where a half TLS configuration is reported */
+		} else if (conf_keys[i].off == offsetof(struct rd_conf, kafka_brokers) ||
+			   conf_keys[i].off == offsetof(struct rd_conf, kafka_topics)) {
+			kafka_line = lineno; /* ... and a half [kafka] one */
 		} else if (conf_keys[i].off == offsetof(struct rd_conf, listen) ||
 			   conf_keys[i].off == offsetof(struct rd_conf, tcp_listen)) {
 			struct sockaddr_storage ss;
@@ -957,6 +966,18 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		fprintf(err, "%s:%u: %s\n", path, cur_src->line, why);
 		nerr++;
 	}
+	if (!c->kafka_brokers != !c->kafka_topics) {
+		fprintf(err, "%s:%u: [kafka] brokers and topics go together (one is set, not the other)\n", path,
+			kafka_line);
+		nerr++;
+	}
+#ifndef HAVE_KAFKA
+	if (c->kafka_brokers) {
+		fprintf(err, "%s:%u: [kafka]: this routed was built without Kafka (librdkafka; apt-get install "
+			"librdkafka-dev, then configure again)\n", path, kafka_line);
+		nerr++;
+	}
+#endif
 	if (!c->tcp_tls_cert != !c->tcp_tls_key) {
 		fprintf(err, "%s:%u: [tcp] tls_cert and tls_key go together (one is set, not the other)\n", path,
 			tls_line);

@@ -110,6 +110,10 @@ struct rd_conf {
 	unsigned tcp_max_connections; /* connections (threads) served at once */
 	unsigned tcp_idle_timeout; /* seconds a connection may send nothing before it is closed; 0: never */
 	char *tcp_token;           /* owns: a connection's first line must be "AUTH TOKEN"; NULL: none */
+	/* [kafka]: routed consumes these topics (kafka.h; NULL brokers: off) */
+	char *kafka_brokers;       /* owns: bootstrap servers */
+	char *kafka_topics;        /* owns: "a,b": the topics consumed */
+	char *kafka_group;         /* owns: the consumer group (default "routed") */
 	char *tcp_tls_cert;        /* owns: PEM certificate chain: the listener speaks TLS; NULL: plain TCP */
 	char *tcp_tls_key;         /* owns: its PEM private key (set with tls_cert) */
 	/* [durability] (durable.h, docs/durability.md) */

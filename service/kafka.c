@@ -10,6 +10,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,7 +20,9 @@
 #include <time.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "kafka.h"
+#include "lines.h"
 #include "log.h"
 #include "retry.h"
 
@@ -244,4 +248,316 @@ rd_kafka_sink_close(struct rd_kafka_sink *ks)
 	free(ks->topic);
 	free(ks->key_member);
 	free(ks);
+}
+
+/* ---- the source ---------------------------------------------------------------- */
+
+#define SRC_POLL_MS 100         /* a poll's wait when nothing came yet */
+#define SRC_READ_MAX 1000       /* messages taken into one read at most */
+
+struct src_pos {               /* a message handed to rd_lines, waiting for its result */
+	uint32_t topic;            /* index in topics */
+	int32_t partition;
+	int64_t offset;
+	int blank;                 /* no line was made of it (empty): done at once */
+};
+
+struct rd_kafka_source {
+	rd_kafka_t *rk;            /* owns: the consumer */
+	struct rd_lines lines;     /* owns */
+	struct rd_lines_stats stats;
+	char **topics;             /* owns: [ntopics] */
+	uint32_t ntopics;
+	struct src_pos *fifo;      /* owns: [cap] ring of messages without a result yet, in order */
+	size_t cap, head, n;
+	rd_kafka_topic_partition_list_t *done; /* owns: offsets to commit at the next flush */
+	rd_kafka_message_t *carry; /* owns: the message being copied into the reads, or NULL */
+	size_t carry_off;          /* bytes of its line already copied ('\n' included at len) */
+	atomic_int stop;
+	int held;                  /* a message was taken and not logged (shutting down, a log
+	                            * error): nothing more is committed, so it comes again */
+	pthread_t thr;
+	int started;
+};
+
+static int
+src_push(struct rd_kafka_source *ks, const rd_kafka_message_t *m, int blank)
+{
+	const char *t = rd_kafka_topic_name(m->rkt);
+	uint32_t i;
+
+	if (ks->n == ks->cap) {
+		size_t nc = ks->cap ? ks->cap * 2 : 1024, j;
+		struct src_pos *nf = malloc(nc * sizeof *nf);
+		if (!nf)
+			return -1;
+		for (j = 0; j < ks->n; j++)
+			nf[j] = ks->fifo[(ks->head + j) % ks->cap];
+		free(ks->fifo);
+		ks->fifo = nf;
+		ks->cap = nc;
+		ks->head = 0;
+	}
+	for (i = 0; i < ks->ntopics && strcmp(ks->topics[i], t) != 0; i++)
+		;
+	ks->fifo[(ks->head + ks->n) % ks->cap] = (struct src_pos){ i, m->partition, m->offset, blank };
+	ks->n++;
+	return 0;
+}
+
+/* The front message is done (taken, refused, or blank): its offset + 1 is to be committed. */
+static void
+src_done(struct rd_kafka_source *ks, const char *reason, long off)
+{
+	struct src_pos *p = &ks->fifo[ks->head];
+	const char *topic = p->topic < ks->ntopics ? ks->topics[p->topic] : "?";
+	rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(ks->done, topic, p->partition);
+
+	if (reason && (strcmp(reason, "shutting down") == 0 || strcmp(reason, "cannot log the event") == 0)) {
+		/* not in the log: its offset must not be committed, nor any after it */
+		if (!ks->held && reason[0] == 'c')
+			rd_log(RD_LOG_ERROR, "kafka source: an event could not be logged: no more offsets "
+				"committed until a restart (the messages come again)", "\"topic\":\"%s\",\"partition\":%d,"
+				"\"offset\":%lld", topic, (int)p->partition, (long long)p->offset);
+		ks->held = 1;
+	} else if (reason) {
+		rd_log(RD_LOG_WARN, "kafka source: invalid event skipped", "\"topic\":\"%s\",\"partition\":%d,"
+			"\"offset\":%lld,\"reason\":\"%s\",\"byte\":%ld", topic, (int)p->partition,
+			(long long)p->offset, reason, off);
+	}
+	if (!tp)
+		tp = rd_kafka_topic_partition_list_add(ks->done, topic, p->partition);
+	if (p->offset + 1 > tp->offset)
+		tp->offset = p->offset + 1;
+	ks->head = (ks->head + 1) % ks->cap;
+	ks->n--;
+}
+
+/* Blank messages at the front are done too (they get no result). */
+static void
+src_skip_blank(struct rd_kafka_source *ks)
+{
+	while (ks->n && ks->fifo[ks->head].blank)
+		src_done(ks, NULL, -1);
+}
+
+static void
+src_result(void *ud, uint64_t line, const char *reason, long off)
+{
+	struct rd_kafka_source *ks = ud;
+
+	(void)line; /* results come in line order: the front of the fifo */
+	src_skip_blank(ks);
+	if (ks->n)
+		src_done(ks, reason, off);
+	src_skip_blank(ks);
+}
+
+/* Commits what is done (asynchronously: a lost commit means messages again, never fewer). */
+static int
+src_flush(void *ud)
+{
+	struct rd_kafka_source *ks = ud;
+	rd_kafka_resp_err_t e;
+
+	src_skip_blank(ks);
+	if (ks->done->cnt == 0 || ks->held)
+		return 0;
+	if ((e = rd_kafka_commit(ks->rk, ks->done, 1)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_log(RD_LOG_WARN, "kafka source: commit failed (the messages may come again)", "\"error\":\"%s\"",
+			rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(ks->done);
+	ks->done = rd_kafka_topic_partition_list_new(8);
+	return ks->done ? 0 : -1;
+}
+
+static int
+blank_bytes(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+			return 0;
+	return 1;
+}
+
+/* Copies what fits of the carried message's line (its value, line breaks as spaces, then '\n'). */
+static size_t
+src_copy(struct rd_kafka_source *ks, char *buf, size_t room)
+{
+	const rd_kafka_message_t *m = ks->carry;
+	size_t len = m->len + 1, k = len - ks->carry_off < room ? len - ks->carry_off : room, i;
+	const char *v = m->payload;
+
+	for (i = 0; i < k; i++) {
+		size_t at = ks->carry_off + i;
+		char ch = at < m->len ? v[at] : '\n';
+		buf[i] = at < m->len && (ch == '\n' || ch == '\r') ? ' ' : ch;
+	}
+	ks->carry_off += k;
+	if (ks->carry_off == len) {
+		rd_kafka_message_destroy(ks->carry);
+		ks->carry = NULL;
+	}
+	return k;
+}
+
+/* rd_lines' read: the next messages as lines; waits for one while there is none (0 at the stop). */
+static ssize_t
+src_read(void *ud, char *buf, size_t n)
+{
+	struct rd_kafka_source *ks = ud;
+	size_t got = 0;
+	unsigned taken = 0;
+
+	while (got < n) {
+		rd_kafka_message_t *m;
+
+		if (ks->carry) {
+			got += src_copy(ks, buf + got, n - got);
+			continue;
+		}
+		if (atomic_load(&ks->stop))
+			return (ssize_t)got;
+		if (taken >= SRC_READ_MAX)
+			break;
+		if (!(m = rd_kafka_consumer_poll(ks->rk, got ? 0 : SRC_POLL_MS))) {
+			if (got)
+				break;
+			src_flush(ks); /* idle: commit what the last reads took */
+			continue;
+		}
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				rd_log(RD_LOG_WARN, "kafka source: consumer error", "\"error\":\"%s\"",
+					rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		taken++;
+		if (blank_bytes(m->payload, m->len)) {
+			/* no line (rd_lines gives blank lines no result): done once those before are */
+			if (src_push(ks, m, 1) < 0) {
+				rd_kafka_message_destroy(m);
+				return -1;
+			}
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		if (src_push(ks, m, 0) < 0) {
+			rd_kafka_message_destroy(m);
+			return -1;
+		}
+		ks->carry = m;
+		ks->carry_off = 0;
+	}
+	return (ssize_t)got;
+}
+
+static void *
+src_main(void *arg)
+{
+	struct rd_kafka_source *ks = arg;
+
+	rd_thread_name("kafka-source");
+	rd_lines_run(&ks->lines, src_read, src_result, src_flush, ks);
+	return NULL;
+}
+
+void
+rd_kafka_source_stop(struct rd_kafka_source *ks)
+{
+	uint32_t i;
+
+	if (!ks)
+		return;
+	atomic_store(&ks->stop, 1);
+	if (ks->started)
+		pthread_join(ks->thr, NULL);
+	if (ks->rk) {
+		src_skip_blank(ks);
+		if (ks->done && ks->done->cnt && !ks->held)
+			rd_kafka_commit(ks->rk, ks->done, 0); /* the last ones, synchronously */
+		rd_kafka_consumer_close(ks->rk);
+		rd_kafka_destroy(ks->rk);
+	}
+	if (ks->carry)
+		rd_kafka_message_destroy(ks->carry);
+	if (ks->done)
+		rd_kafka_topic_partition_list_destroy(ks->done);
+	rd_lines_fini(&ks->lines);
+	for (i = 0; i < ks->ntopics; i++)
+		free(ks->topics[i]);
+	free(ks->topics);
+	free(ks->fifo);
+	free(ks);
+}
+
+struct rd_kafka_source *
+rd_kafka_source_start(const struct rd_conf *c, const route_prog *p, struct rd_metrics *m, struct rd_pipeline *pl,
+	char *err, size_t errlen)
+{
+	struct rd_kafka_source *ks = calloc(1, sizeof *ks);
+	rd_kafka_conf_t *conf = NULL;
+	rd_kafka_topic_partition_list_t *sub = NULL;
+	rd_kafka_resp_err_t e;
+	char why[512], *list = NULL, *t, *save = NULL;
+
+	if (!ks || !(ks->done = rd_kafka_topic_partition_list_new(8)) || !(list = strdup(c->kafka_topics)) ||
+	    !(sub = rd_kafka_topic_partition_list_new(4)) || !(conf = rd_kafka_conf_new()))
+		goto oom;
+	for (t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+		char **nt = realloc(ks->topics, (ks->ntopics + 1) * sizeof *nt);
+		if (!nt || !(nt[ks->ntopics] = strdup(t))) {
+			if (nt)
+				ks->topics = nt;
+			goto oom;
+		}
+		ks->topics = nt;
+		ks->ntopics++;
+		rd_kafka_topic_partition_list_add(sub, t, RD_KAFKA_PARTITION_UA);
+	}
+	if (!ks->ntopics) {
+		snprintf(err, errlen, "[kafka] topics names no topic");
+		goto fail;
+	}
+	/* offsets are committed by hand, once their events are in the durable log */
+	if (set(conf, "bootstrap.servers", c->kafka_brokers, err, errlen) < 0 ||
+	    set(conf, "group.id", c->kafka_group ? c->kafka_group : "routed", err, errlen) < 0 ||
+	    set(conf, "client.id", "routed-source", err, errlen) < 0 ||
+	    set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
+	    set(conf, "auto.offset.reset", "earliest", err, errlen) < 0)
+		goto fail;
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	if (!(ks->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
+		snprintf(err, errlen, "kafka: %s", why);
+		goto fail;
+	}
+	conf = NULL; /* the consumer's now */
+	rd_kafka_poll_set_consumer(ks->rk);
+	if ((e = rd_kafka_subscribe(ks->rk, sub)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, errlen, "kafka: subscribe: %s", rd_kafka_err2str(e));
+		goto fail;
+	}
+	if (rd_lines_init(&ks->lines, pl, m, p, c->max_event_bytes, &ks->stop, &ks->stats) < 0)
+		goto oom;
+	if (pthread_create(&ks->thr, NULL, src_main, ks) != 0) {
+		snprintf(err, errlen, "cannot start a thread");
+		goto fail;
+	}
+	ks->started = 1;
+	rd_kafka_topic_partition_list_destroy(sub);
+	free(list);
+	return ks;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	if (sub)
+		rd_kafka_topic_partition_list_destroy(sub);
+	free(list);
+	rd_kafka_source_stop(ks);
+	return NULL;
 }

@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#include "route.h"
+
 struct rd_kafka_sink;
 
 /*
@@ -35,5 +37,30 @@ int rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, u
 	size_t errlen);
 /* Waits up to 5 s for what is still in flight, then frees ks (NULL: nothing). */
 void rd_kafka_sink_close(struct rd_kafka_sink *ks);
+
+/*
+ * The kafka source ([kafka] brokers, topics, group): one consumer of the
+ * group, on its own thread, takes the topics' messages as events, the way
+ * the TCP listener takes lines (lines.h): each message's value is one
+ * event (its raw line breaks count as spaces), validated, logged durably
+ * in batches, and only then is its offset committed. An invalid event
+ * cannot be refused to anyone: it is counted (routed_events_rejected_total),
+ * logged at warn with its topic, partition and offset, and skipped. When
+ * the memory budget is full, or a rule's backpressure holds, the consumer
+ * stops polling until there is room: the backlog stays in Kafka. A group
+ * with no committed offset starts at the topics' earliest messages. At
+ * least once: after a crash, messages logged but not committed come again
+ * (dedup drops them when [durability] dedup_window is set).
+ */
+struct rd_conf;
+struct rd_metrics;
+struct rd_pipeline;
+struct rd_kafka_source;
+
+/* Starts the consumer (borrows everything until rd_kafka_source_stop). Returns it, or NULL with err. */
+struct rd_kafka_source *rd_kafka_source_start(const struct rd_conf *c, const route_prog *p, struct rd_metrics *m,
+	struct rd_pipeline *pl, char *err, size_t errlen);
+/* Stops taking messages, commits what was taken, leaves the group and frees ks (NULL: nothing). */
+void rd_kafka_source_stop(struct rd_kafka_source *ks);
 
 #endif

@@ -31,6 +31,9 @@
 #include "conf.h"
 #include "durable.h"
 #include "http.h"
+#ifdef HAVE_KAFKA
+#include "kafka.h"
+#endif
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -200,6 +203,9 @@ main(int argc, char **argv)
 	struct rd_pipeline pl;
 	struct rd_http http;
 	struct rd_tcp tcp;
+#ifdef HAVE_KAFKA
+	struct rd_kafka_source *ksrc = NULL;
+#endif
 	struct rd_reloader reloader;
 	struct rd_durable dur;
 	int metrics_ok = 0, pl_ok = 0, tcp_ok = 0, reloader_ok = 0, dur_ok = 0;
@@ -310,6 +316,16 @@ main(int argc, char **argv)
 		rd_log(RD_LOG_INFO, "tcp listening", "\"listen\":\"%s\",\"tcp_port\":%u,\"max_connections\":%u",
 			conf.tcp_listen, tcp.port, conf.tcp_max_connections);
 	}
+#ifdef HAVE_KAFKA
+	if (conf.kafka_brokers) {
+		if (!(ksrc = rd_kafka_source_start(&conf, prog, &metrics, &pl, err, sizeof err))) {
+			rd_log_str(RD_LOG_ERROR, "cannot start the Kafka source", "error", err);
+			goto out;
+		}
+		rd_log(RD_LOG_INFO, "kafka consuming", "\"brokers\":\"%s\",\"topics\":\"%s\",\"group\":\"%s\"",
+			conf.kafka_brokers, conf.kafka_topics, conf.kafka_group ? conf.kafka_group : "routed");
+	}
+#endif
 	if (rd_http_start(&http, &conf, prog, &metrics, &pl, err, sizeof err) < 0) {
 		rd_log_str(RD_LOG_ERROR, "cannot start the HTTP server", "error", err);
 		goto out;
@@ -349,6 +365,10 @@ main(int argc, char **argv)
 		rd_tcp_stop(&tcp);
 		tcp_ok = 0;
 	}
+#ifdef HAVE_KAFKA
+	rd_kafka_source_stop(ksrc);
+	ksrc = NULL;
+#endif
 	rd_pipeline_drain(&pl);
 	stop_durable(&dur, &pl);
 	dur_ok = 0;
@@ -359,6 +379,9 @@ main(int argc, char **argv)
 out:
 	if (tcp_ok)
 		rd_tcp_stop(&tcp);
+#ifdef HAVE_KAFKA
+	rd_kafka_source_stop(ksrc);
+#endif
 	if (pl_ok) {
 		rd_pipeline_drain(&pl);
 		if (dur_ok)

@@ -13,7 +13,7 @@
  * `workers` commands at once (pipeline.c), each on its own input.
  *
  * sink = kafka produces to a Kafka topic (kafka.h; when built with librdkafka).
- * Planned, not in this increment: RabbitMQ, and Kafka as a source.
+ * Planned, not in this increment: RabbitMQ.
  */
 #ifndef RD_SINK_H
 #define RD_SINK_H

@@ -5,13 +5,83 @@
  * to OUT-FILE as one line "KEY<TAB>VALUE" ("-" for no key), until it has N
  * messages or SECONDS have passed (exit 0 when it got N, else 1).
  *
- *   kafka_mock ADDR-FILE OUT-FILE TOPIC N SECONDS
+ *   kafka_mock ADDR-FILE OUT-FILE TOPIC N SECONDS [IN-TOPIC IN-FILE GROUP STOP-FILE COMMIT-FILE]
+ *
+ * With the five more arguments, it first produces each line of IN-FILE as
+ * one message of IN-TOPIC (an empty line: an empty message), and after
+ * its N messages it waits until STOP-FILE exists (or SECONDS passed), then
+ * writes the offset GROUP committed for IN-TOPIC partition 0 to COMMIT-FILE.
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+/* Produces each line of path (without its '\n') to topic (created) and waits for the acks. */
+static int
+produce(rd_kafka_mock_cluster_t *mc, const char *topic, const char *path)
+{
+	char why[256], line[4096];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *p;
+	FILE *f;
+
+	if (rd_kafka_mock_topic_create(mc, topic, 1, 1) ||
+	    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), why, sizeof why) ||
+	    !(p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why)) || !(f = fopen(path, "r"))) {
+		fprintf(stderr, "kafka_mock: cannot produce %s: %s\n", path, why);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		size_t n = strcspn(line, "\n");
+		if (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(line, n),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) {
+			fprintf(stderr, "kafka_mock: produce failed\n");
+			return -1;
+		}
+	}
+	fclose(f);
+	if (rd_kafka_flush(p, 10000)) {
+		fprintf(stderr, "kafka_mock: produce not acknowledged\n");
+		return -1;
+	}
+	rd_kafka_destroy(p);
+	return 0;
+}
+
+/* Writes the offset group committed for topic partition 0 to path ("-1": none). */
+static int
+committed(rd_kafka_mock_cluster_t *mc, const char *group, const char *topic, const char *path)
+{
+	char why[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_t *c;
+	FILE *f;
+	int64_t off;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), why, sizeof why) ||
+	    rd_kafka_conf_set(conf, "group.id", group, why, sizeof why) ||
+	    !(c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
+		fprintf(stderr, "kafka_mock: committed: %s\n", why);
+		return -1;
+	}
+	rd_kafka_topic_partition_list_add(tp, topic, 0);
+	if (rd_kafka_committed(c, tp, 10000)) {
+		fprintf(stderr, "kafka_mock: committed: no answer\n");
+		return -1;
+	}
+	off = tp->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(tp);
+	rd_kafka_destroy(c);
+	if (!(f = fopen(path, "w")) || fprintf(f, "%lld\n", (long long)off) < 0 || fclose(f)) {
+		perror(path);
+		return -1;
+	}
+	return 0;
+}
 
 int
 main(int argc, char **argv)
@@ -25,8 +95,9 @@ main(int argc, char **argv)
 	long n, got = 0;
 	time_t until;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: kafka_mock ADDR-FILE OUT-FILE TOPIC N SECONDS\n");
+	if (argc != 6 && argc != 11) {
+		fprintf(stderr, "usage: kafka_mock ADDR-FILE OUT-FILE TOPIC N SECONDS "
+			"[IN-TOPIC IN-FILE GROUP STOP-FILE COMMIT-FILE]\n");
 		return 2;
 	}
 	n = atol(argv[4]);
@@ -36,6 +107,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "kafka_mock: cannot start the mock cluster: %s\n", why);
 		return 1;
 	}
+	if (argc == 11 && produce(mc, argv[6], argv[7]) < 0)
+		return 1;
 	conf = rd_kafka_conf_new();
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), why, sizeof why) ||
 	    rd_kafka_conf_set(conf, "group.id", "run-kafka", why, sizeof why) ||
@@ -66,6 +139,16 @@ main(int argc, char **argv)
 	}
 	rd_kafka_consumer_close(c);
 	rd_kafka_destroy(c);
+	if (argc == 11) {
+		while (time(NULL) < until && !(f = fopen(argv[9], "r"))) {
+			struct timespec ts = { 0, 100 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+		if (f)
+			fclose(f);
+		if (committed(mc, argv[8], argv[6], argv[10]) < 0)
+			return 1;
+	}
 	rd_kafka_mock_cluster_destroy(mc);
 	rd_kafka_destroy(owner);
 	return got == n ? 0 : 1;

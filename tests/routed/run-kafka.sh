@@ -5,6 +5,9 @@
 # a destination bound to that topic with `key = customer`. 20 events posted
 # as NDJSON arrive in the topic in order, keyed by their customer, as the
 # events' JSON; deliveries and the status page count them; SIGTERM exits 0.
+# Then [kafka]: routed consumes a topic of 30 messages (an invalid one, an
+# empty one), routes its 28 events to the kafka destination, counts and logs
+# the invalid one, and commits offset 30 by the time it has stopped.
 # Every wait is bounded.
 set -u
 top=${top_srcdir:-.}
@@ -61,6 +64,50 @@ pid=""
 check "SIGTERM: routed exits 0 (got $rc)" [ $rc -eq 0 ]
 wait "$mpid"
 check "the mock cluster's consumer got exactly 20 and ended" [ $? -eq 0 ]
+
+# ---- [kafka]: routed consumes a topic, and commits what it logged ------------------------
+# topic "in": 30 messages, 28 events, an invalid one (offset 7) and an empty one (offset 15);
+# routed takes them and routes the events to the kafka destination, topic "events"
+: >"$tmp/in"
+i=0
+while [ $i -lt 30 ]; do
+	case $i in
+	7) echo '{"event_type":"t.ev","id":' >>"$tmp/in" ;;
+	15) echo >>"$tmp/in" ;;
+	*) printf '{"event_type":"t.ev","id":"in-%d","n":%d,"customer":"c%d"}\n' $i $i $((i % 3)) >>"$tmp/in" ;;
+	esac
+	i=$((i + 1))
+done
+"$MOCK" "$tmp/addr2" "$tmp/topic2" events 28 60 in "$tmp/in" routed "$tmp/stop2" "$tmp/committed" \
+	2>"$tmp/mock2.err" &
+mpid=$!
+i=0
+while [ ! -s "$tmp/addr2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$tmp/addr2" ] || { bad "the second mock cluster did not start: $(cat "$tmp/mock2.err")"; exit 1; }
+a=$(cat "$tmp/addr2")
+printf '[service]\nlog_level = info\n[kafka]\nbrokers = %s\ntopics = in\n[destination to_kafka]\nsink = kafka\nbrokers = %s\ntopic = events\nkey = customer\n' \
+	"$a" "$a" >"$tmp/routed2.conf"
+start_routed "$tmp/data2" "$tmp/routed2.conf" $RULES
+check "[kafka]: the consumer is logged" grep -q '"msg":"kafka consuming","brokers":".*","topics":"in","group":"routed"' "$tmp/log"
+i=0
+while [ "$(grep -c . "$tmp/topic2" 2>/dev/null || echo 0)" -lt 28 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+want=$(seq 0 29 | grep -vx -e 7 -e 15 | tr '\n' ' ')
+check "[kafka]: the 28 events of topic in reached topic events, in order, within 20 s" \
+	[ "$(cut -f2 "$tmp/topic2" | jq -r .n | tr '\n' ' ')" = "$want" ]
+check "... accepted 28, the invalid one refused and counted" \
+	[ "$(metric routed_events_accepted_total) $(metric 'routed_events_rejected_total{reason="invalid_event"}')" = "28 1" ]
+check "... and logged with its offset" \
+	grep -q '"msg":"kafka source: invalid event skipped","topic":"in","partition":0,"offset":7' "$tmp/log"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=""
+check "SIGTERM with a consumer: routed exits 0 (got $rc)" [ $rc -eq 0 ]
+: >"$tmp/stop2"
+wait "$mpid"
+check "the events consumer got exactly 28" [ $? -eq 0 ]
+check "the group routed committed offset 30 of topic in: everything taken, nothing more ($(cat "$tmp/committed" 2>/dev/null))" \
+	[ "$(cat "$tmp/committed" 2>/dev/null)" = 30 ]
 
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
