@@ -79,13 +79,40 @@ on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		call_put(m->_private, 1, m->err);
 }
 
-/* librdkafka's error callback: logged (a broker down, say; the reports tell each message's fate). */
+/* librdkafka's error callback: logged (a broker down, say; a sink's reports tell each message's fate). */
 static void
 on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	(void)opaque;
-	rd_log(RD_LOG_WARN, "kafka sink: client error", "\"client\":\"%s\",\"error\":\"%s\",\"reason\":\"%s\"",
-		rd_kafka_name(rk), rd_kafka_err2str((rd_kafka_resp_err_t)err), reason);
+	struct rd_buf b;
+
+	rd_buf_init(&b);
+	rd_buf_puts(&b, "\"client\":");
+	rd_buf_json_str(&b, rd_kafka_name(rk), strlen(rd_kafka_name(rk)));
+	rd_buf_printf(&b, ",\"error\":\"%s\",\"reason\":", rd_kafka_err2name((rd_kafka_resp_err_t)err));
+	rd_buf_json_str(&b, reason, strlen(reason));
+	if (!b.oom)
+		rd_log(RD_LOG_WARN, "kafka client error", "%s", b.p);
+	rd_buf_fini(&b);
+}
+
+/* librdkafka's own log lines (syslog levels) go into routed's JSON log rather than to stderr as text. */
+static void
+on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	struct rd_buf b;
+
+	rd_buf_init(&b);
+	rd_buf_puts(&b, "\"client\":");
+	rd_buf_json_str(&b, rd_kafka_name(rk), strlen(rd_kafka_name(rk)));
+	rd_buf_puts(&b, ",\"facility\":");
+	rd_buf_json_str(&b, fac, strlen(fac));
+	rd_buf_puts(&b, ",\"text\":");
+	rd_buf_json_str(&b, buf, strlen(buf));
+	if (!b.oom)
+		rd_log(level <= 3 ? RD_LOG_ERROR : level == 4 ? RD_LOG_WARN : level <= 6 ? RD_LOG_INFO : RD_LOG_DEBUG,
+			"kafka client", "%s", b.p);
+	rd_buf_fini(&b);
 }
 
 static int
@@ -122,6 +149,7 @@ rd_kafka_sink_open(const char *dest, const char *brokers, const char *topic, con
 		goto fail;
 	rd_kafka_conf_set_dr_msg_cb(conf, on_report);
 	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_log_cb(conf, on_log);
 	if (!(ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
 		snprintf(err, errlen, "kafka: %s", why);
 		goto fail;
@@ -430,8 +458,7 @@ src_read(void *ud, char *buf, size_t n)
 		}
 		if (m->err) {
 			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				rd_log(RD_LOG_WARN, "kafka source: consumer error", "\"error\":\"%s\"",
-					rd_kafka_message_errstr(m));
+				rd_log_str(RD_LOG_WARN, "kafka source: consumer error", "error", rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 			continue;
 		}
@@ -530,6 +557,7 @@ rd_kafka_source_start(const struct rd_conf *c, const route_prog *p, struct rd_me
 	    set(conf, "auto.offset.reset", "earliest", err, errlen) < 0)
 		goto fail;
 	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_log_cb(conf, on_log);
 	if (!(ks->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
 		snprintf(err, errlen, "kafka: %s", why);
 		goto fail;

@@ -103,6 +103,7 @@ wait "$pid"
 rc=$?
 pid=""
 check "SIGTERM with a consumer: routed exits 0 (got $rc)" [ $rc -eq 0 ]
+check "the log stays JSON lines, librdkafka's own lines included" jq -e 'select(.level and .msg) | true' "$tmp/log" >/dev/null
 : >"$tmp/stop2"
 wait "$mpid"
 check "the events consumer got exactly 28" [ $? -eq 0 ]
