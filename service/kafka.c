@@ -349,9 +349,18 @@ src_done(struct rd_kafka_source *ks, const char *reason, long off)
 				"\"offset\":%lld", topic, (int)p->partition, (long long)p->offset);
 		ks->held = 1;
 	} else if (reason) {
-		rd_log(RD_LOG_WARN, "kafka source: invalid event skipped", "\"topic\":\"%s\",\"partition\":%d,"
-			"\"offset\":%lld,\"reason\":\"%s\",\"byte\":%ld", topic, (int)p->partition,
-			(long long)p->offset, reason, off);
+		struct rd_buf b;
+
+		rd_buf_init(&b);
+		rd_buf_puts(&b, "\"topic\":");
+		rd_buf_json_str(&b, topic, strlen(topic));
+		rd_buf_printf(&b, ",\"partition\":%d,\"offset\":%lld,\"reason\":", (int)p->partition,
+			(long long)p->offset);
+		rd_buf_json_str(&b, reason, strlen(reason));
+		rd_buf_printf(&b, ",\"byte\":%ld", off);
+		if (!b.oom)
+			rd_log(RD_LOG_WARN, "kafka source: invalid event skipped", "%s", b.p);
+		rd_buf_fini(&b);
 	}
 	if (!tp)
 		tp = rd_kafka_topic_partition_list_add(ks->done, topic, p->partition);
