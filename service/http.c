@@ -40,6 +40,9 @@
 
 #include "http.h"
 #include "ingest.h"
+#ifdef HAVE_KAFKA
+#include "kafka.h"
+#endif
 #include "log.h"
 #include "reload.h"
 #include "status.h"
@@ -661,6 +664,13 @@ get_metrics(struct rd_http *h, struct MHD_Connection *c)
 		if (t)
 			rd_tcp_render(t, &b);
 	}
+#ifdef HAVE_KAFKA
+	{
+		struct rd_kafka_source *k = atomic_load(&h->kafka);
+		if (k)
+			rd_kafka_source_render(k, &b);
+	}
+#endif
 	if (b.oom) {
 		rd_buf_fini(&b);
 		return MHD_NO;

@@ -20,6 +20,8 @@ struct MHD_Daemon;
 struct rd_tcp;
 struct rd_reloader;
 
+struct rd_kafka_source;
+
 struct rd_http {
 	const struct rd_conf *conf; /* borrows */
 	const route_prog *prog;    /* borrows: the program at start; each HTTP thread validates with
@@ -35,6 +37,7 @@ struct rd_http {
 	atomic_int parked;         /* requests suspended until the log syncs their events */
 	struct rd_auth auth;       /* owns: the [source] sections' paths and credentials */
 	struct rd_tcp *_Atomic tcp; /* borrows, or NULL: the TCP listener, for /metrics */
+	struct rd_kafka_source *_Atomic kafka; /* borrows, or NULL: the Kafka source, for /metrics */
 	struct rd_reloader *_Atomic reloader; /* borrows, or NULL: POST /admin/reload ([admin] token) */
 };
 

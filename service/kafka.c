@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <librdkafka/rdkafka.h>
@@ -301,12 +302,30 @@ struct rd_kafka_source {
 	rd_kafka_topic_partition_list_t *done; /* owns: offsets to commit at the next flush */
 	rd_kafka_message_t *carry; /* owns: the message being copied into the reads, or NULL */
 	size_t carry_off;          /* bytes of its line already copied ('\n' included at len) */
+	atomic_uint_fast64_t consumed[3]; /* messages by what became of them: accepted, skipped, empty */
+	atomic_uint_fast64_t commits, commit_failures;
 	atomic_int stop;
 	int held;                  /* a message was taken and not logged (shutting down, a log
 	                            * error): nothing more is committed, so it comes again */
 	pthread_t thr;
 	int started;
 };
+
+/* The result of an asynchronous commit (served by the consumer's poll). */
+static void
+on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	struct rd_kafka_source *ks = opaque;
+
+	(void)rk;
+	(void)offsets;
+	if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) /* nothing to commit */
+		return;
+	atomic_fetch_add(err ? &ks->commit_failures : &ks->commits, 1);
+	if (err)
+		rd_log(RD_LOG_WARN, "kafka source: commit failed (the messages may come again)", "\"error\":\"%s\"",
+			rd_kafka_err2name(err));
+}
 
 static int
 src_push(struct rd_kafka_source *ks, const rd_kafka_message_t *m, int blank)
@@ -362,6 +381,12 @@ src_done(struct rd_kafka_source *ks, const char *reason, long off)
 			rd_log(RD_LOG_WARN, "kafka source: invalid event skipped", "%s", b.p);
 		rd_buf_fini(&b);
 	}
+	if (p->blank)
+		atomic_fetch_add(&ks->consumed[2], 1);
+	else if (!reason)
+		atomic_fetch_add(&ks->consumed[0], 1);
+	else if (!ks->held)
+		atomic_fetch_add(&ks->consumed[1], 1);
 	if (!tp)
 		tp = rd_kafka_topic_partition_list_add(ks->done, topic, p->partition);
 	if (p->offset + 1 > tp->offset)
@@ -400,9 +425,11 @@ src_flush(void *ud)
 	src_skip_blank(ks);
 	if (ks->done->cnt == 0 || ks->held)
 		return 0;
-	if ((e = rd_kafka_commit(ks->rk, ks->done, 1)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	if ((e = rd_kafka_commit(ks->rk, ks->done, 1)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		atomic_fetch_add(&ks->commit_failures, 1);
 		rd_log(RD_LOG_WARN, "kafka source: commit failed (the messages may come again)", "\"error\":\"%s\"",
-			rd_kafka_err2str(e));
+			rd_kafka_err2name(e));
+	}
 	rd_kafka_topic_partition_list_destroy(ks->done);
 	ks->done = rd_kafka_topic_partition_list_new(8);
 	return ks->done ? 0 : -1;
@@ -567,6 +594,8 @@ rd_kafka_source_start(const struct rd_conf *c, const route_prog *p, struct rd_me
 		goto fail;
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+	rd_kafka_conf_set_opaque(conf, ks);
 	if (!(ks->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
 		snprintf(err, errlen, "kafka: %s", why);
 		goto fail;
@@ -597,4 +626,25 @@ fail:
 	free(list);
 	rd_kafka_source_stop(ks);
 	return NULL;
+}
+
+void
+rd_kafka_source_render(struct rd_kafka_source *ks, struct rd_buf *o)
+{
+	rd_buf_printf(o,
+		"# HELP routed_kafka_messages_total Messages the Kafka source took, by what became of them: "
+		"accepted (logged), skipped (an invalid event, counted in routed_events_rejected_total too) "
+		"or empty.\n# TYPE routed_kafka_messages_total counter\n"
+		"routed_kafka_messages_total{result=\"accepted\"} %" PRIuFAST64 "\n"
+		"routed_kafka_messages_total{result=\"skipped\"} %" PRIuFAST64 "\n"
+		"routed_kafka_messages_total{result=\"empty\"} %" PRIuFAST64 "\n"
+		"# HELP routed_kafka_commits_total Offset commits of the Kafka source, by result.\n"
+		"# TYPE routed_kafka_commits_total counter\n"
+		"routed_kafka_commits_total{result=\"ok\"} %" PRIuFAST64 "\n"
+		"routed_kafka_commits_total{result=\"failed\"} %" PRIuFAST64 "\n"
+		"# HELP routed_kafka_backpressure_waits_total Times the Kafka source stopped polling until the "
+		"memory budget had room.\n# TYPE routed_kafka_backpressure_waits_total counter\n"
+		"routed_kafka_backpressure_waits_total %" PRIuFAST64 "\n",
+		atomic_load(&ks->consumed[0]), atomic_load(&ks->consumed[1]), atomic_load(&ks->consumed[2]),
+		atomic_load(&ks->commits), atomic_load(&ks->commit_failures), atomic_load(&ks->stats.waits));
 }

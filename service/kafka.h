@@ -62,5 +62,8 @@ struct rd_kafka_source *rd_kafka_source_start(const struct rd_conf *c, const rou
 	struct rd_pipeline *pl, char *err, size_t errlen);
 /* Stops taking messages, commits what was taken, leaves the group and frees ks (NULL: nothing). */
 void rd_kafka_source_stop(struct rd_kafka_source *ks);
+struct rd_buf;
+/* Appends the source's metrics (routed_kafka_*) to out. */
+void rd_kafka_source_render(struct rd_kafka_source *ks, struct rd_buf *out);
 
 #endif

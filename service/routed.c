@@ -332,6 +332,9 @@ main(int argc, char **argv)
 	}
 	if (tcp_ok)
 		atomic_store(&http.tcp, &tcp);
+#ifdef HAVE_KAFKA
+	atomic_store(&http.kafka, ksrc);
+#endif
 	atomic_store(&http.reloader, &reloader);
 	rd_buf_init(&esc);
 	rd_buf_json_str(&esc, conf.data_dir, strlen(conf.data_dir));

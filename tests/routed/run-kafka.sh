@@ -98,6 +98,19 @@ check "... accepted 28, the invalid one refused and counted" \
 	[ "$(metric routed_events_accepted_total) $(metric 'routed_events_rejected_total{reason="invalid_event"}')" = "28 1" ]
 check "... and logged with its offset" \
 	grep -q '"msg":"kafka source: invalid event skipped","topic":"in","partition":0,"offset":7' "$tmp/log"
+i=0
+while [ "$(metric 'routed_kafka_messages_total{result="accepted"}')" != 28 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "metrics: the source's messages, accepted 28, skipped 1, empty 1" \
+	[ "$(metric 'routed_kafka_messages_total{result="accepted"}') $(metric 'routed_kafka_messages_total{result="skipped"}') $(metric 'routed_kafka_messages_total{result="empty"}')" = "28 1 1" ]
+i=0
+while [ "$(metric 'routed_kafka_commits_total{result="ok"}')" = 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "metrics: its offsets committed ($(metric 'routed_kafka_commits_total{result="ok"}') commits)" \
+	[ "$(metric 'routed_kafka_commits_total{result="ok"}')" -gt 0 ]
+check "... none failed" [ "$(metric 'routed_kafka_commits_total{result="failed"}')" = 0 ]
+if command -v promtool >/dev/null; then
+	curl -s "$U/metrics" >"$tmp/metrics"
+	check "promtool check metrics passes with the Kafka source" promtool check metrics <"$tmp/metrics"
+fi
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
