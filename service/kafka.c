@@ -29,6 +29,7 @@
 
 struct rd_kafka_sink {
 	rd_kafka_t *rk;            /* owns */
+	char *dest, *brokers;      /* owns */
 	char *topic;               /* owns */
 	char *key_member;          /* owns, or NULL */
 	unsigned timeout_ms;
@@ -127,44 +128,97 @@ set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errle
 	return -1;
 }
 
+/* A producer for ks (the idempotent one, acks from every in-sync replica: librdkafka's own
+ * resends within message.timeout.ms do not duplicate). Returns it, or NULL with err. */
+static rd_kafka_t *
+new_producer(const struct rd_kafka_sink *ks, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char num[32], id[300], why[512];
+	rd_kafka_t *rk;
+
+	if (!conf) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(num, sizeof num, "%u", ks->timeout_ms);
+	snprintf(id, sizeof id, "routed-%s", ks->dest);
+	if (set(conf, "bootstrap.servers", ks->brokers, err, errlen) < 0 || set(conf, "client.id", id, err, errlen) < 0 ||
+	    set(conf, "acks", "all", err, errlen) < 0 || set(conf, "enable.idempotence", "true", err, errlen) < 0 ||
+	    set(conf, "message.timeout.ms", num, err, errlen) < 0 || set(conf, "linger.ms", "1", err, errlen) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, on_report);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
+		snprintf(err, errlen, "kafka: %s", why);
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	return rk; /* conf is the producer's now */
+}
+
+static void
+sink_free(struct rd_kafka_sink *ks)
+{
+	free(ks->dest);
+	free(ks->brokers);
+	free(ks->topic);
+	free(ks->key_member);
+	free(ks);
+}
+
 struct rd_kafka_sink *
 rd_kafka_sink_open(const char *dest, const char *brokers, const char *topic, const char *key_member,
 	unsigned timeout_ms, char *err, size_t errlen)
 {
 	struct rd_kafka_sink *ks = calloc(1, sizeof *ks);
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char num[32], id[300], why[512];
 
-	if (!ks || !conf || !(ks->topic = strdup(topic)) || (key_member && !(ks->key_member = strdup(key_member)))) {
+	if (!ks || !(ks->dest = strdup(dest)) || !(ks->brokers = strdup(brokers)) || !(ks->topic = strdup(topic)) ||
+	    (key_member && !(ks->key_member = strdup(key_member)))) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		if (ks)
+			sink_free(ks);
+		return NULL;
 	}
 	ks->timeout_ms = timeout_ms;
-	snprintf(num, sizeof num, "%u", timeout_ms);
-	snprintf(id, sizeof id, "routed-%s", dest);
-	/* acks from every in-sync replica, and the idempotent producer: librdkafka's own
-	 * resends within message.timeout.ms do not duplicate */
-	if (set(conf, "bootstrap.servers", brokers, err, errlen) < 0 || set(conf, "client.id", id, err, errlen) < 0 ||
-	    set(conf, "acks", "all", err, errlen) < 0 || set(conf, "enable.idempotence", "true", err, errlen) < 0 ||
-	    set(conf, "message.timeout.ms", num, err, errlen) < 0 || set(conf, "linger.ms", "1", err, errlen) < 0)
-		goto fail;
-	rd_kafka_conf_set_dr_msg_cb(conf, on_report);
-	rd_kafka_conf_set_error_cb(conf, on_error);
-	rd_kafka_conf_set_log_cb(conf, on_log);
-	if (!(ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
-		snprintf(err, errlen, "kafka: %s", why);
-		goto fail;
+	if (!(ks->rk = new_producer(ks, err, errlen))) {
+		sink_free(ks);
+		return NULL;
 	}
-	return ks; /* conf is the producer's now */
-fail:
-	if (conf)
-		rd_kafka_conf_destroy(conf);
-	if (ks) {
-		free(ks->topic);
-		free(ks->key_member);
-		free(ks);
+	return ks;
+}
+
+void *
+rd_kafka_sink_client_handle(struct rd_kafka_sink *ks)
+{
+	return ks->rk;
+}
+
+/*
+ * A fatal error (the idempotent producer's state cannot be kept: the
+ * brokers lost its sequence, say) leaves the producer refusing every
+ * message for good: it is replaced by a new one, and what the old one still
+ * held is reported failed as it is destroyed (those deliveries are retried).
+ */
+static void
+renew_if_fatal(struct rd_kafka_sink *ks)
+{
+	char why[512], err[512];
+	rd_kafka_resp_err_t e = rd_kafka_fatal_error(ks->rk, why, sizeof why);
+	rd_kafka_t *nrk;
+
+	if (!e)
+		return;
+	if (!(nrk = new_producer(ks, err, sizeof err))) {
+		rd_log_str(RD_LOG_ERROR, "kafka sink: the producer hit a fatal error and cannot be replaced", "error", err);
+		return;
 	}
-	return NULL;
+	rd_log_str(RD_LOG_ERROR, "kafka sink: the producer hit a fatal error: replaced", "error", why);
+	rd_kafka_destroy(ks->rk);
+	ks->rk = nrk;
 }
 
 /* The message's key: the value of the key member (a string without its quotes), or none. */
@@ -212,6 +266,7 @@ rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, unsig
 
 	(void)count;
 	err[0] = '\0';
+	renew_if_fatal(ks);
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return RD_FAIL_OTHER;
@@ -274,9 +329,7 @@ rd_kafka_sink_close(struct rd_kafka_sink *ks)
 		rd_log(RD_LOG_WARN, "kafka sink: messages still unacknowledged at the close", "\"topic\":\"%s\"",
 			ks->topic);
 	rd_kafka_destroy(ks->rk);
-	free(ks->topic);
-	free(ks->key_member);
-	free(ks);
+	sink_free(ks);
 }
 
 /* ---- the source ---------------------------------------------------------------- */

@@ -35,6 +35,9 @@ struct rd_kafka_sink *rd_kafka_sink_open(const char *dest, const char *brokers, 
  */
 int rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, unsigned count, char *err,
 	size_t errlen);
+/* The producer in use (for tests: a fatal error is raised on it with rd_kafka_test_fatal_error;
+ * the next write replaces it). An rd_kafka_t *, as void * so that this header needs no librdkafka. */
+void *rd_kafka_sink_client_handle(struct rd_kafka_sink *ks);
 /* Waits up to 5 s for what is still in flight, then frees ks (NULL: nothing). */
 void rd_kafka_sink_close(struct rd_kafka_sink *ks);
 

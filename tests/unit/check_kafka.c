@@ -96,6 +96,7 @@ START_TEST(test_kafka_produces_keyed_messages)
 	static const char batch[] = "{\"customer\":\"C-1\",\"n\":1}\n{\"customer\":42,\"n\":2}\n{\"n\":3}\n";
 	struct rd_kafka_sink *ks;
 	char err[256], got[4][128];
+	static char got6[6][128];
 
 	cluster_up();
 	ks = rd_kafka_sink_open("dst", bootstraps, "events", "customer", 5000, err, sizeof err);
@@ -106,6 +107,16 @@ START_TEST(test_kafka_produces_keyed_messages)
 	ck_assert_str_eq(got[0], "{\"customer\":\"C-1\",\"n\":1}|C-1");
 	ck_assert_str_eq(got[1], "{\"customer\":42,\"n\":2}|42");
 	ck_assert_str_eq(got[2], "{\"n\":3}|-");
+	/* a fatal error of the idempotent producer: the next delivery replaces it and goes through */
+	{
+		void *old = rd_kafka_sink_client_handle(ks);
+		ck_assert_int_eq(rd_kafka_test_fatal_error(old, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+			"raised by check_kafka"), RD_KAFKA_RESP_ERR_NO_ERROR);
+		ck_assert_int_eq(rd_kafka_sink_write(ks, batch, sizeof batch - 1, 3, err, sizeof err), 0);
+		ck_assert_ptr_ne(rd_kafka_sink_client_handle(ks), old);
+		ck_assert_uint_eq(consume(6, got6), 6);
+		ck_assert_str_eq(got6[5], "{\"n\":3}|-");
+	}
 	rd_kafka_sink_close(ks);
 	cluster_down();
 }
