@@ -26,6 +26,7 @@
 #include "lines.h"
 #include "log.h"
 #include "retry.h"
+#include "webhook.h" /* rd_mono_ms */
 
 struct rd_kafka_sink {
 	rd_kafka_t *rk;            /* owns */
@@ -41,15 +42,6 @@ struct call {                  /* one rd_kafka_sink_write: shared with its messa
 	unsigned pending;          /* messages not reported yet */
 	rd_kafka_resp_err_t err;   /* the first failed report's, or 0 */
 };
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Drops one reference to c (freed with the last); reported: a message's report came. */
 static void
@@ -257,7 +249,7 @@ rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, unsig
 {
 	struct call *c = calloc(1, sizeof *c);
 	/* message.timeout.ms bounds every report; a second more for the report to be served */
-	uint64_t deadline = mono_ms() + ks->timeout_ms + 1000u, now;
+	uint64_t deadline = rd_mono_ms() + ks->timeout_ms + 1000u, now;
 	const char *p = buf, *end = buf + len, *nl, *k;
 	rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
 	size_t klen;
@@ -287,7 +279,7 @@ rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, unsig
 			e = rd_kafka_producev(ks->rk, RD_KAFKA_V_TOPIC(ks->topic),
 				RD_KAFKA_V_VALUE((void *)p, (size_t)(nl - p)), RD_KAFKA_V_KEY(k, klen),
 				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
-			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || mono_ms() >= deadline)
+			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || rd_mono_ms() >= deadline)
 				break;
 			rd_kafka_poll(ks->rk, 10); /* room is made as reports come */
 		}
@@ -299,7 +291,7 @@ rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, unsig
 		pthread_mutex_lock(&c->mu);
 		pending = c->pending;
 		pthread_mutex_unlock(&c->mu);
-		if (!pending || (now = mono_ms()) >= deadline)
+		if (!pending || (now = rd_mono_ms()) >= deadline)
 			break;
 		rd_kafka_poll(ks->rk, (int)(deadline - now < 100 ? deadline - now : 100));
 	}
