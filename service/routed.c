@@ -17,10 +17,10 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,8 +322,19 @@ main(int argc, char **argv)
 			rd_log_str(RD_LOG_ERROR, "cannot start the Kafka source", "error", err);
 			goto out;
 		}
-		rd_log(RD_LOG_INFO, "kafka consuming", "\"brokers\":\"%s\",\"topics\":\"%s\",\"group\":\"%s\"",
-			conf.kafka_brokers, conf.kafka_topics, conf.kafka_group ? conf.kafka_group : "routed");
+		{
+			const char *g = conf.kafka_group ? conf.kafka_group : "routed";
+			rd_buf_init(&esc);
+			rd_buf_puts(&esc, "\"brokers\":");
+			rd_buf_json_str(&esc, conf.kafka_brokers, strlen(conf.kafka_brokers));
+			rd_buf_puts(&esc, ",\"topics\":");
+			rd_buf_json_str(&esc, conf.kafka_topics, strlen(conf.kafka_topics));
+			rd_buf_puts(&esc, ",\"group\":");
+			rd_buf_json_str(&esc, g, strlen(g));
+			if (!esc.oom)
+				rd_log(RD_LOG_INFO, "kafka consuming", "%s", esc.p);
+			rd_buf_fini(&esc);
+		}
 	}
 #endif
 	if (rd_http_start(&http, &conf, prog, &metrics, &pl, err, sizeof err) < 0) {
