@@ -22,7 +22,7 @@
 #include "conf.h"
 #include "log.h"
 
-enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE, K_SYNC, K_SCHED }; /* K_SIZE: unsigned; K_SIZET: size_t */
+enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE, K_SYNC, K_SCHED, K_START }; /* K_SIZE: unsigned; K_SIZET: size_t */
 
 struct conf_key {
 	const char *section, *name;
@@ -63,6 +63,7 @@ static const struct conf_key conf_keys[] = {
 	{ "kafka", "brokers", K_STR, U(kafka_brokers), 0, 0 },
 	{ "kafka", "topics", K_STR, U(kafka_topics), 0, 0 },
 	{ "kafka", "group", K_STR, U(kafka_group), 0, 0 },
+	{ "kafka", "start", K_START, U(kafka_latest), 0, 0 },
 	{ "tcp", "tls_cert", K_STR, U(tcp_tls_cert), 0, 0 },
 	{ "tcp", "tls_key", K_STR, U(tcp_tls_key), 0, 0 },
 	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
@@ -235,20 +236,23 @@ valid_name(const char *s)
 	return 1;
 }
 
-/* A key with one of three words as its value: *out = values[i] for the word words[i].
+/* A key with one of n (2 or 3) words as its value: *out = values[i] for the word words[i].
  * Returns 0, or -1 with why ("KEY must be A, B or C, not 'VAL'"). */
 static int
-choose3(const char *key, const char *val, const char *const words[3], const int values[3], int *out,
+choose(const char *key, const char *val, const char *const *words, const int *values, int n, int *out,
 	char *why, size_t whylen)
 {
 	int i;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < n; i++)
 		if (strcmp(val, words[i]) == 0) {
 			*out = values[i];
 			return 0;
 		}
-	snprintf(why, whylen, "%s must be %s, %s or %s, not '%s'", key, words[0], words[1], words[2], val);
+	if (n == 2)
+		snprintf(why, whylen, "%s must be %s or %s, not '%s'", key, words[0], words[1], val);
+	else
+		snprintf(why, whylen, "%s must be %s, %s or %s, not '%s'", key, words[0], words[1], words[2], val);
 	return -1;
 }
 /* Sets one key of the current plain section. Returns 0, or -1 with a message in why. */
@@ -297,17 +301,22 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 	case K_ENVELOPE: {
 		static const char *const w[3] = { "auto", "plain", "cloudevents" };
 		static const int vals[3] = { ROUTE_ENV_AUTO, ROUTE_ENV_PLAIN, ROUTE_ENV_CLOUDEVENTS };
-		return choose3(k->name, val, w, vals, (int *)base, why, whylen);
+		return choose(k->name, val, w, vals, 3, (int *)base, why, whylen);
 	}
 	case K_SCHED: {
 		static const char *const w[3] = { "auto", "normal", "batch" };
 		static const int vals[3] = { RD_SCHED_AUTO, RD_SCHED_NORMAL, RD_SCHED_BATCH };
-		return choose3(k->name, val, w, vals, (int *)base, why, whylen);
+		return choose(k->name, val, w, vals, 3, (int *)base, why, whylen);
+	}
+	case K_START: {
+		static const char *const w[2] = { "earliest", "latest" };
+		static const int vals[2] = { 0, 1 };
+		return choose(k->name, val, w, vals, 2, (int *)base, why, whylen);
 	}
 	case K_SYNC: {
 		static const char *const w[3] = { "always", "batch", "none" }; /* enum rd_wal_sync */
 		static const int vals[3] = { 0, 1, 2 };
-		return choose3(k->name, val, w, vals, (int *)base, why, whylen);
+		return choose(k->name, val, w, vals, 3, (int *)base, why, whylen);
 	}
 	}
 	return -1;

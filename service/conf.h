@@ -114,6 +114,7 @@ struct rd_conf {
 	char *kafka_brokers;       /* owns: bootstrap servers */
 	char *kafka_topics;        /* owns: "a,b": the topics consumed */
 	char *kafka_group;         /* owns: the consumer group (default "routed") */
+	int kafka_latest;          /* start = latest: a group without a committed offset starts at the end */
 	char *tcp_tls_cert;        /* owns: PEM certificate chain: the listener speaks TLS; NULL: plain TCP */
 	char *tcp_tls_key;         /* owns: its PEM private key (set with tls_cert) */
 	/* [durability] (durable.h, docs/durability.md) */

@@ -635,7 +635,7 @@ rd_kafka_source_start(const struct rd_conf *c, const route_prog *p, struct rd_me
 	    set(conf, "group.id", c->kafka_group ? c->kafka_group : "routed", err, errlen) < 0 ||
 	    set(conf, "client.id", "routed-source", err, errlen) < 0 ||
 	    set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
-	    set(conf, "auto.offset.reset", "earliest", err, errlen) < 0)
+	    set(conf, "auto.offset.reset", c->kafka_latest ? "latest" : "earliest", err, errlen) < 0)
 		goto fail;
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_log_cb(conf, on_log);

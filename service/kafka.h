@@ -51,7 +51,8 @@ void rd_kafka_sink_close(struct rd_kafka_sink *ks);
  * logged at warn with its topic, partition and offset, and skipped. When
  * the memory budget is full, or a rule's backpressure holds, the consumer
  * stops polling until there is room: the backlog stays in Kafka. A group
- * with no committed offset starts at the topics' earliest messages. At
+ * with no committed offset starts at the topics' earliest messages ([kafka]
+ * start = latest: at their end). At
  * least once: after a crash, messages logged but not committed come again
  * (dedup drops them when [durability] dedup_window is set).
  */

@@ -34,10 +34,11 @@ check "a kafka destination without topic exits 1" [ $? -eq 1 ]
 check "... named with its line" grep -q "bad.conf:1: .*sink = kafka needs brokers and topic" "$tmp/err"
 check "topic with another sink is named with its line" \
 	grep -q "bad.conf:4: .*brokers, topic and key are only for sink = kafka" "$tmp/err"
-printf '[service]\nlog_level = info\n[kafka]\nbrokers = 127.0.0.1:1\n' >"$tmp/bad2.conf"
+printf '[service]\nlog_level = info\n[kafka]\nbrokers = 127.0.0.1:1\nstart = middle\n' >"$tmp/bad2.conf"
 "$ROUTED" --check-config --config "$tmp/bad2.conf" $RULES >/dev/null 2>"$tmp/err"
 check "[kafka] brokers without topics exits 1, naming the line" \
 	sh -c "[ $? -eq 1 ] && grep -q 'bad2.conf:4: \\[kafka\\] brokers and topics go together' '$tmp/err'"
+check "... and a bad start, naming its line" grep -q 'bad2.conf:5: start must be earliest or latest' "$tmp/err"
 start_routed "$tmp/data" "$tmp/routed.conf" $RULES
 
 i=0
