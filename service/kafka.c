@@ -244,8 +244,7 @@ fail_of(rd_kafka_resp_err_t e)
 }
 
 int
-rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, unsigned count, char *err,
-	size_t errlen)
+rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, char *err, size_t errlen)
 {
 	struct call *c = calloc(1, sizeof *c);
 	/* message.timeout.ms bounds every report; a second more for the report to be served */
@@ -256,7 +255,6 @@ rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, unsig
 	unsigned pending;
 	int rc;
 
-	(void)count;
 	err[0] = '\0';
 	renew_if_fatal(ks);
 	if (!c) {

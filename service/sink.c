@@ -242,7 +242,7 @@ rd_sink_write(struct rd_sink *s, const char *buf, size_t len, unsigned count, in
 		break;
 #ifdef HAVE_KAFKA
 	case RD_SINK_KAFKA:
-		*fail = rd_kafka_sink_write(s->kafka, buf, len, count, err, errlen);
+		*fail = rd_kafka_sink_write(s->kafka, buf, len, err, errlen);
 		return *fail ? -1 : 0;
 #endif
 	case RD_SINK_EXEC:

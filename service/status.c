@@ -9,27 +9,18 @@
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #include "retry.h"
 #include "sink.h"
 #include "status.h"
-
-static uint64_t
-now_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "webhook.h" /* rd_wall_ms */
 
 #define LOAD(x) ((uint64_t)atomic_load_explicit(&(x), memory_order_relaxed))
 
 void
 rd_status_json(struct rd_buf *o, struct rd_metrics *m, struct rd_pipeline *pl)
 {
-	uint64_t now = now_wall_ms(), rejected = 0, failures;
+	uint64_t now = rd_wall_ms(), rejected = 0, failures;
 	uint32_t i, f, n;
 	const char *sep = "";
 

@@ -88,9 +88,8 @@ mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Wall-clock milliseconds since the epoch (the envelope's attempt times). */
-static uint64_t
-wall_ms(void)
+uint64_t
+rd_wall_ms(void)
 {
 	struct timespec ts;
 
@@ -336,7 +335,7 @@ static int
 start(struct rd_webhook *wh, struct wh_slot *s)
 {
 	s->attempts++;
-	s->last_ms = wall_ms();
+	s->last_ms = rd_wall_ms();
 	if (s->attempts == 1)
 		s->first_ms = s->last_ms;
 	else

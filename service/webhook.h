@@ -75,5 +75,7 @@ void rd_webhook_wake(struct rd_webhook *wh);
 uint64_t rd_webhook_throttled_ns(const struct rd_webhook *wh);
 /* Monotonic milliseconds (the clock of accept_ms and of the retry timers). */
 uint64_t rd_mono_ms(void);
+/* Wall-clock milliseconds since the epoch. */
+uint64_t rd_wall_ms(void);
 
 #endif

@@ -101,7 +101,7 @@ START_TEST(test_kafka_produces_keyed_messages)
 	cluster_up();
 	ks = rd_kafka_sink_open("dst", bootstraps, "events", "customer", 5000, err, sizeof err);
 	ck_assert_msg(ks != NULL, "%s", err);
-	ck_assert_int_eq(rd_kafka_sink_write(ks, batch, sizeof batch - 1, 3, err, sizeof err), 0);
+	ck_assert_int_eq(rd_kafka_sink_write(ks, batch, sizeof batch - 1, err, sizeof err), 0);
 	ck_assert_str_eq(err, "");
 	ck_assert_uint_eq(consume(3, got), 3);
 	ck_assert_str_eq(got[0], "{\"customer\":\"C-1\",\"n\":1}|C-1");
@@ -112,7 +112,7 @@ START_TEST(test_kafka_produces_keyed_messages)
 		void *old = rd_kafka_sink_client_handle(ks);
 		ck_assert_int_eq(rd_kafka_test_fatal_error(old, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
 			"raised by check_kafka"), RD_KAFKA_RESP_ERR_NO_ERROR);
-		ck_assert_int_eq(rd_kafka_sink_write(ks, batch, sizeof batch - 1, 3, err, sizeof err), 0);
+		ck_assert_int_eq(rd_kafka_sink_write(ks, batch, sizeof batch - 1, err, sizeof err), 0);
 		ck_assert_ptr_ne(rd_kafka_sink_client_handle(ks), old);
 		ck_assert_uint_eq(consume(6, got6), 6);
 		ck_assert_str_eq(got6[5], "{\"n\":3}|-");
@@ -135,14 +135,14 @@ START_TEST(test_kafka_refused_and_down)
 	ck_assert_msg(ks != NULL, "%s", err);
 	/* the broker refuses the next produce request for good: the delivery fails with its reason */
 	rd_kafka_mock_push_request_errors(cluster, KAFKA_API_PRODUCE, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
-	ck_assert_int_eq(rd_kafka_sink_write(ks, one, sizeof one - 1, 1, err, sizeof err), RD_FAIL_KAFKA);
+	ck_assert_int_eq(rd_kafka_sink_write(ks, one, sizeof one - 1, err, sizeof err), RD_FAIL_KAFKA);
 	ck_assert_msg(strncmp(err, "kafka: ", 7) == 0 && strstr(err, "too large"), "%s", err);
 	/* the error was for that request only: the next delivery goes through */
-	ck_assert_msg(rd_kafka_sink_write(ks, one, sizeof one - 1, 1, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(rd_kafka_sink_write(ks, one, sizeof one - 1, err, sizeof err) == 0, "%s", err);
 	/* the broker down: the delivery fails at its timeout (1.5 s), not before, not much after */
 	ck_assert_int_eq(rd_kafka_mock_broker_set_down(cluster, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(rd_kafka_sink_write(ks, one, sizeof one - 1, 1, err, sizeof err), RD_FAIL_TIMEOUT);
+	ck_assert_int_eq(rd_kafka_sink_write(ks, one, sizeof one - 1, err, sizeof err), RD_FAIL_TIMEOUT);
 	took = ms_since(&t0);
 	ck_assert_msg(took >= 1400 && took < 4000, "failed after %ld ms", took);
 	ck_assert_msg(strncmp(err, "kafka: ", 7) == 0, "%s", err);
