@@ -150,7 +150,7 @@ status_reason(int status, char *err, size_t errlen)
 
 int
 rd_exec_run(const char *command, const char *dest, const char *buf, size_t len, unsigned count,
-	unsigned timeout_ms, char *err, size_t errlen)
+	unsigned timeout_ms, int *fail, char *err, size_t errlen)
 {
 	char vars[400], **env;
 	int fds[2], rc, status = 0, waited = 0, timed_out = 0;
@@ -160,12 +160,12 @@ rd_exec_run(const char *command, const char *dest, const char *buf, size_t len, 
 	err[0] = '\0';
 	if (!(env = make_env(dest, count, 0, vars, sizeof vars))) {
 		snprintf(err, errlen, "out of memory");
-		return RD_FAIL_OTHER;
+		return rd_failed(fail, RD_FAIL_OTHER);
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		free(env);
-		return RD_FAIL_OTHER;
+		return rd_failed(fail, RD_FAIL_OTHER);
 	}
 	/* its standard output goes to routed's standard error */
 	rc = spawn_sh(command, env, fds[0], STDERR_FILENO, &pid);
@@ -174,7 +174,7 @@ rd_exec_run(const char *command, const char *dest, const char *buf, size_t len, 
 	if (rc != 0) {
 		close(fds[1]);
 		snprintf(err, errlen, "cannot start /bin/sh: %s", strerror(rc));
-		return RD_FAIL_OTHER;
+		return rd_failed(fail, RD_FAIL_OTHER);
 	}
 	fcntl(fds[1], F_SETFL, O_NONBLOCK);
 	/* feed the input; a command that exits without reading it all gets EPIPE here, and its
@@ -210,12 +210,12 @@ rd_exec_run(const char *command, const char *dest, const char *buf, size_t len, 
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		snprintf(err, errlen, "command killed after the %u ms timeout", timeout_ms);
-		return RD_FAIL_TIMEOUT;
+		return rd_failed(fail, RD_FAIL_TIMEOUT);
 	}
 	if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	status_reason(status, err, errlen);
-	return RD_FAIL_EXEC;
+	return rd_failed(fail, RD_FAIL_EXEC);
 }
 
 /* ---- exec_mode = stream ---------------------------------------------------------- */
@@ -383,7 +383,7 @@ unasked_output(struct rd_exec_child *c)
 
 int
 rd_exec_stream(struct rd_exec_pool *pool, const char *command, const char *dest, const char *buf,
-	size_t len, unsigned count, unsigned timeout_ms, char *err, size_t errlen)
+	size_t len, unsigned count, unsigned timeout_ms, int *failp, char *err, size_t errlen)
 {
 	struct rd_exec_child *c;
 	uint64_t deadline = exec_now_ms() + timeout_ms;
@@ -405,7 +405,7 @@ rd_exec_stream(struct rd_exec_pool *pool, const char *command, const char *dest,
 		c = NULL;
 	}
 	if (!c && !(c = child_start(command, dest, err, errlen)))
-		return RD_FAIL_OTHER;
+		return rd_failed(failp, RD_FAIL_OTHER);
 	rc = feed(c->in, buf, len, deadline);
 	/* every line is answered, even after a failed one, so that the next delivery's
 	 * answers are its own */
@@ -421,17 +421,17 @@ rd_exec_stream(struct rd_exec_pool *pool, const char *command, const char *dest,
 		/* its answers are now out of step: a new command for the next attempt */
 		child_end(c, 0, NULL);
 		snprintf(err, errlen, "no answer from the command within the %u ms timeout: killed", timeout_ms);
-		return RD_FAIL_TIMEOUT;
+		return rd_failed(failp, RD_FAIL_TIMEOUT);
 	}
 	if (rc < 0) {
 		/* it exited (EPIPE, or the end of its output); the next attempt starts it again */
 		child_end(c, timeout_ms < 1000 ? timeout_ms : 1000, &status);
 		status_reason(status, err, errlen);
-		return RD_FAIL_EXEC;
+		return rd_failed(failp, RD_FAIL_EXEC);
 	}
 	pthread_mutex_lock(&pool->mu);
 	c->next = pool->idle;
 	pool->idle = c;
 	pthread_mutex_unlock(&pool->mu);
-	return fail ? RD_FAIL_EXEC : 0;
+	return fail ? rd_failed(failp, RD_FAIL_EXEC) : 0;
 }

@@ -26,12 +26,12 @@
 /*
  * Runs command with buf[0..len) (borrowed) on its standard input. dest
  * (NUL-terminated, borrowed) and count fill the environment above. Returns
- * 0 when the command exited 0, else the enum rd_fail of the failure
- * (RD_FAIL_TIMEOUT, RD_FAIL_EXEC, or RD_FAIL_OTHER when it could not be
- * started) with a reason in err.
+ * 0 when the command exited 0, else -1 with the enum rd_fail of the failure
+ * in *fail (RD_FAIL_TIMEOUT, RD_FAIL_EXEC, or RD_FAIL_OTHER when it could
+ * not be started) and a reason in err.
  */
 int rd_exec_run(const char *command, const char *dest, const char *buf, size_t len, unsigned count,
-	unsigned timeout_ms, char *err, size_t errlen);
+	unsigned timeout_ms, int *fail, char *err, size_t errlen);
 
 /*
  * exec_mode = stream: one long-lived command per lane thread rather than one
@@ -61,12 +61,12 @@ void rd_exec_pool_init(struct rd_exec_pool *pool);
 void rd_exec_pool_close(struct rd_exec_pool *pool);
 /*
  * Delivers buf[0..len) (borrowed; count lines) to a command of pool (an idle
- * one, or a new one). Returns 0 when each line was acknowledged, else the
- * enum rd_fail (RD_FAIL_EXEC: a line answered otherwise, or the command
- * exited; RD_FAIL_TIMEOUT; RD_FAIL_OTHER: it could not be started) with a
- * reason in err. Reentrant: each caller gets its own command.
+ * one, or a new one). Returns 0 when each line was acknowledged, else -1
+ * with the enum rd_fail in *fail (RD_FAIL_EXEC: a line answered otherwise,
+ * or the command exited; RD_FAIL_TIMEOUT; RD_FAIL_OTHER: it could not be
+ * started) and a reason in err. Reentrant: each caller gets its own command.
  */
 int rd_exec_stream(struct rd_exec_pool *pool, const char *command, const char *dest, const char *buf,
-	size_t len, unsigned count, unsigned timeout_ms, char *err, size_t errlen);
+	size_t len, unsigned count, unsigned timeout_ms, int *fail, char *err, size_t errlen);
 
 #endif

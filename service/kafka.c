@@ -244,7 +244,7 @@ fail_of(rd_kafka_resp_err_t e)
 }
 
 int
-rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, char *err, size_t errlen)
+rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, int *fail, char *err, size_t errlen)
 {
 	struct call *c = calloc(1, sizeof *c);
 	/* message.timeout.ms bounds every report; a second more for the report to be served */
@@ -259,7 +259,7 @@ rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, char 
 	renew_if_fatal(ks);
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
-		return RD_FAIL_OTHER;
+		return rd_failed(fail, RD_FAIL_OTHER);
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	c->refs = 1;
@@ -299,10 +299,10 @@ rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, char 
 	pthread_mutex_unlock(&c->mu);
 	if (pending) {
 		snprintf(err, errlen, "kafka: %u messages not acknowledged within %u ms", pending, ks->timeout_ms);
-		rc = RD_FAIL_TIMEOUT;
+		rc = rd_failed(fail, RD_FAIL_TIMEOUT);
 	} else if (e) {
 		snprintf(err, errlen, "kafka: %s", rd_kafka_err2str(e));
-		rc = fail_of(e);
+		rc = rd_failed(fail, fail_of(e));
 	} else {
 		rc = 0;
 	}

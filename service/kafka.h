@@ -30,10 +30,12 @@ struct rd_kafka_sink *rd_kafka_sink_open(const char *dest, const char *brokers, 
 	const char *key_member, unsigned timeout_ms, char *err, size_t errlen);
 /*
  * Produces each line of buf[0..len) (each ending in '\n') as one message and
- * waits for their acknowledgements. Returns 0, or the enum rd_fail of the failure
- * (RD_FAIL_TIMEOUT, RD_FAIL_CONNECTION, RD_FAIL_KAFKA) with a reason in err.
+ * waits for their acknowledgements. Returns 0, or -1 with the enum rd_fail of
+ * the failure in *fail (RD_FAIL_TIMEOUT, RD_FAIL_CONNECTION, RD_FAIL_KAFKA)
+ * and a reason in err.
  */
-int rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, char *err, size_t errlen);
+int rd_kafka_sink_write(struct rd_kafka_sink *ks, const char *buf, size_t len, int *fail, char *err,
+	size_t errlen);
 /* The producer in use (for tests: a fatal error is raised on it with rd_kafka_test_fatal_error;
  * the next write replaces it). An rd_kafka_t *, as void * so that this header needs no librdkafka. */
 void *rd_kafka_sink_client_handle(struct rd_kafka_sink *ks);

@@ -42,6 +42,15 @@ enum rd_fail {
 	RD_FAIL__COUNT
 };
 
+/* For the sinks that return 0, or -1 with the reason's kind in *fail (RD_FAIL_TIMEOUT is 0, so a
+ * kind is never a return value): sets *fail to why and returns -1. */
+static inline int
+rd_failed(int *fail, int why)
+{
+	*fail = why;
+	return -1;
+}
+
 /* Why a message was given up: the "reason" of its dead-letter envelope. */
 #define RD_GIVEUP_REASONS(X) \
 	X(REJECTED, "rejected")                 /* a status that is not retried (410, other 4xx, 3xx) */ \

@@ -242,14 +242,12 @@ rd_sink_write(struct rd_sink *s, const char *buf, size_t len, unsigned count, in
 		break;
 #ifdef HAVE_KAFKA
 	case RD_SINK_KAFKA:
-		*fail = rd_kafka_sink_write(s->kafka, buf, len, err, errlen);
-		return *fail ? -1 : 0;
+		return rd_kafka_sink_write(s->kafka, buf, len, fail, err, errlen);
 #endif
 	case RD_SINK_EXEC:
-		*fail = s->stream ? rd_exec_stream(&s->pool, s->command, s->name, buf, len, count, s->timeout_ms,
-				err, errlen)
-			: rd_exec_run(s->command, s->name, buf, len, count, s->timeout_ms, err, errlen);
-		return *fail ? -1 : 0;
+		return s->stream ? rd_exec_stream(&s->pool, s->command, s->name, buf, len, count, s->timeout_ms,
+				fail, err, errlen)
+			: rd_exec_run(s->command, s->name, buf, len, count, s->timeout_ms, fail, err, errlen);
 	default:
 		snprintf(err, errlen, "not a sink written with rd_sink_write");
 		*fail = RD_FAIL_OTHER;

@@ -19,6 +19,11 @@
 #include "kafka.h"
 #include "retry.h"
 
+/* A sink call's outcome as one value: DELIVERED (it returned 0) or the kind of its failure in
+ * fail (RD_FAIL_TIMEOUT is 0, so a kind alone cannot tell a failure from a delivery). */
+#define DELIVERED RD_FAIL__COUNT
+#define OUTCOME(call) ((call) == 0 ? DELIVERED : fail)
+
 #define KAFKA_API_PRODUCE 0 /* the Kafka protocol's ApiKey of Produce */
 
 static rd_kafka_t *owner;    /* the mock cluster's handle */
@@ -93,6 +98,7 @@ consume(unsigned n, char out[][128])
 
 START_TEST(test_kafka_produces_keyed_messages)
 {
+	int fail = -1;
 	static const char batch[] = "{\"customer\":\"C-1\",\"n\":1}\n{\"customer\":42,\"n\":2}\n{\"n\":3}\n";
 	struct rd_kafka_sink *ks;
 	char err[256], got[4][128];
@@ -101,7 +107,7 @@ START_TEST(test_kafka_produces_keyed_messages)
 	cluster_up();
 	ks = rd_kafka_sink_open("dst", bootstraps, "events", "customer", 5000, err, sizeof err);
 	ck_assert_msg(ks != NULL, "%s", err);
-	ck_assert_int_eq(rd_kafka_sink_write(ks, batch, sizeof batch - 1, err, sizeof err), 0);
+	ck_assert_int_eq(OUTCOME(rd_kafka_sink_write(ks, batch, sizeof batch - 1, &fail, err, sizeof err)), DELIVERED);
 	ck_assert_str_eq(err, "");
 	ck_assert_uint_eq(consume(3, got), 3);
 	ck_assert_str_eq(got[0], "{\"customer\":\"C-1\",\"n\":1}|C-1");
@@ -112,7 +118,7 @@ START_TEST(test_kafka_produces_keyed_messages)
 		void *old = rd_kafka_sink_client_handle(ks);
 		ck_assert_int_eq(rd_kafka_test_fatal_error(old, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
 			"raised by check_kafka"), RD_KAFKA_RESP_ERR_NO_ERROR);
-		ck_assert_int_eq(rd_kafka_sink_write(ks, batch, sizeof batch - 1, err, sizeof err), 0);
+		ck_assert_int_eq(OUTCOME(rd_kafka_sink_write(ks, batch, sizeof batch - 1, &fail, err, sizeof err)), DELIVERED);
 		ck_assert_ptr_ne(rd_kafka_sink_client_handle(ks), old);
 		ck_assert_uint_eq(consume(6, got6), 6);
 		ck_assert_str_eq(got6[5], "{\"n\":3}|-");
@@ -124,6 +130,7 @@ END_TEST
 
 START_TEST(test_kafka_refused_and_down)
 {
+	int fail = -1;
 	static const char one[] = "{\"n\":1}\n";
 	struct rd_kafka_sink *ks;
 	struct timespec t0;
@@ -135,14 +142,14 @@ START_TEST(test_kafka_refused_and_down)
 	ck_assert_msg(ks != NULL, "%s", err);
 	/* the broker refuses the next produce request for good: the delivery fails with its reason */
 	rd_kafka_mock_push_request_errors(cluster, KAFKA_API_PRODUCE, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
-	ck_assert_int_eq(rd_kafka_sink_write(ks, one, sizeof one - 1, err, sizeof err), RD_FAIL_KAFKA);
+	ck_assert_int_eq(OUTCOME(rd_kafka_sink_write(ks, one, sizeof one - 1, &fail, err, sizeof err)), RD_FAIL_KAFKA);
 	ck_assert_msg(strncmp(err, "kafka: ", 7) == 0 && strstr(err, "too large"), "%s", err);
 	/* the error was for that request only: the next delivery goes through */
-	ck_assert_msg(rd_kafka_sink_write(ks, one, sizeof one - 1, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(rd_kafka_sink_write(ks, one, sizeof one - 1, &fail, err, sizeof err) == 0, "%s", err);
 	/* the broker down: the delivery fails at its timeout (1.5 s), not before, not much after */
 	ck_assert_int_eq(rd_kafka_mock_broker_set_down(cluster, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(rd_kafka_sink_write(ks, one, sizeof one - 1, err, sizeof err), RD_FAIL_TIMEOUT);
+	ck_assert_int_eq(OUTCOME(rd_kafka_sink_write(ks, one, sizeof one - 1, &fail, err, sizeof err)), RD_FAIL_TIMEOUT);
 	took = ms_since(&t0);
 	ck_assert_msg(took >= 1400 && took < 4000, "failed after %ld ms", took);
 	ck_assert_msg(strncmp(err, "kafka: ", 7) == 0, "%s", err);

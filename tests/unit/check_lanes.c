@@ -30,6 +30,11 @@
 
 #include "tmpdir.h"
 
+/* A sink call's outcome as one value: DELIVERED (it returned 0) or the kind of its failure in
+ * fail (RD_FAIL_TIMEOUT is 0, so a kind alone cannot tell a failure from a delivery). */
+#define DELIVERED RD_FAIL__COUNT
+#define OUTCOME(call) ((call) == 0 ? DELIVERED : fail)
+
 #define MS 1000000ull          /* ns per ms */
 
 /* Counts the starts in the half-open window [from, from + per) of times t[0..n). */
@@ -141,13 +146,14 @@ END_TEST
 
 START_TEST(test_exec_outcomes)
 {
+	int fail = -1;
 	char err[256], cmd[600], line[300];
 	const char in[] = "{\"a\":1}\n{\"a\":2}\n";
 	FILE *f;
 
 	snprintf(cmd, sizeof cmd, "cat > '%s/exec.out'; echo \"$ROUTED_DESTINATION $ROUTED_MESSAGES\" > "
 		"'%s/exec.env'", tmpdir, tmpdir);
-	ck_assert_int_eq(rd_exec_run(cmd, "dst", in, sizeof in - 1, 2, 5000, err, sizeof err), 0);
+	ck_assert_int_eq(OUTCOME(rd_exec_run(cmd, "dst", in, sizeof in - 1, 2, 5000, &fail, err, sizeof err)), DELIVERED);
 	snprintf(line, sizeof line, "%s/exec.out", tmpdir);
 	f = fopen(line, "r");
 	ck_assert_ptr_nonnull(f);
@@ -160,11 +166,11 @@ START_TEST(test_exec_outcomes)
 	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
 	ck_assert_str_eq(line, "dst 2\n");
 	fclose(f);
-	ck_assert_int_eq(rd_exec_run("exit 3", "dst", in, sizeof in - 1, 2, 5000, err, sizeof err),
+	ck_assert_int_eq(OUTCOME(rd_exec_run("exit 3", "dst", in, sizeof in - 1, 2, 5000, &fail, err, sizeof err)),
 		RD_FAIL_EXEC);
 	ck_assert_str_eq(err, "command exited with status 3");
 	/* a command that neither reads nor exits is killed at the timeout */
-	ck_assert_int_eq(rd_exec_run("sleep 5", "dst", in, sizeof in - 1, 2, 200, err, sizeof err),
+	ck_assert_int_eq(OUTCOME(rd_exec_run("sleep 5", "dst", in, sizeof in - 1, 2, 200, &fail, err, sizeof err)),
 		RD_FAIL_TIMEOUT);
 }
 END_TEST
@@ -193,6 +199,7 @@ file_lines(const char *name, char *first, size_t firstlen)
  * killed at the timeout; closing the pool ends the command. */
 START_TEST(test_exec_stream)
 {
+	int fail = -1;
 	struct rd_exec_pool pool;
 	char err[256], cmd[1200], first[300];
 	const char one[] = "{\"a\":1}\n", three[] = "{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n",
@@ -205,16 +212,16 @@ START_TEST(test_exec_stream)
 		"> '%s/st.env'; while IFS= read -r l; do echo \"$l\" >> '%s/st.in'; case \"$l\" in "
 		"*bad*) echo 'error: bad line';; *) echo ok;; esac; done", tmpdir, tmpdir, tmpdir);
 	rd_exec_pool_init(&pool);
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err), 0);
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", three, sizeof three - 1, 3, 5000, err, sizeof err), 0);
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", bad, sizeof bad - 1, 3, 5000, err, sizeof err),
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)), DELIVERED);
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", three, sizeof three - 1, 3, 5000, &fail, err, sizeof err)), DELIVERED);
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", bad, sizeof bad - 1, 3, 5000, &fail, err, sizeof err)),
 		RD_FAIL_EXEC);
 	ck_assert_str_eq(err, "command answered: error: bad line");
 	/* still the same process, in step: the next deliveries get their own answers (a stale
 	 * "ok" of the batch above would pass the bad line) */
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", bad1, sizeof bad1 - 1, 1, 5000, err, sizeof err),
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", bad1, sizeof bad1 - 1, 1, 5000, &fail, err, sizeof err)),
 		RD_FAIL_EXEC);
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err), 0);
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)), DELIVERED);
 	ck_assert_uint_eq(file_lines("st.pids", NULL, 0), 1);
 	ck_assert_uint_eq(file_lines("st.in", first, sizeof first), 9);
 	ck_assert_str_eq(first, "{\"a\":1}\n");
@@ -227,11 +234,11 @@ START_TEST(test_exec_stream)
 	 * one after starts it again */
 	snprintf(cmd, sizeof cmd, "echo $$ >> '%s/ex.pids'; read -r l; echo ok; exit 3", tmpdir);
 	rd_exec_pool_init(&pool);
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err), 0);
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err),
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)), DELIVERED);
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)),
 		RD_FAIL_EXEC);
 	ck_assert_str_eq(err, "command exited with status 3");
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err), 0);
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)), DELIVERED);
 	for (k = 0; k < 100 && file_lines("ex.pids", NULL, 0) < 2; k++)
 		usleep(10000);
 	ck_assert_uint_eq(file_lines("ex.pids", NULL, 0), 2);
@@ -242,11 +249,11 @@ START_TEST(test_exec_stream)
 	 * waiting, unasked, and starts the command again rather than read it */
 	snprintf(cmd, sizeof cmd, "echo $$ >> '%s/bn.pids'; echo READY; while read -r l; do echo ok; done", tmpdir);
 	rd_exec_pool_init(&pool);
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err),
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)),
 		RD_FAIL_EXEC);
 	ck_assert_str_eq(err, "command answered: READY");
 	usleep(300000); /* its "ok" is written meanwhile */
-	ck_assert_int_eq(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, err, sizeof err),
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)),
 		RD_FAIL_EXEC);
 	ck_assert_str_eq(err, "command answered: READY");
 	for (k = 0; k < 100 && file_lines("bn.pids", NULL, 0) < 2; k++)
@@ -257,14 +264,14 @@ START_TEST(test_exec_stream)
 	/* a command that reads and never answers is killed at the timeout, in about that time */
 	rd_exec_pool_init(&pool);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(rd_exec_stream(&pool, "while read -r l; do sleep 5; done", "dst", one, sizeof one - 1, 1,
-		200, err, sizeof err), RD_FAIL_TIMEOUT);
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, "while read -r l; do sleep 5; done", "dst", one, sizeof one - 1, 1,
+		200, &fail, err, sizeof err)), RD_FAIL_TIMEOUT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 2000);
 	ck_assert_str_eq(err, "no answer from the command within the 200 ms timeout: killed");
 	/* one that cannot run: sh says so and exits 127 */
-	ck_assert_int_eq(rd_exec_stream(&pool, "/nonexistent/cmd", "dst", one, sizeof one - 1, 1, 5000, err,
-		sizeof err), RD_FAIL_EXEC);
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, "/nonexistent/cmd", "dst", one, sizeof one - 1, 1, 5000, &fail, err,
+		sizeof err)), RD_FAIL_EXEC);
 	ck_assert_str_eq(err, "command exited with status 127");
 	rd_exec_pool_close(&pool);
 	/* every child was reaped */
@@ -272,36 +279,51 @@ START_TEST(test_exec_stream)
 }
 END_TEST
 
+/*
+ * Opens *s as destination "out" of a one-rule program, bound by a config
+ * file made of conf_body (its "%s" is tmpdir); *c and *p are the caller's
+ * to free (rd_conf_fini, route_prog_free).
+ */
+static void
+open_sink(const char *conf_body, struct rd_conf *c, route_prog **p, struct rd_sink *s)
+{
+	const char src[] = "event t.ev v1 { n: number }\ndestination out\nrule r on t.ev route out\n";
+	char conf[300], err[256];
+	struct rc_options o;
+	unsigned char *rbc = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	snprintf(conf, sizeof conf, "%s/sink.conf", tmpdir);
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, conf_body, tmpdir);
+	fclose(f);
+	ck_assert_int_eq(rd_conf_init(c), 0);
+	ck_assert_int_eq(rd_conf_load(c, conf, stderr), 0);
+	rc_options_default(&o);
+	o.diag = stderr;
+	ck_assert_int_eq(rc_compile_string("sink.route", src, strlen(src), &o, &rbc, &len, NULL), RC_EXIT_OK);
+	*p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	ru_free(rbc);
+	ck_assert_msg(*p != NULL, "%s", err);
+	ck_assert_int_eq(rd_sink_open(s, c, *p, 0, NULL, err, sizeof err), 0);
+}
+
 START_TEST(test_file_rotation)
 {
 	struct rd_conf c;
 	struct rd_sink s;
 	route_prog *p;
-	char path[300], conf[300], err[256], line[120], name[320];
+	char path[300], err[256], line[120], name[320];
 	struct stat st;
 	unsigned i;
 	int fail;
 	FILE *f;
-	const char src[] = "event t.ev v1 { n: number }\ndestination out\nrule r on t.ev route out\n";
-	struct rc_options o;
-	unsigned char *rbc = NULL;
-	size_t len = 0;
 
 	snprintf(path, sizeof path, "%s/rot.ndjson", tmpdir);
-	snprintf(conf, sizeof conf, "%s/rot.conf", tmpdir);
-	f = fopen(conf, "w");
-	ck_assert_ptr_nonnull(f);
-	fprintf(f, "[destination out]\nsink = file\npath = %s\nrotate_bytes = 1k\nrotate_keep = 2\n", path);
-	fclose(f);
-	ck_assert_int_eq(rd_conf_init(&c), 0);
-	ck_assert_int_eq(rd_conf_load(&c, conf, stderr), 0);
-	rc_options_default(&o);
-	o.diag = stderr;
-	ck_assert_int_eq(rc_compile_string("rot.route", src, strlen(src), &o, &rbc, &len, NULL), RC_EXIT_OK);
-	p = route_prog_load(rbc, len, NULL, err, sizeof err);
-	ru_free(rbc);
-	ck_assert_msg(p != NULL, "%s", err);
-	ck_assert_int_eq(rd_sink_open(&s, &c, p, 0, NULL, err, sizeof err), 0);
+	open_sink("[destination out]\nsink = file\npath = %s/rot.ndjson\nrotate_bytes = 1k\nrotate_keep = 2\n",
+		&c, &p, &s);
 	/* 50 lines of 100 bytes: 10 per file, the last 30 kept in rot.ndjson, .1 and .2 */
 	for (i = 0; i < 50; i++) {
 		snprintf(line, sizeof line, "{\"n\":%02u,\"pad\":\"%*s\"}\n", i, 82, "");
@@ -328,6 +350,33 @@ START_TEST(test_file_rotation)
 }
 END_TEST
 
+/* A sink that times out fails the delivery with reason timeout, at rd_sink_write's level (the
+ * kind RD_FAIL_TIMEOUT is 0: a sink that returned the kind alone was taken for delivered). */
+START_TEST(test_sink_timeout_fails)
+{
+	struct rd_conf c;
+	struct rd_sink s;
+	route_prog *p;
+	char err[256];
+	int fail = -1, k;
+	const char *confs[2] = {
+		"[destination out]\nsink = exec\ncommand = sleep 5 # %s\ntimeout = 200ms\n",
+		"[destination out]\nsink = exec\nexec_mode = stream\ncommand = while read -r l; do sleep 5; done # %s\n"
+		"timeout = 200ms\n",
+	};
+
+	for (k = 0; k < 2; k++) {
+		open_sink(confs[k], &c, &p, &s);
+		ck_assert_int_eq(rd_sink_write(&s, "{\"n\":1}\n", 8, 1, &fail, err, sizeof err), -1);
+		ck_assert_int_eq(fail, RD_FAIL_TIMEOUT);
+		ck_assert_msg(strstr(err, "200 ms timeout") != NULL, "%s", err);
+		rd_sink_close(&s);
+		route_prog_free(p);
+		rd_conf_fini(&c);
+	}
+}
+END_TEST
+
 static Suite *
 lanes_suite(void)
 {
@@ -341,6 +390,7 @@ lanes_suite(void)
 	tcase_add_test(tc, test_exec_outcomes);
 	tcase_add_test(tc, test_exec_stream);
 	tcase_add_test(tc, test_file_rotation);
+	tcase_add_test(tc, test_sink_timeout_fails);
 	suite_add_tcase(s, tc);
 	return s;
 }
