@@ -23,12 +23,17 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 PKGS="build-essential autoconf automake libtool pkg-config flex bison check \
 libhyperscan-dev libxxhash-dev libjansson-dev clang libclang-rt-14-dev \
-libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjemalloc-dev librdkafka-dev curl jq python3 openssl"
+libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjemalloc-dev librdkafka-dev librabbitmq-dev curl jq \
+python3 openssl procps"
 # promtool (the routed test lints a live /metrics with it) comes in Debian's
 # prometheus package, installed without its Recommends. Note: on a machine run
 # by systemd, Debian's packaging also starts the Prometheus server (port 9090);
 # `systemctl disable --now prometheus` stops it if it is not wanted.
-PKGS_NO_RECOMMENDS="prometheus"
+# rabbitmq-server likewise: the RabbitMQ test (tests/routed/run-rabbitmq.sh) starts a
+# broker of its own on loopback ports it picks; on a machine run by systemd the package
+# also starts the system's broker (5672) and epmd (4369), which the test leaves alone
+# (`systemctl disable --now rabbitmq-server` stops it).
+PKGS_NO_RECOMMENDS="prometheus rabbitmq-server"
 
 step() { printf '\n==> %s\n' "$*"; }
 

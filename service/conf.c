@@ -64,6 +64,9 @@ static const struct conf_key conf_keys[] = {
 	{ "kafka", "topics", K_STR, U(kafka_topics), 0, 0 },
 	{ "kafka", "group", K_STR, U(kafka_group), 0, 0 },
 	{ "kafka", "start", K_START, U(kafka_latest), 0, 0 },
+	{ "rabbitmq", "url", K_STR, U(rabbitmq_url), 0, 0 },
+	{ "rabbitmq", "queue", K_STR, U(rabbitmq_queue), 0, 0 },
+	{ "rabbitmq", "prefetch", K_UINT, U(rabbitmq_prefetch), 1, 65535 },
 	{ "tcp", "tls_cert", K_STR, U(tcp_tls_cert), 0, 0 },
 	{ "tcp", "tls_key", K_STR, U(tcp_tls_key), 0, 0 },
 	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
@@ -108,6 +111,7 @@ rd_conf_init(struct rd_conf *c)
 	c->connection_timeout = 30;
 	c->retry_after = 1;
 	c->queue_batch_max = 1000;
+	c->rabbitmq_prefetch = 1000;
 	c->workers = 2;
 	c->shard_key = strdup("event_type,type");
 	c->emit_depth = 4;
@@ -147,6 +151,8 @@ dest_fini(struct rd_dest_conf *d)
 	free(d->brokers);
 	free(d->topic);
 	free(d->key_member);
+	free(d->exchange);
+	free(d->routing_key);
 	free(d->url);
 	for (i = 0; i < d->nheaders; i++)
 		free(d->headers[i]);
@@ -170,6 +176,8 @@ rd_conf_fini(struct rd_conf *c)
 	free(c->kafka_brokers);
 	free(c->kafka_topics);
 	free(c->kafka_group);
+	free(c->rabbitmq_url);
+	free(c->rabbitmq_queue);
 	free(c->tcp_tls_cert);
 	free(c->tcp_tls_key);
 	free(c->dedup_id_member);
@@ -373,10 +381,31 @@ set_str(char **dst, const char *key, const char *val, char *why, size_t whylen)
 /* The keys of a [destination NAME] section; bit i of the seen mask is dest_keys[i]. */
 static const char *const dest_keys[] = {
 	"sink", "path", "url", "header", "bearer_token", "basic_auth", "ca_file", "timeout",
-	"max_in_flight", "command", "rotate_bytes", "rotate_keep", "exec_mode", "brokers", "topic", "key"
+	"max_in_flight", "command", "rotate_bytes", "rotate_keep", "exec_mode", "brokers", "topic", "key", "exchange", "routing_key"
 };
 #define NDEST_KEYS (sizeof dest_keys / sizeof dest_keys[0])
 #define DEST_KEY_HEADER 3      /* the one key that may repeat */
+
+#ifdef HAVE_KAFKA
+#define WITHOUT_KAFKA NULL
+#else
+#define WITHOUT_KAFKA "Kafka (librdkafka; apt-get install librdkafka-dev"
+#endif
+#ifdef HAVE_RABBITMQ
+#define WITHOUT_RABBITMQ NULL
+#else
+#define WITHOUT_RABBITMQ "RabbitMQ (librabbitmq; apt-get install librabbitmq-dev"
+#endif
+/* The values of sink: without names what this build lacks for it (NULL: built). */
+static const struct {
+	const char *name;
+	int kind;                  /* enum rd_sink_kind */
+	const char *without;
+} sinks[] = {
+	{ "queue", RD_SINK_QUEUE, NULL }, { "stdout", RD_SINK_STDOUT, NULL }, { "file", RD_SINK_FILE, NULL },
+	{ "webhook", RD_SINK_WEBHOOK, NULL }, { "exec", RD_SINK_EXEC, NULL },
+	{ "kafka", RD_SINK_KAFKA, WITHOUT_KAFKA }, { "rabbitmq", RD_SINK_RABBITMQ, WITHOUT_RABBITMQ },
+};
 
 /* Sets a key of a [destination NAME] section. Returns 0, or -1 with why. */
 static int
@@ -385,35 +414,29 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 	unsigned long long v;
 
 	if (strcmp(key, "sink") == 0) {
-		if (strcmp(val, "queue") == 0)
-			d->sink = RD_SINK_QUEUE;
-		else if (strcmp(val, "stdout") == 0)
-			d->sink = RD_SINK_STDOUT;
-		else if (strcmp(val, "file") == 0)
-			d->sink = RD_SINK_FILE;
-		else if (strcmp(val, "webhook") == 0)
-			d->sink = RD_SINK_WEBHOOK;
-		else if (strcmp(val, "exec") == 0)
-			d->sink = RD_SINK_EXEC;
-		else if (strcmp(val, "kafka") == 0) {
-#ifdef HAVE_KAFKA
-			d->sink = RD_SINK_KAFKA;
-#else
-			snprintf(why, whylen, "sink = kafka: this routed was built without Kafka (librdkafka; "
-				"apt-get install librdkafka-dev, then configure again)");
-			return -1;
-#endif
-		} else {
-			snprintf(why, whylen, "sink must be queue, stdout, file, webhook, exec or kafka, not '%s'", val);
-			return -1;
+		size_t k;
+
+		for (k = 0; k < sizeof sinks / sizeof sinks[0]; k++) {
+			if (strcmp(val, sinks[k].name) != 0)
+				continue;
+			if (sinks[k].without) {
+				snprintf(why, whylen, "sink = %s: this routed was built without %s, then configure again)",
+					val, sinks[k].without);
+				return -1;
+			}
+			d->sink = sinks[k].kind;
+			return 0;
 		}
-		return 0;
+		snprintf(why, whylen, "sink must be queue, stdout, file, webhook, exec, kafka or rabbitmq, not '%s'", val);
+		return -1;
 	}
 	if (strcmp(key, "path") == 0)
 		return set_str(&d->path, key, val, why, whylen);
 	if (strcmp(key, "url") == 0) {
-		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
-			snprintf(why, whylen, "url must start with http:// or https://, not '%s'", val);
+		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0 &&
+		    strncmp(val, "amqp://", 7) != 0) {
+			snprintf(why, whylen, "url must start with http:// or https:// (webhook) or amqp:// (rabbitmq), "
+				"not '%s'", val);
 			return -1;
 		}
 		return set_str(&d->url, key, val, why, whylen);
@@ -482,6 +505,10 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 		return set_str(&d->topic, key, val, why, whylen);
 	if (strcmp(key, "key") == 0)
 		return set_str(&d->key_member, key, val, why, whylen);
+	if (strcmp(key, "exchange") == 0)
+		return set_str(&d->exchange, key, val, why, whylen);
+	if (strcmp(key, "routing_key") == 0)
+		return set_str(&d->routing_key, key, val, why, whylen);
 	if (strcmp(key, "exec_mode") == 0) {
 		if (strcmp(val, "once") != 0 && strcmp(val, "stream") != 0) {
 			snprintf(why, whylen, "exec_mode must be once (a run per delivery) or stream (a long-lived "
@@ -511,7 +538,7 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 	}
 	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path, rotate_bytes, "
 		"rotate_keep, command, exec_mode, url, header, bearer_token, basic_auth, ca_file, timeout, "
-		"max_in_flight, brokers, topic, key)",
+		"max_in_flight, brokers, topic, key, exchange, routing_key)",
 		key, d->name);
 	return -1;
 }
@@ -532,10 +559,29 @@ check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
 		snprintf(why, whylen, "[destination %s]: sink = webhook needs url", d->name);
 		return -1;
 	}
-	if (d->sink != RD_SINK_WEBHOOK && (d->url || d->nheaders || d->bearer_token || d->basic_auth ||
-		d->ca_file || d->max_in_flight || (d->timeout_ms && d->sink != RD_SINK_EXEC && d->sink != RD_SINK_KAFKA))) {
+	if (d->sink == RD_SINK_WEBHOOK && strncmp(d->url, "http", 4) != 0) {
+		snprintf(why, whylen, "[destination %s]: sink = webhook needs an http:// or https:// url", d->name);
+		return -1;
+	}
+	if (d->sink != RD_SINK_WEBHOOK && ((d->url && d->sink != RD_SINK_RABBITMQ) || d->nheaders ||
+		d->bearer_token || d->basic_auth || d->ca_file || d->max_in_flight ||
+		(d->timeout_ms && d->sink != RD_SINK_EXEC && d->sink != RD_SINK_KAFKA && d->sink != RD_SINK_RABBITMQ))) {
 		snprintf(why, whylen, "[destination %s]: url, header, bearer_token, basic_auth, ca_file, "
-			"timeout and max_in_flight are only for sink = webhook (timeout also for exec and kafka)", d->name);
+			"timeout and max_in_flight are only for sink = webhook (url and timeout also for rabbitmq, "
+			"timeout also for exec and kafka)", d->name);
+		return -1;
+	}
+	if (d->sink == RD_SINK_RABBITMQ && (!d->url || strncmp(d->url, "amqp://", 7) != 0)) {
+		snprintf(why, whylen, "[destination %s]: sink = rabbitmq needs an amqp:// url (its broker)", d->name);
+		return -1;
+	}
+	if (d->sink == RD_SINK_RABBITMQ && !d->exchange && !d->routing_key) {
+		snprintf(why, whylen, "[destination %s]: sink = rabbitmq needs exchange or routing_key (to the "
+			"default exchange, routing_key is the queue's name)", d->name);
+		return -1;
+	}
+	if (d->sink != RD_SINK_RABBITMQ && (d->exchange || d->routing_key)) {
+		snprintf(why, whylen, "[destination %s]: exchange and routing_key are only for sink = rabbitmq", d->name);
 		return -1;
 	}
 	if (d->sink == RD_SINK_EXEC && !d->command) {
@@ -782,6 +828,17 @@ add_source(struct rd_conf *c, const char *name, const char *path, unsigned linen
 	return ns;
 }
 
+/* Two keys that go together (unset_a, unset_b: whether each is missing): 0, or 1 after saying
+ * at line that only one of `what` is set. */
+static unsigned
+together(FILE *err, const char *path, unsigned line, int unset_a, int unset_b, const char *what)
+{
+	if (unset_a == unset_b)
+		return 0;
+	fprintf(err, "%s:%u: %s go together (one is set, not the other)\n", path, line, what);
+	return 1;
+}
+
 int
 rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 {
@@ -790,7 +847,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 	unsigned long seen_dest_keys = 0; /* bit i: dest_keys[i] was set */
 	struct rd_dest_conf *cur = NULL;
 	struct rd_source_conf *cur_src = NULL;
-	unsigned lineno = 0, nerr = 0, i, tls_line = 0, kafka_line = 0;
+	unsigned lineno = 0, nerr = 0, i, tls_line = 0, kafka_line = 0, rabbitmq_line = 0;
 	FILE *f;
 
 	memset(seen, 0, sizeof seen);
@@ -949,6 +1006,15 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		} else if (conf_keys[i].off == offsetof(struct rd_conf, kafka_brokers) ||
 			   conf_keys[i].off == offsetof(struct rd_conf, kafka_topics)) {
 			kafka_line = lineno; /* ... and a half [kafka] one */
+		} else if (conf_keys[i].off == offsetof(struct rd_conf, rabbitmq_url) ||
+			   conf_keys[i].off == offsetof(struct rd_conf, rabbitmq_queue)) {
+			rabbitmq_line = lineno; /* ... or [rabbitmq] one */
+			if (conf_keys[i].off == offsetof(struct rd_conf, rabbitmq_url) &&
+			    strncmp(c->rabbitmq_url, "amqp://", 7) != 0) {
+				fprintf(err, "%s:%u: [rabbitmq] url must start with amqp://, not '%s'\n", path, lineno,
+					c->rabbitmq_url);
+				nerr++;
+			}
 		} else if (conf_keys[i].off == offsetof(struct rd_conf, listen) ||
 			   conf_keys[i].off == offsetof(struct rd_conf, tcp_listen)) {
 			struct sockaddr_storage ss;
@@ -975,11 +1041,7 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		fprintf(err, "%s:%u: %s\n", path, cur_src->line, why);
 		nerr++;
 	}
-	if (!c->kafka_brokers != !c->kafka_topics) {
-		fprintf(err, "%s:%u: [kafka] brokers and topics go together (one is set, not the other)\n", path,
-			kafka_line);
-		nerr++;
-	}
+	nerr += together(err, path, kafka_line, !c->kafka_brokers, !c->kafka_topics, "[kafka] brokers and topics");
 #ifndef HAVE_KAFKA
 	if (c->kafka_brokers) {
 		fprintf(err, "%s:%u: [kafka]: this routed was built without Kafka (librdkafka; apt-get install "
@@ -987,11 +1049,15 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 		nerr++;
 	}
 #endif
-	if (!c->tcp_tls_cert != !c->tcp_tls_key) {
-		fprintf(err, "%s:%u: [tcp] tls_cert and tls_key go together (one is set, not the other)\n", path,
-			tls_line);
+	nerr += together(err, path, rabbitmq_line, !c->rabbitmq_url, !c->rabbitmq_queue, "[rabbitmq] url and queue");
+#ifndef HAVE_RABBITMQ
+	if (c->rabbitmq_url) {
+		fprintf(err, "%s:%u: [rabbitmq]: this routed was built without RabbitMQ (librabbitmq; apt-get install "
+			"librabbitmq-dev, then configure again)\n", path, rabbitmq_line);
 		nerr++;
 	}
+#endif
+	nerr += together(err, path, tls_line, !c->tcp_tls_cert, !c->tcp_tls_key, "[tcp] tls_cert and tls_key");
 	return nerr ? -1 : 0;
 oom:
 	fclose(f);

@@ -17,10 +17,12 @@
 
 #include "route.h"
 
-enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE, RD_SINK_WEBHOOK, RD_SINK_EXEC, RD_SINK_KAFKA };
+enum rd_sink_kind { RD_SINK_QUEUE, RD_SINK_STDOUT, RD_SINK_FILE, RD_SINK_WEBHOOK, RD_SINK_EXEC, RD_SINK_KAFKA,
+	RD_SINK_RABBITMQ };
 
 #define RD_EXEC_TIMEOUT_MS 30000 /* an exec command's limit when neither the rules nor the file give one */
 #define RD_KAFKA_TIMEOUT_MS 30000 /* a kafka delivery's limit (message.timeout.ms) likewise */
+#define RD_RABBITMQ_TIMEOUT_MS 30000 /* a rabbitmq delivery's limit (publisher confirms) likewise */
 
 #define RD_WEBHOOK_TIMEOUT_MS 5000 /* an attempt's limit when neither the rules nor the file give one */
 
@@ -40,9 +42,12 @@ struct rd_dest_conf {          /* a [destination NAME] section */
 	char *brokers;             /* owns: bootstrap servers, "host:port[,host:port...]" */
 	char *topic;               /* owns: the topic produced to */
 	char *key_member;          /* owns, or NULL: the event's top-level member whose value keys each message */
+	/* sink = rabbitmq only (rabbitmq.h; its broker is url, amqp://...) */
+	char *exchange;            /* owns, or NULL: the exchange published to (NULL: the default exchange) */
+	char *routing_key;         /* owns, or NULL: each message's routing key (NULL: empty) */
 	unsigned line;             /* line of the section header (for messages) */
 	/* sink = webhook only (the parser refuses them with another sink) */
-	char *url;                 /* owns: http:// or https:// URL POSTed to */
+	char *url;                 /* owns: http:// or https:// URL POSTed to; rabbitmq: amqp:// of the broker */
 	char **headers;            /* owns: [nheaders] "Name: value" lines, in file order */
 	unsigned nheaders;
 	char *bearer_token;        /* owns, or NULL: sent as Authorization: Bearer ... */
@@ -115,6 +120,10 @@ struct rd_conf {
 	char *kafka_topics;        /* owns: "a,b": the topics consumed */
 	char *kafka_group;         /* owns: the consumer group (default "routed") */
 	int kafka_latest;          /* start = latest: a group without a committed offset starts at the end */
+	/* [rabbitmq]: routed consumes this queue (rabbitmq.h; NULL url: off) */
+	char *rabbitmq_url;        /* owns: amqp://user:password@host:port/vhost */
+	char *rabbitmq_queue;      /* owns: the queue consumed */
+	unsigned rabbitmq_prefetch; /* messages the broker may send ahead of their acks */
 	char *tcp_tls_cert;        /* owns: PEM certificate chain: the listener speaks TLS; NULL: plain TCP */
 	char *tcp_tls_key;         /* owns: its PEM private key (set with tls_cert) */
 	/* [durability] (durable.h, docs/durability.md) */

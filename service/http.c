@@ -43,6 +43,9 @@
 #ifdef HAVE_KAFKA
 #include "kafka.h"
 #endif
+#ifdef HAVE_RABBITMQ
+#include "rabbitmq.h"
+#endif
 #include "log.h"
 #include "reload.h"
 #include "status.h"
@@ -669,6 +672,13 @@ get_metrics(struct rd_http *h, struct MHD_Connection *c)
 		struct rd_kafka_source *k = atomic_load(&h->kafka);
 		if (k)
 			rd_kafka_source_render(k, &b);
+	}
+#endif
+#ifdef HAVE_RABBITMQ
+	{
+		struct rd_rabbitmq_source *q = atomic_load(&h->rabbitmq);
+		if (q)
+			rd_rabbitmq_source_render(q, &b);
 	}
 #endif
 	if (b.oom) {

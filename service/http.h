@@ -21,6 +21,7 @@ struct rd_tcp;
 struct rd_reloader;
 
 struct rd_kafka_source;
+struct rd_rabbitmq_source;
 
 struct rd_http {
 	const struct rd_conf *conf; /* borrows */
@@ -38,6 +39,7 @@ struct rd_http {
 	struct rd_auth auth;       /* owns: the [source] sections' paths and credentials */
 	struct rd_tcp *_Atomic tcp; /* borrows, or NULL: the TCP listener, for /metrics */
 	struct rd_kafka_source *_Atomic kafka; /* borrows, or NULL: the Kafka source, for /metrics */
+	struct rd_rabbitmq_source *_Atomic rabbitmq; /* borrows, or NULL: the RabbitMQ source, for /metrics */
 	struct rd_reloader *_Atomic reloader; /* borrows, or NULL: POST /admin/reload ([admin] token) */
 };
 

@@ -25,6 +25,7 @@
 #include "kafka.h"
 #include "lines.h"
 #include "log.h"
+#include "msgsrc.h"
 #include "retry.h"
 #include "webhook.h" /* rd_mono_ms */
 
@@ -327,21 +328,14 @@ rd_kafka_sink_close(struct rd_kafka_sink *ks)
 #define SRC_POLL_MS 100         /* a poll's wait when nothing came yet */
 #define SRC_READ_MAX 1000       /* messages taken into one read at most */
 
-struct src_pos {               /* a message handed to rd_lines, waiting for its result */
-	uint32_t topic;            /* index in topics */
-	int32_t partition;
-	int64_t offset;
-	int blank;                 /* no line was made of it (empty): done at once */
-};
-
 struct rd_kafka_source {
 	rd_kafka_t *rk;            /* owns: the consumer */
 	struct rd_lines lines;     /* owns */
 	struct rd_lines_stats stats;
 	char **topics;             /* owns: [ntopics] */
 	uint32_t ntopics;
-	struct src_pos *fifo;      /* owns: [cap] ring of messages without a result yet, in order */
-	size_t cap, head, n;
+	struct rd_msgq q;          /* owns: messages without a result yet (id: the offset, part: the
+	                            * partition, where: the topic's index in topics) */
 	rd_kafka_topic_partition_list_t *done; /* owns: offsets to commit at the next flush */
 	rd_kafka_message_t *carry; /* owns: the message being copied into the reads, or NULL */
 	size_t carry_off;          /* bytes of its line already copied ('\n' included at len) */
@@ -376,53 +370,38 @@ src_push(struct rd_kafka_source *ks, const rd_kafka_message_t *m, int blank)
 	const char *t = rd_kafka_topic_name(m->rkt);
 	uint32_t i;
 
-	if (ks->n == ks->cap) {
-		size_t nc = ks->cap ? ks->cap * 2 : 1024, j;
-		struct src_pos *nf = malloc(nc * sizeof *nf);
-		if (!nf)
-			return -1;
-		for (j = 0; j < ks->n; j++)
-			nf[j] = ks->fifo[(ks->head + j) % ks->cap];
-		free(ks->fifo);
-		ks->fifo = nf;
-		ks->cap = nc;
-		ks->head = 0;
-	}
 	for (i = 0; i < ks->ntopics && strcmp(ks->topics[i], t) != 0; i++)
 		;
-	ks->fifo[(ks->head + ks->n) % ks->cap] = (struct src_pos){ i, m->partition, m->offset, blank };
-	ks->n++;
-	return 0;
+	return rd_msgq_push(&ks->q, (struct rd_msgpos){ (uint64_t)m->offset, m->partition, i, blank });
 }
 
-/* The front message is done (taken, refused, or blank): its offset + 1 is to be committed. */
+/* rd_msgq_done_fn: message p is done (taken, refused, or blank): its offset + 1 is to be committed. */
 static void
-src_done(struct rd_kafka_source *ks, const char *reason, long off)
+src_done(void *ud, const struct rd_msgpos *p, const char *reason, long off)
 {
-	struct src_pos *p = &ks->fifo[ks->head];
-	const char *topic = p->topic < ks->ntopics ? ks->topics[p->topic] : "?";
-	rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(ks->done, topic, p->partition);
+	struct rd_kafka_source *ks = ud;
+	const char *topic = p->where < ks->ntopics ? ks->topics[p->where] : "?";
+	int32_t partition = (int32_t)p->part;
+	int64_t offset = (int64_t)p->id;
+	rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(ks->done, topic, partition);
 
-	if (reason && (strcmp(reason, "shutting down") == 0 || strcmp(reason, "cannot log the event") == 0)) {
+	if (rd_msg_unlogged(reason)) {
 		/* not in the log: its offset must not be committed, nor any after it */
 		if (!ks->held && reason[0] == 'c')
 			rd_log(RD_LOG_ERROR, "kafka source: an event could not be logged: no more offsets "
 				"committed until a restart (the messages come again)", "\"topic\":\"%s\",\"partition\":%d,"
-				"\"offset\":%lld", topic, (int)p->partition, (long long)p->offset);
+				"\"offset\":%lld", topic, (int)partition, (long long)offset);
 		ks->held = 1;
 	} else if (reason) {
-		struct rd_buf b;
+		struct rd_buf w;
 
-		rd_buf_init(&b);
-		rd_buf_puts(&b, "\"topic\":");
-		rd_buf_json_str(&b, topic, strlen(topic));
-		rd_buf_printf(&b, ",\"partition\":%d,\"offset\":%lld,\"reason\":", (int)p->partition,
-			(long long)p->offset);
-		rd_buf_json_str(&b, reason, strlen(reason));
-		rd_buf_printf(&b, ",\"byte\":%ld", off);
-		if (!b.oom)
-			rd_log(RD_LOG_WARN, "kafka source: invalid event skipped", "%s", b.p);
-		rd_buf_fini(&b);
+		rd_buf_init(&w);
+		rd_buf_puts(&w, "\"topic\":");
+		rd_buf_json_str(&w, topic, strlen(topic));
+		rd_buf_printf(&w, ",\"partition\":%d,\"offset\":%lld", (int)partition, (long long)offset);
+		if (!w.oom)
+			rd_msg_log_invalid("kafka source: invalid event skipped", w.p, reason, off);
+		rd_buf_fini(&w);
 	}
 	if (p->blank)
 		atomic_fetch_add(&ks->consumed[2], 1);
@@ -431,19 +410,9 @@ src_done(struct rd_kafka_source *ks, const char *reason, long off)
 	else if (!ks->held)
 		atomic_fetch_add(&ks->consumed[1], 1);
 	if (!tp)
-		tp = rd_kafka_topic_partition_list_add(ks->done, topic, p->partition);
-	if (p->offset + 1 > tp->offset)
-		tp->offset = p->offset + 1;
-	ks->head = (ks->head + 1) % ks->cap;
-	ks->n--;
-}
-
-/* Blank messages at the front are done too (they get no result). */
-static void
-src_skip_blank(struct rd_kafka_source *ks)
-{
-	while (ks->n && ks->fifo[ks->head].blank)
-		src_done(ks, NULL, -1);
+		tp = rd_kafka_topic_partition_list_add(ks->done, topic, partition);
+	if (offset + 1 > tp->offset)
+		tp->offset = offset + 1;
 }
 
 static void
@@ -451,11 +420,8 @@ src_result(void *ud, uint64_t line, const char *reason, long off)
 {
 	struct rd_kafka_source *ks = ud;
 
-	(void)line; /* results come in line order: the front of the fifo */
-	src_skip_blank(ks);
-	if (ks->n)
-		src_done(ks, reason, off);
-	src_skip_blank(ks);
+	(void)line; /* results come in line order: the front of the queue */
+	rd_msgq_result(&ks->q, src_done, ks, reason, off);
 }
 
 /* Commits what is done (asynchronously: a lost commit means messages again, never fewer). */
@@ -465,7 +431,7 @@ src_flush(void *ud)
 	struct rd_kafka_source *ks = ud;
 	rd_kafka_resp_err_t e;
 
-	src_skip_blank(ks);
+	rd_msgq_skip_blank(&ks->q, src_done, ks);
 	if (ks->done->cnt == 0 || ks->held)
 		return 0;
 	if ((e = rd_kafka_commit(ks->rk, ks->done, 1)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -476,38 +442,6 @@ src_flush(void *ud)
 	rd_kafka_topic_partition_list_destroy(ks->done);
 	ks->done = rd_kafka_topic_partition_list_new(8);
 	return ks->done ? 0 : -1;
-}
-
-static int
-blank_bytes(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
-			return 0;
-	return 1;
-}
-
-/* Copies what fits of the carried message's line (its value, line breaks as spaces, then '\n'). */
-static size_t
-src_copy(struct rd_kafka_source *ks, char *buf, size_t room)
-{
-	const rd_kafka_message_t *m = ks->carry;
-	size_t len = m->len + 1, k = len - ks->carry_off < room ? len - ks->carry_off : room, i;
-	const char *v = m->payload;
-
-	for (i = 0; i < k; i++) {
-		size_t at = ks->carry_off + i;
-		char ch = at < m->len ? v[at] : '\n';
-		buf[i] = at < m->len && (ch == '\n' || ch == '\r') ? ' ' : ch;
-	}
-	ks->carry_off += k;
-	if (ks->carry_off == len) {
-		rd_kafka_message_destroy(ks->carry);
-		ks->carry = NULL;
-	}
-	return k;
 }
 
 /* rd_lines' read: the next messages as lines; waits for one while there is none (0 at the stop). */
@@ -522,7 +456,11 @@ src_read(void *ud, char *buf, size_t n)
 		rd_kafka_message_t *m;
 
 		if (ks->carry) {
-			got += src_copy(ks, buf + got, n - got);
+			got += rd_msg_copy(ks->carry->payload, ks->carry->len, &ks->carry_off, buf + got, n - got);
+			if (ks->carry_off == ks->carry->len + 1) {
+				rd_kafka_message_destroy(ks->carry);
+				ks->carry = NULL;
+			}
 			continue;
 		}
 		if (atomic_load(&ks->stop))
@@ -542,7 +480,7 @@ src_read(void *ud, char *buf, size_t n)
 			continue;
 		}
 		taken++;
-		if (blank_bytes(m->payload, m->len)) {
+		if (rd_msg_blank(m->payload, m->len)) {
 			/* no line (rd_lines gives blank lines no result): done once those before are */
 			if (src_push(ks, m, 1) < 0) {
 				rd_kafka_message_destroy(m);
@@ -582,7 +520,7 @@ rd_kafka_source_stop(struct rd_kafka_source *ks)
 	if (ks->started)
 		pthread_join(ks->thr, NULL);
 	if (ks->rk) {
-		src_skip_blank(ks);
+		rd_msgq_skip_blank(&ks->q, src_done, ks);
 		if (ks->done && ks->done->cnt && !ks->held)
 			rd_kafka_commit(ks->rk, ks->done, 0); /* the last ones, synchronously */
 		rd_kafka_consumer_close(ks->rk);
@@ -596,7 +534,7 @@ rd_kafka_source_stop(struct rd_kafka_source *ks)
 	for (i = 0; i < ks->ntopics; i++)
 		free(ks->topics[i]);
 	free(ks->topics);
-	free(ks->fifo);
+	rd_msgq_fini(&ks->q);
 	free(ks);
 }
 

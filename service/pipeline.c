@@ -2333,6 +2333,7 @@ lane_run(struct rd_lane *ln, const route_prog *p, uint32_t dest, char *err, size
 	ln->queue_max = ln->pol.queue_max ? ln->pol.queue_max : pl->conf->queue_max;
 	ln->coalesce = !rd_batching(&ln->pol) && !ln->pol.throttle_n &&
 		(ln->sink.kind == RD_SINK_QUEUE || ln->sink.kind == RD_SINK_STDOUT || ln->sink.kind == RD_SINK_KAFKA ||
+		 ln->sink.kind == RD_SINK_RABBITMQ ||
 		 (ln->sink.kind == RD_SINK_FILE && !ln->sink.rotate_bytes));
 	rd_throttle_fini(&ln->throttle);
 	if (!ln->sink.wh && rd_throttle_init(&ln->throttle, ln->pol.throttle_n, ln->pol.throttle_per_ms) < 0) {

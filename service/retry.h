@@ -34,6 +34,7 @@
 	X(WRITE, "write")              /* a queue, stdout or file sink's write failed (retried) */ \
 	X(EXEC, "exec")                /* an exec sink's command exited non-zero, or by a signal (retried) */ \
 	X(KAFKA, "kafka")              /* a kafka sink's broker refused the message (retried) */ \
+	X(RABBITMQ, "rabbitmq")        /* a rabbitmq sink's broker refused or returned the message (retried) */ \
 	X(OTHER, "other")              /* any other transfer error (retried) */
 enum rd_fail {
 #define X(id, s) RD_FAIL_##id,

@@ -34,6 +34,9 @@
 #ifdef HAVE_KAFKA
 #include "kafka.h"
 #endif
+#ifdef HAVE_RABBITMQ
+#include "rabbitmq.h"
+#endif
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -50,9 +53,10 @@ static const char usage_text[] =
 	"Usage: routed [OPTIONS] RULES...\n"
 	"       routed --replay FILE|- [OPTIONS] RULES...\n"
 	"\n"
-	"Route events received over HTTP (and TCP JSON lines, with [tcp] listen, and\n"
-	"Kafka topics, with [kafka]) to destinations, by the rules in RULES: a compiled\n"
-	".rbc, or one or more .route files (compiled at start).\n"
+	"Route events received over HTTP (and TCP JSON lines, with [tcp] listen, Kafka\n"
+	"topics, with [kafka], and a RabbitMQ queue, with [rabbitmq]) to destinations,\n"
+	"by the rules in RULES: a compiled .rbc, or one or more .route files (compiled\n"
+	"at start).\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE      read the configuration from FILE (see examples/routed.conf)\n"
@@ -206,6 +210,9 @@ main(int argc, char **argv)
 #ifdef HAVE_KAFKA
 	struct rd_kafka_source *ksrc = NULL;
 #endif
+#ifdef HAVE_RABBITMQ
+	struct rd_rabbitmq_source *qsrc = NULL;
+#endif
 	struct rd_reloader reloader;
 	struct rd_durable dur;
 	int metrics_ok = 0, pl_ok = 0, tcp_ok = 0, reloader_ok = 0, dur_ok = 0;
@@ -337,6 +344,12 @@ main(int argc, char **argv)
 		}
 	}
 #endif
+#ifdef HAVE_RABBITMQ
+	if (conf.rabbitmq_url && !(qsrc = rd_rabbitmq_source_start(&conf, prog, &metrics, &pl, err, sizeof err))) {
+		rd_log_str(RD_LOG_ERROR, "cannot start the RabbitMQ source", "error", err);
+		goto out;
+	}
+#endif
 	if (rd_http_start(&http, &conf, prog, &metrics, &pl, err, sizeof err) < 0) {
 		rd_log_str(RD_LOG_ERROR, "cannot start the HTTP server", "error", err);
 		goto out;
@@ -345,6 +358,9 @@ main(int argc, char **argv)
 		atomic_store(&http.tcp, &tcp);
 #ifdef HAVE_KAFKA
 	atomic_store(&http.kafka, ksrc);
+#endif
+#ifdef HAVE_RABBITMQ
+	atomic_store(&http.rabbitmq, qsrc);
 #endif
 	atomic_store(&http.reloader, &reloader);
 	rd_buf_init(&esc);
@@ -383,6 +399,10 @@ main(int argc, char **argv)
 	rd_kafka_source_stop(ksrc);
 	ksrc = NULL;
 #endif
+#ifdef HAVE_RABBITMQ
+	rd_rabbitmq_source_stop(qsrc);
+	qsrc = NULL;
+#endif
 	rd_pipeline_drain(&pl);
 	stop_durable(&dur, &pl);
 	dur_ok = 0;
@@ -395,6 +415,9 @@ out:
 		rd_tcp_stop(&tcp);
 #ifdef HAVE_KAFKA
 	rd_kafka_source_stop(ksrc);
+#endif
+#ifdef HAVE_RABBITMQ
+	rd_rabbitmq_source_stop(qsrc);
 #endif
 	if (pl_ok) {
 		rd_pipeline_drain(&pl);

@@ -21,6 +21,9 @@
 #ifdef HAVE_KAFKA
 #include "kafka.h"
 #endif
+#ifdef HAVE_RABBITMQ
+#include "rabbitmq.h"
+#endif
 #include "log.h"
 #include "retry.h"
 #include "sink.h"
@@ -34,7 +37,7 @@ rd_sink_kind_name(int kind)
 {
 	return kind == RD_SINK_STDOUT ? "stdout" : kind == RD_SINK_FILE ? "file"
 		: kind == RD_SINK_WEBHOOK ? "webhook" : kind == RD_SINK_EXEC ? "exec"
-		: kind == RD_SINK_KAFKA ? "kafka" : "queue";
+		: kind == RD_SINK_KAFKA ? "kafka" : kind == RD_SINK_RABBITMQ ? "rabbitmq" : "queue";
 }
 
 /* Opens s->path for appending and notes its size. Returns 0, or -1 (errno set). */
@@ -121,6 +124,13 @@ rd_sink_open_slot(struct rd_sink *s, const struct rd_conf *c, const route_prog *
 		return (s->kafka = rd_kafka_sink_open(s->name, d->brokers, d->topic, d->key_member, s->timeout_ms,
 			err, errlen)) ? 0 : -1;
 #endif
+#ifdef HAVE_RABBITMQ
+	case RD_SINK_RABBITMQ:
+		s->timeout_ms = pol.timeout_ms ? pol.timeout_ms : d->timeout_ms ? d->timeout_ms
+			: RD_RABBITMQ_TIMEOUT_MS;
+		return (s->rabbitmq = rd_rabbitmq_sink_open(d->url, d->exchange, d->routing_key, s->timeout_ms,
+			err, errlen)) ? 0 : -1;
+#endif
 	}
 	snprintf(err, errlen, "unknown sink");
 	return -1;
@@ -139,6 +149,9 @@ rd_sink_close(struct rd_sink *s)
 		rd_exec_pool_close(&s->pool);
 #ifdef HAVE_KAFKA
 	rd_kafka_sink_close(s->kafka);
+#endif
+#ifdef HAVE_RABBITMQ
+	rd_rabbitmq_sink_close(s->rabbitmq);
 #endif
 	free(s->path);
 	free(s->command);
@@ -243,6 +256,10 @@ rd_sink_write(struct rd_sink *s, const char *buf, size_t len, unsigned count, in
 #ifdef HAVE_KAFKA
 	case RD_SINK_KAFKA:
 		return rd_kafka_sink_write(s->kafka, buf, len, fail, err, errlen);
+#endif
+#ifdef HAVE_RABBITMQ
+	case RD_SINK_RABBITMQ:
+		return rd_rabbitmq_sink_write(s->rabbitmq, buf, len, fail, err, errlen);
 #endif
 	case RD_SINK_EXEC:
 		return s->stream ? rd_exec_stream(&s->pool, s->command, s->name, buf, len, count, s->timeout_ms,

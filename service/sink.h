@@ -13,7 +13,7 @@
  * `workers` commands at once (pipeline.c), each on its own input.
  *
  * sink = kafka produces to a Kafka topic (kafka.h; when built with librdkafka).
- * Planned, not in this increment: RabbitMQ.
+ * sink = rabbitmq publishes to a RabbitMQ exchange (rabbitmq.h; when built with librabbitmq).
  */
 #ifndef RD_SINK_H
 #define RD_SINK_H
@@ -28,6 +28,7 @@
 #include "webhook.h"
 
 struct rd_kafka_sink;
+struct rd_rabbitmq_sink;
 
 struct rd_sink {
 	int kind;                  /* enum rd_sink_kind */
@@ -46,6 +47,7 @@ struct rd_sink {
 	pthread_mutex_t mu;        /* orders writes of the file sink's lane threads */
 	struct rd_webhook *wh;     /* owns: RD_SINK_WEBHOOK's client, else NULL */
 	struct rd_kafka_sink *kafka; /* owns: RD_SINK_KAFKA's producer (kafka.h), else NULL */
+	struct rd_rabbitmq_sink *rabbitmq; /* owns: RD_SINK_RABBITMQ's publisher (rabbitmq.h), else NULL */
 };
 
 /*
@@ -68,7 +70,7 @@ void rd_sink_close(struct rd_sink *s);
  */
 int rd_sink_write(struct rd_sink *s, const char *buf, size_t len, unsigned count, int *fail,
 	char *err, size_t errlen);
-/* "queue", "stdout", "file", "webhook", "exec" or "kafka". */
+/* "queue", "stdout", "file", "webhook", "exec", "kafka" or "rabbitmq". */
 const char *rd_sink_kind_name(int kind);
 
 #endif

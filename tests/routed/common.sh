@@ -9,6 +9,11 @@
 #                           starts routed on data directory DATA with config CONF, its
 #                           log in $tmp/log; sets pid, port and U (its base URL)
 #   metric NAME             NAME's value (NAME{LABELS} as printed) on $U/metrics
+#   stop_routed TEXT        SIGTERM to routed, and a check (TEXT) that it exits 0
+#   t_events N FILE         N t.ev events as NDJSON (ids k-0.., n 0.., customers c0..c3)
+#   source_messages FILE    30 lines for a broker source (run-kafka.sh, run-rabbitmq.sh):
+#                           t.ev events with n = 0..29, but the 8th (n 7) invalid JSON
+#                           and the 16th (n 15) empty
 ROUTED=${ROUTED:-./routed}
 ROUTEC=${ROUTEC:-./routec}
 top=${top_srcdir:-.}
@@ -60,4 +65,31 @@ start_routed() { # DATA CONF RULES...
 }
 metric() { # NAME
 	curl -s --max-time 5 "$U/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+stop_routed() { # TEXT
+	kill -TERM "$pid"
+	wait "$pid"
+	sr_rc=$?
+	pid=""
+	check "$1 (got $sr_rc)" [ $sr_rc -eq 0 ]
+}
+t_events() { # N FILE
+	: >"$2"
+	te_i=0
+	while [ $te_i -lt "$1" ]; do
+		printf '{"event_type":"t.ev","id":"k-%d","n":%d,"customer":"c%d"}\n' $te_i $te_i $((te_i % 4)) >>"$2"
+		te_i=$((te_i + 1))
+	done
+}
+source_messages() { # FILE
+	: >"$1"
+	sm_i=0
+	while [ $sm_i -lt 30 ]; do
+		case $sm_i in
+		7) echo '{"event_type":"t.ev","id":' >>"$1" ;;
+		15) echo >>"$1" ;;
+		*) printf '{"event_type":"t.ev","id":"in-%d","n":%d,"customer":"c%d"}\n' $sm_i $sm_i $((sm_i % 3)) >>"$1" ;;
+		esac
+		sm_i=$((sm_i + 1))
+	done
 }

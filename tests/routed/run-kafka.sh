@@ -41,12 +41,7 @@ check "[kafka] brokers without topics exits 1, naming the line" \
 check "... and a bad start, naming its line" grep -q 'bad2.conf:5: start must be earliest or latest' "$tmp/err"
 start_routed "$tmp/data" "$tmp/routed.conf" $RULES
 
-i=0
-: >"$tmp/body"
-while [ $i -lt 20 ]; do
-	printf '{"event_type":"t.ev","id":"k-%d","n":%d,"customer":"c%d"}\n' $i $i $((i % 4)) >>"$tmp/body"
-	i=$((i + 1))
-done
+t_events 20 "$tmp/body"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-ndjson' --data-binary @"$tmp/body" "$U/events")
 check "20 events accepted (202)" [ "$code" = 202 ]
 i=0
@@ -62,27 +57,14 @@ while [ "$(metric 'routed_deliveries_total{destination="to_kafka"}')" != 20 ] &&
 check "routed_deliveries_total counts the 20" [ "$(metric 'routed_deliveries_total{destination="to_kafka"}')" = 20 ]
 check "the status page shows the destination as a kafka sink" \
 	sh -c "curl -s '$U/status.json' | jq -e '.destinations[] | select(.name == \"to_kafka\") | .sink == \"kafka\" and .delivered == 20' >/dev/null"
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=""
-check "SIGTERM: routed exits 0 (got $rc)" [ $rc -eq 0 ]
+stop_routed "SIGTERM: routed exits 0"
 wait "$mpid"
 check "the mock cluster's consumer got exactly 20 and ended" [ $? -eq 0 ]
 
 # ---- [kafka]: routed consumes a topic, and commits what it logged ------------------------
 # topic "in": 30 messages, 28 events, an invalid one (offset 7) and an empty one (offset 15);
 # routed takes them and routes the events to the kafka destination, topic "events"
-: >"$tmp/in"
-i=0
-while [ $i -lt 30 ]; do
-	case $i in
-	7) echo '{"event_type":"t.ev","id":' >>"$tmp/in" ;;
-	15) echo >>"$tmp/in" ;;
-	*) printf '{"event_type":"t.ev","id":"in-%d","n":%d,"customer":"c%d"}\n' $i $i $((i % 3)) >>"$tmp/in" ;;
-	esac
-	i=$((i + 1))
-done
+source_messages "$tmp/in"
 "$MOCK" "$tmp/addr2" "$tmp/topic2" events 28 60 in "$tmp/in" routed "$tmp/stop2" "$tmp/committed" \
 	2>"$tmp/mock2.err" &
 mpid=$!
@@ -116,11 +98,7 @@ if command -v promtool >/dev/null; then
 	curl -s "$U/metrics" >"$tmp/metrics"
 	check "promtool check metrics passes with the Kafka source" promtool check metrics <"$tmp/metrics"
 fi
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=""
-check "SIGTERM with a consumer: routed exits 0 (got $rc)" [ $rc -eq 0 ]
+stop_routed "SIGTERM with a consumer: routed exits 0"
 check "the log stays JSON lines, librdkafka's own lines included" jq -e 'select(.level and .msg) | true' "$tmp/log" >/dev/null
 : >"$tmp/stop2"
 wait "$mpid"

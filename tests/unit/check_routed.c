@@ -173,13 +173,13 @@ START_TEST(test_conf_errors_name_file_and_line)
 	char *msgs = NULL;
 
 	ck_assert_int_eq(load_conf(&c, "[http]\nthreads = 2\nthreads = 3\nmax_body_bytes = 12q\n"
-		"listen = nowhere\n[service]\nlog_level = loud\n[destination a]\nsink = rabbitmq\n"
+		"listen = nowhere\n[service]\nlog_level = loud\n[destination a]\nsink = amqp\n"
 		"[destination a]\n[destination b]\npath = /x\n[rules]\nenvelope = xml\nstray\n", &msgs), -1);
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:3: duplicate key 'threads'"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:4: max_body_bytes must be a size"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:5: listen must be ADDR:PORT"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:7: log_level must be"));
-	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout, file, webhook, exec or kafka, not 'rabbitmq'"));
+	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:9: sink must be queue, stdout, file, webhook, exec, kafka or rabbitmq, not 'amqp'"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:10: destination 'a' is already configured at line 8"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:11: [destination b]: path is only for sink = file"));
 	ck_assert_ptr_nonnull(strstr(msgs, "t.conf:14: envelope must be"));

@@ -1,0 +1,202 @@
+#!/bin/sh
+# run-rabbitmq.sh -- sink = rabbitmq and the [rabbitmq] source end to end,
+# as real processes on loopback: a private RabbitMQ broker started here
+# (tests/routed/rmq_broker.sh: its own ports and files, loopback only), the
+# AMQP client tests/routed/amqp_tool, and routed with
+# tests/routed/rabbitmq.route.
+# - 20 events posted as NDJSON arrive in queue "out" in order, as the
+#   events' JSON; deliveries and the status page count them.
+# - A message no queue takes (routing key "nowhere"), a queue that refuses
+#   past its length (nack), a broker that does not answer (SIGSTOP: the
+#   attempt's timeout) and one that cannot be reached each fail with their
+#   reason, and are retried: the stopped broker's once it answers again, the
+#   others until they are dead-lettered into DEST.dlq with the reason.
+# - [rabbitmq]: routed consumes queue "in" (30 messages, an invalid one and
+#   an empty one), routes its 28 events to "out" in order, rejects the
+#   invalid one (the broker dead-letters it into "in.dead"), connects again
+#   when the broker closes its connections, and has acked every message by
+#   the time it has stopped.
+# Every wait is bounded.
+set -u
+top=${top_srcdir:-.}
+. "${top_srcdir:-.}/tests/routed/common.sh"
+need curl jq rabbitmq-server
+TOOL=${AMQP_TOOL:-$(dirname "$ROUTED")/tests/routed/amqp_tool}
+[ -x "$TOOL" ] || { echo "run-rabbitmq.sh: no $TOOL (make tests/routed/amqp_tool)"; exit 99; }
+BROKER="$top/tests/routed/rmq_broker.sh"
+RULES="$top/tests/routed/rabbitmq.route"
+
+cleanup_more() {
+	[ -n "${bpid:-}" ] && kill -CONT "$bpid" 2>/dev/null
+	"$BROKER" stop "$tmp/broker" >/dev/null 2>&1
+}
+out=$("$BROKER" start "$tmp/broker") || { bad "the broker did not start"; exit 1; }
+bport=$(echo "$out" | sed -n 's/.*port=\([0-9]*\).*/\1/p')
+bpid=$(echo "$out" | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
+[ -n "$bport" ] && [ -n "$bpid" ] || { bad "the broker said '$out'"; exit 1; }
+AMQP=amqp://guest:guest@127.0.0.1:$bport/
+amqp() { "$TOOL" "$AMQP" "$@"; }
+amqp declare out && amqp declare full 2 && amqp declare in.dead && amqp declare in 0 in.dead ||
+	{ bad "cannot declare the queues"; exit 1; }
+
+# ---- the config ------------------------------------------------------------------------
+cat >"$tmp/routed.conf" <<EOF
+[service]
+log_level = info
+[destination to_rmq]
+sink = rabbitmq
+url = $AMQP
+routing_key = out
+timeout = 1s
+[destination to_full]
+sink = rabbitmq
+url = $AMQP
+routing_key = full
+[destination to_lost]
+sink = rabbitmq
+url = $AMQP
+routing_key = nowhere
+[destination to_down]
+sink = rabbitmq
+url = amqp://guest:guest@127.0.0.1:1/
+routing_key = out
+timeout = 2s
+EOF
+"$ROUTED" --check-config --config "$tmp/routed.conf" $RULES >/dev/null 2>"$tmp/err"
+check "--check-config accepts rabbitmq destinations" [ $? -eq 0 ]
+printf '[destination to_rmq]\nsink = rabbitmq\nrouting_key = out\n[destination to_full]\nexchange = x\n' >"$tmp/bad.conf"
+"$ROUTED" --check-config --config "$tmp/bad.conf" $RULES >/dev/null 2>"$tmp/err"
+check "a rabbitmq destination without url exits 1" [ $? -eq 1 ]
+check "... named with its line" grep -q "bad.conf:1: .*sink = rabbitmq needs an amqp:// url" "$tmp/err"
+check "exchange with another sink is named with its line" \
+	grep -q "bad.conf:4: .*exchange and routing_key are only for sink = rabbitmq" "$tmp/err"
+printf '[destination to_rmq]\nsink = rabbitmq\nurl = http://127.0.0.1/\nrouting_key = out\n[destination to_full]\nsink = rabbitmq\nurl = %s\n' \
+	"$AMQP" >"$tmp/bad2.conf"
+"$ROUTED" --check-config --config "$tmp/bad2.conf" $RULES >/dev/null 2>"$tmp/err"
+check "an http url for rabbitmq, and neither exchange nor routing_key, are refused with their lines" \
+	sh -c "grep -q 'bad2.conf:1: .*needs an amqp:// url' '$tmp/err' && grep -q 'bad2.conf:5: .*needs exchange or routing_key' '$tmp/err'"
+printf '[rabbitmq]\nurl = %s\n[service]\n[rabbitmq]\nprefetch = 0\n' "$AMQP" >"$tmp/bad3.conf"
+"$ROUTED" --check-config --config "$tmp/bad3.conf" $RULES >/dev/null 2>"$tmp/err"
+check "[rabbitmq] url without queue exits 1, naming the line" \
+	sh -c "[ $? -eq 1 ] && grep -q 'bad3.conf:2: \\[rabbitmq\\] url and queue go together' '$tmp/err'"
+check "... and prefetch 0 is refused with its line" grep -q 'bad3.conf:5: prefetch' "$tmp/err"
+printf '[rabbitmq]\nurl = amqp://127.0.0.1:1/x:y\nqueue = in\n' >"$tmp/bad4.conf"
+"$ROUTED" --config "$tmp/bad4.conf" --listen 127.0.0.1:0 --data-dir "$tmp/data4" $RULES >/dev/null 2>"$tmp/err"
+check "a [rabbitmq] url that does not parse stops routed at start, with the reason" \
+	sh -c "[ $? -ne 0 ] && grep -q 'cannot start the RabbitMQ source.*is not an amqp://' '$tmp/err'"
+
+# ---- sink = rabbitmq ---------------------------------------------------------------------
+start_routed "$tmp/data" "$tmp/routed.conf" $RULES
+t_events 20 "$tmp/body"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-ndjson' --data-binary @"$tmp/body" "$U/events")
+check "20 events accepted (202)" [ "$code" = 202 ]
+amqp get out 20 15 >"$tmp/got"
+check "queue out got the 20 messages in order, each the event's JSON" \
+	[ "$(jq -r .n "$tmp/got" | tr '\n' ' ')" = "$(seq 0 19 | tr '\n' ' ')" ]
+check "... and no more" [ "$(amqp count out)" = 0 ]
+i=0
+while [ "$(metric 'routed_deliveries_total{destination="to_rmq"}')" != 20 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "routed_deliveries_total counts the 20" [ "$(metric 'routed_deliveries_total{destination="to_rmq"}')" = 20 ]
+check "the status page shows the destination as a rabbitmq sink" \
+	sh -c "curl -s '$U/status.json' | jq -e '.destinations[] | select(.name == \"to_rmq\") | .sink == \"rabbitmq\" and .delivered == 20' >/dev/null"
+
+# unroutable, nacked, unreachable: each fails with its reason, then is dead-lettered
+post() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$1" "$U/events"; }
+check "an event for a routing key no queue is bound to is accepted" \
+	[ "$(post '{"event_type":"t.ev","id":"l-1","n":100,"customer":"lost"}')" = 202 ]
+printf '{"event_type":"t.ev","id":"f-%d","n":%d,"customer":"full"}\n' 1 101 2 102 3 103 >"$tmp/full"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-ndjson' --data-binary @"$tmp/full" "$U/events")
+check "three events for a queue that holds two are accepted" [ "$code" = 202 ]
+check "an event for an unreachable broker is accepted" \
+	[ "$(post '{"event_type":"t.ev","id":"d-1","n":104,"customer":"down"}')" = 202 ]
+i=0
+while [ "$(metric 'routed_dlq_total{destination="to_lost"}')" != 1 ] || [ "$(metric 'routed_dlq_total{destination="to_full"}')" != 3 ] ||
+	[ "$(metric 'routed_dlq_total{destination="to_down"}')" != 1 ]; do
+	[ $i -ge 150 ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+check "all three dead-lettered within 15 s (lost, full, down: $(metric 'routed_dlq_total{destination="to_lost"}') $(metric 'routed_dlq_total{destination="to_full"}') $(metric 'routed_dlq_total{destination="to_down"}'))" \
+	[ "$(metric 'routed_dlq_total{destination="to_lost"}') $(metric 'routed_dlq_total{destination="to_full"}') $(metric 'routed_dlq_total{destination="to_down"}')" = "1 3 1" ]
+check "... after 3 attempts each (retry 2)" \
+	[ "$(metric 'routed_sink_attempts_total{destination="to_lost"}') $(metric 'routed_sink_attempts_total{destination="to_down"}')" = "3 3" ]
+check "the unroutable message's dead letter says why (312 NO_ROUTE)" \
+	sh -c "curl -s '$U/queues/to_lost.dlq' | grep -q 'unroutable (312 NO_ROUTE)'"
+check "... counted as reason rabbitmq" [ "$(metric 'routed_sink_failures_total{destination="to_lost",reason="rabbitmq"}')" = 3 ]
+check "the queue past its length nacked: reason rabbitmq, 'nacked by the broker'" \
+	sh -c "[ \"$(metric 'routed_sink_failures_total{destination="to_full",reason="rabbitmq"}')\" -ge 1 ] && curl -s '$U/queues/to_full.dlq' | grep -q 'nacked by the broker'"
+check "... and it kept the two it took" [ "$(amqp count full)" = 2 ]
+check "the unreachable broker: reason connection, 3 times" \
+	[ "$(metric 'routed_sink_failures_total{destination="to_down",reason="connection"}')" = 3 ]
+check "... its dead letter says it could not connect" sh -c "curl -s '$U/queues/to_down.dlq' | grep -q 'cannot connect to 127.0.0.1:1'"
+
+amqp get out 5 10 >"$tmp/got1"
+check "to_rmq took those five too (every event goes there), in order" \
+	[ "$(jq -r .n "$tmp/got1" | tr '\n' ' ')" = "100 101 102 103 104 " ]
+
+# a broker that does not answer: the attempt times out (1 s); once it answers, the retry delivers
+kill -STOP "$bpid"
+check "with the broker stopped, an event is accepted" \
+	[ "$(post '{"event_type":"t.ev","id":"s-1","n":200,"customer":"c9"}')" = 202 ]
+i=0
+while [ "$(metric 'routed_sink_failures_total{destination="to_rmq",reason="timeout"}')" = 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "... its delivery times out (reason timeout)" \
+	[ "$(metric 'routed_sink_failures_total{destination="to_rmq",reason="timeout"}')" -ge 1 ]
+kill -CONT "$bpid"
+amqp get out 1 15 >"$tmp/got2"
+check "... and once the broker answers again, a retry delivers it" [ "$(jq -r .n "$tmp/got2")" = 200 ]
+# the timed-out attempt's publish may have reached the queue as well: at least once
+amqp get out 5 2 >>"$tmp/got2"
+check "... at least once: $(grep -c . "$tmp/got2") copies, each of it" \
+	[ "$(jq -r .n "$tmp/got2" | sort -u)" = 200 ]
+check "... not dead-lettered" [ "$(metric 'routed_dlq_total{destination="to_rmq"}')" = 0 ]
+stop_routed "SIGTERM: routed exits 0"
+
+# ---- [rabbitmq]: routed consumes a queue, and acks what it logged ------------------------
+# queue "in": 30 messages, 28 events, an invalid one (the 8th) and an empty one (the 16th)
+source_messages "$tmp/in"
+amqp publish in <"$tmp/in" || bad "cannot publish to queue in"
+printf '[service]\nlog_level = info\n[rabbitmq]\nurl = %s\nqueue = in\nprefetch = 10\n[destination to_rmq]\nsink = rabbitmq\nurl = %s\nrouting_key = out\n' \
+	"$AMQP" "$AMQP" >"$tmp/routed2.conf"
+start_routed "$tmp/data2" "$tmp/routed2.conf" $RULES
+amqp get out 28 20 >"$tmp/got3"
+want=$(seq 0 29 | grep -vx -e 7 -e 15 | tr '\n' ' ')
+check "[rabbitmq]: the 28 events of queue in reached queue out, in order, within 20 s" \
+	[ "$(jq -r .n "$tmp/got3" | tr '\n' ' ')" = "$want" ]
+check "... the consumer is logged" grep -q '"msg":"rabbitmq source: consuming","queue":"in"' "$tmp/log"
+check "... accepted 28, the invalid one refused and counted" \
+	[ "$(metric routed_events_accepted_total) $(metric 'routed_events_rejected_total{reason="invalid_event"}')" = "28 1" ]
+check "... and logged with its delivery tag" \
+	grep -q '"msg":"rabbitmq source: invalid event rejected","queue":"in","delivery_tag":8,' "$tmp/log"
+i=0
+while [ "$(metric 'routed_rabbitmq_messages_total{result="empty"}')" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "metrics: the source's messages, accepted 28, rejected 1, empty 1" \
+	[ "$(metric 'routed_rabbitmq_messages_total{result="accepted"}') $(metric 'routed_rabbitmq_messages_total{result="rejected"}') $(metric 'routed_rabbitmq_messages_total{result="empty"}')" = "28 1 1" ]
+check "... one connection, none failed" \
+	[ "$(metric 'routed_rabbitmq_connects_total{result="ok"}') $(metric 'routed_rabbitmq_connects_total{result="failed"}')" = "1 0" ]
+check "the broker dead-lettered the rejected one into in.dead" \
+	[ "$(amqp get in.dead 1 10)" = '{"event_type":"t.ev","id":' ]
+# a lost connection: the broker closes routed's connections; the consumer opens a new one
+# within a second or so, and takes what comes after
+( . "$tmp/broker/broker.env" && timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$RABBITMQ_NODENAME" \
+	close_all_connections "closed by run-rabbitmq.sh" ) >"$tmp/ctl.out" 2>&1
+check "rabbitmqctl closed routed's connections" [ $? -eq 0 ]
+i=0
+while [ "$(metric 'routed_rabbitmq_connects_total{result="ok"}')" != 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "the consumer connected again within 10 s" [ "$(metric 'routed_rabbitmq_connects_total{result="ok"}')" = 2 ]
+check "... and logged why it had to" grep -q 'rabbitmq source: connection lost.*closed by run-rabbitmq.sh' "$tmp/log"
+printf '{"event_type":"t.ev","id":"again-%d","n":%d,"customer":"c1"}\n' 300 300 301 301 | amqp publish in
+amqp get out 2 20 >"$tmp/got4"
+check "... and routes what comes after (the sink reconnecting too)" \
+	[ "$(jq -r .n "$tmp/got4" | tr '\n' ' ')" = "300 301 " ]
+if command -v promtool >/dev/null; then
+	curl -s "$U/metrics" >"$tmp/metrics"
+	check "promtool check metrics passes with the RabbitMQ source" promtool check metrics <"$tmp/metrics"
+fi
+stop_routed "SIGTERM with a consumer: routed exits 0"
+check "queue in is empty once routed has stopped: every message acked (unacked ones would be back)" \
+	[ "$(amqp count in)" = 0 ]
+check "the log stays JSON lines" jq -e 'select(.level and .msg) | true' "$tmp/log" >/dev/null
+
+echo "$npass passed, $nfail failed"
+[ $nfail -eq 0 ]
