@@ -330,9 +330,8 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 	return -1;
 }
 
-/* "500ms", "5s", "2m", "1h" into *ms. Returns 0, or -1 (no unit, not a number, over 1h). */
-static int
-parse_duration_ms(const char *s, unsigned *ms)
+int
+rd_conf_duration_ms(const char *s, unsigned *ms)
 {
 	unsigned long long v, mul;
 	char *end;
@@ -477,7 +476,7 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 	if (strcmp(key, "ca_file") == 0)
 		return set_str(&d->ca_file, key, val, why, whylen);
 	if (strcmp(key, "timeout") == 0) {
-		if (parse_duration_ms(val, &d->timeout_ms) < 0) {
+		if (rd_conf_duration_ms(val, &d->timeout_ms) < 0) {
 			snprintf(why, whylen, "timeout must be a duration from 1ms to 1h (like 500ms, 5s, 2m), "
 				"not '%s'", val);
 			return -1;

@@ -165,4 +165,7 @@ int rd_conf_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *
 /* The route_options the configuration asks for. */
 void rd_conf_route_options(const struct rd_conf *c, struct route_options *o);
 
+/* "500ms", "5s", "2m", "1h" into *ms. Returns 0, or -1 (no unit, not a number, 0, over 1h). */
+int rd_conf_duration_ms(const char *s, unsigned *ms);
+
 #endif

@@ -16,7 +16,10 @@
  * events wait for the durable log's sync is parked (MHD_suspend_connection)
  * and resumed by the log's syncer (submit_ready), so the thread goes on
  * serving other connections meanwhile; once resumed, the thread routes the
- * events itself when it has time to spare (route_here).
+ * events itself when it has time to spare (route_here). A request with
+ * ?wait=D is parked again after that, until its events' outcomes are known
+ * (pipeline.h struct rd_waiter, resumed from the pipeline's threads) or D
+ * has passed (the http-wait thread), and is answered with them.
  *
  * A request's state (struct rd_req, owned by libmicrohttpd's per-request
  * pointer) holds its body until the request completes.
@@ -75,15 +78,28 @@ struct rd_req {
 	size_t nev;                /* events in the request */
 	atomic_int park;           /* PARK_* bits */
 	int parked;                /* counted in h->parked until the request completes */
+	/* ?wait=D: answered once every event's outcome is known, or after D (wait_outcomes) */
+	unsigned wait_ms;          /* 0: answered at acceptance */
+	struct rd_waiter *waiter;  /* owns a reference, or NULL */
+	atomic_int wpark;          /* PARK_* bits of the wait for the outcomes */
+	int waiting;               /* suspended for the outcomes, in h's wait list */
+	uint64_t wait_until;       /* rd_mono_ms when it is answered with what is known; 0: due */
+	size_t ndup;               /* duplicates among its events */
+	struct rd_req *wprev, *wnext; /* h's wait list (h->wait_mu) */
 };
 
 enum { PARK_SUSPENDED = 1, PARK_READY = 2 };
+
+#define WAIT_MAX_MS 60000u     /* ?wait= at most */
 
 static void submit_ready(void *arg);
 static int route_here(struct rd_http *h);
 static enum MHD_Result finish_parked(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq);
 static enum MHD_Result answer_submit(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq,
 	int e, size_t ndup);
+static void outcomes_known(void *arg);
+static enum MHD_Result wait_outcomes(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq, size_t ndup);
+static enum MHD_Result answer_outcomes(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq);
 
 /* ---- answers -------------------------------------------------------------- */
 
@@ -307,6 +323,8 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	const char *ct;
 	int rc;
 
+	if (rq->waiting) /* resumed: its events' outcomes are known, or its wait is over */
+		return answer_outcomes(h, c, rq);
 	if (rq->sub) /* resumed: its events are logged */
 		return finish_parked(h, c, rq);
 	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -415,7 +433,12 @@ finish_events(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 	 */
 	rq->conn = c;
 	rq->nev = in->n;
-	rc = rd_pipeline_submit_begin(h->pl, refs, in->n, submit_ready, rq, route_here(h), &rq->sub);
+	if (rq->wait_ms && !(rq->waiter = rd_waiter_new(outcomes_known, rq))) {
+		rd_count(&h->metrics->rejected[RD_REJ_OVERLOADED], in->n);
+		ret = reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	rc = rd_pipeline_submit_begin(h->pl, refs, in->n, submit_ready, rq, route_here(h), rq->waiter, &rq->sub);
 	if (rc == 0 && rq->sub && !rd_pipeline_submit_ready(rq->sub)) {
 		atomic_fetch_add(&h->parked, 1);
 		rq->parked = 1;
@@ -502,6 +525,8 @@ answer_submit(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq, in
 	struct rd_buf b;
 	enum MHD_Result ret;
 
+	if (!e && rq->waiter)
+		return wait_outcomes(h, c, rq, ndup);
 	if (!e && !ndup && rq->nev == 1 && h->accepted_one) {
 		rd_count(&h->metrics->accepted, 1);
 		/* the prebuilt answer: nothing to format or copy */
@@ -535,6 +560,159 @@ answer_submit(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq, in
 	}
 	rd_buf_fini(&b);
 	return ret;
+}
+
+/* ---- waiting for the outcomes (?wait=) ------------------------------------------- */
+
+/*
+ * The request's wait is over (every outcome known: rd_waiter's settled, on
+ * a pipeline thread; or its time is up: the wait thread): resume it, once,
+ * when it is suspended; else the suspension finds WAIT_READY and resumes.
+ */
+static void
+outcomes_known(void *arg)
+{
+	struct rd_req *rq = arg;
+	int old = atomic_fetch_or(&rq->wpark, PARK_READY);
+
+	if (!(old & PARK_READY) && (old & PARK_SUSPENDED))
+		MHD_resume_connection(rq->conn);
+}
+
+/* Takes rq out of h's wait list (when it is in it). */
+static void
+wait_unlist(struct rd_http *h, struct rd_req *rq)
+{
+	pthread_mutex_lock(&h->wait_mu);
+	if (rq->wprev || h->waits == rq) {
+		if (rq->wprev)
+			rq->wprev->wnext = rq->wnext;
+		else
+			h->waits = rq->wnext;
+		if (rq->wnext)
+			rq->wnext->wprev = rq->wprev;
+		rq->wprev = rq->wnext = NULL;
+	}
+	pthread_mutex_unlock(&h->wait_mu);
+}
+
+/* The logged events of a ?wait request: answered now when their outcomes are all known, else
+ * suspended until they are or its time is up. */
+static enum MHD_Result
+wait_outcomes(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq, size_t ndup)
+{
+	int old;
+
+	rd_count(&h->metrics->accepted, rq->nev);
+	rq->ndup = ndup;
+	rq->conn = c;
+	rq->waiting = 1;
+	if (atomic_load(&rq->waiter->pending) == 0)
+		return answer_outcomes(h, c, rq);
+	if (!rq->parked) { /* rd_http_stop waits for it */
+		atomic_fetch_add(&h->parked, 1);
+		rq->parked = 1;
+	}
+	pthread_mutex_lock(&h->wait_mu);
+	rq->wait_until = rd_mono_ms() + rq->wait_ms;
+	rq->wnext = h->waits;
+	if (h->waits)
+		h->waits->wprev = rq;
+	h->waits = rq;
+	pthread_cond_signal(&h->wait_cv);
+	pthread_mutex_unlock(&h->wait_mu);
+	MHD_suspend_connection(c);
+	old = atomic_fetch_or(&rq->wpark, PARK_SUSPENDED);
+	if (old & PARK_READY)
+		MHD_resume_connection(c);
+	return MHD_YES;
+}
+
+/*
+ * Answers a ?wait request with its events' outcomes: 200 when every one is
+ * known, 202 when some are still pending at the end of the wait (accepted,
+ * as without ?wait). "outcome" is the worst: lost, dead_lettered, unrouted,
+ * delivered, in that order; "pending" when some are not known.
+ */
+static enum MHD_Result
+answer_outcomes(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
+{
+	static const char *const names[RD_FATE__COUNT] = {
+#define X(id, s) s,
+		RD_FATES(X)
+#undef X
+	};
+	static const int worst_order[] = { RD_FATE_LOST, RD_FATE_DEAD_LETTERED, RD_FATE_UNROUTED, RD_FATE_DELIVERED };
+	struct rd_waiter *w = rq->waiter;
+	unsigned n[RD_FATE__COUNT], pending, i;
+	const char *worst = "delivered";
+	enum MHD_Result ret;
+	struct rd_buf b;
+
+	wait_unlist(h, rq);
+	rd_waiter_detach(w);
+	rq->waiting = 0;
+	pending = atomic_load(&w->pending);
+	for (i = 0; i < RD_FATE__COUNT; i++)
+		n[i] = atomic_load(&w->outcomes[i]);
+	for (i = 0; i < sizeof worst_order / sizeof worst_order[0]; i++)
+		if (n[worst_order[i]]) {
+			worst = names[worst_order[i]];
+			break;
+		}
+	if (pending)
+		worst = "pending";
+	rd_buf_init(&b);
+	rd_buf_printf(&b, "{\"accepted\":%zu", rq->nev);
+	if (rq->ndup)
+		rd_buf_printf(&b, ",\"duplicates\":%zu", rq->ndup);
+	rd_buf_printf(&b, ",\"outcome\":\"%s\",\"outcomes\":{", worst);
+	for (i = 0; i < RD_FATE__COUNT; i++)
+		rd_buf_printf(&b, "%s\"%s\":%u", i ? "," : "", names[i], n[i]);
+	rd_buf_printf(&b, "},\"pending\":%u}", pending);
+	ret = reply_json(h, c, pending ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK, &b);
+	rd_buf_fini(&b);
+	rd_waiter_put(w);
+	rq->waiter = NULL;
+	return ret;
+}
+
+/* The wait thread: answers each ?wait request whose time is up (all of them once stopping). */
+static void *
+wait_main(void *arg)
+{
+	struct rd_http *h = arg;
+
+	rd_thread_name("http-wait");
+	pthread_mutex_lock(&h->wait_mu);
+	while (!h->wait_stop || h->waits) {
+		uint64_t now = rd_mono_ms(), next = UINT64_MAX;
+		struct rd_req *rq;
+		struct timespec ts;
+
+		for (rq = h->waits; rq; rq = rq->wnext) {
+			if (rq->wait_until && (h->wait_stop || rq->wait_until <= now)) {
+				rq->wait_until = 0; /* due: resumed once, answered (and unlisted) by its thread */
+				outcomes_known(rq);
+			} else if (rq->wait_until && rq->wait_until < next) {
+				next = rq->wait_until;
+			}
+		}
+		if (h->wait_stop && !h->waits)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (next == UINT64_MAX || h->wait_stop)
+			next = now + (h->wait_stop ? 10 : 1000);
+		ts.tv_sec += (time_t)((next - now) / 1000);
+		ts.tv_nsec += (long)((next - now) % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->wait_cv, &h->wait_mu, &ts);
+	}
+	pthread_mutex_unlock(&h->wait_mu);
+	return NULL;
 }
 
 /* ---- queues ------------------------------------------------------------------ */
@@ -819,8 +997,9 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 	}
 	/* without [source] sections: POST /events; with them: each source's path only */
 	if (h->auth.n ? (src = rd_auth_find(&h->auth, url)) != NULL : strcmp(url, "/events") == 0) {
-		const char *ct, *cl, *spec;
+		const char *ct, *cl, *spec, *wait;
 		uint64_t clen;
+		unsigned wait_ms = 0;
 		int kind;
 		enum MHD_Result ret;
 		if (!is_post)
@@ -850,8 +1029,13 @@ begin(struct rd_http *h, struct MHD_Connection *c, const char *url, const char *
 				return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than max_body_bytes");
 			}
 		}
+		wait = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
+		if (wait && (rd_conf_duration_ms(wait, &wait_ms) < 0 || wait_ms > WAIT_MAX_MS))
+			return reply_error(h, c, MHD_HTTP_BAD_REQUEST,
+				"wait must be a duration from 1ms to 60s (like 500ms or 5s)");
 		if (!(rq = calloc(1, sizeof *rq)))
 			return MHD_NO;
+		rq->wait_ms = wait ? wait_ms : 0;
 		rq->kind = REQ_EVENTS;
 		rq->body_kind = kind;
 		rq->src = src;
@@ -929,6 +1113,11 @@ on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTe
 			}
 			finish_parked_closed((struct rd_http *)cls, rq);
 		}
+		if (rq->waiter) { /* closed before its outcomes were answered */
+			wait_unlist((struct rd_http *)cls, rq);
+			rd_waiter_detach(rq->waiter);
+			rd_waiter_put(rq->waiter);
+		}
 		if (rq->parked)
 			atomic_fetch_sub(&((struct rd_http *)cls)->parked, 1);
 		rd_buf_fini(&rq->body);
@@ -980,6 +1169,8 @@ rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
 	const union MHD_DaemonInfo *info;
 
 	memset(h, 0, sizeof *h);
+	pthread_mutex_init(&h->wait_mu, NULL);
+	pthread_cond_init(&h->wait_cv, NULL);
 	h->conf = c;
 	h->prog = p;
 	h->metrics = m;
@@ -1026,6 +1217,12 @@ rd_http_start(struct rd_http *h, const struct rd_conf *c, const route_prog *p,
 	}
 	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : 0;
+	if (pthread_create(&h->wait_thr, NULL, wait_main, h) != 0) {
+		snprintf(err, errlen, "cannot start a thread");
+		rd_http_stop(h, 0);
+		return -1;
+	}
+	h->wait_started = 1;
 	return 0;
 }
 
@@ -1051,6 +1248,12 @@ rd_http_stop(struct rd_http *h, unsigned timeout_ms)
 		nanosleep(&ts, NULL);
 		waited += 10;
 	}
+	/* requests waiting for outcomes are answered with what is known (the wait thread
+	 * resumes them all, then ends) */
+	pthread_mutex_lock(&h->wait_mu);
+	h->wait_stop = 1;
+	pthread_cond_signal(&h->wait_cv);
+	pthread_mutex_unlock(&h->wait_mu);
 	/* parked requests wait for the log's syncer, which resolves every batch it was given:
 	 * their connections must not be closed under the resume */
 	while (atomic_load(&h->parked) > 0) {
@@ -1062,6 +1265,11 @@ rd_http_stop(struct rd_http *h, unsigned timeout_ms)
 	}
 	MHD_stop_daemon(h->d);
 	h->d = NULL;
+	if (h->wait_started)
+		pthread_join(h->wait_thr, NULL);
+	h->wait_started = 0;
+	pthread_cond_destroy(&h->wait_cv);
+	pthread_mutex_destroy(&h->wait_mu);
 	if (h->accepted_one)
 		MHD_destroy_response(h->accepted_one);
 	h->accepted_one = NULL;

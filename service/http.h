@@ -22,6 +22,7 @@ struct rd_reloader;
 
 struct rd_kafka_source;
 struct rd_rabbitmq_source;
+struct rd_req;
 
 struct rd_http {
 	const struct rd_conf *conf; /* borrows */
@@ -41,6 +42,14 @@ struct rd_http {
 	struct rd_kafka_source *_Atomic kafka; /* borrows, or NULL: the Kafka source, for /metrics */
 	struct rd_rabbitmq_source *_Atomic rabbitmq; /* borrows, or NULL: the RabbitMQ source, for /metrics */
 	struct rd_reloader *_Atomic reloader; /* borrows, or NULL: POST /admin/reload ([admin] token) */
+	/* requests waiting for their events' outcomes (POST ...?wait=D), answered by the wait
+	 * thread when their time is up */
+	pthread_mutex_t wait_mu;
+	pthread_cond_t wait_cv;
+	struct rd_req *waits;      /* borrows: the list (http.c), under wait_mu */
+	int wait_stop;             /* under wait_mu: answer every one now, then end */
+	pthread_t wait_thr;
+	int wait_started;
 };
 
 /*

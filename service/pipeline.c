@@ -382,10 +382,71 @@ fan_worsen(struct rd_fanout *f, int fate)
 		;
 }
 
+struct rd_waiter *
+rd_waiter_new(void (*settled)(void *), void *arg)
+{
+	struct rd_waiter *w = calloc(1, sizeof *w);
+
+	if (!w)
+		return NULL;
+	pthread_mutex_init(&w->mu, NULL);
+	atomic_init(&w->refs, 1);
+	w->settled = settled;
+	w->arg = arg;
+	return w;
+}
+
+void
+rd_waiter_detach(struct rd_waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->arg = NULL;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+rd_waiter_put(struct rd_waiter *w)
+{
+	if (!w || atomic_fetch_sub(&w->refs, 1) != 1)
+		return;
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+/* One of w's events has its outcome (fate): counted, and the reference it held dropped. */
+static void
+waiter_settle(struct rd_waiter *w, int fate)
+{
+	atomic_fetch_add(&w->outcomes[fate], 1);
+	if (atomic_fetch_sub(&w->pending, 1) == 1) {
+		pthread_mutex_lock(&w->mu);
+		if (w->arg)
+			w->settled(w->arg);
+		pthread_mutex_unlock(&w->mu);
+	}
+	rd_waiter_put(w);
+}
+
+/* A new fanout with the router's reference; w: its waiter (the reference passes to it). */
+static struct rd_fanout *
+fan_new(struct rd_waiter *w)
+{
+	struct rd_fanout *f = malloc(sizeof *f);
+
+	if (!f)
+		return NULL;
+	atomic_init(&f->refs, 1);
+	atomic_init(&f->worst, -1);
+	atomic_init(&f->nmsgs, 0);
+	f->waiter = w;
+	return f;
+}
+
 /*
  * Drops one reference to f (freed with the last): the last one counts the
  * event's outcome, the worst fate of its messages (unrouted when it had
- * none), and logs it at warn when it is not "delivered".
+ * none), and logs it at warn when it is not "delivered"; and tells the
+ * request waiting for it, if any.
  */
 static void
 fan_put(struct rd_pipeline *pl, struct rd_fanout *f)
@@ -401,6 +462,8 @@ fan_put(struct rd_pipeline *pl, struct rd_fanout *f)
 	if (w == RD_FATE_DEAD_LETTERED || w == RD_FATE_LOST)
 		rd_log(RD_LOG_WARN, "event not delivered to every destination", "\"outcome\":\"%s\"",
 			w == RD_FATE_LOST ? "lost" : "dead_lettered");
+	if (f->waiter)
+		waiter_settle(f->waiter, w);
 	free(f);
 }
 
@@ -1046,14 +1109,11 @@ shard_run(struct rd_shard *sh, struct rd_item *it, int on_worker)
 			shard_pick_up(sh);
 		shard_tick(sh);
 		{
-			/* an accepted event starts its outcome; an emitted one sent over from another
-			 * shard brings its event's (the item's reference is dropped here) */
-			struct rd_fanout *fan = it->depth ? it->fan : malloc(sizeof *fan);
-			if (fan && !it->depth) { /* without it (out of memory) no outcome is counted */
-				atomic_init(&fan->refs, 1);
-				atomic_init(&fan->worst, -1);
-				atomic_init(&fan->nmsgs, 0);
-			}
+			/* an accepted event starts its outcome (a waiting request's made it at the
+			 * submit); an emitted one sent over from another shard brings its event's (the
+			 * item's reference is dropped here). Without one (out of memory) no outcome is
+			 * counted. */
+			struct rd_fanout *fan = it->depth || it->fan ? it->fan : fan_new(NULL);
 			firing = it->fired;
 			route_one(sh, it->data, it->len, it->depth, it->accept_ns, fan, it->lsn);
 			firing = 0;
@@ -3034,6 +3094,15 @@ submit_push(struct rd_submit *sb, int may_inline)
 	if (ch == stack_ch)
 		memset(ch, 0, sizeof stack_ch);
 	later.n = 0;
+	if (sb->waiter) {
+		/* every event's reference first: the first outcome may be known before the last
+		 * event is pushed, and must not find the waiter with nothing pending */
+		size_t k = 0;
+		for (i = 0; i < sb->n; i++)
+			k += !pl->dur || sb->lsn[i];
+		atomic_fetch_add(&sb->waiter->refs, (unsigned)k);
+		atomic_fetch_add(&sb->waiter->pending, (unsigned)k);
+	}
 	for (i = 0; i < sb->n; i++) {
 		it = sb->items[i];
 		sb->items[i] = NULL;
@@ -3042,6 +3111,8 @@ submit_push(struct rd_submit *sb, int may_inline)
 			free(it);
 			continue;
 		}
+		if (sb->waiter && !(it->fan = fan_new(sb->waiter)))
+			waiter_settle(sb->waiter, RD_FATE_LOST); /* out of memory: its outcome cannot be followed */
 		it->lsn = sb->lsn[i];
 		/* the routing starts now: the time the log took is not the router's */
 		it->accept_ns = now;
@@ -3095,7 +3166,7 @@ rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t
 
 int
 rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n,
-	void (*ready)(void *), void *arg, int may_inline, struct rd_submit **out)
+	void (*ready)(void *), void *arg, int may_inline, struct rd_waiter *waiter, struct rd_submit **out)
 {
 	struct rd_submit *sb;
 	int rc;
@@ -3103,6 +3174,7 @@ rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, 
 	*out = NULL;
 	if (!(sb = submit_prepare(pl, ev, n)))
 		return -1;
+	sb->waiter = waiter;
 	if (!pl->dur) {
 		submit_push(sb, may_inline);
 		return 0;

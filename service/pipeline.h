@@ -67,8 +67,9 @@ struct rd_item {               /* an event (shard fifo) or a message (lane fifo)
 	                            * another shard, which holds its state's key) */
 	struct rd_fanout *fan;     /* a message, or an emitted event sent over to another shard: holds
 	                            * one reference to its accepted event's outcome, dropped by
-	                            * lane_release (by the worker for an event); NULL for envelopes
-	                            * and accepted events */
+	                            * lane_release (by the worker for an event); an accepted event:
+	                            * owns the fanout its request waits on (made by submit), or NULL;
+	                            * NULL for envelopes */
 	int fate;                  /* a message: enum rd_fate, set before lane_release */
 	int undone;                /* a message whose record's cursor must not move (durable log) */
 	uint64_t lsn;              /* the log record it comes from (a message: its event's); 0: none */
@@ -111,11 +112,34 @@ enum rd_fate {
 	RD_FATE__COUNT
 };
 
+/*
+ * A request waiting for its events' outcomes (POST /events?wait=D, http.c):
+ * each event it submitted holds a reference until its outcome is known
+ * (the last reference to its fanout), which is counted here; once the last
+ * one is known, settled(arg) runs once, on whichever thread that is, unless
+ * the request detached first (rd_waiter_detach).
+ */
+struct rd_waiter {
+	pthread_mutex_t mu;        /* orders settled() with rd_waiter_detach */
+	atomic_uint refs;          /* the request's + one per event without an outcome */
+	atomic_uint pending;       /* events without an outcome */
+	atomic_uint outcomes[RD_FATE__COUNT]; /* events by outcome */
+	void (*settled)(void *arg);
+	void *arg;                 /* borrows; NULL once detached */
+};
+/* A waiter with the caller's reference and nothing pending, or NULL (out of memory). */
+struct rd_waiter *rd_waiter_new(void (*settled)(void *), void *arg);
+/* settled() will not be called any more (it may be running until this returns). */
+void rd_waiter_detach(struct rd_waiter *w);
+/* Drops a reference (NULL: nothing); the last one frees w. */
+void rd_waiter_put(struct rd_waiter *w);
+
 struct rd_fanout {             /* one accepted event's deliveries (its emitted events' included) */
 	atomic_uint refs;          /* messages not yet released, + 1 while the worker routes it */
 	atomic_int worst;          /* the worst enum rd_fate of a message that is not delivered; -1: none */
 	atomic_uint nmsgs;         /* messages made (by the workers routing the event and what it
 	                            * emitted), read by whoever drops the last reference */
+	struct rd_waiter *waiter;  /* owns a reference, or NULL: the request waiting for the outcome */
 };
 
 /*
@@ -369,7 +393,9 @@ int rd_pipeline_submit(struct rd_pipeline *pl, const struct rd_event_ref *ev, si
  * duplicates, ready is never called: rd_pipeline_submit_ready says so.
  * may_inline: the calling thread may route the events itself when their
  * shard is free (pipeline.c shard_inline); 0 hands them to the workers.
- * rd_pipeline_submit always may.
+ * rd_pipeline_submit always may. waiter (borrowed, may be NULL): each event
+ * routed (duplicates are not) takes a reference to it and counts its
+ * outcome there once it is known.
  */
 struct rd_submit {             /* owned by the caller from submit_begin to submit_end */
 	struct rd_pipeline *pl;    /* borrows */
@@ -379,10 +405,11 @@ struct rd_submit {             /* owned by the caller from submit_begin to submi
 	size_t n;
 	size_t total;              /* bytes of the budget it still holds */
 	int logged;                /* nothing to wait for: rd_pipeline_submit_end may run now */
+	struct rd_waiter *waiter;  /* borrows, or NULL: where the events' outcomes are counted */
 	struct rd_durable_pend pd; /* the log's part */
 };
 int rd_pipeline_submit_begin(struct rd_pipeline *pl, const struct rd_event_ref *ev, size_t n,
-	void (*ready)(void *), void *arg, int may_inline, struct rd_submit **out);
+	void (*ready)(void *), void *arg, int may_inline, struct rd_waiter *waiter, struct rd_submit **out);
 static inline int rd_pipeline_submit_ready(const struct rd_submit *sb) { return sb->logged; }
 int rd_pipeline_submit_end(struct rd_submit *sb, int may_inline, size_t *ndup);
 /* The shard event ev goes to (the same answer every time unless it goes round-robin). */

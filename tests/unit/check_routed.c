@@ -706,7 +706,7 @@ inl_main(void *p)
 		if (r++ % 2 == 0) {
 			if (rd_pipeline_submit(a->pl, ev, k, NULL) < 0)
 				a->failed++;
-		} else if (rd_pipeline_submit_begin(a->pl, ev, k, NULL, NULL, 0, &sb) < 0 || sb) {
+		} else if (rd_pipeline_submit_begin(a->pl, ev, k, NULL, NULL, 0, NULL, &sb) < 0 || sb) {
 			a->failed++; /* without a log the events are routed (queued) at once */
 		}
 	}
