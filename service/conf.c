@@ -67,6 +67,7 @@ static const struct conf_key conf_keys[] = {
 	{ "rabbitmq", "url", K_STR, U(rabbitmq_url), 0, 0 },
 	{ "rabbitmq", "queue", K_STR, U(rabbitmq_queue), 0, 0 },
 	{ "rabbitmq", "prefetch", K_UINT, U(rabbitmq_prefetch), 1, 65535 },
+	{ "rabbitmq", "ca_file", K_STR, U(rabbitmq_ca_file), 0, 0 },
 	{ "tcp", "tls_cert", K_STR, U(tcp_tls_cert), 0, 0 },
 	{ "tcp", "tls_key", K_STR, U(tcp_tls_key), 0, 0 },
 	{ "admin", "token", K_STR, U(admin_token), 0, 0 },
@@ -178,6 +179,7 @@ rd_conf_fini(struct rd_conf *c)
 	free(c->kafka_group);
 	free(c->rabbitmq_url);
 	free(c->rabbitmq_queue);
+	free(c->rabbitmq_ca_file);
 	free(c->tcp_tls_cert);
 	free(c->tcp_tls_key);
 	free(c->dedup_id_member);
@@ -433,9 +435,9 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 		return set_str(&d->path, key, val, why, whylen);
 	if (strcmp(key, "url") == 0) {
 		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0 &&
-		    strncmp(val, "amqp://", 7) != 0) {
-			snprintf(why, whylen, "url must start with http:// or https:// (webhook) or amqp:// (rabbitmq), "
-				"not '%s'", val);
+		    strncmp(val, "amqp://", 7) != 0 && strncmp(val, "amqps://", 8) != 0) {
+			snprintf(why, whylen, "url must start with http:// or https:// (webhook) or amqp:// or amqps:// "
+				"(rabbitmq), not '%s'", val);
 			return -1;
 		}
 		return set_str(&d->url, key, val, why, whylen);
@@ -563,15 +565,20 @@ check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
 		return -1;
 	}
 	if (d->sink != RD_SINK_WEBHOOK && ((d->url && d->sink != RD_SINK_RABBITMQ) || d->nheaders ||
-		d->bearer_token || d->basic_auth || d->ca_file || d->max_in_flight ||
+		d->bearer_token || d->basic_auth || (d->ca_file && d->sink != RD_SINK_RABBITMQ) || d->max_in_flight ||
 		(d->timeout_ms && d->sink != RD_SINK_EXEC && d->sink != RD_SINK_KAFKA && d->sink != RD_SINK_RABBITMQ))) {
 		snprintf(why, whylen, "[destination %s]: url, header, bearer_token, basic_auth, ca_file, "
-			"timeout and max_in_flight are only for sink = webhook (url and timeout also for rabbitmq, "
-			"timeout also for exec and kafka)", d->name);
+			"timeout and max_in_flight are only for sink = webhook (url, ca_file and timeout also for "
+			"rabbitmq, timeout also for exec and kafka)", d->name);
 		return -1;
 	}
-	if (d->sink == RD_SINK_RABBITMQ && (!d->url || strncmp(d->url, "amqp://", 7) != 0)) {
-		snprintf(why, whylen, "[destination %s]: sink = rabbitmq needs an amqp:// url (its broker)", d->name);
+	if (d->sink == RD_SINK_RABBITMQ && (!d->url || strncmp(d->url, "amqp", 4) != 0)) {
+		snprintf(why, whylen, "[destination %s]: sink = rabbitmq needs an amqp:// or amqps:// url (its broker)",
+			d->name);
+		return -1;
+	}
+	if (d->sink == RD_SINK_RABBITMQ && d->ca_file && strncmp(d->url, "amqps://", 8) != 0) {
+		snprintf(why, whylen, "[destination %s]: ca_file is for an amqps:// url (TLS)", d->name);
 		return -1;
 	}
 	if (d->sink == RD_SINK_RABBITMQ && !d->exchange && !d->routing_key) {
@@ -1009,9 +1016,9 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 			   conf_keys[i].off == offsetof(struct rd_conf, rabbitmq_queue)) {
 			rabbitmq_line = lineno; /* ... or [rabbitmq] one */
 			if (conf_keys[i].off == offsetof(struct rd_conf, rabbitmq_url) &&
-			    strncmp(c->rabbitmq_url, "amqp://", 7) != 0) {
-				fprintf(err, "%s:%u: [rabbitmq] url must start with amqp://, not '%s'\n", path, lineno,
-					c->rabbitmq_url);
+			    strncmp(c->rabbitmq_url, "amqp://", 7) != 0 && strncmp(c->rabbitmq_url, "amqps://", 8) != 0) {
+				fprintf(err, "%s:%u: [rabbitmq] url must start with amqp:// or amqps://, not '%s'\n", path,
+					lineno, c->rabbitmq_url);
 				nerr++;
 			}
 		} else if (conf_keys[i].off == offsetof(struct rd_conf, listen) ||
@@ -1049,6 +1056,10 @@ rd_conf_load(struct rd_conf *c, const char *path, FILE *err)
 	}
 #endif
 	nerr += together(err, path, rabbitmq_line, !c->rabbitmq_url, !c->rabbitmq_queue, "[rabbitmq] url and queue");
+	if (c->rabbitmq_ca_file && c->rabbitmq_url && strncmp(c->rabbitmq_url, "amqps://", 8) != 0) {
+		fprintf(err, "%s:%u: [rabbitmq] ca_file is for an amqps:// url (TLS)\n", path, rabbitmq_line);
+		nerr++;
+	}
 #ifndef HAVE_RABBITMQ
 	if (c->rabbitmq_url) {
 		fprintf(err, "%s:%u: [rabbitmq]: this routed was built without RabbitMQ (librabbitmq; apt-get install "

@@ -52,7 +52,8 @@ struct rd_dest_conf {          /* a [destination NAME] section */
 	unsigned nheaders;
 	char *bearer_token;        /* owns, or NULL: sent as Authorization: Bearer ... */
 	char *basic_auth;          /* owns, or NULL: "user:password" for HTTP basic auth */
-	char *ca_file;             /* owns, or NULL: CA bundle verifying the server (else the system's) */
+	char *ca_file;             /* owns, or NULL: CA bundle verifying the server (else the system's);
+	                            * webhook, and rabbitmq with amqps:// */
 	unsigned timeout_ms;       /* webhook, exec: per attempt when the rules give no timeout; 0 = not set */
 	unsigned max_in_flight;    /* messages being delivered (or waiting to retry) at once */
 };
@@ -124,6 +125,7 @@ struct rd_conf {
 	char *rabbitmq_url;        /* owns: amqp://user:password@host:port/vhost */
 	char *rabbitmq_queue;      /* owns: the queue consumed */
 	unsigned rabbitmq_prefetch; /* messages the broker may send ahead of their acks */
+	char *rabbitmq_ca_file;    /* owns, or NULL: amqps: the CA bundle that verifies the broker */
 	char *tcp_tls_cert;        /* owns: PEM certificate chain: the listener speaks TLS; NULL: plain TCP */
 	char *tcp_tls_key;         /* owns: its PEM private key (set with tls_cert) */
 	/* [durability] (durable.h, docs/durability.md) */

@@ -10,7 +10,9 @@
 #include "config.h"
 
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/ssl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -38,6 +40,8 @@
 struct target {                /* where a url points (owns its strings) */
 	char *host, *user, *password, *vhost;
 	int port;
+	int tls;                   /* amqps:// */
+	char *ca_file;             /* amqps: the CA bundle that verifies the broker; NULL: the system's */
 };
 
 static void
@@ -47,12 +51,17 @@ target_fini(struct target *t)
 	free(t->user);
 	free(t->password);
 	free(t->vhost);
+	free(t->ca_file);
 	memset(t, 0, sizeof *t);
 }
 
-/* Parses url into t. An empty vhost ("amqp://host/") is "/": RabbitMQ has no empty one. */
+/*
+ * Parses url into t (amqps://: TLS, verified against ca_file, else the
+ * system's CAs). An empty vhost ("amqp://host/") is "/": RabbitMQ has no
+ * empty one.
+ */
 static int
-target_parse(const char *url, struct target *t, char *err, size_t errlen)
+target_parse(const char *url, const char *ca_file, struct target *t, char *err, size_t errlen)
 {
 	struct amqp_connection_info ci;
 	char *copy = strdup(url);
@@ -63,8 +72,9 @@ target_parse(const char *url, struct target *t, char *err, size_t errlen)
 		return -1;
 	}
 	amqp_default_connection_info(&ci);
-	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK || ci.ssl) {
-		snprintf(err, errlen, "rabbitmq: '%s' is not an amqp://[user[:password]@]host[:port][/vhost] url", url);
+	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+		snprintf(err, errlen, "rabbitmq: '%s' is not an amqp[s]://[user[:password]@]host[:port][/vhost] url",
+			url);
 		free(copy);
 		return -1;
 	}
@@ -73,8 +83,10 @@ target_parse(const char *url, struct target *t, char *err, size_t errlen)
 	t->password = strdup(ci.password);
 	t->vhost = strdup(ci.vhost && *ci.vhost ? ci.vhost : "/");
 	t->port = ci.port;
+	t->tls = ci.ssl;
+	t->ca_file = ca_file ? strdup(ca_file) : NULL;
 	free(copy);
-	if (!t->host || !t->user || !t->password || !t->vhost) {
+	if (!t->host || !t->user || !t->password || !t->vhost || (ca_file && !t->ca_file)) {
 		target_fini(t);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -121,25 +133,42 @@ tv_of(uint64_t ms)
 
 /*
  * Opens a connection to t, logs in and opens channel 1, each step bounded by
- * timeout_ms; heartbeat: seconds (0: none). Returns it, or NULL with a reason
- * in err.
+ * timeout_ms; heartbeat: seconds (0: none). With TLS, the broker's
+ * certificate and name are verified. Returns it, or NULL with a reason in
+ * err and, when tls is given, *tls set when it was the TLS handshake or the
+ * certificate that failed.
  */
 static amqp_connection_state_t
-conn_open(const struct target *t, unsigned timeout_ms, int heartbeat, char *err, size_t errlen)
+conn_open(const struct target *t, unsigned timeout_ms, int heartbeat, int *tls, char *err, size_t errlen)
 {
 	amqp_connection_state_t c = amqp_new_connection();
 	struct timeval tv = tv_of(timeout_ms);
 	amqp_socket_t *s;
 	int st;
 
-	if (!c || !(s = amqp_tcp_socket_new(c))) {
+	if (tls)
+		*tls = 0;
+	if (!c || !(s = t->tls ? amqp_ssl_socket_new(c) : amqp_tcp_socket_new(c))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
+	}
+	if (t->tls) {
+		amqp_ssl_socket_set_verify_peer(s, 1);
+		amqp_ssl_socket_set_verify_hostname(s, 1);
+		if (t->ca_file ? amqp_ssl_socket_set_cacert(s, t->ca_file) != AMQP_STATUS_OK
+		    : SSL_CTX_set_default_verify_paths(amqp_ssl_socket_get_context(s)) != 1) {
+			snprintf(err, errlen, "rabbitmq: cannot load the CA certificates from %s",
+				t->ca_file ? t->ca_file : "the system's store");
+			goto fail;
+		}
 	}
 	amqp_set_handshake_timeout(c, &tv);
 	amqp_set_rpc_timeout(c, &tv);
 	if ((st = amqp_socket_open_noblock(s, t->host, t->port, &tv)) != AMQP_STATUS_OK) {
-		snprintf(err, errlen, "rabbitmq: cannot connect to %s:%d: %s", t->host, t->port, amqp_error_string2(st));
+		snprintf(err, errlen, "rabbitmq: cannot connect to %s:%d%s: %s", t->host, t->port,
+			t->tls ? " (TLS)" : "", amqp_error_string2(st));
+		if (tls)
+			*tls = st <= AMQP_STATUS_SSL_ERROR && st > _AMQP_STATUS_SSL_NEXT_VALUE;
 		goto fail;
 	}
 	if (reply_error(amqp_login(c, t->vhost, 0, AMQP_DEFAULT_FRAME_SIZE, heartbeat, AMQP_SASL_METHOD_PLAIN, t->user,
@@ -204,7 +233,7 @@ struct rd_rabbitmq_sink {
 };
 
 struct rd_rabbitmq_sink *
-rd_rabbitmq_sink_open(const char *url, const char *exchange, const char *routing_key,
+rd_rabbitmq_sink_open(const char *url, const char *ca_file, const char *exchange, const char *routing_key,
 	unsigned timeout_ms, char *err, size_t errlen)
 {
 	struct rd_rabbitmq_sink *rs = calloc(1, sizeof *rs);
@@ -213,7 +242,7 @@ rd_rabbitmq_sink_open(const char *url, const char *exchange, const char *routing
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (target_parse(url, &rs->t, err, errlen) < 0) {
+	if (target_parse(url, ca_file, &rs->t, err, errlen) < 0) {
 		free(rs);
 		return NULL;
 	}
@@ -278,8 +307,9 @@ rd_rabbitmq_sink_write(struct rd_rabbitmq_sink *rs, const char *buf, size_t len,
 	if (!rs->conn) {
 		/* no heartbeat: an idle sink's connection is not read between deliveries, and a broker
 		 * expecting heartbeats would close it; a dead one fails the next attempt, which is retried */
-		if (!(rs->conn = conn_open(&rs->t, rs->timeout_ms, 0, err, errlen))) {
-			rc = rd_failed(fail, RD_FAIL_CONNECTION);
+		int tls;
+		if (!(rs->conn = conn_open(&rs->t, rs->timeout_ms, 0, &tls, err, errlen))) {
+			rc = rd_failed(fail, tls ? RD_FAIL_TLS : RD_FAIL_CONNECTION);
 			goto out;
 		}
 		amqp_confirm_select(rs->conn, CHANNEL);
@@ -470,7 +500,7 @@ static int
 src_connect(struct rd_rabbitmq_source *rs)
 {
 	char err[512];
-	amqp_connection_state_t c = conn_open(&rs->t, SRC_RPC_MS, SRC_HEARTBEAT_S, err, sizeof err);
+	amqp_connection_state_t c = conn_open(&rs->t, SRC_RPC_MS, SRC_HEARTBEAT_S, NULL, err, sizeof err);
 
 	if (c) {
 		amqp_basic_qos(c, CHANNEL, 0, (uint16_t)rs->prefetch, 0);
@@ -698,7 +728,7 @@ rd_rabbitmq_source_start(const struct rd_conf *c, const route_prog *p, struct rd
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (target_parse(c->rabbitmq_url, &rs->t, err, errlen) < 0) {
+	if (target_parse(c->rabbitmq_url, c->rabbitmq_ca_file, &rs->t, err, errlen) < 0) {
 		free(rs->queue);
 		free(rs);
 		return NULL;

@@ -42,17 +42,19 @@
 struct rd_rabbitmq_sink;
 
 /*
- * Checks url (amqp://user:password@host:port/vhost) and keeps copies of the
+ * Checks url (amqp://user:password@host:port/vhost, or amqps:// for TLS:
+ * the broker's certificate verified against ca_file, NULL: the system's
+ * CAs, and its name against the url's host) and keeps copies of the
  * arguments (borrowed); exchange and routing_key may be NULL (the default
  * exchange, an empty key). Connects at the first write. Returns the sink,
  * or NULL with a reason in err (a url that does not parse, out of memory).
  */
-struct rd_rabbitmq_sink *rd_rabbitmq_sink_open(const char *url, const char *exchange, const char *routing_key,
-	unsigned timeout_ms, char *err, size_t errlen);
+struct rd_rabbitmq_sink *rd_rabbitmq_sink_open(const char *url, const char *ca_file, const char *exchange,
+	const char *routing_key, unsigned timeout_ms, char *err, size_t errlen);
 /*
  * Publishes each line of buf[0..len) (each ending in '\n', published
  * without it) and waits for the broker's confirms. Returns 0, or -1 with
- * the enum rd_fail of the failure in *fail (RD_FAIL_CONNECTION,
+ * the enum rd_fail of the failure in *fail (RD_FAIL_CONNECTION, RD_FAIL_TLS,
  * RD_FAIL_TIMEOUT, RD_FAIL_RABBITMQ, RD_FAIL_OTHER) and a reason in err.
  */
 int rd_rabbitmq_sink_write(struct rd_rabbitmq_sink *rs, const char *buf, size_t len, int *fail, char *err,

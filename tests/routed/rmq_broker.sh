@@ -3,7 +3,10 @@
 # on loopback only.
 #   rmq_broker.sh start DIR   starts a broker whose every file (config,
 #                             mnesia, logs, cookie, pids) is under DIR; once it
-#                             accepts AMQP prints "port=N pid=P" (P: beam.smp)
+#                             accepts AMQP prints "port=N pid=P" (P: beam.smp);
+#                             with DIR/tls/cert.pem and DIR/tls/key.pem there, it
+#                             also takes AMQPS (TLS, that certificate, no client
+#                             certificate asked) and prints "port=N pid=P tls_port=T"
 #   rmq_broker.sh stop DIR    stops it and its epmd (SIGTERM, SIGKILL after
 #                             20 s); a broker already stopped is not an error
 # or, sourced (sh or bash), the same as rmq_broker_start DIR / rmq_broker_stop DIR.
@@ -113,7 +116,7 @@ rmq_start() {
 	# (so its durable queues), for the tests of reconnecting clients
 	set -- $(python3 - "$(cat "$dir/amqp.port" 2>/dev/null || echo 0)" <<-'PY'
 		import socket, sys
-		ss = [socket.socket() for _ in range(3)]
+		ss = [socket.socket() for _ in range(4)]
 		ss[0].setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 		try:
 		    ss[0].bind(("127.0.0.1", int(sys.argv[1])))
@@ -124,7 +127,7 @@ rmq_start() {
 		print(" ".join(str(s.getsockname()[1]) for s in ss))
 	PY
 	)
-	port=$1 dist=$2 epmd_port=$3
+	port=$1 dist=$2 epmd_port=$3 tls_port=$4
 	echo "$port" >"$dir/amqp.port"
 	[ -s "$dir/nodename" ] || echo "rmqtest-$$-$epmd_port@localhost" >"$dir/nodename"
 	node=$(cat "$dir/nodename")
@@ -136,6 +139,17 @@ rmq_start() {
 		log.console = false
 		log.file.level = info
 	CONF
+	if [ -f "$dir/tls/cert.pem" ] && [ -f "$dir/tls/key.pem" ]; then
+		cat >>"$dir/rabbitmq.conf" <<-CONF
+			listeners.ssl.1 = 127.0.0.1:$tls_port
+			ssl_options.certfile = $dir/tls/cert.pem
+			ssl_options.keyfile = $dir/tls/key.pem
+			ssl_options.verify = verify_none
+			ssl_options.fail_if_no_peer_cert = false
+		CONF
+	else
+		tls_port=""
+	fi
 	echo '[].' >"$dir/enabled_plugins"
 	: >"$dir/rabbitmq-env.conf"
 	# what a test needs to reach the broker with rabbitmqctl: . DIR/broker.env
@@ -179,7 +193,7 @@ rmq_start() {
 		rmq_stop
 		exit 1
 	fi
-	echo "port=$port pid=$(rmq_session_beams "$sid" | head -n 1)"
+	echo "port=$port pid=$(rmq_session_beams "$sid" | head -n 1)${tls_port:+ tls_port=$tls_port}"
 }
 
 # sourced (by a script not named rmq_broker.sh): only the two functions, each

@@ -11,6 +11,9 @@
 #   attempt's timeout) and one that cannot be reached each fail with their
 #   reason, and are retried: the stopped broker's once it answers again, the
 #   others until they are dead-lettered into DEST.dlq with the reason.
+# - amqps://: a destination verifying the broker's certificate with ca_file
+#   delivers over TLS; one that trusts only the system's CAs fails with
+#   reason tls; the consumer below reads over TLS too.
 # - [rabbitmq]: routed consumes queue "in" (30 messages, an invalid one and
 #   an empty one), routes its 28 events to "out" in order, rejects the
 #   invalid one (the broker dead-letters it into "in.dead"), connects again
@@ -20,7 +23,7 @@
 set -u
 top=${top_srcdir:-.}
 . "${top_srcdir:-.}/tests/routed/common.sh"
-need curl jq rabbitmq-server
+need curl jq openssl rabbitmq-server
 TOOL=${AMQP_TOOL:-$(dirname "$ROUTED")/tests/routed/amqp_tool}
 [ -x "$TOOL" ] || { echo "run-rabbitmq.sh: no $TOOL (make tests/routed/amqp_tool)"; exit 99; }
 BROKER="$top/tests/routed/rmq_broker.sh"
@@ -30,13 +33,23 @@ cleanup_more() {
 	[ -n "${bpid:-}" ] && kill -CONT "$bpid" 2>/dev/null
 	"$BROKER" stop "$tmp/broker" >/dev/null 2>&1
 }
+# a certificate for the broker's TLS listener: the name routed checks is localhost (rabbitmq-c
+# matches DNS names, not IP addresses)
+mkdir -p "$tmp/broker/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+	-keyout "$tmp/broker/tls/key.pem" -out "$tmp/broker/tls/cert.pem" >/dev/null 2>&1 ||
+	{ bad "openssl could not make a certificate"; exit 1; }
+chmod 644 "$tmp/broker/tls/key.pem" # read by the broker, whoever it runs as
+CA=$tmp/broker/tls/cert.pem
 out=$("$BROKER" start "$tmp/broker") || { bad "the broker did not start"; exit 1; }
-bport=$(echo "$out" | sed -n 's/.*port=\([0-9]*\).*/\1/p')
+bport=$(echo "$out" | sed -n 's/^port=\([0-9]*\).*/\1/p')
+tport=$(echo "$out" | sed -n 's/.*tls_port=\([0-9]*\).*/\1/p')
 bpid=$(echo "$out" | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
-[ -n "$bport" ] && [ -n "$bpid" ] || { bad "the broker said '$out'"; exit 1; }
+[ -n "$bport" ] && [ -n "$bpid" ] && [ -n "$tport" ] || { bad "the broker said '$out'"; exit 1; }
 AMQP=amqp://guest:guest@127.0.0.1:$bport/
+AMQPS=amqps://guest:guest@localhost:$tport/
 amqp() { "$TOOL" "$AMQP" "$@"; }
-amqp declare out && amqp declare full 2 && amqp declare in.dead && amqp declare in 0 in.dead ||
+amqp declare out && amqp declare tlsout && amqp declare full 2 && amqp declare in.dead && amqp declare in 0 in.dead ||
 	{ bad "cannot declare the queues"; exit 1; }
 
 # ---- the config ------------------------------------------------------------------------
@@ -61,20 +74,33 @@ sink = rabbitmq
 url = amqp://guest:guest@127.0.0.1:1/
 routing_key = out
 timeout = 2s
+[destination to_tls]
+sink = rabbitmq
+url = $AMQPS
+ca_file = $CA
+routing_key = tlsout
+[destination to_untrusted]
+sink = rabbitmq
+url = $AMQPS
+routing_key = tlsout
 EOF
 "$ROUTED" --check-config --config "$tmp/routed.conf" $RULES >/dev/null 2>"$tmp/err"
 check "--check-config accepts rabbitmq destinations" [ $? -eq 0 ]
+printf '[destination to_rmq]\nsink = rabbitmq\nurl = %s\nca_file = %s\nrouting_key = out\n' "$AMQP" "$CA" >"$tmp/bad5.conf"
+"$ROUTED" --check-config --config "$tmp/bad5.conf" $RULES >/dev/null 2>"$tmp/err"
+check "ca_file with an amqp:// url is refused, naming the section's line" \
+	grep -q 'bad5.conf:1: .*ca_file is for an amqps:// url' "$tmp/err"
 printf '[destination to_rmq]\nsink = rabbitmq\nrouting_key = out\n[destination to_full]\nexchange = x\n' >"$tmp/bad.conf"
 "$ROUTED" --check-config --config "$tmp/bad.conf" $RULES >/dev/null 2>"$tmp/err"
 check "a rabbitmq destination without url exits 1" [ $? -eq 1 ]
-check "... named with its line" grep -q "bad.conf:1: .*sink = rabbitmq needs an amqp:// url" "$tmp/err"
+check "... named with its line" grep -q "bad.conf:1: .*sink = rabbitmq needs an amqp:// or amqps:// url" "$tmp/err"
 check "exchange with another sink is named with its line" \
 	grep -q "bad.conf:4: .*exchange and routing_key are only for sink = rabbitmq" "$tmp/err"
 printf '[destination to_rmq]\nsink = rabbitmq\nurl = http://127.0.0.1/\nrouting_key = out\n[destination to_full]\nsink = rabbitmq\nurl = %s\n' \
 	"$AMQP" >"$tmp/bad2.conf"
 "$ROUTED" --check-config --config "$tmp/bad2.conf" $RULES >/dev/null 2>"$tmp/err"
 check "an http url for rabbitmq, and neither exchange nor routing_key, are refused with their lines" \
-	sh -c "grep -q 'bad2.conf:1: .*needs an amqp:// url' '$tmp/err' && grep -q 'bad2.conf:5: .*needs exchange or routing_key' '$tmp/err'"
+	sh -c "grep -q 'bad2.conf:1: .*needs an amqp:// or amqps:// url' '$tmp/err' && grep -q 'bad2.conf:5: .*needs exchange or routing_key' '$tmp/err'"
 printf '[rabbitmq]\nurl = %s\n[service]\n[rabbitmq]\nprefetch = 0\n' "$AMQP" >"$tmp/bad3.conf"
 "$ROUTED" --check-config --config "$tmp/bad3.conf" $RULES >/dev/null 2>"$tmp/err"
 check "[rabbitmq] url without queue exits 1, naming the line" \
@@ -83,7 +109,7 @@ check "... and prefetch 0 is refused with its line" grep -q 'bad3.conf:5: prefet
 printf '[rabbitmq]\nurl = amqp://127.0.0.1:1/x:y\nqueue = in\n' >"$tmp/bad4.conf"
 "$ROUTED" --config "$tmp/bad4.conf" --listen 127.0.0.1:0 --data-dir "$tmp/data4" $RULES >/dev/null 2>"$tmp/err"
 check "a [rabbitmq] url that does not parse stops routed at start, with the reason" \
-	sh -c "[ $? -ne 0 ] && grep -q 'cannot start the RabbitMQ source.*is not an amqp://' '$tmp/err'"
+	sh -c "[ $? -ne 0 ] && grep -q 'cannot start the RabbitMQ source.*is not an amqp\[s\]://' '$tmp/err'"
 
 # ---- sink = rabbitmq ---------------------------------------------------------------------
 start_routed "$tmp/data" "$tmp/routed.conf" $RULES
@@ -134,6 +160,22 @@ amqp get out 5 10 >"$tmp/got1"
 check "to_rmq took those five too (every event goes there), in order" \
 	[ "$(jq -r .n "$tmp/got1" | tr '\n' ' ')" = "100 101 102 103 104 " ]
 
+# amqps://, waiting for the outcome (?wait): verified with ca_file it delivers; trusting only the
+# system's CAs it fails the handshake (reason tls) and is dead-lettered
+post_wait() { curl -s -H 'Content-Type: application/json' -d "$1" "$U/events?wait=10s" | jq -r .outcome; }
+check "amqps:// with ca_file: delivered over TLS" \
+	[ "$(post_wait '{"event_type":"t.ev","id":"t-1","n":150,"customer":"tls"}')" = delivered ]
+check "... into queue tlsout" [ "$(amqp get tlsout 1 10 | jq -r .n)" = 150 ]
+check "amqps:// without ca_file (a certificate no system CA signed): dead-lettered" \
+	[ "$(post_wait '{"event_type":"t.ev","id":"t-2","n":151,"customer":"untrusted"}')" = dead_lettered ]
+check "... after 2 attempts failed as reason tls" \
+	[ "$(metric 'routed_sink_failures_total{destination="to_untrusted",reason="tls"}')" = 2 ]
+check "... its dead letter says the certificate was not verified (failure tls)" \
+	sh -c "curl -s '$U/queues/to_untrusted.dlq' | jq -e '.messages[0] | .failure == \"tls\" and
+		(.error | endswith(\"(TLS): SSL peer cert verification failed\"))' >/dev/null"
+amqp get out 2 10 >"$tmp/got1b"
+check "to_rmq took those two too, over plain AMQP" [ "$(jq -r .n "$tmp/got1b" | tr '\n' ' ')" = "150 151 " ]
+
 # a broker that does not answer: the attempt times out (1 s); once it answers, the retry delivers
 kill -STOP "$bpid"
 check "with the broker stopped, an event is accepted" \
@@ -156,14 +198,15 @@ stop_routed "SIGTERM: routed exits 0"
 # queue "in": 30 messages, 28 events, an invalid one (the 8th) and an empty one (the 16th)
 source_messages "$tmp/in"
 amqp publish in <"$tmp/in" || bad "cannot publish to queue in"
-printf '[service]\nlog_level = info\n[rabbitmq]\nurl = %s\nqueue = in\nprefetch = 10\n[destination to_rmq]\nsink = rabbitmq\nurl = %s\nrouting_key = out\n' \
-	"$AMQP" "$AMQP" >"$tmp/routed2.conf"
+printf '[service]\nlog_level = info\n[rabbitmq]\nurl = %s\nca_file = %s\nqueue = in\nprefetch = 10\n[destination to_rmq]\nsink = rabbitmq\nurl = %s\nrouting_key = out\n' \
+	"$AMQPS" "$CA" "$AMQP" >"$tmp/routed2.conf"
 start_routed "$tmp/data2" "$tmp/routed2.conf" $RULES
 amqp get out 28 20 >"$tmp/got3"
 want=$(seq 0 29 | grep -vx -e 7 -e 15 | tr '\n' ' ')
 check "[rabbitmq]: the 28 events of queue in reached queue out, in order, within 20 s" \
 	[ "$(jq -r .n "$tmp/got3" | tr '\n' ' ')" = "$want" ]
-check "... the consumer is logged" grep -q '"msg":"rabbitmq source: consuming","queue":"in"' "$tmp/log"
+check "... the consumer (over TLS) is logged" \
+	grep -q '"msg":"rabbitmq source: consuming","queue":"in","host":"localhost","port":'"$tport" "$tmp/log"
 check "... accepted 28, the invalid one refused and counted" \
 	[ "$(metric routed_events_accepted_total) $(metric 'routed_events_rejected_total{reason="invalid_event"}')" = "28 1" ]
 check "... and logged with its delivery tag" \
