@@ -19,6 +19,8 @@
 #   invalid one (the broker dead-letters it into "in.dead"), connects again
 #   when the broker closes its connections, and has acked every message by
 #   the time it has stopped.
+# - A full memory budget stops the consumer: the backlog stays in the
+#   queue, and is consumed once the destination goes on.
 # Every wait is bounded.
 set -u
 top=${top_srcdir:-.}
@@ -240,6 +242,45 @@ stop_routed "SIGTERM with a consumer: routed exits 0"
 check "queue in is empty once routed has stopped: every message acked (unacked ones would be back)" \
 	[ "$(amqp count in)" = 0 ]
 check "the log stays JSON lines" jq -e 'select(.level and .msg) | true' "$tmp/log" >/dev/null
+
+# ---- [rabbitmq] under backpressure: a full memory budget stops the reading ----------------
+# 2,000 events to a destination whose command waits for a file: the 64 KiB budget fills, the
+# consumer stops reading (and acking), so the backlog stays in the queue; once the command
+# goes on, everything is consumed and delivered
+t_events 2000 "$tmp/many"
+amqp publish in <"$tmp/many" || bad "cannot publish to queue in"
+cat >"$tmp/routed3.conf" <<EOF
+[service]
+log_level = info
+[limits]
+max_inflight_bytes = 65536
+[rabbitmq]
+url = $AMQP
+queue = in
+prefetch = 50
+[destination to_rmq]
+sink = exec
+command = while [ ! -f '$tmp/go' ]; do sleep 0.05; done; cat >>'$tmp/exec.out'
+timeout = 60s
+EOF
+start_routed "$tmp/data3" "$tmp/routed3.conf" $RULES
+i=0
+while [ "$(metric routed_rabbitmq_backpressure_waits_total)" = 0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 1
+left=$(amqp count in)
+check "the budget full, the consumer waits (routed_rabbitmq_backpressure_waits_total $(metric routed_rabbitmq_backpressure_waits_total))" \
+	[ "$(metric routed_rabbitmq_backpressure_waits_total)" -ge 1 ]
+check "... and the backlog stays in the queue ($left of 2000 ready)" [ "$left" -ge 1000 ]
+check "... memory held within the cap ($(metric routed_inflight_bytes) bytes)" \
+	[ "$(metric routed_inflight_bytes)" -le 65536 ]
+: >"$tmp/go"
+i=0
+while [ "$(grep -c . "$tmp/exec.out" 2>/dev/null || echo 0)" -lt 2000 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+check "once the destination goes on, all 2000 are consumed and delivered within 30 s ($(grep -c . "$tmp/exec.out" 2>/dev/null || echo 0))" \
+	[ "$(grep -c . "$tmp/exec.out" 2>/dev/null || echo 0)" = 2000 ]
+check "... in order" [ "$(jq -r .n "$tmp/exec.out" | awk '$1 != NR - 1 { bad = 1 } END { print bad ? "no" : "yes" }')" = yes ]
+stop_routed "SIGTERM: routed exits 0"
+check "queue in is empty" [ "$(amqp count in)" = 0 ]
 
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
