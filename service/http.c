@@ -700,9 +700,13 @@ wait_main(void *arg)
 		}
 		if (h->wait_stop && !h->waits)
 			break;
+		if (next == UINT64_MAX && !h->wait_stop) { /* nothing waits: sleep until a request does */
+			pthread_cond_wait(&h->wait_cv, &h->wait_mu);
+			continue;
+		}
 		clock_gettime(CLOCK_REALTIME, &ts);
-		if (next == UINT64_MAX || h->wait_stop)
-			next = now + (h->wait_stop ? 10 : 1000);
+		if (h->wait_stop)
+			next = now + 10; /* until the requests resumed have answered */
 		ts.tv_sec += (time_t)((next - now) / 1000);
 		ts.tv_nsec += (long)((next - now) % 1000) * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
