@@ -488,8 +488,7 @@ src_ack(struct rd_rabbitmq_source *rs)
 static void
 src_drop(struct rd_rabbitmq_source *rs, const char *why)
 {
-	rd_log(RD_LOG_WARN, "rabbitmq source: connection lost (unacked messages come again)", "\"error\":\"%s\"",
-		why);
+	rd_log_str(RD_LOG_WARN, "rabbitmq source: connection lost (unacked messages come again)", "error", why);
 	conn_close(rs->conn, 0);
 	rs->conn = NULL;
 	rs->ack_upto = 0;
@@ -512,8 +511,16 @@ src_connect(struct rd_rabbitmq_source *rs)
 				rs->gen++;
 				rs->down_logged = 0;
 				atomic_fetch_add(&rs->connects[0], 1);
-				rd_log(RD_LOG_INFO, "rabbitmq source: consuming", "\"queue\":\"%s\",\"host\":\"%s\",\"port\":%d",
-					rs->queue, rs->t.host, rs->t.port);
+				struct rd_buf w;
+				rd_buf_init(&w);
+				rd_buf_puts(&w, "\"queue\":");
+				rd_buf_json_str(&w, rs->queue, strlen(rs->queue));
+				rd_buf_puts(&w, ",\"host\":");
+				rd_buf_json_str(&w, rs->t.host, strlen(rs->t.host));
+				rd_buf_printf(&w, ",\"port\":%d,\"tls\":%s", rs->t.port, rs->t.tls ? "true" : "false");
+				if (!w.oom)
+					rd_log(RD_LOG_INFO, "rabbitmq source: consuming", "%s", w.p);
+				rd_buf_fini(&w);
 				return 0;
 			}
 		}
