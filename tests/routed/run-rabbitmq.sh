@@ -13,7 +13,8 @@
 #   others until they are dead-lettered into DEST.dlq with the reason.
 # - amqps://: a destination verifying the broker's certificate with ca_file
 #   delivers over TLS; one that trusts only the system's CAs fails with
-#   reason tls; the consumer below reads over TLS too.
+#   reason tls; the consumer below reads over TLS too. An exchange that does
+#   not exist fails with the broker's reason (the channel closed).
 # - [rabbitmq]: routed consumes queue "in" (30 messages, an invalid one and
 #   an empty one), routes its 28 events to "out" in order, rejects the
 #   invalid one (the broker dead-letters it into "in.dead"), connects again
@@ -85,6 +86,11 @@ routing_key = tlsout
 sink = rabbitmq
 url = $AMQPS
 routing_key = tlsout
+[destination to_noexchange]
+sink = rabbitmq
+url = $AMQP
+exchange = nonexistent
+routing_key = out
 EOF
 "$ROUTED" --check-config --config "$tmp/routed.conf" $RULES >/dev/null 2>"$tmp/err"
 check "--check-config accepts rabbitmq destinations" [ $? -eq 0 ]
@@ -175,8 +181,13 @@ check "... after 2 attempts failed as reason tls" \
 check "... its dead letter says the certificate was not verified (failure tls)" \
 	sh -c "curl -s '$U/queues/to_untrusted.dlq' | jq -e '.messages[0] | .failure == \"tls\" and
 		(.error | endswith(\"(TLS): SSL peer cert verification failed\"))' >/dev/null"
-amqp get out 2 10 >"$tmp/got1b"
-check "to_rmq took those two too, over plain AMQP" [ "$(jq -r .n "$tmp/got1b" | tr '\n' ' ')" = "150 151 " ]
+check "an exchange that does not exist: the broker closes the channel, dead-lettered" \
+	[ "$(post_wait '{"event_type":"t.ev","id":"x-1","n":152,"customer":"noex"}')" = dead_lettered ]
+check "... failed as reason rabbitmq with the broker's 404, twice (retry 1)" \
+	sh -c "[ \"$(metric 'routed_sink_failures_total{destination="to_noexchange",reason="rabbitmq"}')\" = 2 ] &&
+		curl -s '$U/queues/to_noexchange.dlq' | grep -q 'the broker closed the channel: 404 NOT_FOUND'"
+amqp get out 3 10 >"$tmp/got1b"
+check "to_rmq took those three too, over plain AMQP" [ "$(jq -r .n "$tmp/got1b" | tr '\n' ' ')" = "150 151 152 " ]
 
 # a broker that does not answer: the attempt times out (1 s); once it answers, the retry delivers
 kill -STOP "$bpid"
