@@ -348,6 +348,33 @@ struct rd_kafka_source {
 	int started;
 };
 
+/*
+ * Partitions given to or taken from this member of the group (served by the
+ * consumer's poll): logged, then taken on (the eager protocol librdkafka
+ * uses by default). What was done before a revocation is committed first,
+ * so the next owner starts after it. (Results that come after it, of
+ * messages taken before, are committed later: at worst that moves the
+ * group back, and the next owner gets them again, at least once.)
+ */
+static void
+on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct rd_kafka_source *ks = opaque;
+	int assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+
+	rd_log(RD_LOG_INFO, assigned ? "kafka source: partitions assigned" : "kafka source: partitions revoked",
+		"\"partitions\":%d", parts ? parts->cnt : 0);
+	if (!assigned && ks->done && ks->done->cnt && !ks->held) {
+		rd_kafka_topic_partition_list_t *fresh = rd_kafka_topic_partition_list_new(8);
+		rd_kafka_commit(rk, ks->done, 0);
+		if (fresh) { /* not committed again later, over what the next owner commits */
+			rd_kafka_topic_partition_list_destroy(ks->done);
+			ks->done = fresh;
+		}
+	}
+	rd_kafka_assign(rk, assigned ? parts : NULL);
+}
+
 /* The result of an asynchronous commit (served by the consumer's poll). */
 static void
 on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
@@ -576,6 +603,7 @@ rd_kafka_source_start(const struct rd_conf *c, const route_prog *p, struct rd_me
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_log_cb(conf, on_log);
 	rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	rd_kafka_conf_set_opaque(conf, ks);
 	if (!(ks->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
 		snprintf(err, errlen, "kafka: %s", why);

@@ -11,6 +11,9 @@
  * one message of IN-TOPIC (an empty line: an empty message), and after
  * its N messages it waits until STOP-FILE exists (or SECONDS passed), then
  * writes the offset GROUP committed for IN-TOPIC partition 0 to COMMIT-FILE.
+ * With KAFKA_MOCK_LATER=FILE:TRIGGER in the environment, it also produces
+ * each line of FILE to IN-TOPIC once the file TRIGGER exists (for a
+ * consumer that starts at the end of the topic).
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -28,7 +31,9 @@ produce(rd_kafka_mock_cluster_t *mc, const char *topic, const char *path)
 	rd_kafka_t *p;
 	FILE *f;
 
-	if (rd_kafka_mock_topic_create(mc, topic, 1, 1) ||
+	rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topic, 1, 1);
+
+	if ((e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) ||
 	    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), why, sizeof why) ||
 	    !(p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why)) || !(f = fopen(path, "r"))) {
 		fprintf(stderr, "kafka_mock: cannot produce %s: %s\n", path, why);
@@ -94,12 +99,15 @@ main(int argc, char **argv)
 	FILE *f;
 	long n, got = 0;
 	time_t until;
+	char *later = getenv("KAFKA_MOCK_LATER"), *trigger = NULL;
 
 	if (argc != 6 && argc != 11) {
 		fprintf(stderr, "usage: kafka_mock ADDR-FILE OUT-FILE TOPIC N SECONDS "
 			"[IN-TOPIC IN-FILE GROUP STOP-FILE COMMIT-FILE]\n");
 		return 2;
 	}
+	if (later && (trigger = strchr(later, ':')))
+		*trigger++ = '\0';
 	n = atol(argv[4]);
 	until = time(NULL) + atol(argv[5]);
 	if (!(owner = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), why, sizeof why)) ||
@@ -126,7 +134,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	while (got < n && time(NULL) < until) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+		rd_kafka_message_t *m;
+		if (later && trigger && (f = fopen(trigger, "r"))) {
+			fclose(f);
+			if (produce(mc, argv[6], later) < 0)
+				return 1;
+			later = NULL;
+		}
+		m = rd_kafka_consumer_poll(c, 100);
 		if (!m)
 			continue;
 		if (!m->err && (f = fopen(argv[2], "a"))) {

@@ -8,6 +8,7 @@
 # Then [kafka]: routed consumes a topic of 30 messages (an invalid one, an
 # empty one), routes its 28 events to the kafka destination, counts and logs
 # the invalid one, and commits offset 30 by the time it has stopped.
+# Then start = latest: a new group routes only what comes after it joined.
 # Every wait is bounded.
 set -u
 top=${top_srcdir:-.}
@@ -105,6 +106,39 @@ wait "$mpid"
 check "the events consumer got exactly 28" [ $? -eq 0 ]
 check "the group routed committed offset 30 of topic in: everything taken, nothing more ($(cat "$tmp/committed" 2>/dev/null))" \
 	[ "$(cat "$tmp/committed" 2>/dev/null)" = 30 ]
+
+# ---- [kafka] start = latest: a new group begins at the end of the topic ----------------
+# topic "in" holds 5 events before routed joins; once it has its partitions, 3 more come:
+# only those 3 are routed on
+: >"$tmp/old"
+for i in 0 1 2 3 4; do printf '{"event_type":"t.ev","id":"old-%d","n":%d,"customer":"c0"}\n' $i $i >>"$tmp/old"; done
+for i in 100 101 102; do printf '{"event_type":"t.ev","id":"new-%d","n":%d,"customer":"c1"}\n' $i $i >>"$tmp/new"; done
+KAFKA_MOCK_LATER="$tmp/new:$tmp/go3" "$MOCK" "$tmp/addr3" "$tmp/topic3" events 3 60 in "$tmp/old" latest-g \
+	"$tmp/stop3" "$tmp/committed3" 2>"$tmp/mock3.err" &
+mpid=$!
+i=0
+while [ ! -s "$tmp/addr3" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$tmp/addr3" ] || { bad "the third mock cluster did not start: $(cat "$tmp/mock3.err")"; exit 1; }
+a=$(cat "$tmp/addr3")
+printf '[service]\nlog_level = info\n[kafka]\nbrokers = %s\ntopics = in\ngroup = latest-g\nstart = latest\n[destination to_kafka]\nsink = kafka\nbrokers = %s\ntopic = events\nkey = customer\n' \
+	"$a" "$a" >"$tmp/routed3.conf"
+start_routed "$tmp/data3" "$tmp/routed3.conf" $RULES
+i=0
+while ! grep -q '"msg":"kafka source: partitions assigned","partitions":1' "$tmp/log" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+check "start = latest: the group's partition assigned, and logged, within 20 s" \
+	grep -q '"msg":"kafka source: partitions assigned","partitions":1' "$tmp/log"
+sleep 1 # the consumer's position is fetched after the assignment
+: >"$tmp/go3"
+i=0
+while [ "$(grep -c . "$tmp/topic3" 2>/dev/null || echo 0)" -lt 3 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+check "only the 3 events produced after it joined were routed on, in order" \
+	[ "$(cut -f2 "$tmp/topic3" | jq -r .n | tr '\n' ' ')" = "100 101 102 " ]
+check "... accepted 3, none of the 5 older ones" [ "$(metric routed_events_accepted_total)" = 3 ]
+stop_routed "SIGTERM: routed exits 0"
+: >"$tmp/stop3"
+wait "$mpid"
+check "the events consumer got exactly 3, and group latest-g committed offset 8 ($(cat "$tmp/committed3" 2>/dev/null))" \
+	sh -c "[ $? -eq 0 ] && [ \"$(cat "$tmp/committed3" 2>/dev/null)\" = 8 ]"
 
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
