@@ -18,15 +18,23 @@ MOCK=${KAFKA_MOCK:-$(dirname "$ROUTED")/tests/routed/kafka_mock}
 [ -x "$MOCK" ] || { echo "run-kafka.sh: no $MOCK (make tests/routed/kafka_mock)"; exit 99; }
 RULES="$top/tests/routed/kafka.route"
 
-"$MOCK" "$tmp/addr" "$tmp/topic" events 20 60 2>"$tmp/mock.err" &
-mpid=$!
 cleanup_more() { kill "$mpid" 2>/dev/null; }
-i=0
-while [ ! -s "$tmp/addr" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$tmp/addr" ] || { bad "the mock cluster did not start: $(cat "$tmp/mock.err")"; exit 1; }
+# mock K ARGS...: starts kafka_mock with ADDR-FILE $tmp/addrK (its other arguments ARGS) in the
+# background ($mpid), waits for its address (10 s at most) and sets $a to it
+mock() {
+	mk=$1
+	shift
+	"$MOCK" "$tmp/addr$mk" "$@" 2>"$tmp/mock$mk.err" &
+	mpid=$!
+	i=0
+	while [ ! -s "$tmp/addr$mk" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -s "$tmp/addr$mk" ] || { bad "mock cluster $mk did not start: $(cat "$tmp/mock$mk.err")"; exit 1; }
+	a=$(cat "$tmp/addr$mk")
+}
+mock 1 "$tmp/topic" events 20 60
 
 printf '[service]\nlog_level = info\n[destination to_kafka]\nsink = kafka\nbrokers = %s\ntopic = events\nkey = customer\ntimeout = 10s\n' \
-	"$(cat "$tmp/addr")" >"$tmp/routed.conf"
+	"$a" >"$tmp/routed.conf"
 "$ROUTED" --check-config --config "$tmp/routed.conf" $RULES >/dev/null 2>"$tmp/err"
 check "--check-config accepts a kafka destination" [ $? -eq 0 ]
 printf '[destination to_kafka]\nsink = kafka\nbrokers = 127.0.0.1:1\n[destination other]\ntopic = t\n' >"$tmp/bad.conf"
@@ -66,13 +74,7 @@ check "the mock cluster's consumer got exactly 20 and ended" [ $? -eq 0 ]
 # topic "in": 30 messages, 28 events, an invalid one (offset 7) and an empty one (offset 15);
 # routed takes them and routes the events to the kafka destination, topic "events"
 source_messages "$tmp/in"
-"$MOCK" "$tmp/addr2" "$tmp/topic2" events 28 60 in "$tmp/in" routed "$tmp/stop2" "$tmp/committed" \
-	2>"$tmp/mock2.err" &
-mpid=$!
-i=0
-while [ ! -s "$tmp/addr2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$tmp/addr2" ] || { bad "the second mock cluster did not start: $(cat "$tmp/mock2.err")"; exit 1; }
-a=$(cat "$tmp/addr2")
+mock 2 "$tmp/topic2" events 28 60 in "$tmp/in" routed "$tmp/stop2" "$tmp/committed"
 printf '[service]\nlog_level = info\n[kafka]\nbrokers = %s\ntopics = in\n[destination to_kafka]\nsink = kafka\nbrokers = %s\ntopic = events\nkey = customer\n' \
 	"$a" "$a" >"$tmp/routed2.conf"
 start_routed "$tmp/data2" "$tmp/routed2.conf" $RULES
@@ -113,13 +115,9 @@ check "the group routed committed offset 30 of topic in: everything taken, nothi
 : >"$tmp/old"
 for i in 0 1 2 3 4; do printf '{"event_type":"t.ev","id":"old-%d","n":%d,"customer":"c0"}\n' $i $i >>"$tmp/old"; done
 for i in 100 101 102; do printf '{"event_type":"t.ev","id":"new-%d","n":%d,"customer":"c1"}\n' $i $i >>"$tmp/new"; done
-KAFKA_MOCK_LATER="$tmp/new:$tmp/go3" "$MOCK" "$tmp/addr3" "$tmp/topic3" events 3 60 in "$tmp/old" latest-g \
-	"$tmp/stop3" "$tmp/committed3" 2>"$tmp/mock3.err" &
-mpid=$!
-i=0
-while [ ! -s "$tmp/addr3" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$tmp/addr3" ] || { bad "the third mock cluster did not start: $(cat "$tmp/mock3.err")"; exit 1; }
-a=$(cat "$tmp/addr3")
+KAFKA_MOCK_LATER="$tmp/new:$tmp/go3"
+export KAFKA_MOCK_LATER
+mock 3 "$tmp/topic3" events 3 60 in "$tmp/old" latest-g "$tmp/stop3" "$tmp/committed3"
 printf '[service]\nlog_level = info\n[kafka]\nbrokers = %s\ntopics = in\ngroup = latest-g\nstart = latest\n[destination to_kafka]\nsink = kafka\nbrokers = %s\ntopic = events\nkey = customer\n' \
 	"$a" "$a" >"$tmp/routed3.conf"
 start_routed "$tmp/data3" "$tmp/routed3.conf" $RULES
