@@ -22,7 +22,8 @@
 #include "conf.h"
 #include "log.h"
 
-enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE, K_SYNC, K_SCHED, K_START }; /* K_SIZE: unsigned; K_SIZET: size_t */
+enum key_kind { K_STR, K_UINT, K_SIZE, K_SIZET, K_LEVEL, K_ENVELOPE, K_SYNC, K_SCHED, K_START, K_MS };
+/* K_SIZE: unsigned; K_SIZET: size_t; K_MS: a duration ("500ms", "10s") into unsigned ms, min..max ms */
 
 struct conf_key {
 	const char *section, *name;
@@ -64,6 +65,7 @@ static const struct conf_key conf_keys[] = {
 	{ "kafka", "topics", K_STR, U(kafka_topics), 0, 0 },
 	{ "kafka", "group", K_STR, U(kafka_group), 0, 0 },
 	{ "kafka", "start", K_START, U(kafka_latest), 0, 0 },
+	{ "kafka", "session_timeout", K_MS, U(kafka_session_ms), 1000, 3600000 },
 	{ "rabbitmq", "url", K_STR, U(rabbitmq_url), 0, 0 },
 	{ "rabbitmq", "queue", K_STR, U(rabbitmq_queue), 0, 0 },
 	{ "rabbitmq", "prefetch", K_UINT, U(rabbitmq_prefetch), 1, 65535 },
@@ -271,6 +273,7 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 {
 	char *base = (char *)c + k->off;
 	unsigned long long v;
+	unsigned u;
 	char *dup;
 	int lv;
 
@@ -286,6 +289,14 @@ set_key(struct rd_conf *c, const struct conf_key *k, const char *val, char *why,
 		}
 		free(*(char **)base);
 		*(char **)base = dup;
+		return 0;
+	case K_MS:
+		if (rd_conf_duration_ms(val, &u) < 0 || u < k->min || u > k->max) {
+			snprintf(why, whylen, "%s must be a duration from %llums to %llus (like 500ms, 10s, 1m), not '%s'",
+				k->name, k->min, k->max / 1000, val);
+			return -1;
+		}
+		*(unsigned *)base = u;
 		return 0;
 	case K_UINT:
 	case K_SIZE:

@@ -121,6 +121,7 @@ struct rd_conf {
 	char *kafka_topics;        /* owns: "a,b": the topics consumed */
 	char *kafka_group;         /* owns: the consumer group (default "routed") */
 	int kafka_latest;          /* start = latest: a group without a committed offset starts at the end */
+	unsigned kafka_session_ms; /* session_timeout: a member silent this long leaves the group; 0: librdkafka's */
 	/* [rabbitmq]: routed consumes this queue (rabbitmq.h; NULL url: off) */
 	char *rabbitmq_url;        /* owns: amqp://user:password@host:port/vhost */
 	char *rabbitmq_queue;      /* owns: the queue consumed */

@@ -600,6 +600,15 @@ rd_kafka_source_start(const struct rd_conf *c, const route_prog *p, struct rd_me
 	    set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
 	    set(conf, "auto.offset.reset", c->kafka_latest ? "latest" : "earliest", err, errlen) < 0)
 		goto fail;
+	if (c->kafka_session_ms) {
+		/* heartbeats a third of it apart at most (librdkafka's default is 3 s) */
+		char ms[16], hb[16];
+		snprintf(ms, sizeof ms, "%u", c->kafka_session_ms);
+		snprintf(hb, sizeof hb, "%u", c->kafka_session_ms / 3 < 3000 ? c->kafka_session_ms / 3 : 3000);
+		if (set(conf, "session.timeout.ms", ms, err, errlen) < 0 ||
+		    set(conf, "heartbeat.interval.ms", hb, err, errlen) < 0)
+			goto fail;
+	}
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_log_cb(conf, on_log);
 	rd_kafka_conf_set_offset_commit_cb(conf, on_commit);

@@ -11,9 +11,10 @@
  * one message of IN-TOPIC (an empty line: an empty message), and after
  * its N messages it waits until STOP-FILE exists (or SECONDS passed), then
  * writes the offset GROUP committed for IN-TOPIC partition 0 to COMMIT-FILE.
- * With KAFKA_MOCK_LATER=FILE:TRIGGER in the environment, it also produces
- * each line of FILE to IN-TOPIC once the file TRIGGER exists (for a
- * consumer that starts at the end of the topic).
+ * With KAFKA_MOCK_LATER=FILE:TRIGGER[,FILE:TRIGGER...] in the environment,
+ * it also produces each line of each FILE to IN-TOPIC once its TRIGGER file
+ * exists, in turn (for consumers that join later). KAFKA_MOCK_PARTITIONS=P:
+ * IN-TOPIC has P partitions (default 1; unkeyed messages spread over them).
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -30,8 +31,10 @@ produce(rd_kafka_mock_cluster_t *mc, const char *topic, const char *path)
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *p;
 	FILE *f;
+	long nline = 0;
 
-	rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topic, 1, 1);
+	const char *np = getenv("KAFKA_MOCK_PARTITIONS");
+	rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topic, np ? atoi(np) : 1, 1);
 
 	if ((e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) ||
 	    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), why, sizeof why) ||
@@ -41,8 +44,11 @@ produce(rd_kafka_mock_cluster_t *mc, const char *topic, const char *path)
 	}
 	while (fgets(line, sizeof line, f)) {
 		size_t n = strcspn(line, "\n");
+		char key[24];
+		/* keyed by its line number: spread over the partitions, in order within each */
+		snprintf(key, sizeof key, "%ld", nline++);
 		if (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(line, n),
-			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) {
+			RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) {
 			fprintf(stderr, "kafka_mock: produce failed\n");
 			return -1;
 		}
@@ -99,13 +105,15 @@ main(int argc, char **argv)
 	FILE *f;
 	long n, got = 0;
 	time_t until;
-	char *later = getenv("KAFKA_MOCK_LATER"), *trigger = NULL;
+	char *later = getenv("KAFKA_MOCK_LATER"), *trigger = NULL, *rest = NULL, *later_buf = NULL;
 
 	if (argc != 6 && argc != 11) {
 		fprintf(stderr, "usage: kafka_mock ADDR-FILE OUT-FILE TOPIC N SECONDS "
 			"[IN-TOPIC IN-FILE GROUP STOP-FILE COMMIT-FILE]\n");
 		return 2;
 	}
+	if (later && (later = later_buf = strdup(later)) && (rest = strchr(later, ',')))
+		*rest++ = '\0';
 	if (later && (trigger = strchr(later, ':')))
 		*trigger++ = '\0';
 	n = atol(argv[4]);
@@ -139,7 +147,13 @@ main(int argc, char **argv)
 			fclose(f);
 			if (produce(mc, argv[6], later) < 0)
 				return 1;
-			later = NULL;
+			/* the next FILE:TRIGGER, if any */
+			later = rest;
+			trigger = rest = NULL;
+			if (later && (rest = strchr(later, ',')))
+				*rest++ = '\0';
+			if (later && (trigger = strchr(later, ':')))
+				*trigger++ = '\0';
 		}
 		m = rd_kafka_consumer_poll(c, 100);
 		if (!m)
@@ -166,5 +180,6 @@ main(int argc, char **argv)
 	}
 	rd_kafka_mock_cluster_destroy(mc);
 	rd_kafka_destroy(owner);
+	free(later_buf);
 	return got == n ? 0 : 1;
 }

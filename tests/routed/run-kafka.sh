@@ -9,6 +9,8 @@
 # empty one), routes its 28 events to the kafka destination, counts and logs
 # the invalid one, and commits offset 30 by the time it has stopped.
 # Then start = latest: a new group routes only what comes after it joined.
+# Then two routed in one group share a topic's 2 partitions, and when one
+# stops the other takes both: each event routed once.
 # Every wait is bounded.
 set -u
 top=${top_srcdir:-.}
@@ -43,11 +45,12 @@ check "a kafka destination without topic exits 1" [ $? -eq 1 ]
 check "... named with its line" grep -q "bad.conf:1: .*sink = kafka needs brokers and topic" "$tmp/err"
 check "topic with another sink is named with its line" \
 	grep -q "bad.conf:4: .*brokers, topic and key are only for sink = kafka" "$tmp/err"
-printf '[service]\nlog_level = info\n[kafka]\nbrokers = 127.0.0.1:1\nstart = middle\n' >"$tmp/bad2.conf"
+printf '[service]\nlog_level = info\n[kafka]\nbrokers = 127.0.0.1:1\nstart = middle\nsession_timeout = 5\n' >"$tmp/bad2.conf"
 "$ROUTED" --check-config --config "$tmp/bad2.conf" $RULES >/dev/null 2>"$tmp/err"
 check "[kafka] brokers without topics exits 1, naming the line" \
 	sh -c "[ $? -eq 1 ] && grep -q 'bad2.conf:4: \\[kafka\\] brokers and topics go together' '$tmp/err'"
 check "... and a bad start, naming its line" grep -q 'bad2.conf:5: start must be earliest or latest' "$tmp/err"
+check "... and a session_timeout without a unit" grep -q 'bad2.conf:6: session_timeout must be a duration' "$tmp/err"
 start_routed "$tmp/data" "$tmp/routed.conf" $RULES
 
 t_events 20 "$tmp/body"
@@ -137,6 +140,62 @@ stop_routed "SIGTERM: routed exits 0"
 wait "$mpid"
 check "the events consumer got exactly 3, and group latest-g committed offset 8 ($(cat "$tmp/committed3" 2>/dev/null))" \
 	sh -c "[ $? -eq 0 ] && [ \"$(cat "$tmp/committed3" 2>/dev/null)\" = 8 ]"
+
+# ---- [kafka] two routed in one group: the partitions shared, then handed over -----------
+# topic "in" with 2 partitions; two routed (A, B) in group "pair" take one each, and route
+# the 40 events produced then between them; B stops, A is given both partitions and routes
+# the 20 produced after: 60 in all, each once
+for i in $(seq 0 39); do printf '{"event_type":"t.ev","id":"p-%d","n":%d,"customer":"c2"}\n' $i $i; done >"$tmp/p1"
+for i in $(seq 40 59); do printf '{"event_type":"t.ev","id":"p-%d","n":%d,"customer":"c2"}\n' $i $i; done >"$tmp/p2"
+: >"$tmp/none"
+KAFKA_MOCK_LATER="$tmp/p1:$tmp/go4,$tmp/p2:$tmp/go5"
+KAFKA_MOCK_PARTITIONS=2
+export KAFKA_MOCK_LATER KAFKA_MOCK_PARTITIONS
+mock 4 "$tmp/topic4" events 60 90 in "$tmp/none" pair "$tmp/stop4" "$tmp/committed4"
+unset KAFKA_MOCK_LATER KAFKA_MOCK_PARTITIONS
+printf '[service]\nlog_level = info\n[kafka]\nbrokers = %s\ntopics = in\ngroup = pair\nsession_timeout = 3s\n[destination to_kafka]\nsink = kafka\nbrokers = %s\ntopic = events\nkey = customer\n' \
+	"$a" "$a" >"$tmp/routed4.conf"
+start_routed "$tmp/data4a" "$tmp/routed4.conf" $RULES
+pida=$pid
+Ua=$U
+"$ROUTED" --config "$tmp/routed4.conf" --listen 127.0.0.1:0 --data-dir "$tmp/data4b" $RULES 2>"$tmp/logb" &
+pidb=$!
+cleanup_more() { kill "$mpid" 2>/dev/null; kill -KILL "$pidb" 2>/dev/null; }
+wait_port "$tmp/logb"
+Ub=http://127.0.0.1:$port
+assigned() { grep -c '"msg":"kafka source: partitions assigned","partitions":'"$2" "$1"; }
+i=0
+while { [ "$(assigned "$tmp/log" 1)" = 0 ] || [ "$(assigned "$tmp/logb" 1)" = 0 ]; } && [ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check "two routed in one group: each is given one of the 2 partitions within 30 s" \
+	[ "$(assigned "$tmp/log" 1) $(assigned "$tmp/logb" 1)" = "1 1" ]
+sleep 1
+: >"$tmp/go4"
+i=0
+while [ "$(grep -c . "$tmp/topic4" 2>/dev/null || echo 0)" -lt 40 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+ta=$(U=$Ua metric routed_events_accepted_total)
+tb=$(U=$Ub metric routed_events_accepted_total)
+check "the 40 events are routed on within 20 s, shared between them ($ta and $tb)" \
+	sh -c "[ $(grep -c . "$tmp/topic4" 2>/dev/null || echo 0) -eq 40 ] && [ $ta -gt 0 ] && [ $tb -gt 0 ] && [ $((ta + tb)) -eq 40 ]"
+kill -TERM "$pidb"
+wait "$pidb"
+rc=$?
+check "B stops (exit $rc), committing what it logged" [ $rc -eq 0 ]
+i=0
+while [ "$(assigned "$tmp/log" 2)" = 0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+check "A is given both partitions within 30 s, and logged the revocation before" \
+	sh -c "[ $(assigned "$tmp/log" 2) -ge 1 ] && grep -q '\"msg\":\"kafka source: partitions revoked\"' '$tmp/log'"
+sleep 1
+: >"$tmp/go5"
+i=0
+while [ "$(grep -c . "$tmp/topic4" 2>/dev/null || echo 0)" -lt 60 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+check "A routes the 20 produced after: each of the 60 once ($(grep -c . "$tmp/topic4" 2>/dev/null || echo 0) messages, $(cut -f2 "$tmp/topic4" | jq -r .n | sort -u | wc -l) distinct)" \
+	sh -c "[ $(grep -c . "$tmp/topic4" 2>/dev/null || echo 0) -eq 60 ] && [ $(cut -f2 "$tmp/topic4" | jq -r .n | sort -u | wc -l) -eq 60 ]"
+stop_routed "SIGTERM: A exits 0"
+: >"$tmp/stop4"
+wait "$mpid"
 
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
