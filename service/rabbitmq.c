@@ -15,12 +15,15 @@
 #include <openssl/ssl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -170,6 +173,13 @@ conn_open(const struct target *t, unsigned timeout_ms, int heartbeat, int *tls, 
 		if (tls)
 			*tls = st <= AMQP_STATUS_SSL_ERROR && st > _AMQP_STATUS_SSL_NEXT_VALUE;
 		goto fail;
+	}
+	{
+		/* rabbitmq-c waits without end to write a publish a broker does not read (a memory or
+		 * disk alarm blocks publishers so, and a stopped broker): the kernel closes the
+		 * connection once written data waits timeout_ms for room or an ack, and the write fails */
+		unsigned to = timeout_ms;
+		setsockopt(amqp_socket_get_sockfd(s), IPPROTO_TCP, TCP_USER_TIMEOUT, &to, sizeof to);
 	}
 	if (reply_error(amqp_login(c, t->vhost, 0, AMQP_DEFAULT_FRAME_SIZE, heartbeat, AMQP_SASL_METHOD_PLAIN, t->user,
 			    t->password), "login", err, errlen) < 0)
@@ -331,11 +341,16 @@ rd_rabbitmq_sink_write(struct rd_rabbitmq_sink *rs, const char *buf, size_t len,
 		body.bytes = (void *)p;
 		body.len = (size_t)(nl - p);
 		/* mandatory: a message no queue takes comes back (basic.return) rather than vanishing */
+		errno = 0;
 		if ((s = amqp_basic_publish(rs->conn, CHANNEL, amqp_cstring_bytes(rs->exchange),
 			     amqp_cstring_bytes(rs->routing_key), 1, 0, &props, body)) != AMQP_STATUS_OK) {
-			snprintf(err, errlen, "rabbitmq: publish: %s", amqp_error_string2(s));
+			int timed_out = errno == ETIMEDOUT; /* TCP_USER_TIMEOUT (conn_open) closed it */
+			if (timed_out)
+				snprintf(err, errlen, "rabbitmq: publish: the broker read nothing for %u ms", rs->timeout_ms);
+			else
+				snprintf(err, errlen, "rabbitmq: publish: %s", amqp_error_string2(s));
 			sink_drop(rs);
-			rc = rd_failed(fail, RD_FAIL_CONNECTION);
+			rc = rd_failed(fail, timed_out ? RD_FAIL_TIMEOUT : RD_FAIL_CONNECTION);
 			goto out;
 		}
 		rs->next_tag++;

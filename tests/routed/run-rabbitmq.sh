@@ -52,7 +52,7 @@ bpid=$(echo "$out" | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
 AMQP=amqp://guest:guest@127.0.0.1:$bport/
 AMQPS=amqps://guest:guest@localhost:$tport/
 amqp() { "$TOOL" "$AMQP" "$@"; }
-amqp declare out && amqp declare tlsout && amqp declare full 2 && amqp declare in.dead && amqp declare in 0 in.dead ||
+amqp declare out && amqp declare tlsout && amqp declare big && amqp declare full 2 && amqp declare in.dead && amqp declare in 0 in.dead ||
 	{ bad "cannot declare the queues"; exit 1; }
 
 # ---- the config ------------------------------------------------------------------------
@@ -91,6 +91,11 @@ sink = rabbitmq
 url = $AMQP
 exchange = nonexistent
 routing_key = out
+[destination to_big]
+sink = rabbitmq
+url = $AMQP
+routing_key = big
+timeout = 2s
 EOF
 "$ROUTED" --check-config --config "$tmp/routed.conf" $RULES >/dev/null 2>"$tmp/err"
 check "--check-config accepts rabbitmq destinations" [ $? -eq 0 ]
@@ -205,6 +210,37 @@ amqp get out 5 2 >>"$tmp/got2"
 check "... at least once: $(grep -c . "$tmp/got2") copies, each of it" \
 	[ "$(jq -r .n "$tmp/got2" | sort -u)" = 200 ]
 check "... not dead-lettered" [ "$(metric 'routed_dlq_total{destination="to_rmq"}')" = 0 ]
+# a broker that stops reading in the middle of a delivery larger than the sockets' buffers
+# (4,000 messages of 3.5 KB, one batch): the write fails within the timeout, rather than
+# waiting for the broker without end; once it reads again, a retry delivers them all
+pad=$(printf '%3400s' '' | tr ' ' x)
+for r in 1 2 3 4; do
+	for i in $(seq 1 1000); do
+		printf '{"event_type":"t.ev","id":"b-%d-%d","n":%d,"customer":"big","pad":"%s"}\n' $r $i $i "$pad"
+	done >"$tmp/big$r"
+done
+# one message first, so that the destination's connection is up when the broker stops
+curl -s -o /dev/null -H 'Content-Type: application/json' -d '{"event_type":"t.ev","id":"b-0","n":0,"customer":"big"}' "$U/events"
+i=0
+while [ "$(metric 'routed_deliveries_total{destination="to_big"}')" != 1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -STOP "$bpid"
+for r in 1 2 3 4; do
+	curl -s -o /dev/null -H 'Content-Type: application/x-ndjson' --data-binary @"$tmp/big$r" "$U/events"
+done
+i=0
+while [ "$(metric 'routed_sink_attempts_total{destination="to_big"}')" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+t0=$(date +%s)
+i=0
+while [ "$(metric 'routed_sink_attempts_total{destination="to_big"}')" -lt 3 ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+check "the 14 MB batch to a broker that does not read fails (reason timeout) and is retried within 15 s ($(($(date +%s) - t0)) s; failures $(curl -s "$U/metrics" | awk '/^routed_sink_failures_total\{destination="to_big"/ && $2 > 0 { printf "%s ", $0 }'))" \
+	sh -c "[ \"$(metric 'routed_sink_attempts_total{destination="to_big"}')\" -ge 3 ] &&
+		[ \"$(metric 'routed_sink_failures_total{destination="to_big",reason="timeout"}')\" -ge 1 ]"
+kill -CONT "$bpid"
+i=0
+while [ "$(metric 'routed_deliveries_total{destination="to_big"}')" != 4001 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+check "... and once the broker reads again, all 4000 are delivered ($(metric 'routed_deliveries_total{destination="to_big"}') with the first)" \
+	[ "$(metric 'routed_deliveries_total{destination="to_big"}')" = 4001 ]
+check "... not one dead-lettered" [ "$(metric 'routed_dlq_total{destination="to_big"}')" = 0 ]
 stop_routed "SIGTERM: routed exits 0"
 
 # ---- [rabbitmq]: routed consumes a queue, and acks what it logged ------------------------
