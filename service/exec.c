@@ -372,13 +372,17 @@ read_answer(struct rd_exec_child *c, char *line, uint64_t deadline)
 	}
 }
 
-/* Has c written anything (or ended its output) since its last answer was read? */
+/* Has c written anything since its last answer was read (1), or ended its output (2), or neither (0)? */
 static int
 unasked_output(struct rd_exec_child *c)
 {
 	struct pollfd pf = { c->out, POLLIN, 0 };
 
-	return c->rlen > 0 || (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLIN | POLLHUP | POLLERR)));
+	if (c->rlen > 0)
+		return 1;
+	if (poll(&pf, 1, 0) != 1)
+		return 0;
+	return pf.revents & POLLIN ? 1 : pf.revents & (POLLHUP | POLLERR) ? 2 : 0;
 }
 
 int
@@ -396,11 +400,12 @@ rd_exec_stream(struct rd_exec_pool *pool, const char *command, const char *dest,
 	if ((c = pool->idle))
 		pool->idle = c->next;
 	pthread_mutex_unlock(&pool->mu);
-	if (c && unasked_output(c)) {
+	if (c && (rc = unasked_output(c))) {
 		/* every answer it owed was read: whatever it wrote since was not asked for, and
-		 * its answers would be out of step from here on */
-		rd_log(RD_LOG_WARN, "exec stream: the command wrote lines it was not asked for: started again",
-			"\"destination\":\"%s\"", dest);
+		 * its answers would be out of step from here on; or it ended since (it exited) */
+		rd_log(RD_LOG_WARN, rc == 1 ? "exec stream: the command wrote lines it was not asked for: started again"
+			: "exec stream: the command ended between deliveries: started again", "\"destination\":\"%s\"",
+			dest);
 		child_end(c, 0, NULL);
 		c = NULL;
 	}

@@ -175,6 +175,41 @@ START_TEST(test_exec_outcomes)
 }
 END_TEST
 
+/* Waits (5 s at most) until the process whose pid is the first line of DIR/name has exited:
+ * it is a zombie (its parent, the pool, has not reaped it) or gone. */
+static void
+wait_exited(const char *name)
+{
+	char path[300], stat[300];
+	long pid = 0;
+	FILE *f;
+	int k;
+
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	for (k = 0; k < 500 && !pid; k++) {
+		if ((f = fopen(path, "r"))) {
+			if (fscanf(f, "%ld", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		if (!pid)
+			usleep(10000);
+	}
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	for (k = 0; k < 500; k++, usleep(10000)) {
+		char *rp;
+		if (!(f = fopen(path, "r")))
+			return;
+		stat[0] = '\0';
+		if (!fgets(stat, sizeof stat, f))
+			stat[0] = '\0';
+		fclose(f);
+		/* "PID (COMM) STATE ...": the state after the last ')' */
+		if ((rp = strrchr(stat, ')')) && rp[1] == ' ' && rp[2] == 'Z')
+			return;
+	}
+}
+
 /* Lines of DIR/name (0 when it is not there); the first one in first (when given). */
 static unsigned
 file_lines(const char *name, char *first, size_t firstlen)
@@ -230,9 +265,10 @@ START_TEST(test_exec_stream)
 	/* closing ends it: its input closes, the loop ends, and it is reaped */
 	rd_exec_pool_close(&pool);
 
-	/* a command that exits after one answer: the next delivery fails with its status, the
-	 * one after starts it again */
-	snprintf(cmd, sizeof cmd, "echo $$ >> '%s/ex.pids'; read -r l; echo ok; exit 3", tmpdir);
+	/* a command that exits, without an answer, on its second message: that delivery fails
+	 * with its status, the next one starts it again (it reads the second message first, so
+	 * that it is still running when that delivery starts, however slow the machine) */
+	snprintf(cmd, sizeof cmd, "echo $$ >> '%s/ex.pids'; read -r l; echo ok; read -r l; exit 3", tmpdir);
 	rd_exec_pool_init(&pool);
 	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)), DELIVERED);
 	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err, sizeof err)),
@@ -242,6 +278,18 @@ START_TEST(test_exec_stream)
 	for (k = 0; k < 100 && file_lines("ex.pids", NULL, 0) < 2; k++)
 		usleep(10000);
 	ck_assert_uint_eq(file_lines("ex.pids", NULL, 0), 2);
+	rd_exec_pool_close(&pool);
+
+	/* a command that ends after its answer, before the next delivery: started again for it,
+	 * which is delivered */
+	snprintf(cmd, sizeof cmd, "echo $$ >> '%s/end.pids'; read -r l; echo ok", tmpdir);
+	rd_exec_pool_init(&pool);
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err,
+		sizeof err)), DELIVERED);
+	wait_exited("end.pids"); /* it has ended (a zombie until the pool reaps it) */
+	ck_assert_int_eq(OUTCOME(rd_exec_stream(&pool, cmd, "dst", one, sizeof one - 1, 1, 5000, &fail, err,
+		sizeof err)), DELIVERED);
+	ck_assert_uint_eq(file_lines("end.pids", NULL, 0), 2);
 	rd_exec_pool_close(&pool);
 
 	/* a command that writes a line nobody asked for (a banner): its first answer is taken
