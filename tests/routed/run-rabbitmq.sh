@@ -318,8 +318,10 @@ left=$(amqp count in)
 check "the budget full, the consumer waits (routed_rabbitmq_backpressure_waits_total $(metric routed_rabbitmq_backpressure_waits_total))" \
 	[ "$(metric routed_rabbitmq_backpressure_waits_total)" -ge 1 ]
 check "... and the backlog stays in the queue ($left of 2000 ready)" [ "$left" -ge 1000 ]
-check "... memory held within the cap ($(metric routed_inflight_bytes) bytes)" \
-	[ "$(metric routed_inflight_bytes)" -le 65536 ]
+# (over the cap by at most one event's messages per worker: docs/routed.md, Memory and
+# backpressure; here an event's message is under 300 bytes, and there are 2 workers)
+check "... memory held at the cap ($(metric routed_inflight_bytes) bytes, the cap 65536)" \
+	[ "$(metric routed_inflight_bytes)" -le $((65536 + 2 * 300)) ]
 : >"$tmp/go"
 i=0
 while [ "$(grep -c . "$tmp/exec.out" 2>/dev/null || echo 0)" -lt 2000 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
