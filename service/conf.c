@@ -156,6 +156,7 @@ dest_fini(struct rd_dest_conf *d)
 	free(d->key_member);
 	free(d->exchange);
 	free(d->routing_key);
+	free(d->routing_key_from);
 	free(d->url);
 	for (i = 0; i < d->nheaders; i++)
 		free(d->headers[i]);
@@ -393,7 +394,7 @@ set_str(char **dst, const char *key, const char *val, char *why, size_t whylen)
 /* The keys of a [destination NAME] section; bit i of the seen mask is dest_keys[i]. */
 static const char *const dest_keys[] = {
 	"sink", "path", "url", "header", "bearer_token", "basic_auth", "ca_file", "timeout",
-	"max_in_flight", "command", "rotate_bytes", "rotate_keep", "exec_mode", "brokers", "topic", "key", "exchange", "routing_key"
+	"max_in_flight", "command", "rotate_bytes", "rotate_keep", "exec_mode", "brokers", "topic", "key", "exchange", "routing_key", "routing_key_from"
 };
 #define NDEST_KEYS (sizeof dest_keys / sizeof dest_keys[0])
 #define DEST_KEY_HEADER 3      /* the one key that may repeat */
@@ -521,6 +522,8 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 		return set_str(&d->exchange, key, val, why, whylen);
 	if (strcmp(key, "routing_key") == 0)
 		return set_str(&d->routing_key, key, val, why, whylen);
+	if (strcmp(key, "routing_key_from") == 0)
+		return set_str(&d->routing_key_from, key, val, why, whylen);
 	if (strcmp(key, "exec_mode") == 0) {
 		if (strcmp(val, "once") != 0 && strcmp(val, "stream") != 0) {
 			snprintf(why, whylen, "exec_mode must be once (a run per delivery) or stream (a long-lived "
@@ -550,7 +553,7 @@ set_dest_key(struct rd_dest_conf *d, const char *key, const char *val, char *why
 	}
 	snprintf(why, whylen, "unknown key '%s' in [destination %s] (keys: sink, path, rotate_bytes, "
 		"rotate_keep, command, exec_mode, url, header, bearer_token, basic_auth, ca_file, timeout, "
-		"max_in_flight, brokers, topic, key, exchange, routing_key)",
+		"max_in_flight, brokers, topic, key, exchange, routing_key, routing_key_from)",
 		key, d->name);
 	return -1;
 }
@@ -592,13 +595,14 @@ check_dest(const struct rd_dest_conf *d, char *why, size_t whylen)
 		snprintf(why, whylen, "[destination %s]: ca_file is for an amqps:// url (TLS)", d->name);
 		return -1;
 	}
-	if (d->sink == RD_SINK_RABBITMQ && !d->exchange && !d->routing_key) {
-		snprintf(why, whylen, "[destination %s]: sink = rabbitmq needs exchange or routing_key (to the "
-			"default exchange, routing_key is the queue's name)", d->name);
+	if (d->sink == RD_SINK_RABBITMQ && !d->exchange && !d->routing_key && !d->routing_key_from) {
+		snprintf(why, whylen, "[destination %s]: sink = rabbitmq needs exchange, routing_key or "
+			"routing_key_from (to the default exchange, the routing key is the queue's name)", d->name);
 		return -1;
 	}
-	if (d->sink != RD_SINK_RABBITMQ && (d->exchange || d->routing_key)) {
-		snprintf(why, whylen, "[destination %s]: exchange and routing_key are only for sink = rabbitmq", d->name);
+	if (d->sink != RD_SINK_RABBITMQ && (d->exchange || d->routing_key || d->routing_key_from)) {
+		snprintf(why, whylen, "[destination %s]: exchange, routing_key and routing_key_from are only for "
+			"sink = rabbitmq", d->name);
 		return -1;
 	}
 	if (d->sink == RD_SINK_EXEC && !d->command) {

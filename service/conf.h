@@ -45,6 +45,8 @@ struct rd_dest_conf {          /* a [destination NAME] section */
 	/* sink = rabbitmq only (rabbitmq.h; its broker is url, amqp://...) */
 	char *exchange;            /* owns, or NULL: the exchange published to (NULL: the default exchange) */
 	char *routing_key;         /* owns, or NULL: each message's routing key (NULL: empty) */
+	char *routing_key_from;    /* owns, or NULL: the top-level member whose value is a message's
+	                            * routing key (routing_key when the event has none) */
 	unsigned line;             /* line of the section header (for messages) */
 	/* sink = webhook only (the parser refuses them with another sink) */
 	char *url;                 /* owns: http:// or https:// URL POSTed to; rabbitmq: amqp:// of the broker */

@@ -237,6 +237,7 @@ struct rd_rabbitmq_sink {
 	pthread_mutex_t mu;        /* one lane thread at a time on the connection */
 	struct target t;           /* owns */
 	char *exchange, *routing_key; /* owns ("" when not set) */
+	char *key_from;            /* owns, or NULL: the member whose value is a message's routing key */
 	unsigned timeout_ms;
 	amqp_connection_state_t conn; /* owns, or NULL: opened at the next write */
 	uint64_t next_tag;         /* the next publish's sequence number (its confirm's delivery tag) */
@@ -244,7 +245,7 @@ struct rd_rabbitmq_sink {
 
 struct rd_rabbitmq_sink *
 rd_rabbitmq_sink_open(const char *url, const char *ca_file, const char *exchange, const char *routing_key,
-	unsigned timeout_ms, char *err, size_t errlen)
+	const char *key_from, unsigned timeout_ms, char *err, size_t errlen)
 {
 	struct rd_rabbitmq_sink *rs = calloc(1, sizeof *rs);
 
@@ -258,9 +259,10 @@ rd_rabbitmq_sink_open(const char *url, const char *ca_file, const char *exchange
 	}
 	rs->exchange = strdup(exchange ? exchange : "");
 	rs->routing_key = strdup(routing_key ? routing_key : "");
+	rs->key_from = key_from ? strdup(key_from) : NULL;
 	rs->timeout_ms = timeout_ms;
 	pthread_mutex_init(&rs->mu, NULL);
-	if (!rs->exchange || !rs->routing_key) {
+	if (!rs->exchange || !rs->routing_key || (key_from && !rs->key_from)) {
 		rd_rabbitmq_sink_close(rs);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -332,7 +334,9 @@ rd_rabbitmq_sink_write(struct rd_rabbitmq_sink *rs, const char *buf, size_t len,
 	}
 	first = rs->next_tag;
 	for (; p < end; p = nl + 1) {
-		amqp_bytes_t body;
+		amqp_bytes_t body, rkey;
+		const char *k;
+		size_t klen;
 
 		if (!(nl = memchr(p, '\n', (size_t)(end - p))))
 			nl = end;
@@ -340,10 +344,20 @@ rd_rabbitmq_sink_write(struct rd_rabbitmq_sink *rs, const char *buf, size_t len,
 			continue;
 		body.bytes = (void *)p;
 		body.len = (size_t)(nl - p);
+		rkey = amqp_cstring_bytes(rs->routing_key);
+		if (rs->key_from && rd_json_member(p, (size_t)(nl - p), rs->key_from, &k, &klen)) {
+			/* the member's value: a string without its quotes, other JSON as written */
+			if (klen >= 2 && k[0] == '"') {
+				k++;
+				klen -= 2;
+			}
+			rkey.bytes = (void *)k;
+			rkey.len = klen;
+		}
 		/* mandatory: a message no queue takes comes back (basic.return) rather than vanishing */
 		errno = 0;
 		if ((s = amqp_basic_publish(rs->conn, CHANNEL, amqp_cstring_bytes(rs->exchange),
-			     amqp_cstring_bytes(rs->routing_key), 1, 0, &props, body)) != AMQP_STATUS_OK) {
+			     rkey, 1, 0, &props, body)) != AMQP_STATUS_OK) {
 			int timed_out = errno == ETIMEDOUT; /* TCP_USER_TIMEOUT (conn_open) closed it */
 			if (timed_out)
 				snprintf(err, errlen, "rabbitmq: publish: the broker read nothing for %u ms", rs->timeout_ms);
@@ -431,8 +445,9 @@ rd_rabbitmq_sink_write(struct rd_rabbitmq_sink *rs, const char *buf, size_t len,
 	}
 	if (returned) {
 		snprintf(err, errlen, "rabbitmq: %zu of %zu messages unroutable (%s): no queue is bound to exchange "
-			"'%s' with routing key '%s'", returned, n, why, rs->exchange[0] ? rs->exchange : "(default)",
-			rs->routing_key);
+			"'%s' with %s%s%s", returned, n, why, rs->exchange[0] ? rs->exchange : "(default)",
+			rs->key_from ? "the routing key of member " : "routing key '", rs->key_from ? rs->key_from
+			: rs->routing_key, rs->key_from ? "" : "'");
 		rc = rd_failed(fail, RD_FAIL_RABBITMQ);
 	} else if (nacked) {
 		snprintf(err, errlen, "rabbitmq: %zu of %zu messages nacked by the broker", nacked, n);
@@ -453,6 +468,7 @@ rd_rabbitmq_sink_close(struct rd_rabbitmq_sink *rs)
 	target_fini(&rs->t);
 	free(rs->exchange);
 	free(rs->routing_key);
+	free(rs->key_from);
 	pthread_mutex_destroy(&rs->mu);
 	free(rs);
 }

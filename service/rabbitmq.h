@@ -46,11 +46,13 @@ struct rd_rabbitmq_sink;
  * the broker's certificate verified against ca_file, NULL: the system's
  * CAs, and its name against the url's host) and keeps copies of the
  * arguments (borrowed); exchange and routing_key may be NULL (the default
- * exchange, an empty key). Connects at the first write. Returns the sink,
+ * exchange, an empty key). key_from (may be NULL): the top-level member
+ * whose value (a string without its quotes, other JSON as written) is a
+ * message's routing key, routing_key when the event has no such member. Connects at the first write. Returns the sink,
  * or NULL with a reason in err (a url that does not parse, out of memory).
  */
 struct rd_rabbitmq_sink *rd_rabbitmq_sink_open(const char *url, const char *ca_file, const char *exchange,
-	const char *routing_key, unsigned timeout_ms, char *err, size_t errlen);
+	const char *routing_key, const char *key_from, unsigned timeout_ms, char *err, size_t errlen);
 /*
  * Publishes each line of buf[0..len) (each ending in '\n', published
  * without it) and waits for the broker's confirms. Returns 0, or -1 with

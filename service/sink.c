@@ -129,7 +129,7 @@ rd_sink_open_slot(struct rd_sink *s, const struct rd_conf *c, const route_prog *
 		s->timeout_ms = pol.timeout_ms ? pol.timeout_ms : d->timeout_ms ? d->timeout_ms
 			: RD_RABBITMQ_TIMEOUT_MS;
 		return (s->rabbitmq = rd_rabbitmq_sink_open(d->url, d->ca_file, d->exchange, d->routing_key,
-			s->timeout_ms, err, errlen)) ? 0 : -1;
+			d->routing_key_from, s->timeout_ms, err, errlen)) ? 0 : -1;
 #endif
 	}
 	snprintf(err, errlen, "unknown sink");

@@ -10,6 +10,8 @@
  *   amqp_tool URL get QUEUE N [SECS]  up to N messages (waiting up to SECS, default 10,
  *                                     for each), a line each on stdout, acked
  *   amqp_tool URL count QUEUE         the messages ready in QUEUE
+ *   amqp_tool URL exchange NAME TYPE  a durable exchange of TYPE (direct, topic, fanout)
+ *   amqp_tool URL bind QUEUE EXCHANGE KEY   binds QUEUE to EXCHANGE with KEY
  *
  * Exits 0, or 1 with the reason on stderr.
  */
@@ -80,7 +82,7 @@ main(int argc, char **argv)
 	const char *cmd;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: amqp_tool URL declare|publish|get|count QUEUE [ARGS]\n");
+		fprintf(stderr, "usage: amqp_tool URL declare|publish|get|count|exchange|bind NAME [ARGS]\n");
 		return 1;
 	}
 	cmd = argv[2];
@@ -180,6 +182,12 @@ main(int argc, char **argv)
 			got++;
 		}
 		fflush(stdout);
+	} else if (strcmp(cmd, "exchange") == 0 && argc > 4) {
+		amqp_exchange_declare(c, 1, q, amqp_cstring_bytes(argv[4]), 0, 1, 0, 0, amqp_empty_table);
+		check(c, "exchange.declare");
+	} else if (strcmp(cmd, "bind") == 0 && argc > 5) {
+		amqp_queue_bind(c, 1, q, amqp_cstring_bytes(argv[4]), amqp_cstring_bytes(argv[5]), amqp_empty_table);
+		check(c, "queue.bind");
 	} else if (strcmp(cmd, "count") == 0) {
 		amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, 1, q, 1, 0, 0, 0, amqp_empty_table);
 		check(c, "queue.declare (passive)");

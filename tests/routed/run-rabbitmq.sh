@@ -52,7 +52,8 @@ bpid=$(echo "$out" | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
 AMQP=amqp://guest:guest@127.0.0.1:$bport/
 AMQPS=amqps://guest:guest@localhost:$tport/
 amqp() { "$TOOL" "$AMQP" "$@"; }
-amqp declare out && amqp declare tlsout && amqp declare big && amqp declare full 2 && amqp declare in.dead && amqp declare in 0 in.dead ||
+amqp declare out && amqp declare tlsout && amqp declare big && amqp declare c7 && amqp exchange ev topic &&
+	amqp bind c7 ev c7 && amqp declare full 2 && amqp declare in.dead && amqp declare in 0 in.dead ||
 	{ bad "cannot declare the queues"; exit 1; }
 
 # ---- the config ------------------------------------------------------------------------
@@ -91,6 +92,11 @@ sink = rabbitmq
 url = $AMQP
 exchange = nonexistent
 routing_key = out
+[destination to_topic]
+sink = rabbitmq
+url = $AMQP
+exchange = ev
+routing_key_from = customer
 [destination to_big]
 sink = rabbitmq
 url = $AMQP
@@ -108,12 +114,12 @@ printf '[destination to_rmq]\nsink = rabbitmq\nrouting_key = out\n[destination t
 check "a rabbitmq destination without url exits 1" [ $? -eq 1 ]
 check "... named with its line" grep -q "bad.conf:1: .*sink = rabbitmq needs an amqp:// or amqps:// url" "$tmp/err"
 check "exchange with another sink is named with its line" \
-	grep -q "bad.conf:4: .*exchange and routing_key are only for sink = rabbitmq" "$tmp/err"
+	grep -q "bad.conf:4: .*exchange, routing_key and routing_key_from are only for sink = rabbitmq" "$tmp/err"
 printf '[destination to_rmq]\nsink = rabbitmq\nurl = http://127.0.0.1/\nrouting_key = out\n[destination to_full]\nsink = rabbitmq\nurl = %s\n' \
 	"$AMQP" >"$tmp/bad2.conf"
 "$ROUTED" --check-config --config "$tmp/bad2.conf" $RULES >/dev/null 2>"$tmp/err"
 check "an http url for rabbitmq, and neither exchange nor routing_key, are refused with their lines" \
-	sh -c "grep -q 'bad2.conf:1: .*needs an amqp:// or amqps:// url' '$tmp/err' && grep -q 'bad2.conf:5: .*needs exchange or routing_key' '$tmp/err'"
+	sh -c "grep -q 'bad2.conf:1: .*needs an amqp:// or amqps:// url' '$tmp/err' && grep -q 'bad2.conf:5: .*needs exchange, routing_key or routing_key_from' '$tmp/err'"
 printf '[rabbitmq]\nurl = %s\n[service]\n[rabbitmq]\nprefetch = 0\n' "$AMQP" >"$tmp/bad3.conf"
 "$ROUTED" --check-config --config "$tmp/bad3.conf" $RULES >/dev/null 2>"$tmp/err"
 check "[rabbitmq] url without queue exits 1, naming the line" \
@@ -191,8 +197,17 @@ check "an exchange that does not exist: the broker closes the channel, dead-lett
 check "... failed as reason rabbitmq with the broker's 404, twice (retry 1)" \
 	sh -c "[ \"$(metric 'routed_sink_failures_total{destination="to_noexchange",reason="rabbitmq"}')\" = 2 ] &&
 		curl -s '$U/queues/to_noexchange.dlq' | grep -q 'the broker closed the channel: 404 NOT_FOUND'"
-amqp get out 3 10 >"$tmp/got1b"
-check "to_rmq took those three too, over plain AMQP" [ "$(jq -r .n "$tmp/got1b" | tr '\n' ' ')" = "150 151 152 " ]
+# routing_key_from: each message's routing key is its event's customer, on a topic exchange
+# where only c7 is bound: a c7 event lands in queue c7, a c8 one is unroutable
+check "routing_key_from = customer: a c7 event delivered through exchange ev" \
+	[ "$(post_wait '{"event_type":"t.ev","id":"r-7","n":153,"customer":"c7"}')" = delivered ]
+check "... into the queue bound with c7" [ "$(amqp get c7 1 10 | jq -r .n)" = 153 ]
+check "... and a c8 event, which no binding takes, dead-lettered" \
+	[ "$(post_wait '{"event_type":"t.ev","id":"r-8","n":154,"customer":"c8"}')" = dead_lettered ]
+check "... saying which member's key found no queue" \
+	sh -c "curl -s '$U/queues/to_topic.dlq' | grep -q \"no queue is bound to exchange 'ev' with the routing key of member customer\""
+amqp get out 5 10 >"$tmp/got1b"
+check "to_rmq took those five too, over plain AMQP" [ "$(jq -r .n "$tmp/got1b" | tr '\n' ' ')" = "150 151 152 153 154 " ]
 
 # a broker that does not answer: the attempt times out (1 s); once it answers, the retry delivers
 kill -STOP "$bpid"
