@@ -239,3 +239,15 @@ rd_json_member(const char *s, size_t len, const char *name, const char **v, size
 		i = rd_json_ws(s, len, i + 1);
 	}
 }
+
+int
+rd_json_member_text(const char *s, size_t len, const char *name, const char **v, size_t *vlen)
+{
+	if (!rd_json_member(s, len, name, v, vlen))
+		return 0;
+	if (*vlen >= 2 && (*v)[0] == '"') {
+		(*v)++;
+		*vlen -= 2;
+	}
+	return 1;
+}

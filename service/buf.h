@@ -47,5 +47,7 @@ size_t rd_json_value_end(const char *s, size_t len, size_t i);
  * 0 when absent or s is not a well-bracketed object.
  */
 int rd_json_member(const char *s, size_t len, const char *name, const char **v, size_t *vlen);
+/* The same, a string's value without its quotes (still escaped): a message key's text. */
+int rd_json_member_text(const char *s, size_t len, const char *name, const char **v, size_t *vlen);
 
 #endif

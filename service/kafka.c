@@ -220,11 +220,9 @@ key_of(const struct rd_kafka_sink *ks, const char *msg, size_t len, const char *
 {
 	*k = NULL;
 	*klen = 0;
-	if (!ks->key_member || !rd_json_member(msg, len, ks->key_member, k, klen))
-		return;
-	if (*klen >= 2 && (*k)[0] == '"') {
-		(*k)++;
-		*klen -= 2;
+	if (!ks->key_member || !rd_json_member_text(msg, len, ks->key_member, k, klen)) {
+		*k = NULL;
+		*klen = 0;
 	}
 }
 

@@ -345,12 +345,7 @@ rd_rabbitmq_sink_write(struct rd_rabbitmq_sink *rs, const char *buf, size_t len,
 		body.bytes = (void *)p;
 		body.len = (size_t)(nl - p);
 		rkey = amqp_cstring_bytes(rs->routing_key);
-		if (rs->key_from && rd_json_member(p, (size_t)(nl - p), rs->key_from, &k, &klen)) {
-			/* the member's value: a string without its quotes, other JSON as written */
-			if (klen >= 2 && k[0] == '"') {
-				k++;
-				klen -= 2;
-			}
+		if (rs->key_from && rd_json_member_text(p, (size_t)(nl - p), rs->key_from, &k, &klen)) {
 			rkey.bytes = (void *)k;
 			rkey.len = klen;
 		}
