@@ -637,11 +637,6 @@ wait_outcomes(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq, si
 static enum MHD_Result
 answer_outcomes(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 {
-	static const char *const names[RD_FATE__COUNT] = {
-#define X(id, s) s,
-		RD_FATES(X)
-#undef X
-	};
 	static const int worst_order[] = { RD_FATE_LOST, RD_FATE_DEAD_LETTERED, RD_FATE_UNROUTED, RD_FATE_DELIVERED };
 	struct rd_waiter *w = rq->waiter;
 	unsigned n[RD_FATE__COUNT], pending, i;
@@ -657,7 +652,7 @@ answer_outcomes(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 		n[i] = atomic_load(&w->outcomes[i]);
 	for (i = 0; i < sizeof worst_order / sizeof worst_order[0]; i++)
 		if (n[worst_order[i]]) {
-			worst = names[worst_order[i]];
+			worst = rd_fate_name(worst_order[i]);
 			break;
 		}
 	if (pending)
@@ -668,7 +663,7 @@ answer_outcomes(struct rd_http *h, struct MHD_Connection *c, struct rd_req *rq)
 		rd_buf_printf(&b, ",\"duplicates\":%zu", rq->ndup);
 	rd_buf_printf(&b, ",\"outcome\":\"%s\",\"outcomes\":{", worst);
 	for (i = 0; i < RD_FATE__COUNT; i++)
-		rd_buf_printf(&b, "%s\"%s\":%u", i ? "," : "", names[i], n[i]);
+		rd_buf_printf(&b, "%s\"%s\":%u", i ? "," : "", rd_fate_name((int)i), n[i]);
 	rd_buf_printf(&b, "},\"pending\":%u}", pending);
 	ret = reply_json(h, c, pending ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK, &b);
 	rd_buf_fini(&b);

@@ -218,8 +218,6 @@ renew_if_fatal(struct rd_kafka_sink *ks)
 static void
 key_of(const struct rd_kafka_sink *ks, const char *msg, size_t len, const char **k, size_t *klen)
 {
-	*k = NULL;
-	*klen = 0;
 	if (!ks->key_member || !rd_json_member_text(msg, len, ks->key_member, k, klen)) {
 		*k = NULL;
 		*klen = 0;

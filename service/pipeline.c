@@ -372,6 +372,18 @@ rd_pipeline_has_room(struct rd_pipeline *pl, size_t n, size_t bytes)
 	return need <= pl->budget.cap && used <= pl->budget.cap - need;
 }
 
+const char *
+rd_fate_name(int fate)
+{
+	static const char *const names[RD_FATE__COUNT] = {
+#define X(id, s) s,
+		RD_FATES(X)
+#undef X
+	};
+
+	return fate >= 0 && fate < RD_FATE__COUNT ? names[fate] : "?";
+}
+
 /* Makes *worst at least fate (a fan-out keeps its worst status). */
 static void
 fan_worsen(struct rd_fanout *f, int fate)
@@ -461,7 +473,7 @@ fan_put(struct rd_pipeline *pl, struct rd_fanout *f)
 	rd_count(&pl->outcomes[w], 1);
 	if (w == RD_FATE_DEAD_LETTERED || w == RD_FATE_LOST)
 		rd_log(RD_LOG_WARN, "event not delivered to every destination", "\"outcome\":\"%s\"",
-			w == RD_FATE_LOST ? "lost" : "dead_lettered");
+			rd_fate_name(w));
 	if (f->waiter)
 		waiter_settle(f->waiter, w);
 	free(f);

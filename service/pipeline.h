@@ -111,6 +111,8 @@ enum rd_fate {
 #undef X
 	RD_FATE__COUNT
 };
+/* "delivered", "dead_lettered", "lost" or "unrouted" (the fate's label in metrics and answers). */
+const char *rd_fate_name(int fate);
 
 /*
  * A request waiting for its events' outcomes (POST /events?wait=D, http.c):
