@@ -1097,6 +1097,80 @@ START_TEST(test_pipeline_emitted_events)
 }
 END_TEST
 
+/* The lines of file path, each without its '\n', in a static buffer: "l1|l2|..." */
+static const char *
+file_lines(const char *path)
+{
+	static char out[4096];
+	char line[1024];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	out[0] = '\0';
+	while (fgets(line, sizeof line, f)) {
+		size_t l = strlen(line);
+		ck_assert_msg(l > 0 && line[l - 1] == '\n', "%s: a line without its newline", path);
+		line[--l] = '\0';
+		ck_assert(n + l + 2 < sizeof out);
+		n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", n ? "|" : "", line);
+	}
+	fclose(f);
+	return out;
+}
+
+/*
+ * Each message is one line: the line breaks of an event (pretty-printed,
+ * CRLF) become spaces, in the message of a single destination and in each
+ * message of a fan-out (which looks for them once for all), and an event
+ * without any is written as it came.
+ */
+START_TEST(test_pipeline_messages_one_line)
+{
+	static const char src[] =
+		"event t.ev v1 { n: number }\ndestination a\ndestination b\n"
+		"rule one on t.ev when n == 1 route a\nrule both on t.ev when n == 2 route a, b\n";
+	const char *evs[] = {
+		"{\"event_type\":\"t.ev\",\n  \"n\": 1\n}",
+		"{\"event_type\":\"t.ev\",\r\n  \"n\": 2\r\n}",
+		"{\"event_type\":\"t.ev\",\"n\":2}",
+	};
+	struct rd_event_ref r[3];
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	struct route_options ro;
+	route_prog *p;
+	char conf[512], path[512], err[256], *msgs = NULL;
+	int i;
+
+	memset(r, 0, sizeof r);
+	for (i = 0; i < 3; i++) {
+		r[i].p = evs[i];
+		r[i].len = strlen(evs[i]);
+	}
+	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/oneline\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, conf, &msgs), 0);
+	free(msgs);
+	rd_conf_route_options(&c, &ro);
+	p = load_src(src, &ro);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(rd_pipeline_submit(&pl, r, 3, NULL), 0);
+	rd_pipeline_drain(&pl);
+	snprintf(path, sizeof path, "%s/oneline/queues/a/messages.ndjson", tmpdir);
+	ck_assert_str_eq(file_lines(path), "{\"event_type\":\"t.ev\",   \"n\": 1 }|"
+		"{\"event_type\":\"t.ev\",    \"n\": 2  }|{\"event_type\":\"t.ev\",\"n\":2}");
+	snprintf(path, sizeof path, "%s/oneline/queues/b/messages.ndjson", tmpdir);
+	ck_assert_str_eq(file_lines(path), "{\"event_type\":\"t.ev\",    \"n\": 2  }|"
+		"{\"event_type\":\"t.ev\",\"n\":2}");
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+}
+END_TEST
+
 static Suite *
 routed_suite(void)
 {
@@ -1125,6 +1199,7 @@ routed_suite(void)
 	tcase_add_test(tc, test_pipeline_write_behind);
 	tcase_add_test(tc, test_pipeline_worker_flushes_before_waiting);
 	tcase_add_test(tc, test_pipeline_emitted_events);
+	tcase_add_test(tc, test_pipeline_messages_one_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
