@@ -24,7 +24,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 PKGS="build-essential autoconf automake libtool pkg-config flex bison check \
 libhyperscan-dev libxxhash-dev libjansson-dev clang libclang-rt-14-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjemalloc-dev librdkafka-dev librabbitmq-dev curl jq \
-python3 openssl procps"
+python3 openssl procps nodejs"
+# nodejs runs the status page's script against a fake DOM (tests/routed/status_page.js).
 # promtool (the routed test lints a live /metrics with it) comes in Debian's
 # prometheus package, installed without its Recommends. Note: on a machine run
 # by systemd, Debian's packaging also starts the Prometheus server (port 9090);

@@ -875,6 +875,40 @@ get_metrics(struct rd_http *h, struct MHD_Connection *c)
 	return ret;
 }
 
+/* The sources running besides HTTP, for /status.json (rd_status_json). */
+static void
+status_sources(struct rd_buf *b, void *ud)
+{
+	struct rd_http *h = ud;
+	const char *sep = "";
+	struct rd_tcp *t = atomic_load(&h->tcp);
+
+	if (t) {
+		rd_tcp_status(t, b);
+		sep = ",";
+	}
+#ifdef HAVE_KAFKA
+	{
+		struct rd_kafka_source *k = atomic_load(&h->kafka);
+		if (k) {
+			rd_buf_puts(b, sep);
+			rd_kafka_source_status(k, b);
+			sep = ",";
+		}
+	}
+#endif
+#ifdef HAVE_RABBITMQ
+	{
+		struct rd_rabbitmq_source *q = atomic_load(&h->rabbitmq);
+		if (q) {
+			rd_buf_puts(b, sep);
+			rd_rabbitmq_source_status(q, b);
+		}
+	}
+#endif
+	(void)sep;
+}
+
 /* GET /status.json (json) or GET /status, the page that reads it (status.h). */
 static enum MHD_Result
 get_status(struct rd_http *h, struct MHD_Connection *c, int json)
@@ -886,7 +920,7 @@ get_status(struct rd_http *h, struct MHD_Connection *c, int json)
 		return reply(h, c, MHD_HTTP_OK, "text/html; charset=utf-8", rd_status_html, rd_status_html_len, 0);
 	rd_buf_init(&b);
 	rd_metrics_http(h->metrics, MHD_HTTP_OK);
-	rd_status_json(&b, h->metrics, h->pl);
+	rd_status_json(&b, h->metrics, h->pl, status_sources, h);
 	ret = b.oom ? MHD_NO : reply(h, c, MHD_HTTP_OK, "application/json", b.p, b.len, 0);
 	rd_buf_fini(&b);
 	return ret;

@@ -337,6 +337,7 @@ struct rd_kafka_source {
 	size_t carry_off;          /* bytes of its line already copied ('\n' included at len) */
 	atomic_uint_fast64_t consumed[3]; /* messages by what became of them: accepted, skipped, empty */
 	atomic_uint_fast64_t commits, commit_failures;
+	atomic_int partitions;     /* assigned to this member now (the status page) */
 	atomic_int stop;
 	int held;                  /* a message was taken and not logged (shutting down, a log
 	                            * error): nothing more is committed, so it comes again */
@@ -369,6 +370,7 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
 		}
 	}
 	rd_kafka_assign(rk, assigned ? parts : NULL);
+	atomic_store(&ks->partitions, assigned && parts ? parts->cnt : 0);
 }
 
 /* The result of an asynchronous commit (served by the consumer's poll). */
@@ -640,6 +642,33 @@ fail:
 	free(list);
 	rd_kafka_source_stop(ks);
 	return NULL;
+}
+
+void
+rd_kafka_source_status(struct rd_kafka_source *ks, struct rd_buf *o)
+{
+	struct rd_buf w;
+	uint32_t i;
+	int np = atomic_load(&ks->partitions);
+
+	rd_buf_init(&w);
+	for (i = 0; i < ks->ntopics; i++)
+		rd_buf_printf(&w, "%s%s", i ? "," : "", ks->topics[i]);
+	rd_buf_puts(o, "{\"kind\":\"kafka\",\"where\":");
+	rd_buf_json_str(o, w.p ? w.p : "", w.p ? w.len : 0);
+	rd_buf_fini(&w);
+	rd_buf_printf(o, ",\"state\":\"%d partition%s assigned\",\"taken\":%" PRIuFAST64
+		",\"refused\":%" PRIuFAST64 ",\"backpressure_waits\":%" PRIuFAST64 ",\"topics\":[",
+		np, np == 1 ? "" : "s", atomic_load(&ks->consumed[0]), atomic_load(&ks->consumed[1]),
+		atomic_load(&ks->stats.waits));
+	for (i = 0; i < ks->ntopics; i++) {
+		if (i)
+			rd_buf_puts(o, ",");
+		rd_buf_json_str(o, ks->topics[i], strlen(ks->topics[i]));
+	}
+	rd_buf_printf(o, "],\"partitions\":%d,\"empty\":%" PRIuFAST64 ",\"commits\":%" PRIuFAST64
+		",\"commit_failures\":%" PRIuFAST64 "}", np, atomic_load(&ks->consumed[2]),
+		atomic_load(&ks->commits), atomic_load(&ks->commit_failures));
 }
 
 void

@@ -70,5 +70,7 @@ void rd_kafka_source_stop(struct rd_kafka_source *ks);
 struct rd_buf;
 /* Appends the source's metrics (routed_kafka_*) to out. */
 void rd_kafka_source_render(struct rd_kafka_source *ks, struct rd_buf *out);
+/* Appends the source's object of /status.json (status.h, rd_status_json) to out. */
+void rd_kafka_source_status(struct rd_kafka_source *ks, struct rd_buf *out);
 
 #endif

@@ -493,6 +493,7 @@ struct rd_rabbitmq_source {
 	size_t carry_off;          /* bytes of its line already copied ('\n' included at len) */
 	atomic_uint_fast64_t consumed[3]; /* messages by what became of them: accepted, rejected, empty */
 	atomic_uint_fast64_t connects[2]; /* connections opened, attempts failed */
+	atomic_int up;             /* consuming on a connection now (the status page) */
 	atomic_int stop;
 	int held;                  /* a message was taken and not logged (shutting down, a log
 	                            * error): nothing more is acked, so it comes again */
@@ -518,6 +519,7 @@ src_drop(struct rd_rabbitmq_source *rs, const char *why)
 	conn_close(rs->conn, 0);
 	rs->conn = NULL;
 	rs->ack_upto = 0;
+	atomic_store(&rs->up, 0);
 }
 
 /* Opens the connection and starts consuming; 0, or -1 (logged once per run of failures). */
@@ -537,6 +539,7 @@ src_connect(struct rd_rabbitmq_source *rs)
 				rs->gen++;
 				rs->down_logged = 0;
 				atomic_fetch_add(&rs->connects[0], 1);
+				atomic_store(&rs->up, 1);
 				struct rd_buf w;
 				rd_buf_init(&w);
 				rd_buf_puts(&w, "\"queue\":");
@@ -779,6 +782,25 @@ rd_rabbitmq_source_start(const struct rd_conf *c, const route_prog *p, struct rd
 	}
 	rs->started = 1;
 	return rs;
+}
+
+void
+rd_rabbitmq_source_status(struct rd_rabbitmq_source *rs, struct rd_buf *o)
+{
+	struct rd_buf w;
+
+	rd_buf_init(&w);
+	rd_buf_printf(&w, "%s at %s:%d%s", rs->queue, rs->t.host, rs->t.port, rs->t.tls ? " (TLS)" : "");
+	rd_buf_puts(o, "{\"kind\":\"rabbitmq\",\"where\":");
+	rd_buf_json_str(o, w.p ? w.p : "", w.p ? w.len : 0);
+	rd_buf_fini(&w);
+	rd_buf_printf(o, ",\"state\":\"%s\",\"taken\":%" PRIuFAST64 ",\"refused\":%" PRIuFAST64
+		",\"backpressure_waits\":%" PRIuFAST64 ",\"queue\":", atomic_load(&rs->up) ? "consuming" : "disconnected",
+		atomic_load(&rs->consumed[0]), atomic_load(&rs->consumed[1]), atomic_load(&rs->stats.waits));
+	rd_buf_json_str(o, rs->queue, strlen(rs->queue));
+	rd_buf_printf(o, ",\"connected\":%s,\"empty\":%" PRIuFAST64 ",\"connects\":%" PRIuFAST64
+		",\"connect_failures\":%" PRIuFAST64 "}", atomic_load(&rs->up) ? "true" : "false",
+		atomic_load(&rs->consumed[2]), atomic_load(&rs->connects[0]), atomic_load(&rs->connects[1]));
 }
 
 void

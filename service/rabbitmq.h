@@ -77,5 +77,7 @@ struct rd_rabbitmq_source *rd_rabbitmq_source_start(const struct rd_conf *c, con
 void rd_rabbitmq_source_stop(struct rd_rabbitmq_source *rs);
 /* Appends the source's metrics (routed_rabbitmq_*) to out. */
 void rd_rabbitmq_source_render(struct rd_rabbitmq_source *rs, struct rd_buf *out);
+/* Appends the source's object of /status.json (status.h, rd_status_json) to out. */
+void rd_rabbitmq_source_status(struct rd_rabbitmq_source *rs, struct rd_buf *out);
 
 #endif

@@ -18,7 +18,8 @@
 #define LOAD(x) ((uint64_t)atomic_load_explicit(&(x), memory_order_relaxed))
 
 void
-rd_status_json(struct rd_buf *o, struct rd_metrics *m, struct rd_pipeline *pl)
+rd_status_json(struct rd_buf *o, struct rd_metrics *m, struct rd_pipeline *pl,
+	void (*sources)(struct rd_buf *o, void *ud), void *ud)
 {
 	uint64_t now = rd_wall_ms(), rejected = 0, failures;
 	uint32_t i, f, n;
@@ -41,7 +42,10 @@ rd_status_json(struct rd_buf *o, struct rd_metrics *m, struct rd_pipeline *pl)
 	LOAD(pl->outcomes[RD_FATE_##id]));
 	RD_FATES(X)
 #undef X
-	rd_buf_puts(o, "},\"destinations\":[");
+	rd_buf_puts(o, "},\"sources\":[");
+	if (sources)
+		sources(o, ud);
+	rd_buf_puts(o, "],\"destinations\":[");
 	/* lane slot i is destination slot i of the metrics (pipeline.h) */
 	n = atomic_load(&pl->nlanes);
 	for (i = 0; i < n; i++) {
@@ -92,6 +96,7 @@ const char rd_status_html[] =
 	"<a href=\"/status.json\">/status.json</a> and <a href=\"/metrics\">/metrics</a>.</p></noscript>\n"
 	"<h2>Events</h2><table id=\"events\"></table>\n"
 	"<h2>Outcomes</h2><table id=\"outcomes\"></table>\n"
+	"<div id=\"srcbox\" hidden><h2>Sources</h2><table id=\"sources\"></table></div>\n"
 	"<h2>Destinations</h2><table id=\"dests\"></table>\n"
 	"<h2>Rules</h2><table id=\"rules\"></table>\n"
 	"<script>\n"
@@ -106,6 +111,11 @@ const char rd_status_html[] =
 	" document.getElementById('load').textContent = s.loaded ? 'loaded (queues written behind)' : 'not loaded';\n"
 	" pairs(document.getElementById('events'), s.events);\n"
 	" pairs(document.getElementById('outcomes'), s.outcomes);\n"
+	" var so = document.getElementById('sources'); so.textContent = '';\n"
+	" document.getElementById('srcbox').hidden = s.sources.length === 0;\n"
+	" row(so, ['source', 'where', 'state', 'events taken', 'refused', 'backpressure waits'], 1);\n"
+	" s.sources.forEach(function (x) { row(so, [x.kind, x.where, x.state, x.taken, x.refused,"
+	" x.backpressure_waits]); });\n"
 	" var d = document.getElementById('dests'); d.textContent = '';\n"
 	" row(d, ['destination', 'sink', 'priority', 'queued', 'unacknowledged', 'delivered', 'attempts',"
 	" 'retries', 'failed attempts', 'dead-lettered'], 1);\n"

@@ -374,6 +374,27 @@ rd_tcp_stop(struct rd_tcp *t)
 }
 
 void
+rd_tcp_status(struct rd_tcp *t, struct rd_buf *o)
+{
+	unsigned open = atomic_load(&t->open);
+	const char *colon = strrchr(t->conf->tcp_listen, ':');
+	struct rd_buf w;
+
+	/* the address as configured, with the port bound (port 0 picks one) */
+	rd_buf_init(&w);
+	rd_buf_printf(&w, "%.*s:%u", colon ? (int)(colon - t->conf->tcp_listen) : 0, t->conf->tcp_listen, t->port);
+	rd_buf_puts(o, "{\"kind\":\"tcp\",\"where\":");
+	rd_buf_json_str(o, w.p ? w.p : "", w.p ? w.len : 0);
+	rd_buf_fini(&w);
+	rd_buf_printf(o, ",\"state\":\"%u connection%s\",\"taken\":%llu,\"refused\":%llu,"
+		"\"backpressure_waits\":%llu,\"port\":%u,\"tls\":%s,\"connections\":%u,"
+		"\"connections_total\":%llu,\"connections_refused\":%llu}", open, open == 1 ? "" : "s",
+		(unsigned long long)atomic_load(&t->lines_ok), (unsigned long long)atomic_load(&t->lines_error),
+		(unsigned long long)atomic_load(&t->stats.waits), t->port, t->tls ? "true" : "false", open,
+		(unsigned long long)atomic_load(&t->accepted_total), (unsigned long long)atomic_load(&t->refused_total));
+}
+
+void
 rd_tcp_render(struct rd_tcp *t, struct rd_buf *o)
 {
 	rd_buf_printf(o,

@@ -75,5 +75,7 @@ int rd_tcp_start(struct rd_tcp *t, const struct rd_conf *c, const route_prog *p,
 void rd_tcp_stop(struct rd_tcp *t);
 /* Appends the routed_tcp_* metrics. */
 void rd_tcp_render(struct rd_tcp *t, struct rd_buf *out);
+/* Appends the listener's object of /status.json (status.h, rd_status_json) to out. */
+void rd_tcp_status(struct rd_tcp *t, struct rd_buf *out);
 
 #endif

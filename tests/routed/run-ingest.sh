@@ -189,6 +189,19 @@ check "metrics: routed_auth_failures_total by source and reason" \
 check "metrics: bearer failures counted" grep -q '^routed_auth_failures_total{source="shop",reason="bad_token"} 2$' "$tmp/metrics"
 check "metrics: 401 answers counted" grep -q '^routed_http_requests_total{code="401"} [1-9]' "$tmp/metrics"
 check "metrics: TCP lines by result" grep -q '^routed_tcp_lines_total{result="ok"} 4$' "$tmp/metrics"
+curl -sS --max-time 10 "$U/status.json" >"$tmp/status.json"
+check "status.json: the TCP listener is the one source besides HTTP, at its port, 4 lines taken, 2 refused" \
+	jq -e --arg w "127.0.0.1:$T" '(.sources | length) == 1 and .sources[0].kind == "tcp" and
+		.sources[0].where == $w and .sources[0].taken == 4 and .sources[0].refused == 2' "$tmp/status.json"
+if command -v node >/dev/null; then
+	curl -sS --max-time 10 -o "$tmp/status.html" "$U/status"
+	node "$top/tests/routed/status_page.js" "$tmp/status.html" "$tmp/status.json" >"$tmp/page.json" 2>"$tmp/page.err"
+	check "the status page shows the TCP listener in its sources table (node: $(cat "$tmp/page.err"))" \
+		jq -e --arg w "127.0.0.1:$T" '.hidden.srcbox == false and .tables.sources[1] == ["tcp", $w, "0 connections", "4", "2", "0"]' \
+		"$tmp/page.json"
+else
+	echo "SKIP: node is not installed: the status page's sources table was not shown"
+fi
 received=$(awk '$1 == "routed_events_received_total" { print $2 }' "$tmp/metrics")
 accepted=$(awk '$1 == "routed_events_accepted_total" { print $2 }' "$tmp/metrics")
 rejected=$(awk '/^routed_events_rejected_total/ { n += $2 } END { print n }' "$tmp/metrics")

@@ -100,6 +100,10 @@ while [ "$(metric 'routed_kafka_commits_total{result="ok"}')" = 0 ] && [ $i -lt 
 check "metrics: its offsets committed ($(metric 'routed_kafka_commits_total{result="ok"}') commits)" \
 	[ "$(metric 'routed_kafka_commits_total{result="ok"}')" -gt 0 ]
 check "... none failed" [ "$(metric 'routed_kafka_commits_total{result="failed"}')" = 0 ]
+check "status.json: the Kafka source, topic in, its one partition, 28 events taken, 1 refused" \
+	sh -c "curl -s '$U/status.json' | jq -e '(.sources | length) == 1 and .sources[0].kind == \"kafka\" and
+		.sources[0].where == \"in\" and .sources[0].partitions == 1 and
+		.sources[0].state == \"1 partition assigned\" and .sources[0].taken == 28 and .sources[0].refused == 1' >/dev/null"
 if command -v promtool >/dev/null; then
 	curl -s "$U/metrics" >"$tmp/metrics"
 	check "promtool check metrics passes with the Kafka source" promtool check metrics <"$tmp/metrics"

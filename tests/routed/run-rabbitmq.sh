@@ -281,6 +281,10 @@ check "metrics: the source's messages, accepted 28, rejected 1, empty 1" \
 	[ "$(metric 'routed_rabbitmq_messages_total{result="accepted"}') $(metric 'routed_rabbitmq_messages_total{result="rejected"}') $(metric 'routed_rabbitmq_messages_total{result="empty"}')" = "28 1 1" ]
 check "... one connection, none failed" \
 	[ "$(metric 'routed_rabbitmq_connects_total{result="ok"}') $(metric 'routed_rabbitmq_connects_total{result="failed"}')" = "1 0" ]
+check "status.json: the RabbitMQ source, queue in over TLS, consuming, 28 events taken, 1 refused" \
+	sh -c "curl -s '$U/status.json' | jq -e --arg w 'in at localhost:$tport (TLS)' '(.sources | length) == 1 and
+		.sources[0].kind == \"rabbitmq\" and .sources[0].where == \$w and .sources[0].state == \"consuming\" and
+		.sources[0].connected and .sources[0].taken == 28 and .sources[0].refused == 1' >/dev/null"
 check "the broker dead-lettered the rejected one into in.dead" \
 	[ "$(amqp get in.dead 1 10)" = '{"event_type":"t.ev","id":' ]
 # a lost connection: the broker closes routed's connections; the consumer opens a new one
@@ -291,6 +295,8 @@ check "rabbitmqctl closed routed's connections" [ $? -eq 0 ]
 i=0
 while [ "$(metric 'routed_rabbitmq_connects_total{result="ok"}')" != 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "the consumer connected again within 10 s" [ "$(metric 'routed_rabbitmq_connects_total{result="ok"}')" = 2 ]
+check "... status.json says so: consuming, connects 2" \
+	sh -c "curl -s '$U/status.json' | jq -e '.sources[0].state == \"consuming\" and .sources[0].connects == 2' >/dev/null"
 check "... and logged why it had to" grep -q 'rabbitmq source: connection lost.*closed by run-rabbitmq.sh' "$tmp/log"
 printf '{"event_type":"t.ev","id":"again-%d","n":%d,"customer":"c1"}\n' 300 300 301 301 | amqp publish in
 amqp get out 2 20 >"$tmp/got4"

@@ -261,6 +261,8 @@ sed -n 's/^routed_deliveries_total{destination="\([^"]*\)"} \(.*\)$/\1 \2/p' "$t
 jq -r '.destinations[] | "\(.name) \(.delivered)"' "$tmp/status.json" | sort >"$tmp/got"
 check "status.json: every destination of /metrics ($(grep -c . "$tmp/want")), with its deliveries" \
 	sh -c "[ -s '$tmp/want' ] && cmp -s '$tmp/want' '$tmp/got'"
+check "status.json: no source besides HTTP (no [tcp], [kafka] or [rabbitmq])" \
+	jq -e '.sources == []' "$tmp/status.json"
 check "status.json: rule critical matched twice, rules generation 1, version" \
 	jq -e '(.rules_matched[] | select(.name == "critical") | .matches == 2) and .rules.generation == 1 and (.version | length > 0)' \
 	"$tmp/status.json" >/dev/null
@@ -275,6 +277,7 @@ if command -v node >/dev/null; then
 	check "... and shows a row per destination, and the events counted" jq -e --slurpfile s "$tmp/status.json" \
 		'(.tables.dests | length) == ($s[0].destinations | length) + 1 and
 		 .tables.events[1][1] == ($s[0].events.accepted | tostring) and .fetched == 1' "$tmp/page.json" >/dev/null
+	check "... and hides the sources, there being none besides HTTP" jq -e '.hidden.srcbox == true' "$tmp/page.json"
 else
 	echo "SKIP: node is not installed: the status page's script was not run"
 fi

@@ -1,6 +1,7 @@
 // status_page.js HTML JSON -- runs the script of routed's status page (GET /status, saved
 // in HTML) against a small fake DOM, its fetch answering with JSON (GET /status.json, saved),
-// and prints what the page shows: {"tables": {id: [[cell, ...], ...]}, "text": {id: text}}.
+// and prints what the page shows: {"tables": {id: [[cell, ...], ...]}, "text": {id: text},
+// "hidden": {id: true|false} for the elements whose hidden it set}.
 // Exits 1 when the page has no script or the script throws. Used by run-routed.sh.
 'use strict';
 const fs = require('fs');
@@ -73,8 +74,10 @@ try {
 	process.exit(1);
 }
 setImmediate(() => {
-	const out = { fetched, tables: {}, text: {} };
+	const out = { fetched, tables: {}, text: {}, hidden: {} };
 	for (const [id, n] of Object.entries(ids)) {
+		if ('hidden' in n)
+			out.hidden[id] = n.hidden;
 		if (n.rows.length)
 			out.tables[id] = n.rows.map((r) => r.children.map((c) => c.textContent));
 		else
