@@ -16,8 +16,10 @@
 #    routed's promise (202 only once the event is durable); routed / floor is
 #    routed's own cost.
 # 2. NDJSON: batches of 100 events, routed pinned to one CPU with taskset (wrk
-#    on the other ones); accepted events/s (from routed_events_accepted_total);
-#    and the floor pinned the same way (its events/s: requests/s x 100).
+#    on the other ones); accepted events/s (from routed_events_accepted_total),
+#    routed's CPU time per accepted event (/proc: steal is not in it, so it
+#    varies less between runs), and the floor pinned the same way (its
+#    events/s: requests/s x 100).
 # 3. latency at half load: wrk paced to about half of the single-event maximum
 #    of step 1; p50/p99 of routed_end_to_end_duration_seconds (logged ->
 #    written by the sink) and routed_routing_decision_duration_seconds, from
@@ -295,7 +297,10 @@ r_serr=$(col routed errors | awk '{ n += $1 } END { print n + 0 }')
 fi
 
 # ---- 2. NDJSON batches, routed on one CPU -----------------------------------------
-nd_eps=- nd_rps=- nd_err=- nd_floor=-
+nd_eps=- nd_rps=- nd_err=- nd_floor=- nd_cpu=-
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_ticks PID: user + system clock ticks the process has used
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 if [[ " $SKIP " != *" ndjson "* ]]; then
 	others=$(seq 0 $((NCPU - 1)) | grep -vx "$PIN_CPU" | paste -sd, -)
 	[ -n "$others" ] || others=$PIN_CPU
@@ -304,17 +309,24 @@ if [[ " $SKIP " != *" ndjson "* ]]; then
 		start_routed "$PIN_CPU"
 		R=http://127.0.0.1:$rport/events
 		a0=$(metric routed_events_accepted_total)
+		c0=$(cpu_ticks "$rpid")
 		run_wrk ndjson "$R" "$work/batch.ndjson" application/x-ndjson "$others"
+		c1=$(cpu_ticks "$rpid")
 		a1=$(metric routed_events_accepted_total)
 		line=$(tail -1 "$work/results")
 		awk -v a="$a0" -v b="$a1" -v d="$(kv duration_us "$line")" \
 			'BEGIN { printf "%.0f\n", (b - a) / (d / 1e6) }' >>"$work/nd_eps"
+		# routed's own CPU time per accepted event: time the VM's other guests take (steal)
+		# is not in it, so it moves less from run to run than events/s
+		awk -v a="$a0" -v b="$a1" -v t="$((c1 - c0))" -v hz="$CLK_TCK" \
+			'BEGIN { if (b > a) printf "%.0f\n", t / hz * 1e9 / (b - a) }' >>"$work/nd_cpu"
 		stop_routed
 		start_floor "$PIN_CPU"
 		run_wrk ndfloor "http://127.0.0.1:$fport/events" "$work/batch.ndjson" application/x-ndjson "$others"
 		stop_floor
 	done
 	nd_eps=$(median <"$work/nd_eps")
+	nd_cpu=$(median <"$work/nd_cpu")
 	nd_floor=$(col ndfloor ok_rps | median | awk -v n="$(wc -l <"$work/batch.ndjson")" '{ printf "%.0f\n", $1 * n }')
 	nd_rps=$(col ndjson ok_rps | median)
 	nd_err=$(col ndjson status_errors | awk '{ n += $1 } END { print n + 0 }')
@@ -380,6 +392,7 @@ echo "  routed / floor $rf: the share of that routed keeps"
 echo
 echo "NDJSON batches of 100 events, routed on one cpu (medians of $REPEATS runs)"
 echo "  $nd_eps events/s accepted ($nd_rps requests/s; answers >= 400: $nd_err)"
+echo "  routed's CPU per accepted event: $nd_cpu ns ($(awk -v c="$nd_cpu" 'BEGIN { if (c > 0) printf "%.0f", 1e9 / c; else print "-" }') events per CPU-second)"
 echo "  floor on the same cpu: $nd_floor events/s; routed / floor $ndf"
 echo
 echo "latency at half load (routed alone; buckets: 5,10,20,30,50,75,100,150,200,300,500 us, 1 ms, ...)"
