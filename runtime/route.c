@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <xxhash.h>
 
@@ -69,6 +70,11 @@ struct route_matcher {
 	int valid;                      /* the last event was scanned and typed */
 	uint32_t nmatched;              /* rules matched by the last event */
 	uint32_t *evaluated;            /* owns: per rule, the stamp of the last event that ran it */
+	struct route_rule_cost *cost;   /* owns: per rule, what evaluating it cost (route_matcher_rule_cost) */
+	uint32_t time_every;            /* route_matcher_time_rules: 1 event in time_every is timed */
+	uint32_t time_left;             /* events until the next timed one */
+	int timing;                     /* this event's rules are timed */
+	uint64_t clock_ns;              /* what two back-to-back clock reads take (subtracted) */
 	uint32_t *cand;                 /* owns: index candidates of the routing phase ... */
 	uint32_t *cand_stamp;           /* owns: ... per rule, the stamp of the event it was added for */
 	uint32_t ncand;
@@ -582,6 +588,7 @@ route_matcher_free(route_matcher *m)
 		hs_free_scratch(m->vm.hs);
 	ru_free(m->rules);
 	ru_free(m->evaluated);
+	ru_free(m->cost);
 	ru_free(m->cand);
 	ru_free(m->cand_stamp);
 	ru_free(m->dests);
@@ -655,6 +662,7 @@ route_matcher_new(const route_prog *rp)
 	m->vm.scratch = zalloc(big, 1);
 	m->rules = zalloc(p->nrules, sizeof *m->rules);
 	m->evaluated = zalloc(p->nrules, sizeof *m->evaluated);
+	m->cost = zalloc(p->nrules ? p->nrules : 1, sizeof *m->cost);
 	m->cand = zalloc(p->nrules, sizeof *m->cand);
 	m->cand_stamp = zalloc(p->nrules, sizeof *m->cand_stamp);
 	m->dests = zalloc(p->ndests, sizeof *m->dests);
@@ -677,7 +685,7 @@ route_matcher_new(const route_prog *rp)
 	if (!m->vm.regs || !m->vm.ev.vals || !m->vm.numv || !m->vm.numv_seq
 	    || !m->vm.ev.first || !m->vm.ev.last || !m->vm.ev.scratch
 	    || !m->vm.override
-	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->evaluated || !m->cand || !m->cand_stamp || !m->dests
+	    || !m->vm.tmp[0] || !m->vm.tmp[1] || !m->vm.scratch || !m->rules || !m->evaluated || !m->cost || !m->cand || !m->cand_stamp || !m->dests
 	    || !m->dest_stamp || !m->sets || !m->set_fields || !m->emits || !m->pushbacks || !m->members
 	    || !m->seglens || !m->segs || !m->text || !m->out || !m->out2 || !m->why_text)
 		goto fail;
@@ -1017,7 +1025,7 @@ rule_seed(const route_prog *rp, uint32_t ri)
 }
 
 static int
-eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
+eval_rule_body(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 {
 	const struct rv_rule *r = &m->rp->p->rules[ri];
 
@@ -1062,6 +1070,64 @@ eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
 		return -1;
 	}
 	return 0;
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Evaluates rule ri on the event (eval_rule_body), counting it in its cost,
+ * and timing it when the event is one of those timed (route_matcher_time_rules).
+ */
+static int
+eval_rule(route_matcher *m, struct route_decision *d, uint32_t ri, int *routed)
+{
+	uint64_t t0, t;
+	int r;
+
+	m->cost[ri].evaluations++;
+	if (!m->timing)
+		return eval_rule_body(m, d, ri, routed);
+	t0 = mono_ns();
+	r = eval_rule_body(m, d, ri, routed);
+	t = mono_ns() - t0;
+	m->cost[ri].timed++;
+	m->cost[ri].timed_ns += t > m->clock_ns ? t - m->clock_ns : 0;
+	return r;
+}
+
+void
+route_matcher_time_rules(route_matcher *m, uint32_t every)
+{
+	uint64_t best = UINT64_MAX, t;
+	int i;
+
+	m->time_every = every;
+	m->time_left = every;
+	m->timing = 0;
+	/* the clock's own cost, as the least of a few back-to-back reads */
+	for (i = 0; every && i < 16; i++) {
+		t = mono_ns();
+		t = mono_ns() - t;
+		if (t < best)
+			best = t;
+	}
+	m->clock_ns = every ? best : 0;
+}
+
+void
+route_matcher_rule_cost(const route_matcher *m, uint32_t rule, struct route_rule_cost *out)
+{
+	if (rule < m->rp->p->nrules)
+		*out = m->cost[rule];
+	else
+		memset(out, 0, sizeof *out);
 }
 
 /* Forgets the last event's overrides and scratch, and starts a new stamp. */
@@ -1282,6 +1348,12 @@ begin_event(route_matcher *m, const char *buf, size_t len, struct route_decision
 	m->vm.len = len;
 	if (timed)
 		m->vm.now = m->state ? rv_state_now(m->state) : 0;
+	/* one event in time_every has its rules timed (route_classify runs none) */
+	m->timing = 0;
+	if (timed && m->time_every && --m->time_left == 0) {
+		m->timing = 1;
+		m->time_left = m->time_every;
+	}
 	m->vm.pred = NULL; /* no memo while transform rules change fields */
 	if (++m->vm.seq == 0) { /* every cached number and predicate is stale again */
 		memset(m->vm.numv_seq, 0, m->rp->opt.max_values * sizeof *m->vm.numv_seq);

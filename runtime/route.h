@@ -264,6 +264,25 @@ int route_matcher_tick(route_matcher *m, struct route_decision *d);
 int64_t route_state_next_deadline(route_state *st);
 
 /*
+ * What each rule costs. A matcher counts, per rule, the times its condition
+ * was evaluated (the index skips the rules an event's keys rule out, and
+ * an `otherwise` rule after a routing match is not run), and times the
+ * evaluations of one event in every `every` (route_matcher_time_rules;
+ * 0, the default, times none): the condition, a temporal rule's window
+ * step and the actions, less what the clock's two reads take themselves.
+ * route_matcher_rule_cost() gives the counts since the matcher was made
+ * (zeros for a rule out of range). Reading the clock twice per rule of a
+ * timed event is what timing costs.
+ */
+struct route_rule_cost {
+	uint64_t evaluations;      /* conditions evaluated */
+	uint64_t timed;            /* of those, timed */
+	uint64_t timed_ns;         /* the time the timed ones took */
+};
+void route_matcher_time_rules(route_matcher *m, uint32_t every);
+void route_matcher_rule_cost(const route_matcher *m, uint32_t rule, struct route_rule_cost *out);
+
+/*
  * Matches one event: validates and scans buf[0..len), runs the transform
  * rules (`set`), then the routing rules, then the `otherwise` rules, and
  * fills *d. Returns d->status. Allocates nothing.

@@ -47,6 +47,7 @@ static const struct conf_key conf_keys[] = {
 	{ "pipeline", "workers", K_UINT, U(workers), 1, 256 },
 	{ "pipeline", "shard_key", K_STR, U(shard_key), 0, 0 },
 	{ "pipeline", "emit_depth", K_UINT, U(emit_depth), 0, 64 },
+	{ "pipeline", "rule_cost_every", K_UINT, U(rule_cost_every), 0, 1000000 },
 	{ "pipeline", "drain_timeout", K_UINT, U(drain_timeout), 0, 3600 },
 	{ "pipeline", "delivery_slots", K_UINT, U(delivery_slots), 0, 4096 },
 	{ "pipeline", "queue_max", K_UINT, U(queue_max), 0, 100000000 },
@@ -118,6 +119,7 @@ rd_conf_init(struct rd_conf *c)
 	c->workers = 2;
 	c->shard_key = strdup("event_type,type");
 	c->emit_depth = 4;
+	c->rule_cost_every = 64;
 	c->drain_timeout = 10;
 	c->max_inflight_bytes = 64u << 20;
 	c->max_event_bytes = 1u << 20;

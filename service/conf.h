@@ -100,6 +100,7 @@ struct rd_conf {
 	unsigned workers;          /* router shards, each a thread with its own matcher */
 	char *shard_key;           /* owns: comma-separated top-level members giving the key */
 	unsigned emit_depth;       /* how deep emitted events are fed back */
+	unsigned rule_cost_every;  /* a router times the rules of one event in this many (0: none) */
 	unsigned drain_timeout;    /* seconds lanes keep retrying after SIGTERM */
 	unsigned delivery_slots;   /* deliveries (queue, stdout, file, exec attempts) at once over all
 	                            * lanes, granted by priority; 0 = no limit */

@@ -96,6 +96,9 @@ rd_metrics_init(struct rd_metrics *m, const route_prog *p)
 	m->rule_names = calloc(nr, sizeof *m->rule_names);
 	m->dest_names = calloc(nd, sizeof *m->dest_names);
 	m->rule_matches = calloc(nr, sizeof *m->rule_matches);
+	m->rule_evals = calloc(nr, sizeof *m->rule_evals);
+	m->rule_timed = calloc(nr, sizeof *m->rule_timed);
+	m->rule_timed_ns = calloc(nr, sizeof *m->rule_timed_ns);
 	m->deliveries = calloc(nd, sizeof *m->deliveries);
 	m->delivery_errors = calloc(nd, sizeof *m->delivery_errors);
 	m->sink_attempts = calloc(nd, sizeof *m->sink_attempts);
@@ -104,7 +107,7 @@ rd_metrics_init(struct rd_metrics *m, const route_prog *p)
 	m->dlq = calloc(nd, sizeof *m->dlq);
 	m->sink_lat = calloc(nd * (RD_SINK_LAT_BUCKETS + 1), sizeof *m->sink_lat);
 	m->sink_lat_sum_ns = calloc(nd, sizeof *m->sink_lat_sum_ns);
-	if (!m->rule_matches || !m->deliveries || !m->delivery_errors || !m->sink_attempts ||
+	if (!m->rule_matches || !m->rule_evals || !m->rule_timed || !m->rule_timed_ns || !m->deliveries || !m->delivery_errors || !m->sink_attempts ||
 		!m->sink_retries || !m->sink_failures || !m->dlq || !m->sink_lat || !m->sink_lat_sum_ns ||
 		!m->rule_names || !m->dest_names)
 		goto oom;
@@ -145,6 +148,9 @@ rd_metrics_fini(struct rd_metrics *m)
 	free(m->rule_names);
 	free(m->dest_names);
 	free(m->rule_matches);
+	free(m->rule_evals);
+	free(m->rule_timed);
+	free(m->rule_timed_ns);
 	free(m->deliveries);
 	free(m->delivery_errors);
 	free(m->sink_attempts);
@@ -294,6 +300,25 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 		rd_buf_puts(o, "routed_rule_matches_total{rule=\"");
 		label_value(o, name, len);
 		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->rule_matches[i]));
+	}
+	family(o, "routed_rule_evaluations_total", "counter",
+		"Times the routers evaluated each rule's condition (the index skips the rules an event's "
+		"keys rule out; published by each router about once a second).");
+	for (i = 0; i < nr; i++) {
+		rd_buf_puts(o, "routed_rule_evaluations_total{rule=\"");
+		label_value(o, m->rule_names[i], strlen(m->rule_names[i]));
+		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->rule_evals[i]));
+	}
+	family(o, "routed_rule_evaluation_seconds", "summary",
+		"Time evaluating each rule (condition, temporal step, actions), on the events each router "
+		"times ([pipeline] rule_cost_every): _count the evaluations timed, _sum their time.");
+	for (i = 0; i < nr; i++) {
+		rd_buf_puts(o, "routed_rule_evaluation_seconds_sum{rule=\"");
+		label_value(o, m->rule_names[i], strlen(m->rule_names[i]));
+		rd_buf_printf(o, "\"} %.9f\n", (double)get(&m->rule_timed_ns[i]) / 1e9);
+		rd_buf_puts(o, "routed_rule_evaluation_seconds_count{rule=\"");
+		label_value(o, m->rule_names[i], strlen(m->rule_names[i]));
+		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->rule_timed[i]));
 	}
 	family(o, "routed_deliveries_total", "counter", "Messages written to each destination's sink.");
 	for (i = 0; i < nd; i++) {

@@ -71,6 +71,9 @@ struct rd_metrics {
 	atomic_uint_fast64_t emit_unrouted[RD_EMIT__COUNT]; /* by enum rd_emit_unrouted */
 	atomic_uint_fast64_t rejected[RD_REJ__COUNT];
 	atomic_uint_fast64_t *rule_matches;  /* owns: [rule_cap], by rule slot */
+	/* per rule slot, [rule_cap]: conditions the routers evaluated, those timed, and their
+	 * time (route_matcher_rule_cost; published by each router about once a second) */
+	atomic_uint_fast64_t *rule_evals, *rule_timed, *rule_timed_ns; /* owns */
 	/* the per-destination arrays below are [dest_cap], by destination slot */
 	atomic_uint_fast64_t *deliveries;    /* owns: [ndests] */
 	atomic_uint_fast64_t *delivery_errors; /* owns: [ndests] */

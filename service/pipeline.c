@@ -1022,6 +1022,51 @@ decided(struct rd_shard *sh, const struct route_decision *dp, int st, unsigned d
 #define STATS_EVERY_MS 1000    /* how often a worker publishes its state's figures for /metrics */
 
 /*
+ * Adds what the shard's matcher counted of its rules' cost since the last
+ * time (route_matcher_rule_cost) to the metrics, by rule slot: the matcher's
+ * counts are the shard's alone, so /metrics reads them only from here
+ * (shard_publish, about once a second, and shard_pick_up before the matcher
+ * of a reload's old rules goes).
+ */
+static void
+cost_publish(struct rd_shard *sh)
+{
+	struct rd_metrics *mt = sh->pl->metrics;
+	const struct rd_gen *g = sh->gen;
+	struct route_rule_cost c, *seen;
+	uint32_t i, nr = route_prog_nrules(g->prog), slot;
+
+	if (!sh->cost_seen)
+		return;
+	for (i = 0; i < nr; i++) {
+		route_matcher_rule_cost(sh->m, i, &c);
+		seen = &sh->cost_seen[i];
+		if (c.evaluations == seen->evaluations)
+			continue; /* nothing new (timing only comes with evaluations) */
+		slot = g->rule_slot[i];
+		rd_count(&mt->rule_evals[slot], c.evaluations - seen->evaluations);
+		rd_count(&mt->rule_timed[slot], c.timed - seen->timed);
+		rd_count(&mt->rule_timed_ns[slot], c.timed_ns - seen->timed_ns);
+		*seen = c;
+	}
+}
+
+/* Points the shard at matcher m of generation g's program: rule timing, nothing of its costs seen. */
+static int
+cost_start(struct rd_shard *sh, route_matcher *m, const route_prog *p)
+{
+	uint32_t nr = route_prog_nrules(p);
+	struct route_rule_cost *seen = calloc(nr ? nr : 1, sizeof *seen);
+
+	if (!seen)
+		return -1;
+	route_matcher_time_rules(m, sh->pl->conf->rule_cost_every);
+	free(sh->cost_seen);
+	sh->cost_seen = seen;
+	return 0;
+}
+
+/*
  * Copies the figures of the shard's part of the state (per temporal rule,
  * per table) where /metrics reads them, at most every STATS_EVERY_MS.
  */
@@ -1033,10 +1078,13 @@ shard_publish(struct rd_shard *sh)
 	uint64_t now = rd_mono_ms();
 	uint32_t i, nr = route_prog_nrules(p), nt = route_prog_ntables(p);
 
-	if (!sh->gen->states || now - sh->stats_at_ms < STATS_EVERY_MS)
+	if (now - sh->stats_at_ms < STATS_EVERY_MS)
+		return;
+	sh->stats_at_ms = now;
+	cost_publish(sh);
+	if (!sh->gen->states)
 		return;
 	st = sh->gen->states[sh - sh->pl->shards];
-	sh->stats_at_ms = now;
 	pthread_mutex_lock(&sh->stats_mu);
 	if (sh->stats_prog != p) {
 		free(sh->rstats);
@@ -2733,6 +2781,13 @@ shard_pick_up(struct rd_shard *sh)
 		rd_log(RD_LOG_ERROR, "out of memory: the worker keeps the previous rules for now", NULL);
 		return;
 	}
+	/* the old rules' costs into the metrics before their matcher goes */
+	cost_publish(sh);
+	if (cost_start(sh, m, g->prog) < 0) {
+		route_matcher_free(m);
+		rd_log(RD_LOG_ERROR, "out of memory: the worker keeps the previous rules for now", NULL);
+		return;
+	}
 	memset(&sh->carried, 0, sizeof sh->carried);
 	sh->carry_failed = 0;
 	if (g->states) {
@@ -2778,12 +2833,9 @@ shard_pop_all(struct rd_shard *sh)
 	for (;;) {
 		pthread_mutex_lock(&q->mu);
 		while (!q->head && !q->closed && atomic_load(&sh->pl->gen) == sh->gen) {
-			if (!sh->gen->states) {
-				pthread_cond_wait(&q->cv, &q->mu);
-				continue;
-			}
-			/* deadlines come due while idle: wake up to fire them */
-			deadline_in(&ts, TICK_MS);
+			/* deadlines come due while idle: wake up to fire them; without state, once
+			 * a second, to publish the rules' costs of the last events (shard_publish) */
+			deadline_in(&ts, sh->gen->states ? TICK_MS : STATS_EVERY_MS);
 			if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
 				break;
 		}
@@ -2937,7 +2989,7 @@ rd_pipeline_start(struct rd_pipeline *pl, const struct rd_conf *c, const route_p
 	atomic_store(&pl->gen, g);
 	for (i = 0; i < pl->nshards; i++) {
 		struct rd_shard *sh = &pl->shards[i];
-		if (!(sh->m = route_matcher_new(p)))
+		if (!(sh->m = route_matcher_new(p)) || cost_start(sh, sh->m, p) < 0)
 			goto oom;
 		sh->out = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->out);
 		sh->touched = calloc(pl->lane_cap ? pl->lane_cap : 1, sizeof *sh->touched);
@@ -3359,6 +3411,7 @@ rd_pipeline_free(struct rd_pipeline *pl)
 		free(pl->shards[i].drain);
 		free(pl->shards[i].drain_mark);
 		free(pl->shards[i].rstats);
+		free(pl->shards[i].cost_seen);
 		free(pl->shards[i].rhas);
 		free(pl->shards[i].tstats);
 		pthread_mutex_destroy(&pl->shards[i].stats_mu);

@@ -219,6 +219,8 @@ struct rd_shard {
 	uint8_t *rhas;             /* owns: [route_prog_nrules] the rule keeps state */
 	struct route_table_stats *tstats; /* owns: [route_prog_ntables] */
 	uint64_t stats_at_ms;      /* monotonic ms of the last publication */
+	/* what of the matcher's rule costs (route_matcher_rule_cost) is in the metrics already */
+	struct route_rule_cost *cost_seen; /* owns: [route_prog_nrules of gen's program] */
 	pthread_t thr;
 	int started;
 };

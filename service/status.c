@@ -75,7 +75,9 @@ rd_status_json(struct rd_buf *o, struct rd_metrics *m, struct rd_pipeline *pl,
 			continue;
 		rd_buf_printf(o, "%s{\"name\":", sep);
 		rd_buf_json_str(o, m->rule_names[i], strlen(m->rule_names[i]));
-		rd_buf_printf(o, ",\"matches\":%" PRIu64 "}", LOAD(m->rule_matches[i]));
+		rd_buf_printf(o, ",\"matches\":%" PRIu64 ",\"evaluations\":%" PRIu64 ",\"timed\":%" PRIu64
+			",\"timed_ns\":%" PRIu64 "}", LOAD(m->rule_matches[i]), LOAD(m->rule_evals[i]),
+			LOAD(m->rule_timed[i]), LOAD(m->rule_timed_ns[i]));
 		sep = ",";
 	}
 	rd_buf_puts(o, "]}\n");
@@ -123,8 +125,9 @@ const char rd_status_html[] =
 	" x.priority, x.queued, x.unacknowledged === undefined ? '' : x.unacknowledged, x.delivered,"
 	" x.attempts, x.retries, x.failed_attempts, x.dead_lettered]); });\n"
 	" var r = document.getElementById('rules'); r.textContent = '';\n"
-	" row(r, ['rule', 'matches'], 1);\n"
-	" s.rules_matched.forEach(function (x) { row(r, [x.name, x.matches]); });\n"
+	" row(r, ['rule', 'matches', 'evaluations', 'us per evaluation'], 1);\n"
+	" s.rules_matched.forEach(function (x) { row(r, [x.name, x.matches, x.evaluations,"
+	" x.timed ? (x.timed_ns / x.timed / 1000).toFixed(2) : '']); });\n"
 	"}\n"
 	"function poll() { fetch('/status.json', { cache: 'no-store' }).then(function (r) {"
 	" if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); }).then(function (s) {"

@@ -39,7 +39,8 @@ check "... and is reported as FILE:LINE" grep -q "bad2.conf:1: destination 'no_s
 check "RULES that are neither .rbc nor .route exit 1" [ $? -eq 1 ]
 
 # ---- start ------------------------------------------------------------------------
-sed -e 's/^max_body_bytes = .*/max_body_bytes = 64k/' "$top/examples/routed.conf" >"$tmp/routed.conf"
+sed -e 's/^max_body_bytes = .*/max_body_bytes = 64k/' -e 's/^rule_cost_every = .*/rule_cost_every = 1/' \
+	"$top/examples/routed.conf" >"$tmp/routed.conf"
 printf '[destination analytics]\nsink = file\npath = %s/analytics.ndjson\n' "$tmp" >>"$tmp/routed.conf"
 
 start() { # extra options...: starts routed, sets pid and U (the base URL)
@@ -246,6 +247,27 @@ check "metrics: end-to-end buckets are cumulative and end at +Inf = count" awk '
 	$1 == "routed_end_to_end_duration_seconds_count" { cnt = $2 }
 	END { exit !(!bad && inf == cnt && cnt > 0) }' "$tmp/metrics"
 check "metrics: invalid events counted by reason" grep -q '^routed_events_rejected_total{reason="invalid_event"} [1-9]' "$tmp/metrics"
+# the rules' costs: each router publishes them about once a second
+cost_ok() { awk '
+	match($1, /^routed_rule_(matches_total|evaluations_total|evaluation_seconds_count|evaluation_seconds_sum)\{/) {
+		r = $1; sub(/^[^"]*"/, "", r); sub(/".*/, "", r); k = substr($1, 13, RLENGTH - 13); v[k, r] = $2; rules[r] = 1 }
+	END { for (r in rules) { n++
+		if (v["evaluations_total", r] < v["matches_total", r]) exit 1      # matched, so evaluated
+		if (v["evaluation_seconds_count", r] != v["evaluations_total", r]) exit 1 # rule_cost_every = 1
+		e += v["evaluations_total", r]; s += v["evaluation_seconds_sum", r] }
+		exit !(n > 0 && e > 0 && s > 0) }' "$1"; }
+i=0
+while [ $i -lt 50 ]; do
+	curl -sS --max-time 10 "$U/metrics" >"$tmp/metrics_cost"
+	cost_ok "$tmp/metrics_cost" && break
+	sleep 0.1
+	i=$((i + 1))
+done
+check "metrics: within 5 s every rule was evaluated at least as often as it matched, each evaluation timed (rule_cost_every = 1), time measured" \
+	cost_ok "$tmp/metrics_cost"
+check "metrics: the otherwise rule fallback (no condition) evaluated exactly when it matched" \
+	[ "$(awk '$1 == "routed_rule_evaluations_total{rule=\"fallback\"}" { print $2 }' "$tmp/metrics_cost")" = \
+	  "$(awk '$1 == "routed_rule_matches_total{rule=\"fallback\"}" { print $2 }' "$tmp/metrics_cost")" ]
 if command -v promtool >/dev/null; then
 	check "promtool check metrics passes on a live /metrics" promtool check metrics <"$tmp/metrics"
 else
@@ -263,6 +285,10 @@ check "status.json: every destination of /metrics ($(grep -c . "$tmp/want")), wi
 	sh -c "[ -s '$tmp/want' ] && cmp -s '$tmp/want' '$tmp/got'"
 check "status.json: no source besides HTTP (no [tcp], [kafka] or [rabbitmq])" \
 	jq -e '.sources == []' "$tmp/status.json"
+check "status.json: each rule's evaluations as /metrics says" sh -c "
+	sed -n 's/^routed_rule_evaluations_total{rule=\"\\([^\"]*\\)\"} \\(.*\\)\$/\\1 \\2/p' '$tmp/metrics2' | sort >'$tmp/want_ev'
+	jq -r '.rules_matched[] | \"\\(.name) \\(.evaluations)\"' '$tmp/status.json' | sort >'$tmp/got_ev'
+	[ -s '$tmp/want_ev' ] && cmp -s '$tmp/want_ev' '$tmp/got_ev'"
 check "status.json: rule critical matched twice, rules generation 1, version" \
 	jq -e '(.rules_matched[] | select(.name == "critical") | .matches == 2) and .rules.generation == 1 and (.version | length > 0)' \
 	"$tmp/status.json" >/dev/null
@@ -278,6 +304,9 @@ if command -v node >/dev/null; then
 		'(.tables.dests | length) == ($s[0].destinations | length) + 1 and
 		 .tables.events[1][1] == ($s[0].events.accepted | tostring) and .fetched == 1' "$tmp/page.json" >/dev/null
 	check "... and hides the sources, there being none besides HTTP" jq -e '.hidden.srcbox == true' "$tmp/page.json"
+	check "... and shows each rule's matches, evaluations and time per evaluation" jq -e --slurpfile s "$tmp/status.json" \
+		'.tables.rules[0] == ["rule", "matches", "evaluations", "us per evaluation"] and
+		 (.tables.rules | length) == ($s[0].rules_matched | length) + 1' "$tmp/page.json"
 else
 	echo "SKIP: node is not installed: the status page's script was not run"
 fi

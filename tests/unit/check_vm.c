@@ -297,6 +297,116 @@ START_TEST(test_decisions_errors)
 }
 END_TEST
 
+/*
+ * Per-rule cost: evaluations counted (an otherwise rule only when no
+ * routing rule matched), one event in `every` timed, nothing timed with 0.
+ */
+START_TEST(test_rule_cost)
+{
+	static const char src[] =
+		"event e v1 { k: string, n: number }\n"
+		"destination a\ndestination b\ndestination c\n"
+		"rule eq on e when k == \"x\" or n > 10 route a\n"
+		"rule none on e when k ine \"x\" and k ine \"y\" route b\n"
+		"rule rest on e otherwise route c\n";
+	static const char *const evs[] = {
+		"{\"event_type\":\"e\",\"k\":\"x\",\"n\":1}", "{\"event_type\":\"e\",\"k\":\"y\",\"n\":20}",
+		"{\"event_type\":\"e\",\"k\":\"y\",\"n\":1}", "{\"event_type\":\"e\",\"k\":\"x\",\"n\":20}",
+	};
+	size_t len;
+	unsigned char *rbc = compile(src, 2, &len);
+	char err[256];
+	route_prog *p = route_prog_load(rbc, len, NULL, err, sizeof err);
+	route_matcher *m;
+	struct route_decision d;
+	struct route_class c;
+	struct route_rule_cost rc[3];
+	uint32_t i, r, every;
+
+	ck_assert_msg(p != NULL, "load: %s", err);
+	for (every = 0; every <= 4; every += 1) {
+		if (every == 3)
+			continue;
+		ck_assert_ptr_nonnull(m = route_matcher_new(p));
+		route_matcher_time_rules(m, every);
+		for (i = 0; i < 8; i++) {
+			ck_assert_int_eq(route_match(m, evs[i % 4], strlen(evs[i % 4]), &d), ROUTE_OK);
+			/* classifying runs no rule: nothing counted, and no event of the timing's count */
+			ck_assert_int_eq(route_classify(m, evs[i % 4], strlen(evs[i % 4]), &c), ROUTE_OK);
+		}
+		for (r = 0; r < 3; r++)
+			route_matcher_rule_cost(m, r, &rc[r]);
+		/* `rest` runs on the one event of four no routing rule took */
+		ck_assert_uint_eq(rc[2].evaluations, 2);
+		/* `none` (matches nothing) is not in the index (ine): run on every event */
+		ck_assert_uint_eq(rc[1].evaluations, 8);
+		/* `eq` at least where it matched, at most on every event (the index may skip it) */
+		ck_assert(rc[0].evaluations >= 6 && rc[0].evaluations <= 8);
+		for (r = 0; r < 3; r++) {
+			if (every == 0)
+				ck_assert_uint_eq(rc[r].timed, 0);
+			else if (every == 1)
+				ck_assert_uint_eq(rc[r].timed, rc[r].evaluations);
+			else if (r < 2) /* run on most events: some of them timed */
+				ck_assert_msg(rc[r].timed > 0 && rc[r].timed < rc[r].evaluations, "every %u rule %u: %llu of %llu",
+					every, r, (unsigned long long)rc[r].timed, (unsigned long long)rc[r].evaluations);
+			if (rc[r].timed == 0)
+				ck_assert_uint_eq(rc[r].timed_ns, 0);
+		}
+		if (every == 4) { /* events 4 and 8 ({x,20}): `rest` (on {y,1}, the third) not among them */
+			ck_assert_uint_eq(rc[1].timed, 2);
+			ck_assert_uint_eq(rc[2].timed, 0);
+		}
+		if (every == 2) /* events 2, 4, 6, 8: {y,20} and {x,20}; `rest` ran on neither */
+			ck_assert_uint_eq(rc[2].timed, 0);
+		route_matcher_free(m);
+	}
+	route_prog_free(p);
+	ru_free(rbc);
+
+	/* the time is the rule's: a search through 200 KB takes far longer than the clock's reads */
+	{
+		static const char src2[] = "event e v1 { k: string }\ndestination a\n"
+			"rule slow on e when k icontains \"needle\" route a\n";
+		size_t n = 200000; /* under max_string */
+		char *ev = malloc(n + 64);
+		uint64_t t0, t1;
+		struct timespec ts;
+
+		rbc = compile(src2, 2, &len);
+		ck_assert_ptr_nonnull(p = route_prog_load(rbc, len, NULL, err, sizeof err));
+		ck_assert_ptr_nonnull(ev);
+		memcpy(ev, "{\"event_type\":\"e\",\"k\":\"", 23);
+		memset(ev + 23, 'a', n);
+		memcpy(ev + 23 + n, "needle\"}", 9);
+		ck_assert_ptr_nonnull(m = route_matcher_new(p));
+		route_matcher_time_rules(m, 1);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t0 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		ck_assert_int_eq(route_match(m, ev, strlen(ev), &d), ROUTE_OK);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t1 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		ck_assert_uint_eq(d.nrules, 1);
+		route_matcher_rule_cost(m, 0, &rc[0]);
+		ck_assert_uint_eq(rc[0].evaluations, 1);
+		ck_assert_uint_eq(rc[0].timed, 1);
+		/* more than 10 us (a 200 KB search), less than the whole match took */
+		ck_assert_msg(rc[0].timed_ns > 10000 && rc[0].timed_ns <= t1 - t0, "timed %llu ns of %llu",
+			(unsigned long long)rc[0].timed_ns, (unsigned long long)(t1 - t0));
+		route_matcher_free(m);
+		free(ev);
+	}
+	/* out of range: zeros */
+	ck_assert_ptr_nonnull(m = route_matcher_new(p));
+	rc[0].evaluations = 7;
+	route_matcher_rule_cost(m, 3, &rc[0]);
+	ck_assert_uint_eq(rc[0].evaluations, 0);
+	route_matcher_free(m);
+	route_prog_free(p);
+	ru_free(rbc);
+}
+END_TEST
+
 /* A table of programs and events: both builds must agree on every pair. */
 static const char *const agree_srcs[] = {
 	"event m v1 { s?: string, n?: number, b?: bool, a?: any, l?: [string], ip?: ip }\n"
@@ -1485,6 +1595,7 @@ vm_suite(void)
 	tcase_add_test(tc, test_decisions_route_and_fanout);
 	tcase_add_test(tc, test_decisions_set_and_emit);
 	tcase_add_test(tc, test_decisions_errors);
+	tcase_add_test(tc, test_rule_cost);
 	tcase_add_test(tc, test_dispatch_builds_agree);
 	tcase_add_test(tc, test_opt_levels_agree);
 	tcase_add_test(tc, test_no_alloc_per_event);
