@@ -186,6 +186,22 @@ lpid=""
 cat "$tmp/loadres"
 accepted=$(sed -n 's/.*accepted=\([0-9]*\).*/\1/p' "$tmp/loadres")
 check "the load generator had events accepted across the reloads (${accepted:-0})" [ "${accepted:-0}" -gt 100 ]
+# rule go has no condition: each evaluation is a match, over every generation -- the counts of
+# a router's matcher for the old rules are published before it goes (the routers publish
+# about once a second)
+go_counts() { curl -s "$U/metrics" | awk '$1 == "routed_rule_matches_total{rule=\"go\"}" { m = $2 }
+	$1 == "routed_rule_evaluations_total{rule=\"go\"}" { e = $2 } END { print m + 0, e + 0 }'; }
+i=0
+while [ $i -lt 50 ]; do
+	read -r go_m go_e <<EOF2
+$(go_counts)
+EOF2
+	[ "$go_m" -gt 0 ] && [ "$go_m" = "$go_e" ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+check "rule go evaluated as often as it matched ($go_e of $go_m) across $((reloads + 2)) reloads" \
+	sh -c "[ '$go_m' -gt 0 ] && [ '$go_m' = '$go_e' ]"
 
 # ---- graceful stop: drain, exit 0 ----------------------------------------------------------
 kill -TERM "$pid"
