@@ -243,23 +243,28 @@ label_value(struct rd_buf *o, const char *s, size_t n)
 	}
 }
 
+/* One sample with one label: METRIC{LABEL="value"} v (ns: v in ns, written in seconds). */
+static void
+labelled(struct rd_buf *o, const char *metric, const char *label, const char *value, uint64_t v, int ns)
+{
+	rd_buf_printf(o, "%s{%s=\"", metric, label);
+	label_value(o, value, strlen(value));
+	if (ns)
+		rd_buf_printf(o, "\"} %.9f\n", (double)v / 1e9);
+	else
+		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)v);
+}
+
 /* A counter family with one sample per destination, from v[ndests]. */
 static void
 per_dest(struct rd_buf *o, struct rd_metrics *m, const char *metric, const char *help,
 	atomic_uint_fast64_t *v)
 {
 	uint32_t i, nd = atomic_load(&m->ndest_slots);
-	size_t len;
-	const char *name;
 
 	family(o, metric, "counter", help);
-	for (i = 0; i < nd; i++) {
-		name = m->dest_names[i];
-		len = strlen(name);
-		rd_buf_printf(o, "%s{destination=\"", metric);
-		label_value(o, name, len);
-		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&v[i]));
-	}
+	for (i = 0; i < nd; i++)
+		labelled(o, metric, "destination", m->dest_names[i], get(&v[i]), 0);
 }
 
 void
@@ -294,49 +299,26 @@ rd_metrics_render(struct rd_metrics *m, struct rd_buf *o)
 		rd_buf_printf(o, "routed_events_emit_unrouted_total{reason=\"%s\"} %llu\n", emit_reasons[i],
 			(unsigned long long)get(&m->emit_unrouted[i]));
 	family(o, "routed_rule_matches_total", "counter", "Events each rule matched.");
-	for (i = 0; i < nr; i++) {
-		name = m->rule_names[i];
-		len = strlen(name);
-		rd_buf_puts(o, "routed_rule_matches_total{rule=\"");
-		label_value(o, name, len);
-		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->rule_matches[i]));
-	}
+	for (i = 0; i < nr; i++)
+		labelled(o, "routed_rule_matches_total", "rule", m->rule_names[i], get(&m->rule_matches[i]), 0);
 	family(o, "routed_rule_evaluations_total", "counter",
 		"Times the routers evaluated each rule's condition (the index skips the rules an event's "
 		"keys rule out; published by each router about once a second).");
-	for (i = 0; i < nr; i++) {
-		rd_buf_puts(o, "routed_rule_evaluations_total{rule=\"");
-		label_value(o, m->rule_names[i], strlen(m->rule_names[i]));
-		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->rule_evals[i]));
-	}
+	for (i = 0; i < nr; i++)
+		labelled(o, "routed_rule_evaluations_total", "rule", m->rule_names[i], get(&m->rule_evals[i]), 0);
 	family(o, "routed_rule_evaluation_seconds", "summary",
 		"Time evaluating each rule (condition, temporal step, actions), on the events each router "
 		"times ([pipeline] rule_cost_every): _count the evaluations timed, _sum their time.");
 	for (i = 0; i < nr; i++) {
-		rd_buf_puts(o, "routed_rule_evaluation_seconds_sum{rule=\"");
-		label_value(o, m->rule_names[i], strlen(m->rule_names[i]));
-		rd_buf_printf(o, "\"} %.9f\n", (double)get(&m->rule_timed_ns[i]) / 1e9);
-		rd_buf_puts(o, "routed_rule_evaluation_seconds_count{rule=\"");
-		label_value(o, m->rule_names[i], strlen(m->rule_names[i]));
-		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->rule_timed[i]));
+		labelled(o, "routed_rule_evaluation_seconds_sum", "rule", m->rule_names[i],
+			get(&m->rule_timed_ns[i]), 1);
+		labelled(o, "routed_rule_evaluation_seconds_count", "rule", m->rule_names[i],
+			get(&m->rule_timed[i]), 0);
 	}
-	family(o, "routed_deliveries_total", "counter", "Messages written to each destination's sink.");
-	for (i = 0; i < nd; i++) {
-		name = m->dest_names[i];
-		len = strlen(name);
-		rd_buf_puts(o, "routed_deliveries_total{destination=\"");
-		label_value(o, name, len);
-		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->deliveries[i]));
-	}
-	family(o, "routed_delivery_errors_total", "counter",
-		"Sink writes that failed (the message is retried by its lane).");
-	for (i = 0; i < nd; i++) {
-		name = m->dest_names[i];
-		len = strlen(name);
-		rd_buf_puts(o, "routed_delivery_errors_total{destination=\"");
-		label_value(o, name, len);
-		rd_buf_printf(o, "\"} %llu\n", (unsigned long long)get(&m->delivery_errors[i]));
-	}
+	per_dest(o, m, "routed_deliveries_total", "Messages written to each destination's sink.",
+		m->deliveries);
+	per_dest(o, m, "routed_delivery_errors_total",
+		"Sink writes that failed (the message is retried by its lane).", m->delivery_errors);
 	per_dest(o, m, "routed_sink_attempts_total",
 		"Attempts to deliver a message to each destination's sink (retries included).",
 		m->sink_attempts);
