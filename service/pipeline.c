@@ -1051,7 +1051,7 @@ cost_publish(struct rd_shard *sh)
 	}
 }
 
-/* Points the shard at matcher m of generation g's program: rule timing, nothing of its costs seen. */
+/* Makes matcher m (of program p) the shard's for its costs: its rules timed, nothing of it published yet. */
 static int
 cost_start(struct rd_shard *sh, route_matcher *m, const route_prog *p)
 {
