@@ -302,6 +302,23 @@ printf '{"event_type":"t.ev","id":"again-%d","n":%d,"customer":"c1"}\n' 300 300 
 amqp get out 2 20 >"$tmp/got4"
 check "... and routes what comes after (the sink reconnecting too)" \
 	[ "$(jq -r .n "$tmp/got4" | tr '\n' ' ')" = "300 301 " ]
+# the broker's application stops (its durable queues stay): the consumer's connection goes and
+# its reconnects fail, which the status page shows, until the broker is back
+src_state() { curl -s "$U/status.json" | jq -r '.sources[0] | "\(.state) \(.connected) \(.connect_failures > 0) \(.connects)"'; }
+ctl() { ( . "$tmp/broker/broker.env" && timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$RABBITMQ_NODENAME" "$@" ) \
+	>>"$tmp/ctl.out" 2>&1; }
+ctl stop_app
+check "rabbitmqctl stop_app" [ $? -eq 0 ]
+i=0
+while [ "$(src_state)" != "disconnected false true 2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "status.json: with the broker stopped the source is disconnected, its connects failing ($(src_state))" \
+	[ "$(src_state)" = "disconnected false true 2" ]
+ctl start_app
+check "rabbitmqctl start_app" [ $? -eq 0 ]
+i=0
+while [ "$(src_state)" != "consuming true true 3" ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+check "... and consuming again within 15 s of the broker's return ($(src_state))" \
+	[ "$(src_state)" = "consuming true true 3" ]
 if command -v promtool >/dev/null; then
 	curl -s "$U/metrics" >"$tmp/metrics"
 	check "promtool check metrics passes with the RabbitMQ source" promtool check metrics <"$tmp/metrics"
