@@ -131,6 +131,25 @@ rd_buf_json_str(struct rd_buf *b, const char *s, size_t n)
 	return rd_buf_append(b, "\"", 1);
 }
 
+int
+rd_buf_json_strf(struct rd_buf *b, const char *fmt, ...)
+{
+	struct rd_buf t;
+	va_list ap;
+	int rc = -1;
+
+	rd_buf_init(&t);
+	va_start(ap, fmt);
+	rd_buf_vprintf(&t, fmt, ap);
+	va_end(ap);
+	if (t.oom)
+		b->oom = 1;
+	else
+		rc = rd_buf_json_str(b, t.p ? t.p : "", t.len);
+	rd_buf_fini(&t);
+	return rc;
+}
+
 size_t
 rd_json_ws(const char *s, size_t len, size_t i)
 {

@@ -32,6 +32,8 @@ int rd_buf_printf(struct rd_buf *b, const char *fmt, ...) __attribute__((format(
 int rd_buf_vprintf(struct rd_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Appends s[0..n) as a JSON string literal, quotes included. */
 int rd_buf_json_str(struct rd_buf *b, const char *s, size_t n);
+/* Appends what fmt formats as a JSON string literal, quotes included. */
+int rd_buf_json_strf(struct rd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Index of the first non-whitespace byte at or after i (len if none). */
 size_t rd_json_ws(const char *s, size_t len, size_t i);

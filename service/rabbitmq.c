@@ -787,19 +787,16 @@ rd_rabbitmq_source_start(const struct rd_conf *c, const route_prog *p, struct rd
 void
 rd_rabbitmq_source_status(struct rd_rabbitmq_source *rs, struct rd_buf *o)
 {
-	struct rd_buf w;
+	int up = atomic_load(&rs->up); /* read once: state and connected agree */
 
-	rd_buf_init(&w);
-	rd_buf_printf(&w, "%s at %s:%d%s", rs->queue, rs->t.host, rs->t.port, rs->t.tls ? " (TLS)" : "");
 	rd_buf_puts(o, "{\"kind\":\"rabbitmq\",\"where\":");
-	rd_buf_json_str(o, w.p ? w.p : "", w.p ? w.len : 0);
-	rd_buf_fini(&w);
+	rd_buf_json_strf(o, "%s at %s:%d%s", rs->queue, rs->t.host, rs->t.port, rs->t.tls ? " (TLS)" : "");
 	rd_buf_printf(o, ",\"state\":\"%s\",\"taken\":%" PRIuFAST64 ",\"refused\":%" PRIuFAST64
-		",\"backpressure_waits\":%" PRIuFAST64 ",\"queue\":", atomic_load(&rs->up) ? "consuming" : "disconnected",
+		",\"backpressure_waits\":%" PRIuFAST64 ",\"queue\":", up ? "consuming" : "disconnected",
 		atomic_load(&rs->consumed[0]), atomic_load(&rs->consumed[1]), atomic_load(&rs->stats.waits));
 	rd_buf_json_str(o, rs->queue, strlen(rs->queue));
 	rd_buf_printf(o, ",\"connected\":%s,\"empty\":%" PRIuFAST64 ",\"connects\":%" PRIuFAST64
-		",\"connect_failures\":%" PRIuFAST64 "}", atomic_load(&rs->up) ? "true" : "false",
+		",\"connect_failures\":%" PRIuFAST64 "}", up ? "true" : "false",
 		atomic_load(&rs->consumed[2]), atomic_load(&rs->connects[0]), atomic_load(&rs->connects[1]));
 }
 

@@ -378,14 +378,10 @@ rd_tcp_status(struct rd_tcp *t, struct rd_buf *o)
 {
 	unsigned open = atomic_load(&t->open);
 	const char *colon = strrchr(t->conf->tcp_listen, ':');
-	struct rd_buf w;
 
 	/* the address as configured, with the port bound (port 0 picks one) */
-	rd_buf_init(&w);
-	rd_buf_printf(&w, "%.*s:%u", colon ? (int)(colon - t->conf->tcp_listen) : 0, t->conf->tcp_listen, t->port);
 	rd_buf_puts(o, "{\"kind\":\"tcp\",\"where\":");
-	rd_buf_json_str(o, w.p ? w.p : "", w.p ? w.len : 0);
-	rd_buf_fini(&w);
+	rd_buf_json_strf(o, "%.*s:%u", colon ? (int)(colon - t->conf->tcp_listen) : 0, t->conf->tcp_listen, t->port);
 	rd_buf_printf(o, ",\"state\":\"%u connection%s\",\"taken\":%llu,\"refused\":%llu,"
 		"\"backpressure_waits\":%llu,\"port\":%u,\"tls\":%s,\"connections\":%u,"
 		"\"connections_total\":%llu,\"connections_refused\":%llu}", open, open == 1 ? "" : "s",
