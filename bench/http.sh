@@ -19,7 +19,9 @@
 #    on the other ones); accepted events/s (from routed_events_accepted_total),
 #    routed's CPU time per accepted event (/proc: steal is not in it, so it
 #    varies less between runs), and the floor pinned the same way (its
-#    events/s: requests/s x 100).
+#    events/s: requests/s x 100). Also routed on the same CPU with the example
+#    files' rules taken out (contracts and destinations kept): ingest alone,
+#    so the CPU per event it leaves is routing and delivery.
 # 3. latency at half load: wrk paced to about half of the single-event maximum
 #    of step 1; p50/p99 of routed_end_to_end_duration_seconds (logged ->
 #    written by the sink) and routed_routing_decision_duration_seconds, from
@@ -71,6 +73,7 @@ SKIP=${SKIP:-}
 NCPU=$(nproc)
 PIN_CPU=${PIN_CPU:-$((NCPU - 1))}
 RULES=("$src/examples/support.route" "$src/examples/leads.route" "$src/examples/orders.route")
+ROUTED_RULES=("${RULES[@]}")
 case $REPEATS in ''|*[!0-9]*|0) die "REPEATS must be a positive integer" ;; esac
 
 # routed's HTTP threads: from the config's [http] threads, else routed's default, 2 (1 on a
@@ -152,6 +155,20 @@ open(work + "/batch.about", "w").write("%d of the %d example events (%d to a thr
     % (len(free), len(evs), sum(1 for r in routes if set(r["routes"]) & throttled)))
 EOF
 batch_bytes=$(wc -c <"$work/batch.ndjson")
+# Ingest alone, for step 2: the example files with their rules and tests taken out (each
+# such block runs to the next blank line), so routed validates, logs and answers the same
+# events and routes them nowhere; the difference in CPU per event is routing and delivery.
+mkdir -p "$work/bare"
+cp -r "$src/examples/contracts" "$work/bare/"
+BARE=()
+for f in "${RULES[@]}"; do
+	awk '/^(rule|test)[ \t]/ { skip = 1 } skip && /^[ \t]*$/ { skip = 0 } !skip' "$f" >"$work/bare/$(basename "$f")"
+	BARE+=("$work/bare/$(basename "$f")")
+done
+if grep -q '^rule' "${BARE[@]}" || ! "$ROUTEC" compile -o "$work/bare.rbc" "${BARE[@]}" 2>"$work/bare.err"; then
+	echo "http.sh: the examples without their rules do not compile; no ingest-alone run" >&2
+	BARE=()
+fi
 
 # ---- servers ----------------------------------------------------------------------
 start_nginx() {
@@ -185,14 +202,14 @@ EOF
 	done
 }
 
-# start_routed [taskset CPU-LIST]: a fresh data directory each time
+# start_routed [taskset CPU-LIST]: a fresh data directory each time, the rules in ROUTED_RULES
 start_routed() {
 	local pre=() i=0
 	[ $# -gt 0 ] && pre=(taskset -c "$1")
 	rm -rf "$work/data"
 	: >"$work/routed.log"
 	"${pre[@]}" "$ROUTED" ${CONF:+--config "$CONF"} -d "$work/data" -l 127.0.0.1:0 --log-level info \
-		"${RULES[@]}" 2>"$work/routed.log" &
+		"${ROUTED_RULES[@]}" 2>"$work/routed.log" &
 	rpid=$!
 	rport=""
 	while [ -z "$rport" ]; do
@@ -297,36 +314,52 @@ r_serr=$(col routed errors | awk '{ n += $1 } END { print n + 0 }')
 fi
 
 # ---- 2. NDJSON batches, routed on one CPU -----------------------------------------
-nd_eps=- nd_rps=- nd_err=- nd_floor=- nd_cpu=-
+nd_eps=- nd_rps=- nd_err=- nd_floor=- nd_cpu=- bare_eps=- bare_cpu=-
 CLK_TCK=$(getconf CLK_TCK)
 # cpu_ticks PID: user + system clock ticks the process has used
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# nd_run NAME OTHER-CPUS: one wrk run of the batch against the routed started; appends its
+# accepted events/s to $work/NAME_eps and routed's CPU ns per accepted event to $work/NAME_cpu
+nd_run() {
+	local a0 a1 c0 c1 line
+	a0=$(metric routed_events_accepted_total)
+	c0=$(cpu_ticks "$rpid")
+	run_wrk "$1" "http://127.0.0.1:$rport/events" "$work/batch.ndjson" application/x-ndjson "$2"
+	c1=$(cpu_ticks "$rpid")
+	a1=$(metric routed_events_accepted_total)
+	line=$(tail -1 "$work/results")
+	awk -v a="$a0" -v b="$a1" -v d="$(kv duration_us "$line")" \
+		'BEGIN { printf "%.0f\n", (b - a) / (d / 1e6) }' >>"$work/$1_eps"
+	# routed's own CPU time per accepted event: time the VM's other guests take (steal)
+	# is not in it, so it moves less from run to run than events/s
+	awk -v a="$a0" -v b="$a1" -v t="$((c1 - c0))" -v hz="$CLK_TCK" \
+		'BEGIN { if (b > a) printf "%.0f\n", t / hz * 1e9 / (b - a) }' >>"$work/$1_cpu"
+}
 if [[ " $SKIP " != *" ndjson "* ]]; then
 	others=$(seq 0 $((NCPU - 1)) | grep -vx "$PIN_CPU" | paste -sd, -)
 	[ -n "$others" ] || others=$PIN_CPU
 	echo "2. NDJSON batches of 100 events ($batch_bytes bytes), routed pinned to cpu $PIN_CPU, wrk on $others" >&2
 	for r in $(seq 1 "$REPEATS"); do
 		start_routed "$PIN_CPU"
-		R=http://127.0.0.1:$rport/events
-		a0=$(metric routed_events_accepted_total)
-		c0=$(cpu_ticks "$rpid")
-		run_wrk ndjson "$R" "$work/batch.ndjson" application/x-ndjson "$others"
-		c1=$(cpu_ticks "$rpid")
-		a1=$(metric routed_events_accepted_total)
-		line=$(tail -1 "$work/results")
-		awk -v a="$a0" -v b="$a1" -v d="$(kv duration_us "$line")" \
-			'BEGIN { printf "%.0f\n", (b - a) / (d / 1e6) }' >>"$work/nd_eps"
-		# routed's own CPU time per accepted event: time the VM's other guests take (steal)
-		# is not in it, so it moves less from run to run than events/s
-		awk -v a="$a0" -v b="$a1" -v t="$((c1 - c0))" -v hz="$CLK_TCK" \
-			'BEGIN { if (b > a) printf "%.0f\n", t / hz * 1e9 / (b - a) }' >>"$work/nd_cpu"
+		nd_run ndjson "$others"
 		stop_routed
+		if [ ${#BARE[@]} -gt 0 ]; then
+			ROUTED_RULES=("${BARE[@]}")
+			start_routed "$PIN_CPU"
+			nd_run bare "$others"
+			stop_routed
+			ROUTED_RULES=("${RULES[@]}")
+		fi
 		start_floor "$PIN_CPU"
 		run_wrk ndfloor "http://127.0.0.1:$fport/events" "$work/batch.ndjson" application/x-ndjson "$others"
 		stop_floor
 	done
-	nd_eps=$(median <"$work/nd_eps")
-	nd_cpu=$(median <"$work/nd_cpu")
+	nd_eps=$(median <"$work/ndjson_eps")
+	nd_cpu=$(median <"$work/ndjson_cpu")
+	if [ -s "$work/bare_eps" ]; then
+		bare_eps=$(median <"$work/bare_eps")
+		bare_cpu=$(median <"$work/bare_cpu")
+	fi
 	nd_floor=$(col ndfloor ok_rps | median | awk -v n="$(wc -l <"$work/batch.ndjson")" '{ printf "%.0f\n", $1 * n }')
 	nd_rps=$(col ndjson ok_rps | median)
 	nd_err=$(col ndjson status_errors | awk '{ n += $1 } END { print n + 0 }')
@@ -394,6 +427,9 @@ echo "NDJSON batches of 100 events, routed on one cpu (medians of $REPEATS runs)
 echo "  $nd_eps events/s accepted ($nd_rps requests/s; answers >= 400: $nd_err)"
 echo "  routed's CPU per accepted event: $nd_cpu ns ($(awk -v c="$nd_cpu" 'BEGIN { if (c > 0) printf "%.0f", 1e9 / c; else print "-" }') events per CPU-second)"
 echo "  floor on the same cpu: $nd_floor events/s; routed / floor $ndf"
+echo "  routed without rules (ingest alone: validated, logged, answered, routed nowhere): $bare_eps events/s,"
+echo "    $bare_cpu ns CPU per event; routing and delivery add $(awk -v a="$nd_cpu" -v b="$bare_cpu" \
+	'BEGIN { if (a > 0 && b > 0) printf "%.0f ns (%.0f %%)", a - b, (a - b) * 100 / a; else print "-" }')"
 echo
 echo "latency at half load (routed alone; buckets: 5,10,20,30,50,75,100,150,200,300,500 us, 1 ms, ...)"
 echo "  offered ~$lat_rate req/s, achieved $lat_rps req/s, $lat_n messages written"
