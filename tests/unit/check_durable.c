@@ -120,6 +120,15 @@ START_TEST(test_dedup_keys)
 	/* no id member configured: plain events have no key, CloudEvents still do */
 	ck_assert_uint_eq(rd_dedup_key("{\"event_type\":\"x\",\"id\":\"1\"}", 27, NULL, a, sizeof a), 0);
 	ck_assert_uint_gt(rd_dedup_key("{\"specversion\":\"1.0\",\"id\":\"1\"}", 30, NULL, a, sizeof a), 0);
+	/* the bytes: the source's raw value (or nothing), 0x1f, the id's raw value; the members
+	 * in any order, only at the top level */
+	na = key_of("{\"id\":\"7\",\"type\":\"x\",\"source\":\"/s\",\"specversion\":\"1.0\"}", "event_id", a);
+	ck_assert(na == 8 && memcmp(a, "\"/s\"\x1f\"7\"", 8) == 0);
+	na = key_of("{\"event_id\":42,\"id\":\"no\",\"data\":{\"specversion\":\"1.0\"}}", "event_id", a);
+	ck_assert(na == 3 && memcmp(a, "\x1f" "42", 3) == 0); /* plain: nested specversion does not count */
+	na = key_of("{\"event_type\":\"x\",\"id\":\"5\"}", "id", a);   /* a plain event keyed by "id" */
+	ck_assert(na == 4 && memcmp(a, "\x1f\"5\"", 4) == 0);
+	ck_assert_uint_eq(key_of("{\"specversion\":\"1.0\",\"event_id\":\"1\"}", "event_id", a), 0); /* CE: no id */
 }
 END_TEST
 
