@@ -39,68 +39,81 @@ rd_lsnset_init(struct rd_lsnset *s)
 void
 rd_lsnset_fini(struct rd_lsnset *s)
 {
-	free(s->add);
-	free(s->del);
+	free(s->v);
+	free(s->done);
+	free(s->orphan);
 	pthread_mutex_destroy(&s->mu);
 	memset(s, 0, sizeof *s);
 }
 
-/* Pushes v on the min-heap h[0..*n) (cap *cap, grown). Returns 0 or -1 (OOM). */
+/* The first index in v[head .. head + n) whose LSN is > lsn (upper) or >= lsn (!upper). */
+static size_t
+lsnset_bound(const struct rd_lsnset *s, uint64_t lsn, int upper)
+{
+	size_t lo = s->head, hi = s->head + s->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->v[mid] < lsn || (upper && s->v[mid] == lsn))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Room for one more at the end: slides the entries to the start, or grows. Returns 0 or -1. */
 static int
-heap_push(uint64_t **h, size_t *n, size_t *cap, uint64_t v)
+lsnset_room(struct rd_lsnset *s)
 {
-	size_t i, p;
-	uint64_t *a = *h;
+	size_t nc;
+	uint64_t *v;
+	uint8_t *done;
 
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		if (!(a = realloc(*h, nc * sizeof *a)))
-			return -1;
-		*h = a;
-		*cap = nc;
+	if (s->head + s->n < s->cap)
+		return 0;
+	if (s->head > 0 && s->head >= s->cap / 2) {
+		memmove(s->v, s->v + s->head, s->n * sizeof *s->v);
+		memmove(s->done, s->done + s->head, s->n);
+		s->head = 0;
+		return 0;
 	}
-	i = (*n)++;
-	while (i > 0 && a[p = (i - 1) / 2] > v) {
-		a[i] = a[p];
-		i = p;
-	}
-	a[i] = v;
+	nc = s->cap ? s->cap * 2 : 256;
+	if (!(v = realloc(s->v, nc * sizeof *v)))
+		return -1;
+	s->v = v;
+	if (!(done = realloc(s->done, nc)))
+		return -1;
+	s->done = done;
+	s->cap = nc;
 	return 0;
-}
-
-/* Pops the minimum of h[0..*n) (not empty). */
-static void
-heap_pop(uint64_t *a, size_t *n)
-{
-	size_t i = 0, c;
-	uint64_t v = a[--(*n)];
-
-	while ((c = 2 * i + 1) < *n) {
-		if (c + 1 < *n && a[c + 1] < a[c])
-			c++;
-		if (a[c] >= v)
-			break;
-		a[i] = a[c];
-		i = c;
-	}
-	if (*n)
-		a[i] = v;
-}
-
-/* Cancels equal tops (the lock held). */
-static void
-settle(struct rd_lsnset *s)
-{
-	while (s->nadd && s->ndel && s->add[0] == s->del[0]) {
-		heap_pop(s->add, &s->nadd);
-		heap_pop(s->del, &s->ndel);
-	}
 }
 
 static int
 lsnset_add_locked(struct rd_lsnset *s, uint64_t lsn)
 {
-	return heap_push(&s->add, &s->nadd, &s->capadd, lsn);
+	size_t i, end;
+
+	for (i = 0; i < s->norphan; i++)
+		if (s->orphan[i] == lsn) {
+			s->orphan[i] = s->orphan[--s->norphan];
+			return 0;
+		}
+	if (lsnset_room(s) < 0)
+		return -1;
+	end = s->head + s->n;
+	if (s->n == 0 || lsn >= s->v[end - 1]) {
+		i = end;
+	} else {
+		/* after the equal ones, so a done one stays behind a live front */
+		i = lsnset_bound(s, lsn, 1);
+		memmove(s->v + i + 1, s->v + i, (end - i) * sizeof *s->v);
+		memmove(s->done + i + 1, s->done + i, end - i);
+	}
+	s->v[i] = lsn;
+	s->done[i] = 0;
+	s->n++;
+	return 0;
 }
 
 int
@@ -117,15 +130,36 @@ rd_lsnset_add(struct rd_lsnset *s, uint64_t lsn)
 static void
 lsnset_del_locked(struct rd_lsnset *s, uint64_t lsn)
 {
-	if (s->nadd && s->add[0] == lsn) {
-		heap_pop(s->add, &s->nadd);
-		settle(s);
+	size_t i, end = s->head + s->n;
+	uint64_t *o;
+
+	if (s->n && s->v[s->head] == lsn) {
+		/* the front (never done): it goes, and the done ones behind it */
+		do {
+			s->ndone -= s->done[s->head];
+			s->head++;
+			s->n--;
+		} while (s->n && s->done[s->head]);
+		if (s->n == 0)
+			s->head = 0;
 		return;
 	}
-	if (heap_push(&s->del, &s->ndel, &s->capdel, lsn) < 0)
-		/* out of memory: the LSN stays, holding the cursor back (never ahead) */
-		return;
-	settle(s);
+	for (i = lsnset_bound(s, lsn, 0); i < end && s->v[i] == lsn; i++)
+		if (!s->done[i]) {
+			s->done[i] = 1;
+			s->ndone++;
+			return;
+		}
+	/* not in: kept to cancel its add (out of memory: a later add of it stays, holding
+	 * the cursor back, never ahead) */
+	if (s->norphan == s->caporphan) {
+		size_t nc = s->caporphan ? s->caporphan * 2 : 16;
+		if (!(o = realloc(s->orphan, nc * sizeof *o)))
+			return;
+		s->orphan = o;
+		s->caporphan = nc;
+	}
+	s->orphan[s->norphan++] = lsn;
 }
 
 void
@@ -136,17 +170,47 @@ rd_lsnset_del(struct rd_lsnset *s, uint64_t lsn)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* The lowest LSN in (the lock held): 1 with *lsn set, or 0 when empty. */
+static int
+lsnset_min_locked(const struct rd_lsnset *s, uint64_t *lsn)
+{
+	if (s->n == 0)
+		return 0;
+	*lsn = s->v[s->head];
+	return 1;
+}
+
 int
 rd_lsnset_min(struct rd_lsnset *s, uint64_t *lsn)
 {
 	int r;
 
 	pthread_mutex_lock(&s->mu);
-	r = s->nadd > 0;
-	if (r)
-		*lsn = s->add[0];
+	r = lsnset_min_locked(s, lsn);
 	pthread_mutex_unlock(&s->mu);
 	return r;
+}
+
+/*
+ * The removals still held (the lock held): the done LSNs above the lowest
+ * one in, then the orphans; writes them to out (room for
+ * lsnset_removed_count) unsorted.
+ */
+static size_t
+lsnset_removed_count(const struct rd_lsnset *s)
+{
+	return s->ndone + s->norphan;
+}
+
+static void
+lsnset_removed(const struct rd_lsnset *s, uint64_t *out)
+{
+	size_t i, k = 0;
+
+	for (i = s->head; i < s->head + s->n && k < s->ndone; i++)
+		if (s->done[i])
+			out[k++] = s->v[i];
+	memcpy(out + k, s->orphan, s->norphan * sizeof *out);
 }
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -193,7 +257,9 @@ get_le64(const unsigned char *p)
 static uint64_t
 frontier_locked(struct rd_durable *d)
 {
-	return d->unmatched.nadd ? d->unmatched.add[0] : rd_wal_next_seq(d->wal);
+	uint64_t lsn;
+
+	return lsnset_min_locked(&d->unmatched, &lsn) ? lsn : rd_wal_next_seq(d->wal);
 }
 
 static uint64_t
@@ -550,17 +616,17 @@ rd_durable_maybe_checkpoint(struct rd_durable *d, unsigned k, route_state *st, i
 		goto fail;
 	c.len = need;
 	/* worker K calls this between two matches: its state holds every record of
-	 * its shard below the frontier, plus those removed above it (the del heap;
+	 * its shard below the frontier, plus those removed above it (the removals the set holds;
 	 * records of other shards there do not touch this state) */
 	pthread_mutex_lock(&d->unmatched.mu);
 	c.from = frontier_locked(d);
-	c.nextra = d->unmatched.ndel;
+	c.nextra = lsnset_removed_count(&d->unmatched);
 	if (c.nextra && !(c.extra = malloc(c.nextra * sizeof *c.extra))) {
 		pthread_mutex_unlock(&d->unmatched.mu);
 		goto fail;
 	}
 	if (c.nextra)
-		memcpy(c.extra, d->unmatched.del, c.nextra * sizeof *c.extra);
+		lsnset_removed(&d->unmatched, c.extra);
 	pthread_mutex_unlock(&d->unmatched.mu);
 	if (c.nextra)
 		qsort(c.extra, c.nextra, sizeof *c.extra, cmp_u64);

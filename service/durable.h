@@ -41,13 +41,23 @@
 #define RD_REC_HDR 8u              /* bytes before the event in a record */
 
 /*
- * A multiset of LSNs with its minimum: two binary heaps, the added and the
- * removed ones, cancelled while their tops are equal. Thread-safe.
+ * A multiset of LSNs with its minimum. Thread-safe. The LSNs in are kept
+ * ascending in v[head .. head + n); one removed while a lower one is still in
+ * stays there marked done, and leaves with the run of done ones once the
+ * lowest goes, so the front is always in. LSNs arrive almost in order (a
+ * request's records, a chain's messages) and leave almost in order, so an
+ * add is an append and a removal a pop at the front or a binary search: a
+ * cache line or two, where the two binary heaps this replaces sifted through
+ * a dozen (2-3 % of routed's CPU on NDJSON). A removal of an LSN not in is
+ * kept (orphan) and cancels the next add of it.
  */
 struct rd_lsnset {
 	pthread_mutex_t mu;
-	uint64_t *add, *del;       /* owns: heaps */
-	size_t nadd, ndel, capadd, capdel;
+	uint64_t *v;               /* owns: [cap] */
+	uint8_t *done;             /* owns: [cap] 1: removed, waiting for the lower ones */
+	size_t head, n, cap, ndone;
+	uint64_t *orphan;          /* owns: [norphan] removals of LSNs that were not in */
+	size_t norphan, caporphan;
 };
 
 struct rd_pipeline;

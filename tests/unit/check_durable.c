@@ -64,6 +64,85 @@ START_TEST(test_lsnset_multiset)
 }
 END_TEST
 
+/* A removal of an LSN not in cancels its next add, and never moves the minimum. */
+START_TEST(test_lsnset_removal_before_add)
+{
+	struct rd_lsnset s;
+	uint64_t m;
+
+	rd_lsnset_init(&s);
+	rd_lsnset_add(&s, 4);
+	rd_lsnset_del(&s, 2);              /* 2 is not in: kept */
+	ck_assert_int_eq(rd_lsnset_min(&s, &m), 1);
+	ck_assert_uint_eq(m, 4);
+	rd_lsnset_add(&s, 2);              /* cancelled */
+	ck_assert_int_eq(rd_lsnset_min(&s, &m), 1);
+	ck_assert_uint_eq(m, 4);
+	rd_lsnset_add(&s, 2);              /* in */
+	ck_assert_int_eq(rd_lsnset_min(&s, &m), 1);
+	ck_assert_uint_eq(m, 2);
+	rd_lsnset_del(&s, 2);
+	rd_lsnset_del(&s, 4);
+	ck_assert_int_eq(rd_lsnset_min(&s, &m), 0);
+	rd_lsnset_fini(&s);
+}
+END_TEST
+
+/*
+ * The pipeline's shape, long enough to grow and slide the array many times:
+ * LSNs added in runs of up to 100 (a request's records), now and then a run
+ * a little out of order (two submitters), and removed mostly oldest first
+ * (two shards interleaving), against an oracle.
+ */
+START_TEST(test_lsnset_window)
+{
+	enum { N = 200000 };
+	static unsigned char in[N + 1];
+	struct rd_lsnset s;
+	uint64_t next = 1, low = 1, m, inflight[512];
+	size_t nin = 0, i;
+	int k, j, run;
+
+	memset(in, 0, sizeof in);
+	srand(11);
+	rd_lsnset_init(&s);
+	while (next + 100 < N) {
+		run = 1 + rand() % 100;
+		if (rand() % 8 == 0 && run > 1) {
+			/* two submitters: the later run's LSNs go in first */
+			for (k = run - 1; k >= 0; k--)
+				ck_assert_int_eq(rd_lsnset_add(&s, next + (uint64_t)k), 0);
+		} else {
+			for (k = 0; k < run; k++)
+				ck_assert_int_eq(rd_lsnset_add(&s, next + (uint64_t)k), 0);
+		}
+		for (k = 0; k < run; k++) {
+			in[next] = 1;
+			if (nin < sizeof inflight / sizeof *inflight)
+				inflight[nin++] = next;
+			next++;
+		}
+		/* remove about as many, mostly among the oldest */
+		for (j = 0; j < run && nin > 0; j++) {
+			i = rand() % 4 ? (size_t)(rand() % (nin < 8 ? nin : 8)) : (size_t)(rand() % nin);
+			rd_lsnset_del(&s, inflight[i]);
+			in[inflight[i]] = 0;
+			memmove(inflight + i, inflight + i + 1, (nin - i - 1) * sizeof *inflight);
+			nin--;
+		}
+		while (low < next && !in[low])
+			low++;
+		if (low == next) {
+			ck_assert_int_eq(rd_lsnset_min(&s, &m), 0);
+		} else {
+			ck_assert_int_eq(rd_lsnset_min(&s, &m), 1);
+			ck_assert_uint_eq(m, low);
+		}
+	}
+	rd_lsnset_fini(&s);
+}
+END_TEST
+
 /* Random adds and removals against a brute-force oracle. */
 START_TEST(test_lsnset_random)
 {
@@ -201,6 +280,8 @@ durable_suite(void)
 	tcase_add_test(tc, test_lsnset_out_of_order);
 	tcase_add_test(tc, test_lsnset_multiset);
 	tcase_add_test(tc, test_lsnset_random);
+	tcase_add_test(tc, test_lsnset_removal_before_add);
+	tcase_add_test(tc, test_lsnset_window);
 	tcase_add_test(tc, test_dedup_keys);
 	tcase_add_test(tc, test_dedup_reserve_commit_rollback);
 	tcase_add_test(tc, test_dedup_insert_and_max);
