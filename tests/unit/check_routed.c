@@ -24,12 +24,14 @@
 #include "buf.h"
 #include "conf.h"
 #include "driver.h"
+#include "durable.h"
 #include "ingest.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "retry.h"
 #include "route.h"
 #include "store.h"
+#include "wal.h"
 
 #include "tmpdir.h"
 
@@ -1171,6 +1173,78 @@ START_TEST(test_pipeline_messages_one_line)
 }
 END_TEST
 
+/*
+ * A worker's state snapshot counts the event it has just routed as matched:
+ * it is taken after the record leaves the unmatched set, so the checkpoint's
+ * "every record below from is in it" includes that event (else a restart
+ * would replay it into a state that already holds it). The test holds the
+ * shard's run_mu while the chain is queued and the snapshot made due, so the
+ * worker takes the chain (not an idle tick) first and the snapshot comes
+ * after its first event.
+ */
+START_TEST(test_pipeline_snapshot_after_matched)
+{
+	static const char src[] =
+		"event t.f v1 { id: string, c: string }\ndestination all\n"
+		"rule every on t.f route all\n"
+		"rule third on t.f when count() >= 3 by c within 10m route all\n";
+	enum { N = 20 };
+	static char bufs[N][96];
+	struct rd_event_ref r[N];
+	struct rd_conf c;
+	struct rd_metrics m;
+	struct rd_pipeline pl;
+	struct rd_durable d;
+	struct route_options ro;
+	route_prog *p;
+	char conf[512], err[256], *msgs = NULL;
+	uint64_t first, from;
+	int i;
+
+	memset(r, 0, sizeof r);
+	for (i = 0; i < N; i++) {
+		snprintf(bufs[i], sizeof bufs[i], "{\"event_type\":\"t.f\",\"id\":\"e%d\",\"c\":\"c1\"}", i);
+		r[i].p = bufs[i];
+		r[i].len = strlen(bufs[i]);
+	}
+	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/snapmatched\n[pipeline]\nworkers = 1\n"
+		"[durability]\ncheckpoint_interval = 3600\n", tmpdir);
+	ck_assert_int_eq(load_conf(&c, conf, &msgs), 0);
+	free(msgs);
+	rd_conf_route_options(&c, &ro);
+	p = load_src(src, &ro);
+	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
+	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	memset(&d, 0, sizeof d);
+	ck_assert_msg(rd_durable_start(&d, &c, &pl, err, sizeof err) == 0, "%s", err);
+	ck_assert(d.state_on && d.nstate >= 1);
+
+	pthread_mutex_lock(&pl.shards[0].run_mu);
+	first = rd_wal_next_seq(d.wal);
+	ck_assert_int_eq(rd_pipeline_submit(&pl, r, N, NULL), 0); /* not inline: run_mu is held */
+	d.ckpt_next_ms[0] = 0;                                    /* due from now on */
+	pthread_mutex_unlock(&pl.shards[0].run_mu);
+	/* routed (not drained: the drain takes a last snapshot of its own) */
+	for (i = 0; i < 500 && atomic_load(&m.matched) < N; i++)
+		usleep(10000);
+	ck_assert_uint_eq(atomic_load(&m.matched), N);
+	pthread_mutex_lock(&d.mu);
+	from = d.ckpt[0].snap ? d.ckpt[0].from : d.ckpt_written[0];
+	pthread_mutex_unlock(&d.mu);
+	ck_assert_msg(from > first, "the snapshot after the first event says records from %" PRIu64
+		" on are not in it, the first being %" PRIu64, from, first);
+	ck_assert_uint_lt(from, first + N); /* taken in the chain, not after it */
+	rd_pipeline_drain(&pl);
+
+	rd_durable_stop(&d);
+	pl.dur = NULL;
+	rd_pipeline_free(&pl);
+	rd_metrics_fini(&m);
+	route_prog_free(p);
+	rd_conf_fini(&c);
+}
+END_TEST
+
 static Suite *
 routed_suite(void)
 {
@@ -1200,6 +1274,7 @@ routed_suite(void)
 	tcase_add_test(tc, test_pipeline_worker_flushes_before_waiting);
 	tcase_add_test(tc, test_pipeline_emitted_events);
 	tcase_add_test(tc, test_pipeline_messages_one_line);
+	tcase_add_test(tc, test_pipeline_snapshot_after_matched);
 	suite_add_tcase(s, tc);
 	return s;
 }
