@@ -1023,21 +1023,32 @@ START_TEST(test_pipeline_worker_flushes_before_waiting)
 }
 END_TEST
 
+/* Starts a pipeline on the rules src under the config conf_text; returns the program (caller frees). */
+static route_prog *
+pipeline_of(struct rd_pipeline *pl, struct rd_conf *c, struct rd_metrics *m, const char *conf_text,
+	const char *src)
+{
+	struct route_options ro;
+	char *msgs = NULL, err[256];
+	route_prog *p;
+
+	ck_assert_int_eq(load_conf(c, conf_text, &msgs), 0);
+	free(msgs);
+	rd_conf_route_options(c, &ro);
+	p = load_src(src, &ro);
+	ck_assert_int_eq(rd_metrics_init(m, p), 0);
+	ck_assert_msg(rd_pipeline_start(pl, c, p, m, err, sizeof err) == 0, "%s", err);
+	return p;
+}
+
 /* Runs one event through a pipeline configured by conf_text; returns it drained (caller frees). */
 static void
 run_one(struct rd_pipeline *pl, struct rd_conf *c, struct rd_metrics *m, route_prog **p,
 	const char *conf_text, const char *event)
 {
-	struct route_options ro;
 	struct rd_event_ref r = { event, strlen(event), 0, 0 };
-	char *msgs = NULL, err[256];
 
-	ck_assert_int_eq(load_conf(c, conf_text, &msgs), 0);
-	free(msgs);
-	rd_conf_route_options(c, &ro);
-	*p = load_src(emit_src, &ro);
-	ck_assert_int_eq(rd_metrics_init(m, *p), 0);
-	ck_assert_msg(rd_pipeline_start(pl, c, *p, m, err, sizeof err) == 0, "%s", err);
+	*p = pipeline_of(pl, c, m, conf_text, emit_src);
 	ck_assert_int_eq(rd_pipeline_submit(pl, &r, 1, NULL), 0);
 	rd_pipeline_drain(pl);
 }
@@ -1141,9 +1152,8 @@ START_TEST(test_pipeline_messages_one_line)
 	struct rd_conf c;
 	struct rd_metrics m;
 	struct rd_pipeline pl;
-	struct route_options ro;
 	route_prog *p;
-	char conf[512], path[512], err[256], *msgs = NULL;
+	char conf[512], path[512];
 	int i;
 
 	memset(r, 0, sizeof r);
@@ -1152,12 +1162,7 @@ START_TEST(test_pipeline_messages_one_line)
 		r[i].len = strlen(evs[i]);
 	}
 	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/oneline\n", tmpdir);
-	ck_assert_int_eq(load_conf(&c, conf, &msgs), 0);
-	free(msgs);
-	rd_conf_route_options(&c, &ro);
-	p = load_src(src, &ro);
-	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
-	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	p = pipeline_of(&pl, &c, &m, conf, src);
 	ck_assert_int_eq(rd_pipeline_submit(&pl, r, 3, NULL), 0);
 	rd_pipeline_drain(&pl);
 	snprintf(path, sizeof path, "%s/oneline/queues/a/messages.ndjson", tmpdir);
@@ -1195,9 +1200,8 @@ START_TEST(test_pipeline_snapshot_after_matched)
 	struct rd_metrics m;
 	struct rd_pipeline pl;
 	struct rd_durable d;
-	struct route_options ro;
 	route_prog *p;
-	char conf[512], err[256], *msgs = NULL;
+	char conf[512], err[256];
 	uint64_t first, from;
 	int i;
 
@@ -1209,12 +1213,7 @@ START_TEST(test_pipeline_snapshot_after_matched)
 	}
 	snprintf(conf, sizeof conf, "[service]\ndata_dir = %s/snapmatched\n[pipeline]\nworkers = 1\n"
 		"[durability]\ncheckpoint_interval = 3600\n", tmpdir);
-	ck_assert_int_eq(load_conf(&c, conf, &msgs), 0);
-	free(msgs);
-	rd_conf_route_options(&c, &ro);
-	p = load_src(src, &ro);
-	ck_assert_int_eq(rd_metrics_init(&m, p), 0);
-	ck_assert_msg(rd_pipeline_start(&pl, &c, p, &m, err, sizeof err) == 0, "%s", err);
+	p = pipeline_of(&pl, &c, &m, conf, src);
 	memset(&d, 0, sizeof d);
 	ck_assert_msg(rd_durable_start(&d, &c, &pl, err, sizeof err) == 0, "%s", err);
 	ck_assert(d.state_on && d.nstate >= 1);
