@@ -89,7 +89,8 @@ START_TEST(test_lsnset_removal_before_add)
 END_TEST
 
 /*
- * The pipeline's shape, long enough to grow and slide the array many times:
+ * The pipeline's shape, long enough to slide the array many times (the
+ * random test below grows it):
  * LSNs added in runs of up to 100 (a request's records), now and then a run
  * a little out of order (two submitters), and removed mostly oldest first
  * (two shards interleaving), against an oracle.
